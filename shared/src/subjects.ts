@@ -1,0 +1,40 @@
+/**
+ * NATS subject and stream names. A prefix lets several DataLabs (or test runs) share one
+ * NATS server without seeing each other's data.
+ */
+export interface Subjects {
+  readonly prefix: string;
+  readonly stream: string;
+  /** The subject one gateway publishes its batches on. */
+  readings(gatewayId: string): string;
+  /** Every gateway's readings: the stream's subject filter. */
+  readonly allReadings: string;
+  /** Batches a sink gave up on, with the reason in headers. */
+  deadLetter(sink: string): string;
+  readonly allDeadLetters: string;
+  readonly deadLetterStream: string;
+  /** The gateway id a readings subject names, or undefined if the subject is not one. */
+  gatewayOf(subject: string): string | undefined;
+}
+
+/** Gateway ids become a NATS subject token: letters, digits, `-` and `_` only. */
+export const GATEWAY_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+export function subjects(prefix = "datalab"): Subjects {
+  const streamBase = prefix.replace(/[^A-Za-z0-9_-]/g, "_").toUpperCase();
+  const readingsPrefix = `${prefix}.readings.`;
+  return Object.freeze({
+    prefix,
+    stream: `${streamBase}_READINGS`,
+    readings: (gatewayId: string) => `${readingsPrefix}${gatewayId}`,
+    allReadings: `${readingsPrefix}*`,
+    deadLetter: (sink: string) => `${prefix}.deadletter.${sink}`,
+    allDeadLetters: `${prefix}.deadletter.*`,
+    deadLetterStream: `${streamBase}_DEADLETTER`,
+    gatewayOf(subject: string) {
+      if (!subject.startsWith(readingsPrefix)) return undefined;
+      const id = subject.slice(readingsPrefix.length);
+      return GATEWAY_ID_PATTERN.test(id) ? id : undefined;
+    },
+  });
+}
