@@ -7,3 +7,4 @@ export * from "./common-config";
 export * from "./logger";
 export * from "./metrics";
 export * from "./http";
+export * from "./nats";

@@ -1,0 +1,62 @@
+import { DecodeError, errorMessage, type Logger } from "@datalab/shared";
+import { checkPayload, type MessageDecoder, type PayloadLimits } from "./decode/index";
+import type { GroupCommitter } from "./outbox/group-commit";
+import { validateReadings } from "./validate";
+import type { GatewayMetrics } from "./metrics";
+
+export interface IngestContext {
+  topic?: string;
+  sensorIdHint?: string;
+}
+
+/**
+ * source → decode → validate → group commit. Everything a source receives passes here, and
+ * leaves either as readings in the outbox or as a quarantine row with a reason: never thrown,
+ * never silently dropped.
+ */
+export class Ingest {
+  private readonly lastLogged = new Map<string, { at: number; suppressed: number }>();
+  constructor(
+    private readonly committer: GroupCommitter,
+    private readonly metrics: GatewayMetrics,
+    private readonly limits: PayloadLimits,
+    private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  receive(source: string, payload: Buffer, decoder: MessageDecoder, ctx: IngestContext = {}, receivedAt = this.now()): void {
+    this.metrics.messagesReceived.inc({ source: sourceKind(source) });
+    try {
+      checkPayload(payload, this.limits);
+      const decoded = validateReadings(decoder(payload, ctx));
+      const readings = decoded.map((r) => ({ ...r, ts: r.ts ?? receivedAt }));
+      this.committer.accept({ source, receivedAt, payload, readings });
+    } catch (err) {
+      const reason = err instanceof DecodeError ? err.reason : "decoder_bug";
+      if (!(err instanceof DecodeError)) this.logger.error({ err, source }, "decoder threw an unexpected error; message quarantined");
+      this.quarantine(source, payload, reason, errorMessage(err), receivedAt);
+    }
+  }
+
+  /** For sources whose own parser already rejected the bytes (bad checksum, truncated frame). */
+  quarantine(source: string, payload: Buffer, reason: string, detail: string, receivedAt = this.now()): void {
+    this.metrics.quarantined.inc({ reason, source: sourceKind(source) });
+    // One log line per reason per 10 s at most: a broken sensor must not flood the journal.
+    const t = this.now();
+    const last = this.lastLogged.get(reason);
+    if (last === undefined || t - last.at >= 10_000) {
+      this.logger.warn({ source, reason, detail, suppressed: last?.suppressed ?? 0 }, "message quarantined");
+      this.lastLogged.set(reason, { at: t, suppressed: 0 });
+    } else {
+      last.suppressed += 1;
+    }
+    // Keep at most 64 KiB of the raw bytes: an oversized payload must not fill the disk.
+    this.committer.quarantine({ source, receivedAt, payload: payload.subarray(0, 65_536), reason, detail });
+  }
+}
+
+/** `mqtt:sensors/kitchen` → `mqtt`: metric labels stay few. */
+function sourceKind(source: string): string {
+  const i = source.indexOf(":");
+  return i < 0 ? source : source.slice(0, i);
+}

@@ -1,0 +1,32 @@
+/**
+ * The gateway's SQLite schema, by version. Each step runs once, in a transaction, and the
+ * version is kept in `PRAGMA user_version`.
+ *
+ * `outbox` holds one row per accepted message, with its readings already encoded as the wire
+ * message (JSON text): a batch is built by joining rows, never by re-parsing them.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) STRICT;
+  CREATE TABLE outbox (
+    id          INTEGER PRIMARY KEY,
+    first_seq   INTEGER NOT NULL,
+    last_seq    INTEGER NOT NULL,
+    n           INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    wire        TEXT    NOT NULL
+  ) STRICT;
+  CREATE TABLE quarantine (
+    id          INTEGER PRIMARY KEY,
+    received_at INTEGER NOT NULL,
+    source      TEXT    NOT NULL,
+    reason      TEXT    NOT NULL,
+    detail      TEXT    NOT NULL,
+    payload     BLOB    NOT NULL
+  ) STRICT;
+  CREATE INDEX quarantine_reason ON quarantine (reason);
+  `,
+];

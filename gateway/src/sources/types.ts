@@ -1,0 +1,14 @@
+/** A place readings come from (MQTT, a serial radio, rtl_433). One interface, one factory. */
+export interface Source {
+  readonly name: string;
+  start(): Promise<void>;
+  /** Stop taking input. Messages already received are handed to ingest before it resolves. */
+  stop(): Promise<void>;
+  status(): SourceStatus;
+}
+
+export interface SourceStatus {
+  name: string;
+  state: "starting" | "connected" | "disconnected" | "stopped";
+  lastError?: string | undefined;
+}

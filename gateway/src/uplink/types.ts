@@ -1,0 +1,27 @@
+/** Where the uplink stands: status as data, read by the CLI, /healthz and metrics alike. */
+export type UplinkState = "connecting" | "connected" | "reconnecting" | "disconnected" | "closed";
+
+export interface UplinkStatus {
+  state: UplinkState;
+  server?: string | undefined;
+  lastError?: string | undefined;
+  since: number;
+}
+
+export interface PubAck {
+  seq: number;
+  duplicate: boolean;
+}
+
+/**
+ * Carries batches to the hub. `publish` resolves only with the server's acknowledgement:
+ * until then the outbox keeps the rows.
+ */
+export interface Uplink {
+  readonly kind: string;
+  publish(subject: string, data: Uint8Array, msgId: string): Promise<PubAck>;
+  status(): UplinkStatus;
+  /** Resolves when the state changes (or after `timeoutMs`). */
+  changed(timeoutMs: number): Promise<void>;
+  close(): Promise<void>;
+}

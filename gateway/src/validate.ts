@@ -1,0 +1,38 @@
+import { DecodedReading, DecodeError } from "@datalab/shared";
+import type { z } from "zod";
+
+/**
+ * Check every decoded reading against the Reading contract. A message is accepted whole or
+ * quarantined whole: half a message in the outbox would be a silent loss of the other half.
+ */
+export function validateReadings(readings: readonly unknown[]): DecodedReading[] {
+  const out: DecodedReading[] = [];
+  for (const r of readings) {
+    const parsed = DecodedReading.safeParse(r);
+    if (!parsed.success) throw new DecodeError(reasonOf(parsed.error), describe(parsed.error, r));
+    out.push(parsed.data);
+  }
+  return out;
+}
+
+function reasonOf(err: z.ZodError): string {
+  const key = err.issues[0]?.path[0];
+  switch (key) {
+    case "sensorId":
+      return "bad_sensor_id";
+    case "metric":
+      return "bad_metric";
+    case "value":
+      return "bad_value";
+    case "ts":
+      return "bad_timestamp";
+    default:
+      return "invalid";
+  }
+}
+
+function describe(err: z.ZodError, r: unknown): string {
+  const sensor = (r as { sensorId?: unknown })?.sensorId;
+  const where = typeof sensor === "string" ? ` (sensor ${JSON.stringify(sensor.slice(0, 64))})` : "";
+  return err.issues.map((i) => `${i.path.join(".") || "reading"}: ${i.message}`).join("; ") + where;
+}
