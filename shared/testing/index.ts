@@ -1,0 +1,259 @@
+/**
+ * Test harness shared by every package's tests: real servers on loopback, unique names so
+ * test files running in parallel never see each other's data, and waiting on conditions
+ * instead of sleeping.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+
+export const MQTT_URL = process.env.DATALAB_MQTT_URL ?? "mqtt://127.0.0.1:1883";
+export const NATS_URL = process.env.DATALAB_NATS_URL ?? "nats://127.0.0.1:4222";
+export const PG_URL = process.env.DATALAB_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+/** Set (FerretDB in CI, a real MongoDB elsewhere) to run the MongoDB tests. */
+export const MONGO_URL = process.env.DATALAB_MONGO_URL;
+
+/** A short name unique to this run: for NATS prefixes, databases, topics, gateway ids. */
+export function uniqueId(prefix = "t"): string {
+  return `${prefix}${Date.now().toString(36)}${randomBytes(3).toString("hex")}`;
+}
+
+export function tempDir(prefix = "datalab-test-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Poll `cond` until it returns a truthy value; fail with `what` after `timeoutMs`. */
+export async function waitFor<T>(cond: () => T | Promise<T>, what: string, timeoutMs = 20_000, intervalMs = 25): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await cond();
+      if (v) return v as NonNullable<T>;
+      last = v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${String(last)})`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export interface TestDatabase {
+  name: string;
+  url: string;
+  pool: pg.Pool;
+  drop(): Promise<void>;
+}
+
+/** A fresh database on the shared Postgres, dropped by `drop()`. */
+export async function createTestDatabase(baseUrl = PG_URL): Promise<TestDatabase> {
+  const name = uniqueId("dl_");
+  const admin = new pg.Client({ connectionString: baseUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const u = new URL(baseUrl);
+  u.pathname = `/${name}`;
+  const url = u.toString();
+  const pool = new pg.Pool({ connectionString: url, max: 2 });
+  return {
+    name,
+    url,
+    pool,
+    async drop() {
+      await pool.end().catch(() => undefined);
+      const c = new pg.Client({ connectionString: baseUrl });
+      await c.connect();
+      try {
+        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
+
+function requireBinary(bin: string, hint: string): string {
+  const r = spawnSync("sh", ["-c", `command -v ${bin}`], { encoding: "utf8" });
+  const path = r.stdout.trim();
+  if (!path) throw new Error(`${bin} is not installed: ${hint}`);
+  return path;
+}
+
+async function waitForPort(port: number, proc: ChildProcess, what: string, timeoutMs = 15_000): Promise<void> {
+  const { connect } = await import("node:net");
+  await waitFor(
+    () => {
+      if (proc.exitCode !== null) throw new Error(`${what} exited with code ${proc.exitCode}`);
+      return new Promise<boolean>((resolve) => {
+        const s = connect(port, "127.0.0.1");
+        s.once("connect", () => {
+          s.destroy();
+          resolve(true);
+        });
+        s.once("error", () => resolve(false));
+      });
+    },
+    `${what} to listen on ${port}`,
+    timeoutMs,
+  );
+}
+
+export interface NatsServer {
+  port: number;
+  url: string;
+  storeDir: string;
+  /** Stop gracefully (SIGTERM) and wait for the process to end. */
+  stop(): Promise<void>;
+  /** SIGKILL. */
+  kill(): Promise<void>;
+  /** Start again on the same port with the same store. */
+  start(): Promise<void>;
+}
+
+export interface NatsServerOptions {
+  port?: number;
+  /** Extra command-line arguments. */
+  args?: string[];
+  /** A config file's text (for accounts, permissions, clusters). */
+  config?: string;
+  storeDir?: string;
+}
+
+/** A nats-server of the test's own, with JetStream, on a free port. */
+export async function startNatsServer(o: NatsServerOptions = {}): Promise<NatsServer> {
+  const bin = requireBinary("nats-server", "apt-get install nats-server");
+  const port = o.port ?? (await freePort());
+  const storeDir = o.storeDir ?? tempDir("datalab-nats-");
+  const args = ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir, ...(o.args ?? [])];
+  if (o.config) {
+    const file = join(storeDir, "server.conf");
+    writeFileSync(file, o.config);
+    args.push("-c", file);
+  }
+  let proc: ChildProcess | undefined;
+  const server: NatsServer = {
+    port,
+    url: `nats://127.0.0.1:${port}`,
+    storeDir,
+    async start() {
+      proc = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] });
+      proc.stderr?.resume();
+      await waitForPort(port, proc, "nats-server");
+    },
+    async stop() {
+      await endProcess(proc, "SIGTERM");
+    },
+    async kill() {
+      await endProcess(proc, "SIGKILL");
+    },
+  };
+  await server.start();
+  return server;
+}
+
+async function endProcess(proc: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {
+  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+  const done = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+  proc.kill(signal);
+  await done;
+}
+
+export interface PostgresServer {
+  port: number;
+  url: string;
+  dataDir: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Stop and delete its data. */
+  destroy(): Promise<void>;
+}
+
+/**
+ * A PostgreSQL instance of the test's own (for tests that stop the database). Postgres
+ * refuses to run as root, so as root it runs as the `postgres` user.
+ */
+export async function startPostgres(): Promise<PostgresServer> {
+  const binDir = ["/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin"].find((d) => existsSync(`${d}/initdb`));
+  if (!binDir) throw new Error("PostgreSQL server binaries not found (apt-get install postgresql)");
+  const port = await freePort();
+  const dataDir = tempDir("datalab-pg-");
+  const asRoot = process.getuid?.() === 0;
+  chmodSync(dataDir, 0o777);
+  const run = (cmd: string, args: string[]) => {
+    const full = asRoot ? ["runuser", ["-u", "postgres", "--", cmd, ...args]] as const : [cmd, args] as const;
+    const r = spawnSync(full[0], [...full[1]], { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed: ${r.stderr || r.stdout}`);
+  };
+  const pgdata = join(dataDir, "data");
+  if (asRoot) spawnSync("chown", ["postgres", dataDir]);
+  run(`${binDir}/initdb`, ["-D", pgdata, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
+  const server: PostgresServer = {
+    port,
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    dataDir,
+    async start() {
+      run(`${binDir}/pg_ctl`, [
+        "-D",
+        pgdata,
+        "-l",
+        join(dataDir, "log"),
+        "-w",
+        "-o",
+        `-p ${port} -k ${dataDir} -c listen_addresses=127.0.0.1 -c fsync=off`,
+        "start",
+      ]);
+    },
+    async stop() {
+      run(`${binDir}/pg_ctl`, ["-D", pgdata, "-m", "fast", "-w", "stop"]);
+    },
+    async destroy() {
+      try {
+        await server.stop();
+      } catch {
+        // already stopped
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  await server.start();
+  return server;
+}
+
+/** Run a command to completion; resolves with its exit code and output. */
+export function runCommand(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { env: opts.env ?? process.env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    p.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const t = setTimeout(() => p.kill("SIGKILL"), opts.timeoutMs ?? 30_000);
+    p.on("error", reject);
+    p.on("close", (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
