@@ -78,6 +78,8 @@ export class Forwarder {
   }
 
   private sleep(ms: number): Promise<void> {
+    // Never start a sleep once stopping: stop() may have called wake() before it was set.
+    if (!this.running) return Promise.resolve();
     return new Promise((resolve) => {
       const t = setTimeout(() => {
         this.wake = undefined;

@@ -193,8 +193,10 @@ export class Gateway {
     this.stopping ??= (async () => {
       this.logger.info("gateway stopping");
       await Promise.all(this.sources.map((s) => s.stop().catch((err: unknown) => this.logger.warn({ err }, "source stop failed"))));
+      this.logger.debug("sources stopped");
       this.committer.close();
       await this.forwarder.stop();
+      this.logger.debug("forwarder stopped");
       const drained = await this.forwarder.drain(Date.now() + this.config.shutdownDrainMs).catch(() => false);
       this.updateGauges();
       const left = this.outbox.stats().readings;
