@@ -157,14 +157,14 @@ export function intIn(min: number, max: number, def?: number) {
 
 export function bool(def: boolean) {
   return z
-    .union([z.boolean(), z.enum(["true", "false", "1", "0", "yes", "no", "on", "off"], { error: "expected true or false" })])
+    .union([z.boolean(), z.enum(["true", "false", "1", "0", "yes", "no", "on", "off"])], { error: "expected true or false" })
     .default(def)
     .transform((v) => (typeof v === "boolean" ? v : ["true", "1", "yes", "on"].includes(v)));
 }
 
 export function stringList(def: readonly string[]) {
   return z
-    .union([z.array(z.string()), z.string()])
+    .union([z.array(z.string()), z.string()], { error: "expected a comma-separated list" })
     .default([...def])
     .transform((v) => (Array.isArray(v) ? v : v.split(",").map((x) => x.trim()).filter(Boolean)));
 }
