@@ -80,7 +80,7 @@ function runJob(cmd, args) {
   child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 }
 
-if (pnpm(["install", "--frozen-lockfile", "--prefer-offline", "--reporter=silent"]) !== 0) process.exit(1);
+if (pnpm(["install", "--frozen-lockfile", "--prefer-offline", "--reporter=append-only"]) !== 0) process.exit(1);
 if (job === "install") process.exit(0);
 if (job === "test") {
   await ensureServices();
