@@ -1,0 +1,44 @@
+import mqtt from "mqtt";
+
+export interface FloodOptions {
+  mqttUrl: string;
+  topicRoot: string;
+  messages: number;
+  sensors: number;
+  /** Messages per second; 0 publishes as fast as the broker acknowledges. */
+  rate: number;
+  qos: 0 | 1;
+  /** Put the publish time in `ts` (for latency), else a fixed sensor time. */
+  stampTs?: boolean;
+}
+
+/**
+ * Publish single-reading messages ({"sensor","temperature","ts"}) so that messages equal
+ * readings. QoS 1 publishes are pipelined: up to 500 unacknowledged at a time.
+ */
+export async function flood(o: FloodOptions): Promise<{ seconds: number }> {
+  const client = await mqtt.connectAsync(o.mqttUrl, { clientId: `bench-flood-${process.pid}-${Date.now()}` });
+  const started = performance.now();
+  let inFlight = 0;
+  let wake: (() => void) | undefined;
+  const done = () => {
+    inFlight--;
+    if (inFlight < 250) wake?.();
+  };
+  for (let i = 0; i < o.messages; i++) {
+    if (o.rate > 0) {
+      const due = started + (i * 1000) / o.rate;
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    }
+    const sensor = `bench-${i % o.sensors}`;
+    const payload = `{"sensor":"${sensor}","temperature":${(20 + (i % 100) / 10).toFixed(1)},"ts":${o.stampTs ? Date.now() : 1_764_000_000_000 + i}}`;
+    inFlight++;
+    client.publish(`${o.topicRoot}/${sensor}`, payload, { qos: o.qos }, done);
+    if (inFlight >= 500) await new Promise<void>((r) => (wake = r));
+  }
+  while (inFlight > 0) await new Promise<void>((r) => (wake = r));
+  const seconds = (performance.now() - started) / 1000;
+  await client.endAsync();
+  return { seconds };
+}

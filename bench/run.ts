@@ -1,0 +1,96 @@
+/**
+ * `pnpm bench [--quick] [--stages ingest,drain,latency,parsers,idle]`: every stage measured
+ * beside the limit it is compared with, in one run on one machine. Prints a table and writes
+ * JSON to bench/results/.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { NATS_URL, PG_URL } from "@datalab/shared/testing";
+import { startMosquitto } from "./lib/mosquitto";
+import { ROOT } from "./lib/proc";
+import type { BenchContext, Figure } from "./stages/common";
+import { drainStage } from "./stages/drain";
+import { idleStage } from "./stages/idle";
+import { ingestStage } from "./stages/ingest";
+import { latencyStage } from "./stages/latency";
+import { parsersStage } from "./stages/parsers";
+
+const STAGES: Record<string, (ctx: BenchContext) => Promise<Figure[]>> = {
+  parsers: parsersStage,
+  ingest: ingestStage,
+  drain: drainStage,
+  latency: latencyStage,
+  idle: idleStage,
+};
+
+const { values } = parseArgs({
+  options: { quick: { type: "boolean" }, stages: { type: "string" }, help: { type: "boolean", short: "h" } },
+});
+if (values.help) {
+  process.stdout.write(`Usage: pnpm bench [--quick] [--stages ${Object.keys(STAGES).join(",")}]\n\n--quick runs smaller sizes (under two minutes); the default sizes are the issue's (1,000,000-reading drain).\nNeeds Mosquitto, NATS and PostgreSQL at DATALAB_MQTT_URL, DATALAB_NATS_URL, DATALAB_PG_URL.\n`);
+  process.exit(0);
+}
+const chosen = (values.stages ?? Object.keys(STAGES).join(",")).split(",").map((s) => s.trim());
+for (const s of chosen) {
+  if (!STAGES[s]) {
+    process.stderr.write(`unknown stage "${s}" (known: ${Object.keys(STAGES).join(", ")})\n`);
+    process.exit(2);
+  }
+}
+
+// A broker of the bench's own, so its limits are known: Mosquitto's default queue of 1,000
+// messages per client drops QoS 1 messages for any subscriber that lags a burst by more
+// than that, which would measure the broker's queue rather than the gateway. Both the
+// limit (mosquitto_sub) and the gateway are measured against this one broker.
+const broker = await startMosquitto();
+process.once("exit", () => broker.kill("SIGTERM"));
+
+const ctx: BenchContext = {
+  quick: values.quick ?? false,
+  mqttUrl: broker.url,
+  natsUrl: NATS_URL,
+  pgUrl: PG_URL,
+  log: (m) => process.stderr.write(`[bench] ${m}\n`),
+};
+
+const machine = `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${process.platform}/${process.arch}`;
+const started = Date.now();
+const figures: Figure[] = [];
+const failures: { stage: string; error: string }[] = [];
+for (const s of chosen) {
+  ctx.log(`stage ${s}…`);
+  try {
+    figures.push(...(await STAGES[s]!(ctx)));
+  } catch (err) {
+    failures.push({ stage: s, error: (err as Error).message });
+    ctx.log(`stage ${s} failed: ${(err as Error).message}`);
+  }
+}
+
+const fmt = (v: number) => (v >= 100 ? Math.round(v).toLocaleString("en-US") : v.toFixed(v >= 10 ? 1 : 2));
+const rows = figures.map((f) => ({
+  stage: f.stage,
+  figure: f.figure,
+  value: `${fmt(f.value)} ${f.unit}`,
+  limit: f.limit ? `${fmt(f.limit.value)} ${f.limit.unit} (${f.limit.what})` : "",
+  ratio: f.limit && f.limit.unit === f.unit.replace("readings", "rows") ? (f.value / f.limit.value).toFixed(2) : f.limit && /\/s$/.test(f.unit) ? (f.value / f.limit.value).toFixed(2) : "",
+  target: f.target ?? "",
+  met: f.met === undefined ? "" : f.met ? "yes" : "NO",
+}));
+process.stdout.write(`\nWireless Sensor DataLab benchmark — ${new Date(started).toISOString()}${ctx.quick ? " (quick)" : ""}\nmachine: ${machine}\n\n`);
+const header = ["stage", "figure", "value", "limit", "ratio", "target", "met"] as const;
+const widths = header.map((h) => Math.max(h.length, ...rows.map((r) => r[h].length)));
+const line = (cells: readonly string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
+process.stdout.write(`${line(header)}\n${line(widths.map((w) => "-".repeat(w)))}\n${rows.map((r) => line(header.map((h) => r[h]))).join("\n")}\n`);
+for (const f of figures.filter((x) => x.note)) process.stdout.write(`  - ${f.stage} / ${f.figure}: ${f.note}\n`);
+for (const f of failures) process.stdout.write(`  ! stage ${f.stage} failed: ${f.error}\n`);
+process.stdout.write(`\n${((Date.now() - started) / 1000).toFixed(0)} s in all\n`);
+
+const dir = join(ROOT, "bench/results");
+mkdirSync(dir, { recursive: true });
+const file = join(dir, `${new Date(started).toISOString().replace(/[:.]/g, "-")}${ctx.quick ? "-quick" : ""}.json`);
+writeFileSync(file, JSON.stringify({ started: new Date(started).toISOString(), quick: ctx.quick, machine, figures, failures }, null, 2));
+process.stdout.write(`results: ${file}\n`);
+process.exit(failures.length > 0 ? 1 : 0);

@@ -1,0 +1,65 @@
+import { freePort, tempDir, uniqueId, waitFor } from "@datalab/shared/testing";
+import { startNode, type Child } from "../lib/proc";
+
+export interface Figure {
+  stage: string;
+  figure: string;
+  value: number;
+  unit: string;
+  limit?: { what: string; value: number; unit: string };
+  /** Target, as text ("≥ 0.8× limit", "≤ 60 MB") and whether it was met. */
+  target?: string;
+  met?: boolean;
+  note?: string;
+}
+
+export interface BenchContext {
+  quick: boolean;
+  mqttUrl: string;
+  natsUrl: string;
+  pgUrl: string;
+  log: (msg: string) => void;
+}
+
+export interface GatewayChild extends Child {
+  httpPort: number;
+  dataDir: string;
+}
+
+/** A gateway as its own process, as on a Pi. An unreachable NATS URL leaves it buffering. */
+export async function startGateway(env: Record<string, string>, dataDir = tempDir("datalab-bench-gw-")): Promise<GatewayChild> {
+  const httpPort = await freePort();
+  const child = startNode("gateway/src/cli.ts", ["run"], {
+    ...process.env,
+    DATALAB_LOG_LEVEL: "warn",
+    DATALAB_HTTP_PORT: String(httpPort),
+    DATALAB_HTTP_HOST: "127.0.0.1",
+    DATALAB_DATA_DIR: dataDir,
+    DATALAB_GATEWAY_ID: uniqueId("bench"),
+    ...env,
+  });
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${httpPort}/healthz`)).status < 500, `the gateway on port ${httpPort} (${child.stderrTail()})`, 60_000, 100);
+  return { ...child, httpPort, dataDir };
+}
+
+export interface HubChild extends Child {
+  httpPort: number;
+}
+
+export async function startHub(env: Record<string, string>): Promise<HubChild> {
+  const httpPort = await freePort();
+  const child = startNode("hub/src/cli.ts", ["run"], {
+    ...process.env,
+    DATALAB_LOG_LEVEL: "warn",
+    DATALAB_HTTP_PORT: String(httpPort),
+    DATALAB_HTTP_HOST: "127.0.0.1",
+    ...env,
+  });
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${httpPort}/healthz`)).ok, `the hub on port ${httpPort} (${child.stderrTail()})`, 60_000, 100);
+  return { ...child, httpPort };
+}
+
+/** A port nothing listens on: the gateway's uplink stays down and readings stay in the outbox. */
+export async function closedNatsUrl(): Promise<string> {
+  return `nats://127.0.0.1:${await freePort()}`;
+}

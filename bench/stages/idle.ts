@@ -1,0 +1,45 @@
+import { uniqueId } from "@datalab/shared/testing";
+import { flood } from "../lib/flood";
+import { cpuSeconds, memoryMb, median, startProcess } from "../lib/proc";
+import { closedNatsUrl, startGateway, type BenchContext, type Figure } from "./common";
+
+/**
+ * A gateway with 100 sensors at 1 Hz, beside a bare `node -e 'setInterval(()=>{},1000)'`,
+ * over the same window. The uplink is the real NATS, so forwarding is included.
+ */
+export async function idleStage(ctx: BenchContext): Promise<Figure[]> {
+  const seconds = ctx.quick ? 15 : 60;
+  const prefix = uniqueId("bi");
+  const topic = `bench/${prefix}`;
+  const bare = startProcess(process.execPath, ["-e", "setInterval(()=>{},1000)"]);
+  const gw = await startGateway({ DATALAB_MQTT_URL: ctx.mqttUrl, DATALAB_NATS_URL: ctx.natsUrl, DATALAB_NATS_PREFIX: prefix, DATALAB_MQTT_TOPICS: `${topic}/#`, DATALAB_MQTT_RTL433_TOPICS: "" });
+  void closedNatsUrl;
+  try {
+    // Warm up for a few seconds (JIT, first batches), then measure.
+    const warm = flood({ mqttUrl: ctx.mqttUrl, topicRoot: topic, messages: 100 * (seconds + 5), sensors: 100, rate: 100, qos: 1 });
+    await new Promise((r) => setTimeout(r, 5_000));
+    const g0 = cpuSeconds(gw.pid);
+    const b0 = cpuSeconds(bare.pid);
+    const t0 = performance.now();
+    const rss: number[] = [];
+    const bareRss: number[] = [];
+    while (performance.now() - t0 < seconds * 1000) {
+      await new Promise((r) => setTimeout(r, 1_000));
+      rss.push(memoryMb(gw.pid).rss);
+      bareRss.push(memoryMb(bare.pid).rss);
+    }
+    const wall = (performance.now() - t0) / 1000;
+    const cpu = ((cpuSeconds(gw.pid) - g0) / wall) * 100;
+    const bareCpu = ((cpuSeconds(bare.pid) - b0) / wall) * 100;
+    await warm;
+    const gwRss = median(rss);
+    ctx.log(`idle: gateway RSS ${gwRss.toFixed(0)} MB, CPU ${cpu.toFixed(2)} %; bare node ${median(bareRss).toFixed(0)} MB, ${bareCpu.toFixed(2)} %`);
+    return [
+      { stage: "Gateway idle, 100 sensors at 1 Hz", figure: "RSS (median)", value: gwRss, unit: "MB", limit: { what: "bare node setInterval", value: median(bareRss), unit: "MB" }, target: "≤ 60 MB", met: gwRss <= 60 },
+      { stage: "Gateway idle, 100 sensors at 1 Hz", figure: "CPU", value: cpu, unit: "% of a core", limit: { what: "bare node setInterval", value: bareCpu, unit: "% of a core" }, target: "≤ 2 %", met: cpu <= 2 },
+    ];
+  } finally {
+    await gw.stop();
+    await bare.stop();
+  }
+}
