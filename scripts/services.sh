@@ -73,17 +73,29 @@ psql -h 127.0.0.1 -U postgres -d postgres -tAc "select 1 from pg_database where 
   psql -h 127.0.0.1 -U postgres -d postgres -qc 'create database test'
 
 if [ "${DATALAB_WITH_FERRETDB:-0}" = 1 ] && ! answers 27017; then
-  FERRETDB="${FERRETDB_BIN:-$(go env GOPATH 2>/dev/null || echo "$HOME/go")/bin/ferretdb}"
-  if [ ! -x "$FERRETDB" ]; then
-    command -v go >/dev/null 2>&1 || export PATH="$PATH:/usr/local/go/bin"
-    log "building FerretDB 1.24.2 (go install)"
-    GOTOOLCHAIN=local go install github.com/FerretDB/FerretDB/cmd/ferretdb@v1.24.2
+  command -v go >/dev/null 2>&1 || export PATH="$PATH:/usr/local/go/bin"
+  FERRETDB="${FERRETDB_BIN:-$HOME/.cache/datalab/ferretdb-1.24.2}"
+  if ! "$FERRETDB" --version >/dev/null 2>&1; then
+    # A plain `go install` of v1.24.2 builds a binary that panics at start: the module lacks
+    # build/version/version.txt, which FerretDB's release tooling writes. Build from a copy
+    # of the module with that file in place.
+    log "building FerretDB 1.24.2 (about a minute the first time)"
+    src=$(GOTOOLCHAIN=local GOFLAGS=-mod=mod go mod download -json github.com/FerretDB/FerretDB@v1.24.2 |
+      sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    work=$(mktemp -d)
+    cp -r "$src/." "$work/"
+    chmod -R u+w "$work"
+    echo v1.24.2 >"$work/build/version/version.txt"
+    mkdir -p "$(dirname "$FERRETDB")"
+    (cd "$work" && GOTOOLCHAIN=local GOFLAGS=-mod=mod go build -o "$FERRETDB" ./cmd/ferretdb)
+    rm -rf "$work"
   fi
   psql -h 127.0.0.1 -U postgres -d postgres -tAc "select 1 from pg_database where datname='ferretdb'" | grep -q 1 ||
     psql -h 127.0.0.1 -U postgres -d postgres -qc 'create database ferretdb'
   log "starting FerretDB on 127.0.0.1:27017"
   nohup "$FERRETDB" --handler=postgresql --postgresql-url=postgres://postgres@127.0.0.1:5432/ferretdb \
-    --listen-addr=127.0.0.1:27017 --telemetry=disable --log-level=warn >/tmp/ferretdb.log 2>&1 &
+    --listen-addr=127.0.0.1:27017 --telemetry=disable --log-level=warn \
+    --state-dir="$(dirname "$FERRETDB")" >/tmp/ferretdb.log 2>&1 &
   wait_port 27017 FerretDB
 fi
 log "Mosquitto, NATS and PostgreSQL are answering"

@@ -13,6 +13,28 @@ import {
   type ConfigOf,
   type LoadOptions,
 } from "@datalab/shared";
+// radios (issue #5): schemas beside the serial sources
+import { commandLineSchema, serialPortsSchema, xbeePinsSchema } from "./sources/serial-config";
+
+const UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, kb: 1000, kib: 1024, m: 1024 ** 2, mb: 1000 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1000 ** 3, gib: 1024 ** 3, t: 1024 ** 4, tb: 1000 ** 4, tib: 1024 ** 4 };
+
+/** A size in bytes: a plain integer or a number with a unit (`512KiB`, `256MiB`, `1GB`). */
+export function byteSize(min: number, max: number, def: string) {
+  const expected = `expected a size from ${min} to ${max} bytes, e.g. 262144, 256KiB, 256MiB or 1GiB`;
+  return z
+    .union([z.number(), z.string()])
+    .default(def)
+    .transform((v, ctx) => {
+      const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(String(v));
+      const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
+      const n = m && unit !== undefined ? Math.floor(Number(m[1]) * unit) : NaN;
+      if (!Number.isFinite(n) || n < min || n > max) {
+        ctx.addIssue({ code: "custom", message: expected });
+        return z.NEVER;
+      }
+      return n;
+    });
+}
 
 export const gatewayFields = {
   ...commonFields,
@@ -24,7 +46,17 @@ export const gatewayFields = {
   mqttTopics: field("DATALAB_MQTT_TOPICS", stringList(["sensors", "sensors/#"]), "topic filters with DataLab JSON payloads, comma-separated"),
   mqttRtl433Topics: field("DATALAB_MQTT_RTL433_TOPICS", stringList(["rtl_433/+/events"]), "topic filters with rtl_433 events, comma-separated (empty: none)"),
   mqttClientId: field("DATALAB_MQTT_CLIENT_ID", z.string().optional(), "MQTT client id (default: datalab-gateway-<gateway id>)"),
+  mqttQos: field(
+    "DATALAB_MQTT_QOS",
+    intIn(0, 1, 1),
+    "QoS of the gateway's subscriptions: 1 (default) lets the broker pace delivery by acks instead of dropping a lagging client's QoS 0 messages",
+  ),
   mqttPersistentSession: field("DATALAB_MQTT_PERSISTENT", bool(false), "persistent MQTT session (QoS 1, fixed client id): the broker keeps messages while the gateway restarts"),
+  mqttProtocol: field(
+    "DATALAB_MQTT_PROTOCOL",
+    z.enum(["5", "3.1.1"], { error: "expected 5 or 3.1.1" }).default("5"),
+    "MQTT protocol version spoken to the broker (3.1.1 for brokers without MQTT 5)",
+  ),
   mqttSessionExpiry: field("DATALAB_MQTT_SESSION_EXPIRY", intIn(0, 4294967295, 86_400), "MQTT 5 session expiry in seconds, for the persistent session"),
   mqttUsername: field("DATALAB_MQTT_USERNAME", z.string().optional(), "MQTT user name"),
   mqttPassword: field("DATALAB_MQTT_PASSWORD", z.string().optional(), "MQTT password", { secret: true }),
@@ -45,7 +77,29 @@ export const gatewayFields = {
   batchMaxReadings: field("DATALAB_BATCH_MAX_READINGS", intIn(1, 50_000, 2_000), "a batch closes at this many readings"),
   batchMaxBytes: field("DATALAB_BATCH_MAX_BYTES", intIn(1_024, 8 * 1024 * 1024, 512 * 1024), "a batch closes at this many bytes (stay under NATS max_payload)"),
   batchMaxAgeMs: field("DATALAB_BATCH_MAX_AGE_MS", intIn(0, 600_000, 100), "a batch closes when its oldest reading waited this long (ms)"),
+  outboxMaxBytes: field(
+    "DATALAB_OUTBOX_MAX_BYTES",
+    byteSize(1024 * 1024, 1024 ** 4, "256MiB"),
+    "cap on the outbox file on disk (SQLite database + WAL), e.g. 256MiB or 2GiB; see docs/gateway-durability.md",
+  ),
+  outboxFullPolicy: field(
+    "DATALAB_OUTBOX_FULL_POLICY",
+    z.enum(["drop_oldest", "refuse_newest"], { error: "expected drop_oldest or refuse_newest" }).default("drop_oldest"),
+    "when the outbox is full: drop_oldest keeps the newest readings, refuse_newest keeps the oldest; every drop is counted",
+  ),
+  drainMaxReadingsPerSec: field("DATALAB_DRAIN_MAX_READINGS_PER_SEC", intIn(0, 10_000_000, 0), "cap on forwarded readings per second, for a thin uplink (0: no cap)"),
+  drainMaxBytesPerSec: field("DATALAB_DRAIN_MAX_BYTES_PER_SEC", byteSize(0, 1024 ** 3, "0"), "cap on forwarded bytes per second, e.g. 64KiB (0: no cap)"),
   shutdownDrainMs: field("DATALAB_SHUTDOWN_DRAIN_MS", intIn(0, 600_000, 5_000), "on SIGTERM, try to send the outbox for this long"),
+  // --- radios (issue #5; see docs/radios.md and gateway/src/sources/serial-config.ts) ---
+  serialPorts: field(
+    "DATALAB_SERIAL_PORTS",
+    serialPortsSchema,
+    "serial radios, comma-separated path[@baud]:protocol (jsonl, mysensors, xbee = API mode 1, xbee2 = API mode 2, rtl433), e.g. /dev/serial/by-id/usb-FTDI_..-port0@115200:mysensors; default baud 115200, xbee 9600",
+  ),
+  xbeePins: field("DATALAB_XBEE_PINS", xbeePinsSchema, "XBee I/O pin scaling as JSON: {\"AD0\": {\"metric\": \"temperature\", \"unit\": \"Cel\", \"scale\": 0.1, \"offset\": -50}, \"<64-bit address>\": {...per node}}"),
+  mysensorsUnitSystem: field("DATALAB_MYSENSORS_UNITS", z.enum(["M", "I"], { error: "expected M (metric) or I (imperial)" }).default("M"), "what the MySensors controller answers to I_CONFIG: M metric, I imperial"),
+  rtl433Command: field("DATALAB_RTL433_CMD", commandLineSchema, "run rtl_433 as a child process with this command line, e.g. \"rtl_433 -F json\" (empty: not run); restarted when it exits"),
+  // --- end radios ---
 } as const;
 
 export type GatewayConfig = ConfigOf<typeof gatewayFields>;

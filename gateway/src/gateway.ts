@@ -3,6 +3,7 @@ import { join } from "node:path";
 import {
   createLogger,
   natsConnectionOptions,
+  sendJson,
   startHttp,
   subjects,
   type HttpServer,
@@ -10,27 +11,22 @@ import {
 } from "@datalab/shared";
 import type { GatewayConfig } from "./config";
 import { decodeJsonPayload } from "./decode/index";
-import { Forwarder } from "./forward";
+import { Forwarder } from "./forward/forwarder";
 import { Ingest } from "./ingest";
 import { createGatewayMetrics, type GatewayMetrics } from "./metrics";
 import { GroupCommitter } from "./outbox/group-commit";
-import { Outbox } from "./outbox/store";
+import { Outbox, type DropReason } from "./outbox/store";
 import { MqttSource, type MqttRoute } from "./sources/mqtt";
 import type { Source } from "./sources/types";
 import { NatsUplink } from "./uplink/nats";
-import type { Uplink, UplinkStatus } from "./uplink/types";
+import type { Uplink, UplinkState } from "./uplink/types";
 import { rtl433Decoder } from "./decode/rtl433";
+import { radioSources } from "./sources/serial-factory";
+import type { GatewayStatus } from "./status";
 
-export interface GatewayStatus {
-  gatewayId: string;
-  instance: string;
-  uplink: UplinkStatus;
-  sources: ReturnType<Source["status"]>[];
-  outbox: { readings: number; messages: number; bytes: number; oldestAgeSeconds: number | null };
-  forwarding: { readingsPerSecond: number; etaSeconds: number | null };
-  quarantine: Record<string, number>;
-  lastError: string | undefined;
-}
+export type { GatewayStatus };
+
+const UPLINK_STATES: readonly UplinkState[] = ["connecting", "connected", "reconnecting", "disconnected", "closed"];
 
 export interface GatewayDeps {
   logger?: Logger;
@@ -54,6 +50,8 @@ export class Gateway {
   private readonly sources: Source[] = [];
   private http: HttpServer | undefined;
   private lastError: string | undefined;
+  private readonly dropped: Partial<Record<DropReason, number>> = {};
+  private readonly dropLogged: Partial<Record<DropReason, number>> = {};
   private gaugeTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
 
@@ -66,9 +64,13 @@ export class Gateway {
     this.metrics = deps.metrics ?? createGatewayMetrics();
     this.outbox = Outbox.open(join(config.dataDir, "outbox.db"), {
       synchronous: config.synchronous,
-      logger: this.logger,
+      maxBytes: config.outboxMaxBytes,
+      fullPolicy: config.outboxFullPolicy,
+      logger: this.logger.child({ part: "outbox" }),
       onCorrupt: () => this.metrics.corruptDatabases.inc(),
+      onDrop: (reason, n) => this.countDrop(reason, n),
     });
+    this.metrics.outboxMaxBytes.set(config.outboxMaxBytes);
     const subj = subjects(config.natsPrefix);
     this.uplink =
       deps.uplink ??
@@ -83,7 +85,13 @@ export class Gateway {
       this.uplink,
       subj.readings(config.gatewayId),
       config.gatewayId,
-      { maxReadings: config.batchMaxReadings, maxBytes: config.batchMaxBytes, maxAgeMs: config.batchMaxAgeMs },
+      {
+        maxReadings: config.batchMaxReadings,
+        maxBytes: config.batchMaxBytes,
+        maxAgeMs: config.batchMaxAgeMs,
+        maxReadingsPerSec: config.drainMaxReadingsPerSec,
+        maxBytesPerSec: config.drainMaxBytesPerSec,
+      },
       this.metrics,
       this.logger.child({ part: "forward" }),
       now,
@@ -91,16 +99,19 @@ export class Gateway {
     this.committer = new GroupCommitter(this.outbox, {
       intervalMs: config.commitIntervalMs,
       maxReadings: config.commitMaxReadings,
+      maxBytes: this.outbox.space.commitMaxBytes,
+      policy: config.outboxFullPolicy,
       logger: this.logger,
       onCommitted: (n) => {
         this.metrics.readingsCommitted.inc(n);
-        this.updateGauges();
+        this.lastError = undefined;
         this.forwarder.notify();
       },
       onError: (err) => {
         this.lastError = `outbox commit failed: ${err.message}`;
-        this.logger.error({ err }, "outbox commit failed; will retry");
+        this.logger.error({ err: err.message }, "outbox commit failed; readings wait in memory (bounded), retrying every second");
       },
+      onDropped: (reason, n) => this.countDrop(reason, n),
     });
     this.ingest = new Ingest(this.committer, this.metrics, { maxPayloadBytes: config.maxPayloadBytes }, this.logger.child({ part: "ingest" }), now);
     if (config.mqttEnabled) {
@@ -116,7 +127,8 @@ export class Gateway {
             clientId: config.mqttClientId ?? `datalab-gateway-${config.gatewayId}`,
             persistentSession: config.mqttPersistentSession,
             sessionExpirySeconds: config.mqttSessionExpiry,
-            qos: config.mqttPersistentSession ? 1 : 0,
+            protocolVersion: config.mqttProtocol === "3.1.1" ? 4 : 5,
+            qos: config.mqttPersistentSession ? 1 : (config.mqttQos as 0 | 1),
             username: config.mqttUsername,
             password: config.mqttPassword ?? (config.mqttPasswordFile ? readFileSync(config.mqttPasswordFile, "utf8").trim() : undefined),
             caFile: config.mqttTlsCa,
@@ -129,6 +141,8 @@ export class Gateway {
       );
     }
     for (const make of deps.sources ?? []) this.sources.push(make(this.ingest));
+    // Radios (serial ports, rtl_433 child process) from the config: sources/serial-factory.ts
+    for (const make of radioSources(config, this.logger, this.metrics.registry)) this.sources.push(make(this.ingest));
   }
 
   async start(): Promise<void> {
@@ -142,16 +156,24 @@ export class Gateway {
       health: () => {
         const s = this.status();
         // Healthy means "doing its job": ingesting and keeping data safe. A down uplink is
-        // reported, not fatal — buffering through outages is the gateway's purpose.
-        return { ok: true, ...s };
+        // reported, not fatal (buffering through outages is the gateway's purpose); an outbox
+        // that cannot commit is fatal, and a restart is the likeliest cure.
+        return { ok: !this.committer.failing, ...s };
       },
-      routes: { "/status": (_req, res) => void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(this.status())) },
+      routes: { "/status": (_req, res) => sendJson(res, 200, this.status()) },
     });
-    this.gaugeTimer = setInterval(() => this.updateGauges(), 1_000);
+    // Once a second: gauges, and a small step of giving free pages back to the disk.
+    this.gaugeTimer = setInterval(() => this.tick(), 1_000);
     this.gaugeTimer.unref();
     await Promise.all(this.sources.map((s) => s.start()));
     this.logger.info(
-      { gatewayId: this.config.gatewayId, instance: this.outbox.instance, http: this.http.port, dataDir: this.config.dataDir },
+      {
+        gatewayId: this.config.gatewayId,
+        instance: this.outbox.instance,
+        http: this.http.port,
+        dataDir: this.config.dataDir,
+        outbox: { readings: this.outbox.stats().readings, maxBytes: this.config.outboxMaxBytes, policy: this.config.outboxFullPolicy },
+      },
       "gateway started",
     );
   }
@@ -160,31 +182,75 @@ export class Gateway {
     return this.http?.port ?? 0;
   }
 
+  private countDrop(reason: DropReason, n: number): void {
+    this.metrics.dropped.inc({ reason }, n);
+    this.dropped[reason] = (this.dropped[reason] ?? 0) + n;
+    // At the cap every commit drops a few: one line per reason per minute, with the totals.
+    const t = Date.now();
+    const last = this.dropLogged[reason] ?? 0;
+    if (t - last >= 60_000) {
+      this.dropLogged[reason] = t;
+      this.logger.warn(
+        { reason, readings: n, totalSinceStart: this.dropped[reason], policy: this.config.outboxFullPolicy, maxBytes: this.config.outboxMaxBytes },
+        "readings dropped (see docs/gateway-durability.md); next report for this reason in a minute at the earliest",
+      );
+    }
+  }
+
+  private tick(): void {
+    try {
+      this.outbox.maintain();
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, "outbox maintenance failed; will retry");
+    }
+    this.updateGauges();
+  }
+
   private updateGauges(): void {
-    const s = this.outbox.stats();
-    this.metrics.outboxReadings.set(s.readings);
-    this.metrics.outboxBytes.set(s.bytes);
-    this.metrics.outboxOldestAge.set(s.oldestReceivedAt === null ? 0 : Math.max(0, (Date.now() - s.oldestReceivedAt) / 1000));
-    this.metrics.uplinkConnected.set(this.uplink.status().state === "connected" ? 1 : 0);
+    const s = this.status();
+    this.metrics.outboxReadings.set(s.outbox.readings);
+    this.metrics.outboxBytes.set(s.outbox.bytes);
+    this.metrics.outboxFileBytes.set(s.outbox.fileBytes);
+    this.metrics.outboxOldestAge.set(s.outbox.oldestAgeSeconds ?? 0);
+    this.metrics.forwardRate.set(s.forwarding.readingsPerSecond ?? 0);
+    this.metrics.drainEta.set(s.forwarding.etaSeconds ?? -1);
+    const state = this.uplink.status().state;
+    this.metrics.uplinkConnected.set(state === "connected" ? 1 : 0);
+    for (const st of UPLINK_STATES) this.metrics.uplinkState.set({ state: st }, st === state ? 1 : 0);
   }
 
   status(): GatewayStatus {
     const s = this.outbox.stats();
     const rate = this.forwarder.forwardRate();
+    const uplink = this.uplink.status();
+    const inflight = this.outbox.inflight();
     return {
       gatewayId: this.config.gatewayId,
       instance: this.outbox.instance,
-      uplink: this.uplink.status(),
+      online: true,
+      uplink,
+      forwarding: {
+        state: this.forwarder.state(),
+        readingsPerSecond: rate,
+        etaSeconds: s.readings === 0 ? 0 : rate > 0 ? s.readings / rate : null,
+        maxReadingsPerSec: this.config.drainMaxReadingsPerSec,
+        maxBytesPerSec: this.config.drainMaxBytesPerSec,
+      },
       sources: this.sources.map((x) => x.status()),
       outbox: {
         readings: s.readings,
         messages: s.messages,
         bytes: s.bytes,
+        fileBytes: this.outbox.fileBytes().total,
+        maxBytes: this.config.outboxMaxBytes,
+        policy: this.config.outboxFullPolicy,
         oldestAgeSeconds: s.oldestReceivedAt === null ? null : Math.max(0, (Date.now() - s.oldestReceivedAt) / 1000),
+        inflight: inflight ? { firstSeq: inflight.firstSeq, lastSeq: inflight.lastSeq } : null,
+        path: this.outbox.path,
       },
-      forwarding: { readingsPerSecond: rate, etaSeconds: s.readings === 0 ? 0 : rate > 0 ? s.readings / rate : null },
       quarantine: this.outbox.quarantineCounts(),
-      lastError: this.lastError ?? this.forwarder.lastError ?? this.uplink.status().lastError,
+      dropped: { ...this.dropped },
+      lastError: this.lastError ?? this.forwarder.lastError ?? uplink.lastError,
     };
   }
 
@@ -192,16 +258,14 @@ export class Gateway {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.logger.info("gateway stopping");
+      if (this.gaugeTimer) clearInterval(this.gaugeTimer);
       await Promise.all(this.sources.map((s) => s.stop().catch((err: unknown) => this.logger.warn({ err }, "source stop failed"))));
-      this.logger.debug("sources stopped");
       this.committer.close();
       await this.forwarder.stop();
-      this.logger.debug("forwarder stopped");
-      const drained = await this.forwarder.drain(Date.now() + this.config.shutdownDrainMs).catch(() => false);
-      this.updateGauges();
+      const deadline = Date.now() + this.config.shutdownDrainMs;
+      const drained = await this.forwarder.drain(deadline).catch(() => false);
       const left = this.outbox.stats().readings;
-      this.logger.info({ drained, readingsLeftInOutbox: left }, "gateway stopped");
-      if (this.gaugeTimer) clearInterval(this.gaugeTimer);
+      this.logger.info({ drained, readingsLeftInOutbox: left, committedTotal: this.outbox.nextSequence - 1 }, "gateway stopped");
       await this.http?.close();
       await this.uplink.close();
       this.outbox.close();

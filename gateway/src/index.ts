@@ -1,6 +1,10 @@
 export { Gateway, type GatewayDeps, type GatewayStatus } from "./gateway";
+export { formatStatus, readOfflineStatus } from "./status";
+export type { ForwardingState } from "./forward/forwarder";
 export { gatewayFields, loadGatewayConfig, type GatewayConfig } from "./config";
 export { createGatewayMetrics, type GatewayMetrics } from "./metrics";
-export { Outbox } from "./outbox/store";
+export { Outbox, type FullPolicy, type DropReason } from "./outbox/store";
 export { decodeJsonPayload } from "./decode/index";
-export type { Uplink, UplinkStatus, PubAck } from "./uplink/types";
+export type { Uplink, UplinkStatus, UplinkProblem, PubAck } from "./uplink/types";
+export { InProcessUplink, type InProcessReceiver } from "./uplink/inprocess";
+export type { AcceptedMessage } from "./outbox/store";

@@ -13,7 +13,12 @@ export interface GatewayMetrics {
   outboxBytes: Gauge;
   outboxOldestAge: Gauge;
   uplinkConnected: Gauge;
+  uplinkState: Gauge<"state">;
   corruptDatabases: Counter;
+  outboxFileBytes: Gauge;
+  outboxMaxBytes: Gauge;
+  forwardRate: Gauge;
+  drainEta: Gauge;
 }
 
 export function createGatewayMetrics(withDefaults = true): GatewayMetrics {
@@ -24,14 +29,19 @@ export function createGatewayMetrics(withDefaults = true): GatewayMetrics {
     messagesReceived: new Counter({ name: "datalab_gateway_messages_received_total", help: "Messages received from sources", labelNames: ["source"], registers: r }),
     readingsCommitted: new Counter({ name: "datalab_gateway_readings_committed_total", help: "Readings committed to the SQLite outbox", registers: r }),
     quarantined: new Counter({ name: "datalab_gateway_quarantined_total", help: "Messages quarantined, by reason", labelNames: ["reason", "source"], registers: r }),
-    dropped: new Counter({ name: "datalab_gateway_dropped_readings_total", help: "Readings dropped from the outbox, by reason", labelNames: ["reason"], registers: r }),
+    dropped: new Counter({ name: "datalab_gateway_dropped_readings_total", help: "Readings given up, by reason: outbox_full (the cap; DATALAB_OUTBOX_FULL_POLICY says which), disk_full, commit_failed", labelNames: ["reason"], registers: r }),
     forwardedReadings: new Counter({ name: "datalab_gateway_forwarded_readings_total", help: "Readings acknowledged by JetStream", registers: r }),
     forwardedBatches: new Counter({ name: "datalab_gateway_forwarded_batches_total", help: "Batches acknowledged by JetStream", registers: r }),
     uplinkErrors: new Counter({ name: "datalab_gateway_uplink_errors_total", help: "Failed publish attempts, by kind", labelNames: ["kind"], registers: r }),
     outboxReadings: new Gauge({ name: "datalab_gateway_outbox_readings", help: "Readings in the outbox, not yet acknowledged", registers: r }),
-    outboxBytes: new Gauge({ name: "datalab_gateway_outbox_bytes", help: "Bytes of wire messages in the outbox", registers: r }),
+    outboxBytes: new Gauge({ name: "datalab_gateway_outbox_bytes", help: "Bytes of wire messages in the outbox (content; the file is datalab_gateway_outbox_file_bytes)", registers: r }),
     outboxOldestAge: new Gauge({ name: "datalab_gateway_outbox_oldest_age_seconds", help: "Age of the oldest unsent reading", registers: r }),
     uplinkConnected: new Gauge({ name: "datalab_gateway_uplink_connected", help: "1 when the uplink is connected", registers: r }),
+    uplinkState: new Gauge({ name: "datalab_gateway_uplink_state", help: "1 for the uplink's current state (connecting, connected, reconnecting, disconnected, closed)", labelNames: ["state"], registers: r }),
+    outboxFileBytes: new Gauge({ name: "datalab_gateway_outbox_file_bytes", help: "Bytes the outbox takes on disk (SQLite database + WAL), to compare with the cap", registers: r }),
+    outboxMaxBytes: new Gauge({ name: "datalab_gateway_outbox_max_bytes", help: "The outbox's cap on disk (DATALAB_OUTBOX_MAX_BYTES)", registers: r }),
+    forwardRate: new Gauge({ name: "datalab_gateway_forward_rate_readings_per_second", help: "Readings acknowledged per second over the last 10 s", registers: r }),
+    drainEta: new Gauge({ name: "datalab_gateway_outbox_drain_eta_seconds", help: "Estimated seconds to empty the outbox at the current rate (-1: not draining)", registers: r }),
     corruptDatabases: new Counter({ name: "datalab_gateway_corrupt_databases_total", help: "Outbox files found unreadable at start and moved aside", registers: r }),
   };
 }

@@ -12,23 +12,27 @@ import {
   type LoadOptions,
 } from "@datalab/shared";
 import { z } from "zod";
+import { dataLabFields } from "./api/config"; // DataLab (issue #7)
 
 export const hubFields = {
   ...commonFields,
   pgUrl: pgUrlField,
   pgEnabled: field("DATALAB_PG_ENABLED", bool(true), "write readings to PostgreSQL"),
-  pgPoolSize: field("DATALAB_PG_POOL_SIZE", intIn(1, 100, 4), "PostgreSQL connections per hub process"),
+  pgPoolSize: field("DATALAB_PG_POOL_SIZE", intIn(1, 100, 8), "PostgreSQL connections per hub process (writes use up to DATALAB_SINK_CONCURRENCY of them)"),
   mongoUrl: mongoUrlField,
   mongoDb: field("DATALAB_MONGO_DB", z.string().min(1).default("datalab"), "MongoDB database name"),
+  mongoPoolSize: field("DATALAB_MONGO_POOL_SIZE", intIn(1, 100, 10), "MongoDB connections per hub process (one client, one pool)"),
+  sinkConcurrency: field("DATALAB_SINK_CONCURRENCY", intIn(1, 64, 4), "batches each sink consumer writes at once in one hub process"),
   httpPort: httpPortField(8080),
   httpHost: field("DATALAB_HTTP_HOST", z.string().default("0.0.0.0"), "address the HTTP server listens on"),
   ...natsSecurityFields,
   streamReplicas: field("DATALAB_STREAM_REPLICAS", intIn(1, 5, 1), "JetStream replicas for the streams the hub creates (3 on a cluster)"),
-  maxAckPending: field("DATALAB_MAX_ACK_PENDING", intIn(1, 10_000, 64), "batches in flight per sink consumer"),
+  maxAckPending: field("DATALAB_MAX_ACK_PENDING", intIn(1, 10_000, 64), "batches delivered but not yet acked per sink consumer, over all hub processes (each holds up to 2 × DATALAB_SINK_CONCURRENCY)"),
   ackWaitMs: field("DATALAB_ACK_WAIT_MS", intIn(1_000, 600_000, 30_000), "JetStream ack wait (ms)"),
-  maxDeliver: field("DATALAB_MAX_DELIVER", intIn(1, 1_000, 5), "failed attempts (sink up) before a batch is dead-lettered"),
+  maxDeliver: field("DATALAB_MAX_DELIVER", intIn(1, 1_000, 5), "refusals by a healthy sink before a batch is dead-lettered (outages never count; undecodable batches go at once)"),
   batchMaxBytes: field("DATALAB_HUB_BATCH_MAX_BYTES", intIn(1_024, 64 * 1024 * 1024, 1024 * 1024), "largest batch accepted, checked before decoding"),
   batchMaxMessages: field("DATALAB_HUB_BATCH_MAX_MESSAGES", intIn(1, 1_000_000, 10_000), "most messages in one batch, checked before validating"),
+  ...dataLabFields, // DataLab (issue #7): API token, limits, live stream
 } as const;
 
 export type HubConfig = ConfigOf<typeof hubFields>;

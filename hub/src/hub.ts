@@ -1,4 +1,4 @@
-import pg from "pg";
+import type pg from "pg";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
   connectNats,
@@ -14,19 +14,29 @@ import {
   type Route,
 } from "@datalab/shared";
 import type { HubConfig } from "./config";
-import { SinkConsumer } from "./consume/consumer";
+import { SinkConsumer, type ConsumerStatus } from "./consume/consumer";
+import { DirectIntake, type DirectIntakeOptions } from "./consume/direct";
 import { createHubMetrics, type HubMetrics } from "./metrics";
-import { migrate } from "./migrate";
-import { PostgresSink } from "./sinks/postgres";
+import { createMongoSink, createPgPool, createPostgresSink } from "./sinks/index";
 import type { Sink } from "./sinks/types";
+import { createDataLab, type DataLab } from "./api/datalab"; // DataLab (issue #7)
 
 export interface HubDeps {
   logger?: Logger;
   metrics?: HubMetrics;
-  /** Extra sinks (e.g. MongoDB), each with its own durable consumer. */
+  /** Extra sinks, each with its own durable consumer (named after the sink). */
   sinks?: Sink[];
   /** More HTTP routes (query API, dashboard). */
   routes?: Record<string, Route>;
+  /** A pool to use instead of one built from DATALAB_PG_URL (the desktop demo's embedded Postgres). */
+  pgPool?: pg.Pool;
+  /** No NATS: batches arrive through `hub.direct` (the desktop demo's in-process uplink). */
+  inProcess?: Pick<DirectIntakeOptions, "deadLetter">;
+}
+
+export interface HubStatus {
+  nats: "connected" | "disconnected" | "in-process";
+  consumers: ConsumerStatus[];
 }
 
 /** The cloud side: JetStream consumers, one per sink, writing idempotently. */
@@ -36,9 +46,13 @@ export class Hub {
   readonly subjects;
   pgPool: pg.Pool | undefined;
   private nc: NatsConnection | undefined;
+  /** Set in in-process mode (deps.inProcess) instead of the NATS consumers. */
+  direct: DirectIntake | undefined;
   private readonly sinks: Sink[] = [];
   private readonly consumers: SinkConsumer[] = [];
   private http: HttpServer | undefined;
+  /** DataLab (issue #7): query API, live stream, dashboard. */
+  private datalab: DataLab | undefined;
 
   constructor(
     readonly config: HubConfig,
@@ -52,42 +66,50 @@ export class Hub {
   async start(): Promise<void> {
     const c = this.config;
     if (c.pgEnabled) {
-      this.pgPool = new pg.Pool({ connectionString: c.pgUrl, max: c.pgPoolSize, application_name: "datalab-hub" });
-      // An idle client losing its server (Postgres restart) must not crash the process.
-      this.pgPool.on("error", (err) => this.logger.warn({ err: err.message }, "postgres pool client error"));
-      await migrate(this.pgPool, this.logger);
-      this.sinks.push(new PostgresSink(this.pgPool, this.logger.child({ sink: "postgres" })));
+      this.pgPool = this.deps.pgPool ?? createPgPool(c, this.logger);
+      this.sinks.push(await createPostgresSink(this.pgPool, this.logger));
     }
+    const mongo = await createMongoSink(c, this.logger);
+    if (mongo) this.sinks.push(mongo);
     this.sinks.push(...(this.deps.sinks ?? []));
-    this.nc = await connectNats(natsConnectionOptions(c.natsUrl, c, "datalab-hub"));
-    const jsm = await jetstreamManager(this.nc);
-    await ensureReadingsStream(jsm, this.subjects, { replicas: c.streamReplicas });
-    await ensureDeadLetterStream(jsm, this.subjects, c.streamReplicas);
-    for (const sink of this.sinks) {
-      const consumer = new SinkConsumer(
-        this.nc,
-        sink,
-        this.subjects,
-        {
-          maxAckPending: c.maxAckPending,
-          ackWaitMs: c.ackWaitMs,
-          maxDeliver: c.maxDeliver,
-          limits: { maxBytes: c.batchMaxBytes, maxMessages: c.batchMaxMessages },
-        },
-        this.metrics,
-        this.logger.child({ sink: sink.name }),
-      );
-      await consumer.ensure();
-      consumer.start();
-      this.consumers.push(consumer);
+    // DataLab (issue #7): API, live stream and dashboard on the HTTP port; the live feed hears each Postgres commit.
+    this.datalab = c.pgEnabled ? createDataLab(c, this.metrics.registry, this.logger.child({ part: "datalab" }), this.deps.pgPool) : undefined;
+    this.datalab?.observeWrites(this.sinks);
+    if (this.deps.inProcess) {
+      const limits = { maxBytes: c.batchMaxBytes, maxMessages: c.batchMaxMessages };
+      this.direct = new DirectIntake(this.sinks, this.subjects, { limits, maxDeliver: c.maxDeliver, ...this.deps.inProcess }, this.metrics, this.logger.child({ part: "direct" }));
+    } else {
+      this.nc = await connectNats(natsConnectionOptions(c.natsUrl, c, "datalab-hub"));
+      const jsm = await jetstreamManager(this.nc);
+      await ensureReadingsStream(jsm, this.subjects, { replicas: c.streamReplicas });
+      await ensureDeadLetterStream(jsm, this.subjects, c.streamReplicas);
+      for (const sink of this.sinks) {
+        const consumer = new SinkConsumer(
+          this.nc,
+          sink,
+          this.subjects,
+          {
+            maxAckPending: c.maxAckPending,
+            ackWaitMs: c.ackWaitMs,
+            maxDeliver: c.maxDeliver,
+            concurrency: c.sinkConcurrency,
+            limits: { maxBytes: c.batchMaxBytes, maxMessages: c.batchMaxMessages },
+          },
+          this.metrics,
+          this.logger.child({ sink: sink.name }),
+        );
+        await consumer.ensure();
+        consumer.start();
+        this.consumers.push(consumer);
+      }
     }
     this.http = await startHttp({
       port: c.httpPort,
       host: c.httpHost,
       registry: this.metrics.registry,
       logger: this.logger,
-      health: () => ({ ok: this.nc !== undefined && !this.nc.isClosed(), consumers: this.consumers.map((x) => x.status()) }),
-      ...(this.deps.routes ? { routes: this.deps.routes } : {}),
+      health: () => ({ ok: this.direct !== undefined || (this.nc !== undefined && !this.nc.isClosed()), ...this.status() }),
+      routes: { ...this.datalab?.routes, ...this.deps.routes }, // DataLab (issue #7)
     });
     this.logger.info({ http: this.http.port, sinks: this.sinks.map((s) => s.name), stream: this.subjects.stream }, "hub started");
   }
@@ -100,13 +122,23 @@ export class Hub {
     return this.nc;
   }
 
-  status() {
-    return { consumers: this.consumers.map((x) => x.status()) };
+  /** The sinks this hub writes to (for the query API: e.g. the MongoDB sink's client). */
+  sink(name: string): Sink | undefined {
+    return this.sinks.find((s) => s.name === name);
   }
 
+  status(): HubStatus {
+    return {
+      nats: this.direct ? "in-process" : this.nc && !this.nc.isClosed() && !this.nc.isDraining() ? "connected" : "disconnected",
+      consumers: this.consumers.map((x) => x.status()),
+    };
+  }
+
+  /** Stop pulling, let in-flight writes commit and ack, then close connections. */
   async stop(): Promise<void> {
     await Promise.all(this.consumers.map((x) => x.stop()));
     await this.http?.close();
+    await this.datalab?.close(); // DataLab (issue #7)
     if (this.nc && !this.nc.isClosed()) await this.nc.drain().catch(() => this.nc?.close());
     for (const s of this.sinks) await s.close().catch(() => undefined);
     this.logger.info("hub stopped");

@@ -1,6 +1,12 @@
-export { Hub, type HubDeps } from "./hub";
+export { Hub, type HubDeps, type HubStatus } from "./hub";
 export { hubFields, loadHubConfig, type HubConfig } from "./config";
 export { createHubMetrics, type HubMetrics } from "./metrics";
 export { migrate, loadMigrations } from "./migrate";
+export { DirectIntake, type DirectAck, type DirectDeadLetter, type DirectIntakeOptions } from "./consume/direct";
+export { SinkConsumer, durableName, type ConsumerStatus, type ConsumerState } from "./consume/consumer";
+export { listDeadLetters, replayDeadLetters, type DeadLetter } from "./consume/dead-letters";
 export { PostgresSink, insertReadings } from "./sinks/postgres";
-export type { Sink, SinkBatch } from "./sinks/types";
+export { createPgPool, createPostgresSink, createMongoSink } from "./sinks/index";
+export { messageDocuments, messageId, type MessageDocument } from "./sinks/mongo-document";
+export { SinkUnavailableError, SinkRejectedError, type Sink, type SinkBatch, type WriteResult } from "./sinks/types";
+export { hubStatus, type HubStatusReport } from "./status";

@@ -1,94 +1,64 @@
 import { parseArgs } from "node:util";
 import { ConfigError, commonFields, describeConfig, loadConfig } from "@datalab/shared";
-import { publishSimulation } from "./simulate/mqtt-output";
+import { parseReplayArgs, REPLAY_FLAGS, REPLAY_HELP, replayCommand } from "./replay/command";
+import { parseSimulateArgs, SIMULATE_FLAGS, SIMULATE_HELP, simulateCommand } from "./simulate/command";
+import { OutputError } from "./simulate/outputs/types";
 
 const HELP = `Usage: pnpm sensors <command> [options]
 
 Commands:
-  simulate   publish simulated sensors to MQTT
-  help       this text
+  simulate        simulated sensors to MQTT, a serial port or stdout
+  replay FILE     a recorded data set (Intel Lab, CSV) to MQTT, a serial port or stdout
+  help            this text
 
-simulate options:
-  --sensors N        number of sensors (default 10)
-  --rate R           messages per second, all sensors together (default 1)
-  --seed S           seed: the same seed gives the same values (default 1)
-  --count C          stop after C messages (default: run until Ctrl-C)
-  --format F         multi: {"sensor","temperature","humidity","battery","ts"} on sensors/<id>;
-                     original: the original DataLab {"name","value"} on sensors (default multi)
-  --topic T          topic root (default sensors)
-  --qos Q            0 or 1 (default 0)
+${SIMULATE_HELP}
+${REPLAY_HELP}
+Examples:
+  pnpm sensors simulate --sensors 20 --interval 60 --kinds temperature,humidity,light,battery
+  pnpm sensors simulate --profile realistic --speed max --count 100000
+  pnpm sensors simulate --out serial:/dev/ttyUSB0@115200:mysensors
+  pnpm sensors replay data.txt --speed 100
+  pnpm sensors replay single-hop.csv --sensor mote_id --interval 5 --start 2010-06-01T00:00:00Z \\
+      --metric humidity=humidity:%RH --metric temperature=temperature:Cel --speed max
 
 Configuration (environment variables):
 ${describeConfig({ mqttUrl: commonFields.mqttUrl })}
 `;
 
-function num(v: string | undefined, name: string, def: number, min: number): number {
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min) throw new ConfigError([`--${name}=${v}: expected a number ≥ ${min}`]);
-  return n;
-}
-
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      sensors: { type: "string" },
-      rate: { type: "string" },
-      seed: { type: "string" },
-      count: { type: "string" },
-      format: { type: "string" },
-      topic: { type: "string" },
-      qos: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  const cmd = positionals[0] ?? "help";
-  if (values.help || cmd === "help") {
+  const cmd = argv[0] !== undefined && !argv[0].startsWith("-") ? argv[0] : "help";
+  const rest = cmd === "help" ? [] : argv.slice(1);
+  if (cmd === "help" || rest.includes("--help") || rest.includes("-h")) {
     process.stdout.write(HELP);
     return 0;
   }
-  if (cmd !== "simulate") {
-    process.stderr.write(`unknown command "${cmd}"\n\n${HELP}`);
-    return 2;
-  }
-  const { mqttUrl } = loadConfig({ mqttUrl: commonFields.mqttUrl });
-  const format = values.format ?? "multi";
-  if (format !== "multi" && format !== "original") throw new ConfigError([`--format=${format}: expected multi or original`]);
-  const qos = num(values.qos, "qos", 0, 0);
-  if (qos !== 0 && qos !== 1) throw new ConfigError([`--qos=${qos}: expected 0 or 1`]);
   const ac = new AbortController();
   process.once("SIGINT", () => ac.abort());
   process.once("SIGTERM", () => ac.abort());
-  const rate = num(values.rate, "rate", 1, 0.001);
-  const count = values.count === undefined ? undefined : num(values.count, "count", 0, 1);
-  let lastLog = Date.now();
-  const n = await publishSimulation({
-    mqttUrl,
-    sensors: num(values.sensors, "sensors", 10, 1),
-    rate,
-    seed: values.seed ?? "1",
-    format,
-    topicRoot: values.topic ?? "sensors",
-    qos,
-    signal: ac.signal,
-    ...(count !== undefined ? { count } : {}),
-    onProgress: (p) => {
-      if (Date.now() - lastLog >= 5_000) {
-        lastLog = Date.now();
-        process.stderr.write(`published ${p} messages\n`);
-      }
-    },
-  });
-  process.stderr.write(`published ${n} messages to ${mqttUrl}\n`);
-  return 0;
+  if (cmd === "simulate") {
+    const { values, positionals } = parseArgs({ args: rest, options: SIMULATE_FLAGS, allowPositionals: true });
+    if (positionals.length > 0) throw new ConfigError([`simulate takes no arguments, got: ${positionals.join(" ")}`]);
+    const args = parseSimulateArgs(values);
+    const { mqttUrl } = loadConfig({ mqttUrl: commonFields.mqttUrl });
+    return simulateCommand(args, mqttUrl, ac.signal);
+  }
+  if (cmd === "replay") {
+    const { values, positionals } = parseArgs({ args: rest, options: REPLAY_FLAGS, allowPositionals: true });
+    const args = parseReplayArgs(positionals, values);
+    const { mqttUrl } = loadConfig({ mqttUrl: commonFields.mqttUrl });
+    return replayCommand(args, mqttUrl, ac.signal);
+  }
+  throw new ConfigError([`unknown command "${cmd}" (commands: simulate, replay, help)`]);
 }
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    process.stderr.write(`${err instanceof ConfigError ? err.message : ((err as Error).stack ?? String(err))}\n`);
-    process.exit(err instanceof ConfigError ? 2 : 1);
+    // Usage problems (bad flags, unknown options from parseArgs) exit 2 with the problem and a pointer to --help.
+    const usage = err instanceof ConfigError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+    if (err instanceof OutputError && err.reason === "closed") process.exit(0);
+    const text = usage || err instanceof OutputError ? (err as Error).message : ((err as Error).stack ?? String(err));
+    process.stderr.write(`${text}${usage ? "\n(pnpm sensors --help lists the options)" : ""}\n`);
+    process.exit(usage ? 2 : 1);
   },
 );

@@ -100,7 +100,7 @@ export function redact<F extends Fields>(fields: F, cfg: ConfigOf<F>): Record<st
   const out: Record<string, unknown> = {};
   for (const [k, f] of Object.entries(fields)) {
     const v = (cfg as Record<string, unknown>)[k];
-    out[k] = f.secret && v !== undefined ? "(set)" : typeof v === "string" ? redactUrl(v) : v;
+    out[k] = f.secret && v !== undefined ? "(set)" : typeof v === "string" ? redactUrl(v) : Array.isArray(v) ? v.map((x) => (typeof x === "string" ? redactUrl(x) : x)) : v;
   }
   return out;
 }

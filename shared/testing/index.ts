@@ -77,6 +77,9 @@ export async function createTestDatabase(baseUrl = PG_URL): Promise<TestDatabase
   u.pathname = `/${name}`;
   const url = u.toString();
   const pool = new pg.Pool({ connectionString: url, max: 2 });
+  // drop() ends sessions with DROP DATABASE ... WITH (FORCE); an idle client of this pool
+  // (or of the code under test) then sees 57P01, which must not crash the test process.
+  pool.on("error", () => undefined);
   return {
     name,
     url,
@@ -103,21 +106,27 @@ function requireBinary(bin: string, hint: string): string {
 
 async function waitForPort(port: number, proc: ChildProcess, what: string, timeoutMs = 15_000): Promise<void> {
   const { connect } = await import("node:net");
-  await waitFor(
-    () => {
-      if (proc.exitCode !== null) throw new Error(`${what} exited with code ${proc.exitCode}`);
-      return new Promise<boolean>((resolve) => {
+  // Fail at once if the process exits instead of listening.
+  const exited = new Promise<never>((_, reject) => {
+    const onExit = (code: number | null, signal: string | null) => reject(new Error(`${what} exited (code ${code}, signal ${signal}) before listening on ${port}`));
+    if (proc.exitCode !== null) onExit(proc.exitCode, null);
+    else proc.once("exit", onExit);
+  });
+  exited.catch(() => undefined);
+  const listening = waitFor(
+    () =>
+      new Promise<boolean>((resolve) => {
         const s = connect(port, "127.0.0.1");
         s.once("connect", () => {
           s.destroy();
           resolve(true);
         });
         s.once("error", () => resolve(false));
-      });
-    },
+      }),
     `${what} to listen on ${port}`,
     timeoutMs,
   );
+  await Promise.race([listening, exited]);
 }
 
 export interface NatsServer {
@@ -153,14 +162,23 @@ export async function startNatsServer(o: NatsServerOptions = {}): Promise<NatsSe
     args.push("-c", file);
   }
   let proc: ChildProcess | undefined;
+  let stderr = "";
   const server: NatsServer = {
     port,
     url: `nats://127.0.0.1:${port}`,
     storeDir,
     async start() {
+      stderr = "";
       proc = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] });
-      proc.stderr?.resume();
-      await waitForPort(port, proc, "nats-server");
+      // Keep the end of its log: a server that refuses its config says why there.
+      proc.stderr?.on("data", (d: Buffer) => {
+        stderr = (stderr + d.toString()).slice(-4_000);
+      });
+      try {
+        await waitForPort(port, proc, "nats-server");
+      } catch (err) {
+        throw new Error(`${(err as Error).message}\nnats-server said:\n${stderr}`, { cause: err });
+      }
     },
     async stop() {
       await endProcess(proc, "SIGTERM");

@@ -1,25 +1,36 @@
 import type { Logger } from "@datalab/shared";
-import type { AcceptedMessage, Outbox, QuarantinedMessage } from "./store";
+import type { AcceptedMessage, DropReason, FullPolicy, Outbox, QuarantinedMessage } from "./store";
 
 export interface GroupCommitOptions {
   /** Commit at least this often while messages wait (ms). The worst-case loss window in time. */
   intervalMs: number;
   /** Commit as soon as this many readings wait. The worst-case loss window in count. */
   maxReadings: number;
+  /** Commit as soon as about this many bytes wait, so one transaction fits the WAL's share of the cap. */
+  maxBytes: number;
+  /** What to give up when commits keep failing and the memory bound is reached. */
+  policy: FullPolicy;
   logger: Logger;
   onCommitted: (readings: number, quarantined: readonly QuarantinedMessage[]) => void;
   onError: (err: Error) => void;
+  onDropped: (reason: DropReason, readings: number) => void;
 }
 
 /**
- * Group commit: messages wait in memory for at most `intervalMs` or `maxReadings`, then go to
- * SQLite in one transaction. One fsync per group instead of per message is what lets a Pi's
- * SD card keep up; the price is the window stated above, lost on a crash before the commit.
+ * Group commit: messages wait in memory for at most `intervalMs` or `maxReadings` (or
+ * `maxBytes`), then go to SQLite in one transaction. One fsync per group instead of per
+ * message is what lets a Pi's SD card keep up; the price is the window stated above, lost
+ * on a crash before the commit.
+ *
+ * While commits fail (I/O error, full disk), what waits stays in memory and is retried, up
+ * to ten groups' worth; beyond that the policy picks what to give up, and it is counted.
  */
 export class GroupCommitter {
   private accepted: AcceptedMessage[] = [];
   private quarantined: QuarantinedMessage[] = [];
   private pendingReadings = 0;
+  private pendingBytes = 0;
+  private isFailing = false;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -30,14 +41,24 @@ export class GroupCommitter {
   accept(m: AcceptedMessage): void {
     this.accepted.push(m);
     this.pendingReadings += m.readings.length;
-    if (this.pendingReadings >= this.opts.maxReadings) this.flush();
+    this.pendingBytes += weight(m);
+    if (this.isFailing) this.bound();
+    else if (this.pendingReadings >= this.opts.maxReadings || this.pendingBytes >= this.opts.maxBytes) this.flush();
     else this.arm();
   }
 
   quarantine(q: QuarantinedMessage): void {
     this.quarantined.push(q);
-    if (this.quarantined.length >= this.opts.maxReadings) this.flush();
+    if (this.isFailing) {
+      // Bad input is already counted; while the disk refuses writes, keep only the newest.
+      if (this.quarantined.length > this.opts.maxReadings) this.quarantined.shift();
+    } else if (this.quarantined.length >= this.opts.maxReadings) this.flush();
     else this.arm();
+  }
+
+  /** True while commits fail: readings wait in memory (bounded), the disk is not keeping them. */
+  get failing(): boolean {
+    return this.isFailing;
   }
 
   get pending(): number {
@@ -60,18 +81,20 @@ export class GroupCommitter {
     if (this.accepted.length === 0 && this.quarantined.length === 0) return;
     const accepted = this.accepted;
     const quarantined = this.quarantined;
-    this.accepted = [];
-    this.quarantined = [];
-    this.pendingReadings = 0;
     try {
       const n = this.outbox.commit(accepted, quarantined);
+      this.accepted = [];
+      this.quarantined = [];
+      this.pendingReadings = 0;
+      this.pendingBytes = 0;
+      if (this.isFailing) this.opts.logger.info("outbox commits work again");
+      this.isFailing = false;
       this.opts.onCommitted(n, quarantined);
     } catch (err) {
-      // A failed commit (disk full, I/O error) must not lose what waited: put it back in
-      // front and retry on the next tick; the caller reports the error.
-      this.accepted = accepted.concat(this.accepted);
-      this.quarantined = quarantined.concat(this.quarantined);
-      this.pendingReadings = this.accepted.reduce((s, m) => s + m.readings.length, 0);
+      // A failed commit must not lose what waited: it stays here, new messages queue behind
+      // it (bounded), and the next attempt comes in a second.
+      this.isFailing = true;
+      this.bound();
       this.opts.onError(err as Error);
       this.timer ??= setTimeout(() => {
         this.timer = undefined;
@@ -80,9 +103,28 @@ export class GroupCommitter {
     }
   }
 
+  /** Keep at most ten groups in memory while commits fail; the policy says which readings go. */
+  private bound(): void {
+    const maxReadings = this.opts.maxReadings * 10;
+    const maxBytes = this.opts.maxBytes * 10;
+    let dropped = 0;
+    while (this.accepted.length > 1 && (this.pendingReadings > maxReadings || this.pendingBytes > maxBytes)) {
+      const m = this.opts.policy === "drop_oldest" ? this.accepted.shift()! : this.accepted.pop()!;
+      this.pendingReadings -= m.readings.length;
+      this.pendingBytes -= weight(m);
+      dropped += m.readings.length;
+    }
+    if (dropped > 0) this.opts.onDropped("commit_failed", dropped);
+  }
+
   close(): void {
     this.flush();
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
   }
+}
+
+/** About what a message adds to the transaction: its payload plus the readings' JSON. */
+function weight(m: AcceptedMessage): number {
+  return m.payload.byteLength + 100 * m.readings.length + 100;
 }

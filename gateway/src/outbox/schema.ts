@@ -4,6 +4,12 @@
  *
  * `outbox` holds one row per accepted message, with its readings already encoded as the wire
  * message (JSON text): a batch is built by joining rows, never by re-parsing them.
+ *
+ * `auto_vacuum = INCREMENTAL` is not here: SQLite only accepts it before the first table is
+ * created, so open.ts sets it on a fresh file before these steps run.
+ *
+ * `meta` keys: `instance` (random, part of every reading's key), `next_seq`, and `inflight`
+ * (the id and seq range of the batch being published, so a restart resends exactly it).
  */
 export const MIGRATIONS: readonly string[] = [
   `

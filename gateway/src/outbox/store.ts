@@ -1,11 +1,20 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, renameSync } from "node:fs";
-import { dirname } from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import { encodePayload, type DecodedReading, type Logger } from "@datalab/shared";
-import { MIGRATIONS } from "./schema";
+import { isDiskFull, limitPages, openOutboxDb, type Synchronous } from "./open";
+import { fileBytes, planSpace, rowCost, type SpacePlan } from "./space";
 
-export type Synchronous = "FULL" | "NORMAL";
+export type { Synchronous };
+
+/** What to do when the outbox reaches its cap. Either way every reading lost is counted. */
+export type FullPolicy = "drop_oldest" | "refuse_newest";
+
+/**
+ * Why readings were dropped: `outbox_full` (the configured cap), `disk_full` (the file
+ * system said no, or the hard limit was hit), `commit_failed` (commits kept failing and the
+ * bounded in-memory buffer overflowed).
+ */
+export type DropReason = "outbox_full" | "disk_full" | "commit_failed";
 
 export interface AcceptedMessage {
   source: string;
@@ -30,23 +39,73 @@ export interface OutboxRow {
   n: number;
   receivedAt: number;
   wire: string;
+  /** Bytes of `wire` (UTF-8). */
+  bytes: number;
+}
+
+/** A batch's rows (ids) and readings (seqs): both, so a restart can check it found the same rows. */
+export interface BatchRange {
+  firstId: number;
+  lastId: number;
+  firstSeq: number;
+  lastSeq: number;
 }
 
 export interface OutboxStats {
   messages: number;
   readings: number;
+  /** Bytes of wire messages (the content, not the file: see `fileBytes`). */
   bytes: number;
   oldestReceivedAt: number | null;
 }
 
 export interface OutboxOptions {
   synchronous?: Synchronous;
-  /** Quarantine keeps at most this many rows; the oldest go first. */
+  /** The cap on the database file + WAL (default 256 MiB). */
+  maxBytes?: number;
+  fullPolicy?: FullPolicy;
+  /** Quarantine keeps at most this many rows (and at most its byte budget); the oldest go first. */
   maxQuarantineRows?: number;
   logger: Logger;
   /** Called when a database file could not be opened and was moved aside. */
   onCorrupt?: (movedTo: string, err: Error) => void;
+  /** Called after a transaction that dropped or refused readings committed. */
+  onDrop?: (reason: DropReason, readings: number) => void;
 }
+
+interface EncodedRow {
+  firstSeq: number;
+  lastSeq: number;
+  n: number;
+  receivedAt: number;
+  wire: string;
+  bytes: number;
+}
+
+/** Messages, readings and wire bytes of some rows. */
+export interface Totals {
+  messages: number;
+  readings: number;
+  bytes: number;
+}
+
+interface CommitOutcome {
+  kept: number;
+  committed: number;
+  nextSeq: number;
+  outbox: Totals;
+  quarantine: { rows: number; bytes: number };
+  drops: [DropReason, number][];
+}
+
+export const DEFAULT_OUTBOX_MAX_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Seqs skipped at each start under synchronous=NORMAL. A power cut loses at most the WAL
+ * written since the last checkpoint (a quarter of the WAL's share of the cap, 8 MiB at
+ * most), and a reading takes well over 8 bytes in it.
+ */
+export const SEQ_SKIP_AFTER_NORMAL = 1_000_000;
 
 /**
  * The gateway's durable outbox and quarantine (SQLite, WAL). A reading is in the outbox from
@@ -55,17 +114,27 @@ export interface OutboxOptions {
  */
 export class Outbox {
   readonly instance: string;
+  readonly space: SpacePlan;
+  readonly policy: FullPolicy;
   private nextSeq: number;
   private readonly stmts;
-  private totals: { messages: number; readings: number; bytes: number };
-  private quarantineRows: number;
+  private totals: Totals;
+  private quarantineTotals: { rows: number; bytes: number };
+  private inflightRange: BatchRange | undefined;
   private readonly maxQuarantineRows: number;
+  private readonly logger: Logger;
+  private readonly onDrop: OutboxOptions["onDrop"];
 
   private constructor(
     readonly db: Database.Database,
     readonly path: string,
+    space: SpacePlan,
     opts: OutboxOptions,
   ) {
+    this.space = space;
+    this.policy = opts.fullPolicy ?? "drop_oldest";
+    this.logger = opts.logger;
+    this.onDrop = opts.onDrop;
     this.maxQuarantineRows = opts.maxQuarantineRows ?? 10_000;
     const get = db.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?");
     let instance = get.get("instance")?.value;
@@ -76,115 +145,320 @@ export class Outbox {
     }
     this.instance = instance;
     this.nextSeq = Number(get.get("next_seq")?.value ?? "1");
+    const inflight = get.get("inflight")?.value;
+    this.inflightRange = inflight ? (JSON.parse(inflight) as BatchRange) : undefined;
+    const rowCols = "id, first_seq AS firstSeq, last_seq AS lastSeq, n, received_at AS receivedAt, wire, octet_length(wire) AS bytes";
     this.stmts = {
       insert: db.prepare("INSERT INTO outbox (first_seq, last_seq, n, received_at, wire) VALUES (?, ?, ?, ?, ?)"),
       setSeq: db.prepare("UPDATE meta SET value = ? WHERE key = 'next_seq'"),
+      setInflight: db.prepare("INSERT INTO meta (key, value) VALUES ('inflight', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+      clearInflight: db.prepare("DELETE FROM meta WHERE key = 'inflight'"),
       quarantine: db.prepare("INSERT INTO quarantine (received_at, source, reason, detail, payload) VALUES (?, ?, ?, ?, ?)"),
-      trimQuarantine: db.prepare("DELETE FROM quarantine WHERE id <= (SELECT max(id) FROM quarantine) - ?"),
-      peek: db.prepare<[number, number], OutboxRow>(
-        "SELECT id, first_seq AS firstSeq, last_seq AS lastSeq, n, received_at AS receivedAt, wire FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
+      quarantineOldest: db.prepare<[], { id: number; bytes: number }>(
+        "SELECT id, octet_length(payload) + octet_length(detail) AS bytes FROM quarantine ORDER BY id",
       ),
+      deleteQuarantineUpTo: db.prepare("DELETE FROM quarantine WHERE id <= ?"),
+      scan: db.prepare<[number, number], OutboxRow>(`SELECT ${rowCols} FROM outbox WHERE id > ? AND id < ? ORDER BY id`),
+      range: db.prepare<[number, number], OutboxRow>(`SELECT ${rowCols} FROM outbox WHERE id >= ? AND id <= ? ORDER BY id`),
+      head: db.prepare<[number, number], { id: number; receivedAt: number }>(
+        "SELECT id, received_at AS receivedAt FROM outbox WHERE id > ? AND id < ? ORDER BY id LIMIT 1",
+      ),
+      oldestFirst: db.prepare<[], { id: number; n: number; bytes: number }>("SELECT id, n, octet_length(wire) AS bytes FROM outbox ORDER BY id"),
+      deleteOldest: db.prepare("DELETE FROM outbox WHERE id <= ? AND id NOT BETWEEN ? AND ?"),
       deleteRange: db.prepare("DELETE FROM outbox WHERE id >= ? AND id <= ?"),
       rangeTotals: db.prepare<[number, number], { messages: number; readings: number | null; bytes: number | null }>(
-        "SELECT count(*) AS messages, sum(n) AS readings, sum(length(wire)) AS bytes FROM outbox WHERE id >= ? AND id <= ?",
+        "SELECT count(*) AS messages, sum(n) AS readings, sum(octet_length(wire)) AS bytes FROM outbox WHERE id >= ? AND id <= ?",
       ),
-      oldest: db.prepare<[], { receivedAt: number }>("SELECT received_at AS receivedAt FROM outbox ORDER BY id LIMIT 1"),
+      maxId: db.prepare<[], { id: number | null }>("SELECT max(id) AS id FROM outbox"),
       quarantineCounts: db.prepare<[], { reason: string; n: number }>("SELECT reason, count(*) AS n FROM quarantine GROUP BY reason"),
     };
-    const t = db
-      .prepare<[], { messages: number; readings: number | null; bytes: number | null }>(
-        "SELECT count(*) AS messages, sum(n) AS readings, sum(length(wire)) AS bytes FROM outbox",
-      )
-      .get()!;
+    const t = this.stmts.rangeTotals.get(0, Number.MAX_SAFE_INTEGER)!;
     this.totals = { messages: t.messages, readings: t.readings ?? 0, bytes: t.bytes ?? 0 };
-    this.quarantineRows = (db.prepare("SELECT count(*) AS n FROM quarantine").get() as { n: number }).n;
+    const q = db
+      .prepare<[], { rows: number; bytes: number | null }>("SELECT count(*) AS rows, sum(octet_length(payload) + octet_length(detail)) AS bytes FROM quarantine")
+      .get()!;
+    this.quarantineTotals = { rows: q.rows, bytes: q.bytes ?? 0 };
+    if ((opts.synchronous ?? "FULL") === "NORMAL" && this.nextSeq > 1) this.skipSeqsAfterNormal(db);
   }
 
   /**
-   * Open (or create) the outbox at `path`. A file SQLite cannot read is moved aside with a
-   * loud log line and the gateway starts fresh: a crash loop would lose every new reading.
+   * With synchronous=NORMAL a power cut can roll back commits whose readings were already
+   * forwarded (the WAL is only synced at checkpoints). Their seqs would then be handed out
+   * again, to other readings, which the hub would drop as duplicates of the first ones. So
+   * at every start the seqs skip ahead by more than a rolled-back WAL can hold, and the skip
+   * itself is written with a full sync before any new reading gets a seq.
+   */
+  private skipSeqsAfterNormal(db: Database.Database): void {
+    const from = this.nextSeq;
+    this.nextSeq += SEQ_SKIP_AFTER_NORMAL;
+    db.pragma("synchronous = FULL");
+    try {
+      this.stmts.setSeq.run(String(this.nextSeq));
+    } finally {
+      db.pragma("synchronous = NORMAL");
+    }
+    this.logger.info({ from, to: this.nextSeq }, "synchronous=NORMAL: seqs skip ahead at start, so a power cut can never make one seq name two readings");
+  }
+
+  /**
+   * Open (or create) the outbox at `path`. An unreadable file is moved aside and the gateway
+   * starts fresh (see open.ts).
    */
   static open(path: string, opts: OutboxOptions): Outbox {
-    mkdirSync(dirname(path), { recursive: true });
-    try {
-      return new Outbox(openDb(path, opts.synchronous ?? "FULL"), path, opts);
-    } catch (err) {
-      if (!isCorruption(err)) throw err;
-      const movedTo = `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, "-")}`;
-      for (const suffix of ["", "-wal", "-shm"]) {
-        if (existsSync(path + suffix)) renameSync(path + suffix, movedTo + suffix);
-      }
-      opts.logger.error({ err, path, movedTo }, "outbox database is unreadable: moved it aside and starting with an empty outbox");
-      opts.onCorrupt?.(movedTo, err as Error);
-      return new Outbox(openDb(path, opts.synchronous ?? "FULL"), path, opts);
-    }
+    const space = planSpace(opts.maxBytes ?? DEFAULT_OUTBOX_MAX_BYTES);
+    const db = openOutboxDb(path, { synchronous: opts.synchronous ?? "FULL", space, logger: opts.logger, onCorrupt: opts.onCorrupt });
+    return new Outbox(db, path, space, opts);
   }
 
   /**
    * Commit accepted and quarantined messages in one transaction (the group commit). Sequence
-   * numbers are assigned here, inside the transaction that makes them durable, so a crash
-   * can never hand out the same seq twice.
+   * numbers are assigned here and made durable by the same transaction, so a crash can never
+   * hand out the same seq twice. When the cap is reached, the policy acts inside the same
+   * transaction: rows dropped and rows added are committed together or not at all.
+   * Returns the number of readings committed.
    */
   commit(accepted: readonly AcceptedMessage[], quarantined: readonly QuarantinedMessage[] = []): number {
-    let readings = 0;
-    const run = this.db.transaction(() => {
-      let seq = this.nextSeq;
-      for (const m of accepted) {
-        const first = seq;
-        const wireReadings = m.readings.map((r) => ({
-          seq: seq++,
-          sensorId: r.sensorId,
-          metric: r.metric,
-          value: r.value,
-          unit: r.unit ?? null,
-          ts: r.ts,
-        }));
-        const { payload, encoding } = encodePayload(m.payload);
-        const wire = JSON.stringify({ source: m.source, receivedAt: m.receivedAt, payload, encoding, readings: wireReadings });
-        this.stmts.insert.run(first, seq - 1, wireReadings.length, m.receivedAt, wire);
-        readings += wireReadings.length;
-        this.totals.messages += 1;
-        this.totals.readings += wireReadings.length;
-        this.totals.bytes += wire.length;
+    let rows = this.encode(accepted);
+    this.makeWalRoom(rows.reduce((s, r) => s + rowCost(r.bytes), 0) + quarantined.reduce((s, q) => s + rowCost(quarantineBytes(q)), 0));
+    try {
+      return this.apply(this.write(rows, quarantined, "outbox_full", 0));
+    } catch (err) {
+      if (!isDiskFull(err)) throw err;
+      // The file system is full (or the hard limit was hit because an estimate was off).
+      // Apply the policy with a wide margin and try once more; if that fails as well, the
+      // caller keeps the group in memory (bounded) and retries.
+      this.logger.error({ err: (err as Error).message, policy: this.policy }, "outbox cannot grow (disk full): applying the full-outbox policy");
+      let refused = 0;
+      if (this.policy === "refuse_newest") {
+        refused = rows.reduce((s, r) => s + r.n, 0);
+        rows = [];
+      }
+      // Free at least what this group needs, whatever the cap says: the disk is the limit now.
+      const room = Math.ceil(rows.reduce((s, r) => s + rowCost(r.bytes), 0) * 1.5) + 16 * this.space.pageSize;
+      const committed = this.apply(this.write(rows, quarantined, "disk_full", room));
+      // Counted only now: had this attempt failed too, the caller would have kept them.
+      if (refused > 0) this.onDrop?.("disk_full", refused);
+      return committed;
+    }
+  }
+
+  /**
+   * Keep the WAL within its share of the cap: when this transaction would not fit beside
+   * what the WAL holds, copy the WAL back first (PASSIVE: never waits for a reader). The
+   * next write then starts the WAL over, cut back to `journal_size_limit`.
+   */
+  private makeWalRoom(txBytes: number): void {
+    const wal = fileBytes(this.path).wal;
+    if (wal > 0 && wal + txBytes * 1.1 > this.space.walReserve) this.db.pragma("wal_checkpoint(PASSIVE)");
+  }
+
+  /** Wire messages for the accepted messages, with seqs from `nextSeq` on (not yet durable). */
+  private encode(accepted: readonly AcceptedMessage[]): EncodedRow[] {
+    let seq = this.nextSeq;
+    return accepted.map((m) => {
+      const first = seq;
+      const readings = m.readings.map((r) => ({ seq: seq++, sensorId: r.sensorId, metric: r.metric, value: r.value, unit: r.unit ?? null, ts: r.ts }));
+      const { payload, encoding } = encodePayload(m.payload);
+      const wire = JSON.stringify({ source: m.source, receivedAt: m.receivedAt, payload, encoding, readings });
+      return { firstSeq: first, lastSeq: seq - 1, n: readings.length, receivedAt: m.receivedAt, wire, bytes: Buffer.byteLength(wire) };
+    });
+  }
+
+  /**
+   * The commit transaction. The policy acts when the group would take the outbox past its
+   * soft budget, or (`mustFree` > 0, after the disk said it was full) to free that much.
+   */
+  private write(rows: readonly EncodedRow[], quarantined: readonly QuarantinedMessage[], reason: DropReason, mustFree: number): CommitOutcome {
+    return this.db.transaction((): CommitOutcome => {
+      const out: CommitOutcome = {
+        kept: rows.length,
+        committed: 0,
+        nextSeq: this.nextSeq,
+        outbox: { messages: 0, readings: 0, bytes: 0 },
+        quarantine: { rows: 0, bytes: 0 },
+        drops: [],
+      };
+      const qIncoming = quarantined.reduce((s, q) => s + quarantineBytes(q), 0);
+      // Quarantine lives within its own budget (it evicts its oldest rows), so only its growth
+      // up to that budget needs room from the outbox.
+      const qGrowth = Math.max(0, Math.min(qIncoming, this.space.quarantineBudget - this.quarantineTotals.bytes));
+      const need = rows.reduce((s, r) => s + rowCost(r.bytes), 0) + rowCost(qGrowth);
+      let over = Math.max(this.usedBytes() + need - this.space.softBudget, mustFree);
+      if (over > 0 && this.policy === "drop_oldest") {
+        const d = this.dropOldest(over);
+        over -= d.cost;
+        out.outbox.messages -= d.messages;
+        out.outbox.readings -= d.readings;
+        out.outbox.bytes -= d.bytes;
+        if (d.readings > 0) out.drops.push([reason, d.readings]);
+      }
+      // refuse_newest (or nothing left to drop): the newest messages of this group stay out.
+      let refused = 0;
+      while (over > 0 && out.kept > 0) {
+        const r = rows[--out.kept]!;
+        over -= rowCost(r.bytes);
+        refused += r.n;
+      }
+      if (refused > 0) out.drops.push([reason, refused]);
+      for (let i = 0; i < out.kept; i++) {
+        const r = rows[i]!;
+        this.stmts.insert.run(r.firstSeq, r.lastSeq, r.n, r.receivedAt, r.wire);
+        out.outbox.messages += 1;
+        out.outbox.readings += r.n;
+        out.outbox.bytes += r.bytes;
+        out.committed += r.n;
+        out.nextSeq = r.lastSeq + 1;
       }
       for (const q of quarantined) {
         this.stmts.quarantine.run(q.receivedAt, q.source, q.reason, q.detail.slice(0, 1000), q.payload);
-        this.quarantineRows += 1;
+        out.quarantine.rows += 1;
+        out.quarantine.bytes += quarantineBytes(q);
       }
-      if (this.quarantineRows > this.maxQuarantineRows) {
-        this.stmts.trimQuarantine.run(this.maxQuarantineRows);
-        this.quarantineRows = this.maxQuarantineRows;
-      }
-      if (seq !== this.nextSeq) this.stmts.setSeq.run(String(seq));
-      return seq;
-    });
-    const before = { ...this.totals };
-    try {
-      this.nextSeq = run();
-    } catch (err) {
-      this.totals = before;
-      throw err;
+      const trimmed = this.trimQuarantine(this.quarantineTotals.rows + out.quarantine.rows, this.quarantineTotals.bytes + out.quarantine.bytes);
+      out.quarantine.rows -= trimmed.rows;
+      out.quarantine.bytes -= trimmed.bytes;
+      if (out.nextSeq !== this.nextSeq) this.stmts.setSeq.run(String(out.nextSeq));
+      return out;
+    })();
+  }
+
+  /** Book a committed transaction's outcome in memory and report its drops. */
+  private apply(o: CommitOutcome): number {
+    this.nextSeq = o.nextSeq;
+    this.totals.messages += o.outbox.messages;
+    this.totals.readings += o.outbox.readings;
+    this.totals.bytes += o.outbox.bytes;
+    this.quarantineTotals.rows += o.quarantine.rows;
+    this.quarantineTotals.bytes += o.quarantine.bytes;
+    for (const [reason, n] of o.drops) this.onDrop?.(reason, n);
+    return o.committed;
+  }
+
+  /**
+   * Delete the oldest rows until about `cost` bytes are free. The batch in flight is kept:
+   * its rows must still be there to be resent byte for byte after a crash.
+   */
+  private dropOldest(cost: number): { messages: number; readings: number; bytes: number; cost: number } {
+    const f = this.inflightRange;
+    const out = { messages: 0, readings: 0, bytes: 0, cost: 0 };
+    let upTo = -1;
+    for (const r of this.stmts.oldestFirst.iterate()) {
+      if (out.cost >= cost) break;
+      if (f && r.id >= f.firstId && r.id <= f.lastId) continue;
+      upTo = r.id;
+      out.messages += 1;
+      out.readings += r.n;
+      out.bytes += r.bytes;
+      out.cost += rowCost(r.bytes);
     }
-    return readings;
+    if (upTo >= 0) this.stmts.deleteOldest.run(upTo, f?.firstId ?? 0, f?.lastId ?? -1);
+    return out;
   }
 
-  /** Rows after `afterId`, oldest first. */
-  peek(afterId: number, limit: number): OutboxRow[] {
-    return this.stmts.peek.all(afterId, limit);
+  private trimQuarantine(rows: number, bytes: number): { rows: number; bytes: number } {
+    const out = { rows: 0, bytes: 0 };
+    if (rows <= this.maxQuarantineRows && bytes <= this.space.quarantineBudget) return out;
+    let upTo = -1;
+    for (const q of this.stmts.quarantineOldest.iterate()) {
+      if (rows - out.rows <= this.maxQuarantineRows && bytes - out.bytes <= this.space.quarantineBudget) break;
+      upTo = q.id;
+      out.rows += 1;
+      out.bytes += q.bytes;
+    }
+    if (upTo >= 0) this.stmts.deleteQuarantineUpTo.run(upTo);
+    return out;
   }
 
-  /** Remove rows `firstId..lastId` (after their batch was acknowledged). */
-  remove(firstId: number, lastId: number): void {
-    const t = this.stmts.rangeTotals.get(firstId, lastId)!;
-    this.stmts.deleteRange.run(firstId, lastId);
-    this.totals.messages -= t.messages;
-    this.totals.readings -= t.readings ?? 0;
-    this.totals.bytes -= t.bytes ?? 0;
+  /** Bytes of pages in use (free pages excluded: SQLite reuses them before growing the file). */
+  usedBytes(): number {
+    const pages = this.db.pragma("page_count", { simple: true }) as number;
+    const free = this.db.pragma("freelist_count", { simple: true }) as number;
+    return (pages - free) * this.space.pageSize;
+  }
+
+  /** Rows with `afterId < id < beforeId`, oldest first. Iterate and stop early: batches stay small. */
+  scan(afterId: number, beforeId = Number.MAX_SAFE_INTEGER): IterableIterator<OutboxRow> {
+    return this.stmts.scan.iterate(afterId, beforeId);
+  }
+
+  /** The oldest row with `afterId < id < beforeId`. */
+  head(afterId: number, beforeId = Number.MAX_SAFE_INTEGER): { id: number; receivedAt: number } | undefined {
+    return this.stmts.head.get(afterId, beforeId);
+  }
+
+  /** The rows of a recorded batch, if they are all still there (their seqs say so). */
+  rowsOf(r: BatchRange): OutboxRow[] | undefined {
+    const rows = this.stmts.range.all(r.firstId, r.lastId);
+    const first = rows[0];
+    const last = rows[rows.length - 1];
+    return first && last && first.firstSeq === r.firstSeq && last.lastSeq === r.lastSeq ? rows : undefined;
+  }
+
+  /** Highest row id (0 when empty). */
+  maxId(): number {
+    return this.stmts.maxId.get()?.id ?? 0;
+  }
+
+  /** The batch being published (recorded before its publish), if any. */
+  inflight(): BatchRange | undefined {
+    return this.inflightRange;
+  }
+
+  /**
+   * One transaction: remove the rows of the batch JetStream acknowledged, and record the
+   * batch about to be published. Recording before publishing is what makes a restart resend
+   * exactly the same rows under the same `Nats-Msg-Id`, whatever the batch settings then.
+   */
+  settle(acked: BatchRange | undefined, next: BatchRange | undefined, ackedTotals?: Totals): void {
+    const removed = this.db.transaction(() => {
+      let t: Totals = { messages: 0, readings: 0, bytes: 0 };
+      if (acked) {
+        // The batch's own totals when the caller has them (its rows cannot have changed: the
+        // full-outbox policy spares the batch in flight); counting them again costs a scan.
+        if (ackedTotals) t = ackedTotals;
+        else {
+          const r = this.stmts.rangeTotals.get(acked.firstId, acked.lastId)!;
+          t = { messages: r.messages, readings: r.readings ?? 0, bytes: r.bytes ?? 0 };
+        }
+        this.stmts.deleteRange.run(acked.firstId, acked.lastId);
+      }
+      if (next) this.stmts.setInflight.run(JSON.stringify(next));
+      else if (this.inflightRange) this.stmts.clearInflight.run();
+      return t;
+    })();
+    this.totals.messages -= removed.messages;
+    this.totals.readings -= removed.readings;
+    this.totals.bytes -= removed.bytes;
+    this.inflightRange = next;
   }
 
   stats(): OutboxStats {
-    const oldest = this.totals.messages > 0 ? (this.stmts.oldest.get()?.receivedAt ?? null) : null;
+    const oldest = this.totals.messages > 0 ? (this.head(0)?.receivedAt ?? null) : null;
     return { ...this.totals, oldestReceivedAt: oldest };
+  }
+
+  /** What the outbox takes on disk now (database file + WAL), against the cap. */
+  fileBytes(): { db: number; wal: number; total: number } {
+    return fileBytes(this.path);
+  }
+
+  /**
+   * Give free pages back to the file system, a step at a time (each step holds the event
+   * loop for a moment). SQLite checkpoints the WAL after the step on its own
+   * (`wal_autocheckpoint`), which is when the database file actually shrinks.
+   */
+  maintain(): number {
+    const free = this.db.pragma("freelist_count", { simple: true }) as number;
+    // A few free pages are kept: the next commits would only have to grow the file again.
+    const keep = Math.floor(this.space.vacuumStepPages / 2);
+    let given = 0;
+    if (free > keep + 8) {
+      given = Math.min(free - keep, this.space.vacuumStepPages);
+      this.makeWalRoom(given * this.space.pageSize);
+      this.db.pragma(`incremental_vacuum(${given})`);
+      limitPages(this.db, this.space);
+    }
+    return given;
   }
 
   quarantineCounts(): Record<string, number> {
@@ -211,36 +485,6 @@ export class Outbox {
   }
 }
 
-function openDb(path: string, synchronous: Synchronous): Database.Database {
-  const db = new Database(path);
-  try {
-    // Any read makes SQLite look at the header: a file that is not a database fails here.
-    db.pragma("journal_mode = WAL");
-    // FULL: a committed group survives a power cut. NORMAL: it survives a crash of the
-    // gateway, but the last commits before a power cut may be rolled back (WAL not synced).
-    db.pragma(`synchronous = ${synchronous}`);
-    db.pragma("busy_timeout = 5000");
-    const check = db.pragma("quick_check(1)", { simple: true });
-    if (check !== "ok") throw Object.assign(new Error(`quick_check: ${String(check)}`), { code: "SQLITE_CORRUPT" });
-    migrate(db);
-    return db;
-  } catch (err) {
-    db.close();
-    throw err;
-  }
-}
-
-function migrate(db: Database.Database): void {
-  const version = db.pragma("user_version", { simple: true }) as number;
-  for (let v = version; v < MIGRATIONS.length; v++) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[v]!);
-      db.pragma(`user_version = ${v + 1}`);
-    })();
-  }
-}
-
-function isCorruption(err: unknown): boolean {
-  const code = (err as { code?: string }).code ?? "";
-  return code === "SQLITE_CORRUPT" || code === "SQLITE_NOTADB" || code.startsWith("SQLITE_CORRUPT");
+function quarantineBytes(q: QuarantinedMessage): number {
+  return q.payload.byteLength + Buffer.byteLength(q.detail.slice(0, 1000));
 }

@@ -22,6 +22,8 @@ export interface MqttSourceOptions {
    */
   persistentSession: boolean;
   sessionExpirySeconds: number;
+  /** MQTT 5 (default) or 3.1.1 (4), for brokers without MQTT 5 such as the demo's embedded aedes. */
+  protocolVersion?: 4 | 5;
   qos: 0 | 1;
   username?: string | undefined;
   password?: string | undefined;
@@ -45,13 +47,16 @@ export class MqttSource implements Source {
     const o = this.opts;
     const options: IClientOptions = {
       clientId: o.clientId,
-      protocolVersion: 5,
+      protocolVersion: o.protocolVersion ?? 5,
       clean: !o.persistentSession,
       reconnectPeriod: 1_000,
       connectTimeout: 10_000,
       keepalive: 30,
       resubscribe: true,
-      ...(o.persistentSession ? { properties: { sessionExpiryInterval: o.sessionExpirySeconds } } : {}),
+      // mqtt-packet's number cache is 65,536 small Buffers (about 6 MiB of heap) to save an
+      // allocation per packet sent; the gateway sends almost nothing (acks, pings).
+      writeCache: false,
+      ...(o.persistentSession && (o.protocolVersion ?? 5) === 5 ? { properties: { sessionExpiryInterval: o.sessionExpirySeconds } } : {}),
       ...(o.username ? { username: o.username } : {}),
       ...(o.password ? { password: o.password } : {}),
       ...(o.caFile ? { ca: readFileSync(o.caFile) } : {}),

@@ -1,6 +1,7 @@
 import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection, NodeConnectionOptions } from "@nats-io/transport-node";
 import { connectNats, ensureReadingsStream, errorMessage, UplinkError, type Logger, type Subjects } from "@datalab/shared";
+import { describeNatsError } from "./nats-errors";
 import type { PubAck, Uplink, UplinkState, UplinkStatus } from "./types";
 
 export interface NatsUplinkOptions {
@@ -25,6 +26,7 @@ export class NatsUplink implements Uplink {
   private waiters: (() => void)[] = [];
   private closed = false;
   private streamReady = false;
+  private lastLogged: { message: string; at: number } | undefined;
 
   constructor(private readonly opts: NatsUplinkOptions) {
     void this.run();
@@ -35,6 +37,21 @@ export class NatsUplink implements Uplink {
     for (const w of this.waiters.splice(0)) w();
   }
 
+  /**
+   * Log a connection problem loudly the first time and when it changes, then once a minute:
+   * a gateway retrying every few seconds for a day must not fill the journal.
+   */
+  private report(err: unknown, what: string): string {
+    const { problem, message } = describeNatsError(err);
+    this.st = { ...this.st, lastError: message, problem };
+    const now = Date.now();
+    if (this.lastLogged?.message !== message || now - this.lastLogged.at >= 60_000) {
+      this.opts.logger.error({ err: message, problem }, what);
+      this.lastLogged = { message, at: now };
+    }
+    return message;
+  }
+
   private async run(): Promise<void> {
     const log = this.opts.logger;
     try {
@@ -42,8 +59,8 @@ export class NatsUplink implements Uplink {
     } catch (err) {
       if (this.closed) return;
       // Authorization errors and bad TLS settings end up here: say so, keep buffering, retry.
-      this.setState("disconnected", { lastError: errorMessage(err) });
-      log.error({ err: errorMessage(err) }, "cannot connect to NATS; readings stay in the outbox, retrying in 5 s");
+      this.report(err, "cannot connect to NATS; readings stay in the outbox, retrying every 5 s");
+      this.setState("disconnected");
       setTimeout(() => void this.run(), 5_000).unref();
       return;
     }
@@ -52,13 +69,15 @@ export class NatsUplink implements Uplink {
       return;
     }
     this.js = jetstream(this.nc, { timeout: this.opts.publishTimeoutMs ?? 10_000 });
-    this.setState("connected", { server: this.nc.getServer(), lastError: undefined });
+    this.setState("connected", { server: this.nc.getServer(), lastError: undefined, problem: undefined });
+    this.lastLogged = undefined;
     log.info({ server: this.nc.getServer() }, "uplink connected");
     void this.watch(this.nc);
     void this.nc.closed().then((err) => {
       if (this.closed) return;
-      this.setState("disconnected", { lastError: err ? errorMessage(err) : "connection closed" });
-      log.warn({ err: err ? errorMessage(err) : undefined }, "NATS connection closed; reconnecting");
+      if (err) this.report(err, "NATS connection closed; reconnecting");
+      else log.warn("NATS connection closed; reconnecting");
+      this.setState("disconnected", err ? {} : { lastError: "connection closed", problem: "unreachable" });
       setTimeout(() => void this.run(), 1_000).unref();
     });
   }
@@ -67,19 +86,19 @@ export class NatsUplink implements Uplink {
     for await (const s of nc.status()) {
       switch (s.type) {
         case "disconnect":
-          this.setState("disconnected", { lastError: `disconnected from ${s.server}` });
-          this.opts.logger.warn({ server: s.server }, "uplink disconnected");
+          this.setState("disconnected", { lastError: `disconnected from ${s.server}`, problem: "unreachable" });
+          this.opts.logger.warn({ server: s.server }, "uplink disconnected; readings stay in the outbox");
           break;
         case "reconnecting":
           if (this.st.state !== "reconnecting") this.setState("reconnecting");
           break;
         case "reconnect":
-          this.setState("connected", { server: s.server, lastError: undefined });
+          this.setState("connected", { server: s.server, lastError: undefined, problem: undefined });
+          this.lastLogged = undefined;
           this.opts.logger.info({ server: s.server }, "uplink reconnected");
           break;
         case "error":
-          this.setState(this.st.state, { lastError: errorMessage(s.error) });
-          this.opts.logger.error({ err: errorMessage(s.error) }, "NATS server error");
+          this.report(s.error, "NATS server error");
           break;
         default:
           break;
@@ -102,8 +121,8 @@ export class NatsUplink implements Uplink {
       const ack = await this.js.publish(subject, data, { msgID: msgId });
       return { seq: ack.seq, duplicate: ack.duplicate };
     } catch (err) {
-      this.st = { ...this.st, lastError: errorMessage(err) };
-      throw new UplinkError(`publish to ${subject} failed: ${errorMessage(err)}`, { cause: err });
+      const message = this.report(err, "publish failed");
+      throw new UplinkError(`publish to ${subject} failed: ${message}`, { cause: err });
     }
   }
 

@@ -1,10 +1,14 @@
 /** Where the uplink stands: status as data, read by the CLI, /healthz and metrics alike. */
 export type UplinkState = "connecting" | "connected" | "reconnecting" | "disconnected" | "closed";
 
+/** What went wrong last, as a label an operator (or an alert) can act on. */
+export type UplinkProblem = "authorization" | "permission" | "no_stream" | "tls" | "timeout" | "unreachable" | "other";
+
 export interface UplinkStatus {
   state: UplinkState;
   server?: string | undefined;
   lastError?: string | undefined;
+  problem?: UplinkProblem | undefined;
   since: number;
 }
 

@@ -1,48 +1,67 @@
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
-import { headers, type NatsConnection } from "@nats-io/transport-node";
-import {
-  BatchError,
-  batchReadings,
-  decodeBatch,
-  errorMessage,
-  msToNanos,
-  type BatchLimits,
-  type Logger,
-  type Subjects,
-} from "@datalab/shared";
-import type { Sink } from "../sinks/types";
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { BatchError, batchReadings, decodeBatch, errorMessage, msToNanos, type BatchLimits, type Logger, type Subjects } from "@datalab/shared";
+import { SinkUnavailableError, type Sink, type SinkBatch, type WriteResult } from "../sinks/types";
 import type { HubMetrics } from "../metrics";
+import { deadLetterHeaders, deadLetterMsgId } from "./dead-letters";
+import { FailureCounts, retryDelayMs } from "./failures";
 
 export interface ConsumerOptions {
-  /** Batches fetched but not yet acked, per consumer (JetStream's max_ack_pending). */
+  /** Batches delivered but not yet acked, over all hub processes on this durable (JetStream's max_ack_pending). */
   maxAckPending: number;
   /** How long JetStream waits for an ack before redelivering; long writes call working(). */
   ackWaitMs: number;
-  /** A batch that failed this many times (with its sink healthy) goes to the dead letters. */
+  /** A batch the sink refused this many times (with the sink healthy) goes to the dead letters. */
   maxDeliver: number;
+  /** Batches this process writes at once for this sink. */
+  concurrency: number;
   limits: BatchLimits;
 }
+
+export type ConsumerState = "starting" | "running" | "waiting_for_sink" | "stopped";
 
 export interface ConsumerStatus {
   sink: string;
   durable: string;
-  state: "starting" | "running" | "waiting_for_sink" | "stopped";
+  state: ConsumerState;
   lastWriteAt: number | null;
   lastError: string | undefined;
+  /** Readings in batches this process committed and acked. */
   written: number;
+  /** Of those, rows/documents already present (redeliveries). */
+  duplicates: number;
+  deadLettered: number;
+  inFlight: number;
 }
 
 /**
  * One durable JetStream consumer per sink, so each database is delivered independently:
  * MongoDB being down never holds Postgres back, and its backlog simply waits in the stream.
- * Several hub processes bound to the same durable share its work.
+ * Several hub processes bound to the same durable share its work; JetStream hands each
+ * batch to one of them at a time, and the idempotent sinks make a redelivery harmless.
+ *
+ * A write that fails because the sink is unavailable pauses this consumer: the batches it
+ * holds go back to JetStream (where another hub process that can still reach the database
+ * may take them), no new ones are pulled, and it resumes once the sink answers. Such
+ * failures never count against a batch. A write that fails while the sink answers is
+ * retried with a growing delay and dead-lettered after `maxDeliver` such failures (see
+ * writeFailed for which ones count).
  */
 export class SinkConsumer {
   readonly durable: string;
+  private readonly js: JetStreamClient;
   private messages: ConsumerMessages | undefined;
   private loop: Promise<void> | undefined;
   private running = false;
-  private st: ConsumerStatus;
+  private paused = false;
+  /** Sleep between resume attempts; doubles while resuming keeps failing, resets on a write. */
+  private pauseBackoffMs = MIN_PAUSE_MS;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly failures = new FailureCounts();
+  /** performance.now() of this process's last committed batch (evidence that the sink works). */
+  private lastCommitAt = -1;
+  private wake: (() => void) | undefined;
+  private readonly st: ConsumerStatus;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -52,162 +71,313 @@ export class SinkConsumer {
     private readonly metrics: HubMetrics,
     private readonly logger: Logger,
   ) {
-    this.durable = `${sink.name}-sink`;
-    this.st = { sink: sink.name, durable: this.durable, state: "starting", lastWriteAt: null, lastError: undefined, written: 0 };
+    this.durable = durableName(sink.name);
+    this.js = jetstream(nc);
+    this.st = { sink: sink.name, durable: this.durable, state: "starting", lastWriteAt: null, lastError: undefined, written: 0, duplicates: 0, deadLettered: 0, inFlight: 0 };
   }
 
-  /** Create or update the durable consumer. */
+  /** Create the durable consumer, or bring an existing one's limits up to date. */
   async ensure(): Promise<void> {
     const jsm = await jetstreamManager(this.nc);
-    const cfg = {
-      durable_name: this.durable,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      filter_subject: this.subj.allReadings,
+    const limits = {
       max_ack_pending: this.opts.maxAckPending,
       ack_wait: msToNanos(this.opts.ackWaitMs),
-      // Unlimited on the server: the hub itself dead-letters a batch after maxDeliver failed
-      // attempts. A server-side limit would silently stop delivering it instead.
+      // Unlimited on the server: the hub itself dead-letters a batch after maxDeliver
+      // refusals. A server-side limit would count sink outages too, and would silently stop
+      // delivering the batch instead of parking it with its reason. (The server's `backoff`
+      // list needs a finite max_deliver, so the retry delays come from nak(delay) instead.)
       max_deliver: -1,
     };
     try {
       await jsm.consumers.info(this.subj.stream, this.durable);
-      await jsm.consumers.update(this.subj.stream, this.durable, {
-        max_ack_pending: cfg.max_ack_pending,
-        ack_wait: cfg.ack_wait,
-        max_deliver: cfg.max_deliver,
-      });
+      await jsm.consumers.update(this.subj.stream, this.durable, limits);
     } catch (err) {
-      if (!/consumer not found/i.test(errorMessage(err)) && (err as Error).name !== "ConsumerNotFoundError") throw err;
-      await jsm.consumers.add(this.subj.stream, cfg).catch((e: unknown) => {
-        if (!/already (exists|in use)/i.test(errorMessage(e))) throw e;
-      });
+      if ((err as Error).name !== "ConsumerNotFoundError" && !/consumer not found/i.test(errorMessage(err))) throw err;
+      await jsm.consumers
+        .add(this.subj.stream, {
+          durable_name: this.durable,
+          ack_policy: AckPolicy.Explicit,
+          deliver_policy: DeliverPolicy.All,
+          filter_subject: this.subj.allReadings,
+          ...limits,
+        })
+        .catch((e: unknown) => {
+          // Another hub process created it between our look and our add.
+          if (!/already (exists|in use)/i.test(errorMessage(e))) throw e;
+        });
     }
   }
 
   start(): void {
+    if (this.running) return;
     this.running = true;
     this.loop = this.run();
   }
 
   private async run(): Promise<void> {
-    const js = jetstream(this.nc);
     while (this.running) {
       try {
-        const consumer = await js.consumers.get(this.subj.stream, this.durable);
-        this.messages = await consumer.consume({ max_messages: Math.min(this.opts.maxAckPending, 256) });
-        this.st.state = "running";
-        for await (const m of this.messages) {
-          await this.handle(m);
-          if (!this.running) break;
+        const consumer = await this.js.consumers.get(this.subj.stream, this.durable);
+        // A small client buffer: batches waiting in it have their ack_wait running, and a
+        // process that buffers little leaves the rest to the other processes on the durable.
+        const messages = await consumer.consume({
+          max_messages: Math.max(1, Math.min(this.opts.maxAckPending, this.opts.concurrency * 2)),
+          // A pull request lives on the consumer's leader. When that server dies (a NATS
+          // cluster node lost) the request dies with it, and the client only notices after
+          // two missed idle heartbeats: the defaults (30 s requests, 15 s heartbeats) meant a
+          // 30 s stall after every leader change. 10 s / 2 s re-pulls within about 4 s.
+          expires: 10_000,
+          idle_heartbeat: 2_000,
+        });
+        this.messages = messages;
+        // stop() may have run while consume() was being set up, with nothing to stop yet.
+        if (!this.running) messages.stop();
+        if (!this.paused) this.setState("running");
+        for await (const m of messages) {
+          if (!this.running || this.paused) {
+            this.handBack(m);
+            continue;
+          }
+          this.spawn(m);
+          if (this.inFlight.size >= this.opts.concurrency) await Promise.race(this.inFlight);
         }
       } catch (err) {
-        if (!this.running) break;
-        this.st.lastError = errorMessage(err);
-        this.logger.warn({ err: this.st.lastError }, "consumer interrupted; restarting in 1 s");
-        await sleep(1_000);
+        if (this.running) {
+          this.st.lastError = errorMessage(err);
+          this.logger.warn({ err: this.st.lastError }, "consumer interrupted; restarting");
+        }
+      } finally {
+        this.messages = undefined;
+      }
+      await Promise.all([...this.inFlight]);
+      if (!this.running) break;
+      if (this.paused) {
+        await this.waitForSink();
+        this.paused = false;
+      } else {
+        // The iterator ended without our asking (consumer deleted, connection closed): do not spin.
+        await this.sleep(1_000);
       }
     }
-    this.st.state = "stopped";
+    this.setState("stopped");
   }
 
-  private async handle(m: JsMsg): Promise<void> {
-    const gatewayId = this.subj.gatewayOf(m.subject);
-    let sinkBatch;
+  private spawn(m: JsMsg): void {
+    const p: Promise<void> = this.handle(m)
+      .catch((err: unknown) => {
+        // handle() deals with every sink and NATS error itself: this is a bug. The batch is
+        // not acked, so JetStream redelivers it after ack_wait.
+        this.logger.error({ err: errorMessage(err), seq: m.seq }, "unexpected error handling a batch");
+      })
+      .finally(() => {
+        this.inFlight.delete(p);
+        this.st.inFlight = this.inFlight.size;
+      });
+    this.inFlight.add(p);
+    this.st.inFlight = this.inFlight.size;
+  }
+
+  /** A batch pulled while pausing or stopping: give it back at once for someone else. */
+  private handBack(m: JsMsg): void {
     try {
+      m.nak(this.paused ? 1_000 : 0);
+    } catch {
+      // Connection gone: JetStream redelivers it after ack_wait anyway.
+    }
+  }
+
+  private decode(m: JsMsg): SinkBatch | { reason: string; error: string } {
+    try {
+      const gatewayId = this.subj.gatewayOf(m.subject);
       if (!gatewayId) throw new BatchError("bad_subject", `subject ${m.subject} does not name a gateway`);
+      // Limits (bytes, message count) are checked inside decodeBatch before parsing/validating.
       const batch = decodeBatch(m.data, this.opts.limits);
       // Trust the subject (NATS permissions can tie it to one gateway's credentials), not the payload.
       if (batch.gatewayId !== gatewayId) {
         throw new BatchError("gateway_mismatch", `batch claims gateway "${batch.gatewayId}" but came on the subject of "${gatewayId}"`);
       }
-      sinkBatch = { gatewayId, batch, readings: batchReadings(batch, gatewayId), streamSeq: m.seq };
+      return { gatewayId, batch, readings: batchReadings(batch, gatewayId), streamSeq: m.seq, bytes: m.data.byteLength };
     } catch (err) {
-      // Deterministic failures: retrying cannot help, so straight to the dead letters.
-      const reason = err instanceof BatchError ? err.reason : "decode_failed";
-      await this.deadLetter(m, reason, errorMessage(err));
-      return;
-    }
-    // Keep the message ours while a slow write runs.
-    const keepAlive = setInterval(() => m.working(), Math.max(1_000, this.opts.ackWaitMs / 3));
-    try {
-      await this.sink.write(sinkBatch);
-      m.ack();
-      this.st.lastWriteAt = Date.now();
-      this.st.written += sinkBatch.readings.length;
-      this.st.lastError = undefined;
-      this.metrics.readingsWritten.inc({ sink: this.sink.name }, sinkBatch.readings.length);
-      this.metrics.batchesWritten.inc({ sink: this.sink.name });
-    } catch (err) {
-      this.st.lastError = errorMessage(err);
-      this.metrics.writeErrors.inc({ sink: this.sink.name });
-      if (!(await this.sink.healthy())) {
-        // The database is down: not the batch's fault. Hand it back and wait for the sink.
-        m.nak(1_000);
-        await this.waitForSink();
-        return;
-      }
-      const attempt = m.info.deliveryCount;
-      if (attempt >= this.opts.maxDeliver) {
-        await this.deadLetter(m, "sink_rejected", this.st.lastError);
-        return;
-      }
-      const delay = Math.min(30_000, 500 * 2 ** (attempt - 1));
-      this.logger.warn({ err: this.st.lastError, attempt, retryInMs: delay, seq: m.seq }, "batch write failed; will retry");
-      m.nak(delay);
-    } finally {
-      clearInterval(keepAlive);
+      return { reason: err instanceof BatchError ? err.reason : "decode_failed", error: errorMessage(err) };
     }
   }
 
+  private async handle(m: JsMsg): Promise<void> {
+    const b = this.decode(m);
+    if ("reason" in b) {
+      // Decoding is deterministic: a batch that fails once fails every time, so it goes to
+      // the dead letters on its first delivery instead of after maxDeliver.
+      await this.deadLetter(m, b.reason, b.error, 1);
+      return;
+    }
+    // Keep the batch ours while a slow write runs (resets JetStream's ack_wait).
+    const keepAlive = setInterval(() => {
+      try {
+        m.working();
+      } catch {
+        // connection gone; nothing to keep alive
+      }
+    }, Math.max(500, this.opts.ackWaitMs / 3));
+    const end = this.metrics.writeSeconds.startTimer({ sink: this.sink.name });
+    let res: WriteResult;
+    try {
+      res = await this.sink.write(b);
+      end();
+    } catch (err) {
+      await this.writeFailed(m, err);
+      return;
+    } finally {
+      clearInterval(keepAlive);
+    }
+    // Ack only now, after the sink committed. A crash before this line means a redelivery,
+    // which the sink's idempotent write turns into duplicates, never a second row.
+    try {
+      m.ack();
+    } catch (err) {
+      this.logger.warn({ err: errorMessage(err), seq: m.seq }, "ack not sent; the batch will be redelivered (harmless)");
+    }
+    this.failures.clear(m.seq);
+    this.lastCommitAt = performance.now();
+    this.pauseBackoffMs = MIN_PAUSE_MS;
+    const n = b.readings.length;
+    this.st.lastWriteAt = Date.now();
+    this.st.written += n;
+    this.st.duplicates += res.duplicates;
+    this.st.lastError = undefined;
+    this.metrics.readingsWritten.inc({ sink: this.sink.name }, n);
+    if (res.duplicates > 0) this.metrics.duplicates.inc({ sink: this.sink.name }, res.duplicates);
+    this.metrics.batchesWritten.inc({ sink: this.sink.name });
+  }
+
+  /**
+   * Decide what a failed write means:
+   * - the sink's probe fails: the database is down. Hand the batch back, pause, count nothing.
+   * - the sink refused the batch (a constraint, a value it cannot store) while answering its
+   *   probe: count it; dead-letter it at maxDeliver.
+   * - the write failed as if the database were unavailable, yet the probe answers: a stale
+   *   pooled connection after a restart, a condition the probe cannot see (disk full, schema
+   *   missing) — or a batch that makes the server drop the connection. Only in that last case
+   *   do other batches get written meanwhile, so the failure counts against this batch only
+   *   when this process committed another batch since the batch's previous failure. Retried
+   *   with backoff, without pausing, so that the others can prove the sink works.
+   */
+  private async writeFailed(m: JsMsg, err: unknown): Promise<void> {
+    const error = errorMessage(err);
+    this.st.lastError = error;
+    if (!(await this.sink.healthy())) {
+      this.metrics.writeErrors.inc({ sink: this.sink.name, kind: "unavailable" });
+      this.handBackAndPause(m, error);
+      return;
+    }
+    const now = performance.now();
+    let counted = true;
+    if (err instanceof SinkUnavailableError) {
+      const prev = this.failures.get(m.seq);
+      counted = prev !== undefined && this.lastCommitAt > prev.lastAt;
+    }
+    this.metrics.writeErrors.inc({ sink: this.sink.name, kind: counted ? "rejected" : "unavailable" });
+    const f = this.failures.record(m.seq, counted, now);
+    if (f.counted >= this.opts.maxDeliver) {
+      await this.deadLetter(m, "sink_rejected", error, f.counted);
+      this.failures.clear(m.seq);
+      return;
+    }
+    const delay = retryDelayMs(f.tries);
+    this.logger.warn({ err: error, counted: f.counted, of: this.opts.maxDeliver, retryInMs: delay, seq: m.seq }, "batch write failed; will retry");
+    m.nak(delay);
+  }
+
+  private handBackAndPause(m: JsMsg, error: string): void {
+    try {
+      m.nak(1_000);
+    } catch {
+      // redelivered after ack_wait
+    }
+    if (this.paused) return;
+    this.paused = true;
+    this.setState("waiting_for_sink");
+    this.logger.warn({ err: error }, "sink unavailable; pausing this consumer until it answers (its batches wait in JetStream)");
+    // Ends the iterator after it hands us what it had buffered; run() gives those back.
+    this.messages?.stop();
+  }
+
   private async waitForSink(): Promise<void> {
-    this.st.state = "waiting_for_sink";
-    this.logger.warn({ sink: this.sink.name }, "sink unavailable; pausing this consumer until it answers");
-    let wait = 500;
-    while (this.running && !(await this.sink.healthy())) {
-      await sleep(wait);
+    let wait = this.pauseBackoffMs;
+    // Sleep first: a sink whose probe answers but whose writes still fail as unavailable
+    // (schema missing, read-only) must not turn this into a tight loop.
+    while (this.running) {
+      await this.sleep(wait);
+      if (!this.running || (await this.sink.healthy())) break;
       wait = Math.min(wait * 2, 5_000);
     }
+    this.pauseBackoffMs = Math.min(this.pauseBackoffMs * 2, MAX_PAUSE_MS);
     if (this.running) {
-      this.logger.info({ sink: this.sink.name }, "sink is back; resuming");
-      this.st.state = "running";
+      this.logger.info("sink answers; resuming");
+      this.setState("running");
     }
   }
 
   /** Publish the batch, its reason and error to the dead-letter subject, then terminate it. */
-  private async deadLetter(m: JsMsg, reason: string, error: string): Promise<void> {
-    const h = headers();
-    h.set("Datalab-Reason", reason);
-    h.set("Datalab-Error", error.slice(0, 1_000).replace(/[\r\n]+/g, " "));
-    h.set("Datalab-Sink", this.sink.name);
-    h.set("Datalab-Subject", m.subject);
-    h.set("Datalab-Stream-Seq", String(m.seq));
+  private async deadLetter(m: JsMsg, reason: string, error: string, attempts: number): Promise<void> {
     try {
-      await jetstream(this.nc).publish(this.subj.deadLetter(this.sink.name), m.data, {
-        headers: h,
-        msgID: `${this.sink.name}:${m.seq}`,
+      await this.js.publish(this.subj.deadLetter(this.sink.name), m.data, {
+        headers: deadLetterHeaders(m, { reason, error, sink: this.sink.name, attempts }),
+        msgID: deadLetterMsgId(this.sink.name, m.seq),
       });
-      m.term(reason);
-      this.metrics.deadLetters.inc({ sink: this.sink.name, reason });
-      this.logger.error({ reason, error, seq: m.seq, subject: m.subject }, "batch dead-lettered");
     } catch (err) {
       // Could not park it: leave it to be redelivered rather than lose it.
-      this.logger.error({ err: errorMessage(err) }, "dead-letter publish failed; batch will be redelivered");
-      m.nak(5_000);
+      this.logger.error({ err: errorMessage(err), seq: m.seq }, "dead-letter publish failed; batch will be redelivered");
+      try {
+        m.nak(5_000);
+      } catch {
+        // redelivered after ack_wait
+      }
+      return;
     }
+    // term() without a reason: nats-server before 2.11 does not parse "+TERM <reason>" and
+    // leaves the message pending (then redelivers it). The reason travels in the headers.
+    m.term();
+    this.st.deadLettered++;
+    this.metrics.deadLetters.inc({ sink: this.sink.name, reason });
+    this.logger.error({ reason, error, seq: m.seq, subject: m.subject, attempts }, "batch dead-lettered");
+  }
+
+  private setState(s: ConsumerState): void {
+    this.st.state = s;
+    this.metrics.sinkPaused.set({ sink: this.sink.name }, s === "waiting_for_sink" ? 1 : 0);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        this.wake = undefined;
+        resolve();
+      };
+    });
   }
 
   status(): ConsumerStatus {
     return { ...this.st };
   }
 
+  /** Stop pulling, give back what is buffered, let in-flight writes finish (and ack). */
   async stop(): Promise<void> {
     this.running = false;
     this.messages?.stop();
+    this.wake?.();
     await this.loop;
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+const MIN_PAUSE_MS = 500;
+const MAX_PAUSE_MS = 30_000;
+
+/** The durable consumer's name for a sink: shared by every hub process. */
+export function durableName(sink: string): string {
+  return `${sink}-sink`;
 }

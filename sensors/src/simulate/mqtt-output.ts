@@ -1,45 +1,43 @@
-import mqtt, { type MqttClient } from "mqtt";
-import { Simulator, toMqttMessages, type SimulatorFormat, type SimulatorOptions } from "./simulator";
+import type { FaultOptions } from "./faults";
+import { MqttEncoder, type SimulatorFormat } from "./outputs/mqtt-format";
+import { MqttOutput } from "./outputs/mqtt";
+import type { Speed } from "./pacer";
+import { runSimulation, type SimulationStats } from "./run";
+import type { SimulatorOptions } from "./simulator";
 
-export interface PublishOptions extends SimulatorOptions {
+export interface PublishOptions extends SimulatorOptions, FaultOptions {
   mqttUrl: string;
   format: SimulatorFormat;
   topicRoot?: string;
-  /** Stop after this many samples (default: run until stopped). */
+  /** Stop after this many reading cycles (default: run until stopped). */
   count?: number;
   qos?: 0 | 1;
-  /** Publish as fast as the broker takes it, ignoring `rate` for pacing. */
+  /** Publish as fast as the broker takes it (the same as speed "max"). */
   unpaced?: boolean;
-  onProgress?: (published: number) => void;
+  speed?: Speed;
+  /** Reading cycles done so far. */
+  onProgress?: (cycles: number, stats: SimulationStats) => void;
   signal?: AbortSignal;
 }
 
 /**
- * Publish simulated samples to MQTT at `rate` per second (paced by the wall clock in ticks of
- * 20 ms), waiting for the client's buffer to drain so memory stays bounded at any rate.
+ * Publish simulated sensors to MQTT: the simulator into an MQTT output, paced by sensor time
+ * (`rate` cycles per simulated second, `speed` times the wall clock). Returns the number of
+ * reading cycles run, which is the number of messages published when no fault is configured.
  */
 export async function publishSimulation(o: PublishOptions): Promise<number> {
-  const sim = new Simulator(o);
-  const client: MqttClient = await mqtt.connectAsync(o.mqttUrl, { clientId: `datalab-sim-${process.pid}-${Date.now().toString(36)}`, reconnectPeriod: 1_000 });
-  const total = o.count ?? Number.POSITIVE_INFINITY;
-  const started = Date.now();
-  let published = 0;
+  const output = await MqttOutput.connect({ url: o.mqttUrl, qos: o.qos ?? 0 });
+  let stats: SimulationStats;
   try {
-    while (published < total && !o.signal?.aborted) {
-      const due = o.unpaced ? total : Math.floor(((Date.now() - started) / 1000) * o.rate) + 1;
-      let burst = 0;
-      while (published < Math.min(due, total) && burst < 1_000) {
-        for (const m of toMqttMessages(sim.next(), o.format, o.topicRoot)) {
-          await client.publishAsync(m.topic, m.payload, { qos: o.qos ?? 0 });
-        }
-        published += 1;
-        burst += 1;
-      }
-      o.onProgress?.(published);
-      if (published < total && !o.unpaced) await new Promise((r) => setTimeout(r, 20));
-    }
-  } finally {
-    await client.endAsync();
+    stats = await runSimulation(
+      { ...o, speed: o.unpaced ? "max" : (o.speed ?? 1), onProgress: (s) => o.onProgress?.(s.cycles, s) },
+      new MqttEncoder(o.format, o.topicRoot),
+      output,
+    );
+  } catch (err) {
+    await output.close().catch(() => undefined);
+    throw err;
   }
-  return published;
+  await output.close();
+  return stats.cycles;
 }

@@ -1,0 +1,152 @@
+/**
+ * The analyst's notebooks run top to bottom (`jupyter nbconvert --execute`) against a
+ * PostgreSQL filled by a replay of real fixtures (Suthaharan single-hop CSV, Intel lab lines)
+ * written through the hub's own sinks. Needs Debian's jupyter-nbconvert, python3-ipykernel,
+ * python3-pandas, python3-sqlalchemy, python3-psycopg2, python3-matplotlib, python3-pymongo.
+ */
+import { readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { spawnSync } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { silentLogger } from "@datalab/shared";
+import { createTestDatabase, MONGO_URL, runCommand, tempDir, uniqueId, type TestDatabase } from "@datalab/shared/testing";
+import { createMongoSink, createPostgresSink, loadHubConfig, type Sink } from "@datalab/hub";
+import { replayFixtures } from "./notebooks-fixture";
+
+const NOTEBOOKS = fileURLToPath(new URL("../notebooks/", import.meta.url));
+const FIXTURES = fileURLToPath(new URL("../../../shared/fixtures", import.meta.url));
+const APT = "apt-get install -y jupyter-nbconvert python3-ipykernel python3-pandas python3-sqlalchemy python3-psycopg2 python3-matplotlib python3-pymongo";
+const notebooks = readdirSync(NOTEBOOKS).filter((f) => f.endsWith(".ipynb")).sort();
+
+interface Cell {
+  cell_type: string;
+  source: string[];
+  outputs?: { output_type: string; text?: string[]; ename?: string; evalue?: string; data?: Record<string, unknown> }[];
+  execution_count?: number | null;
+}
+
+let db: TestDatabase;
+let replayed = 0;
+const mongoDb = uniqueId("nb_");
+let mongo: Sink | undefined;
+/** Executed notebooks by name (`+mongo`: run with DATALAB_MONGO_URL set). */
+const results = new Map<string, Cell[]>();
+const outputDirs: string[] = [];
+
+/** Execute one notebook; returns its cells as executed. */
+async function execute(name: string, env: NodeJS.ProcessEnv): Promise<Cell[]> {
+  const out = tempDir("datalab-nb-");
+  outputDirs.push(out);
+  const r = await runCommand(
+    "jupyter",
+    ["nbconvert", "--to", "notebook", "--execute", "--ExecutePreprocessor.timeout=120", "--output-dir", out, join(NOTEBOOKS, name)],
+    { env, timeoutMs: 150_000 },
+  );
+  expect(r.code, `${name} failed:\n${r.stderr.slice(-4000)}`).toBe(0);
+  return (JSON.parse(readFileSync(join(out, name), "utf8")) as { cells: Cell[] }).cells;
+}
+
+function text(cells: Cell[]): string {
+  return cells
+    .flatMap((c) => c.outputs ?? [])
+    .map((o) => (o.text ?? []).join("") + String((o.data?.["text/plain"] as string[] | undefined)?.join("") ?? ""))
+    .join("\n");
+}
+
+function notebookEnv(withMongo: boolean): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, DATALAB_PG_URL: db.url, MPLBACKEND: "Agg", PYTHONDONTWRITEBYTECODE: "1" };
+  delete env.DATALAB_MONGO_URL;
+  delete env.DATALAB_NB_SENSOR;
+  delete env.DATALAB_NB_METRIC;
+  if (withMongo && MONGO_URL) Object.assign(env, { DATALAB_MONGO_URL: MONGO_URL, DATALAB_MONGO_DB: mongoDb });
+  return env;
+}
+
+beforeAll(async () => {
+  // Fail, not skip, when Jupyter is missing: CI must install the Debian packages.
+  if (!spawnSync("sh", ["-c", "command -v jupyter"], { encoding: "utf8" }).stdout.trim()) {
+    throw new Error(`jupyter is not installed; the notebooks test needs Debian's packages: ${APT}`);
+  }
+  db = await createTestDatabase();
+  const sinks: Sink[] = [await createPostgresSink(db.pool, silentLogger())];
+  if (MONGO_URL) {
+    mongo = await createMongoSink(loadHubConfig({ env: { DATALAB_MONGO_URL: MONGO_URL, DATALAB_MONGO_DB: mongoDb, DATALAB_MONGO_POOL_SIZE: "2" } }), silentLogger());
+    sinks.push(mongo!);
+  }
+  replayed = await replayFixtures(sinks, FIXTURES);
+}, 120_000);
+
+afterAll(async () => {
+  const client = (mongo as unknown as { client?: { db(n: string): { dropDatabase(): Promise<unknown> } } } | undefined)?.client;
+  await client?.db(mongoDb).dropDatabase().catch(() => undefined);
+  await mongo?.close();
+  await db?.drop();
+  for (const d of outputDirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe("notebooks (deploy/notebooks)", () => {
+  it("are readable by any user (0644) and kept without outputs", () => {
+    const files = readdirSync(NOTEBOOKS);
+    expect(notebooks.length).toBeGreaterThanOrEqual(3);
+    for (const f of files) {
+      const st = statSync(join(NOTEBOOKS, f));
+      if (st.isDirectory()) continue;
+      expect((st.mode & 0o777).toString(8), f).toBe("644");
+    }
+    for (const f of notebooks) {
+      const nb = JSON.parse(readFileSync(join(NOTEBOOKS, f), "utf8")) as { nbformat: number; cells: Cell[] };
+      expect(nb.nbformat, f).toBe(4);
+      for (const c of nb.cells.filter((x) => x.cell_type === "code")) {
+        expect(c.outputs, f).toEqual([]);
+        expect(c.execution_count, f).toBeNull();
+      }
+    }
+  });
+
+  it("run top to bottom on the replayed fixtures, finding the dying battery and the jumps (MongoDB join skipped without DATALAB_MONGO_URL)", async () => {
+    expect(replayed).toBe(18_914 * 2 + 9 * 4);
+    const plain = notebookEnv(false);
+    // Two at a time: the machine has two cores, and each kernel mostly waits on its imports.
+    // With MongoDB configured, 03 runs a second time with it (checked in the next test).
+    const runs: [string, string, NodeJS.ProcessEnv][] = notebooks.map((n) => [n, n, plain]);
+    if (MONGO_URL) runs.push(["03_anomalies.ipynb+mongo", "03_anomalies.ipynb", notebookEnv(true)]);
+    for (let i = 0; i < runs.length; i += 2) {
+      const pair = runs.slice(i, i + 2);
+      const done = await Promise.all(pair.map(([, file, env]) => execute(file, env)));
+      pair.forEach(([key], k) => results.set(key, done[k]!));
+    }
+    for (const [name, cells] of results) {
+      const errors = cells.flatMap((c) => c.outputs ?? []).filter((o) => o.output_type === "error");
+      expect(errors.map((e) => `${e.ename}: ${e.evalue}`), name).toEqual([]);
+      // Every plot rendered.
+      expect(cells.flatMap((c) => c.outputs ?? []).some((o) => o.data?.["image/png"]), name).toBe(true);
+    }
+    const history = text(results.get("01_sensor_history.ipynb")!);
+    expect(history).toMatch(/single-hop-mote-\d: \d+ readings/);
+    expect(history).toMatch(/buckets of 15 min; pandas and PostgreSQL agree/);
+    const anomalies = text(results.get("03_anomalies.ipynb")!);
+    // The Intel lab's real faulty reading: 122.153 °C and -3.9 %RH at 2.03 V.
+    expect(anomalies).toMatch(/dying-battery readings: 1\n/);
+    expect(anomalies).toContain("intel-lab-mote-1 at 2004-03-31 03:38:15");
+    expect(anomalies).toContain("2.03 V, 122.15 °C, -3.92 %RH");
+    const flagged = Number(/robust z-score: (\d+) readings flagged/.exec(anomalies)?.[1]);
+    expect(flagged).toBeGreaterThan(0);
+    expect(anomalies).toContain("DATALAB_MONGO_URL is not set: skipping the raw-message join");
+  }, 240_000);
+
+  it.skipIf(!MONGO_URL)("join flagged readings with their raw messages in MongoDB (needs DATALAB_MONGO_URL)", () => {
+    const cells = results.get("03_anomalies.ipynb+mongo");
+    expect(cells, "03_anomalies.ipynb was not run with MongoDB").toBeDefined();
+    const errors = cells!.flatMap((c) => c.outputs ?? []).filter((o) => o.output_type === "error");
+    expect(errors.map((e) => `${e.ename}: ${e.evalue}`)).toEqual([]);
+    const out = text(cells!);
+    const m = /raw messages found in MongoDB: (\d+) of (\d+)/.exec(out);
+    expect(m, out.slice(-2000)).not.toBeNull();
+    expect(Number(m![1])).toBe(Number(m![2]));
+    expect(Number(m![1])).toBeGreaterThan(1);
+    // The Intel lab line exactly as recorded, and Suthaharan CSV lines with their label column.
+    expect(out).toContain("2004-03-31 03:38:15.757551 2 1 122.153 -3.91901 11.04 2.03397");
+    expect(out).toMatch(/via replay:suthaharan\/single-hop\.csv: \d+,[14],1,[\d.]+,[\d.]+,1/);
+  });
+});

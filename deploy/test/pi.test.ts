@@ -1,0 +1,210 @@
+/**
+ * The Raspberry Pi install, into a scratch root (DESTDIR): the script passes shellcheck, lays
+ * out the expected tree (a gateway that runs, a valid config, a unit systemd-analyze accepts,
+ * udev rules, the service user), keeps the config across an upgrade, and uninstalls.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadGatewayConfig } from "@datalab/gateway";
+import { freePort, tempDir, waitFor } from "@datalab/shared/testing";
+import { connect } from "node:net";
+
+const PI = fileURLToPath(new URL("../pi/", import.meta.url));
+const INSTALL = join(PI, "install.sh");
+const APP = "opt/datalab/gateway";
+
+function requireTool(bin: string, pkg: string): string {
+  const path = spawnSync("sh", ["-c", `command -v ${bin}`], { encoding: "utf8" }).stdout.trim();
+  if (!path) throw new Error(`${bin} is not installed: apt-get install -y ${pkg} (CI's .ci/run must install it)`);
+  return path;
+}
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): { code: number | null; out: string } {
+  const r = spawnSync(cmd, args, { encoding: "utf8", env: { ...process.env, ...env }, timeout: 180_000 });
+  return { code: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+function mode(path: string): string {
+  return (statSync(path).mode & 0o777).toString(8);
+}
+
+const scratch = tempDir("datalab-pi-");
+const root = join(scratch, "root");
+
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+describe("deploy/pi/install.sh", () => {
+  it("passes shellcheck, as does the command wrapper it installs", () => {
+    const r = run(requireTool("shellcheck", "shellcheck"), ["-x", INSTALL, join(PI, "datalab-gateway.sh")]);
+    expect(r.out).toBe("");
+    expect(r.code).toBe(0);
+  });
+
+  it("refuses flags that do not go together, and an upgrade with nothing installed", () => {
+    const purge = run("bash", [INSTALL, "--purge"], { DESTDIR: join(scratch, "empty") });
+    expect(purge.code).not.toBe(0);
+    expect(purge.out).toMatch(/--purge goes with --uninstall/);
+    const upgrade = run("bash", [INSTALL, "--upgrade"], { DESTDIR: join(scratch, "empty") });
+    expect(upgrade.code).not.toBe(0);
+    expect(upgrade.out).toMatch(/no installed gateway to upgrade/);
+    expect(existsSync(join(scratch, "empty", APP))).toBe(false);
+  });
+});
+
+describe("install into a scratch root", () => {
+  beforeAll(() => {
+    const r = run("bash", [INSTALL, "--with-mosquitto", "--no-start"], { DESTDIR: root });
+    expect(r.code, r.out).toBe(0);
+  }, 180_000);
+
+  it("lays out the expected tree, with private config files", () => {
+    const expected: [string, string][] = [
+      [`${APP}/dist/cli.mjs`, "644"],
+      [`${APP}/package.json`, "644"],
+      ["etc/systemd/system/datalab-gateway.service", "644"],
+      ["etc/udev/rules.d/99-datalab-radio.rules", "644"],
+      ["usr/lib/sysusers.d/datalab.conf", "644"],
+      ["usr/local/bin/datalab-gateway", "755"],
+      ["etc/datalab", "750"],
+      ["etc/datalab/gateway.json", "640"],
+      ["etc/datalab/gateway.env", "640"],
+      ["etc/mosquitto/conf.d/datalab.conf", "644"],
+    ];
+    for (const [path, m] of expected) {
+      expect(existsSync(join(root, path)), path).toBe(true);
+      expect(mode(join(root, path)), path).toBe(m);
+    }
+    expect(existsSync(join(root, APP, "node_modules/better-sqlite3/package.json"))).toBe(true);
+    expect(existsSync(join(root, APP, "test"))).toBe(false);
+    // Placeholders all filled in.
+    for (const f of ["etc/systemd/system/datalab-gateway.service", "usr/local/bin/datalab-gateway", "etc/datalab/gateway.json"]) {
+      expect(readFileSync(join(root, f), "utf8"), f).not.toMatch(/@[A-Z_]+@/);
+    }
+  });
+
+  it("installs a gateway that runs on this machine, with a config file it accepts", () => {
+    const help = run(process.execPath, [join(root, APP, "dist/cli.mjs"), "help"]);
+    expect(help.code, help.out).toBe(0);
+    expect(help.out).toContain("DATALAB_NATS_URL");
+    const cfg = loadGatewayConfig({ env: {}, file: join(root, "etc/datalab/gateway.json") });
+    expect(cfg.gatewayId).toMatch(/^[A-Za-z0-9_-]{1,64}$/);
+    expect(cfg.outboxMaxBytes).toBe(1024 ** 3);
+    expect(cfg.synchronous).toBe("FULL");
+  });
+
+  it("installs a hardened unit that systemd-analyze verify accepts", () => {
+    const unit = join(root, "etc/systemd/system/datalab-gateway.service");
+    const text = readFileSync(unit, "utf8");
+    for (const line of [
+      "User=datalab",
+      "SupplementaryGroups=dialout",
+      "StateDirectory=datalab",
+      "Restart=always",
+      "StartLimitBurst=10",
+      "NoNewPrivileges=yes",
+      "ProtectSystem=strict",
+      "ProtectHome=yes",
+      "PrivateTmp=yes",
+      "DevicePolicy=closed",
+      "DeviceAllow=char-ttyUSB rw",
+      "DeviceAllow=char-ttyACM rw",
+      "StandardOutput=journal",
+      "Environment=DATALAB_CONFIG=/etc/datalab/gateway.json",
+      "EnvironmentFile=-/etc/datalab/gateway.env",
+    ]) {
+      expect(text.split("\n"), line).toContain(line);
+    }
+    expect(text).toMatch(new RegExp(`^ExecStart=/\\S*node --enable-source-maps /${APP}/dist/cli.mjs run$`, "m"));
+    // verify prints what it objects to (unknown keys, bad values, missing binaries) on stderr.
+    const r = spawnSync(requireTool("systemd-analyze", "systemd"), ["verify", unit], { encoding: "utf8" });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+  });
+
+  it("declares the service user in dialout, which systemd-sysusers creates", () => {
+    mkdirSync(join(root, "etc"), { recursive: true });
+    writeFileSync(join(root, "etc/passwd"), "root:x:0:0::/root:/bin/sh\n");
+    writeFileSync(join(root, "etc/group"), "root:x:0:\ndialout:x:20:\n");
+    try {
+      const r = run(requireTool("systemd-sysusers", "systemd"), [`--root=${root}`]);
+      expect(r.code, r.out).toBe(0);
+      expect(readFileSync(join(root, "etc/passwd"), "utf8")).toMatch(/^datalab:x:\d+:\d+:[^:]*:\/var\/lib\/datalab:\/usr\/sbin\/nologin$/m);
+      expect(readFileSync(join(root, "etc/group"), "utf8")).toMatch(/^dialout:x:20:datalab$/m);
+    } finally {
+      for (const f of ["passwd", "group", "shadow", "gshadow"]) rmSync(join(root, "etc", f), { force: true });
+    }
+  });
+
+  it("gives radios stable names in dialout", () => {
+    const rules = readFileSync(join(root, "etc/udev/rules.d/99-datalab-radio.rules"), "utf8");
+    const active = rules.split("\n").filter((l) => l.trim() && !l.startsWith("#"));
+    expect(active.filter((l) => l.includes('SYMLINK+="datalab-radio-')).length).toBe(2);
+    for (const l of active.filter((x) => x.includes("SYMLINK"))) expect(l).toContain('GROUP="dialout", MODE="0660"');
+  });
+
+  it("installs a Mosquitto config that Mosquitto accepts, with persistence from Debian's main file", async () => {
+    const mosquitto = requireTool("mosquitto", "mosquitto");
+    const dir = join(scratch, "mosquitto");
+    mkdirSync(join(dir, "conf.d"), { recursive: true });
+    const port = await freePort();
+    // Debian's main file, reduced to what the DataLab file relies on; the port moved off 1883.
+    writeFileSync(join(dir, "mosquitto.conf"), `persistence true\npersistence_location ${dir}/\ninclude_dir ${dir}/conf.d\n`);
+    writeFileSync(join(dir, "conf.d/datalab.conf"), readFileSync(join(root, "etc/mosquitto/conf.d/datalab.conf"), "utf8").replace("listener 1883 127.0.0.1", `listener ${port} 127.0.0.1`));
+    const proc = spawn(mosquitto, ["-c", join(dir, "mosquitto.conf")], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    proc.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    proc.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    try {
+      await waitFor(
+        () =>
+          new Promise<boolean>((resolve, reject) => {
+            if (proc.exitCode !== null) reject(new Error(`mosquitto exited ${proc.exitCode}: ${out}`));
+            const s = connect(port, "127.0.0.1");
+            s.once("connect", () => (s.destroy(), resolve(true)));
+            s.once("error", () => resolve(false));
+          }),
+        "mosquitto to accept the DataLab config",
+        10_000,
+      );
+    } finally {
+      proc.kill("SIGTERM");
+    }
+  });
+
+  it("upgrades the code and keeps the edited config", () => {
+    const json = join(root, "etc/datalab/gateway.json");
+    const edited = readFileSync(json, "utf8").replace("nats://hub.example.org:4222", "nats://hub.test:4222");
+    writeFileSync(json, edited);
+    writeFileSync(join(root, APP, "old-release-marker"), "");
+    // --prebuilt: the install from a built folder (what a machine without a checkout uses).
+    const built = join(scratch, "built");
+    cpSync(join(root, APP), built, { recursive: true });
+    rmSync(join(built, "old-release-marker"));
+    const r = run("bash", [INSTALL, "--upgrade", "--prebuilt", built], { DESTDIR: root });
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toContain("kept");
+    expect(readFileSync(json, "utf8")).toBe(edited);
+    expect(existsSync(join(root, APP, "dist/cli.mjs"))).toBe(true);
+    expect(existsSync(join(root, APP, "old-release-marker"))).toBe(false);
+    expect(existsSync(join(root, `${APP}.old`))).toBe(false);
+  });
+
+  it("uninstalls, keeping config and outbox unless purged", () => {
+    mkdirSync(join(root, "var/lib/datalab"), { recursive: true });
+    writeFileSync(join(root, "var/lib/datalab/outbox.db"), "");
+    const r = run("bash", [INSTALL, "--uninstall"], { DESTDIR: root });
+    expect(r.code, r.out).toBe(0);
+    for (const gone of [APP, "etc/systemd/system/datalab-gateway.service", "etc/udev/rules.d/99-datalab-radio.rules", "usr/local/bin/datalab-gateway"]) {
+      expect(existsSync(join(root, gone)), gone).toBe(false);
+    }
+    expect(existsSync(join(root, "etc/datalab/gateway.json"))).toBe(true);
+    expect(existsSync(join(root, "var/lib/datalab/outbox.db"))).toBe(true);
+    const purge = run("bash", [INSTALL, "--uninstall", "--purge"], { DESTDIR: root });
+    expect(purge.code, purge.out).toBe(0);
+    expect(existsSync(join(root, "etc/datalab"))).toBe(false);
+    expect(existsSync(join(root, "var/lib/datalab"))).toBe(false);
+  });
+});

@@ -1,0 +1,266 @@
+import { existsSync } from "node:fs";
+import { SerialPort } from "serialport";
+import { errorMessage, type Logger } from "@datalab/shared";
+import {
+  createParser,
+  toCodecOutput,
+  type MySensorsMessage,
+  type MysNodeMetadata,
+  type ParseResult,
+  type ProtocolCodec,
+  type XBeeCodecOptions,
+} from "@datalab/sensors";
+import { CodecBridge, type CodecMetrics, type FrameCounts } from "../decode/codec";
+import type { Ingest } from "../ingest";
+import type { SerialPortSpec } from "./serial-config";
+import { ThrottledLog } from "./serial-log";
+import { MySensorsRole } from "./serial-mysensors";
+import type { Source, SourceStatus } from "./types";
+
+export interface SerialSourceOptions {
+  spec: SerialPortSpec;
+  /** Pin scaling for xbee/xbee2 ports. */
+  xbee?: XBeeCodecOptions;
+  /** For mysensors ports: where the controller keeps node ids, and the I_CONFIG answer. */
+  mysensors?: { storagePath: string; unitSystem: "M" | "I" };
+  metrics: CodecMetrics;
+  logger: Logger;
+  now?: () => number;
+  /** How often to look for the device while it is absent (default 1 s). */
+  pollMs?: number;
+  /** XBee API mode 1: release frames a stray 0x7E holds back after this much silence (default 200 ms). */
+  idleFlushMs?: number;
+}
+
+export interface SerialSourceStatus extends SourceStatus {
+  kind: "serial";
+  path: string;
+  protocol: string;
+  baudRate: number;
+  /** Times the port was opened since the gateway started (a replug makes it 2). */
+  opens: number;
+  openedAt: number | undefined;
+  frames: FrameCounts;
+  /** MySensors ports: the nodes the controller knows, with what they presented. */
+  mysensors?: { nodes: MysNodeMetadata[]; problem?: string | undefined };
+}
+
+/**
+ * One radio on a serial port: opens it when the device appears, reads frames through the
+ * protocol's codec, writes the controller's replies back (MySensors), and reopens it after the
+ * device is unplugged and plugged back. Nothing here throws into the gateway: a missing or
+ * failing port is a status and a (rate-limited) log line.
+ *
+ * Presence is checked by polling the path once a second while the port is closed: a cheap
+ * stat, and reliable where watching is not (udev removes /dev/serial/by-id itself when the
+ * last USB serial device goes, taking any directory watch with it).
+ */
+export class SerialSource implements Source {
+  readonly name: string;
+  readonly #spec: SerialPortSpec;
+  readonly #codec: ProtocolCodec<unknown>;
+  readonly #bridge: CodecBridge;
+  readonly #mysensors: MySensorsRole | undefined;
+  readonly #log: ThrottledLog;
+  readonly #logger: Logger;
+  readonly #now: () => number;
+  readonly #pollMs: number;
+  readonly #idleFlushMs: number | undefined;
+  #port: SerialPort | undefined;
+  #state: SourceStatus["state"] = "starting";
+  #lastError: string | undefined;
+  #opens = 0;
+  #openedAt: number | undefined;
+  #stopped = true;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #lastDataAt = 0;
+
+  constructor(opts: SerialSourceOptions, ingest: Ingest) {
+    const { spec } = opts;
+    this.#spec = spec;
+    this.name = `serial:${spec.path}:${spec.protocol}`;
+    this.#logger = opts.logger.child({ source: this.name });
+    this.#log = new ThrottledLog(this.#logger, 60_000, opts.now);
+    this.#now = opts.now ?? Date.now;
+    this.#pollMs = opts.pollMs ?? 1_000;
+    // Only binary framing needs the idle flush: a text line is complete at its newline, and
+    // flushing a slow line early would cut it.
+    this.#idleFlushMs = spec.protocol === "xbee" || spec.protocol === "xbee2" ? (opts.idleFlushMs ?? 200) : undefined;
+    if (spec.protocol === "mysensors") {
+      const m = opts.mysensors ?? { storagePath: ":memory:", unitSystem: "M" };
+      const role = new MySensorsRole({ ...m, logger: this.#logger, ...(opts.now ? { now: opts.now } : {}) });
+      this.#mysensors = role;
+      this.#codec = createParser("mysensors", { unitSystem: m.unitSystem, sensorTypeOf: (n, c) => role.sensorTypeOf(n, c) }) as ProtocolCodec<unknown>;
+    } else if (spec.protocol === "xbee" || spec.protocol === "xbee2") {
+      this.#codec = createParser(spec.protocol, opts.xbee ?? {}) as ProtocolCodec<unknown>;
+    } else {
+      this.#codec = createParser(spec.protocol) as ProtocolCodec<unknown>;
+    }
+    this.#bridge = new CodecBridge(ingest, this.name, spec.protocol, opts.metrics);
+  }
+
+  /** Resolves at once: a radio that is not plugged in must not hold the gateway's start. */
+  async start(): Promise<void> {
+    this.#stopped = false;
+    this.#mysensors?.open();
+    this.#attempt();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#retryTimer);
+    clearTimeout(this.#idleTimer);
+    const port = this.#port;
+    if (port?.isOpen) {
+      await new Promise<void>((resolve) => port.close(() => resolve()));
+    }
+    this.#port = undefined;
+    this.#drain("the gateway stopped");
+    this.#state = "stopped";
+    this.#mysensors?.close();
+  }
+
+  status(): SerialSourceStatus {
+    return {
+      name: this.name,
+      state: this.#state,
+      lastError: this.#lastError ?? this.#mysensors?.problem,
+      kind: "serial",
+      path: this.#spec.path,
+      protocol: this.#spec.protocol,
+      baudRate: this.#spec.baudRate,
+      opens: this.#opens,
+      openedAt: this.#openedAt,
+      frames: { ...this.#bridge.counts, rejectedBy: { ...this.#bridge.counts.rejectedBy } },
+      ...(this.#mysensors ? { mysensors: { nodes: this.#mysensors.nodes(), problem: this.#mysensors.problem } } : {}),
+    };
+  }
+
+  #retryLater(): void {
+    if (this.#stopped) return;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(() => this.#attempt(), this.#pollMs);
+    this.#retryTimer.unref();
+  }
+
+  #attempt(): void {
+    if (this.#stopped || this.#port) return;
+    const path = this.#spec.path;
+    if (!existsSync(path)) {
+      this.#state = "disconnected";
+      this.#lastError = `waiting for ${path} to appear (not plugged in?)`;
+      this.#log.warn("absent", { path }, "serial device not present; waiting for it to appear");
+      this.#retryLater();
+      return;
+    }
+    let port: SerialPort;
+    try {
+      port = new SerialPort({ path, baudRate: this.#spec.baudRate, autoOpen: false });
+    } catch (err) {
+      this.#state = "disconnected";
+      this.#lastError = `cannot use ${path}: ${errorMessage(err)}`;
+      this.#log.error("open", { err: errorMessage(err), path }, "serial port settings refused");
+      this.#retryLater();
+      return;
+    }
+    // Listeners before open: an 'error' event without a listener would throw.
+    port.on("error", (err) => {
+      this.#lastError = err.message;
+      this.#log.warn("error", { err: err.message }, "serial port error");
+    });
+    port.open((err) => {
+      if (err) {
+        this.#state = "disconnected";
+        this.#lastError = `cannot open ${path}: ${err.message}`;
+        this.#log.warn("open", { err: err.message, path }, "serial port cannot be opened; retrying every second");
+        this.#retryLater();
+        return;
+      }
+      if (this.#stopped) {
+        port.close();
+        return;
+      }
+      this.#port = port;
+      this.#opens += 1;
+      this.#openedAt = this.#now();
+      this.#state = "connected";
+      this.#lastError = undefined;
+      // Whatever was half-read before an unplug belongs to the old connection (already reported).
+      this.#codec.parser.reset();
+      for (const key of ["absent", "open", "closed"]) this.#log.reset(key);
+      this.#logger.info({ path, baudRate: this.#spec.baudRate, protocol: this.#spec.protocol, opens: this.#opens }, "serial port open");
+      port.on("data", (chunk: Buffer) => this.#onData(chunk));
+      port.once("close", (closeErr: Error | null) => this.#onClosed(port, closeErr));
+    });
+  }
+
+  #onData(chunk: Buffer): void {
+    const receivedAt = this.#now();
+    this.#lastDataAt = receivedAt;
+    try {
+      for (const r of this.#codec.parser.push(chunk)) this.#process(r, receivedAt);
+    } catch (err) {
+      // Codecs and ingest do not throw on bad input; this would be a bug. Keep reading.
+      this.#log.error("bug", { err: errorMessage(err) }, "serial frame handling failed");
+    }
+    if (this.#idleFlushMs !== undefined && this.#codec.parser.bufferedBytes > 0 && this.#idleTimer === undefined) this.#armIdleFlush(this.#idleFlushMs);
+  }
+
+  /** One timer, re-armed for the remaining time, rather than a new timer per chunk. */
+  #armIdleFlush(ms: number): void {
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      if (this.#codec.parser.bufferedBytes === 0 || this.#idleFlushMs === undefined) return;
+      const idle = this.#now() - this.#lastDataAt;
+      if (idle < this.#idleFlushMs) {
+        this.#armIdleFlush(this.#idleFlushMs - idle);
+        return;
+      }
+      for (const r of this.#codec.parser.flush()) this.#process(r, this.#now());
+    }, ms);
+    this.#idleTimer.unref();
+  }
+
+  #process(r: ParseResult<unknown>, receivedAt: number): void {
+    if (r.kind === "frame" && this.#mysensors) {
+      // The controller sees the message before it is decoded: a presentation earlier in the
+      // same chunk must already refine the readings after it.
+      for (const line of this.#mysensors.handle(r.frame as MySensorsMessage)) this.#write(line);
+    }
+    this.#bridge.handle(toCodecOutput(r, this.#codec.decode), receivedAt);
+  }
+
+  #write(line: string): void {
+    const port = this.#port;
+    if (!port?.isOpen) {
+      this.#log.warn("write", { line: line.trim() }, "reply not sent: the port is closed (the node will ask again)");
+      return;
+    }
+    port.write(line, (err) => {
+      if (err) this.#log.warn("write", { err: err.message, line: line.trim() }, "reply not sent");
+    });
+  }
+
+  #onClosed(port: SerialPort, err: Error | null): void {
+    if (this.#port === port) this.#port = undefined;
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+    this.#drain("the port closed");
+    if (this.#stopped) return;
+    this.#state = "disconnected";
+    this.#lastError = `port closed${err ? `: ${err.message}` : ""} (unplugged?); waiting for it to come back`;
+    this.#log.warn("closed", { err: err?.message, path: this.#spec.path }, "serial port closed; will reopen when the device is back");
+    this.#retryLater();
+  }
+
+  /**
+   * A frame cut off by an unplug or a stop is reported, not dropped: the codecs turn a partial
+   * line or frame into `truncated_frame` (a JSON line is parsed, and fails if it is cut).
+   */
+  #drain(why: string): void {
+    if (this.#codec.parser.bufferedBytes === 0) return;
+    this.#logger.debug({ bytes: this.#codec.parser.bufferedBytes }, `partial frame when ${why}`);
+    for (const r of this.#codec.parser.flush()) this.#bridge.handle(toCodecOutput(r, this.#codec.decode));
+  }
+}

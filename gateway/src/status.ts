@@ -1,0 +1,163 @@
+import { existsSync } from "node:fs";
+import Database from "better-sqlite3";
+import type { ForwardingState } from "./forward/forwarder";
+import type { SourceStatus } from "./sources/types";
+import { fileBytes } from "./outbox/space";
+import type { BatchRange, FullPolicy } from "./outbox/store";
+import type { UplinkStatus } from "./uplink/types";
+
+/**
+ * The gateway's status as data: served on /status and /healthz, printed by `pnpm gateway
+ * status`, and rebuilt from the SQLite file alone when no gateway answers (`online: false`).
+ */
+export interface GatewayStatus {
+  gatewayId: string;
+  instance: string;
+  /** False when read from the outbox file because no gateway answered. */
+  online: boolean;
+  /** Null when offline: nobody holds a connection. */
+  uplink: UplinkStatus | null;
+  forwarding: {
+    state: ForwardingState | "unknown";
+    readingsPerSecond: number | null;
+    /** Seconds to empty the outbox at the current rate; null when nothing is being forwarded. */
+    etaSeconds: number | null;
+    maxReadingsPerSec: number;
+    maxBytesPerSec: number;
+  };
+  sources: SourceStatus[];
+  outbox: {
+    readings: number;
+    messages: number;
+    /** Bytes of wire messages waiting. */
+    bytes: number;
+    /** The database file + WAL on disk, and the cap it is held to. */
+    fileBytes: number;
+    maxBytes: number | null;
+    policy: FullPolicy | null;
+    oldestAgeSeconds: number | null;
+    inflight: { firstSeq: number; lastSeq: number } | null;
+    path: string;
+  };
+  quarantine: Record<string, number>;
+  /** Readings given up since the gateway started, by reason. */
+  dropped: Record<string, number>;
+  lastError: string | undefined;
+}
+
+/**
+ * Status from the outbox file alone, opened read-only (no lock kept, nothing written): what
+ * waits, how old it is, what was quarantined. Used by the CLI when no gateway answers.
+ */
+export function readOfflineStatus(path: string, gatewayId: string, now = Date.now()): GatewayStatus {
+  if (!existsSync(path)) throw new Error(`no outbox at ${path} (is DATALAB_DATA_DIR right?)`);
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    const meta = new Map(db.prepare<[], { key: string; value: string }>("SELECT key, value FROM meta").all().map((r) => [r.key, r.value]));
+    const t = db
+      .prepare<[], { messages: number; readings: number | null; bytes: number | null }>(
+        "SELECT count(*) AS messages, sum(n) AS readings, sum(octet_length(wire)) AS bytes FROM outbox",
+      )
+      .get()!;
+    const oldest = db.prepare<[], { receivedAt: number }>("SELECT received_at AS receivedAt FROM outbox ORDER BY id LIMIT 1").get();
+    const quarantine: Record<string, number> = {};
+    for (const r of db.prepare<[], { reason: string; n: number }>("SELECT reason, count(*) AS n FROM quarantine GROUP BY reason").all()) {
+      quarantine[r.reason] = r.n;
+    }
+    const inflight = meta.get("inflight") ? (JSON.parse(meta.get("inflight")!) as BatchRange) : undefined;
+    return {
+      gatewayId,
+      instance: meta.get("instance") ?? "",
+      online: false,
+      uplink: null,
+      forwarding: { state: "unknown", readingsPerSecond: null, etaSeconds: null, maxReadingsPerSec: 0, maxBytesPerSec: 0 },
+      sources: [],
+      outbox: {
+        readings: t.readings ?? 0,
+        messages: t.messages,
+        bytes: t.bytes ?? 0,
+        fileBytes: fileBytes(path).total,
+        maxBytes: null,
+        policy: null,
+        oldestAgeSeconds: oldest ? Math.max(0, (now - oldest.receivedAt) / 1000) : null,
+        inflight: inflight ? { firstSeq: inflight.firstSeq, lastSeq: inflight.lastSeq } : null,
+        path,
+      },
+      quarantine,
+      dropped: {},
+      lastError: undefined,
+    };
+  } finally {
+    db.close();
+  }
+}
+
+/** A few lines a person reads at a glance; `--json` gives the data itself. */
+export function formatStatus(s: GatewayStatus, where: string, now = Date.now()): string {
+  const o = s.outbox;
+  const lines: string[] = [];
+  lines.push(
+    s.online
+      ? `Gateway ${s.gatewayId} (instance ${s.instance}) is running — ${where}`
+      : `Gateway ${s.gatewayId} (instance ${s.instance || "?"}): NO GATEWAY ANSWERS at ${where}; read the outbox file instead (offline)`,
+  );
+  if (s.uplink) {
+    const u = s.uplink;
+    const to = u.server ? ` to ${u.server}` : "";
+    lines.push(`  uplink      ${u.state}${to} for ${duration((now - u.since) / 1000)}${u.problem ? ` — problem: ${u.problem}` : ""}`);
+  } else {
+    lines.push("  uplink      unknown (gateway offline)");
+  }
+  const cap = o.maxBytes ? ` of ${bytes(o.maxBytes)} cap (${Math.round((100 * o.fileBytes) / o.maxBytes)}%)` : "";
+  lines.push(
+    `  outbox      ${count(o.readings)} readings in ${count(o.messages)} messages, ${bytes(o.bytes)}; file ${bytes(o.fileBytes)}${cap}` +
+      (o.policy ? `, when full: ${o.policy.replace("_", " ")}` : ""),
+  );
+  lines.push(`  oldest      ${o.oldestAgeSeconds === null ? "— (outbox empty)" : `${duration(o.oldestAgeSeconds)} ago`}`);
+  const f = s.forwarding;
+  if (s.online) {
+    const rate = `${count(Math.round(f.readingsPerSecond ?? 0))} readings/s`;
+    const eta = o.readings === 0 ? "nothing to drain" : f.etaSeconds === null ? "drain time unknown (nothing forwarded lately)" : `about ${duration(f.etaSeconds)} to drain`;
+    const caps = [f.maxReadingsPerSec > 0 ? `${count(f.maxReadingsPerSec)} readings/s` : "", f.maxBytesPerSec > 0 ? `${bytes(f.maxBytesPerSec)}/s` : ""].filter(Boolean);
+    lines.push(`  forwarding  ${f.state.replace(/_/g, " ")}, ${rate}, ${eta}${caps.length ? ` (capped at ${caps.join(", ")})` : ""}`);
+  } else {
+    lines.push(`  forwarding  not running${o.inflight ? ` (batch of seq ${o.inflight.firstSeq}..${o.inflight.lastSeq} goes again first at the next start)` : ""}`);
+  }
+  if (s.sources.length > 0) lines.push(`  sources     ${s.sources.map((x) => `${x.name} ${x.state}`).join(", ")}`);
+  lines.push(`  quarantine  ${listOf(s.quarantine) || "none"}`);
+  if (s.online) lines.push(`  dropped     ${listOf(s.dropped) || "none"}`);
+  lines.push(`  last error  ${s.lastError ?? "none"}`);
+  return `${lines.join("\n")}\n`;
+}
+
+function listOf(r: Record<string, number>): string {
+  return Object.entries(r)
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${k} ${count(n)}`)
+    .join(", ");
+}
+
+function count(n: number): string {
+  return n.toLocaleString("en-US");
+}
+
+export function bytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}
+
+export function duration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${s % 60}s`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h}h ${m % 60}m`;
+  return `${Math.floor(h / 24)}d ${h % 24}h`;
+}

@@ -1,0 +1,53 @@
+import { errorMessage, UplinkError } from "@datalab/shared";
+import type { PubAck, Uplink, UplinkStatus } from "./types";
+
+/**
+ * Hands a batch to a receiver in the same process and resolves with its acknowledgement.
+ * The receiver (the hub's direct intake, wired by the desktop demo) must resolve only after
+ * its sinks committed, so the outbox keeps the rows until then, as with a JetStream PubAck.
+ * The gateway never imports the hub: whoever builds both passes the function.
+ */
+export type InProcessReceiver = (subject: string, data: Uint8Array, msgId: string) => Promise<PubAck>;
+
+export class InProcessUplink implements Uplink {
+  readonly kind = "inprocess";
+  private st: UplinkStatus = { state: "connected", server: "in-process", since: Date.now() };
+  private waiters: (() => void)[] = [];
+
+  constructor(private readonly receive: InProcessReceiver) {}
+
+  async publish(subject: string, data: Uint8Array, msgId: string): Promise<PubAck> {
+    if (this.st.state !== "connected") throw new UplinkError(`uplink is ${this.st.state}`);
+    try {
+      const ack = await this.receive(subject, data, msgId);
+      if (this.st.lastError !== undefined) this.st = { ...this.st, lastError: undefined };
+      return ack;
+    } catch (err) {
+      this.st = { ...this.st, lastError: errorMessage(err), problem: "other" };
+      throw err instanceof UplinkError ? err : new UplinkError(`in-process publish to ${subject} failed: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  status(): UplinkStatus {
+    return this.st;
+  }
+
+  changed(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        resolve();
+      };
+      const t = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== done);
+        resolve();
+      }, timeoutMs);
+      this.waiters.push(done);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.st = { ...this.st, state: "closed", since: Date.now() };
+    for (const w of this.waiters.splice(0)) w();
+  }
+}

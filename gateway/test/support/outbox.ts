@@ -1,0 +1,57 @@
+import { join } from "node:path";
+import { silentLogger } from "@datalab/shared";
+import { tempDir } from "@datalab/shared/testing";
+import { Outbox, type AcceptedMessage, type DropReason, type OutboxOptions } from "../../src/outbox/store";
+
+/** One accepted message with one reading whose value is `i` (so a test can find it again). */
+export function message(i: number, opts: { sensor?: string; padding?: number; readings?: number } = {}): AcceptedMessage {
+  const sensor = opts.sensor ?? "s1";
+  const pad = opts.padding ? `,"pad":"${"x".repeat(opts.padding)}"` : "";
+  const n = opts.readings ?? 1;
+  const now = 1_764_000_000_000 + i;
+  return {
+    source: "mqtt:test/sensors",
+    receivedAt: now,
+    payload: Buffer.from(`{"name":"${sensor}","value":${i}${pad}}`),
+    readings: Array.from({ length: n }, (_, k) => ({ sensorId: sensor, metric: k === 0 ? "value" : `m${k}`, value: i, ts: now })),
+  };
+}
+
+export function messages(from: number, count: number, opts: Parameters<typeof message>[1] = {}): AcceptedMessage[] {
+  return Array.from({ length: count }, (_, k) => message(from + k, opts));
+}
+
+export interface TestOutbox {
+  outbox: Outbox;
+  dir: string;
+  path: string;
+  drops: Record<DropReason, number>;
+  reopen(extra?: Partial<OutboxOptions>): Outbox;
+}
+
+/** An outbox in a fresh temp dir, with its drops counted by reason. */
+export function openTestOutbox(extra: Partial<OutboxOptions> = {}, dir = tempDir("datalab-outbox-")): TestOutbox {
+  const path = join(dir, "outbox.db");
+  const drops: Record<DropReason, number> = { outbox_full: 0, disk_full: 0, commit_failed: 0 };
+  const open = (more: Partial<OutboxOptions> = {}) =>
+    Outbox.open(path, { logger: silentLogger(), onDrop: (reason, n) => (drops[reason] += n), ...extra, ...more });
+  const t: TestOutbox = {
+    outbox: open(),
+    dir,
+    path,
+    drops,
+    reopen(more = {}) {
+      t.outbox.close();
+      t.outbox = open(more);
+      return t.outbox;
+    },
+  };
+  return t;
+}
+
+/** Seqs of the rows now in the outbox, in order. */
+export function seqsIn(outbox: Outbox): number[] {
+  const out: number[] = [];
+  for (const r of outbox.scan(0)) for (let s = r.firstSeq; s <= r.lastSeq; s++) out.push(s);
+  return out;
+}

@@ -1,0 +1,86 @@
+import pg from "pg";
+import { errorMessage, type Logger, type Registry, type Route } from "@datalab/shared";
+import { createDashboardRoutes } from "../dashboard/server";
+import { createLiveFeedMetrics, LiveFeed, observeSinks } from "../live";
+import type { Sink } from "../sinks/types";
+import { ApiAuth } from "./auth";
+import { resolveApiToken, type DataLabConfig } from "./config";
+import { createApiRoutes } from "./routes";
+
+/** The DataLab a hub serves on its HTTP port: query API, live stream, dashboard. */
+export interface DataLab {
+  /** Routes to mount on the hub's HTTP server (everything but /healthz behind the token, when one is set). */
+  readonly routes: Record<string, Route>;
+  readonly feed: LiveFeed;
+  /** Its own pool (unless handed one): API queries never take a connection the sink needs to write. */
+  readonly pool: pg.Pool;
+  /** Make the Postgres sink announce each committed batch to the live feed. Replaces it in `sinks`. */
+  observeWrites(sinks: Sink[]): void;
+  close(): Promise<void>;
+}
+
+/**
+ * `sharedPool`: a pool the hub was handed instead of DATALAB_PG_URL (the desktop demo's
+ * embedded Postgres); the API then queries through it and leaves closing it to its owner.
+ */
+export function createDataLab(c: DataLabConfig, registry: Registry, logger: Logger, sharedPool?: pg.Pool): DataLab {
+  const auth = new ApiAuth(resolveApiToken(c));
+  const pool = sharedPool ?? createApiPool(c, logger);
+
+  const feed = new LiveFeed({
+    maxClients: c.liveMaxClients,
+    bufferBytes: c.liveClientBufferBytes,
+    stallMs: c.liveStallSeconds * 1_000,
+    metrics: createLiveFeedMetrics(registry),
+    logger: logger.child({ part: "live" }),
+  });
+
+  const routes: Record<string, Route> = {};
+  const api = createApiRoutes(pool, {
+    maxRows: c.apiMaxRows,
+    maxRangeMs: c.apiMaxRangeDays * 86_400_000,
+    gatewayOnlineSeconds: c.gatewayOnlineSeconds,
+    statementTimeoutMs: c.apiStatementTimeoutMs,
+    logger,
+  });
+  for (const [path, route] of Object.entries(api)) routes[path] = auth.json(route);
+  routes["/api/live"] = auth.json(feed.route);
+  for (const [path, route] of Object.entries(createDashboardRoutes())) routes[path] = auth.page(route);
+  routes["/login"] = auth.login;
+  if (auth.enabled) {
+    // The shared server's /metrics is open; with a token set it asks for the token too
+    // (Prometheus sends it with `authorization: { credentials_file: ... }`).
+    routes["/metrics"] = auth.json(async (_req, res) => {
+      const body = await registry.metrics();
+      res.writeHead(200, { "content-type": registry.contentType });
+      res.end(body);
+    });
+  }
+
+  return {
+    routes,
+    feed,
+    pool,
+    observeWrites(sinks) {
+      observeSinks(sinks, "postgres", (readings) => feed.publish(readings), logger);
+    },
+    async close() {
+      feed.close();
+      if (!sharedPool) await pool.end();
+    },
+  };
+}
+
+function createApiPool(c: DataLabConfig, logger: Logger): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: c.pgUrl,
+    max: c.apiPoolSize,
+    application_name: "datalab-api",
+    connectionTimeoutMillis: 10_000,
+    statement_timeout: c.apiStatementTimeoutMs,
+    // The API only reads; a read-only session makes that a property of the connection, not of the code.
+    options: "-c default_transaction_read_only=on",
+  });
+  pool.on("error", (err) => logger.warn({ err: errorMessage(err) }, "api pool client error"));
+  return pool;
+}

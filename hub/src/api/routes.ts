@@ -1,0 +1,187 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { z } from "zod";
+import { errorMessage, sendJson, type Logger, type Route } from "@datalab/shared";
+import { ApiError, durationParam, intParam, listParam, metricParam, parseQuery, sensorParam, timeParam } from "./params";
+import { bucketedReadings, listGateways, listSensors, rawReadings, seriesUnit, sparklines, type SeriesQuery } from "./queries";
+import type pg from "pg";
+
+export interface ApiOptions {
+  /** Most rows (readings, buckets, sensors, gateways) in one answer. */
+  maxRows: number;
+  /** Longest time range one query may cover. */
+  maxRangeMs: number;
+  /** A gateway is online if it delivered or reported within this many seconds. */
+  gatewayOnlineSeconds: number;
+  /** For the 503 text when a query hits PostgreSQL's statement_timeout. */
+  statementTimeoutMs: number;
+  logger: Logger;
+  now?: () => number;
+}
+
+const DAY = 86_400_000;
+/** A sparkline is a glance: a few dozen points are enough, and more would only cost the list. */
+const MAX_SPARK_POINTS = 200;
+const MAX_LIST_PARAMS = 500;
+
+/** The query API, each route under /api/. Wrap with ApiAuth.json when a token is configured. */
+export function createApiRoutes(db: Pick<pg.Pool, "query">, o: ApiOptions): Record<string, Route> {
+  const now = o.now ?? Date.now;
+  const handle = (fn: (url: URL) => Promise<unknown>): Route => (req, res, url) => serve(req, res, url, fn, o);
+
+  /** `t0`: the request's one reading of the clock, so `-30d` and a defaulted `to` agree on "now". */
+  const range = (t0: number, from: number | undefined, to: number | undefined, defaultSpan: number): { from: number; to: number } => {
+    const t = to ?? t0;
+    const f = from ?? t - defaultSpan;
+    if (f >= t) throw ApiError.badRequest([{ param: "from", message: `must be before "to" (from=${new Date(f).toISOString()}, to=${new Date(t).toISOString()})` }]);
+    if (t - f > o.maxRangeMs) {
+      throw ApiError.badRequest([{ param: "from", message: `the range from..to spans ${formatSpan(t - f)}; at most ${formatSpan(o.maxRangeMs)} (DATALAB_API_MAX_RANGE_DAYS)` }]);
+    }
+    return { from: f, to: t };
+  };
+
+  return {
+    "/api": handle(async () => ({
+      endpoints: {
+        "/api/sensors": "sensors and their last values. ?sensor=<id> (repeatable), ?prefix=, ?limit=",
+        "/api/readings": "one sensor's metric over time. ?sensor=&metric= (required), ?from=&to= (default: last 24 h), ?bucket=1m for min/max/avg/count per bucket, else raw with ?limit= and ?order=asc|desc",
+        "/api/sparklines": "averages per bucket for many sensors. ?from=&to= (default: last 6 h), ?points=, ?metric=, ?sensor= (repeatable)",
+        "/api/gateways": "gateways and their health",
+        "/api/live": "Server-Sent Events: readings as the hub writes them. ?sensor= (repeatable), ?metric= (repeatable)",
+      },
+      times: "epoch ms, ISO-8601, now, or relative: -6h, now-7d",
+      limits: { maxRows: o.maxRows, maxRangeDays: o.maxRangeMs / DAY },
+    })),
+
+    "/api/sensors": handle(async (url) => {
+      const q = parseQuery(
+        z.object({
+          sensor: listParam(sensorParam, MAX_LIST_PARAMS).optional(),
+          prefix: z.string().max(128).optional(),
+          limit: intParam(1, o.maxRows).optional(),
+        }),
+        url.searchParams,
+        ["sensor"],
+      );
+      const limit = q.limit ?? Math.min(1_000, o.maxRows);
+      const r = await listSensors(db, { ...(q.sensor ? { ids: q.sensor } : {}), ...(q.prefix ? { prefix: q.prefix } : {}), limit });
+      return { ...r, limit };
+    }),
+
+    "/api/readings": handle(async (url) => {
+      const t0 = now();
+      const q = parseQuery(
+        z.object({
+          sensor: sensorParam,
+          metric: metricParam,
+          from: timeParam(t0).optional(),
+          to: timeParam(t0).optional(),
+          bucket: durationParam.optional(),
+          limit: intParam(1, o.maxRows).optional(),
+          order: z.enum(["asc", "desc"], { error: "expected asc or desc" }).optional(),
+        }),
+        url.searchParams,
+      );
+      const { from, to } = range(t0, q.from, q.to, DAY);
+      const series: SeriesQuery = { sensor: q.sensor, metric: q.metric, from, to };
+      const head = { sensor: q.sensor, metric: q.metric, from, to };
+      if (q.bucket !== undefined) {
+        if (q.limit !== undefined || q.order !== undefined) {
+          throw ApiError.badRequest([{ param: q.limit !== undefined ? "limit" : "order", message: "applies to raw readings only; with bucket= every bucket in the range is returned" }]);
+        }
+        const buckets = Math.ceil((to - from) / q.bucket);
+        if (buckets > o.maxRows) {
+          throw ApiError.badRequest([
+            { param: "bucket", message: `${formatSpan(q.bucket)} buckets over ${formatSpan(to - from)} make ${buckets} buckets; at most ${o.maxRows}: use a larger bucket or a shorter range` },
+          ]);
+        }
+        const [unit, b] = await Promise.all([seriesUnit(db, series), bucketedReadings(db, { ...series, bucketMs: q.bucket })]);
+        if (!unit) throw notFound(q.sensor, q.metric);
+        return { ...head, unit: unit.unit, bucketMs: q.bucket, rows: b.ts.length, truncated: false, ...b };
+      }
+      const limit = q.limit ?? o.maxRows;
+      const [unit, r] = await Promise.all([seriesUnit(db, series), rawReadings(db, { ...series, limit, order: q.order ?? "asc" })]);
+      if (!unit) throw notFound(q.sensor, q.metric);
+      return { ...head, unit: unit.unit, bucketMs: null, rows: r.ts.length, truncated: r.truncated, ts: r.ts, value: r.value };
+    }),
+
+    "/api/sparklines": handle(async (url) => {
+      const t0 = now();
+      const q = parseQuery(
+        z.object({
+          from: timeParam(t0).optional(),
+          to: timeParam(t0).optional(),
+          points: intParam(2, MAX_SPARK_POINTS).optional(),
+          metric: metricParam.optional(),
+          sensor: listParam(sensorParam, MAX_LIST_PARAMS).optional(),
+        }),
+        url.searchParams,
+        ["sensor"],
+      );
+      const { from, to } = range(t0, q.from, q.to, 6 * 3_600_000);
+      const points = q.points ?? 40;
+      const bucketMs = Math.max(1, Math.ceil((to - from) / points));
+      const r = await sparklines(db, {
+        from,
+        to,
+        bucketMs,
+        maxRows: o.maxRows,
+        ...(q.sensor ? { sensors: q.sensor } : {}),
+        ...(q.metric ? { metric: q.metric } : {}),
+      });
+      return { from, to, bucketMs, ...r };
+    }),
+
+    "/api/gateways": handle(async (url) => {
+      const q = parseQuery(z.object({ limit: intParam(1, o.maxRows).optional() }), url.searchParams);
+      const r = await listGateways(db, { onlineSeconds: o.gatewayOnlineSeconds, limit: q.limit ?? Math.min(1_000, o.maxRows) });
+      return { ...r, onlineWindowMs: o.gatewayOnlineSeconds * 1_000 };
+    }),
+  };
+}
+
+function notFound(sensor: string, metric: string): ApiError {
+  return new ApiError(404, `no readings of metric ${JSON.stringify(metric)} for sensor ${JSON.stringify(sensor)} (see /api/sensors for what exists)`);
+}
+
+/** PostgreSQL SQLSTATEs that mean "not now" rather than "bug": connection trouble, shutdown, too many clients. */
+const UNAVAILABLE = /^(08|53|57P0)/;
+
+async function serve(req: IncomingMessage, res: ServerResponse, url: URL, fn: (url: URL) => Promise<unknown>, o: ApiOptions): Promise<void> {
+  if (req.method !== "GET" && req.method !== "HEAD") {
+    res.setHeader("allow", "GET, HEAD");
+    sendJson(res, 405, { error: `method ${req.method ?? "?"} not allowed: the API is read-only` });
+    return;
+  }
+  try {
+    sendJson(res, 200, await fn(url));
+  } catch (err) {
+    if (err instanceof ApiError) {
+      sendJson(res, err.status, { error: err.message, ...(err.problems.length > 0 ? { problems: err.problems } : {}) });
+      return;
+    }
+    const code = (err as { code?: unknown }).code;
+    if (code === "57014") {
+      sendJson(res, 503, { error: `the query ran longer than ${o.statementTimeoutMs} ms (DATALAB_API_STATEMENT_TIMEOUT_MS): ask for a shorter range or a larger bucket` });
+      return;
+    }
+    if ((typeof code === "string" && UNAVAILABLE.test(code)) || isConnectionError(err)) {
+      o.logger.warn({ err: errorMessage(err), path: url.pathname }, "database unavailable for an API query");
+      sendJson(res, 503, { error: "the database is not answering; try again shortly" });
+      return;
+    }
+    throw err;
+  }
+}
+
+function isConnectionError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === "string" && ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND"].includes(code);
+}
+
+export function formatSpan(ms: number): string {
+  if (ms % DAY === 0) return `${ms / DAY} d`;
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
+  if (ms % 1_000 === 0) return `${ms / 1_000} s`;
+  return `${ms} ms`;
+}

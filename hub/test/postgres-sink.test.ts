@@ -1,0 +1,131 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import pg from "pg";
+import { silentLogger } from "@datalab/shared";
+import { NATS_URL, waitFor, type TestDatabase } from "@datalab/shared/testing";
+import { Hub } from "../src/hub";
+import { loadMigrations, migrate } from "../src/migrate";
+import { PostgresSink } from "../src/sinks/postgres";
+import { SinkRejectedError } from "../src/sinks/types";
+import { makeBatch, makeBatches, publishBatches, sinkBatch, totalReadings } from "./support/batches";
+import { testConfig } from "./support/config";
+import { count, testDatabase } from "./support/db";
+import { startTcpProxy } from "./support/tcp-proxy";
+
+describe("PostgreSQL schema and sink", () => {
+  let db: TestDatabase;
+  let sink: PostgresSink;
+
+  beforeAll(async () => {
+    db = await testDatabase();
+    const pool = new pg.Pool({ connectionString: db.url, max: 4 });
+    pool.on("error", () => undefined);
+    sink = new PostgresSink(pool, silentLogger());
+  });
+  afterAll(async () => {
+    await sink?.close();
+    await db?.drop();
+  });
+
+  it("migrations are versioned and idempotent, also when hub processes start together", async () => {
+    const versions = loadMigrations().map((m) => m.version);
+    expect(versions.slice(0, 2)).toEqual([1, 2]);
+    const a = new pg.Pool({ connectionString: db.url, max: 1 });
+    const b = new pg.Pool({ connectionString: db.url, max: 1 });
+    try {
+      const [x, y] = await Promise.all([migrate(a, silentLogger()), migrate(b, silentLogger())]);
+      // The advisory lock lets one apply everything; the other finds nothing left to do.
+      expect([...x, ...y].sort()).toEqual(versions);
+      expect(await migrate(a, silentLogger())).toEqual([]);
+    } finally {
+      await a.end();
+      await b.end();
+    }
+    expect(await count(db, "SELECT count(*) AS n FROM schema_migrations")).toBe(versions.length);
+  });
+
+  it("sensors and gateways are kept in the same transaction, and converge whatever the order of batches", async () => {
+    const [b1, b2, b3] = makeBatches("gwsum", "instA", 3, 6, 2);
+    // Out of order and one redelivered: the rows must end as if applied in order, once.
+    for (const b of [b2!, b3!, b1!, b3!]) await sink.write(sinkBatch(b));
+    const all = [b1!, b2!, b3!].flatMap((b) => sinkBatch(b).readings);
+    const gw = (await db.pool.query("SELECT * FROM gateways WHERE gateway_id = 'gwsum'")).rows[0];
+    expect(gw).toMatchObject({ last_instance: "instA", last_batch_readings: 12, last_batch_messages: 6, last_batch_bytes: b3!.data.byteLength, backlog_readings: null, health: null });
+    expect(Number(gw.last_batch_seq)).toBe(b3!.batch.lastSeq);
+    expect(Number(gw.last_batch_first_seq)).toBe(b3!.batch.firstSeq);
+    expect(gw.last_batch_sent_at.getTime()).toBe(b3!.batch.sentAt);
+    expect(gw.first_batch_at.getTime()).toBeLessThanOrEqual(gw.last_batch_at.getTime());
+
+    const sensors = (await db.pool.query("SELECT * FROM sensors ORDER BY sensor_id")).rows;
+    expect(sensors.map((s) => s.sensor_id)).toEqual(["s0", "s1", "s2", "s3", "s4"]);
+    for (const s of sensors) {
+      const mine = all.filter((r) => r.sensorId === s.sensor_id);
+      expect(s.first_seen.getTime()).toBe(Math.min(...mine.map((r) => r.receivedAt)));
+      expect(s.last_seen.getTime()).toBe(Math.max(...mine.map((r) => r.receivedAt)));
+      expect(s.last_gateway_id).toBe("gwsum");
+      for (const metric of ["temperature", "humidity"]) {
+        const newest = mine.filter((r) => r.metric === metric).sort((x, y) => y.ts - x.ts || y.seq - x.seq)[0]!;
+        expect(s.last_values[metric]).toEqual({ value: newest.value, unit: newest.unit, ts: newest.ts, seq: newest.seq });
+      }
+    }
+  });
+
+  it("a batch the database refuses rolls back whole (no readings, no sensor, no gateway row) and says it was refused", async () => {
+    const b = makeBatch({ gatewayId: "gwbad", instance: "i", firstSeq: 1, messages: 3, message: { source: "bad\u0000source" } });
+    const err = await sink.write(sinkBatch(b)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SinkRejectedError);
+    expect((err as Error).message).toMatch(/0x00/);
+    expect(await count(db, "SELECT count(*) AS n FROM readings WHERE gateway_id = 'gwbad'")).toBe(0);
+    expect(await count(db, "SELECT count(*) AS n FROM gateways WHERE gateway_id = 'gwbad'")).toBe(0);
+  });
+
+  it("indexes serve 'one sensor over a time range' (B-tree) and 'all sensors in a time range' (BRIN)", async () => {
+    // 300 000 readings arriving in time order, as they do; the planner picks its plans on
+    // statistics, so the table needs some size.
+    await db.pool.query(`
+      INSERT INTO readings (gateway_id, instance, seq, sensor_id, metric, ts, value, unit, received_at, source)
+      SELECT 'gwgen', 'i', g, 'gen' || (g % 100), CASE WHEN g % 2 = 0 THEN 'temperature' ELSE 'humidity' END,
+             timestamptz '2026-01-01' + g * interval '1 second', g % 40, 'Cel', timestamptz '2026-01-01' + g * interval '1 second', 'gen'
+        FROM generate_series(1, 300000) g`);
+    await db.pool.query("ANALYZE readings");
+    const plan = async (sql: string) => (await db.pool.query(`EXPLAIN ${sql}`)).rows.map((r: Record<string, string>) => r["QUERY PLAN"]).join("\n");
+    expect(await plan("SELECT * FROM readings WHERE sensor_id = 'gen7' AND metric = 'humidity' AND ts BETWEEN '2026-01-02' AND '2026-01-03'")).toMatch(
+      /Index Scan on readings_sensor_metric_ts/,
+    );
+    expect(await plan("SELECT sensor_id, avg(value) FROM readings WHERE ts BETWEEN '2026-01-02' AND '2026-01-02 06:00' GROUP BY 1")).toMatch(/Bitmap Index Scan on readings_ts_brin/);
+    // The point of BRIN: a few pages where a B-tree on ts would be as big as the one above.
+    const sizes = (await db.pool.query("SELECT pg_relation_size('readings_ts_brin') AS brin, pg_relation_size('readings_sensor_metric_ts') AS btree")).rows[0];
+    expect(Number(sizes.brin)).toBeLessThan(Number(sizes.btree) / 100);
+  });
+});
+
+describe("a hub started while PostgreSQL is unreachable", () => {
+  it("starts anyway; its Postgres consumer waits, migrates when the database answers, and catches up", async () => {
+    const db = await testDatabase();
+    const target = new URL(db.url);
+    const proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
+    await proxy.cut();
+    const proxied = new URL(db.url);
+    proxied.port = String(proxy.port);
+    const hub = new Hub(testConfig({ DATALAB_PG_URL: proxied.toString(), DATALAB_ACK_WAIT_MS: "5000" }), { logger: silentLogger() });
+    const nc = await connect({ servers: NATS_URL });
+    try {
+      await hub.start();
+      const batches = makeBatches("gwlate", "i1", 5, 10);
+      await publishBatches(nc, hub.subjects, batches);
+      await waitFor(() => hub.status().consumers[0]?.state === "waiting_for_sink", "postgres consumer to wait");
+      await proxy.restore();
+      await waitFor(async () => (await count(db).catch(() => 0)) === totalReadings(batches), "readings after Postgres became reachable", 30_000);
+      expect(await count(db, "SELECT count(*) AS n FROM schema_migrations")).toBe(loadMigrations().length);
+    } finally {
+      await hub.stop();
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.delete(hub.subjects.stream).catch(() => undefined);
+      await jsm.streams.delete(hub.subjects.deadLetterStream).catch(() => undefined);
+      await nc.close();
+      await proxy.close();
+      await db.drop();
+    }
+  });
+});
