@@ -3,7 +3,7 @@
 // Node.js and npm but not pnpm: install the pinned pnpm, install the workspace (frozen
 // lockfile), make sure the servers the job needs answer, then run the job with pnpm.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { readFileSync, existsSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -74,17 +74,28 @@ if (!["test", "demo", "install"].includes(job)) {
   process.exit(2);
 }
 /** Run the job as a child, passing Ctrl-C and SIGTERM on, so it can stop cleanly. */
-function runJob(cmd, args) {
+function runJob(cmd, args, after = (code) => code) {
   const child = spawn(cmd, args, { stdio: "inherit", cwd: root });
   for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => child.kill(sig));
-  child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+  child.on("exit", (code, signal) => process.exit(after(code ?? (signal ? 1 : 0))));
 }
 
 if (pnpm(["install", "--frozen-lockfile", "--prefer-offline", "--reporter=append-only"]) !== 0) process.exit(1);
 if (job === "install") process.exit(0);
 if (job === "test") {
   await ensureServices();
-  runJob(process.execPath, [join(root, "node_modules/vitest/vitest.mjs"), "run", ...rest]);
+  const report = join(root, "test-results", "vitest.json");
+  rmSync(report, { force: true });
+  runJob(process.execPath, [join(root, "node_modules/vitest/vitest.mjs"), "run", "--reporter=default", "--reporter=json", `--outputFile.json=${report}`, ...rest], (code) => {
+    // One plain closing line with the counts, whatever the reporter printed above it.
+    try {
+      const r = JSON.parse(readFileSync(report, "utf8"));
+      process.stdout.write(`\n${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped\n`);
+    } catch {
+      say("no test report was written");
+    }
+    return code;
+  });
 } else {
   runJob(process.execPath, ["--import", "tsx", join(root, "deploy/demo.ts"), ...rest]);
 }

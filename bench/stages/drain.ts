@@ -1,14 +1,11 @@
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import pg from "pg";
-import { jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
-import { silentLogger, subjects } from "@datalab/shared";
+import { silentLogger } from "@datalab/shared";
 import { createTestDatabase, tempDir, uniqueId, waitFor } from "@datalab/shared/testing";
 import { Outbox, type AcceptedMessage } from "@datalab/gateway";
 import { migrate } from "@datalab/hub";
-import { startGateway, startHub, type BenchContext, type Figure } from "./common";
+import { startGateway, startHub, dropStreams, type BenchContext, type Figure } from "./common";
 
 const PER_MESSAGE = 3;
 
@@ -84,11 +81,7 @@ export async function drainStage(ctx: BenchContext): Promise<Figure[]> {
     }
   } finally {
     await hub.stop();
-    const nc = await connect({ servers: ctx.natsUrl });
-    const jsm = await jetstreamManager(nc);
-    await jsm.streams.delete(subjects(prefix).stream).catch(() => undefined);
-    await jsm.streams.delete(subjects(prefix).deadLetterStream).catch(() => undefined);
-    await nc.close();
+    await dropStreams(ctx.natsUrl, prefix);
     await db.drop();
   }
   ctx.log(`drain: pipeline ${Math.round(rate)} readings/s`);
@@ -106,5 +99,3 @@ export async function drainStage(ctx: BenchContext): Promise<Figure[]> {
   ];
 }
 
-// Keep `pg` imported for its types in other stages' builds.
-export type { pg };

@@ -1,9 +1,6 @@
-import { jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
-import { subjects } from "@datalab/shared";
 import { createTestDatabase, uniqueId, waitFor } from "@datalab/shared/testing";
 import { flood } from "../lib/flood";
-import { startGateway, startHub, type BenchContext, type Figure } from "./common";
+import { startGateway, startHub, dropStreams, type BenchContext, type Figure } from "./common";
 
 /**
  * End to end at a steady 1,000 readings/s: publish → committed row. Each message carries its
@@ -36,11 +33,7 @@ export async function latencyStage(ctx: BenchContext): Promise<Figure[]> {
   } finally {
     await gw.stop();
     await hub.stop();
-    const nc = await connect({ servers: ctx.natsUrl });
-    const jsm = await jetstreamManager(nc);
-    await jsm.streams.delete(subjects(prefix).stream).catch(() => undefined);
-    await jsm.streams.delete(subjects(prefix).deadLetterStream).catch(() => undefined);
-    await nc.close();
+    await dropStreams(ctx.natsUrl, prefix);
     await db.drop();
   }
 }

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { ConfigError, describeConfig, errorMessage, redact } from "@datalab/shared";
+import { describeConfig, errorMessage, redact, runMain } from "@datalab/shared";
 import { gatewayFields, loadGatewayConfig, type GatewayConfig } from "./config";
 import { Gateway } from "./gateway";
 import { formatStatus, readOfflineStatus, type GatewayStatus } from "./status";
@@ -94,14 +94,4 @@ async function status(config: GatewayConfig, json: boolean): Promise<number> {
   return code;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(2);
-    }
-    process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
-    process.exit(1);
-  },
-);
+runMain(main, "pnpm gateway --help lists the options");

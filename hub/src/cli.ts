@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import pg from "pg";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { ConfigError, connectNats, createLogger, describeConfig, natsConnectionOptions, redact, subjects } from "@datalab/shared";
+import { ConfigError, connectNats, createLogger, describeConfig, natsConnectionOptions, redact, subjects, runMain } from "@datalab/shared";
 import { hubFields, loadHubConfig, type HubConfig } from "./config";
 import { listDeadLetters, replayDeadLetters, type DeadLetter } from "./consume/dead-letters";
 import { Hub } from "./hub";
@@ -188,14 +188,4 @@ function table(head: string[], rows: (string | number)[][]): string {
   return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ")).join("\n");
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(2);
-    }
-    process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
-    process.exit(1);
-  },
-);
+runMain(main, "pnpm hub --help lists the options");

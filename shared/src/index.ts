@@ -8,3 +8,4 @@ export * from "./logger";
 export * from "./metrics";
 export * from "./http";
 export * from "./nats";
+export * from "./cli";
