@@ -3,6 +3,7 @@
  * beside the limit it is compared with, in one run on one machine. Prints a table and writes
  * JSON to bench/results/.
  */
+import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
@@ -10,7 +11,7 @@ import { parseArgs } from "node:util";
 import { NATS_URL, PG_URL } from "@datalab/shared/testing";
 import { startMosquitto } from "./lib/mosquitto";
 import { ROOT } from "./lib/proc";
-import type { BenchContext, Figure } from "./stages/common";
+import { GATEWAY_NODE_FLAGS, type BenchContext, type Figure } from "./stages/common";
 import { drainStage } from "./stages/drain";
 import { idleStage } from "./stages/idle";
 import { ingestStage } from "./stages/ingest";
@@ -45,6 +46,11 @@ for (const s of chosen) {
 // than that, which would measure the broker's queue rather than the gateway. Both the
 // limit (mosquitto_sub) and the gateway are measured against this one broker.
 const broker = await startMosquitto();
+if (process.env.DATALAB_BENCH_GATEWAY !== "tsx") {
+  // Measure what a Pi runs: the bundle, rebuilt from the sources of this checkout.
+  const r = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "gateway/scripts/bundle.ts")], { cwd: ROOT, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`bundling the gateway failed: ${r.stderr}`);
+}
 process.once("exit", () => broker.kill("SIGTERM"));
 
 const ctx: BenchContext = {
@@ -55,6 +61,7 @@ const ctx: BenchContext = {
   log: (m) => process.stderr.write(`[bench] ${m}\n`),
 };
 
+const gatewayRun = process.env.DATALAB_BENCH_GATEWAY === "tsx" ? "gateway via tsx" : `gateway bundled (gateway/dist/cli.mjs), node ${GATEWAY_NODE_FLAGS.join(" ")}`;
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${process.platform}/${process.arch}`;
 const started = Date.now();
 const figures: Figure[] = [];
@@ -79,7 +86,7 @@ const rows = figures.map((f) => ({
   target: f.target ?? "",
   met: f.met === undefined ? "" : f.met ? "yes" : "NO",
 }));
-process.stdout.write(`\nWireless Sensor DataLab benchmark — ${new Date(started).toISOString()}${ctx.quick ? " (quick)" : ""}\nmachine: ${machine}\n\n`);
+process.stdout.write(`\nWireless Sensor DataLab benchmark — ${new Date(started).toISOString()}${ctx.quick ? " (quick)" : ""}\nmachine: ${machine}\n${gatewayRun}\n\n`);
 const header = ["stage", "figure", "value", "limit", "ratio", "target", "met"] as const;
 const widths = header.map((h) => Math.max(h.length, ...rows.map((r) => r[h].length)));
 const line = (cells: readonly string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
@@ -91,6 +98,6 @@ process.stdout.write(`\n${((Date.now() - started) / 1000).toFixed(0)} s in all\n
 const dir = join(ROOT, "bench/results");
 mkdirSync(dir, { recursive: true });
 const file = join(dir, `${new Date(started).toISOString().replace(/[:.]/g, "-")}${ctx.quick ? "-quick" : ""}.json`);
-writeFileSync(file, JSON.stringify({ started: new Date(started).toISOString(), quick: ctx.quick, machine, figures, failures }, null, 2));
+writeFileSync(file, JSON.stringify({ started: new Date(started).toISOString(), quick: ctx.quick, machine, gatewayRun, figures, failures }, null, 2));
 process.stdout.write(`results: ${file}\n`);
 process.exit(failures.length > 0 ? 1 : 0);

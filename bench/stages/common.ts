@@ -2,7 +2,10 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { subjects } from "@datalab/shared";
 import { freePort, tempDir, uniqueId, waitFor } from "@datalab/shared/testing";
-import { startNode, type Child } from "../lib/proc";
+import { ROOT, startNode, startProcess, type Child } from "../lib/proc";
+
+/** V8 flags the Pi's unit runs the gateway with: a small young generation keeps RSS low. */
+export const GATEWAY_NODE_FLAGS = (process.env.DATALAB_BENCH_NODE_FLAGS ?? "--max-semi-space-size=1").split(" ").filter(Boolean);
 
 export interface Figure {
   stage: string;
@@ -32,7 +35,13 @@ export interface GatewayChild extends Child {
 /** A gateway as its own process, as on a Pi. An unreachable NATS URL leaves it buffering. */
 export async function startGateway(env: Record<string, string>, dataDir = tempDir("datalab-bench-gw-")): Promise<GatewayChild> {
   const httpPort = await freePort();
-  const child = startNode("gateway/src/cli.ts", ["run"], {
+  // As on a Pi: the bundled gateway under plain node (see gateway/scripts/bundle.ts), unless
+  // DATALAB_BENCH_GATEWAY=tsx asks for the development path.
+  const viaTsx = process.env.DATALAB_BENCH_GATEWAY === "tsx";
+  const start = viaTsx
+    ? (e: NodeJS.ProcessEnv) => startNode("gateway/src/cli.ts", ["run"], e)
+    : (e: NodeJS.ProcessEnv) => startProcess(process.execPath, [...GATEWAY_NODE_FLAGS, `${ROOT}gateway/dist/cli.mjs`, "run"], e);
+  const child = start({
     ...process.env,
     DATALAB_LOG_LEVEL: "warn",
     DATALAB_HTTP_PORT: String(httpPort),
