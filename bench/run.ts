@@ -82,7 +82,8 @@ const rows = figures.map((f) => ({
   figure: f.figure,
   value: `${fmt(f.value)} ${f.unit}`,
   limit: f.limit ? `${fmt(f.limit.value)} ${f.limit.unit} (${f.limit.what})` : "",
-  ratio: f.limit && f.limit.unit === f.unit.replace("readings", "rows") ? (f.value / f.limit.value).toFixed(2) : f.limit && /\/s$/.test(f.unit) ? (f.value / f.limit.value).toFixed(2) : "",
+  // A ratio where the figure and its limit measure the same thing: a rate, or memory.
+  ratio: f.limit && (/\/s$/.test(f.unit) || f.unit === "MB") ? (f.value / f.limit.value).toFixed(2) : "",
   target: f.target ?? "",
   met: f.met === undefined ? "" : f.met ? "yes" : "NO",
 }));
