@@ -4,21 +4,24 @@ import { z } from "zod";
  * Sensor and metric names end up in SQL rows, MQTT topics, log lines and dashboards.
  * Control characters in them break every one of those, so they are refused at the door.
  */
-const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
+// Built-in checks (regex, min, max) rather than refine(): zod runs them in its compiled
+// fast path, which matters at one validation per reading.
+const NO_CONTROL_CHARS = /^[^\u0000-\u001f\u007f-\u009f]*$/;
 
 export const SensorId = z
   .string()
   .min(1, "sensor id is empty")
   .max(128, "sensor id is longer than 128 characters")
-  .refine((s) => !CONTROL_CHARS.test(s), "sensor id contains control characters");
+  .regex(NO_CONTROL_CHARS, "sensor id contains control characters");
 
 export const MetricName = z
   .string()
   .min(1, "metric name is empty")
   .max(64, "metric name is longer than 64 characters")
-  .refine((s) => !CONTROL_CHARS.test(s), "metric name contains control characters");
+  .regex(NO_CONTROL_CHARS, "metric name contains control characters");
 
-export const FiniteNumber = z.number().refine(Number.isFinite, "value is not a finite number");
+/** zod 4's number() refuses NaN and ±Infinity itself. */
+export const FiniteNumber = z.number({ error: "expected a finite number" });
 
 /** Epoch milliseconds, between 1970 and 2200: anything else is a unit mistake, not a time. */
 export const EpochMillis = z
