@@ -8,8 +8,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { NATS_URL, PG_URL } from "@datalab/shared/testing";
-import { startMosquitto } from "./lib/mosquitto";
+import { NATS_URL, PG_URL, startMosquitto } from "@datalab/shared/testing";
 import { ROOT } from "./lib/proc";
 import { GATEWAY_NODE_FLAGS, type BenchContext, type Figure } from "./stages/common";
 import { drainStage } from "./stages/drain";
@@ -51,7 +50,7 @@ if (process.env.DATALAB_BENCH_GATEWAY !== "tsx") {
   const r = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "gateway/scripts/bundle.ts")], { cwd: ROOT, encoding: "utf8" });
   if (r.status !== 0) throw new Error(`bundling the gateway failed: ${r.stderr}`);
 }
-process.once("exit", () => broker.kill("SIGTERM"));
+process.once("exit", () => void broker.stop());
 
 const ctx: BenchContext = {
   quick: values.quick ?? false,

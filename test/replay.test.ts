@@ -12,28 +12,21 @@
  * "exactly the data set" needs a broker configured not to drop, as a deployment that replays
  * data sets should be too.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
-import { createConnection } from "node:net";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { jetstreamManager } from "@nats-io/jetstream";
-import { silentLogger, subjects } from "@datalab/shared";
-import { createTestDatabase, freePort, NATS_URL, runCommand, tempDir, uniqueId, waitFor, type TestDatabase } from "@datalab/shared/testing";
-import { Gateway, loadGatewayConfig } from "@datalab/gateway";
-import { Hub, loadHubConfig } from "@datalab/hub";
+import { runCommand, startMosquitto, uniqueId, waitFor, type MosquittoBroker, type TestDatabase } from "@datalab/shared/testing";
+import type { Gateway } from "@datalab/gateway";
 import { MqttEncoder, MqttOutput, replayFile } from "@datalab/sensors";
 import { startPtyPair, type PtyPair } from "../sensors/test/simulate/processes";
+import { startPipeline, type Pipeline } from "./support/pipeline";
 
 const id = uniqueId("replay");
 const fixtures = new URL("../../shared/fixtures/", import.meta.url);
 const cli = new URL("../sensors/src/cli.ts", import.meta.url).pathname;
+let pipeline: Pipeline;
 let db: TestDatabase;
-let hub: Hub;
 let gateway: Gateway;
-let nc: NatsConnection;
-let broker: { url: string; stop(): Promise<void> };
+let broker: MosquittoBroker;
 /** A radio's serial line: the replay writes to `a`, the gateway reads `b`. */
 let radio: PtyPair;
 
@@ -67,68 +60,20 @@ async function statsInPostgres(sensorLike: string): Promise<Map<string, Stat>> {
 }
 
 /** A Mosquitto of this test's own, on a free loopback port, that queues rather than drops. */
-async function startMosquitto(): Promise<{ url: string; stop(): Promise<void> }> {
-  const port = await freePort();
-  const conf = join(tempDir("datalab-mosquitto-"), "mosquitto.conf");
-  writeFileSync(conf, [`listener ${port} 127.0.0.1`, "allow_anonymous true", "persistence false", "max_queued_messages 1000000", "log_dest none", ""].join("\n"));
-  const p: ChildProcess = spawn("mosquitto", ["-c", conf], { stdio: "ignore" });
-  let failed: Error | undefined;
-  p.on("error", (err) => (failed = new Error(`cannot start mosquitto (apt-get install mosquitto): ${err.message}`)));
-  const answers = () =>
-    new Promise<boolean>((resolve) => {
-      const s = createConnection(port, "127.0.0.1");
-      s.once("connect", () => (s.destroy(), resolve(true)));
-      s.once("error", () => resolve(false));
-    });
-  await waitFor(async () => failed !== undefined || (await answers()), `mosquitto on port ${port}`, 10_000);
-  if (failed) throw failed;
-  return {
-    url: `mqtt://127.0.0.1:${port}`,
-    stop: async () => {
-      if (p.exitCode !== null) return;
-      const exited = new Promise((resolve) => p.once("exit", resolve));
-      p.kill("SIGTERM");
-      await exited;
-    },
-  };
-}
-
 beforeAll(async () => {
-  db = await createTestDatabase();
   broker = await startMosquitto();
   radio = await startPtyPair();
-  const env = { DATALAB_NATS_URL: NATS_URL, DATALAB_MQTT_URL: broker.url };
-  hub = new Hub(loadHubConfig({ env: { ...env, DATALAB_PG_URL: db.url, DATALAB_NATS_PREFIX: id, DATALAB_HTTP_PORT: "0" } }), { logger: silentLogger() });
-  await hub.start();
-  gateway = new Gateway(
-    loadGatewayConfig({
-      env: {
-        ...env,
-        DATALAB_GATEWAY_ID: `gw-${id}`,
-        DATALAB_DATA_DIR: tempDir(),
-        DATALAB_NATS_PREFIX: id,
-        DATALAB_HTTP_PORT: "0",
-        DATALAB_MQTT_TOPICS: `${id}/csv/#,${id}/intel/#`,
-        DATALAB_MQTT_RTL433_TOPICS: "",
-        DATALAB_SERIAL_PORTS: `${radio.b}:xbee2`,
-      },
-    }),
-    { logger: silentLogger() },
-  );
-  await gateway.start();
-  nc = await connect({ servers: NATS_URL });
+  pipeline = await startPipeline({
+    id,
+    mqttUrl: broker.url,
+    topics: `${id}/csv/#,${id}/intel/#`,
+    gatewayEnv: { DATALAB_MQTT_RTL433_TOPICS: "", DATALAB_SERIAL_PORTS: `${radio.b}:xbee2` },
+  });
+  ({ db, gateway } = pipeline);
 });
 
 afterAll(async () => {
-  await gateway?.stop();
-  await hub?.stop();
-  if (nc) {
-    const jsm = await jetstreamManager(nc);
-    await jsm.streams.delete(subjects(id).stream).catch(() => undefined);
-    await jsm.streams.delete(subjects(id).deadLetterStream).catch(() => undefined);
-    await nc.close();
-  }
-  await db?.drop();
+  await pipeline?.stop();
   await broker?.stop();
   await radio?.stop();
 });

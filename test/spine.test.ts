@@ -5,23 +5,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import {
-  batchMsgId,
-  encodeBatch,
-  ensureReadingsStream,
-  metricValue,
-  silentLogger,
-  subjects,
-  type Batch,
-} from "@datalab/shared";
-import { createTestDatabase, MQTT_URL, NATS_URL, runCommand, tempDir, uniqueId, waitFor, type TestDatabase } from "@datalab/shared/testing";
-import { Gateway, loadGatewayConfig } from "@datalab/gateway";
+import { batchMsgId, encodeBatch, ensureReadingsStream, metricValue, silentLogger, subjects, type Batch } from "@datalab/shared";
+import { MQTT_URL, NATS_URL, runCommand, uniqueId, waitFor, type TestDatabase } from "@datalab/shared/testing";
+import type { Gateway } from "@datalab/gateway";
 import { Hub, loadHubConfig } from "@datalab/hub";
 import { publishSimulation, Simulator } from "@datalab/sensors";
+import { startPipeline, type Pipeline } from "./support/pipeline";
 
 const id = uniqueId("spine");
+let pipeline: Pipeline;
 let db: TestDatabase;
-let hub: Hub;
 let gateway: Gateway;
 let nc: NatsConnection;
 
@@ -33,42 +26,20 @@ async function count(sql: string, params: unknown[] = []): Promise<number> {
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  const env = { DATALAB_NATS_URL: NATS_URL, DATALAB_MQTT_URL: MQTT_URL };
-  hub = new Hub(loadHubConfig({ env: { ...env, DATALAB_PG_URL: db.url, DATALAB_NATS_PREFIX: id, DATALAB_HTTP_PORT: "0" } }), {
-    logger: silentLogger(),
-  });
-  await hub.start();
-  gateway = new Gateway(
-    loadGatewayConfig({
-      env: {
-        ...env,
-        DATALAB_GATEWAY_ID: `gw-${id}`,
-        DATALAB_DATA_DIR: tempDir(),
-        DATALAB_NATS_PREFIX: id,
-        DATALAB_HTTP_PORT: "0",
-        // The original DataLab's topic, plus this test's own tree for the simulator.
-        DATALAB_MQTT_TOPICS: `sensors,${id}/sensors/#`,
-      },
-    }),
-    { logger: silentLogger() },
-  );
-  await gateway.start();
+  // The original DataLab's topic, plus this test's own tree for the simulator.
+  pipeline = await startPipeline({ id, topics: `sensors,${id}/sensors/#` });
+  ({ db, gateway } = pipeline);
   nc = await connect({ servers: NATS_URL });
 });
 
 afterAll(async () => {
-  await gateway?.stop();
-  await hub?.stop();
+  await pipeline?.stop();
   if (nc) {
     const jsm = await jetstreamManager(nc);
-    for (const s of [subjects(id), subjects(`${id}r`)]) {
-      await jsm.streams.delete(s.stream).catch(() => undefined);
-      await jsm.streams.delete(s.deadLetterStream).catch(() => undefined);
-    }
+    await jsm.streams.delete(subjects(`${id}r`).stream).catch(() => undefined);
+    await jsm.streams.delete(subjects(`${id}r`).deadLetterStream).catch(() => undefined);
     await nc.close();
   }
-  await db?.drop();
 });
 
 describe("spine: Mosquitto → gateway → NATS → hub → Postgres", () => {

@@ -6,12 +6,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import mqtt from "mqtt";
-import { connect } from "@nats-io/transport-node";
-import { jetstreamManager } from "@nats-io/jetstream";
-import { silentLogger, subjects } from "@datalab/shared";
-import { createTestDatabase, MQTT_URL, NATS_URL, tempDir, uniqueId, waitFor, type TestDatabase } from "@datalab/shared/testing";
-import { Gateway, loadGatewayConfig } from "@datalab/gateway";
-import { Hub, loadHubConfig } from "../src/index";
+import { MQTT_URL, uniqueId, waitFor, type TestDatabase } from "@datalab/shared/testing";
+import type { Gateway } from "@datalab/gateway";
+import type { Hub } from "../src/index";
+import { startPipeline, type Pipeline } from "../../test/support/pipeline";
 import { openSse } from "./api-sse";
 
 const id = uniqueId("api");
@@ -34,6 +32,7 @@ const published: Published[] = [];
 for (let i = 0; i < N_A; i++) published.push({ sensor: A, ts: T0 + i * STEP_MS, temperature: round2(20 + 4 * Math.sin(i / 7) + (i % 5) * 0.1), humidity: round2(40 + 10 * Math.cos(i / 11)) });
 for (let i = 0; i < N_B; i++) published.push({ sensor: B, ts: T0 + i * 4 * STEP_MS + 1_000, temperature: round2(15 + i * 0.05), humidity: 55 });
 
+let pipeline: Pipeline;
 let db: TestDatabase;
 let hub: Hub;
 let gateway: Gateway;
@@ -58,30 +57,9 @@ async function rowCount(): Promise<number> {
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  hub = new Hub(
-    loadHubConfig({
-      env: { DATALAB_NATS_URL: NATS_URL, DATALAB_PG_URL: db.url, DATALAB_NATS_PREFIX: id, DATALAB_HTTP_PORT: "0", DATALAB_HTTP_HOST: "127.0.0.1", DATALAB_API_MAX_RANGE_DAYS: "30", DATALAB_API_MAX_ROWS: "5000" },
-    }),
-    { logger: silentLogger() },
-  );
-  await hub.start();
+  pipeline = await startPipeline({ id, gatewayId, hubEnv: { DATALAB_API_MAX_RANGE_DAYS: "30", DATALAB_API_MAX_ROWS: "5000" } });
+  ({ db, hub, gateway } = pipeline);
   base = `http://127.0.0.1:${hub.httpPort}`;
-  gateway = new Gateway(
-    loadGatewayConfig({
-      env: {
-        DATALAB_NATS_URL: NATS_URL,
-        DATALAB_MQTT_URL: MQTT_URL,
-        DATALAB_GATEWAY_ID: gatewayId,
-        DATALAB_DATA_DIR: tempDir(),
-        DATALAB_NATS_PREFIX: id,
-        DATALAB_HTTP_PORT: "0",
-        DATALAB_MQTT_TOPICS: `${id}/sensors/#`,
-      },
-    }),
-    { logger: silentLogger() },
-  );
-  await gateway.start();
   publisher = await mqtt.connectAsync(MQTT_URL);
   await publish(published);
   await waitFor(async () => (await rowCount()) === published.length * 2, `${published.length * 2} readings in Postgres`, 45_000);
@@ -89,14 +67,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await publisher?.endAsync();
-  await gateway?.stop();
-  await hub?.stop();
-  const nc = await connect({ servers: NATS_URL });
-  const jsm = await jetstreamManager(nc);
-  await jsm.streams.delete(subjects(id).stream).catch(() => undefined);
-  await jsm.streams.delete(subjects(id).deadLetterStream).catch(() => undefined);
-  await nc.close();
-  await db?.drop();
+  await pipeline?.stop();
 });
 
 describe("query API on data from the real pipeline", () => {

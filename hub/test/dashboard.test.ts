@@ -9,12 +9,10 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import mqtt from "mqtt";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { connect } from "@nats-io/transport-node";
-import { jetstreamManager } from "@nats-io/jetstream";
-import { silentLogger, subjects } from "@datalab/shared";
-import { createTestDatabase, MQTT_URL, NATS_URL, tempDir, uniqueId, waitFor, type TestDatabase } from "@datalab/shared/testing";
-import { Gateway, loadGatewayConfig } from "@datalab/gateway";
-import { Hub, loadHubConfig } from "../src/index";
+import { MQTT_URL, uniqueId, waitFor, type TestDatabase } from "@datalab/shared/testing";
+import type { Gateway } from "@datalab/gateway";
+import type { Hub } from "../src/index";
+import { startPipeline, type Pipeline } from "../../test/support/pipeline";
 
 /** What page-side callbacks touch, typed here: this package type-checks without the DOM library. */
 declare const document: { querySelector(selector: string): { textContent: string | null; getAttribute(name: string): string | null } | null };
@@ -26,6 +24,7 @@ const RESULTS = fileURLToPath(new URL("../../test-results/", import.meta.url));
 const id = uniqueId("dash");
 const sensors = ["greenhouse", "cellar", "attic"].map((s) => `${s}-${id}`);
 const gatewayId = `gw-${id}`;
+let pipeline: Pipeline;
 let db: TestDatabase;
 let hub: Hub;
 let gateway: Gateway;
@@ -40,26 +39,8 @@ async function publish(sensor: string, m: { ts: number; temperature: number; hum
 beforeAll(async () => {
   // Fail, not skip: CI must install Debian's `chromium` package for this test.
   if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}: the dashboard test needs Debian's package (apt-get install -y chromium)`);
-  db = await createTestDatabase();
-  hub = new Hub(loadHubConfig({ env: { DATALAB_NATS_URL: NATS_URL, DATALAB_PG_URL: db.url, DATALAB_NATS_PREFIX: id, DATALAB_HTTP_PORT: "0", DATALAB_HTTP_HOST: "127.0.0.1" } }), {
-    logger: silentLogger(),
-  });
-  await hub.start();
-  gateway = new Gateway(
-    loadGatewayConfig({
-      env: {
-        DATALAB_NATS_URL: NATS_URL,
-        DATALAB_MQTT_URL: MQTT_URL,
-        DATALAB_GATEWAY_ID: gatewayId,
-        DATALAB_DATA_DIR: tempDir(),
-        DATALAB_NATS_PREFIX: id,
-        DATALAB_HTTP_PORT: "0",
-        DATALAB_MQTT_TOPICS: `${id}/sensors/#`,
-      },
-    }),
-    { logger: silentLogger() },
-  );
-  await gateway.start();
+  pipeline = await startPipeline({ id, gatewayId });
+  ({ db, hub, gateway } = pipeline);
   publisher = await mqtt.connectAsync(MQTT_URL);
   // 50 minutes of history, one reading per sensor every 30 s.
   const now = Date.now();
@@ -87,14 +68,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await publisher?.endAsync();
-  await gateway?.stop();
-  await hub?.stop();
-  const nc = await connect({ servers: NATS_URL });
-  const jsm = await jetstreamManager(nc);
-  await jsm.streams.delete(subjects(id).stream).catch(() => undefined);
-  await jsm.streams.delete(subjects(id).deadLetterStream).catch(() => undefined);
-  await nc.close();
-  await db?.drop();
+  await pipeline?.stop();
 });
 
 describe("dashboard in headless Chromium", () => {

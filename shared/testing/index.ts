@@ -275,3 +275,32 @@ export function runCommand(cmd: string, args: string[], opts: { env?: NodeJS.Pro
     });
   });
 }
+
+export interface MosquittoBroker {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * A Mosquitto of the caller's own on a free loopback port, without persistence. Its queues
+ * are unbounded by default: Mosquitto's own default (`max_queued_messages 1000`) drops QoS 1
+ * messages for a subscriber that lags a burst by more than that, which a flood or a replay
+ * at full speed would otherwise measure instead of the code under test.
+ */
+export async function startMosquitto(o: { maxQueuedMessages?: number; extraConfig?: string[] } = {}): Promise<MosquittoBroker> {
+  const bin = requireBinary("mosquitto", "apt-get install mosquitto");
+  const port = await freePort();
+  const conf = join(tempDir("datalab-mosquitto-"), "mosquitto.conf");
+  writeFileSync(
+    conf,
+    [`listener ${port} 127.0.0.1`, "allow_anonymous true", "persistence false", `max_queued_messages ${o.maxQueuedMessages ?? 0}`, "max_inflight_messages 100", "log_dest none", ...(o.extraConfig ?? []), ""].join("\n"),
+  );
+  const proc = spawn(bin, ["-c", conf], { stdio: "ignore" });
+  await waitForPort(port, proc, "mosquitto");
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    port,
+    stop: () => endProcess(proc, "SIGTERM"),
+  };
+}
