@@ -5,7 +5,7 @@ import { freePort, tempDir, uniqueId, waitFor } from "@datalab/shared/testing";
 import { ROOT, startNode, startProcess, type Child } from "../lib/proc";
 
 /** V8 flags the Pi's unit runs the gateway with: a small young generation keeps RSS low. */
-export const GATEWAY_NODE_FLAGS = (process.env.DATALAB_BENCH_NODE_FLAGS ?? "--max-semi-space-size=1").split(" ").filter(Boolean);
+export const GATEWAY_NODE_FLAGS = (process.env.DATALAB_BENCH_NODE_FLAGS ?? "--max-semi-space-size=1 --max-old-space-size=64").split(" ").filter(Boolean);
 
 export interface Figure {
   stage: string;

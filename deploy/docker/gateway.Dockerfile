@@ -46,5 +46,6 @@ USER node
 EXPOSE 9101
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.DATALAB_HTTP_PORT||9101)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-ENTRYPOINT ["node", "--enable-source-maps", "dist/cli.mjs"]
+# The same V8 limits as the Pi unit (docs/performance.md).
+ENTRYPOINT ["node", "--max-semi-space-size=1", "--max-old-space-size=64", "dist/cli.mjs"]
 CMD ["run"]

@@ -17,4 +17,4 @@ if [ ! -r "$DATALAB_CONFIG" ]; then
   echo "datalab-gateway: cannot read $DATALAB_CONFIG (run with sudo, or join the datalab group)" >&2
   exit 1
 fi
-exec @NODE@ --enable-source-maps @APP_DIR@/dist/cli.mjs "$@"
+exec @NODE@ --max-semi-space-size=1 --max-old-space-size=64 @APP_DIR@/dist/cli.mjs "$@"

@@ -117,7 +117,7 @@ describe("install into a scratch root", () => {
     ]) {
       expect(text.split("\n"), line).toContain(line);
     }
-    expect(text).toMatch(new RegExp(`^ExecStart=/\\S*node --enable-source-maps /${APP}/dist/cli.mjs run$`, "m"));
+    expect(text).toMatch(new RegExp(`^ExecStart=/\\S*node --max-semi-space-size=1 --max-old-space-size=64 /${APP}/dist/cli.mjs run$`, "m"));
     // verify prints what it objects to (unknown keys, bad values, missing binaries) on stderr.
     const r = spawnSync(requireTool("systemd-analyze", "systemd"), ["verify", unit], { encoding: "utf8" });
     expect(r.stderr).toBe("");

@@ -1,5 +1,11 @@
 import { existsSync } from "node:fs";
-import { SerialPort } from "serialport";
+import type { SerialPort } from "serialport";
+
+/**
+ * serialport's native module is loaded when the first serial source starts, not when the
+ * gateway does: most gateways read MQTT only, and a Pi's memory is better spent elsewhere.
+ */
+let serialport: typeof import("serialport") | undefined;
 import { errorMessage, type Logger } from "@datalab/shared";
 import {
   createParser,
@@ -103,6 +109,7 @@ export class SerialSource implements Source {
   /** Resolves at once: a radio that is not plugged in must not hold the gateway's start. */
   async start(): Promise<void> {
     this.#stopped = false;
+    serialport ??= await import("serialport");
     this.#mysensors?.open();
     this.#attempt();
   }
@@ -156,7 +163,7 @@ export class SerialSource implements Source {
     }
     let port: SerialPort;
     try {
-      port = new SerialPort({ path, baudRate: this.#spec.baudRate, autoOpen: false });
+      port = new serialport!.SerialPort({ path, baudRate: this.#spec.baudRate, autoOpen: false });
     } catch (err) {
       this.#state = "disconnected";
       this.#lastError = `cannot use ${path}: ${errorMessage(err)}`;
