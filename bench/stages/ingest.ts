@@ -1,6 +1,6 @@
 import { uniqueId, waitFor } from "@datalab/shared/testing";
 import { flood } from "../lib/flood";
-import { cpuSeconds, memoryMb, scrape, startProcess } from "../lib/proc";
+import { cpuSeconds, median, memoryMb, scrape, startProcess } from "../lib/proc";
 import { closedNatsUrl, startGateway, type BenchContext, type Figure } from "./common";
 
 /**
@@ -10,18 +10,55 @@ import { closedNatsUrl, startGateway, type BenchContext, type Figure } from "./c
  */
 export async function ingestStage(ctx: BenchContext): Promise<Figure[]> {
   const n = ctx.quick ? 20_000 : 100_000;
+  // Shared machines drift: alternate limit and gateway in rounds and take medians.
+  const rounds = 3;
+  const subRates: number[] = [];
+  const rates: number[] = [];
+  const ratios: number[] = [];
+  const cpuPer100k: number[] = [];
+  let peak = 0;
+  for (let round = 1; round <= rounds; round++) {
+    const subRate = await mosquittoSubRate(ctx, n);
+    const g = await gatewayRate(ctx, n);
+    subRates.push(subRate);
+    rates.push(g.rate);
+    ratios.push(g.rate / subRate);
+    cpuPer100k.push((g.cpu * 100_000) / n);
+    peak = Math.max(peak, g.peakMb);
+    ctx.log(`ingest round ${round}: mosquitto_sub ${Math.round(subRate)} msg/s, gateway ${Math.round(g.rate)} readings/s, ${g.cpu.toFixed(2)} CPU-s, peak RSS ${g.peakMb.toFixed(0)} MB`);
+  }
+  const ratio = median(ratios);
+  const cpu = median(cpuPer100k);
+  return [
+    {
+      stage: "MQTT ingest → outbox",
+      figure: "readings/s",
+      value: median(rates),
+      unit: "readings/s",
+      limit: { what: "mosquitto_sub, same flood", value: median(subRates), unit: "msg/s" },
+      target: "≥ 0.8× limit",
+      met: ratio >= 0.8,
+      note: `${n} single-reading messages, QoS 1; medians of ${rounds} alternating rounds, median ratio ${ratio.toFixed(2)} (rounds: ${ratios.map((r) => r.toFixed(2)).join(", ")})`,
+    },
+    { stage: "MQTT ingest → outbox", figure: "CPU-s per 100k readings", value: cpu, unit: "CPU-s", target: "≤ 2", met: cpu <= 2 },
+    { stage: "MQTT ingest → outbox", figure: "peak RSS", value: peak, unit: "MB", target: "≤ 80 MB", met: peak <= 80, note: `highest of ${rounds} rounds` },
+  ];
+}
+
+/** The limit: mosquitto_sub, QoS 1, receiving the flood from the same broker and publisher. */
+async function mosquittoSubRate(ctx: BenchContext, n: number): Promise<number> {
   const mqtt = new URL(ctx.mqttUrl);
-
-  // The limit: mosquitto_sub, QoS 1, same topic shape, same publisher.
-  const subTopic = `bench/${uniqueId("sub")}`;
-  const sub = startProcess("mosquitto_sub", ["-h", mqtt.hostname, "-p", mqtt.port || "1883", "-q", "1", "-t", `${subTopic}/#`, "-C", String(n)]);
+  const topic = `bench/${uniqueId("sub")}`;
+  const sub = startProcess("mosquitto_sub", ["-h", mqtt.hostname, "-p", mqtt.port || "1883", "-q", "1", "-t", `${topic}/#`, "-C", String(n)]);
   await new Promise((r) => setTimeout(r, 500)); // mosquitto_sub has no "subscribed" signal
-  const subStart = performance.now();
-  await flood({ mqttUrl: ctx.mqttUrl, topicRoot: subTopic, messages: n, sensors: 100, rate: 0, qos: 1 });
+  const t0 = performance.now();
+  await flood({ mqttUrl: ctx.mqttUrl, topicRoot: topic, messages: n, sensors: 100, rate: 0, qos: 1 });
   await new Promise<void>((resolve) => (sub.proc.exitCode !== null ? resolve() : sub.proc.once("exit", () => resolve())));
-  const subRate = n / ((performance.now() - subStart) / 1000);
-  ctx.log(`ingest: mosquitto_sub ${Math.round(subRate)} msg/s`);
+  return n / ((performance.now() - t0) / 1000);
+}
 
+/** The gateway with its uplink down on purpose, so only ingest is measured. */
+async function gatewayRate(ctx: BenchContext, n: number): Promise<{ rate: number; cpu: number; peakMb: number }> {
   const topic = `bench/${uniqueId("gw")}`;
   const gw = await startGateway({ DATALAB_MQTT_URL: ctx.mqttUrl, DATALAB_NATS_URL: await closedNatsUrl(), DATALAB_MQTT_TOPICS: `${topic}/#`, DATALAB_MQTT_RTL433_TOPICS: "" });
   try {
@@ -31,24 +68,7 @@ export async function ingestStage(ctx: BenchContext): Promise<Figure[]> {
     await flood({ mqttUrl: ctx.mqttUrl, topicRoot: topic, messages: n, sensors: 100, rate: 0, qos: 1 });
     await waitFor(async () => (await scrape(gw.httpPort, "datalab_gateway_readings_committed_total")) >= n, `${n} committed readings`, 300_000, 20);
     const seconds = (performance.now() - t0) / 1000;
-    const cpu = cpuSeconds(gw.pid) - cpu0;
-    const mem = memoryMb(gw.pid);
-    const rate = n / seconds;
-    ctx.log(`ingest: gateway ${Math.round(rate)} readings/s, ${cpu.toFixed(2)} CPU-s, peak RSS ${mem.peak.toFixed(0)} MB`);
-    return [
-      {
-        stage: "MQTT ingest → outbox",
-        figure: "readings/s",
-        value: rate,
-        unit: "readings/s",
-        limit: { what: "mosquitto_sub, same flood", value: subRate, unit: "msg/s" },
-        target: "≥ 0.8× limit",
-        met: rate >= 0.8 * subRate,
-        note: `${n} single-reading messages, QoS 1`,
-      },
-      { stage: "MQTT ingest → outbox", figure: "CPU-s per 100k readings", value: (cpu * 100_000) / n, unit: "CPU-s", target: "≤ 2", met: (cpu * 100_000) / n <= 2 },
-      { stage: "MQTT ingest → outbox", figure: "peak RSS", value: mem.peak, unit: "MB", target: "≤ 80 MB", met: mem.peak <= 80 },
-    ];
+    return { rate: n / seconds, cpu: cpuSeconds(gw.pid) - cpu0, peakMb: memoryMb(gw.pid).peak };
   } finally {
     await gw.stop();
   }
