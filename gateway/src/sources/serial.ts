@@ -109,7 +109,15 @@ export class SerialSource implements Source {
   /** Resolves at once: a radio that is not plugged in must not hold the gateway's start. */
   async start(): Promise<void> {
     this.#stopped = false;
-    serialport ??= await import("serialport");
+    try {
+      serialport ??= await import("serialport");
+    } catch (err) {
+      // A broken native build must not take the MQTT path down with it: report and stay idle.
+      this.#state = "disconnected";
+      this.#lastError = `serialport cannot be loaded: ${errorMessage(err)}`;
+      this.#log.error("load", { err: errorMessage(err) }, "serial support unavailable; this port stays closed");
+      return;
+    }
     this.#mysensors?.open();
     this.#attempt();
   }
