@@ -19,5 +19,5 @@ CREATE INDEX IF NOT EXISTS readings_sensor_metric_ts ON readings (sensor_id, met
 
 -- "All sensors in a time range": rows arrive roughly in time order, so a BRIN index on ts
 -- stays a few pages for millions of rows and costs almost nothing on insert, where a
--- second B-tree would double the write cost. See docs/storage.md.
+-- second B-tree would double the write cost. See hub/docs/storage.md.
 CREATE INDEX IF NOT EXISTS readings_ts_brin ON readings USING brin (ts) WITH (pages_per_range = 32);
