@@ -89,6 +89,11 @@ export const gatewayFields = {
   ),
   drainMaxReadingsPerSec: field("DATALAB_DRAIN_MAX_READINGS_PER_SEC", intIn(0, 10_000_000, 0), "cap on forwarded readings per second, for a thin uplink (0: no cap)"),
   drainMaxBytesPerSec: field("DATALAB_DRAIN_MAX_BYTES_PER_SEC", byteSize(0, 1024 ** 3, "0"), "cap on forwarded bytes per second, e.g. 64KiB (0: no cap)"),
+  reportIntervalMs: field(
+    "DATALAB_REPORT_INTERVAL_MS",
+    intIn(0, 3_600_000, 10_000),
+    "how often the gateway reports its backlog and health to the hub over NATS (0: never)",
+  ),
   shutdownDrainMs: field("DATALAB_SHUTDOWN_DRAIN_MS", intIn(0, 600_000, 5_000), "on SIGTERM, try to send the outbox for this long"),
   // --- radios (issue #5; see docs/radios.md and gateway/src/sources/serial-config.ts) ---
   serialPorts: field(

@@ -22,7 +22,7 @@ import { NatsUplink } from "./uplink/nats";
 import type { Uplink, UplinkState } from "./uplink/types";
 import { rtl433Decoder } from "./decode/rtl433";
 import { radioSources } from "./sources/serial-factory";
-import type { GatewayStatus } from "./status";
+import { encodeReport, type GatewayStatus } from "./status";
 
 export type { GatewayStatus };
 
@@ -53,6 +53,8 @@ export class Gateway {
   private readonly dropped: Partial<Record<DropReason, number>> = {};
   private readonly dropLogged: Partial<Record<DropReason, number>> = {};
   private gaugeTimer: NodeJS.Timeout | undefined;
+  private lastReportAt = 0;
+  private readonly statusSubject: string;
   private stopping: Promise<void> | undefined;
 
   constructor(
@@ -72,6 +74,7 @@ export class Gateway {
     });
     this.metrics.outboxMaxBytes.set(config.outboxMaxBytes);
     const subj = subjects(config.natsPrefix);
+    this.statusSubject = subj.status(config.gatewayId);
     this.uplink =
       deps.uplink ??
       new NatsUplink({
@@ -203,10 +206,15 @@ export class Gateway {
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, "outbox maintenance failed; will retry");
     }
-    this.updateGauges();
+    const s = this.updateGauges();
+    const every = this.config.reportIntervalMs;
+    if (every > 0 && this.uplink.sendReport && Date.now() - this.lastReportAt >= every) {
+      this.lastReportAt = Date.now();
+      this.uplink.sendReport(this.statusSubject, encodeReport(s, this.committer.failing));
+    }
   }
 
-  private updateGauges(): void {
+  private updateGauges(): GatewayStatus {
     const s = this.status();
     this.metrics.outboxReadings.set(s.outbox.readings);
     this.metrics.outboxBytes.set(s.outbox.bytes);
@@ -217,6 +225,7 @@ export class Gateway {
     const state = this.uplink.status().state;
     this.metrics.uplinkConnected.set(state === "connected" ? 1 : 0);
     for (const st of UPLINK_STATES) this.metrics.uplinkState.set({ state: st }, st === state ? 1 : 0);
+    return s;
   }
 
   status(): GatewayStatus {

@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import type { GatewayReport } from "@datalab/shared";
 import Database from "better-sqlite3";
 import type { ForwardingState } from "./forward/forwarder";
 import type { SourceStatus } from "./sources/types";
@@ -160,4 +161,26 @@ export function duration(seconds: number): string {
   const h = Math.floor(m / 60);
   if (h < 48) return `${h}h ${m % 60}m`;
   return `${Math.floor(h / 24)}d ${h % 24}h`;
+}
+
+/**
+ * The health report sent to the hub (shared's GatewayReport): what only the gateway knows,
+ * its backlog, uplink and quarantine, shown on the hub's gateway panel.
+ */
+export function encodeReport(s: GatewayStatus, commitsFailing: boolean): Uint8Array {
+  const oldestAt = s.outbox.oldestAgeSeconds === null ? null : Math.round(Date.now() - s.outbox.oldestAgeSeconds * 1000);
+  const health = commitsFailing ? "outbox_failing" : s.uplink && s.uplink.state !== "connected" ? `uplink_${s.uplink.state}` : "ok";
+  const report: GatewayReport = {
+    v: 1,
+    gatewayId: s.gatewayId,
+    instance: s.instance,
+    sentAt: Date.now(),
+    health,
+    backlog: { readings: s.outbox.readings, bytes: s.outbox.bytes, oldestAt },
+    quarantine: s.quarantine,
+    dropped: s.dropped,
+    forwardingPerSecond: s.forwarding.readingsPerSecond,
+    lastError: s.lastError ? s.lastError.slice(0, 1000) : null,
+  };
+  return Buffer.from(JSON.stringify(report));
 }

@@ -14,6 +14,7 @@ import {
   type Route,
 } from "@datalab/shared";
 import type { HubConfig } from "./config";
+import { ReportIntake } from "./consume/reports";
 import { SinkConsumer, type ConsumerStatus } from "./consume/consumer";
 import { DirectIntake, type DirectIntakeOptions } from "./consume/direct";
 import { createHubMetrics, type HubMetrics } from "./metrics";
@@ -46,6 +47,7 @@ export class Hub {
   readonly subjects;
   pgPool: pg.Pool | undefined;
   private nc: NatsConnection | undefined;
+  private reports: ReportIntake | undefined;
   /** Set in in-process mode (deps.inProcess) instead of the NATS consumers. */
   direct: DirectIntake | undefined;
   private readonly sinks: Sink[] = [];
@@ -102,6 +104,10 @@ export class Hub {
         consumer.start();
         this.consumers.push(consumer);
       }
+      if (this.pgPool) {
+        this.reports = new ReportIntake(this.nc, this.pgPool, this.subjects, this.metrics.registry, this.logger.child({ part: "reports" }));
+        this.reports.start();
+      }
     }
     this.http = await startHttp({
       port: c.httpPort,
@@ -136,6 +142,7 @@ export class Hub {
 
   /** Stop pulling, let in-flight writes commit and ack, then close connections. */
   async stop(): Promise<void> {
+    this.reports?.stop();
     await Promise.all(this.consumers.map((x) => x.stop()));
     await this.http?.close();
     await this.datalab?.close(); // DataLab (issue #7)

@@ -57,7 +57,8 @@ async function rowCount(): Promise<number> {
 }
 
 beforeAll(async () => {
-  pipeline = await startPipeline({ id, gatewayId, hubEnv: { DATALAB_API_MAX_RANGE_DAYS: "30", DATALAB_API_MAX_ROWS: "5000" } });
+  // Health reports off: this file checks what the hub knows without them (hub/test/reports.test.ts has them on).
+  pipeline = await startPipeline({ id, gatewayId, hubEnv: { DATALAB_API_MAX_RANGE_DAYS: "30", DATALAB_API_MAX_ROWS: "5000" }, gatewayEnv: { DATALAB_REPORT_INTERVAL_MS: "0" } });
   ({ db, hub, gateway } = pipeline);
   base = `http://127.0.0.1:${hub.httpPort}`;
   publisher = await mqtt.connectAsync(MQTT_URL);
@@ -166,7 +167,7 @@ describe("query API on data from the real pipeline", () => {
     }
   });
 
-  it("shows the gateway with what the hub knows, and nulls for what the gateway does not report yet", async () => {
+  it("shows the gateway with what the hub knows, and nulls for what a gateway without health reports does not tell", async () => {
     const { status, body } = await get("/api/gateways");
     expect(status).toBe(200);
     const g = body.gateways.find((x: any) => x.gatewayId === gatewayId);

@@ -13,6 +13,9 @@ export interface Subjects {
   deadLetter(sink: string): string;
   readonly allDeadLetters: string;
   readonly deadLetterStream: string;
+  /** Core NATS (not stored): a gateway's periodic health report. */
+  status(gatewayId: string): string;
+  readonly allStatus: string;
   /** The gateway id a readings subject names, or undefined if the subject is not one. */
   gatewayOf(subject: string): string | undefined;
 }
@@ -31,9 +34,12 @@ export function subjects(prefix = "datalab"): Subjects {
     deadLetter: (sink: string) => `${prefix}.deadletter.${sink}`,
     allDeadLetters: `${prefix}.deadletter.*`,
     deadLetterStream: `${streamBase}_DEADLETTER`,
+    status: (gatewayId: string) => `${prefix}.status.${gatewayId}`,
+    allStatus: `${prefix}.status.*`,
     gatewayOf(subject: string) {
-      if (!subject.startsWith(readingsPrefix)) return undefined;
-      const id = subject.slice(readingsPrefix.length);
+      const base = subject.startsWith(readingsPrefix) ? readingsPrefix : subject.startsWith(`${prefix}.status.`) ? `${prefix}.status.` : undefined;
+      if (!base) return undefined;
+      const id = subject.slice(base.length);
       return GATEWAY_ID_PATTERN.test(id) ? id : undefined;
     },
   });

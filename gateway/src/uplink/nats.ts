@@ -126,6 +126,15 @@ export class NatsUplink implements Uplink {
     }
   }
 
+  sendReport(subject: string, data: Uint8Array): void {
+    if (!this.nc || this.nc.isClosed() || this.st.state !== "connected") return;
+    try {
+      this.nc.publish(subject, data);
+    } catch (err) {
+      this.opts.logger.debug({ err: errorMessage(err) }, "health report not sent");
+    }
+  }
+
   status(): UplinkStatus {
     return this.st;
   }

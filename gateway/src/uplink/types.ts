@@ -25,6 +25,11 @@ export interface Uplink {
   readonly kind: string;
   publish(subject: string, data: Uint8Array, msgId: string): Promise<PubAck>;
   status(): UplinkStatus;
+  /**
+   * Send a health report, fire and forget (core NATS: only the latest one matters, so a lost
+   * report is simply replaced by the next). Optional: the in-process uplink has none.
+   */
+  sendReport?(subject: string, data: Uint8Array): void;
   /** Resolves when the state changes (or after `timeoutMs`). */
   changed(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
