@@ -179,7 +179,7 @@ export interface GatewayInfo {
   lastBatch: { firstSeq: number; lastSeq: number; readings: number; messages: number; bytes: number };
   /** Sensors whose newest reading came through this gateway. */
   sensors: number;
-  /** Reported by the gateway itself; null until gateways send such reports. */
+  /** From the gateway's own health report (hub/src/consume/reports.ts); null until its first. */
   backlog: { readings: number | null; bytes: number | null; oldestAt: number | null };
   health: string | null;
   quarantine: Record<string, number> | null;
