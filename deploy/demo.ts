@@ -130,7 +130,9 @@ async function start(demo: DemoConfig, hubBase: HubConfig, gwBase: GatewayConfig
   const gwConfig: GatewayConfig = { ...gwBase, mqttUrl, ...(run.broker ? { mqttProtocol: "3.1.1" as const } : {}) };
   run.gateway = new Gateway(gwConfig, {
     logger: log.child({ part: "gateway" }),
-    ...(nats.embedded ? { uplink: new InProcessUplink((subject, data, msgId) => hub.direct!.deliver(subject, data, msgId)) } : {}),
+    ...(nats.embedded
+      ? { uplink: new InProcessUplink((subject, data, msgId) => hub.direct!.deliver(subject, data, msgId), (subject, data) => hub.acceptReport(subject, data)) }
+      : {}),
   });
   await run.gateway.start();
 

@@ -102,6 +102,7 @@ describe("desktop demo with no servers reachable", () => {
       DATALAB_PG_URL: `postgres://postgres@127.0.0.1:${p}/datalab`,
       DATALAB_DEMO_SENSORS: "2",
       DATALAB_DEMO_PROBE_MS: "500",
+      DATALAB_REPORT_INTERVAL_MS: "500",
     });
     const demo = startDemo(env);
     const info = await readyInfo(demo);
@@ -139,6 +140,15 @@ describe("desktop demo with no servers reachable", () => {
     await waitFor(async () => (await getJson<Sensors>(`${info.hubUrl}/api/sensors?prefix=sim-`)).sensors.length > 0, "simulated sensors in the API", 20_000, 200);
     const status = await getJson<{ quarantine: Record<string, number> }>(`${info.gatewayUrl}/status`);
     expect(Object.values(status.quarantine).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(1);
+    // The gateway's health report reaches the hub in-process too: the gateway panel is filled.
+    type Gateways = { gateways: { reportedAt: number | null; health: string | null; quarantine: Record<string, number> | null }[] };
+    const reported = await waitFor(
+      async () => (await getJson<Gateways>(`${info.hubUrl}/api/gateways`)).gateways.find((g) => g.reportedAt !== null && (g.quarantine?.not_json ?? 0) >= 1),
+      "the gateway's health report in the API",
+      20_000,
+      200,
+    );
+    expect(reported.health).toBe("ok");
 
     expect(await stop(demo)).toBe(0);
     expect(demo.out()).toContain("Stopped.");

@@ -80,6 +80,7 @@ export class Hub {
     if (this.deps.inProcess) {
       const limits = { maxBytes: c.batchMaxBytes, maxMessages: c.batchMaxMessages };
       this.direct = new DirectIntake(this.sinks, this.subjects, { limits, maxDeliver: c.maxDeliver, ...this.deps.inProcess }, this.metrics, this.logger.child({ part: "direct" }));
+      if (this.pgPool) this.reports = new ReportIntake(undefined, this.pgPool, this.subjects, this.metrics.registry, this.logger.child({ part: "reports" }));
     } else {
       this.nc = await connectNats(natsConnectionOptions(c.natsUrl, c, "datalab-hub"));
       const jsm = await jetstreamManager(this.nc);
@@ -122,6 +123,11 @@ export class Hub {
 
   get httpPort(): number {
     return this.http?.port ?? 0;
+  }
+
+  /** In-process mode: a gateway's health report handed over directly (no NATS). */
+  acceptReport(subject: string, data: Uint8Array): void {
+    this.reports?.take(subject, data);
   }
 
   get nats(): NatsConnection | undefined {

@@ -14,7 +14,15 @@ export class InProcessUplink implements Uplink {
   private st: UplinkStatus = { state: "connected", server: "in-process", since: Date.now() };
   private waiters: (() => void)[] = [];
 
-  constructor(private readonly receive: InProcessReceiver) {}
+  constructor(
+    private readonly receive: InProcessReceiver,
+    /** Where health reports go in-process (the hub's report intake), if anywhere. */
+    private readonly reports?: (subject: string, data: Uint8Array) => void,
+  ) {}
+
+  sendReport(subject: string, data: Uint8Array): void {
+    this.reports?.(subject, data);
+  }
 
   async publish(subject: string, data: Uint8Array, msgId: string): Promise<PubAck> {
     if (this.st.state !== "connected") throw new UplinkError(`uplink is ${this.st.state}`);

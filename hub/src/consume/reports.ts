@@ -17,7 +17,8 @@ export class ReportIntake {
   private readonly received: Counter<"outcome">;
 
   constructor(
-    private readonly nc: NatsConnection,
+    /** Without a connection (the demo's in-process mode) reports come through `take`. */
+    private readonly nc: NatsConnection | undefined,
     private readonly pool: pg.Pool,
     private readonly subj: Subjects,
     registry: Registry,
@@ -32,6 +33,7 @@ export class ReportIntake {
   }
 
   start(): void {
+    if (!this.nc) return;
     this.sub = this.nc.subscribe(this.subj.allStatus, {
       queue: "datalab-hub-reports",
       callback: (err, msg) => {
@@ -41,7 +43,8 @@ export class ReportIntake {
     });
   }
 
-  private take(subject: string, data: Uint8Array): void {
+  /** One report as received on `subject` (a gateway's status subject). */
+  take(subject: string, data: Uint8Array): void {
     const gatewayId = this.subj.gatewayOf(subject);
     let report: GatewayReport;
     try {
