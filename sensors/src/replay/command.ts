@@ -3,7 +3,7 @@ import { z } from "zod";
 import { createEncoder, describeSpec, openOutput, OUTPUT_SPEC_HELP } from "../simulate/outputs/index";
 import { formatForFile, REPLAY_FORMATS, type ReplayFormatName } from "./formats/index";
 import { parseMetricSpec, type MetricMapping } from "./mapping";
-import { ProgressLine } from "../simulate/progress";
+import { ProgressLine, runClosing } from "../simulate/progress";
 import { replayFile, type ReplayOptions } from "./runner";
 import { zoneMinutes } from "./time";
 import { int, isoTime, num, outputSpec, parseFlags, speed } from "../simulate/flags";
@@ -151,16 +151,7 @@ export async function replayCommand(a: ReplayArgs, mqttUrl: string, signal: Abor
   };
   if (!a.quiet) o.onProgress = (p) => progress.update(`replay ${a.file}: rows published`, p.published, p.elapsedMs, p.fraction);
   process.stderr.write(`replaying ${a.file} (${a.formatName}) to ${describeSpec(a.out) === "mqtt" ? output.description : describeSpec(a.out)} at speed ${a.speed}\n`);
-  let summary;
-  try {
-    summary = await replayFile(o, encoder, output);
-  } catch (err) {
-    progress.done();
-    await output.close().catch(() => undefined);
-    throw err;
-  }
-  progress.done();
-  await output.close();
+  const summary = await runClosing(output, progress, () => replayFile(o, encoder, output));
   process.stderr.write(`${summary.format()}\n`);
   return summary.stopped ? 130 : 0;
 }

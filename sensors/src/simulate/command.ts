@@ -3,7 +3,7 @@ import type { FaultOptions } from "./faults";
 import { SENSOR_KINDS } from "./kinds";
 import { createEncoder, describeSpec, openOutput, OUTPUT_SPEC_HELP } from "./outputs/index";
 import { runSimulation, type RunSimulationOptions, type SimulationStats } from "./run";
-import { ProgressLine } from "./progress";
+import { ProgressLine, runClosing } from "./progress";
 import { int, isoTime, num, outputSpec, parseFlags, speed } from "./flags";
 
 export const SIMULATE_FLAGS = {
@@ -159,16 +159,7 @@ export async function simulateCommand(a: SimulateArgs, mqttUrl: string, signal: 
   const progress = new ProgressLine();
   const o = toRunOptions(a, signal);
   if (!a.quiet) o.onProgress = (s) => progress.update("simulate: messages sent", s.sent, s.elapsedMs, a.count ? s.cycles / a.count : undefined);
-  let stats: SimulationStats;
-  try {
-    stats = await runSimulation(o, encoder, output);
-  } catch (err) {
-    progress.done();
-    await output.close().catch(() => undefined);
-    throw err;
-  }
-  progress.done();
-  await output.close();
+  const stats: SimulationStats = await runClosing(output, progress, () => runSimulation(o, encoder, output));
   const secs = stats.elapsedMs / 1000;
   process.stderr.write(
     `simulated ${stats.cycles} reading cycles of ${a.sensors} sensors; sent ${stats.sent} messages to ${describeSpec(a.out) === "mqtt" ? output.description : describeSpec(a.out)} ` +

@@ -44,3 +44,22 @@ export function duration(ms: number): string {
   const sec = s % 60;
   return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${String(sec).padStart(2, "0")}` : `${m}:${String(sec).padStart(2, "0")}`;
 }
+
+/**
+ * Run `job` against an output and close the output after it, whatever happens: a failed run
+ * still flushes and closes (its own close error then yields to the run's), and the progress
+ * line is ended either way.
+ */
+export async function runClosing<T>(output: { close(): Promise<void> }, progress: ProgressLine, job: () => Promise<T>): Promise<T> {
+  let result: T;
+  try {
+    result = await job();
+  } catch (err) {
+    progress.done();
+    await output.close().catch(() => undefined);
+    throw err;
+  }
+  progress.done();
+  await output.close();
+  return result;
+}
