@@ -28,8 +28,8 @@ export interface Child {
 }
 
 /** Run one of the project's TypeScript entry points as its own Node process. */
-export function startNode(script: string, args: string[], env: NodeJS.ProcessEnv): Child {
-  return startProcess(process.execPath, ["--import", "tsx", `${ROOT}${script}`, ...args], env);
+export function startNode(script: string, args: string[], env: NodeJS.ProcessEnv, nodeFlags: readonly string[] = []): Child {
+  return startProcess(process.execPath, [...nodeFlags, "--import", "tsx", `${ROOT}${script}`, ...args], env);
 }
 
 export function startProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Child {

@@ -7,6 +7,9 @@ import { ROOT, startNode, startProcess, type Child } from "../lib/proc";
 /** V8 flags the Pi's unit runs the gateway with: a small young generation keeps RSS low. */
 export const GATEWAY_NODE_FLAGS = (process.env.DATALAB_BENCH_NODE_FLAGS ?? "--max-semi-space-size=1 --max-old-space-size=64").split(" ").filter(Boolean);
 
+/** Extra node flags for the hub, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile it. */
+const HUB_NODE_FLAGS = (process.env.DATALAB_BENCH_HUB_FLAGS ?? "").split(" ").filter(Boolean);
+
 export interface Figure {
   stage: string;
   figure: string;
@@ -66,7 +69,7 @@ export async function startHub(env: Record<string, string>): Promise<HubChild> {
     DATALAB_HTTP_PORT: String(httpPort),
     DATALAB_HTTP_HOST: "127.0.0.1",
     ...env,
-  });
+  }, HUB_NODE_FLAGS);
   await waitFor(async () => (await fetch(`http://127.0.0.1:${httpPort}/healthz`)).ok, `the hub on port ${httpPort} (${child.stderrTail()})`, 60_000, 100);
   return { ...child, httpPort };
 }

@@ -45,7 +45,7 @@ describe("PostgreSQL schema and sink", () => {
     expect(await count(db, "SELECT count(*) AS n FROM schema_migrations")).toBe(versions.length);
   });
 
-  it("sensors and gateways are kept in the same transaction, and converge whatever the order of batches", async () => {
+  it("sensors and gateways are written before the batch counts as written, and converge whatever the order of batches", async () => {
     const [b1, b2, b3] = makeBatches("gwsum", "instA", 3, 6, 2);
     // Out of order and one redelivered: the rows must end as if applied in order, once.
     for (const b of [b2!, b3!, b1!, b3!]) await sink.write(sinkBatch(b));
@@ -68,6 +68,69 @@ describe("PostgreSQL schema and sink", () => {
         const newest = mine.filter((r) => r.metric === metric).sort((x, y) => y.ts - x.ts || y.seq - x.seq)[0]!;
         expect(s.last_values[metric]).toEqual({ value: newest.value, unit: newest.unit, ts: newest.ts, seq: newest.seq });
       }
+    }
+  });
+
+  it("batches written at once (their summaries folded into shared upserts) leave the same sensors and gateways rows as batches written one by one", async () => {
+    // Two gateways reporting the same sensors, batches out of order and one redelivered.
+    const a = makeBatches("gwfoldA", "iA", 6, 5, 3, 1, "fold");
+    const b = makeBatches("gwfoldB", "iB", 6, 5, 2, 1, "fold");
+    const order = [a[3]!, b[0]!, a[0]!, b[5]!, a[5]!, b[2]!, a[1]!, b[1]!, a[4]!, b[4]!, a[2]!, b[3]!, a[3]!];
+    const other = await testDatabase();
+    await migrate(other.pool, silentLogger());
+    const pool = new pg.Pool({ connectionString: other.url, max: 4 });
+    const oneByOne = new PostgresSink(pool, silentLogger());
+    try {
+      await Promise.all(order.map((x) => sink.write(sinkBatch(x))));
+      for (const x of order) await oneByOne.write(sinkBatch(x));
+      const sensorsSql = "SELECT sensor_id, first_seen, last_seen, last_gateway_id, last_values FROM sensors WHERE sensor_id LIKE 'fold%' ORDER BY sensor_id";
+      const gatewaysSql =
+        "SELECT gateway_id, last_batch_sent_at, last_instance, last_batch_first_seq, last_batch_seq, last_batch_readings, last_batch_messages, last_batch_bytes FROM gateways WHERE gateway_id LIKE 'gwfold%' ORDER BY gateway_id";
+      const together = { sensors: (await db.pool.query(sensorsSql)).rows, gateways: (await db.pool.query(gatewaysSql)).rows };
+      const apart = { sensors: (await other.pool.query(sensorsSql)).rows, gateways: (await other.pool.query(gatewaysSql)).rows };
+      expect(together.sensors.length).toBe(5);
+      expect(together.gateways.map((g) => Number(g.last_batch_seq))).toEqual([a[5]!.batch.lastSeq, b[5]!.batch.lastSeq]);
+      expect(together).toEqual(apart);
+    } finally {
+      await oneByOne.close();
+      await other.drop();
+    }
+  });
+
+  it("COPY carries text with tabs, newlines and backslashes unchanged; a batch written again inserts nothing and counts duplicates", async () => {
+    const source = "mqtt:odd\ttopic\\with\nbreaks\r";
+    const b = makeBatch({ gatewayId: "gwcopy", instance: "i", firstSeq: 1, messages: 4, message: { source } });
+    expect(await sink.write(sinkBatch(b))).toEqual({ inserted: 8, duplicates: 0 });
+    const rows = (await db.pool.query("SELECT DISTINCT source, unit FROM readings WHERE gateway_id = 'gwcopy' ORDER BY unit")).rows;
+    expect(rows).toEqual([
+      { source, unit: "%RH" },
+      { source, unit: "Cel" },
+    ]);
+    const times = (await db.pool.query("SELECT seq, ts, received_at, value FROM readings WHERE gateway_id = 'gwcopy' ORDER BY seq")).rows;
+    const sent = sinkBatch(b).readings;
+    expect(times.map((t) => [Number(t.seq), t.ts.getTime(), t.received_at.getTime(), t.value])).toEqual(sent.map((r) => [r.seq, r.ts, r.receivedAt, r.value]));
+    // The same batch again, not flagged as redelivered: the COPY meets the rows and gives way to the insert.
+    expect(await sink.write(sinkBatch(b))).toEqual({ inserted: 0, duplicates: 8 });
+    // A re-formed batch overlapping the first: only the new readings land.
+    const wider = makeBatch({ gatewayId: "gwcopy", instance: "i", firstSeq: 1, messages: 6, message: { source } });
+    expect(await sink.write({ ...sinkBatch(wider), redelivered: true })).toEqual({ inserted: 4, duplicates: 8 });
+    expect(await count(db, "SELECT count(*) AS n FROM readings WHERE gateway_id = 'gwcopy'")).toBe(12);
+  });
+
+  it("batches written at once go in one group; one the database refuses is refused alone, its neighbours are written", async () => {
+    // One group transaction at a time: the first batch goes alone, the next three wait and go together.
+    const oneRound = new PostgresSink(new pg.Pool({ connectionString: db.url, max: 2 }), silentLogger(), { copyRounds: 1 });
+    try {
+      const [good1, good2, good3] = makeBatches("gwgroup", "i", 3, 5, 2);
+      const bad = makeBatch({ gatewayId: "gwgroupbad", instance: "i", firstSeq: 1, messages: 2, message: { source: "nul\u0000here" } });
+      const results = await Promise.allSettled([good1!, good2!, bad, good3!].map((x) => oneRound.write(sinkBatch(x))));
+      expect(results.map((r) => r.status)).toEqual(["fulfilled", "fulfilled", "rejected", "fulfilled"]);
+      expect((results[2] as PromiseRejectedResult).reason).toBeInstanceOf(SinkRejectedError);
+      expect(await count(db, "SELECT count(*) AS n FROM readings WHERE gateway_id = 'gwgroup'")).toBe(30);
+      expect(await count(db, "SELECT count(*) AS n FROM readings WHERE gateway_id = 'gwgroupbad'")).toBe(0);
+      expect(Number((await db.pool.query("SELECT last_batch_seq FROM gateways WHERE gateway_id = 'gwgroup'")).rows[0].last_batch_seq)).toBe(good3!.batch.lastSeq);
+    } finally {
+      await oneRound.close();
     }
   });
 

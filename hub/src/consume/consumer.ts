@@ -196,7 +196,7 @@ export class SinkConsumer {
       if (batch.gatewayId !== gatewayId) {
         throw new BatchError("gateway_mismatch", `batch claims gateway "${batch.gatewayId}" but came on the subject of "${gatewayId}"`);
       }
-      return { gatewayId, batch, readings: batchReadings(batch, gatewayId), streamSeq: m.seq, bytes: m.data.byteLength };
+      return { gatewayId, batch, readings: batchReadings(batch, gatewayId), streamSeq: m.seq, bytes: m.data.byteLength, redelivered: m.redelivered };
     } catch (err) {
       return { reason: err instanceof BatchError ? err.reason : "decode_failed", error: errorMessage(err) };
     }

@@ -46,3 +46,8 @@ export function isPgRetryableNow(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return code === "40001" || code === "40P01";
 }
+
+/** A row with the same key is already there (unique_violation). */
+export function isUniqueViolation(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === "23505";
+}

@@ -1,7 +1,8 @@
-import type pg from "pg";
+import pg from "pg";
+import { from as copyFrom } from "pg-copy-streams";
 import { errorMessage, type Logger, type Reading } from "@datalab/shared";
-import { isPgRetryableNow, isPgUnavailable } from "./postgres-errors";
-import { summarizeBatch, type BatchSummary, type GatewaySummary, type SensorSummary } from "./postgres-summary";
+import { isPgRetryableNow, isPgUnavailable, isUniqueViolation } from "./postgres-errors";
+import { summarizeBatch, SummaryFold, type BatchSummary, type GatewaySummary, type SensorSummary } from "./postgres-summary";
 import { SinkRejectedError, SinkUnavailableError, type Sink, type SinkBatch, type WriteResult } from "./types";
 
 export interface PostgresSinkOptions {
@@ -14,22 +15,34 @@ export interface PostgresSinkOptions {
   pendingMigration?: () => Promise<unknown>;
   /** Health probe timeout (ms). */
   probeTimeoutMs?: number;
+  /** Write first deliveries with COPY (default: when the pool is node-postgres' own). */
+  copy?: boolean;
+  /** Group transactions running at once (default 2). */
+  copyRounds?: number;
+  /** Readings at most in one group (default 20,000). */
+  copyMaxReadings?: number;
 }
 
 /** A deadlock or serialization failure is retried this many times inside one write. */
 const IMMEDIATE_RETRIES = 3;
 
 /**
- * PostgreSQL sink: one transaction per batch holding
- * - one INSERT ... SELECT FROM unnest(...) for all its readings (one round trip, one plan),
- *   ON CONFLICT DO NOTHING on the reading key, so a redelivered batch inserts nothing;
- * - one upsert into `sensors` and one into `gateways`, from a summary folded in JS.
- * The consumer acks only after COMMIT returned.
+ * PostgreSQL sink. Batches delivered for the first time go in groups (CopyGroups): one
+ * transaction per group holding one COPY of all its readings (the cheapest way into
+ * Postgres) and one upsert each into `sensors` and `gateways`, folded in JS. A redelivered
+ * batch, or one whose COPY met a reading already written (a gateway that re-formed a batch
+ * after a power cut), is written alone: INSERT ... SELECT FROM unnest(...) with ON CONFLICT
+ * DO NOTHING on the reading key, which skips what is there, and the same upserts (their
+ * merges are idempotent, so writing a summary twice changes nothing). Either way the
+ * readings and the summary commit together, and write() returns only after the COMMIT,
+ * so the consumer acks only what is durable.
  */
 export class PostgresSink implements Sink {
   readonly name = "postgres";
   private pendingMigration: (() => Promise<unknown>) | undefined;
   private readonly probeTimeoutMs: number;
+  /** Absent when COPY is not available (the demo's embedded Postgres adapter has none). */
+  private readonly groups: CopyGroups | undefined;
 
   constructor(
     readonly pool: pg.Pool,
@@ -38,49 +51,26 @@ export class PostgresSink implements Sink {
   ) {
     this.pendingMigration = opts.pendingMigration;
     this.probeTimeoutMs = opts.probeTimeoutMs ?? 5_000;
+    if (opts.copy ?? pool instanceof pg.Pool) this.groups = new CopyGroups(pool, opts.copyRounds ?? 2, opts.copyMaxReadings ?? 20_000);
   }
 
   async write(b: SinkBatch): Promise<WriteResult> {
     if (this.pendingMigration) throw new SinkUnavailableError("postgres schema is not migrated yet (database was unreachable)");
     if (b.readings.length === 0) return { inserted: 0, duplicates: 0 };
     const summary = summarizeBatch(b);
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const inserted = await this.writeOnce(b.readings, summary);
-        return { inserted, duplicates: b.readings.length - inserted };
-      } catch (err) {
-        if (isPgRetryableNow(err) && attempt < IMMEDIATE_RETRIES) continue;
-        const msg = `postgres write failed: ${errorMessage(err)}`;
-        throw isPgUnavailable(err) ? new SinkUnavailableError(msg, { cause: err }) : new SinkRejectedError(msg, { cause: err });
-      }
-    }
-  }
-
-  private async writeOnce(readings: readonly Reading[], summary: BatchSummary): Promise<number> {
-    const client = await this.pool.connect();
-    let broken: Error | undefined;
     try {
-      await client.query("BEGIN");
-      const inserted = await insertReadings(client, readings);
-      // Nothing new: every reading was committed before, in a transaction that also applied
-      // its sensors and gateway summary (a redelivery). The merges are idempotent anyway;
-      // skipping them makes a redelivery storm cheaper.
-      if (inserted > 0) {
-        await upsertSensors(client, summary.gateway.gatewayId, summary.sensors);
-        await upsertGateway(client, summary.gateway);
+      if (this.groups && !b.redelivered && (await this.groups.add(b.readings, summary))) return { inserted: b.readings.length, duplicates: 0 };
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const inserted = await writeAlone(this.pool, b.readings, summary);
+          return { inserted, duplicates: b.readings.length - inserted };
+        } catch (err) {
+          if (!(isPgRetryableNow(err) && attempt < IMMEDIATE_RETRIES)) throw err;
+        }
       }
-      // If COMMIT itself fails on a lost connection we cannot know whether it landed; the
-      // batch is then redelivered and the insert above makes that harmless.
-      await client.query("COMMIT");
-      return inserted;
     } catch (err) {
-      await client.query("ROLLBACK").catch((e: unknown) => {
-        // A connection that cannot even roll back must not go back to the pool.
-        broken = e instanceof Error ? e : new Error(String(e));
-      });
-      throw err;
-    } finally {
-      client.release(broken);
+      const msg = `postgres write failed: ${errorMessage(err)}`;
+      throw isPgUnavailable(err) ? new SinkUnavailableError(msg, { cause: err }) : new SinkRejectedError(msg, { cause: err });
     }
   }
 
@@ -104,8 +94,165 @@ export class PostgresSink implements Sink {
   }
 }
 
+type Queryable = pg.Pool | pg.PoolClient | pg.Client;
+
+interface Waiting {
+  readings: readonly Reading[];
+  summary: BatchSummary;
+  /** true: written; false: not written, write it alone (the group could not be). */
+  done: (written: boolean, err?: unknown) => void;
+}
+
+/**
+ * First deliveries, written in groups. At most `rounds` group transactions run at once;
+ * batches that arrive meanwhile wait and go together in the next one (up to `maxReadings`).
+ * Under a light load every batch is its own group and waits for nothing; under a backlog
+ * the groups grow, and one COPY and one COMMIT serve several batches.
+ *
+ * A group that fails because Postgres is unavailable fails all its batches (they pause and
+ * come again). Any other failure — a reading already there, a text Postgres refuses — sends
+ * each of its batches back to be written alone, so that one bad batch is refused by itself
+ * and never takes the batches beside it down with it.
+ */
+export class CopyGroups {
+  private queue: Waiting[] = [];
+  private active = 0;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly rounds: number,
+    private readonly maxReadings: number,
+  ) {}
+
+  /** Resolves true once written and committed; false when the batch must be written alone. */
+  add(readings: readonly Reading[], summary: BatchSummary): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      this.queue.push({ readings, summary, done: (written, err) => (err === undefined ? resolve(written) : reject(err)) });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.active < this.rounds && this.queue.length > 0) {
+      let n = 0;
+      let readings = 0;
+      while (n < this.queue.length && (n === 0 || readings + this.queue[n]!.readings.length <= this.maxReadings)) readings += this.queue[n++]!.readings.length;
+      const group = this.queue.splice(0, n);
+      this.active += 1;
+      void this.round(group).finally(() => {
+        this.active -= 1;
+        this.pump();
+      });
+    }
+  }
+
+  private async round(group: Waiting[]): Promise<void> {
+    try {
+      await writeGroup(this.pool, group);
+      for (const w of group) w.done(true);
+    } catch (err) {
+      if (isPgUnavailable(err)) for (const w of group) w.done(false, err);
+      else if (group.length === 1 && !isUniqueViolation(err)) group[0]!.done(false, err);
+      else for (const w of group) w.done(false);
+    }
+  }
+}
+
+/** One transaction: COPY of every reading of the group, then the group's folded summary. */
+async function writeGroup(pool: pg.Pool, group: readonly Waiting[]): Promise<void> {
+  const fold = new SummaryFold();
+  for (const w of group) fold.add(w.summary);
+  await transaction(pool, async (client) => {
+    await copyReadings(client, group.length === 1 ? group[0]!.readings : group.flatMap((w) => w.readings));
+    await upsertSummary(client, fold);
+  });
+}
+
+/** One batch alone, idempotently: the new readings and the summary in one transaction. */
+async function writeAlone(pool: pg.Pool, readings: readonly Reading[], summary: BatchSummary): Promise<number> {
+  const fold = new SummaryFold();
+  fold.add(summary);
+  return transaction(pool, async (client) => {
+    const inserted = await insertReadings(client, readings);
+    await upsertSummary(client, fold);
+    return inserted;
+  });
+}
+
+async function upsertSummary(client: pg.PoolClient, fold: SummaryFold): Promise<void> {
+  await upsertSensors(client, fold.sensors());
+  for (const g of fold.gateways()) await upsertGateway(client, g);
+}
+
+async function transaction<T>(pool: pg.Pool, body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query("BEGIN");
+    const out = await body(client);
+    // If COMMIT itself fails on a lost connection we cannot know whether it landed; the
+    // batch is then redelivered and written alone, which makes that harmless.
+    await client.query("COMMIT");
+    return out;
+  } catch (err) {
+    await client.query("ROLLBACK").catch((e: unknown) => {
+      // A connection that cannot even roll back must not go back to the pool.
+      broken = e instanceof Error ? e : new Error(String(e));
+    });
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}
+
+const COPY_READINGS = "COPY readings (gateway_id, instance, seq, sensor_id, metric, ts, value, unit, received_at, source) FROM STDIN";
+const COPY_SPECIAL = /[\\\t\n\r]/;
+const COPY_ESCAPES: Record<string, string> = { "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r" };
+
+/** A text field in COPY's text format: backslash, tab, newline and carriage return escaped. */
+export function copyField(s: string): string {
+  return COPY_SPECIAL.test(s) ? s.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!) : s;
+}
+
+/** Readings in one COPY (one statement: all or none; a reading already there fails it). */
+export async function copyReadings(client: pg.PoolClient | pg.Client, readings: readonly Reading[]): Promise<void> {
+  const lines = new Array<string>(readings.length);
+  const time = new IsoTimes();
+  for (let i = 0; i < readings.length; i++) {
+    const r = readings[i]!;
+    lines[i] =
+      `${copyField(r.gatewayId)}\t${copyField(r.instance)}\t${r.seq}\t${copyField(r.sensorId)}\t${copyField(r.metric)}\t` +
+      `${time.of(r.ts)}\t${r.value}\t${r.unit === null ? "\\N" : copyField(r.unit)}\t${time.of(r.receivedAt)}\t${copyField(r.source)}\n`;
+  }
+  const stream = client.query(copyFrom(COPY_READINGS));
+  await new Promise<void>((resolve, reject) => {
+    stream.once("error", reject);
+    stream.once("finish", resolve);
+    stream.end(lines.join(""));
+  });
+}
+
+/**
+ * Epoch ms → ISO 8601 for COPY, the date and time formatted once per second: readings of a
+ * batch share their seconds, and toISOString() is the costliest part of a COPY line.
+ */
+class IsoTimes {
+  private second = Number.NaN;
+  private prefix = "";
+
+  of(ms: number): string {
+    const s = Math.floor(ms / 1000);
+    if (s !== this.second) {
+      this.second = s;
+      this.prefix = new Date(s * 1000).toISOString().slice(0, 20);
+    }
+    const frac = ms - s * 1000;
+    return `${this.prefix}${frac < 10 ? "00" : frac < 100 ? "0" : ""}${frac}Z`;
+  }
+}
+
 /** Insert readings idempotently; returns how many rows were new. */
-export async function insertReadings(client: pg.PoolClient | pg.Client, readings: readonly Reading[]): Promise<number> {
+export async function insertReadings(client: Queryable, readings: readonly Reading[]): Promise<number> {
   const n = readings.length;
   const gw = new Array<string>(n);
   const inst = new Array<string>(n);
@@ -146,16 +293,17 @@ export async function insertReadings(client: pg.PoolClient | pg.Client, readings
  * newer sensor time, so batches applied out of order (several hub processes, redeliveries)
  * converge on the same row. Rows are fed in sensor-id order: see summarizeBatch.
  */
-export async function upsertSensors(client: pg.PoolClient | pg.Client, gatewayId: string, sensors: readonly SensorSummary[]): Promise<void> {
+export async function upsertSensors(client: Queryable, sensors: readonly SensorSummary[]): Promise<void> {
   if (sensors.length === 0) return;
   const ids = sensors.map((s) => s.sensorId);
+  const gateways = sensors.map((s) => s.lastGatewayId);
   const first = sensors.map((s) => s.firstSeen);
   const last = sensors.map((s) => s.lastSeen);
   const values = sensors.map((s) => JSON.stringify(s.lastValues));
   await client.query(
     `INSERT INTO sensors AS s (sensor_id, first_seen, last_seen, last_gateway_id, last_values)
-     SELECT sid, to_timestamp(f / 1000.0), to_timestamp(l / 1000.0), $2, lv::jsonb
-       FROM unnest($1::text[], $3::float8[], $4::float8[], $5::text[]) WITH ORDINALITY AS x(sid, f, l, lv, ord)
+     SELECT sid, to_timestamp(f / 1000.0), to_timestamp(l / 1000.0), g, lv::jsonb
+       FROM unnest($1::text[], $2::text[], $3::float8[], $4::float8[], $5::text[]) WITH ORDINALITY AS x(sid, g, f, l, lv, ord)
       ORDER BY ord
      ON CONFLICT (sensor_id) DO UPDATE SET
        first_seen = LEAST(s.first_seen, excluded.first_seen),
@@ -168,12 +316,12 @@ export async function upsertSensors(client: pg.PoolClient | pg.Client, gatewayId
              OR ((n.value->>'ts')::bigint, (n.value->>'seq')::bigint)
                 >= ((s.last_values->n.key->>'ts')::bigint, COALESCE((s.last_values->n.key->>'seq')::bigint, 0))
        ), '{}'::jsonb)`,
-    [ids, gatewayId, first, last, values],
+    [ids, gateways, first, last, values],
   );
 }
 
 /** One statement: first/last seen merge with LEAST/GREATEST, the "last batch" fields only move forward. */
-export async function upsertGateway(client: pg.PoolClient | pg.Client, g: GatewaySummary): Promise<void> {
+export async function upsertGateway(client: Queryable, g: GatewaySummary): Promise<void> {
   await client.query(
     `INSERT INTO gateways AS g (gateway_id, first_batch_at, last_batch_at, last_batch_sent_at, last_instance,
                                 last_batch_first_seq, last_batch_seq, last_batch_readings, last_batch_messages, last_batch_bytes)

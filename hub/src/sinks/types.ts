@@ -9,6 +9,8 @@ export interface SinkBatch {
   streamSeq: number;
   /** Size of the batch on the wire. */
   bytes: number;
+  /** Delivered before (JetStream says so): some of it may be written already. */
+  redelivered?: boolean;
 }
 
 /** What one write did. A redelivered batch comes back with everything counted as `duplicates`. */
