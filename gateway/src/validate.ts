@@ -1,4 +1,4 @@
-import { DecodedReading, DecodeError } from "@datalab/shared";
+import { DecodedReading, DecodeError, isDecodedReading } from "@datalab/shared";
 import type { z } from "zod";
 
 /**
@@ -8,6 +8,11 @@ import type { z } from "zod";
 export function validateReadings(readings: readonly unknown[]): DecodedReading[] {
   const out: DecodedReading[] = [];
   for (const r of readings) {
+    // Certainly valid: kept as it is. Otherwise zod decides, and explains a refusal.
+    if (isDecodedReading(r)) {
+      out.push(r);
+      continue;
+    }
     const parsed = DecodedReading.safeParse(r);
     if (!parsed.success) throw new DecodeError(reasonOf(parsed.error), describe(parsed.error, r));
     out.push(parsed.data);

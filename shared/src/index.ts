@@ -1,5 +1,6 @@
 export * from "./reading";
 export * from "./batch";
+export * from "./checks";
 export * from "./report";
 export * from "./errors";
 export * from "./subjects";

@@ -51,7 +51,7 @@ export class PostgresSink implements Sink {
   ) {
     this.pendingMigration = opts.pendingMigration;
     this.probeTimeoutMs = opts.probeTimeoutMs ?? 5_000;
-    if (opts.copy ?? pool instanceof pg.Pool) this.groups = new CopyGroups(pool, opts.copyRounds ?? 2, opts.copyMaxReadings ?? 20_000);
+    if (opts.copy ?? pool instanceof pg.Pool) this.groups = new CopyGroups(pool, opts.copyRounds ?? 3, opts.copyMaxReadings ?? 20_000);
   }
 
   async write(b: SinkBatch): Promise<WriteResult> {
