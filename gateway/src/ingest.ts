@@ -1,4 +1,4 @@
-import { DecodeError, errorMessage, type Logger } from "@datalab/shared";
+import { DecodeError, errorMessage, type DecodedReading, type Logger } from "@datalab/shared";
 import { checkPayload, type MessageDecoder, type PayloadLimits } from "./decode/index";
 import type { GroupCommitter } from "./outbox/group-commit";
 import { validateReadings } from "./validate";
@@ -16,6 +16,8 @@ export interface IngestContext {
  */
 export class Ingest {
   private readonly lastLogged = new Map<string, { at: number; suppressed: number }>();
+  /** The received-messages counter per source kind, its labels bound once. */
+  private readonly receivedBy = new Map<string, { inc: () => void }>();
   constructor(
     private readonly committer: GroupCommitter,
     private readonly metrics: GatewayMetrics,
@@ -25,17 +27,28 @@ export class Ingest {
   ) {}
 
   receive(source: string, payload: Buffer, decoder: MessageDecoder, ctx: IngestContext = {}, receivedAt = this.now()): void {
-    this.metrics.messagesReceived.inc({ source: sourceKind(source) });
+    this.countReceived(source);
     try {
       checkPayload(payload, this.limits);
-      const decoded = validateReadings(decoder(payload, ctx));
-      const readings = decoded.map((r) => ({ ...r, ts: r.ts ?? receivedAt }));
+      // The decoder's readings are this message's own objects: filled in where they are.
+      const readings = validateReadings(decoder(payload, ctx)) as (DecodedReading & { ts: number })[];
+      for (const r of readings) r.ts ??= receivedAt;
       this.committer.accept({ source, receivedAt, payload, readings });
     } catch (err) {
       const reason = err instanceof DecodeError ? err.reason : "decoder_bug";
       if (!(err instanceof DecodeError)) this.logger.error({ err, source }, "decoder threw an unexpected error; message quarantined");
       this.quarantine(source, payload, reason, errorMessage(err), receivedAt);
     }
+  }
+
+  private countReceived(source: string): void {
+    const kind = sourceKind(source);
+    let c = this.receivedBy.get(kind);
+    if (!c) {
+      c = this.metrics.messagesReceived.labels({ source: kind });
+      this.receivedBy.set(kind, c);
+    }
+    c.inc();
   }
 
   /** For sources whose own parser already rejected the bytes (bad checksum, truncated frame). */

@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import { z } from "zod";
 import { EpochMillis, FiniteNumber, MetricName, SensorId } from "./reading";
 import { BatchError } from "./errors";
@@ -118,14 +119,31 @@ export function batchReadings(batch: Batch, gatewayId: string): Reading[] {
   return out;
 }
 
-/** Encode raw bytes for the wire: text stays readable, anything else goes as base64. */
+/** Encode raw bytes for the wire: text (valid UTF-8) stays readable, anything else goes as base64. */
 export function encodePayload(raw: Uint8Array): { payload: string; encoding: "utf8" | "base64" } {
   const buf = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
-  const text = buf.toString("utf8");
-  if (Buffer.byteLength(text, "utf8") === buf.byteLength && !text.includes("\uFFFD")) {
-    return { payload: text, encoding: "utf8" };
+  return isUtf8(buf) ? { payload: buf.toString("utf8"), encoding: "utf8" } : { payload: buf.toString("base64"), encoding: "base64" };
+}
+
+/**
+ * One wire message as JSON, exactly what JSON.stringify gives for a WireMessage (same keys,
+ * same order), built as a string: the gateway encodes every message once, at its commit,
+ * and building the objects only to stringify them cost more than the string.
+ */
+export function encodeWireMessage(m: {
+  source: string;
+  receivedAt: number;
+  payload: string;
+  encoding: "utf8" | "base64";
+  readings: readonly { sensorId: string; metric: string; value: number; unit?: string | null | undefined; ts: number }[];
+}, firstSeq: number): string {
+  let out = `{"source":${JSON.stringify(m.source)},"receivedAt":${m.receivedAt},"payload":${JSON.stringify(m.payload)},"encoding":"${m.encoding}","readings":[`;
+  let seq = firstSeq;
+  for (let i = 0; i < m.readings.length; i++) {
+    const r = m.readings[i]!;
+    out += `${i === 0 ? "" : ","}{"seq":${seq++},"sensorId":${JSON.stringify(r.sensorId)},"metric":${JSON.stringify(r.metric)},"value":${JSON.stringify(r.value)},"unit":${r.unit == null ? "null" : JSON.stringify(r.unit)},"ts":${r.ts}}`;
   }
-  return { payload: buf.toString("base64"), encoding: "base64" };
+  return `${out}]}`;
 }
 
 export function decodePayload(m: Pick<WireMessage, "payload" | "encoding">): Buffer {

@@ -1,5 +1,6 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { BatchError, batchMsgId, batchReadings, decodeBatch, decodePayload, encodeBatch, encodePayload, subjects, type Batch } from "../src/index";
+import { BatchError, batchMsgId, batchReadings, decodeBatch, decodePayload, encodeBatch, encodePayload, encodeWireMessage, subjects, type Batch } from "../src/index";
 
 const batch: Batch = {
   v: 1,
@@ -82,5 +83,32 @@ describe("subjects", () => {
     expect(s.gatewayOf("lab.readings.gw-1")).toBe("gw-1");
     expect(s.gatewayOf("lab.readings.a.b")).toBeUndefined();
     expect(s.gatewayOf("other.readings.gw")).toBeUndefined();
+  });
+});
+
+describe("encodeWireMessage", () => {
+  it("gives exactly JSON.stringify's text for the same wire message (any strings, numbers, units)", () => {
+    const reading = fc.record({
+      sensorId: fc.string({ unit: "binary" }),
+      metric: fc.string({ unit: "binary" }),
+      value: fc.double({ noNaN: true, noDefaultInfinity: true }),
+      unit: fc.option(fc.string({ unit: "binary" }), { nil: undefined }),
+      ts: fc.integer({ min: 0, max: 7_258_118_400_000 }),
+    });
+    const message = fc.record({
+      source: fc.string({ unit: "binary" }),
+      receivedAt: fc.integer({ min: 0, max: 7_258_118_400_000 }),
+      payload: fc.string({ unit: "binary" }),
+      encoding: fc.constantFrom("utf8" as const, "base64" as const),
+      readings: fc.array(reading, { maxLength: 5 }),
+    });
+    fc.assert(
+      fc.property(message, fc.integer({ min: 1, max: 2 ** 50 }), (m, first) => {
+        let seq = first;
+        const readings = m.readings.map((r) => ({ seq: seq++, sensorId: r.sensorId, metric: r.metric, value: r.value, unit: r.unit ?? null, ts: r.ts }));
+        expect(encodeWireMessage(m, first)).toBe(JSON.stringify({ source: m.source, receivedAt: m.receivedAt, payload: m.payload, encoding: m.encoding, readings }));
+      }),
+      { numRuns: 2_000 },
+    );
   });
 });

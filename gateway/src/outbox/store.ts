@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type Database from "better-sqlite3";
-import { encodePayload, type DecodedReading, type Logger } from "@datalab/shared";
+import { encodePayload, encodeWireMessage, type DecodedReading, type Logger } from "@datalab/shared";
 import { isDiskFull, limitPages, openOutboxDb, type Synchronous } from "./open";
 import { fileBytes, planSpace, rowCost, type SpacePlan } from "./space";
 
@@ -257,10 +257,11 @@ export class Outbox {
     let seq = this.nextSeq;
     return accepted.map((m) => {
       const first = seq;
-      const readings = m.readings.map((r) => ({ seq: seq++, sensorId: r.sensorId, metric: r.metric, value: r.value, unit: r.unit ?? null, ts: r.ts }));
+      const n = m.readings.length;
+      seq += n;
       const { payload, encoding } = encodePayload(m.payload);
-      const wire = JSON.stringify({ source: m.source, receivedAt: m.receivedAt, payload, encoding, readings });
-      return { firstSeq: first, lastSeq: seq - 1, n: readings.length, receivedAt: m.receivedAt, wire, bytes: Buffer.byteLength(wire) };
+      const wire = encodeWireMessage({ source: m.source, receivedAt: m.receivedAt, payload, encoding, readings: m.readings }, first);
+      return { firstSeq: first, lastSeq: seq - 1, n, receivedAt: m.receivedAt, wire, bytes: Buffer.byteLength(wire) };
     });
   }
 

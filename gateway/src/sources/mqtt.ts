@@ -33,10 +33,27 @@ export interface MqttSourceOptions {
   logger: Logger;
 }
 
+/** What a topic resolves to, computed once per topic (see MqttSource.routeOf). */
+interface TopicRoute {
+  decoder: MessageDecoder;
+  source: string;
+  ctx: { topic: string; sensorIdHint?: string };
+}
+
+/** Topics remembered at most (sensors publish on a few topics each; a flood of new ones only costs the lookup). */
+const TOPIC_CACHE_SIZE = 4_096;
+
+/** Acks held back at most before they are written (see batchAcks). */
+const ACK_FLUSH = 16;
+
 export class MqttSource implements Source {
   readonly name = "mqtt";
   private client: MqttClient | undefined;
   private st: SourceStatus = { name: "mqtt", state: "starting" };
+  private readonly topics = new Map<string, TopicRoute | null>();
+  private readonly corked = new WeakSet<object>();
+  /** Called per message: lets the acks held in a corked socket go every ACK_FLUSH messages. */
+  private ackFlush: () => void = () => undefined;
 
   constructor(
     private readonly opts: MqttSourceOptions,
@@ -77,6 +94,7 @@ export class MqttSource implements Source {
     return new Promise((resolve) => {
       client.on("connect", (ack) => {
         this.st = { name: "mqtt", state: "connected" };
+        this.batchAcks(client);
         o.logger.info({ url: o.url, sessionPresent: ack.sessionPresent, topics: o.routes.map((r) => r.filter) }, "MQTT connected");
         // With a session present the broker still has our subscriptions; subscribing again is harmless.
         client.subscribe(
@@ -93,14 +111,62 @@ export class MqttSource implements Source {
     });
   }
 
+  /**
+   * mqtt.js writes each PUBACK to the socket as it handles the message: one system call per
+   * message. The socket is corked from the arrival of a chunk of messages, and uncorked every
+   * ACK_FLUSH messages and once the event loop has handled the chunk (setImmediate runs after
+   * the nextTick chain mqtt.js works through a chunk with), so acks leave in small groups:
+   * few writes, and the broker, which sends only so many unacknowledged messages
+   * (`max_inflight_messages`), is never left waiting for a whole chunk's acks.
+   */
+  private batchAcks(client: MqttClient): void {
+    const stream = client.stream as unknown as { cork?: () => void; uncork?: () => void; on: (e: string, f: () => void) => void } | undefined;
+    if (!stream?.cork || !stream.uncork || this.corked.has(stream)) return;
+    this.corked.add(stream);
+    let corked = false;
+    let held = 0;
+    const uncork = () => {
+      if (!corked) return;
+      corked = false;
+      held = 0;
+      stream.uncork!();
+    };
+    stream.on("data", () => {
+      if (corked) return;
+      corked = true;
+      stream.cork!();
+      setImmediate(uncork);
+    });
+    this.ackFlush = () => {
+      if (corked && ++held >= ACK_FLUSH) {
+        stream.uncork!();
+        held = 0;
+        stream.cork!();
+      }
+    };
+  }
+
+  /** The route, source name and decoder context of a topic, built once and kept (bounded). */
+  private routeOf(topic: string): TopicRoute | null {
+    let r = this.topics.get(topic);
+    if (r !== undefined) return r;
+    const route = this.opts.routes.find((x) => topicMatches(x.filter, topic));
+    if (route) {
+      const levels = topic.split("/");
+      const hint = levels.length > 1 ? levels[levels.length - 1] : undefined;
+      r = { decoder: route.decoder, source: `mqtt:${topic}`, ctx: { topic, ...(hint ? { sensorIdHint: hint } : {}) } };
+    } else r = null;
+    if (this.topics.size >= TOPIC_CACHE_SIZE) this.topics.clear();
+    this.topics.set(topic, r);
+    return r;
+  }
+
   private onMessage(topic: string, payload: Buffer): void {
-    const route = this.opts.routes.find((r) => topicMatches(r.filter, topic));
-    if (!route) return;
-    const levels = topic.split("/");
-    const hint = levels.length > 1 ? levels[levels.length - 1] : undefined;
+    this.ackFlush();
+    const r = this.routeOf(topic);
+    if (!r) return;
     try {
-      this.opts.logger.trace({ topic, bytes: payload.byteLength }, "mqtt message");
-      this.ingest.receive(`mqtt:${topic}`, payload, route.decoder, { topic, ...(hint ? { sensorIdHint: hint } : {}) });
+      this.ingest.receive(r.source, payload, r.decoder, r.ctx);
     } catch (err) {
       // Ingest never throws by design; if it does, keep the client alive and say so.
       this.opts.logger.error({ err: errorMessage(err), topic }, "ingest failed");
