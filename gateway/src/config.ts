@@ -73,7 +73,7 @@ export const gatewayFields = {
     "FULL: a commit survives a power cut; NORMAL: it survives a crash, but the last commits may be lost on a power cut",
   ),
   commitIntervalMs: field("DATALAB_COMMIT_INTERVAL_MS", intIn(1, 10_000, 100), "group commit: commit at least this often (ms)"),
-  commitMaxReadings: field("DATALAB_COMMIT_MAX_READINGS", intIn(1, 100_000, 1_000), "group commit: commit when this many readings wait"),
+  commitMaxReadings: field("DATALAB_COMMIT_MAX_READINGS", intIn(1, 100_000, 250), "group commit: commit when this many readings wait"),
   batchMaxReadings: field("DATALAB_BATCH_MAX_READINGS", intIn(1, 50_000, 2_000), "a batch closes at this many readings"),
   batchMaxBytes: field("DATALAB_BATCH_MAX_BYTES", intIn(1_024, 8 * 1024 * 1024, 512 * 1024), "a batch closes at this many bytes (stay under NATS max_payload)"),
   batchMaxAgeMs: field("DATALAB_BATCH_MAX_AGE_MS", intIn(0, 600_000, 100), "a batch closes when its oldest reading waited this long (ms)"),
