@@ -71,6 +71,10 @@ export class Gateway {
       logger: this.logger.child({ part: "outbox" }),
       onCorrupt: () => this.metrics.corruptDatabases.inc(),
       onDrop: (reason, n) => this.countDrop(reason, n),
+      // A quarter of the smallest batch at most, so that rows never make batches coarse.
+      rowMaxReadings: Math.floor(
+        (config.drainMaxReadingsPerSec > 0 ? Math.min(config.batchMaxReadings, config.drainMaxReadingsPerSec) : config.batchMaxReadings) / 4,
+      ),
     });
     this.metrics.outboxMaxBytes.set(config.outboxMaxBytes);
     const subj = subjects(config.natsPrefix);

@@ -57,7 +57,7 @@ export function readOfflineStatus(path: string, gatewayId: string, now = Date.no
     const meta = new Map(db.prepare<[], { key: string; value: string }>("SELECT key, value FROM meta").all().map((r) => [r.key, r.value]));
     const t = db
       .prepare<[], { messages: number; readings: number | null; bytes: number | null }>(
-        "SELECT count(*) AS messages, sum(n) AS readings, sum(octet_length(wire)) AS bytes FROM outbox",
+        `SELECT ${(db.pragma("user_version", { simple: true }) as number) >= 2 ? "coalesce(sum(m), 0)" : "count(*)"} AS messages, sum(n) AS readings, sum(octet_length(wire)) AS bytes FROM outbox`,
       )
       .get()!;
     const oldest = db.prepare<[], { receivedAt: number }>("SELECT received_at AS receivedAt FROM outbox ORDER BY id LIMIT 1").get();

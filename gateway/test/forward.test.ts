@@ -26,7 +26,8 @@ afterAll(async () => {
 function world(): { gw: string; subj: Subjects; t: TestOutbox; uplink: NatsUplink } {
   const gw = uniqueId("fw");
   const subj = subjects(gw);
-  const t = openTestOutbox();
+  // One message per row: these tests count readings per batch exactly.
+  const t = openTestOutbox({ rowMaxReadings: 1 });
   const uplink = new NatsUplink({ connection: natsConnectionOptions([NATS_URL], {}, gw), subjects: subj, ensureStream: true, logger: silentLogger() });
   cleanup.push(async () => {
     await uplink.close();

@@ -6,6 +6,7 @@ import { freePort, startNatsServer, waitFor, type NatsServer } from "@datalab/sh
 import { Gateway } from "../src/gateway";
 import { mqttClient, publishRange, scrape, testWorld, worldConfig, type TestWorld } from "./support/gateway";
 import { countReadings, doubled, natsAdmin, readBatches } from "./support/stream";
+import { wireMessagesIn } from "./support/outbox";
 
 const MiB = 1024 * 1024;
 let publisher: MqttClient;
@@ -110,7 +111,7 @@ describe("outbox full", () => {
     expect(maxFile).toBeLessThanOrEqual(cap);
     expect(await scrape(port, "datalab_gateway_outbox_file_bytes")).toBeLessThanOrEqual(cap);
     // Ingest went on: the newest reading is there, the oldest were dropped.
-    const values = [...g.outbox.scan(0)].map((r) => (JSON.parse(r.wire) as { readings: { value: number }[] }).readings[0]!.value);
+    const values = wireMessagesIn(g.outbox).map((m) => m.readings[0]!.value);
     expect(values.at(-1)).toBe(7_999);
     expect(values[0]).toBeGreaterThan(0);
 

@@ -4,7 +4,7 @@ import { silentLogger } from "@datalab/shared";
 import { GroupCommitter } from "../src/outbox/group-commit";
 import { planSpace } from "../src/outbox/space";
 import { SEQ_SKIP_AFTER_NORMAL, type QuarantinedMessage } from "../src/outbox/store";
-import { message, messages, openTestOutbox, seqsIn, type TestOutbox } from "./support/outbox";
+import { message, messages, openTestOutbox, seqsIn, wireMessagesIn, type TestOutbox } from "./support/outbox";
 
 const MiB = 1024 * 1024;
 const opened: TestOutbox[] = [];
@@ -192,7 +192,7 @@ describe("group commit while commits fail", () => {
     expect(committed).toBe(gc.pending === 0 ? 5_000 - lost : -1);
     // drop_oldest: what survived is the newest.
     expect(seqsIn(t.outbox).length).toBe(5_000 - lost);
-    const values = [...t.outbox.scan(0)].map((r) => (JSON.parse(r.wire) as { readings: { value: number }[] }).readings[0]!.value);
+    const values = wireMessagesIn(t.outbox).map((m) => m.readings[0]!.value);
     expect(values.at(-1)).toBe(5_000);
     expect(values[0]).toBe(lost + 1);
   });

@@ -18,6 +18,7 @@ import type { Ingest } from "../src/ingest";
 import { createGatewayMetrics } from "../src/metrics";
 import { Rtl433ProcessSource, type Rtl433SourceOptions, type Rtl433SourceStatus } from "../src/sources/rtl433";
 import { mqttClient, scrape, testWorld, worldConfig, type TestWorld } from "./support/gateway";
+import { wireMessagesIn } from "./support/outbox";
 
 const FIXTURE = fileURLToPath(new URL("../../../shared/fixtures/rtl_433/events.jsonl", import.meta.url));
 const LEGACY_FIXTURE = fileURLToPath(new URL("../../../shared/fixtures/rtl_433/events-legacy.jsonl", import.meta.url));
@@ -37,10 +38,7 @@ interface StoredReading {
 }
 
 function outboxReadings(g: Gateway): StoredReading[] {
-  return [...g.outbox.scan(0)].flatMap((row) => {
-    const wire = JSON.parse(row.wire) as { source: string; readings: Omit<StoredReading, "source">[] };
-    return wire.readings.map((r) => ({ ...r, source: wire.source }));
-  });
+  return wireMessagesIn(g.outbox).flatMap((wire) => wire.readings.map((r) => ({ ...(r as Omit<StoredReading, "source">), source: wire.source })));
 }
 
 function rtlStatus(g: Gateway): Rtl433SourceStatus {

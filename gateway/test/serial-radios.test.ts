@@ -13,6 +13,7 @@ import { Gateway } from "../src/gateway";
 import type { SerialSourceStatus } from "../src/sources/serial";
 import { scrape, testWorld, worldConfig, type TestWorld } from "./support/gateway";
 import { NodeEnd, PtyPair, requireSocat } from "./serial-pty";
+import { wireMessagesIn } from "./support/outbox";
 
 interface StoredReading {
   sensorId: string;
@@ -23,10 +24,7 @@ interface StoredReading {
 }
 
 function outboxReadings(g: Gateway): StoredReading[] {
-  return [...g.outbox.scan(0)].flatMap((row) => {
-    const wire = JSON.parse(row.wire) as { source: string; readings: Omit<StoredReading, "source">[] };
-    return wire.readings.map((r) => ({ ...r, source: wire.source }));
-  });
+  return wireMessagesIn(g.outbox).flatMap((wire) => wire.readings.map((r) => ({ ...(r as Omit<StoredReading, "source">), source: wire.source })));
 }
 
 function serialStatus(g: Gateway, protocol: string): SerialSourceStatus {

@@ -155,15 +155,17 @@ export class Batcher {
     const json = `${JSON.stringify(head).slice(0, -1)},"messages":[${rows.map((r) => r.wire).join(",")}]}`;
     let readings = 0;
     let bytes = 0;
+    let messages = 0;
     for (const r of rows) {
       readings += r.n;
       bytes += r.bytes;
+      messages += r.m;
     }
     return {
       range: { firstId: first.id, lastId: last.id, firstSeq: first.firstSeq, lastSeq: last.lastSeq },
       lane,
       readings,
-      totals: { messages: rows.length, readings, bytes },
+      totals: { messages, readings, bytes },
       msgId: batchMsgId({ gatewayId: this.gatewayId, instance, firstSeq: first.firstSeq, lastSeq: last.lastSeq }),
       data: Buffer.from(json, "utf8"),
     };

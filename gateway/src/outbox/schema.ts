@@ -2,8 +2,10 @@
  * The gateway's SQLite schema, by version. Each step runs once, in a transaction, and the
  * version is kept in `PRAGMA user_version`.
  *
- * `outbox` holds one row per accepted message, with its readings already encoded as the wire
- * message (JSON text): a batch is built by joining rows, never by re-parsing them.
+ * `outbox` holds the accepted messages already encoded as wire messages (JSON text), a few
+ * consecutive messages of a group commit per row (`m` of them, `n` readings, comma-joined
+ * in `wire`): a batch is built by joining rows, never by re-parsing them. Version 1 had one
+ * message per row; its rows read the same with `m` = 1.
  *
  * `auto_vacuum = INCREMENTAL` is not here: SQLite only accepts it before the first table is
  * created, so open.ts sets it on a fresh file before these steps run.
@@ -34,5 +36,8 @@ export const MIGRATIONS: readonly string[] = [
     payload     BLOB    NOT NULL
   ) STRICT;
   CREATE INDEX quarantine_reason ON quarantine (reason);
+  `,
+  `
+  ALTER TABLE outbox ADD COLUMN m INTEGER NOT NULL DEFAULT 1;
   `,
 ];

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { silentLogger } from "@datalab/shared";
+import { silentLogger, type WireMessage } from "@datalab/shared";
 import { tempDir } from "@datalab/shared/testing";
 import { Outbox, type AcceptedMessage, type DropReason, type OutboxOptions } from "../../src/outbox/store";
 
@@ -54,4 +54,9 @@ export function seqsIn(outbox: Outbox): number[] {
   const out: number[] = [];
   for (const r of outbox.scan(0)) for (let s = r.firstSeq; s <= r.lastSeq; s++) out.push(s);
   return out;
+}
+
+/** The wire messages now in the outbox, in order (a row holds a few, comma-joined). */
+export function wireMessagesIn(outbox: Outbox): WireMessage[] {
+  return [...outbox.scan(0)].flatMap((r) => JSON.parse(`[${r.wire}]`) as WireMessage[]);
 }
