@@ -73,6 +73,9 @@ export class MqttSource implements Source {
       // mqtt-packet's number cache is 65,536 small Buffers (about 6 MiB of heap) to save an
       // allocation per packet sent; the gateway sends almost nothing (acks, pings).
       writeCache: false,
+      // mqtt.js traces every packet through the `debug` module (several calls per message,
+      // each checking whether DEBUG names it); the gateway logs what matters itself.
+      log: () => undefined,
       ...(o.persistentSession && (o.protocolVersion ?? 5) === 5 ? { properties: { sessionExpiryInterval: o.sessionExpirySeconds } } : {}),
       ...(o.username ? { username: o.username } : {}),
       ...(o.password ? { password: o.password } : {}),
