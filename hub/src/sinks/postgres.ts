@@ -17,7 +17,7 @@ export interface PostgresSinkOptions {
   probeTimeoutMs?: number;
   /** Write first deliveries with COPY (default: when the pool is node-postgres' own). */
   copy?: boolean;
-  /** Group transactions running at once (default 2). */
+  /** Group transactions running at once (default 3). */
   copyRounds?: number;
   /** Readings at most in one group (default 20,000). */
   copyMaxReadings?: number;
