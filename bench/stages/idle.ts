@@ -1,7 +1,7 @@
 import { uniqueId } from "@datalab/shared/testing";
 import { flood } from "../lib/flood";
 import { cpuSeconds, memoryMb, median, startProcess } from "../lib/proc";
-import { closedNatsUrl, startGateway, type BenchContext, type Figure } from "./common";
+import { startGateway, type BenchContext, type Figure } from "./common";
 
 /**
  * A gateway with 100 sensors at 1 Hz, beside a bare `node -e 'setInterval(()=>{},1000)'`,
@@ -13,7 +13,6 @@ export async function idleStage(ctx: BenchContext): Promise<Figure[]> {
   const topic = `bench/${prefix}`;
   const bare = startProcess(process.execPath, ["-e", "setInterval(()=>{},1000)"]);
   const gw = await startGateway({ DATALAB_MQTT_URL: ctx.mqttUrl, DATALAB_NATS_URL: ctx.natsUrl, DATALAB_NATS_PREFIX: prefix, DATALAB_MQTT_TOPICS: `${topic}/#`, DATALAB_MQTT_RTL433_TOPICS: "" });
-  void closedNatsUrl;
   try {
     // Warm up for a few seconds (JIT, first batches), then measure.
     const warm = flood({ mqttUrl: ctx.mqttUrl, topicRoot: topic, messages: 100 * (seconds + 5), sensors: 100, rate: 100, qos: 1 });

@@ -27,7 +27,7 @@ function isSeq(x: unknown): x is number {
   return typeof x === "number" && Number.isSafeInteger(x) && x > 0;
 }
 
-function isFinite(x: unknown): x is number {
+function isFiniteNumber(x: unknown): x is number {
   return typeof x === "number" && Number.isFinite(x);
 }
 
@@ -42,7 +42,7 @@ export function isDecodedReading(r: unknown): r is DecodedReading {
   return (
     isName(r.sensorId, 128) &&
     isName(r.metric, 64) &&
-    isFinite(r.value) &&
+    isFiniteNumber(r.value) &&
     (unit === undefined || (typeof unit === "string" && unit.length <= 32)) &&
     (ts === undefined || isEpochMs(ts))
   );
@@ -61,7 +61,7 @@ export function isWireBatch(b: unknown): b is Batch {
     for (const r of readings as unknown[]) {
       if (!isRecord(r)) return false;
       const unit = r.unit;
-      if (!isSeq(r.seq) || !isName(r.sensorId, 128) || !isName(r.metric, 64) || !isFinite(r.value) || !isEpochMs(r.ts)) return false;
+      if (!isSeq(r.seq) || !isName(r.sensorId, 128) || !isName(r.metric, 64) || !isFiniteNumber(r.value) || !isEpochMs(r.ts)) return false;
       if (unit !== null && (typeof unit !== "string" || unit.length > 32)) return false;
     }
   }

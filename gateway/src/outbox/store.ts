@@ -36,8 +36,9 @@ export interface OutboxRow {
   id: number;
   firstSeq: number;
   lastSeq: number;
-  /** Readings and messages in the row. */
+  /** Readings in the row. */
   n: number;
+  /** Messages in the row (a few consecutive messages of one group commit). */
   m: number;
   receivedAt: number;
   wire: string;
@@ -80,15 +81,8 @@ export interface OutboxOptions {
   rowMaxReadings?: number;
 }
 
-interface EncodedRow {
-  firstSeq: number;
-  lastSeq: number;
-  n: number;
-  m: number;
-  receivedAt: number;
-  wire: string;
-  bytes: number;
-}
+/** A row about to be inserted: its id comes with the insert. */
+type EncodedRow = Omit<OutboxRow, "id">;
 
 /** Messages, readings and wire bytes of some rows. */
 export interface Totals {
@@ -295,6 +289,7 @@ export class Outbox {
       const wire = encodeWireMessage({ source: m.source, receivedAt: m.receivedAt, payload, encoding, readings: m.readings }, first);
       const bytes = Buffer.byteLength(wire);
       if (row && (row.m >= ROW_MAX_MESSAGES || row.n + n > this.rowMaxReadings || row.bytes + 1 + bytes > ROW_MAX_BYTES)) close();
+      // bytes starts at -1: each message adds its bytes and one comma, and the first has none.
       if (!row) row = { firstSeq: first, lastSeq: first - 1, n: 0, m: 0, receivedAt: m.receivedAt, wire: "", bytes: -1 };
       parts.push(wire);
       row.lastSeq = seq - 1;

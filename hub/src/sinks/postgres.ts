@@ -152,7 +152,8 @@ export class CopyGroups {
       for (const w of group) w.done(true);
     } catch (err) {
       if (isPgUnavailable(err)) for (const w of group) w.done(false, err);
-      else if (group.length === 1 && !isUniqueViolation(err)) group[0]!.done(false, err);
+      // A batch alone that Postgres refused is refused; a deadlock goes on to the retries of writeAlone.
+      else if (group.length === 1 && !isUniqueViolation(err) && !isPgRetryableNow(err)) group[0]!.done(false, err);
       else for (const w of group) w.done(false);
     }
   }
