@@ -57,6 +57,11 @@ export const gatewayFields = {
     z.enum(["5", "3.1.1"], { error: "expected 5 or 3.1.1" }).default("5"),
     "MQTT protocol version spoken to the broker (3.1.1 for brokers without MQTT 5)",
   ),
+  mqttReadPauseMs: field(
+    "DATALAB_MQTT_READ_PAUSE_MS",
+    intIn(0, 1_000, 50),
+    "when MQTT messages come a few at a time, let them gather this long before reading on: fewer wake-ups (adds at most this to latency; 0: read each at once)",
+  ),
   mqttSessionExpiry: field("DATALAB_MQTT_SESSION_EXPIRY", intIn(0, 4294967295, 86_400), "MQTT 5 session expiry in seconds, for the persistent session"),
   mqttUsername: field("DATALAB_MQTT_USERNAME", z.string().optional(), "MQTT user name"),
   mqttPassword: field("DATALAB_MQTT_PASSWORD", z.string().optional(), "MQTT password", { secret: true }),

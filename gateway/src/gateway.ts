@@ -136,6 +136,7 @@ export class Gateway {
             sessionExpirySeconds: config.mqttSessionExpiry,
             protocolVersion: config.mqttProtocol === "3.1.1" ? 4 : 5,
             qos: config.mqttPersistentSession ? 1 : (config.mqttQos as 0 | 1),
+            readPauseMs: config.mqttReadPauseMs,
             username: config.mqttUsername,
             password: config.mqttPassword ?? (config.mqttPasswordFile ? readFileSync(config.mqttPasswordFile, "utf8").trim() : undefined),
             caFile: config.mqttTlsCa,
