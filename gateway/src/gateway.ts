@@ -105,6 +105,8 @@ export class Gateway {
     );
     this.committer = new GroupCommitter(this.outbox, {
       intervalMs: config.commitIntervalMs,
+      minReadings: config.commitMinReadings,
+      maxIntervalMs: config.commitMaxIntervalMs,
       maxReadings: config.commitMaxReadings,
       maxBytes: this.outbox.space.commitMaxBytes,
       policy: config.outboxFullPolicy,

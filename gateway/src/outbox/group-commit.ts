@@ -2,8 +2,15 @@ import type { Logger } from "@datalab/shared";
 import type { AcceptedMessage, DropReason, FullPolicy, Outbox, QuarantinedMessage } from "./store";
 
 export interface GroupCommitOptions {
-  /** Commit at least this often while messages wait (ms). The worst-case loss window in time. */
+  /** Commit a group this old (ms) once it holds `minReadings`. */
   intervalMs: number;
+  /**
+   * Readings a group should hold before `intervalMs` commits it; a smaller group waits, up
+   * to `maxIntervalMs`. 1 commits every group at `intervalMs`. Default 1.
+   */
+  minReadings?: number;
+  /** Commit every group by this age (ms), whatever it holds: the loss window in time. Default `intervalMs`. */
+  maxIntervalMs?: number;
   /** Commit as soon as this many readings wait. The worst-case loss window in count. */
   maxReadings: number;
   /** Commit as soon as about this many bytes wait, so one transaction fits the WAL's share of the cap. */
@@ -17,10 +24,13 @@ export interface GroupCommitOptions {
 }
 
 /**
- * Group commit: messages wait in memory for at most `intervalMs` or `maxReadings` (or
- * `maxBytes`), then go to SQLite in one transaction. One fsync per group instead of per
- * message is what lets a Pi's SD card keep up; the price is the window stated above, lost
- * on a crash before the commit.
+ * Group commit: messages wait in memory until `maxReadings` (or `maxBytes`) wait, or the
+ * group is `intervalMs` old and holds `minReadings`, or it is `maxIntervalMs` old; then they
+ * go to SQLite in one transaction. One fsync per group instead of per message is what lets a
+ * Pi's SD card keep up; the price is the window stated above, lost on a crash before the
+ * commit. At a trickle, groups stretch towards `maxIntervalMs` rather than commit a handful
+ * of readings each time: fewer fsyncs and wake-ups, and no more readings at risk than a
+ * group of `minReadings` (see docs/gateway-durability.md).
  *
  * While commits fail (I/O error, full disk), what waits stays in memory and is retried, up
  * to ten groups' worth; beyond that the policy picks what to give up, and it is counted.
@@ -32,6 +42,8 @@ export class GroupCommitter {
   private pendingBytes = 0;
   private isFailing = false;
   private timer: NodeJS.Timeout | undefined;
+  /** The group is past `intervalMs` and waits only for `minReadings` (or `maxIntervalMs`). */
+  private overdue = false;
 
   constructor(
     private readonly outbox: Outbox,
@@ -43,7 +55,7 @@ export class GroupCommitter {
     this.pendingReadings += m.readings.length;
     this.pendingBytes += weight(m);
     if (this.isFailing) this.bound();
-    else if (this.pendingReadings >= this.opts.maxReadings || this.pendingBytes >= this.opts.maxBytes) this.flush();
+    else if (this.pendingReadings >= this.opts.maxReadings || this.pendingBytes >= this.opts.maxBytes || (this.overdue && this.pendingReadings >= this.minReadings)) this.flush();
     else this.arm();
   }
 
@@ -65,11 +77,27 @@ export class GroupCommitter {
     return this.pendingReadings + this.quarantined.length;
   }
 
+  private get minReadings(): number {
+    return this.opts.minReadings ?? 1;
+  }
+
   private arm(): void {
-    this.timer ??= setTimeout(() => {
-      this.timer = undefined;
-      this.flush();
-    }, this.opts.intervalMs);
+    if (this.timer) return;
+    const interval = this.opts.intervalMs;
+    const max = Math.max(interval, this.opts.maxIntervalMs ?? interval);
+    this.timer = setTimeout(() => {
+      if (this.pendingReadings >= this.minReadings || max === interval) {
+        this.timer = undefined;
+        this.flush();
+        return;
+      }
+      // A trickle: wait for minReadings (accept flushes then) or the time bound.
+      this.overdue = true;
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.flush();
+      }, max - interval);
+    }, interval);
   }
 
   /** Commit what waits now. Safe to call at any time (shutdown calls it). */
@@ -78,6 +106,7 @@ export class GroupCommitter {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
+    this.overdue = false;
     if (this.accepted.length === 0 && this.quarantined.length === 0) return;
     const accepted = this.accepted;
     const quarantined = this.quarantined;
