@@ -59,7 +59,7 @@ export const gatewayFields = {
   ),
   mqttReadPauseMs: field(
     "DATALAB_MQTT_READ_PAUSE_MS",
-    intIn(0, 1_000, 50),
+    intIn(0, 1_000, 100),
     "when MQTT messages come a few at a time, let them gather this long before reading on: fewer wake-ups (adds at most this to latency; 0: read each at once)",
   ),
   mqttSessionExpiry: field("DATALAB_MQTT_SESSION_EXPIRY", intIn(0, 4294967295, 86_400), "MQTT 5 session expiry in seconds, for the persistent session"),
@@ -78,7 +78,7 @@ export const gatewayFields = {
     "FULL: a commit survives a power cut; NORMAL: it survives a crash, but the last commits may be lost on a power cut",
   ),
   commitIntervalMs: field("DATALAB_COMMIT_INTERVAL_MS", intIn(1, 10_000, 100), "group commit: commit a group this old (ms) once it holds DATALAB_COMMIT_MIN_READINGS"),
-  commitMinReadings: field("DATALAB_COMMIT_MIN_READINGS", intIn(1, 100_000, 25), "group commit: a smaller group waits past DATALAB_COMMIT_INTERVAL_MS, up to DATALAB_COMMIT_MAX_INTERVAL_MS (1: never waits)"),
+  commitMinReadings: field("DATALAB_COMMIT_MIN_READINGS", intIn(1, 100_000, 50), "group commit: a smaller group waits past DATALAB_COMMIT_INTERVAL_MS, up to DATALAB_COMMIT_MAX_INTERVAL_MS (1: never waits)"),
   commitMaxIntervalMs: field("DATALAB_COMMIT_MAX_INTERVAL_MS", intIn(1, 60_000, 500), "group commit: commit every group by this age (ms), the loss window in time (at least DATALAB_COMMIT_INTERVAL_MS)"),
   commitMaxReadings: field("DATALAB_COMMIT_MAX_READINGS", intIn(1, 100_000, 250), "group commit: commit when this many readings wait"),
   batchMaxReadings: field("DATALAB_BATCH_MAX_READINGS", intIn(1, 50_000, 2_000), "a batch closes at this many readings"),

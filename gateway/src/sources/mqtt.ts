@@ -56,10 +56,11 @@ const RATE_WINDOW_MS = 1_000;
 
 /**
  * Reads pause while fewer than this many messages arrive per pause, on average over the last
- * window. While reads pause the source takes in at least Mosquitto's in-flight window (20
- * QoS 1 messages) per pause, twice this: a rising rate always shows in the next window.
+ * window, and a read that brings this many ends the pausing. While reads pause, the source
+ * can still take in the broker's whole in-flight window per pause (Mosquitto's default is 20
+ * QoS 1 messages, more than this), so a rising rate shows: a backlog brings full reads.
  */
-const TRICKLE_PER_PAUSE = 10;
+const TRICKLE_PER_PAUSE = 15;
 
 export class MqttSource implements Source {
   readonly name = "mqtt";
