@@ -6,12 +6,13 @@ export { Counter, Gauge, Histogram, Registry };
  * Each component owns its registry (never prom-client's global one), so a gateway and a hub
  * can share a process (the demo, the tests) without their metrics colliding.
  */
-export function createRegistry(component: string, withDefaults = true): Registry {
+export function createRegistry(component: string, withDefaults = true, lagSamplingMs = 100): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ component });
-  // Event-loop lag sampled every 100 ms rather than prom-client's 10 ms: the sampling timer
-  // wakes the process, and on an idle Pi those wake-ups were half of the gateway's CPU.
-  if (withDefaults) collectDefaultMetrics({ register: registry, prefix: `datalab_${component}_`, eventLoopMonitoringPrecision: 100 });
+  // Event-loop lag sampled every `lagSamplingMs` rather than prom-client's 10 ms: the
+  // sampling timer wakes the process, and on an idle Pi those wake-ups were half of the
+  // gateway's CPU at 10 ms.
+  if (withDefaults) collectDefaultMetrics({ register: registry, prefix: `datalab_${component}_`, eventLoopMonitoringPrecision: lagSamplingMs });
   return registry;
 }
 
