@@ -81,6 +81,24 @@ describe("group commit timing", () => {
     expect(commits).toEqual([5]);
   });
 
+  it("does not hold the tail of a burst: after a group that filled in time, a smaller one commits at the interval", () => {
+    const gc = committer({ minReadings: 5, maxIntervalMs: 500 });
+    for (let i = 1; i <= 6; i++) gc.accept(message(i));
+    vi.advanceTimersByTime(100);
+    expect(commits).toEqual([6]);
+    // The burst ends: its last two readings go at the interval, not at 500 ms.
+    gc.accept(message(7));
+    gc.accept(message(8));
+    vi.advanceTimersByTime(100);
+    expect(commits).toEqual([6, 2]);
+    // Still a trickle after that: the next small group waits again.
+    gc.accept(message(9));
+    vi.advanceTimersByTime(100);
+    expect(commits).toEqual([6, 2]);
+    vi.advanceTimersByTime(400);
+    expect(commits).toEqual([6, 2, 1]);
+  });
+
   it("commits at the count at once, whatever the age", () => {
     const gc = committer({ maxReadings: 10, minReadings: 5, maxIntervalMs: 500 });
     for (let i = 1; i <= 10; i++) gc.accept(message(i));

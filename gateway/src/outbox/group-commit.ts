@@ -30,7 +30,8 @@ export interface GroupCommitOptions {
  * Pi's SD card keep up; the price is the window stated above, lost on a crash before the
  * commit. At a trickle, groups stretch towards `maxIntervalMs` rather than commit a handful
  * of readings each time: fewer fsyncs and wake-ups, and no more readings at risk than a
- * group of `minReadings` (see docs/gateway-durability.md).
+ * group of `minReadings` (see docs/gateway-durability.md). The last, smaller group of a burst
+ * is not held: a group waits only when the one before it did not fill up in time either.
  *
  * While commits fail (I/O error, full disk), what waits stays in memory and is retried, up
  * to ten groups' worth; beyond that the policy picks what to give up, and it is counted.
@@ -44,6 +45,11 @@ export class GroupCommitter {
   private timer: NodeJS.Timeout | undefined;
   /** The group is past `intervalMs` and waits only for `minReadings` (or `maxIntervalMs`). */
   private overdue = false;
+  /**
+   * The last group filled up by `intervalMs` (or by count): the rate was not a trickle, so a
+   * smaller group now is the tail of a burst and is committed at the interval, not held.
+   */
+  private busy = false;
 
   constructor(
     private readonly outbox: Outbox,
@@ -55,7 +61,10 @@ export class GroupCommitter {
     this.pendingReadings += m.readings.length;
     this.pendingBytes += weight(m);
     if (this.isFailing) this.bound();
-    else if (this.pendingReadings >= this.opts.maxReadings || this.pendingBytes >= this.opts.maxBytes || (this.overdue && this.pendingReadings >= this.minReadings)) this.flush();
+    else if (this.pendingReadings >= this.opts.maxReadings || this.pendingBytes >= this.opts.maxBytes) {
+      this.busy = true;
+      this.flush();
+    } else if (this.overdue && this.pendingReadings >= this.minReadings) this.flush();
     else this.arm();
   }
 
@@ -86,7 +95,9 @@ export class GroupCommitter {
     const interval = this.opts.intervalMs;
     const max = Math.max(interval, this.opts.maxIntervalMs ?? interval);
     this.timer = setTimeout(() => {
-      if (this.pendingReadings >= this.minReadings || max === interval) {
+      const full = this.pendingReadings >= this.minReadings;
+      if (full || this.busy || max === interval) {
+        this.busy = full;
         this.timer = undefined;
         this.flush();
         return;
