@@ -265,8 +265,10 @@ function pauseReading(socket: { pause(): void }): boolean {
   socket.pause();
   const handle = (socket as { _handle?: SocketHandle | null })._handle;
   if (!handle?.reading || typeof handle.readStop !== "function" || typeof handle.readStart !== "function") return false;
+  // Marked as not reading only once it has stopped: otherwise nothing would start it again.
+  if (handle.readStop() !== 0) return false;
   handle.reading = false;
-  return handle.readStop() === 0;
+  return true;
 }
 
 function resumeReading(socket: { resume(): void; destroyed?: boolean }, stopped: boolean): void {
