@@ -1,7 +1,7 @@
 import { DecodeError, errorMessage, type DecodedReading, type Logger } from "@datalab/shared";
 import { checkPayload, type MessageDecoder, type PayloadLimits } from "./decode/index";
 import type { GroupCommitter } from "./outbox/group-commit";
-import { validateReadings } from "./validate";
+import { checkSource, validateReadings } from "./validate";
 import type { GatewayMetrics } from "./metrics";
 
 export interface IngestContext {
@@ -30,6 +30,7 @@ export class Ingest {
     this.countReceived(source);
     try {
       checkPayload(payload, this.limits);
+      checkSource(source);
       // The decoder's readings are this message's own objects: filled in where they are.
       const readings = validateReadings(decoder(payload, ctx)) as (DecodedReading & { ts: number })[];
       for (const r of readings) r.ts ??= receivedAt;

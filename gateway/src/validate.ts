@@ -1,4 +1,4 @@
-import { DecodedReading, DecodeError, isDecodedReading } from "@datalab/shared";
+import { DecodedReading, DecodeError, isDecodedReading, isMessageSource, MessageSource } from "@datalab/shared";
 import type { z } from "zod";
 
 /**
@@ -20,6 +20,18 @@ export function validateReadings(readings: readonly unknown[]): DecodedReading[]
   return out;
 }
 
+/**
+ * Check a message's source (`mqtt:<topic>`) against the same contract the hub applies: a topic
+ * too long or holding control characters is quarantined here rather than refused by the hub.
+ */
+export function checkSource(source: string): void {
+  if (isMessageSource(source)) return;
+  const parsed = MessageSource.safeParse(source);
+  if (parsed.success) return;
+  const why = parsed.error.issues.map((i) => i.message).join("; ");
+  throw new DecodeError("bad_source", `${why} (source ${JSON.stringify(source.slice(0, 64))}${source.length > 64 ? "..." : ""})`);
+}
+
 function reasonOf(err: z.ZodError): string {
   const key = err.issues[0]?.path[0];
   switch (key) {
@@ -29,6 +41,8 @@ function reasonOf(err: z.ZodError): string {
       return "bad_metric";
     case "value":
       return "bad_value";
+    case "unit":
+      return "bad_unit";
     case "ts":
       return "bad_timestamp";
     default:

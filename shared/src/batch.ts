@@ -1,6 +1,6 @@
 import { isUtf8 } from "node:buffer";
 import { z } from "zod";
-import { EpochMillis, FiniteNumber, MetricName, SensorId } from "./reading";
+import { EpochMillis, FiniteNumber, InstanceId, MessageSource, MetricName, SensorId, UnitName } from "./reading";
 import { BatchError } from "./errors";
 import { isWireBatch } from "./checks";
 import type { Reading } from "./reading";
@@ -19,13 +19,13 @@ export const WireReading = z.object({
   sensorId: SensorId,
   metric: MetricName,
   value: FiniteNumber,
-  unit: z.string().max(32).nullable(),
+  unit: UnitName.nullable(),
   ts: EpochMillis,
 });
 export type WireReading = z.infer<typeof WireReading>;
 
 export const WireMessage = z.object({
-  source: z.string().max(512),
+  source: MessageSource,
   receivedAt: EpochMillis,
   /** The payload as received: UTF-8 text, or base64 when it was not valid UTF-8. */
   payload: z.string(),
@@ -37,13 +37,16 @@ export type WireMessage = z.infer<typeof WireMessage>;
 export const Batch = z.object({
   v: z.literal(BATCH_FORMAT_VERSION),
   gatewayId: z.string(),
-  instance: z.string(),
+  instance: InstanceId,
   firstSeq: z.number().int().positive(),
   lastSeq: z.number().int().positive(),
   sentAt: EpochMillis,
   messages: z.array(WireMessage),
 });
 export type Batch = z.infer<typeof Batch>;
+
+/** A batch's fields other than its messages: when these are wrong, no message of it can be trusted. */
+const BatchEnvelope = Batch.extend({ messages: z.array(z.unknown()) });
 
 export interface BatchLimits {
   /** Bytes of one encoded batch. NATS' default max_payload is 1 MiB; stay well under it. */
@@ -56,9 +59,15 @@ export const DEFAULT_BATCH_LIMITS: BatchLimits = Object.freeze({
   maxMessages: 5_000,
 });
 
-/** The JetStream message id: a resend of the same rows is recognised as a duplicate. */
-export function batchMsgId(b: Pick<Batch, "gatewayId" | "instance" | "firstSeq" | "lastSeq">): string {
-  return `${b.gatewayId}:${b.instance}:${b.firstSeq}-${b.lastSeq}`;
+/**
+ * The JetStream message id: a resend of the same rows is recognised as a duplicate. The
+ * `digest` (the gateway's keyed digest of the batch's messages) is what keeps another
+ * gateway from predicting the id: JetStream's duplicate window is stream-wide, so a
+ * guessable id lets any publisher on the stream suppress a batch it never saw.
+ */
+export function batchMsgId(b: Pick<Batch, "gatewayId" | "instance" | "firstSeq" | "lastSeq">, digest?: string): string {
+  const range = `${b.gatewayId}:${b.instance}:${b.firstSeq}-${b.lastSeq}`;
+  return digest === undefined ? range : `${range}:${digest}`;
 }
 
 export function encodeBatch(batch: Batch): Uint8Array {
@@ -95,6 +104,96 @@ export function decodeBatch(data: Uint8Array, limits: BatchLimits = DEFAULT_BATC
     throw new BatchError("invalid", `batch does not match the schema: ${z.prettifyError(parsed.error)}`);
   }
   return parsed.data;
+}
+
+/** A message of a batch that breaks the contract, set aside with why. */
+export interface RefusedMessage {
+  /** Its position in the batch as sent. */
+  index: number;
+  /** The message as it was on the wire (any JSON value). */
+  message: unknown;
+  /** A short label for metrics: `bad_source`, `bad_sensor_id`, `bad_value`, ... */
+  reason: string;
+  error: string;
+}
+
+export interface BatchParts {
+  /** The batch with only its valid messages. */
+  batch: Batch;
+  /** Position in the batch as sent of each message in `batch.messages`. */
+  indices: number[];
+  refused: RefusedMessage[];
+}
+
+/**
+ * Decode a batch, setting aside each message that breaks the contract instead of refusing the
+ * batch: one bad message must cost only itself. Throws BatchError, like decodeBatch, when the
+ * batch as a whole is unusable (too large, not JSON, unknown version, a bad envelope).
+ */
+export function decodeBatchParts(data: Uint8Array, limits: BatchLimits = DEFAULT_BATCH_LIMITS): BatchParts {
+  let json: unknown;
+  try {
+    const batch = decodeBatch(data, limits);
+    return { batch, indices: batch.messages.map((_, i) => i), refused: [] };
+  } catch (err) {
+    if (!(err instanceof BatchError) || err.reason !== "invalid") throw err;
+    json = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("utf8"));
+  }
+  const env = BatchEnvelope.safeParse(json);
+  if (!env.success) throw new BatchError("invalid", `batch does not match the schema: ${z.prettifyError(env.error)}`);
+  const messages: WireMessage[] = [];
+  const indices: number[] = [];
+  const refused: RefusedMessage[] = [];
+  env.data.messages.forEach((raw, index) => {
+    const m = WireMessage.safeParse(raw);
+    if (m.success) {
+      messages.push(m.data);
+      indices.push(index);
+    } else {
+      refused.push({ index, message: raw, reason: messageReason(m.error), error: `message ${index}: ${z.prettifyError(m.error)}` });
+    }
+  });
+  return { batch: { ...env.data, messages }, indices, refused };
+}
+
+const REASON_BY_FIELD: Readonly<Record<string, string>> = {
+  source: "bad_source",
+  sensorId: "bad_sensor_id",
+  metric: "bad_metric",
+  value: "bad_value",
+  unit: "bad_unit",
+  ts: "bad_timestamp",
+  receivedAt: "bad_timestamp",
+  seq: "bad_seq",
+};
+
+function messageReason(err: z.ZodError): string {
+  const path = err.issues[0]?.path ?? [];
+  const key = path[path.length - 1];
+  return (typeof key === "string" && REASON_BY_FIELD[key]) || "invalid_message";
+}
+
+/**
+ * One message (valid or not) as a batch of its own, under its batch's envelope: what a dead
+ * letter holds, so that a replay re-sends that message alone. Its seq range is its readings'
+ * when they have usable seqs.
+ */
+export function messageAsBatch(envelope: Omit<Batch, "messages">, message: unknown): Uint8Array {
+  let first = Infinity;
+  let last = -Infinity;
+  const readings = (message as { readings?: unknown } | null)?.readings;
+  if (Array.isArray(readings)) {
+    for (const r of readings) {
+      const seq = (r as { seq?: unknown } | null)?.seq;
+      if (typeof seq === "number" && Number.isSafeInteger(seq) && seq > 0) {
+        first = Math.min(first, seq);
+        last = Math.max(last, seq);
+      }
+    }
+  }
+  const { v, gatewayId, instance, firstSeq, lastSeq, sentAt } = envelope;
+  const range = first <= last ? { firstSeq: first, lastSeq: last } : { firstSeq, lastSeq };
+  return Buffer.from(JSON.stringify({ v, gatewayId, instance, ...range, sentAt, messages: [message] }), "utf8");
 }
 
 /** Flatten a batch into canonical readings, trusting `gatewayId` given by the caller. */

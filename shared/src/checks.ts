@@ -1,5 +1,5 @@
 import type { Batch } from "./batch";
-import type { DecodedReading } from "./reading";
+import { MAX_ABS_VALUE, type DecodedReading } from "./reading";
 
 /**
  * Hand-written checks of the two shapes validated once per reading: the reading a gateway's
@@ -13,10 +13,16 @@ import type { DecodedReading } from "./reading";
  */
 
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
+/** Any surrogate at all: text holding one goes through zod, which tells a pair from a lone one. */
+const SURROGATE = /[\ud800-\udfff]/;
 const MAX_EPOCH_MS = 7_258_118_400_000;
 
+function isText(x: unknown, min: number, max: number): x is string {
+  return typeof x === "string" && x.length >= min && x.length <= max && !CONTROL_CHARS.test(x) && !SURROGATE.test(x);
+}
+
 function isName(x: unknown, max: number): x is string {
-  return typeof x === "string" && x.length >= 1 && x.length <= max && !CONTROL_CHARS.test(x);
+  return isText(x, 1, max);
 }
 
 function isEpochMs(x: unknown): x is number {
@@ -27,12 +33,17 @@ function isSeq(x: unknown): x is number {
   return typeof x === "number" && Number.isSafeInteger(x) && x > 0;
 }
 
-function isFiniteNumber(x: unknown): x is number {
-  return typeof x === "number" && Number.isFinite(x);
+function isValue(x: unknown): x is number {
+  return typeof x === "number" && x >= -MAX_ABS_VALUE && x <= MAX_ABS_VALUE;
 }
 
 function isRecord(x: unknown): x is Record<string, unknown> {
   return typeof x === "object" && x !== null && !Array.isArray(x);
+}
+
+/** True when zod's `MessageSource` certainly accepts `s`. */
+export function isMessageSource(s: string): boolean {
+  return isText(s, 0, 512);
 }
 
 /** True when zod's `DecodedReading` certainly accepts `r` as it is. */
@@ -42,8 +53,8 @@ export function isDecodedReading(r: unknown): r is DecodedReading {
   return (
     isName(r.sensorId, 128) &&
     isName(r.metric, 64) &&
-    isFiniteNumber(r.value) &&
-    (unit === undefined || (typeof unit === "string" && unit.length <= 32)) &&
+    isValue(r.value) &&
+    (unit === undefined || isText(unit, 0, 32)) &&
     (ts === undefined || isEpochMs(ts))
   );
 }
@@ -51,18 +62,18 @@ export function isDecodedReading(r: unknown): r is DecodedReading {
 /** True when zod's `Batch` (format version 1) certainly accepts `b` as it is. */
 export function isWireBatch(b: unknown): b is Batch {
   if (!isRecord(b)) return false;
-  if (b.v !== 1 || typeof b.gatewayId !== "string" || typeof b.instance !== "string") return false;
+  if (b.v !== 1 || typeof b.gatewayId !== "string" || !isName(b.instance, 128)) return false;
   if (!isSeq(b.firstSeq) || !isSeq(b.lastSeq) || !isEpochMs(b.sentAt) || !Array.isArray(b.messages)) return false;
   for (const m of b.messages as unknown[]) {
     if (!isRecord(m)) return false;
     const { source, payload, encoding, readings } = m;
-    if (typeof source !== "string" || source.length > 512 || !isEpochMs(m.receivedAt) || typeof payload !== "string") return false;
+    if (!isText(source, 0, 512) || !isEpochMs(m.receivedAt) || typeof payload !== "string") return false;
     if ((encoding !== "utf8" && encoding !== "base64") || !Array.isArray(readings)) return false;
     for (const r of readings as unknown[]) {
       if (!isRecord(r)) return false;
       const unit = r.unit;
-      if (!isSeq(r.seq) || !isName(r.sensorId, 128) || !isName(r.metric, 64) || !isFiniteNumber(r.value) || !isEpochMs(r.ts)) return false;
-      if (unit !== null && (typeof unit !== "string" || unit.length > 32)) return false;
+      if (!isSeq(r.seq) || !isName(r.sensorId, 128) || !isName(r.metric, 64) || !isValue(r.value) || !isEpochMs(r.ts)) return false;
+      if (unit !== null && !isText(unit, 0, 32)) return false;
     }
   }
   return true;

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { BatchError, batchMsgId, batchReadings, decodeBatch, decodePayload, encodeBatch, encodePayload, encodeWireMessage, subjects, type Batch } from "../src/index";
+import { BatchError, batchMsgId, batchReadings, decodeBatch, decodeBatchParts, decodePayload, encodeBatch, encodePayload, encodeWireMessage, messageAsBatch, subjects, type Batch } from "../src/index";
 
 const batch: Batch = {
   v: 1,
@@ -110,5 +110,55 @@ describe("encodeWireMessage", () => {
       }),
       { numRuns: 2_000 },
     );
+  });
+});
+
+describe("one contract for gateway and hub: each bad message is set aside alone, with its reason", () => {
+  const good = batch.messages[0]!;
+  const withReading = (patch: Record<string, unknown>, msg: Record<string, unknown> = {}) => ({ ...good, ...msg, readings: [{ ...good.readings[0]!, ...patch }] });
+  // Each class the hub used to refuse a whole batch for (or that Postgres refused in the sink).
+  const poisons: [string, unknown, string][] = [
+    ["a source over 512 characters", withReading({}, { source: `mqtt:${"t".repeat(508)}` }), "bad_source"],
+    ["a NUL in the source", withReading({}, { source: "mqtt:a\u0000b" }), "bad_source"],
+    ["a lone surrogate in the metric", withReading({ metric: "\udc00" }), "bad_metric"],
+    ["a lone surrogate in the unit", withReading({ unit: "C\ud800" }), "bad_unit"],
+    ["a lone surrogate in the sensor id", withReading({ sensorId: "s\udc01" }), "bad_sensor_id"],
+    ["a NUL in the unit", withReading({ unit: "\u0000" }), "bad_unit"],
+    ["a control character in the unit", withReading({ unit: "C\u001b[31m" }), "bad_unit"],
+    ["the largest double as a value", withReading({ value: 1.7976931348623157e308 }), "bad_value"],
+    ["a value of -1e101", withReading({ value: -1e101 }), "bad_value"],
+    ["a message that is not an object", 42, "invalid_message"],
+  ];
+
+  it.each(poisons)("%s: the other messages decode, the poison is refused with its reason", (_what, poison, want) => {
+    const text = JSON.stringify({ ...batch, messages: [good, poison, good] });
+    expect(reason(() => decodeBatch(Buffer.from(text)))).toBe("invalid");
+    const parts = decodeBatchParts(Buffer.from(text));
+    expect(parts.batch.messages).toEqual([good, good]);
+    expect(parts.indices).toEqual([0, 2]);
+    expect(parts.refused).toHaveLength(1);
+    expect(parts.refused[0]).toMatchObject({ index: 1, reason: want });
+    expect(parts.refused[0]!.error).toMatch(/^message 1: /);
+    // The dead letter holds the poison alone, exactly as it came, and is itself a batch.
+    const alone = JSON.parse(Buffer.from(messageAsBatch(parts.batch, parts.refused[0]!.message)).toString("utf8")) as Batch;
+    expect(alone.messages).toEqual([poison]);
+    expect(decodeBatchParts(messageAsBatch(parts.batch, poison)).refused).toHaveLength(1);
+  });
+
+  it("pairs of surrogates (emoji) and values up to 1e100 are valid", () => {
+    const ok = withReading({ sensorId: "s-\ud83d\ude00", unit: "\ud83c\udf21", value: -1e100 });
+    expect(decodeBatch(Buffer.from(JSON.stringify({ ...batch, messages: [ok] }))).messages).toEqual([ok]);
+  });
+
+  it("a bad envelope still refuses the whole batch", () => {
+    expect(reason(() => decodeBatchParts(Buffer.from(JSON.stringify({ ...batch, instance: "i\u0000" }))))).toBe("invalid");
+    expect(reason(() => decodeBatchParts(Buffer.from(JSON.stringify({ ...batch, firstSeq: "1" }))))).toBe("invalid");
+  });
+
+  it("names the seq range of the message alone", () => {
+    const b = JSON.parse(Buffer.from(messageAsBatch(batch, good)).toString("utf8")) as Batch;
+    expect([b.firstSeq, b.lastSeq]).toEqual([10, 11]);
+    const none = JSON.parse(Buffer.from(messageAsBatch({ ...batch, firstSeq: 3, lastSeq: 9 }, "junk")).toString("utf8")) as Batch;
+    expect([none.firstSeq, none.lastSeq]).toEqual([3, 9]);
   });
 });

@@ -6,22 +6,23 @@ import { Batch, DecodedReading, isDecodedReading, isWireBatch } from "../src/ind
 // land on both sides of each rule.
 const anyName = fc.oneof(
   fc.string({ minLength: 1, maxLength: 20 }),
-  fc.constantFrom("", "a".repeat(64), "a".repeat(65), "a".repeat(128), "a".repeat(129), "tab\there", "del\u007f", "c1\u0085", "ok-é-日本"),
+  fc.constantFrom("", "a".repeat(64), "a".repeat(65), "a".repeat(128), "a".repeat(129), "tab\there", "del\u007f", "c1\u0085", "ok-é-日本", "lone\udc00", "\ud800high", "pair-\ud83d\ude00"),
 );
 const anyNumber = fc.oneof(
   fc.double(),
   fc.integer(),
-  fc.constantFrom(0, -1, 1, 0.5, Number.NaN, Infinity, -Infinity, 2 ** 53, 7_258_118_400_000, 7_258_118_400_001, 1_764_270_000_000),
+  fc.constantFrom(0, -1, 1, 0.5, Number.NaN, Infinity, -Infinity, 2 ** 53, 7_258_118_400_000, 7_258_118_400_001, 1_764_270_000_000, 1e100, -1e100, 1.0000000000000001e100, 1.7976931348623157e308, -1e300),
 );
 const anyValue = fc.oneof(anyNumber, anyName, fc.constant(null), fc.constant(undefined), fc.boolean(), fc.constant({}), fc.constant([]));
 const maybe = <T>(a: fc.Arbitrary<T>) => fc.oneof({ weight: 4, arbitrary: a }, { weight: 1, arbitrary: anyValue });
 
 const validName = (max: number) => fc.string({ minLength: 1, maxLength: max }).filter((s) => !/[\u0000-\u001f\u007f-\u009f]/.test(s));
 const validMs = fc.integer({ min: 0, max: 7_258_118_400_000 });
+const validValue = fc.double({ min: -1e100, max: 1e100, noNaN: true });
 const validReading = fc.record({
   sensorId: validName(128),
   metric: validName(64),
-  value: fc.double({ noNaN: true, noDefaultInfinity: true }),
+  value: validValue,
   unit: fc.option(fc.string({ maxLength: 32 }), { nil: undefined }),
   ts: fc.option(validMs, { nil: undefined }),
 });
@@ -29,7 +30,7 @@ const validWireReading = fc.record({
   seq: fc.integer({ min: 1 }),
   sensorId: validName(128),
   metric: validName(64),
-  value: fc.double({ noNaN: true, noDefaultInfinity: true }),
+  value: validValue,
   unit: fc.option(fc.string({ maxLength: 32 }), { nil: null }),
   ts: validMs,
 });
@@ -43,7 +44,7 @@ const validMessage = fc.record({
 const validBatch = fc.record({
   v: fc.constant(1),
   gatewayId: fc.string(),
-  instance: fc.string(),
+  instance: validName(128),
   firstSeq: fc.integer({ min: 1 }),
   lastSeq: fc.integer({ min: 1 }),
   sentAt: validMs,
