@@ -45,6 +45,41 @@ describe("MySensorsController: node ids", () => {
     expect(controller(storage).handle(msg("255;255;3;0;3;")).replies).toEqual(["255;255;3;0;4;3\n"]);
   });
 
+  it("never hands out the id of a node that only sends readings, presented or not, and remembers it", () => {
+    const storage = new MemoryControllerStorage();
+    const c = controller(storage);
+    const given: number[] = [];
+    for (let i = 0; i < 60; i++) {
+      // Node 46 keeps sending without ever presenting, between every ID request.
+      c.handle(msg("46;1;1;0;0;21.5"));
+      const reply = c.handle(msg("255;255;3;0;3;")).replies[0];
+      given.push(Number(reply?.trim().split(";")[5]));
+    }
+    expect(given).toHaveLength(60);
+    expect(given).not.toContain(46);
+    expect(given).toEqual([...Array.from({ length: 45 }, (_, i) => i + 1), ...Array.from({ length: 15 }, (_, i) => i + 47)]);
+    expect(c.node(46)).toMatchObject({ nodeId: 46, firstSeenAt: NOW });
+    expect(c.node(46)?.assignedAt).toBeUndefined();
+    // A restarted controller over the same storage still knows 46 is taken.
+    const next = controller(storage);
+    for (let id = 62; id <= 254; id++) expect(next.handle(msg("255;255;3;0;3;")).replies).toEqual([`255;255;3;0;4;${id}\n`]);
+    expect(next.handle(msg("255;255;3;0;3;")).warning).toMatch(/no free/);
+  });
+
+  it("claims an id heard once, without a reply and without writing it again", () => {
+    const storage = new MemoryControllerStorage();
+    const c = controller(storage);
+    const first = c.handle(msg("46;1;1;0;0;21.5"));
+    expect(first).toMatchObject({ replies: [], metadata: { nodeId: 46 } });
+    expect(c.handle(msg("46;1;1;0;0;21.6")).metadata).toBeUndefined();
+    expect(storage.keys()).toEqual(["mysensors/node/46"]);
+    // The gateway (0) and the unassigned id (255) are never nodes.
+    c.handle(msg("0;255;3;0;14;Gateway startup complete."));
+    c.handle(msg("255;255;3;0;3;"));
+    expect(storage.keys()).not.toContain("mysensors/node/0");
+    expect(storage.keys()).not.toContain("mysensors/node/255");
+  });
+
   it("stops answering, with a warning, when 1..254 are all taken", () => {
     const storage = new MemoryControllerStorage();
     for (let id = 1; id <= 254; id++) storage.set(`mysensors/node/${id}`, "{}");
@@ -73,7 +108,7 @@ describe("MySensorsController: time and config", () => {
   it("does not reply to readings, logs or requests", () => {
     const c = controller();
     for (const line of ["46;0;1;0;0;20.3", "0;255;3;0;9;TSM:INIT", "1;2;2;0;2;", "0;255;3;0;14;Gateway startup complete."]) {
-      expect(c.handle(msg(line))).toEqual({ replies: [] });
+      expect(c.handle(msg(line)).replies).toEqual([]);
     }
   });
 });

@@ -32,6 +32,8 @@ export interface MysNodeMetadata {
   readonly children: Readonly<Record<string, MysChildMetadata>>;
   /** Epoch ms when this controller handed out the id; absent for nodes with a static id. */
   readonly assignedAt?: number;
+  /** Epoch ms when a message from this id was first heard before any presentation or assignment. */
+  readonly firstSeenAt?: number;
   readonly updatedAt: number;
 }
 
@@ -66,7 +68,8 @@ const NO_REPLY: MysControllerResult = Object.freeze({ replies: [] });
  * The controller side of the MySensors serial protocol, as pure logic: it takes a parsed
  * message and returns the lines to write back. The gateway owns the serial port and storage.
  * Handles I_ID_REQUEST (hands out node ids 1..254, lowest free first, persistently),
- * I_TIME, I_CONFIG, and records presentations, I_SKETCH_NAME and I_SKETCH_VERSION.
+ * I_TIME, I_CONFIG, and records presentations, I_SKETCH_NAME and I_SKETCH_VERSION. Every
+ * node id heard in any message is recorded as taken, presented or not.
  */
 export class MySensorsController {
   readonly #storage: ControllerStorage;
@@ -84,7 +87,9 @@ export class MySensorsController {
 
   handle(msg: MySensorsMessage): MysControllerResult {
     if (msg.command === MysCommand.PRESENTATION) return this.#presentation(msg);
-    if (msg.command !== MysCommand.INTERNAL) return NO_REPLY;
+    // A node may run with a static id and never present: any id heard on the line is in use.
+    const claimed = this.#claim(msg.nodeId);
+    if (msg.command !== MysCommand.INTERNAL) return claimed;
     switch (msg.type) {
       case MysInternal.ID_REQUEST:
         return this.#assignId(msg);
@@ -97,8 +102,17 @@ export class MySensorsController {
       case MysInternal.SKETCH_VERSION:
         return this.#update(msg.nodeId, (node) => ({ ...node, sketchVersion: msg.payload }));
       default:
-        return NO_REPLY;
+        return claimed;
     }
+  }
+
+  /** Records a node id the controller did not know, so it is never handed out; persisted at once. */
+  #claim(nodeId: number): MysControllerResult {
+    if (nodeId < MYS_FIRST_NODE_ID || nodeId > MYS_LAST_NODE_ID || this.node(nodeId) !== undefined) return NO_REPLY;
+    const now = this.#now();
+    const node: MysNodeMetadata = { nodeId, children: {}, firstSeenAt: now, updatedAt: now };
+    this.#save(node);
+    return { replies: [], metadata: node };
   }
 
   node(nodeId: number): MysNodeMetadata | undefined {
