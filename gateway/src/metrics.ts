@@ -9,6 +9,7 @@ export interface GatewayMetrics {
   forwardedReadings: Counter;
   forwardedBatches: Counter;
   uplinkErrors: Counter<"kind">;
+  duplicateBatches: Counter<"kind">;
   outboxReadings: Gauge;
   outboxBytes: Gauge;
   outboxOldestAge: Gauge;
@@ -35,6 +36,12 @@ export function createGatewayMetrics(withDefaults = true): GatewayMetrics {
     forwardedReadings: new Counter({ name: "datalab_gateway_forwarded_readings_total", help: "Readings acknowledged by JetStream", registers: r }),
     forwardedBatches: new Counter({ name: "datalab_gateway_forwarded_batches_total", help: "Batches acknowledged by JetStream", registers: r }),
     uplinkErrors: new Counter({ name: "datalab_gateway_uplink_errors_total", help: "Failed publish attempts, by kind", labelNames: ["kind"], registers: r }),
+    duplicateBatches: new Counter({
+      name: "datalab_gateway_duplicate_batches_total",
+      help: "Batches JetStream answered as already stored: kind resend (expected after a lost ack or a restart) or first_send (not sent before by this process: an outbox restored from a copy, or a lost in-flight record)",
+      labelNames: ["kind"],
+      registers: r,
+    }),
     outboxReadings: new Gauge({ name: "datalab_gateway_outbox_readings", help: "Readings in the outbox, not yet acknowledged", registers: r }),
     outboxBytes: new Gauge({ name: "datalab_gateway_outbox_bytes", help: "Bytes of wire messages in the outbox (content; the file is datalab_gateway_outbox_file_bytes)", registers: r }),
     outboxOldestAge: new Gauge({ name: "datalab_gateway_outbox_oldest_age_seconds", help: "Age of the oldest unsent reading", registers: r }),

@@ -1,6 +1,6 @@
 import { isUtf8 } from "node:buffer";
 import { z } from "zod";
-import { EpochMillis, FiniteNumber, InstanceId, MessageSource, MetricName, SensorId, UnitName } from "./reading";
+import { EpochMillis, FiniteNumber, InstanceId, MessageSource, MetricName, RxWindow, SensorId, UnitName } from "./reading";
 import { BatchError } from "./errors";
 import { isWireBatch } from "./checks";
 import type { Reading } from "./reading";
@@ -21,6 +21,8 @@ export const WireReading = z.object({
   value: FiniteNumber,
   unit: UnitName.nullable(),
   ts: EpochMillis,
+  /** Only on receipt-stamped readings (see RxWindow); a hub that does not know it ignores it. */
+  rxWindow: RxWindow.optional(),
 });
 export type WireReading = z.infer<typeof WireReading>;
 
@@ -212,6 +214,7 @@ export function batchReadings(batch: Batch, gatewayId: string): Reading[] {
         ts: r.ts,
         receivedAt: m.receivedAt,
         source: m.source,
+        ...(r.rxWindow === undefined ? {} : { rxWindow: r.rxWindow }),
       });
     }
   }
@@ -234,13 +237,13 @@ export function encodeWireMessage(m: {
   receivedAt: number;
   payload: string;
   encoding: "utf8" | "base64";
-  readings: readonly { sensorId: string; metric: string; value: number; unit?: string | null | undefined; ts: number }[];
+  readings: readonly { sensorId: string; metric: string; value: number; unit?: string | null | undefined; ts: number; rxWindow?: number | undefined }[];
 }, firstSeq: number): string {
   let out = `{"source":${JSON.stringify(m.source)},"receivedAt":${m.receivedAt},"payload":${JSON.stringify(m.payload)},"encoding":"${m.encoding}","readings":[`;
   let seq = firstSeq;
   for (let i = 0; i < m.readings.length; i++) {
     const r = m.readings[i]!;
-    out += `${i === 0 ? "" : ","}{"seq":${seq++},"sensorId":${JSON.stringify(r.sensorId)},"metric":${JSON.stringify(r.metric)},"value":${JSON.stringify(r.value)},"unit":${r.unit == null ? "null" : JSON.stringify(r.unit)},"ts":${r.ts}}`;
+    out += `${i === 0 ? "" : ","}{"seq":${seq++},"sensorId":${JSON.stringify(r.sensorId)},"metric":${JSON.stringify(r.metric)},"value":${JSON.stringify(r.value)},"unit":${r.unit == null ? "null" : JSON.stringify(r.unit)},"ts":${r.ts}${r.rxWindow === undefined ? "" : `,"rxWindow":${r.rxWindow}`}}`;
   }
   return `${out}]}`;
 }

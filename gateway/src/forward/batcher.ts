@@ -1,3 +1,4 @@
+import { createHmac } from "node:crypto";
 import { batchMsgId, BATCH_FORMAT_VERSION, type Logger } from "@datalab/shared";
 import type { BatchRange, Outbox, OutboxRow, Totals } from "../outbox/store";
 
@@ -152,7 +153,9 @@ export class Batcher {
     const instance = this.outbox.instance;
     const head = { v: BATCH_FORMAT_VERSION, gatewayId: this.gatewayId, instance, firstSeq: first.firstSeq, lastSeq: last.lastSeq, sentAt: this.now() };
     // The rows hold finished wire messages: join them, never parse them again.
-    const json = `${JSON.stringify(head).slice(0, -1)},"messages":[${rows.map((r) => r.wire).join(",")}]}`;
+    const messagesJson = rows.map((r) => r.wire).join(",");
+    const json = `${JSON.stringify(head).slice(0, -1)},"messages":[${messagesJson}]}`;
+    const ids = { gatewayId: this.gatewayId, instance, firstSeq: first.firstSeq, lastSeq: last.lastSeq };
     let readings = 0;
     let bytes = 0;
     let messages = 0;
@@ -166,7 +169,7 @@ export class Batcher {
       lane,
       readings,
       totals: { messages, readings, bytes },
-      msgId: batchMsgId({ gatewayId: this.gatewayId, instance, firstSeq: first.firstSeq, lastSeq: last.lastSeq }),
+      msgId: batchMsgId(ids, batchDigest(this.outbox.msgIdKey, batchMsgId(ids), messagesJson)),
       data: Buffer.from(json, "utf8"),
     };
   }
@@ -177,4 +180,14 @@ export class Batcher {
     if (!oldest) return 60_000;
     return Math.max(5, oldest.receivedAt + this.opts.maxAgeMs - this.now());
   }
+}
+
+/**
+ * The digest in a batch's `Nats-Msg-Id`: an HMAC of its key range and its messages (not of
+ * `sentAt`, so a resend of the same rows carries the same id). Keyed with the outbox's own
+ * secret, so no other gateway can compute the id of a batch it has not seen, even one
+ * whose readings it could guess; 128 bits make a chance collision out of reach.
+ */
+export function batchDigest(key: Buffer, range: string, messagesJson: string): string {
+  return createHmac("sha256", key).update(range).update("\n").update(messagesJson).digest().subarray(0, 16).toString("base64url");
 }

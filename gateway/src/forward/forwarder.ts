@@ -32,6 +32,8 @@ export class Forwarder {
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
   private pending: OutgoingBatch | undefined;
+  /** The batch last handed to the uplink (or restored as in flight): a duplicate ack for it is a resend. */
+  private published: OutgoingBatch | undefined;
   private abandoned = false;
   private readonly rate = new RateWindow(10_000);
   private readonly batcher: Batcher;
@@ -62,6 +64,7 @@ export class Forwarder {
   start(): void {
     if (this.running) return;
     this.pending = this.batcher.restore();
+    this.published = this.pending;
     this.running = true;
     this.loop = this.run();
   }
@@ -167,6 +170,8 @@ export class Forwarder {
       if (!this.running && !force) return false;
     }
     this.pacer.take(b.readings, b.data.byteLength);
+    const resend = this.published === b;
+    this.published = b;
     const ack = await this.uplink.publish(this.subject, b.data, b.msgId);
     if (this.abandoned) return false;
     // The next batch is built before the rows of this one are removed, so that one
@@ -178,8 +183,26 @@ export class Forwarder {
     this.metrics.forwardedReadings.inc(b.readings);
     this.metrics.forwardedBatches.inc();
     this.rate.add(this.now(), b.readings);
-    if (ack.duplicate) this.logger.info({ msgId: b.msgId }, "batch was already in the stream (resent after a lost ack or a restart); JetStream dropped the copy");
+    if (ack.duplicate) this.duplicate(b, ack.seq, resend);
     return true;
+  }
+
+  /**
+   * A "duplicate" PubAck is not taken on trust. Another gateway cannot have stored this id:
+   * its digest is keyed by a secret of this outbox. So a duplicate means this outbox's own
+   * copy is in the stream; expected for a resend, worth a warning on a first send (an outbox
+   * restored from a copy, or an in-flight record that was lost).
+   */
+  private duplicate(b: OutgoingBatch, streamSeq: number, resend: boolean): void {
+    this.metrics.duplicateBatches.inc({ kind: resend ? "resend" : "first_send" });
+    if (resend) {
+      this.logger.info({ msgId: b.msgId, streamSeq }, "batch was already in the stream (resent after a lost ack or a restart); JetStream dropped the copy");
+      return;
+    }
+    this.logger.warn(
+      { msgId: b.msgId, streamSeq, readings: b.readings },
+      "JetStream answered 'duplicate' to a batch this gateway had not sent since it started; its id can only come from this outbox (an outbox restored from a copy, or a lost in-flight record), so its readings count as delivered",
+    );
   }
 }
 

@@ -10,8 +10,9 @@
  * `auto_vacuum = INCREMENTAL` is not here: SQLite only accepts it before the first table is
  * created, so open.ts sets it on a fresh file before these steps run.
  *
- * `meta` keys: `instance` (random, part of every reading's key), `next_seq`, and `inflight`
- * (the id and seq range of the batch being published, so a restart resends exactly it).
+ * `meta` keys: `instance` (random, part of every reading's key), `next_seq`, `inflight`
+ * (the id and seq range of the batch being published, so a restart resends exactly it), and
+ * `msg_id_key` (random, secret: keys the digest in each batch's `Nats-Msg-Id`).
  */
 export const MIGRATIONS: readonly string[] = [
   `

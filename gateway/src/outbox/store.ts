@@ -121,6 +121,8 @@ export const SEQ_SKIP_AFTER_NORMAL = 1_000_000;
  */
 export class Outbox {
   readonly instance: string;
+  /** Secret key of the batches' message-id digests: never leaves this file. */
+  readonly msgIdKey: Buffer;
   readonly space: SpacePlan;
   readonly policy: FullPolicy;
   private nextSeq: number;
@@ -155,6 +157,13 @@ export class Outbox {
       db.prepare("INSERT INTO meta (key, value) VALUES ('next_seq', '1')").run();
     }
     this.instance = instance;
+    // Outboxes made before message ids carried a digest get their key at their next start.
+    let key = get.get("msg_id_key")?.value;
+    if (!key) {
+      key = randomBytes(32).toString("hex");
+      db.prepare("INSERT INTO meta (key, value) VALUES ('msg_id_key', ?)").run(key);
+    }
+    this.msgIdKey = Buffer.from(key, "hex");
     this.nextSeq = Number(get.get("next_seq")?.value ?? "1");
     const inflight = get.get("inflight")?.value;
     this.inflightRange = inflight ? (JSON.parse(inflight) as BatchRange) : undefined;
