@@ -24,7 +24,11 @@ export const hubFields = {
   mongoPoolSize: field("DATALAB_MONGO_POOL_SIZE", intIn(1, 100, 10), "MongoDB connections per hub process (one client, one pool)"),
   sinkConcurrency: field("DATALAB_SINK_CONCURRENCY", intIn(1, 64, 4), "batches each sink consumer writes at once in one hub process"),
   httpPort: httpPortField(8080),
-  httpHost: field("DATALAB_HTTP_HOST", z.string().default("0.0.0.0"), "address the HTTP server listens on"),
+  httpHost: field(
+    "DATALAB_HTTP_HOST",
+    z.string().min(1).default("127.0.0.1"),
+    "address the HTTP server (API, live stream, dashboard, /metrics) listens on; beyond loopback (e.g. 0.0.0.0) it needs DATALAB_API_TOKEN",
+  ),
   ...natsSecurityFields,
   streamReplicas: field("DATALAB_STREAM_REPLICAS", intIn(1, 5, 1), "JetStream replicas for the streams the hub creates (3 on a cluster)"),
   maxAckPending: field("DATALAB_MAX_ACK_PENDING", intIn(1, 10_000, 64), "batches delivered but not yet acked per sink consumer, over all hub processes (each holds up to 2 × DATALAB_SINK_CONCURRENCY)"),

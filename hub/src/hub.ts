@@ -1,12 +1,15 @@
+import type { IncomingMessage } from "node:http";
 import type pg from "pg";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
+  BearerToken,
   connectNats,
   createLogger,
   ensureDeadLetterStream,
   ensureReadingsStream,
   jetstreamManager,
   natsConnectionOptions,
+  requireTokenBeyondLoopback,
   startHttp,
   subjects,
   type HttpServer,
@@ -21,6 +24,7 @@ import { createHubMetrics, type HubMetrics } from "./metrics";
 import { createMongoSink, createPgPool, createPostgresSink } from "./sinks/index";
 import type { Sink } from "./sinks/types";
 import { createDataLab, type DataLab } from "./api/datalab"; // DataLab (issue #7)
+import { resolveApiToken } from "./api/config";
 
 export interface HubDeps {
   logger?: Logger;
@@ -67,6 +71,10 @@ export class Hub {
 
   async start(): Promise<void> {
     const c = this.config;
+    // Checked before anything connects: an open port beyond loopback is refused at start.
+    const token = resolveApiToken(c);
+    requireTokenBeyondLoopback(c.httpHost, token, { host: "DATALAB_HTTP_HOST", token: "DATALAB_API_TOKEN", what: "the API, live stream, dashboard and /metrics" });
+    const bearer = token ? new BearerToken(token) : undefined;
     if (c.pgEnabled) {
       this.pgPool = this.deps.pgPool ?? createPgPool(c, this.logger);
       this.sinks.push(await createPostgresSink(this.pgPool, this.logger));
@@ -75,7 +83,7 @@ export class Hub {
     if (mongo) this.sinks.push(mongo);
     this.sinks.push(...(this.deps.sinks ?? []));
     // DataLab (issue #7): API, live stream and dashboard on the HTTP port; the live feed hears each Postgres commit.
-    this.datalab = c.pgEnabled ? createDataLab(c, this.metrics.registry, this.logger.child({ part: "datalab" }), this.deps.pgPool) : undefined;
+    this.datalab = c.pgEnabled ? createDataLab(c, this.metrics.registry, this.logger.child({ part: "datalab" }), this.deps.pgPool, token) : undefined;
     this.datalab?.observeWrites(this.sinks);
     if (this.deps.inProcess) {
       const limits = { maxBytes: c.batchMaxBytes, maxMessages: c.batchMaxMessages };
@@ -117,6 +125,8 @@ export class Hub {
       logger: this.logger,
       health: () => ({ ok: this.direct !== undefined || (this.nc !== undefined && !this.nc.isClosed()), ...this.status() }),
       routes: { ...this.datalab?.routes, ...this.deps.routes }, // DataLab (issue #7)
+      // Without the DataLab (Postgres off) nothing else guards /metrics: the shared server does.
+      ...(!this.datalab && bearer ? { authorized: (req: IncomingMessage) => bearer.matches(req) } : {}),
     });
     this.logger.info({ http: this.http.port, sinks: this.sinks.map((s) => s.name), stream: this.subjects.stream }, "hub started");
   }

@@ -14,6 +14,11 @@ export interface HttpOptions {
   routes?: Record<string, Route>;
   /** Called for paths no route matches (e.g. a dashboard's static files). */
   fallback?: Route;
+  /**
+   * When set, every path but `/healthz` answers 401 unless this returns true, and `/healthz`
+   * answers such a request with `ok` alone (liveness probes need no token; details do).
+   */
+  authorized?: (req: IncomingMessage) => boolean;
   logger: Logger;
 }
 
@@ -32,9 +37,9 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 /** `/healthz` and `/metrics`, plus whatever routes a component adds. Port 0 picks a free one. */
 export async function startHttp(opts: HttpOptions): Promise<HttpServer> {
   const routes: Record<string, Route> = {
-    "/healthz": async (_req, res) => {
+    "/healthz": async (req, res) => {
       const h = await opts.health();
-      sendJson(res, h.ok ? 200 : 503, h);
+      sendJson(res, h.ok ? 200 : 503, !opts.authorized || opts.authorized(req) ? h : { ok: h.ok });
     },
     "/metrics": async (_req, res) => {
       const body = await opts.registry.metrics();
@@ -46,6 +51,11 @@ export async function startHttp(opts: HttpOptions): Promise<HttpServer> {
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://localhost");
     const route = routes[url.pathname] ?? opts.fallback;
+    if (opts.authorized && url.pathname !== "/healthz" && !opts.authorized(req)) {
+      res.setHeader("www-authenticate", 'Bearer realm="datalab"');
+      sendJson(res, 401, { error: "missing or wrong token: send `Authorization: Bearer <token>`" });
+      return;
+    }
     if (!route) {
       sendJson(res, 404, { error: `no such path: ${url.pathname}` });
       return;
@@ -59,7 +69,7 @@ export async function startHttp(opts: HttpOptions): Promise<HttpServer> {
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(opts.port, opts.host ?? "0.0.0.0", () => {
+    server.listen(opts.port, opts.host ?? "127.0.0.1", () => {
       server.off("error", reject);
       resolve();
     });

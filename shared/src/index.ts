@@ -9,5 +9,6 @@ export * from "./common-config";
 export * from "./logger";
 export * from "./metrics";
 export * from "./http";
+export * from "./http-auth";
 export * from "./nats";
 export * from "./cli";

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { sendJson, type Route } from "@datalab/shared";
+import { AttemptLimiter, BearerToken, clientKey, Counter, sendJson, type Registry, type Route } from "@datalab/shared";
 
 export const SESSION_COOKIE = "datalab_session";
 /** A login form posts a token of at most a few hundred bytes; anything larger is refused unread. */
@@ -10,34 +10,49 @@ function digest(s: string): Buffer {
   return createHash("sha256").update(s).digest();
 }
 
+export interface LoginLimits {
+  /** Wrong tokens one client address may post per window before it gets 429. */
+  maxFailures: number;
+  windowMs?: number;
+  registry?: Registry;
+  now?: () => number;
+}
+
 /**
  * Optional bearer-token auth. Programs send `Authorization: Bearer <token>`; a browser cannot
  * put a header on a page load or an EventSource, so the dashboard's login form trades the
  * token for an HttpOnly cookie holding a hash of it (the cookie is not the token itself).
  */
 export class ApiAuth {
-  private readonly tokenDigest: Buffer | undefined;
+  private readonly token: BearerToken | undefined;
   private readonly session: string | undefined;
+  private readonly limiter: AttemptLimiter;
+  private readonly loginFailures: Counter<"result"> | undefined;
 
-  constructor(token: string | undefined) {
-    this.tokenDigest = token ? digest(token) : undefined;
+  constructor(token: string | undefined, limits: LoginLimits = { maxFailures: 10 }) {
+    this.token = token ? new BearerToken(token) : undefined;
     this.session = token ? digest(`datalab-session\0${token}`).toString("hex") : undefined;
+    this.limiter = new AttemptLimiter({ maxFailures: limits.maxFailures, windowMs: limits.windowMs ?? 60_000, ...(limits.now ? { now: limits.now } : {}) });
+    this.loginFailures = limits.registry
+      ? new Counter({
+          name: "datalab_hub_login_refused_total",
+          help: "POST /login attempts refused: wrong_token, or rate_limited (over DATALAB_LOGIN_MAX_FAILURES per address per minute)",
+          labelNames: ["result"],
+          registers: [limits.registry],
+        })
+      : undefined;
   }
 
   get enabled(): boolean {
-    return this.tokenDigest !== undefined;
+    return this.token !== undefined;
   }
 
   /** True when auth is off or the request carries the token (header) or the session cookie. */
   allows(req: IncomingMessage): boolean {
-    if (!this.tokenDigest || !this.session) return true;
-    const h = req.headers.authorization;
-    if (h) {
-      const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
-      // Compare digests: equal length always, so timingSafeEqual never throws and leaks no length.
-      if (m && timingSafeEqual(digest(m[1]!), this.tokenDigest)) return true;
-    }
+    if (!this.token || !this.session) return true;
+    if (this.token.matches(req)) return true;
     const cookie = readCookie(req, SESSION_COOKIE);
+    // Compare digests: equal length always, so timingSafeEqual never throws and leaks no length.
     return cookie !== undefined && timingSafeEqual(digest(cookie), digest(this.session));
   }
 
@@ -70,8 +85,18 @@ export class ApiAuth {
       res.writeHead(405, { allow: "GET, POST" }).end();
       return;
     }
-    if (!this.enabled || !this.session || !this.tokenDigest) {
+    if (!this.session || !this.token) {
       res.writeHead(303, { location: "/" }).end();
+      return;
+    }
+    // Checked before the body is read: a client over its limit costs no hashing.
+    const client = clientKey(req);
+    const wait = this.limiter.retryAfterSeconds(client);
+    if (wait > 0) {
+      this.loginFailures?.inc({ result: "rate_limited" });
+      res.setHeader("retry-after", String(wait));
+      res.setHeader("connection", "close");
+      sendLoginPage(res, 429, `Too many wrong tokens from your address: try again in ${wait} s.`);
       return;
     }
     const body = await readBody(req, MAX_LOGIN_BODY);
@@ -80,7 +105,9 @@ export class ApiAuth {
       return;
     }
     const token = new URLSearchParams(body).get("token")?.trim() ?? "";
-    if (!timingSafeEqual(digest(token), this.tokenDigest)) {
+    if (!this.token.equals(token)) {
+      this.limiter.fail(client);
+      this.loginFailures?.inc({ result: "wrong_token" });
       sendLoginPage(res, 401, "That token is not the one this hub was given (DATALAB_API_TOKEN).");
       return;
     }

@@ -5,6 +5,7 @@ import { createLiveFeedMetrics, LiveFeed, observeSinks } from "../live";
 import type { Sink } from "../sinks/types";
 import { ApiAuth } from "./auth";
 import { resolveApiToken, type DataLabConfig } from "./config";
+import { QueryGate } from "./gate";
 import { createApiRoutes } from "./routes";
 
 /** The DataLab a hub serves on its HTTP port: query API, live stream, dashboard. */
@@ -23,12 +24,20 @@ export interface DataLab {
  * `sharedPool`: a pool the hub was handed instead of DATALAB_PG_URL (the desktop demo's
  * embedded Postgres); the API then queries through it and leaves closing it to its owner.
  */
-export function createDataLab(c: DataLabConfig, registry: Registry, logger: Logger, sharedPool?: pg.Pool): DataLab {
-  const auth = new ApiAuth(resolveApiToken(c));
+export function createDataLab(c: DataLabConfig, registry: Registry, logger: Logger, sharedPool?: pg.Pool, token = resolveApiToken(c)): DataLab {
+  const auth = new ApiAuth(token, { maxFailures: c.loginMaxFailures, registry });
   const pool = sharedPool ?? createApiPool(c, logger);
+  const gate = new QueryGate(pool, {
+    concurrency: c.apiPoolSize,
+    maxWaitMs: c.apiQueueWaitMs,
+    maxWaiting: 16 * c.apiPoolSize,
+    retryAfterSeconds: 5,
+    registry,
+  });
 
   const feed = new LiveFeed({
     maxClients: c.liveMaxClients,
+    maxClientsPerAddress: c.liveMaxClientsPerAddress,
     bufferBytes: c.liveClientBufferBytes,
     stallMs: c.liveStallSeconds * 1_000,
     metrics: createLiveFeedMetrics(registry),
@@ -36,7 +45,7 @@ export function createDataLab(c: DataLabConfig, registry: Registry, logger: Logg
   });
 
   const routes: Record<string, Route> = {};
-  const api = createApiRoutes(pool, {
+  const api = createApiRoutes(gate, {
     maxRows: c.apiMaxRows,
     maxRangeMs: c.apiMaxRangeDays * 86_400_000,
     gatewayOnlineSeconds: c.gatewayOnlineSeconds,

@@ -14,6 +14,8 @@ export class ApiError extends DataLabError {
     readonly status: number,
     message: string,
     readonly problems: readonly Problem[] = [],
+    /** Sent as Retry-After: the refusal is about load, not about the request. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
   }
@@ -29,11 +31,14 @@ const RELATIVE = /^(?:now)?-(\d{1,9})(ms|s|m|h|d|w)$/;
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 /** Same bound as the reading contract: a time after 2200 is a unit mistake. */
 const MAX_EPOCH_MS = 7_258_118_400_000;
+/** The longest range DATALAB_API_MAX_RANGE_DAYS allows; a longer bucket means nothing and overflows PostgreSQL's interval arithmetic. */
+const MAX_DURATION_MS = 36_500 * UNIT_MS.d;
 
 export function parseDurationMs(v: string): number | undefined {
   const m = DURATION.exec(v);
   if (!m) return undefined;
-  return Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
+  const ms = Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
+  return ms <= MAX_DURATION_MS ? ms : undefined;
 }
 
 /**
@@ -47,7 +52,11 @@ export function parseTime(v: string, now: number): number | undefined {
     return ms <= MAX_EPOCH_MS ? ms : undefined;
   }
   const rel = RELATIVE.exec(v);
-  if (rel) return now - Number(rel[1]) * UNIT_MS[rel[2] as keyof typeof UNIT_MS];
+  if (rel) {
+    // Before 1970 is outside what PostgreSQL's to_timestamp gets from the API, and no reading is there.
+    const t = now - Number(rel[1]) * UNIT_MS[rel[2] as keyof typeof UNIT_MS];
+    return t >= 0 ? t : undefined;
+  }
   if (ISO_8601.test(v)) {
     const ms = Date.parse(v);
     return Number.isNaN(ms) || ms < 0 || ms > MAX_EPOCH_MS ? undefined : ms;
@@ -55,7 +64,7 @@ export function parseTime(v: string, now: number): number | undefined {
   return undefined;
 }
 
-const TIME_HELP = "expected epoch milliseconds, an ISO-8601 time, `now`, or a time relative to now such as -6h or now-7d";
+const TIME_HELP = "expected epoch milliseconds, an ISO-8601 time, `now`, or a time relative to now such as -6h or now-7d, between 1970 and 2200";
 
 /** A time parameter; `now` is bound when the schema is made, once per request. */
 export function timeParam(now: number) {
@@ -72,7 +81,7 @@ export function timeParam(now: number) {
 export const durationParam = z.string().transform((v, ctx) => {
   const ms = parseDurationMs(v.trim());
   if (ms === undefined || ms === 0) {
-    ctx.addIssue({ code: "custom", message: `expected a duration such as 500ms, 30s, 5m, 1h or 1d, got ${JSON.stringify(v.slice(0, 40))}` });
+    ctx.addIssue({ code: "custom", message: `expected a duration such as 500ms, 30s, 5m, 1h or 1d, at most 36500d, got ${JSON.stringify(v.slice(0, 40))}` });
     return z.NEVER;
   }
   return ms;
@@ -85,6 +94,17 @@ export function intParam(min: number, max: number) {
     .regex(/^\d{1,12}$/, msg)
     .transform(Number)
     .pipe(z.number().int().min(min, msg).max(max, msg));
+}
+
+/**
+ * Free text matched against stored ids (`prefix=`): no control characters, which no stored id
+ * holds and PostgreSQL refuses (NUL) in text.
+ */
+export function textParam(max: number) {
+  return z
+    .string()
+    .max(max, `at most ${max} characters`)
+    .refine((v) => !/[\u0000-\u001f\u007f]/.test(v), "must not hold control characters (such as NUL)");
 }
 
 export const sensorParam = z.string().pipe(SensorId);

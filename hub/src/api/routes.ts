@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
 import { errorMessage, sendJson, type Logger, type Route } from "@datalab/shared";
-import { ApiError, durationParam, intParam, listParam, metricParam, parseQuery, sensorParam, timeParam } from "./params";
+import { ApiError, durationParam, intParam, listParam, metricParam, parseQuery, sensorParam, textParam, timeParam } from "./params";
 import { bucketedReadings, listGateways, listSensors, rawReadings, seriesUnit, sparklines, type SeriesQuery } from "./queries";
 import type pg from "pg";
 
@@ -56,7 +56,7 @@ export function createApiRoutes(db: Pick<pg.Pool, "query">, o: ApiOptions): Reco
       const q = parseQuery(
         z.object({
           sensor: listParam(sensorParam, MAX_LIST_PARAMS).optional(),
-          prefix: z.string().max(128).optional(),
+          prefix: textParam(128).optional(),
           limit: intParam(1, o.maxRows).optional(),
         }),
         url.searchParams,
@@ -156,6 +156,7 @@ async function serve(req: IncomingMessage, res: ServerResponse, url: URL, fn: (u
     sendJson(res, 200, await fn(url));
   } catch (err) {
     if (err instanceof ApiError) {
+      if (err.retryAfterSeconds !== undefined) res.setHeader("retry-after", String(err.retryAfterSeconds));
       sendJson(res, err.status, { error: err.message, ...(err.problems.length > 0 ? { problems: err.problems } : {}) });
       return;
     }
@@ -166,6 +167,7 @@ async function serve(req: IncomingMessage, res: ServerResponse, url: URL, fn: (u
     }
     if ((typeof code === "string" && UNAVAILABLE.test(code)) || isConnectionError(err)) {
       o.logger.warn({ err: errorMessage(err), path: url.pathname }, "database unavailable for an API query");
+      res.setHeader("retry-after", "5");
       sendJson(res, 503, { error: "the database is not answering; try again shortly" });
       return;
     }
@@ -175,7 +177,9 @@ async function serve(req: IncomingMessage, res: ServerResponse, url: URL, fn: (u
 
 function isConnectionError(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
-  return typeof code === "string" && ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND"].includes(code);
+  if (typeof code === "string") return ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND"].includes(code);
+  // pg-pool's connect timeout carries no code; its message is its only mark.
+  return err instanceof Error && /timeout exceeded when trying to connect|Connection terminated/.test(err.message);
 }
 
 export function formatSpan(ms: number): string {

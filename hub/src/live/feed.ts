@@ -1,6 +1,6 @@
 import type { ServerResponse } from "node:http";
 import { z } from "zod";
-import { Counter, Gauge, sendJson, type Logger, type Reading, type Registry, type Route } from "@datalab/shared";
+import { clientKey, Counter, Gauge, sendJson, type Logger, type Reading, type Registry, type Route } from "@datalab/shared";
 import { ApiError, listParam, metricParam, parseQuery, sensorParam } from "../api/params";
 
 /** What a browser receives for one reading. */
@@ -15,6 +15,8 @@ export interface LiveReading {
 
 export interface LiveOptions {
   maxClients: number;
+  /** Streams one client address (an IPv6 /64) may hold, so one client cannot take every slot. Default: maxClients. */
+  maxClientsPerAddress?: number;
   /**
    * Bytes that may wait in one client's socket buffer. Above it the client's readings are
    * dropped (and counted) instead of queued: a slow browser costs the hub at most this much
@@ -35,6 +37,7 @@ export interface LiveMetrics {
   sent: Counter;
   dropped: Counter;
   disconnected: Counter<"reason">;
+  refused: Counter<"reason">;
 }
 
 export function createLiveMetrics(registry: Registry): LiveMetrics {
@@ -53,12 +56,19 @@ export function createLiveMetrics(registry: Registry): LiveMetrics {
       labelNames: ["reason"],
       registers,
     }),
+    refused: new Counter({
+      name: "datalab_hub_live_refused_total",
+      help: "Live-stream connections answered 503, by reason (full: DATALAB_LIVE_MAX_CLIENTS; per_address: DATALAB_LIVE_MAX_CLIENTS_PER_ADDRESS)",
+      labelNames: ["reason"],
+      registers,
+    }),
   };
 }
 
 interface Client {
   id: number;
   res: ServerResponse;
+  address: string;
   sensors: ReadonlySet<string> | null;
   metrics: ReadonlySet<string> | null;
   /** Readings dropped since the last event this client got; sent as an `event: dropped`. */
@@ -79,6 +89,7 @@ const MAX_FILTER = 500;
  */
 export class LiveFeed {
   private readonly clients = new Set<Client>();
+  private readonly perAddress = new Map<string, number>();
   private heartbeat: NodeJS.Timeout | undefined;
   private nextId = 1;
   private readonly now: () => number;
@@ -138,8 +149,17 @@ export class LiveFeed {
     return true;
   }
 
+  /** Forget a client; false when it was already gone. */
+  private remove(c: Client): boolean {
+    if (!this.clients.delete(c)) return false;
+    const n = (this.perAddress.get(c.address) ?? 1) - 1;
+    if (n > 0) this.perAddress.set(c.address, n);
+    else this.perAddress.delete(c.address);
+    return true;
+  }
+
   private disconnect(c: Client, reason: "slow" | "shutdown"): void {
-    if (!this.clients.delete(c)) return;
+    if (!this.remove(c)) return;
     this.o.metrics.disconnected.inc({ reason });
     this.o.metrics.clients.set(this.clients.size);
     this.o.logger.info({ client: c.id, reason, dropped: c.dropped }, "live client disconnected");
@@ -168,8 +188,17 @@ export class LiveFeed {
       return;
     }
     if (this.clients.size >= this.o.maxClients) {
+      this.o.metrics.refused.inc({ reason: "full" });
       res.setHeader("retry-after", "10");
       sendJson(res, 503, { error: `${this.o.maxClients} live clients already connected (DATALAB_LIVE_MAX_CLIENTS)` });
+      return;
+    }
+    const address = clientKey(req);
+    const perAddress = this.o.maxClientsPerAddress ?? this.o.maxClients;
+    if ((this.perAddress.get(address) ?? 0) >= perAddress) {
+      this.o.metrics.refused.inc({ reason: "per_address" });
+      res.setHeader("retry-after", "10");
+      sendJson(res, 503, { error: `your address already holds ${perAddress} live streams (DATALAB_LIVE_MAX_CLIENTS_PER_ADDRESS); close one first` });
       return;
     }
     res.writeHead(200, {
@@ -183,6 +212,7 @@ export class LiveFeed {
     const c: Client = {
       id: this.nextId++,
       res,
+      address,
       sensors: filter.sensor && filter.sensor.length > 0 ? new Set(filter.sensor) : null,
       metrics: filter.metric && filter.metric.length > 0 ? new Set(filter.metric) : null,
       dropped: 0,
@@ -191,9 +221,10 @@ export class LiveFeed {
     // retry: how long an EventSource waits before reconnecting after the stream ends.
     res.write(`retry: 3000\n\n${frame("hello", { client: c.id, sensors: filter.sensor ?? null, metrics: filter.metric ?? null })}`);
     this.clients.add(c);
+    this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
     this.o.metrics.clients.set(this.clients.size);
     res.on("close", () => {
-      if (this.clients.delete(c)) {
+      if (this.remove(c)) {
         this.o.metrics.clients.set(this.clients.size);
         this.idle();
       }
