@@ -80,7 +80,9 @@ function runJob(cmd, args, after = (code) => code) {
   child.on("exit", (code, signal) => process.exit(after(code ?? (signal ? 1 : 0))));
 }
 
-if (pnpm(["install", "--frozen-lockfile", "--prefer-offline", "--reporter=append-only"]) !== 0) process.exit(1);
+// `install` passes its own arguments on (CI installs with --ignore-scripts, then builds the natives apart).
+const installArgs = job === "install" ? rest : [];
+if (pnpm(["install", "--frozen-lockfile", "--prefer-offline", "--reporter=append-only", ...installArgs]) !== 0) process.exit(1);
 if (job === "install") process.exit(0);
 if (job === "test") {
   await ensureServices();

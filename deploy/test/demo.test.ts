@@ -14,7 +14,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { subjects } from "@datalab/shared";
-import { createTestDatabase, freePort, MQTT_URL, NATS_URL, tempDir, uniqueId, waitFor, type TestDatabase } from "@datalab/shared/testing";
+import { createTestDatabase, freePort, MQTT_URL, NATS_URL, tempDir, uniqueId, waitFor, type TestDatabase, TIME_SCALE } from "@datalab/shared/testing";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -161,7 +161,7 @@ describe("desktop demo with no servers reachable", () => {
     expect(demo.out()).toContain("Stopped.");
     expect(existsSync(join(dataDir, "demo.json"))).toBe(false);
     expect(existsSync(join(dataDir, "demo.pid"))).toBe(false);
-  }, 120_000);
+  }, 120_000 * TIME_SCALE);
 
   it("finds the previous run's readings in its kept data folder", async () => {
     expect(env, "the first test must have run").toBeDefined();
@@ -171,7 +171,7 @@ describe("desktop demo with no servers reachable", () => {
     const r = await getJson<{ sensors: { sensorId: string; metrics: Record<string, { value: number }> }[] }>(`${info.hubUrl}/api/sensors?sensor=${encodeURIComponent(sensor)}`);
     expect(r.sensors[0]?.metrics.temperature?.value).toBe(21.5);
     expect(await stop(demo)).toBe(0);
-  }, 120_000);
+  }, 120_000 * TIME_SCALE);
 });
 
 describe("desktop demo with the real servers answering", () => {
@@ -217,5 +217,5 @@ describe("desktop demo with the real servers answering", () => {
     );
     expect((await getJson<{ nats: string }>(`${info.hubUrl}/healthz`)).nats).toBe("connected");
     expect(await stop(demo)).toBe(0);
-  }, 90_000);
+  }, 90_000 * TIME_SCALE);
 });

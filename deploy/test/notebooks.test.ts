@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "@datalab/shared";
-import { createTestDatabase, MONGO_URL, runCommand, tempDir, uniqueId, type TestDatabase } from "@datalab/shared/testing";
+import { createTestDatabase, MONGO_URL, runCommand, tempDir, uniqueId, type TestDatabase, TIME_SCALE } from "@datalab/shared/testing";
 import { createMongoSink, createPostgresSink, loadHubConfig, type Sink } from "@datalab/hub";
 import { replayFixtures } from "./notebooks-fixture";
 
@@ -75,7 +75,7 @@ beforeAll(async () => {
     sinks.push(mongo!);
   }
   replayed = await replayFixtures(sinks, FIXTURES);
-}, 120_000);
+}, 120_000 * TIME_SCALE);
 
 afterAll(async () => {
   const client = (mongo as unknown as { client?: { db(n: string): { dropDatabase(): Promise<unknown> } } } | undefined)?.client;
@@ -133,7 +133,7 @@ describe("notebooks (deploy/notebooks)", () => {
     const flagged = Number(/robust z-score: (\d+) readings flagged/.exec(anomalies)?.[1]);
     expect(flagged).toBeGreaterThan(0);
     expect(anomalies).toContain("DATALAB_MONGO_URL is not set: skipping the raw-message join");
-  }, 240_000);
+  }, 240_000 * TIME_SCALE);
 
   it.skipIf(!MONGO_URL)("join flagged readings with their raw messages in MongoDB (needs DATALAB_MONGO_URL)", () => {
     const cells = results.get("03_anomalies.ipynb+mongo");

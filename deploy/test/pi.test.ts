@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadGatewayConfig } from "@datalab/gateway";
-import { freePort, tempDir, waitFor } from "@datalab/shared/testing";
+import { freePort, runCommand, tempDir, TIME_SCALE, waitFor } from "@datalab/shared/testing";
 import { connect } from "node:net";
 
 const PI = fileURLToPath(new URL("../pi/", import.meta.url));
@@ -22,9 +22,15 @@ function requireTool(bin: string, pkg: string): string {
   return path;
 }
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): { code: number | null; out: string } {
-  const r = spawnSync(cmd, args, { encoding: "utf8", env: { ...process.env, ...env }, timeout: 180_000 });
-  return { code: r.status, out: `${r.stdout}${r.stderr}` };
+/**
+ * An install compiles better-sqlite3 when no build is cached: minutes, more on a busy machine.
+ * Run asynchronously so the Vitest worker keeps answering its parent meanwhile.
+ */
+const INSTALL_MS = 5 * 60_000 * TIME_SCALE;
+
+async function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string }> {
+  const r = await runCommand(cmd, args, { env: { ...process.env, ...env }, timeoutMs: INSTALL_MS / TIME_SCALE });
+  return { code: r.code, out: `${r.stdout}${r.stderr}` };
 }
 
 function mode(path: string): string {
@@ -37,17 +43,17 @@ const root = join(scratch, "root");
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe("deploy/pi/install.sh", () => {
-  it("passes shellcheck, as does the command wrapper it installs", () => {
-    const r = run(requireTool("shellcheck", "shellcheck"), ["-x", INSTALL, join(PI, "datalab-gateway.sh")]);
+  it("passes shellcheck, as does the command wrapper it installs", async () => {
+    const r = await run(requireTool("shellcheck", "shellcheck"), ["-x", INSTALL, join(PI, "datalab-gateway.sh")]);
     expect(r.out).toBe("");
     expect(r.code).toBe(0);
   });
 
-  it("refuses flags that do not go together, and an upgrade with nothing installed", () => {
-    const purge = run("bash", [INSTALL, "--purge"], { DESTDIR: join(scratch, "empty") });
+  it("refuses flags that do not go together, and an upgrade with nothing installed", async () => {
+    const purge = await run("bash", [INSTALL, "--purge"], { DESTDIR: join(scratch, "empty") });
     expect(purge.code).not.toBe(0);
     expect(purge.out).toMatch(/--purge goes with --uninstall/);
-    const upgrade = run("bash", [INSTALL, "--upgrade"], { DESTDIR: join(scratch, "empty") });
+    const upgrade = await run("bash", [INSTALL, "--upgrade"], { DESTDIR: join(scratch, "empty") });
     expect(upgrade.code).not.toBe(0);
     expect(upgrade.out).toMatch(/no installed gateway to upgrade/);
     expect(existsSync(join(scratch, "empty", APP))).toBe(false);
@@ -55,12 +61,12 @@ describe("deploy/pi/install.sh", () => {
 });
 
 describe("install into a scratch root", () => {
-  beforeAll(() => {
-    const r = run("bash", [INSTALL, "--with-mosquitto", "--no-start"], { DESTDIR: root });
+  beforeAll(async () => {
+    const r = await run("bash", [INSTALL, "--with-mosquitto", "--no-start"], { DESTDIR: root });
     expect(r.code, r.out).toBe(0);
-  }, 180_000);
+  }, INSTALL_MS + 60_000);
 
-  it("lays out the expected tree, with private config files", () => {
+  it("lays out the expected tree, with private config files", async () => {
     const expected: [string, string][] = [
       [`${APP}/dist/cli.mjs`, "644"],
       [`${APP}/package.json`, "644"],
@@ -85,8 +91,8 @@ describe("install into a scratch root", () => {
     }
   });
 
-  it("installs a gateway that runs on this machine, with a config file it accepts", () => {
-    const help = run(process.execPath, [join(root, APP, "dist/cli.mjs"), "help"]);
+  it("installs a gateway that runs on this machine, with a config file it accepts", async () => {
+    const help = await run(process.execPath, [join(root, APP, "dist/cli.mjs"), "help"]);
     expect(help.code, help.out).toBe(0);
     expect(help.out).toContain("DATALAB_NATS_URL");
     const cfg = loadGatewayConfig({ env: {}, file: join(root, "etc/datalab/gateway.json") });
@@ -95,7 +101,7 @@ describe("install into a scratch root", () => {
     expect(cfg.synchronous).toBe("FULL");
   });
 
-  it("installs a hardened unit that systemd-analyze verify accepts", () => {
+  it("installs a hardened unit that systemd-analyze verify accepts", async () => {
     const unit = join(root, "etc/systemd/system/datalab-gateway.service");
     const text = readFileSync(unit, "utf8");
     for (const line of [
@@ -119,17 +125,17 @@ describe("install into a scratch root", () => {
     }
     expect(text).toMatch(new RegExp(`^ExecStart=/\\S*node --max-semi-space-size=1 --max-old-space-size=64 /${APP}/dist/cli.mjs run$`, "m"));
     // verify prints what it objects to (unknown keys, bad values, missing binaries) on stderr.
-    const r = spawnSync(requireTool("systemd-analyze", "systemd"), ["verify", unit], { encoding: "utf8" });
+    const r = await runCommand(requireTool("systemd-analyze", "systemd"), ["verify", unit]);
     expect(r.stderr).toBe("");
-    expect(r.status).toBe(0);
+    expect(r.code).toBe(0);
   });
 
-  it("declares the service user in dialout, which systemd-sysusers creates", () => {
+  it("declares the service user in dialout, which systemd-sysusers creates", async () => {
     mkdirSync(join(root, "etc"), { recursive: true });
     writeFileSync(join(root, "etc/passwd"), "root:x:0:0::/root:/bin/sh\n");
     writeFileSync(join(root, "etc/group"), "root:x:0:\ndialout:x:20:\n");
     try {
-      const r = run(requireTool("systemd-sysusers", "systemd"), [`--root=${root}`]);
+      const r = await run(requireTool("systemd-sysusers", "systemd"), [`--root=${root}`]);
       expect(r.code, r.out).toBe(0);
       expect(readFileSync(join(root, "etc/passwd"), "utf8")).toMatch(/^datalab:x:\d+:\d+:[^:]*:\/var\/lib\/datalab:\/usr\/sbin\/nologin$/m);
       expect(readFileSync(join(root, "etc/group"), "utf8")).toMatch(/^dialout:x:20:datalab$/m);
@@ -138,7 +144,7 @@ describe("install into a scratch root", () => {
     }
   });
 
-  it("gives radios stable names in dialout", () => {
+  it("gives radios stable names in dialout", async () => {
     const rules = readFileSync(join(root, "etc/udev/rules.d/99-datalab-radio.rules"), "utf8");
     const active = rules.split("\n").filter((l) => l.trim() && !l.startsWith("#"));
     expect(active.filter((l) => l.includes('SYMLINK+="datalab-radio-')).length).toBe(2);
@@ -174,7 +180,7 @@ describe("install into a scratch root", () => {
     }
   });
 
-  it("upgrades the code and keeps the edited config", () => {
+  it("upgrades the code and keeps the edited config", async () => {
     const json = join(root, "etc/datalab/gateway.json");
     const edited = readFileSync(json, "utf8").replace("nats://hub.example.org:4222", "nats://hub.test:4222");
     writeFileSync(json, edited);
@@ -183,26 +189,26 @@ describe("install into a scratch root", () => {
     const built = join(scratch, "built");
     cpSync(join(root, APP), built, { recursive: true });
     rmSync(join(built, "old-release-marker"));
-    const r = run("bash", [INSTALL, "--upgrade", "--prebuilt", built], { DESTDIR: root });
+    const r = await run("bash", [INSTALL, "--upgrade", "--prebuilt", built], { DESTDIR: root });
     expect(r.code, r.out).toBe(0);
     expect(r.out).toContain("kept");
     expect(readFileSync(json, "utf8")).toBe(edited);
     expect(existsSync(join(root, APP, "dist/cli.mjs"))).toBe(true);
     expect(existsSync(join(root, APP, "old-release-marker"))).toBe(false);
     expect(existsSync(join(root, `${APP}.old`))).toBe(false);
-  });
+  }, INSTALL_MS);
 
-  it("uninstalls, keeping config and outbox unless purged", () => {
+  it("uninstalls, keeping config and outbox unless purged", async () => {
     mkdirSync(join(root, "var/lib/datalab"), { recursive: true });
     writeFileSync(join(root, "var/lib/datalab/outbox.db"), "");
-    const r = run("bash", [INSTALL, "--uninstall"], { DESTDIR: root });
+    const r = await run("bash", [INSTALL, "--uninstall"], { DESTDIR: root });
     expect(r.code, r.out).toBe(0);
     for (const gone of [APP, "etc/systemd/system/datalab-gateway.service", "etc/udev/rules.d/99-datalab-radio.rules", "usr/local/bin/datalab-gateway"]) {
       expect(existsSync(join(root, gone)), gone).toBe(false);
     }
     expect(existsSync(join(root, "etc/datalab/gateway.json"))).toBe(true);
     expect(existsSync(join(root, "var/lib/datalab/outbox.db"))).toBe(true);
-    const purge = run("bash", [INSTALL, "--uninstall", "--purge"], { DESTDIR: root });
+    const purge = await run("bash", [INSTALL, "--uninstall", "--purge"], { DESTDIR: root });
     expect(purge.code, purge.out).toBe(0);
     expect(existsSync(join(root, "etc/datalab"))).toBe(false);
     expect(existsSync(join(root, "var/lib/datalab"))).toBe(false);

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { ensureReadingsStream, metricValue, subjects } from "@datalab/shared";
-import { freePort, startNatsServer, tempDir, uniqueId, waitFor, type NatsServer, type TestDatabase } from "@datalab/shared/testing";
+import { freePort, startNatsServer, tempDir, uniqueId, waitFor, type NatsServer, type TestDatabase, TIME_SCALE } from "@datalab/shared/testing";
 import { Hub } from "../src/hub";
 import { createHubMetrics } from "../src/metrics";
 import { makeBatches, publishBatches, totalReadings } from "./support/batches";
@@ -101,5 +101,5 @@ describe("three-node NATS cluster, one node killed mid-flood", () => {
     }, "the consumer to drain on the new leader", 30_000, 250);
     expect(await metricValue(metrics.registry, "datalab_hub_dead_letters_total")).toBe(0);
     // Headroom over vitest's 60 s for a loaded CI machine; a normal run takes about 15 s.
-  }, 90_000);
+  }, 90_000 * TIME_SCALE);
 });

@@ -40,8 +40,12 @@ async function crashBetweenCommitAndAck(sink: "postgres" | "mongo", config: HubC
         throw new Error(`${err.message}\n${hub.log().slice(-3000)}`);
       });
       await waitFor(async () => (await hub.metric("datalab_hub_duplicates_total", { sink })) > 0, "the redelivered batch seen as duplicates");
-      // Exactly the committed-but-unacked batch came back as duplicates: nothing written twice.
-      expect(await hub.metric("datalab_hub_duplicates_total", { sink })).toBe(unitsPerBatch);
+      // The committed-but-unacked batch came back as duplicates. On a busy machine a batch
+      // can also wait past the 1 s ack_wait in the client's buffer and come back: more whole
+      // batches of duplicates, never a second row.
+      const dups = await hub.metric("datalab_hub_duplicates_total", { sink });
+      expect(dups).toBeGreaterThanOrEqual(unitsPerBatch);
+      expect(dups % unitsPerBatch).toBe(0);
       expect(await stored()).toBe(batches.length * unitsPerBatch);
     } finally {
       await hub.kill("SIGTERM");

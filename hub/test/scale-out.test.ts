@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { subjects } from "@datalab/shared";
-import { MONGO_URL, NATS_URL, uniqueId, waitFor, type TestDatabase } from "@datalab/shared/testing";
+import { MONGO_URL, NATS_URL, uniqueId, waitFor, type TestDatabase, TIME_SCALE } from "@datalab/shared/testing";
 import { MongoClient } from "mongodb";
 import { makeBatches, publishBatches, totalMessages, totalReadings } from "./support/batches";
 import { configEnv, testConfig } from "./support/config";
@@ -87,5 +87,5 @@ describe("two hub processes on one stream", () => {
       await h.kill("SIGTERM");
       expect(await h.exited).toBe(0);
     }
-  }, 90_000);
+  }, 90_000 * TIME_SCALE);
 });

@@ -115,7 +115,9 @@ describe("sinks facing an unreachable server", () => {
       const err = await sink.write(sinkBatch(b)).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(SinkUnavailableError);
       expect(err).toBeInstanceOf(SinkError);
-      expect((err as Error).message).toMatch(/ECONNREFUSED|connect/);
+      // Refused at once, or (on a busy machine) timed out connecting: both are "unavailable",
+      // which is what the consumer acts on; the wording differs, so it is not asserted.
+      expect((err as SinkUnavailableError).cause).toBeInstanceOf(Error);
     } finally {
       await sink.close();
     }

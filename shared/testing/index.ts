@@ -39,8 +39,16 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Poll `cond` until it returns a truthy value; fail with `what` after `timeoutMs`. */
+/**
+ * Every deadline in the tests is multiplied by this (DATALAB_TEST_TIME_SCALE, default 3): a
+ * deadline is sized for this machine, and CI may run on one three times slower or busy. A
+ * wait on a condition ends when the condition holds, so a long deadline costs nothing.
+ */
+export const TIME_SCALE = Math.max(1, Number(process.env.DATALAB_TEST_TIME_SCALE) || 3);
+
+/** Poll `cond` until it returns a truthy value; fail with `what` after `timeoutMs` × TIME_SCALE. */
 export async function waitFor<T>(cond: () => T | Promise<T>, what: string, timeoutMs = 20_000, intervalMs = 25): Promise<NonNullable<T>> {
+  timeoutMs *= TIME_SCALE;
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -267,7 +275,7 @@ export function runCommand(cmd: string, args: string[], opts: { env?: NodeJS.Pro
     let stderr = "";
     p.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
     p.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const t = setTimeout(() => p.kill("SIGKILL"), opts.timeoutMs ?? 30_000);
+    const t = setTimeout(() => p.kill("SIGKILL"), (opts.timeoutMs ?? 30_000) * TIME_SCALE);
     p.on("error", reject);
     p.on("close", (code) => {
       clearTimeout(t);
