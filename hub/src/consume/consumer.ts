@@ -1,10 +1,26 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { BatchError, batchReadings, decodeBatch, errorMessage, msToNanos, type BatchLimits, type Logger, type Subjects } from "@datalab/shared";
+import { BatchError, batchReadings, decodeBatchParts, errorMessage, messageAsBatch, msToNanos, type BatchLimits, type Logger, type RefusedMessage, type Subjects } from "@datalab/shared";
 import { SinkUnavailableError, type Sink, type SinkBatch, type WriteResult } from "../sinks/types";
 import type { HubMetrics } from "../metrics";
 import { deadLetterHeaders, deadLetterMsgId } from "./dead-letters";
 import { FailureCounts, retryDelayMs } from "./failures";
+import { isolateRefusals, type Part } from "./isolate";
+
+/** A decoded batch: what goes to the sink, and the messages set aside because they break the contract. */
+interface Decoded {
+  sb: SinkBatch;
+  parts: Part[];
+  refused: RefusedMessage[];
+}
+
+/** One message dead-lettered alone. */
+interface Letter {
+  index: number;
+  reason: string;
+  error: string;
+  data: Uint8Array;
+}
 
 export interface ConsumerOptions {
   /** Batches delivered but not yet acked, over all hub processes on this durable (JetStream's max_ack_pending). */
@@ -186,28 +202,37 @@ export class SinkConsumer {
     }
   }
 
-  private decode(m: JsMsg): SinkBatch | { reason: string; error: string } {
+  private decode(m: JsMsg): Decoded | { reason: string; error: string } {
     try {
       const gatewayId = this.subj.gatewayOf(m.subject);
       if (!gatewayId) throw new BatchError("bad_subject", `subject ${m.subject} does not name a gateway`);
-      // Limits (bytes, message count) are checked inside decodeBatch before parsing/validating.
-      const batch = decodeBatch(m.data, this.opts.limits);
+      // Limits (bytes, message count) are checked before parsing/validating. A message that
+      // breaks the contract is set aside alone; the rest of its batch is written.
+      const { batch, indices, refused } = decodeBatchParts(m.data, this.opts.limits);
       // Trust the subject (NATS permissions can tie it to one gateway's credentials), not the payload.
       if (batch.gatewayId !== gatewayId) {
         throw new BatchError("gateway_mismatch", `batch claims gateway "${batch.gatewayId}" but came on the subject of "${gatewayId}"`);
       }
-      return { gatewayId, batch, readings: batchReadings(batch, gatewayId), streamSeq: m.seq, bytes: m.data.byteLength, redelivered: m.redelivered };
+      const sb: SinkBatch = { gatewayId, batch, readings: batchReadings(batch, gatewayId), streamSeq: m.seq, bytes: m.data.byteLength, redelivered: m.redelivered };
+      return { sb, parts: batch.messages.map((message, i) => ({ index: indices[i]!, message })), refused };
     } catch (err) {
       return { reason: err instanceof BatchError ? err.reason : "decode_failed", error: errorMessage(err) };
     }
   }
 
   private async handle(m: JsMsg): Promise<void> {
-    const b = this.decode(m);
-    if ("reason" in b) {
+    const d = this.decode(m);
+    if ("reason" in d) {
       // Decoding is deterministic: a batch that fails once fails every time, so it goes to
       // the dead letters on its first delivery instead of after maxDeliver.
-      await this.deadLetter(m, b.reason, b.error, 1);
+      await this.deadLetter(m, d.reason, d.error, 1);
+      return;
+    }
+    const b = d.sb;
+    // Likewise the messages set aside at decoding: dead-lettered on the first delivery.
+    const refused = d.refused.map((r) => this.letter(b, r.index, r.message, r.reason, r.error));
+    if (b.batch.messages.length === 0) {
+      if (await this.deadLetterAlone(m, refused, 1)) this.committed(m, 0, 0);
       return;
     }
     // Keep the batch ours while a slow write runs (resets JetStream's ack_wait).
@@ -224,11 +249,17 @@ export class SinkConsumer {
       res = await this.sink.write(b);
       end();
     } catch (err) {
-      await this.writeFailed(m, err);
+      await this.writeFailed(m, err, d, refused);
       return;
     } finally {
       clearInterval(keepAlive);
     }
+    if (!(await this.deadLetterAlone(m, refused, 1))) return;
+    this.committed(m, b.readings.length, res.duplicates);
+  }
+
+  /** The sink committed what it takes of the batch, and its refused messages are parked: ack. */
+  private committed(m: JsMsg, n: number, duplicates: number): void {
     // Ack only now, after the sink committed. A crash before this line means a redelivery,
     // which the sink's idempotent write turns into duplicates, never a second row.
     try {
@@ -239,14 +270,17 @@ export class SinkConsumer {
     this.failures.clear(m.seq);
     this.lastCommitAt = performance.now();
     this.pauseBackoffMs = MIN_PAUSE_MS;
-    const n = b.readings.length;
     this.st.lastWriteAt = Date.now();
     this.st.written += n;
-    this.st.duplicates += res.duplicates;
+    this.st.duplicates += duplicates;
     this.st.lastError = undefined;
     this.metrics.readingsWritten.inc({ sink: this.sink.name }, n);
-    if (res.duplicates > 0) this.metrics.duplicates.inc({ sink: this.sink.name }, res.duplicates);
+    if (duplicates > 0) this.metrics.duplicates.inc({ sink: this.sink.name }, duplicates);
     this.metrics.batchesWritten.inc({ sink: this.sink.name });
+  }
+
+  private letter(b: SinkBatch, index: number, message: unknown, reason: string, error: string): Letter {
+    return { index, reason, error, data: messageAsBatch(b.batch, message) };
   }
 
   /**
@@ -260,8 +294,11 @@ export class SinkConsumer {
    *   do other batches get written meanwhile, so the failure counts against this batch only
    *   when this process committed another batch since the batch's previous failure. Retried
    *   with backoff, without pausing, so that the others can prove the sink works.
+   * A counted failure of a batch of several messages is narrowed down to the messages the sink
+   * refuses (isolateRefusals): the others are written at once, and at maxDeliver only the
+   * refused ones are dead-lettered, each alone.
    */
-  private async writeFailed(m: JsMsg, err: unknown): Promise<void> {
+  private async writeFailed(m: JsMsg, err: unknown, d: Decoded, refused: Letter[]): Promise<void> {
     const error = errorMessage(err);
     this.st.lastError = error;
     if (!(await this.sink.healthy())) {
@@ -277,13 +314,39 @@ export class SinkConsumer {
     }
     this.metrics.writeErrors.inc({ sink: this.sink.name, kind: counted ? "rejected" : "unavailable" });
     const f = this.failures.record(m.seq, counted, now);
+    let bad = d.parts.map((p) => ({ ...p, error }));
+    let written = 0;
+    let duplicates = 0;
+    if (counted && d.parts.length > 1) {
+      try {
+        const iso = await isolateRefusals(this.sink, d.sb, d.parts);
+        ({ written, duplicates } = iso);
+        bad = iso.refused;
+      } catch (e) {
+        this.metrics.writeErrors.inc({ sink: this.sink.name, kind: "unavailable" });
+        this.handBackAndPause(m, errorMessage(e));
+        return;
+      }
+      if (bad.length === 0) {
+        if (await this.deadLetterAlone(m, refused, 1)) this.committed(m, written, duplicates);
+        return;
+      }
+    }
     if (f.counted >= this.opts.maxDeliver) {
-      await this.deadLetter(m, "sink_rejected", error, f.counted);
+      if (bad.length === d.parts.length && refused.length === 0) {
+        await this.deadLetter(m, "sink_rejected", error, f.counted);
+      } else {
+        const letters = [...bad.map((p) => this.letter(d.sb, p.index, p.message, "sink_rejected", p.error)), ...refused];
+        if (await this.deadLetterAlone(m, letters, f.counted)) this.committed(m, written, duplicates);
+      }
       this.failures.clear(m.seq);
       return;
     }
     const delay = retryDelayMs(f.tries);
-    this.logger.warn({ err: error, counted: f.counted, of: this.opts.maxDeliver, retryInMs: delay, seq: m.seq }, "batch write failed; will retry");
+    this.logger.warn(
+      { err: error, counted: f.counted, of: this.opts.maxDeliver, retryInMs: delay, seq: m.seq, refusedMessages: bad.length, messages: d.parts.length },
+      "batch write failed; will retry",
+    );
     m.nak(delay);
   }
 
@@ -315,6 +378,36 @@ export class SinkConsumer {
       this.logger.info("sink answers; resuming");
       this.setState("running");
     }
+  }
+
+  /**
+   * Publish each letter (one message of the batch) to the dead-letter subject. False when one
+   * could not be parked: the batch is then handed back to come again, and its letters' ids
+   * make the ones already published duplicates.
+   */
+  private async deadLetterAlone(m: JsMsg, letters: readonly Letter[], attempts: number): Promise<boolean> {
+    for (const l of letters) {
+      try {
+        await this.js.publish(this.subj.deadLetter(this.sink.name), l.data, {
+          headers: deadLetterHeaders(m, { reason: l.reason, error: l.error, sink: this.sink.name, attempts, message: l.index }),
+          msgID: deadLetterMsgId(this.sink.name, m.seq, l.index),
+        });
+      } catch (err) {
+        this.logger.error({ err: errorMessage(err), seq: m.seq }, "dead-letter publish failed; batch will be redelivered");
+        try {
+          m.nak(5_000);
+        } catch {
+          // redelivered after ack_wait
+        }
+        return false;
+      }
+    }
+    for (const l of letters) {
+      this.st.deadLettered++;
+      this.metrics.deadLetters.inc({ sink: this.sink.name, reason: l.reason });
+      this.logger.error({ reason: l.reason, error: l.error, seq: m.seq, message: l.index, subject: m.subject, attempts }, "message dead-lettered alone; the rest of its batch is written");
+    }
+    return true;
   }
 
   /** Publish the batch, its reason and error to the dead-letter subject, then terminate it. */

@@ -14,6 +14,8 @@ export const DL_HEADER = {
   streamSeq: "Datalab-Stream-Seq",
   msgId: "Datalab-Msg-Id",
   attempts: "Datalab-Attempts",
+  /** Set when the letter holds one message of the batch (its position in the batch as sent), not the whole batch. */
+  message: "Datalab-Message",
 } as const;
 
 export interface DeadLetterInfo {
@@ -21,6 +23,8 @@ export interface DeadLetterInfo {
   error: string;
   sink: string;
   attempts: number;
+  /** Position in the batch of the one message the letter holds; absent for a whole batch. */
+  message?: number;
 }
 
 /** The headers of a dead letter for message `m`. */
@@ -33,14 +37,15 @@ export function deadLetterHeaders(m: Pick<JsMsg, "subject" | "seq" | "headers">,
   h.set(DL_HEADER.subject, m.subject);
   h.set(DL_HEADER.streamSeq, String(m.seq));
   h.set(DL_HEADER.attempts, String(info.attempts));
+  if (info.message !== undefined) h.set(DL_HEADER.message, String(info.message));
   const id = m.headers?.get("Nats-Msg-Id");
   if (id) h.set(DL_HEADER.msgId, id);
   return h;
 }
 
 /** The dead-letter's own Nats-Msg-Id: a hub that dies after publishing it, before terminating the batch, does not park it twice. */
-export function deadLetterMsgId(sink: string, streamSeq: number): string {
-  return `${sink}:${streamSeq}`;
+export function deadLetterMsgId(sink: string, streamSeq: number, message?: number): string {
+  return message === undefined ? `${sink}:${streamSeq}` : `${sink}:${streamSeq}:m${message}`;
 }
 
 export interface DeadLetter {
@@ -57,6 +62,8 @@ export interface DeadLetter {
   /** The gateway's Nats-Msg-Id of the batch, when it had one. */
   msgId: string | undefined;
   attempts: number;
+  /** Position in its batch of the one message this letter holds; undefined when it holds the whole batch. */
+  message: number | undefined;
   size: number;
   data: Uint8Array;
 }
@@ -115,6 +122,7 @@ function toDeadLetter(m: JsMsg): DeadLetter {
     streamSeq: Number(get(DL_HEADER.streamSeq)) || 0,
     msgId: get(DL_HEADER.msgId) || undefined,
     attempts: Number(get(DL_HEADER.attempts)) || 0,
+    message: get(DL_HEADER.message) === "" ? undefined : Number(get(DL_HEADER.message)),
     size: m.data.byteLength,
     data: m.data,
   };

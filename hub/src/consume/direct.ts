@@ -1,7 +1,8 @@
-import { BatchError, batchReadings, decodeBatch, errorMessage, UplinkError, type BatchLimits, type Logger, type Subjects } from "@datalab/shared";
+import { BatchError, batchReadings, decodeBatchParts, errorMessage, messageAsBatch, UplinkError, type BatchLimits, type Logger, type RefusedMessage, type Subjects } from "@datalab/shared";
 import type { HubMetrics } from "../metrics";
 import { SinkUnavailableError, type Sink, type SinkBatch } from "../sinks/types";
 import { FailureCounts } from "./failures";
+import { isolateRefusals, type Part } from "./isolate";
 
 /** What the in-process path answers: the same shape as JetStream's PubAck. */
 export interface DirectAck {
@@ -15,7 +16,10 @@ export interface DirectDeadLetter {
   reason: string;
   error: string;
   subject: string;
+  /** The batch's message id; with `:m<index>` appended when the letter holds one message of it. */
   msgId: string;
+  /** Position in the batch of the one message the letter holds; absent for a whole batch. */
+  message?: number;
   data: Uint8Array;
 }
 
@@ -63,13 +67,14 @@ export class DirectIntake {
     const known = this.seqs.get(msgId);
     if (known?.acked) return { seq: known.seq, duplicate: true };
     const seq = known?.seq ?? this.remember(msgId);
-    const b = this.decode(subject, data, seq);
-    if ("reason" in b) {
+    const d = this.decode(subject, data, seq);
+    if ("reason" in d) {
       // Deterministic: the same bytes fail the same way every time.
-      await this.giveUp({ sink: undefined, reason: b.reason, error: b.error, subject, msgId, data });
+      await this.giveUp({ sink: undefined, reason: d.reason, error: d.error, subject, msgId, data });
       return this.acked(msgId, seq);
     }
-    const results = await Promise.allSettled(this.sinks.map((s) => this.write(s, b)));
+    const b = d.sb;
+    const results = b.batch.messages.length === 0 ? [] : await Promise.allSettled(this.sinks.map((s) => this.write(s, b)));
     const failed: string[] = [];
     for (const [i, r] of results.entries()) {
       if (r.status === "fulfilled") continue;
@@ -78,14 +83,31 @@ export class DirectIntake {
       const unavailable = r.reason instanceof SinkUnavailableError || !(await sink.healthy().catch(() => false));
       this.metrics.writeErrors.inc({ sink: sink.name, kind: unavailable ? "unavailable" : "rejected" });
       if (!unavailable && this.opts.deadLetter && this.failures.add(seq) >= this.opts.maxDeliver) {
-        await this.giveUp({ sink: sink.name, reason: "sink_rejected", error, subject, msgId, data });
-        continue;
+        if (d.parts.length === 1) {
+          await this.giveUp({ sink: sink.name, reason: "sink_rejected", error, subject, msgId, data });
+          continue;
+        }
+        // Narrow the refusal down to the messages the sink refuses alone; write the others.
+        try {
+          const iso = await isolateRefusals(sink, b, d.parts);
+          for (const x of iso.refused) await this.giveUpMessage(sink.name, "sink_rejected", x.error, subject, msgId, b, x.index, x.message);
+          continue;
+        } catch (err) {
+          failed.push(`${sink.name}: ${errorMessage(err)}`);
+          continue;
+        }
       }
       failed.push(`${sink.name}: ${error}`);
     }
     if (failed.length > 0) throw new UplinkError(`hub did not commit the batch (${failed.join("; ")})`);
+    // Messages set aside at decoding: parked once every sink took the rest.
+    for (const r of d.refused) await this.giveUpMessage(undefined, r.reason, r.error, subject, msgId, b, r.index, r.message);
     this.failures.clear(seq);
     return this.acked(msgId, seq);
+  }
+
+  private async giveUpMessage(sink: string | undefined, reason: string, error: string, subject: string, msgId: string, b: SinkBatch, index: number, message: unknown): Promise<void> {
+    await this.giveUp({ sink, reason, error, subject, msgId: `${msgId}:m${index}`, message: index, data: messageAsBatch(b.batch, message) });
   }
 
   private async write(sink: Sink, b: SinkBatch): Promise<void> {
@@ -97,15 +119,16 @@ export class DirectIntake {
     this.metrics.batchesWritten.inc({ sink: sink.name });
   }
 
-  private decode(subject: string, data: Uint8Array, seq: number): SinkBatch | { reason: string; error: string } {
+  private decode(subject: string, data: Uint8Array, seq: number): { sb: SinkBatch; parts: Part[]; refused: RefusedMessage[] } | { reason: string; error: string } {
     try {
       const gatewayId = this.subj.gatewayOf(subject);
       if (!gatewayId) throw new BatchError("bad_subject", `subject ${subject} does not name a gateway`);
-      const batch = decodeBatch(data, this.opts.limits);
+      const { batch, indices, refused } = decodeBatchParts(data, this.opts.limits);
       if (batch.gatewayId !== gatewayId) {
         throw new BatchError("gateway_mismatch", `batch claims gateway "${batch.gatewayId}" but came on the subject of "${gatewayId}"`);
       }
-      return { gatewayId, batch, readings: batchReadings(batch, gatewayId), streamSeq: seq, bytes: data.byteLength };
+      const sb: SinkBatch = { gatewayId, batch, readings: batchReadings(batch, gatewayId), streamSeq: seq, bytes: data.byteLength };
+      return { sb, parts: batch.messages.map((message, i) => ({ index: indices[i]!, message })), refused };
     } catch (err) {
       return { reason: err instanceof BatchError ? err.reason : "decode_failed", error: errorMessage(err) };
     }
