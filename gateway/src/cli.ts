@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { describeConfig, errorMessage, redact, runMain } from "@datalab/shared";
 import { gatewayFields, loadGatewayConfig, type GatewayConfig } from "./config";
-import { Gateway } from "./gateway";
+import { Gateway, gatewayHttpToken } from "./gateway";
 import { formatStatus, readOfflineStatus, type GatewayStatus } from "./status";
 import { portsCommand } from "./sources/ports";
 
@@ -76,8 +76,14 @@ async function status(config: GatewayConfig, json: boolean): Promise<number> {
   const url = `http://${host}:${config.httpPort}/status`;
   let s: GatewayStatus;
   let code = 0;
+  const token = gatewayHttpToken(config);
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(3_000) });
+    const res = await fetch(url, { signal: AbortSignal.timeout(3_000), ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}) });
+    if (res.status === 401) {
+      // A gateway answers, so the outbox file is in use: say what is missing instead of reading it.
+      process.stderr.write(`the gateway at ${url} asks for a token: run with the same DATALAB_HTTP_TOKEN (or DATALAB_HTTP_TOKEN_FILE) as the gateway\n`);
+      return 1;
+    }
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     s = (await res.json()) as GatewayStatus;
   } catch (err) {

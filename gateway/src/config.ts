@@ -10,6 +10,7 @@ import {
   loadConfig,
   natsSecurityFields,
   stringList,
+  tokenSchema,
   type ConfigOf,
   type LoadOptions,
 } from "@datalab/shared";
@@ -41,7 +42,18 @@ export const gatewayFields = {
   gatewayId: gatewayIdField,
   dataDir: field("DATALAB_DATA_DIR", z.string().min(1).default(".data/gateway").transform((p) => resolve(p)), "folder of the SQLite outbox"),
   httpPort: httpPortField(9101),
-  httpHost: field("DATALAB_HTTP_HOST", z.string().default("0.0.0.0"), "address the HTTP server listens on"),
+  httpHost: field(
+    "DATALAB_HTTP_HOST",
+    z.string().min(1).default("127.0.0.1"),
+    "address the status/metrics port listens on; beyond loopback (e.g. 0.0.0.0) it needs DATALAB_HTTP_TOKEN",
+  ),
+  httpToken: field(
+    "DATALAB_HTTP_TOKEN",
+    tokenSchema.optional(),
+    "bearer token for /status and /metrics (unset: no auth, allowed only on a loopback DATALAB_HTTP_HOST; /healthz never asks, and says only ok without it)",
+    { secret: true },
+  ),
+  httpTokenFile: field("DATALAB_HTTP_TOKEN_FILE", z.string().optional(), "file holding DATALAB_HTTP_TOKEN (e.g. a mounted secret)"),
   mqttEnabled: field("DATALAB_MQTT_ENABLED", bool(true), "read sensors from the MQTT broker"),
   mqttTopics: field("DATALAB_MQTT_TOPICS", stringList(["sensors", "sensors/#"]), "topic filters with DataLab JSON payloads, comma-separated"),
   mqttRtl433Topics: field("DATALAB_MQTT_RTL433_TOPICS", stringList(["rtl_433/+/events"]), "topic filters with rtl_433 events, comma-separated (empty: none)"),

@@ -1,8 +1,12 @@
 import { readFileSync } from "node:fs";
+import type { IncomingMessage } from "node:http";
 import { join } from "node:path";
 import {
+  BearerToken,
   createLogger,
   natsConnectionOptions,
+  readTokenFile,
+  requireTokenBeyondLoopback,
   sendJson,
   startHttp,
   subjects,
@@ -25,6 +29,12 @@ import { radioSources } from "./sources/serial-factory";
 import { encodeReport, type GatewayStatus } from "./status";
 
 export type { GatewayStatus };
+
+/** The token from DATALAB_HTTP_TOKEN or the file DATALAB_HTTP_TOKEN_FILE names (read now: a bad path fails at start). */
+export function gatewayHttpToken(c: Pick<GatewayConfig, "httpToken" | "httpTokenFile">): string | undefined {
+  if (c.httpToken) return c.httpToken;
+  return c.httpTokenFile ? readTokenFile("DATALAB_HTTP_TOKEN_FILE", c.httpTokenFile) : undefined;
+}
 
 const UPLINK_STATES: readonly UplinkState[] = ["connecting", "connected", "reconnecting", "disconnected", "closed"];
 
@@ -156,6 +166,10 @@ export class Gateway {
   }
 
   async start(): Promise<void> {
+    // Refused before anything starts: the port shows the instance id and the backlog.
+    const token = gatewayHttpToken(this.config);
+    requireTokenBeyondLoopback(this.config.httpHost, token, { host: "DATALAB_HTTP_HOST", token: "DATALAB_HTTP_TOKEN", what: "/status and /metrics" });
+    const bearer = token ? new BearerToken(token) : undefined;
     this.updateGauges();
     this.forwarder.start();
     this.http = await startHttp({
@@ -171,6 +185,7 @@ export class Gateway {
         return { ok: !this.committer.failing, ...s };
       },
       routes: { "/status": (_req, res) => sendJson(res, 200, this.status()) },
+      ...(bearer ? { authorized: (req: IncomingMessage) => bearer.matches(req) } : {}),
     });
     // Once a second: gauges, and a small step of giving free pages back to the disk.
     this.gaugeTimer = setInterval(() => this.tick(), 1_000);
