@@ -12,6 +12,7 @@ import { parse } from "yaml";
 
 const DEPLOY = fileURLToPath(new URL("..", import.meta.url));
 const COMPOSE = join(DEPLOY, "compose.yaml");
+const API_TOKEN = "compose-test-token-0123456789";
 
 interface Service {
   build?: { context: string; dockerfile: string };
@@ -22,6 +23,7 @@ interface Service {
   volumes?: (string | { type: string; source: string; target: string })[];
   environment?: Record<string, string>;
   user?: string;
+  ports?: (string | { published: string | number; target: number; host_ip?: string })[];
 }
 
 /** Instructions of a Dockerfile: continuation lines joined, comments dropped. */
@@ -67,7 +69,11 @@ describe("deploy/compose.yaml", () => {
 
   beforeAll(() => {
     // --profile sim: the gateway and simulator services are checked too.
-    const r = spawnSync(composeBinary(), ["-f", COMPOSE, "--profile", "sim", "config"], { encoding: "utf8", cwd: DEPLOY, env: { ...process.env, DATALAB_PG_PASSWORD: "" } });
+    const r = spawnSync(composeBinary(), ["-f", COMPOSE, "--profile", "sim", "config"], {
+      encoding: "utf8",
+      cwd: DEPLOY,
+      env: { ...process.env, DATALAB_PG_PASSWORD: "", DATALAB_API_TOKEN: API_TOKEN },
+    });
     expect(r.status, `docker-compose config failed:\n${r.stderr}`).toBe(0);
     services = (parse(r.stdout) as { services: Record<string, Service> }).services;
   });
@@ -87,6 +93,18 @@ describe("deploy/compose.yaml", () => {
     expect(services.hub!.environment).toMatchObject({ DATALAB_NATS_URL: "nats://nats:4222", DATALAB_MONGO_URL: "mongodb://mongo:27017/" });
     // An empty password must not leave a broken URL behind: the default applies.
     expect(services.hub!.environment!.DATALAB_PG_URL).toBe("postgres://datalab:datalab@postgres:5432/datalab");
+  });
+
+  it("puts the hub and the gateway on all container interfaces only with a token, which the stack refuses to start without", () => {
+    for (const name of ["hub", "gateway"]) expect(services[name]!.environment!.DATALAB_HTTP_HOST, name).toBe("0.0.0.0");
+    expect(services.hub!.environment!.DATALAB_API_TOKEN).toBe(API_TOKEN);
+    expect(services.gateway!.environment!.DATALAB_HTTP_TOKEN).toBe(API_TOKEN);
+    // The gateway's status port is for this machine only.
+    expect(JSON.stringify(services.gateway!.ports)).toMatch(/127\.0\.0\.1/);
+    const { DATALAB_API_TOKEN: _unset, ...env } = process.env;
+    const r = spawnSync(composeBinary(), ["-f", COMPOSE, "--profile", "sim", "config"], { encoding: "utf8", cwd: DEPLOY, env });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/set DATALAB_API_TOKEN to a random token of 16\+ characters/);
   });
 
   it("references only files that exist: Dockerfiles, what they copy from the context, bind-mounted configs", () => {

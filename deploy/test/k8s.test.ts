@@ -112,6 +112,9 @@ describe("deploy/k8s manifests", () => {
     expect(c.envFrom?.map((r) => Object.keys(r)[0]).sort()).toEqual(["configMapRef", "secretRef"]);
     const secret = named("Secret", "datalab-hub")!;
     expect(Object.keys(secret.stringData ?? {})).toEqual(expect.arrayContaining(["DATALAB_PG_URL", "DATALAB_MONGO_URL"]));
+    // Beyond loopback the hub starts only with a token (16+ characters): the Secret carries one.
+    expect(named("ConfigMap", "datalab-hub")!.data?.DATALAB_HTTP_HOST).toBe("0.0.0.0");
+    expect(secret.stringData?.DATALAB_API_TOKEN?.length).toBeGreaterThanOrEqual(16);
     const hpa = named("HorizontalPodAutoscaler", "datalab-hub")!;
     expect(hpa.spec).toMatchObject({ scaleTargetRef: { kind: "Deployment", name: "datalab-hub" } });
     expect((hpa.spec as { minReplicas: number }).minReplicas).toBeGreaterThanOrEqual(2);
