@@ -3,6 +3,7 @@ import type Database from "better-sqlite3";
 import { encodePayload, encodeWireMessage, type DecodedReading, type Logger } from "@datalab/shared";
 import { isDiskFull, limitPages, openOutboxDb, type Synchronous } from "./open";
 import { fileBytes, planSpace, rowCost, type SpacePlan } from "./space";
+import type { Delivery } from "./deliveries";
 
 export type { Synchronous };
 
@@ -22,6 +23,8 @@ export interface AcceptedMessage {
   payload: Buffer;
   /** Validated readings, each with its time (sensor time or receive time). */
   readings: (DecodedReading & { ts: number })[];
+  /** Set by a source that acknowledges a message only once it is committed (MQTT QoS 1). */
+  delivery?: Delivery;
 }
 
 export interface QuarantinedMessage {
@@ -30,6 +33,7 @@ export interface QuarantinedMessage {
   payload: Buffer;
   reason: string;
   detail: string;
+  delivery?: Delivery;
 }
 
 export interface OutboxRow {
@@ -237,11 +241,12 @@ export class Outbox {
    * transaction: rows dropped and rows added are committed together or not at all.
    * Returns the number of readings committed.
    */
-  commit(accepted: readonly AcceptedMessage[], quarantined: readonly QuarantinedMessage[] = []): number {
+  /** `inTransaction` runs inside the commit's transaction, so what it writes commits with the readings. */
+  commit(accepted: readonly AcceptedMessage[], quarantined: readonly QuarantinedMessage[] = [], inTransaction?: () => void): number {
     let rows = this.encode(accepted);
     this.makeWalRoom(rows.reduce((s, r) => s + rowCost(r.bytes), 0) + quarantined.reduce((s, q) => s + rowCost(quarantineBytes(q)), 0));
     try {
-      return this.apply(this.write(rows, quarantined, "outbox_full", 0));
+      return this.apply(this.write(rows, quarantined, "outbox_full", 0, inTransaction));
     } catch (err) {
       if (!isDiskFull(err)) throw err;
       // The file system is full (or the hard limit was hit because an estimate was off).
@@ -255,7 +260,7 @@ export class Outbox {
       }
       // Free at least what this group needs, whatever the cap says: the disk is the limit now.
       const room = Math.ceil(rows.reduce((s, r) => s + rowCost(r.bytes), 0) * 1.5) + 16 * this.space.pageSize;
-      const committed = this.apply(this.write(rows, quarantined, "disk_full", room));
+      const committed = this.apply(this.write(rows, quarantined, "disk_full", room, inTransaction));
       // Counted only now: had this attempt failed too, the caller would have kept them.
       if (refused > 0) this.onDrop?.("disk_full", refused);
       return committed;
@@ -314,8 +319,9 @@ export class Outbox {
    * The commit transaction. The policy acts when the group would take the outbox past its
    * soft budget, or (`mustFree` > 0, after the disk said it was full) to free that much.
    */
-  private write(rows: readonly EncodedRow[], quarantined: readonly QuarantinedMessage[], reason: DropReason, mustFree: number): CommitOutcome {
+  private write(rows: readonly EncodedRow[], quarantined: readonly QuarantinedMessage[], reason: DropReason, mustFree: number, inTransaction?: () => void): CommitOutcome {
     return this.db.transaction((): CommitOutcome => {
+      inTransaction?.();
       const out: CommitOutcome = {
         kept: rows.length,
         committed: 0,
