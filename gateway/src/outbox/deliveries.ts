@@ -1,0 +1,105 @@
+import type BetterSqlite3 from "better-sqlite3";
+
+/**
+ * A message from a source that resends what it was not told was kept (MQTT QoS 1): the
+ * source acknowledges it only once the transaction holding its readings has committed.
+ */
+export interface Delivery {
+  /** The MQTT packet identifier: the broker resends an unacknowledged message under the same one. */
+  readonly id: number;
+  /** A digest of the topic and payload, telling a resend from a new message that reuses the id. */
+  readonly digest: number;
+  readonly owner: DeliveryOwner;
+}
+
+export interface DeliveryOwner {
+  /** The transaction holding these messages committed: acknowledge them. */
+  settled(deliveries: readonly Delivery[]): void;
+}
+
+/**
+ * How far back (in committed messages) a resend is looked for. The broker resends only what
+ * it has in flight to the gateway (at most its in-flight window, or the gateway's MQTT 5
+ * Receive Maximum); ids are reused only after they were acknowledged, and a broker that hands
+ * them out in turn (Mosquitto) reuses one only after 65,535 others, so a window below that
+ * never mistakes a new message for an old one.
+ */
+export const DELIVERY_WINDOW = 32_768;
+
+const CHUNK = 200;
+
+/**
+ * The packet ids and digests of the last committed MQTT messages, written in the same
+ * transaction as their readings. A resent message (DUP) whose id and digest are here was
+ * kept before its acknowledgement got out (a crash, a dropped connection): it is acknowledged
+ * again and not stored twice. One row per packet id, so the table never holds more than
+ * 65,535 rows.
+ */
+export class DeliveryLog {
+  private readonly recent = new Map<number, { digest: number; ord: number }>();
+  private ord = 0;
+  private readonly insert: Map<number, BetterSqlite3.Statement>;
+
+  constructor(private readonly db: BetterSqlite3.Database) {
+    db.exec(`CREATE TABLE IF NOT EXISTS deliveries (
+      id     INTEGER PRIMARY KEY,
+      digest INTEGER NOT NULL,
+      ord    INTEGER NOT NULL
+    ) STRICT`);
+    this.insert = new Map();
+    const top = db.prepare("SELECT max(ord) AS ord FROM deliveries").get() as { ord: number | null };
+    this.ord = top.ord ?? 0;
+    const rows = db.prepare("SELECT id, digest, ord FROM deliveries WHERE ord > ?").all(this.ord - DELIVERY_WINDOW) as { id: number; digest: number; ord: number }[];
+    for (const r of rows) this.recent.set(r.id, { digest: r.digest, ord: r.ord });
+  }
+
+  /** True when this resend was committed already (its id and digest among the last committed). */
+  kept(id: number, digest: number): boolean {
+    const r = this.recent.get(id);
+    return r !== undefined && r.digest === digest && r.ord > this.ord - DELIVERY_WINDOW;
+  }
+
+  /** The broker sent a new message under `id`: it had our acknowledgement of the old one. */
+  released(id: number): void {
+    this.recent.delete(id);
+  }
+
+  /** Inside the commit transaction: record these messages as kept. */
+  persist(deliveries: readonly Delivery[]): void {
+    let ord = this.ord;
+    for (let i = 0; i < deliveries.length; i += CHUNK) {
+      const part = deliveries.slice(i, i + CHUNK);
+      const args: number[] = [];
+      for (const d of part) args.push(d.id, d.digest, ++ord);
+      this.statement(part.length).run(args);
+    }
+  }
+
+  /** After the commit: the same in memory. */
+  remember(deliveries: readonly Delivery[]): void {
+    for (const d of deliveries) this.recent.set(d.id, { digest: d.digest, ord: ++this.ord });
+  }
+
+  private statement(n: number): BetterSqlite3.Statement {
+    let s = this.insert.get(n);
+    if (!s) {
+      s = this.db.prepare(`INSERT OR REPLACE INTO deliveries (id, digest, ord) VALUES ${Array.from({ length: n }, () => "(?,?,?)").join(",")}`);
+      this.insert.set(n, s);
+    }
+    return s;
+  }
+}
+
+/** FNV-1a over the topic and the payload: cheap, and only ever compared under the same packet id. */
+export function deliveryDigest(topic: string, payload: Uint8Array): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < topic.length; i++) {
+    h ^= topic.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  for (let i = 0; i < payload.length; i++) {
+    h ^= payload[i]!;
+    h = Math.imul(h, 0x01000193);
+  }
+  return h | 0;
+}
