@@ -136,11 +136,20 @@ export class GroupCommitter {
       this.isFailing = true;
       this.bound();
       this.opts.onError(err as Error);
-      this.timer ??= setTimeout(() => {
-        this.timer = undefined;
-        this.flush();
-      }, Math.max(this.opts.intervalMs, 1_000));
+      this.retryLater();
     }
+  }
+
+  /**
+   * Not inside the catch block: a closure made there keeps the caught error alive, the next
+   * failure's stack trace keeps that closure, and so on, so each failed second would keep a
+   * whole failed group in memory for good.
+   */
+  private retryLater(): void {
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      this.flush();
+    }, Math.max(this.opts.intervalMs, 1_000));
   }
 
   /** Keep at most ten groups in memory while commits fail; the policy says which readings go. */
