@@ -1,5 +1,5 @@
 import type { Batch } from "./batch";
-import { MAX_ABS_VALUE, type DecodedReading } from "./reading";
+import { MAX_ABS_VALUE, MAX_RX_WINDOW_MS, type DecodedReading } from "./reading";
 
 /**
  * Hand-written checks of the two shapes validated once per reading: the reading a gateway's
@@ -74,6 +74,8 @@ export function isWireBatch(b: unknown): b is Batch {
       const unit = r.unit;
       if (!isSeq(r.seq) || !isName(r.sensorId, 128) || !isName(r.metric, 64) || !isValue(r.value) || !isEpochMs(r.ts)) return false;
       if (unit !== null && !isText(unit, 0, 32)) return false;
+      const w = r.rxWindow;
+      if (w !== undefined && !(typeof w === "number" && Number.isSafeInteger(w) && w >= 0 && w <= MAX_RX_WINDOW_MS)) return false;
     }
   }
   return true;

@@ -71,6 +71,15 @@ export const EpochMillis = z
   .max(7_258_118_400_000, "timestamp after 2200");
 
 /**
+ * Present on a reading whose `ts` is the gateway's receive time rather than the sensor's own:
+ * readings of the same sensor, metric and value within this many ms of one stored are the
+ * same measurement (a radio's repeats, a second gateway in range); 0 folds none. Absent: `ts`
+ * is the sensor's time, and sensor, metric and ts alone identify the measurement.
+ */
+export const MAX_RX_WINDOW_MS = 3_600_000;
+export const RxWindow = z.number().int().min(0).max(MAX_RX_WINDOW_MS);
+
+/**
  * What a decoder produces from one incoming message: a value for one metric of one sensor.
  * `ts` is the sensor's own time when the message carried one; the gateway fills in the
  * receive time otherwise.
@@ -100,6 +109,7 @@ export const Reading = z.object({
   ts: EpochMillis,
   receivedAt: EpochMillis,
   source: MessageSource,
+  rxWindow: RxWindow.optional(),
 });
 export type Reading = z.infer<typeof Reading>;
 
