@@ -77,7 +77,7 @@ export class Hub {
     const bearer = token ? new BearerToken(token) : undefined;
     if (c.pgEnabled) {
       this.pgPool = this.deps.pgPool ?? createPgPool(c, this.logger);
-      this.sinks.push(await createPostgresSink(this.pgPool, this.logger));
+      this.sinks.push(await createPostgresSink(this.pgPool, this.logger, { onFolded: (gateway, n) => this.metrics.folded.inc({ gateway }, n) }));
     }
     const mongo = await createMongoSink(c, this.logger);
     if (mongo) this.sinks.push(mongo);

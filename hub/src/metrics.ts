@@ -4,6 +4,7 @@ export interface HubMetrics {
   registry: Registry;
   readingsWritten: Counter<"sink">;
   duplicates: Counter<"sink">;
+  folded: Counter<"gateway">;
   batchesWritten: Counter<"sink">;
   writeErrors: Counter<"sink" | "kind">;
   deadLetters: Counter<"sink" | "reason">;
@@ -21,6 +22,12 @@ export function createHubMetrics(withDefaults = true): HubMetrics {
       name: "datalab_hub_duplicates_total",
       help: "Rows (Postgres) or documents (MongoDB) already present when a batch was written: redeliveries made harmless",
       labelNames: ["sink"],
+      registers: r,
+    }),
+    folded: new Counter({
+      name: "datalab_hub_folded_total",
+      help: "Readings not stored in Postgres because their measurement already was (another gateway heard it, a radio repeated it), by the gateway that sent them",
+      labelNames: ["gateway"],
       registers: r,
     }),
     batchesWritten: new Counter({ name: "datalab_hub_batches_written_total", help: "Batches committed and acked, by sink", labelNames: ["sink"], registers: r }),

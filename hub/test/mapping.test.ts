@@ -6,7 +6,7 @@ import { makeBatch, sinkBatch } from "./support/batches";
 
 /** Pure mapping code: runs everywhere, no server. */
 describe("MongoDB document mapping", () => {
-  const b = makeBatch({ gatewayId: "gw1", instance: "inst1", firstSeq: 101, messages: 3, metricsPerMessage: 2 });
+  const b = makeBatch({ gatewayId: "gw1", instance: "inst1", firstSeq: 101, messages: 3, metricsPerMessage: 2, sensorTime: true });
 
   it("one document per wire message, _id = gateway:instance:first seq of the message", () => {
     const docs = messageDocuments(sinkBatch(b));

@@ -3,7 +3,7 @@ import { errorMessage, type Logger } from "@datalab/shared";
 import type { HubConfig } from "../config";
 import { migrate } from "../migrate";
 import { isPgUnavailable } from "./postgres-errors";
-import { PostgresSink } from "./postgres";
+import { PostgresSink, type PostgresSinkOptions } from "./postgres";
 import type { Sink } from "./types";
 
 /** A PostgreSQL pool as the hub uses it. */
@@ -25,15 +25,15 @@ export function createPgPool(config: Pick<HubConfig, "pgUrl" | "pgPoolSize">, lo
  * The PostgreSQL sink, schema migrated. When Postgres is unreachable at start the hub still
  * starts (so MongoDB keeps flowing); the sink migrates once the database answers.
  */
-export async function createPostgresSink(pool: pg.Pool, logger: Logger): Promise<PostgresSink> {
+export async function createPostgresSink(pool: pg.Pool, logger: Logger, opts: Pick<PostgresSinkOptions, "onFolded"> = {}): Promise<PostgresSink> {
   const log = logger.child({ sink: "postgres" });
   try {
     await migrate(pool, logger);
-    return new PostgresSink(pool, log);
+    return new PostgresSink(pool, log, opts);
   } catch (err) {
     if (!isPgUnavailable(err)) throw err;
     log.warn({ err: errorMessage(err) }, "postgres unreachable at start; its consumer waits for it and migrates then");
-    return new PostgresSink(pool, log, { pendingMigration: () => migrate(pool, logger) });
+    return new PostgresSink(pool, log, { ...opts, pendingMigration: () => migrate(pool, logger) });
   }
 }
 

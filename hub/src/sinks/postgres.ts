@@ -2,6 +2,7 @@ import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import { errorMessage, type Logger, type Reading } from "@datalab/shared";
 import { isPgRetryableNow, isPgUnavailable, isUniqueViolation } from "./postgres-errors";
+import { foldWindowed, recordFolds } from "./postgres-measurements";
 import { summarizeBatch, SummaryFold, type BatchSummary, type GatewaySummary, type SensorSummary } from "./postgres-summary";
 import { SinkRejectedError, SinkUnavailableError, type Sink, type SinkBatch, type WriteResult } from "./types";
 
@@ -21,6 +22,8 @@ export interface PostgresSinkOptions {
   copyRounds?: number;
   /** Readings at most in one group (default 20,000). */
   copyMaxReadings?: number;
+  /** Told, after each commit, how many of a gateway's readings were folded into a measurement already stored. */
+  onFolded?: (gatewayId: string, n: number) => void;
 }
 
 /** A deadlock or serialization failure is retried this many times inside one write. */
@@ -43,6 +46,7 @@ export class PostgresSink implements Sink {
   private readonly probeTimeoutMs: number;
   /** Absent when COPY is not available (the demo's embedded Postgres adapter has none). */
   private readonly groups: CopyGroups | undefined;
+  private readonly onFolded: ((gatewayId: string, n: number) => void) | undefined;
 
   constructor(
     readonly pool: pg.Pool,
@@ -51,6 +55,7 @@ export class PostgresSink implements Sink {
   ) {
     this.pendingMigration = opts.pendingMigration;
     this.probeTimeoutMs = opts.probeTimeoutMs ?? 5_000;
+    this.onFolded = opts.onFolded;
     if (opts.copy ?? pool instanceof pg.Pool) this.groups = new CopyGroups(pool, opts.copyRounds ?? 3, opts.copyMaxReadings ?? 20_000);
   }
 
@@ -59,11 +64,11 @@ export class PostgresSink implements Sink {
     if (b.readings.length === 0) return { inserted: 0, duplicates: 0 };
     const summary = summarizeBatch(b);
     try {
-      if (this.groups && !b.redelivered && (await this.groups.add(b.readings, summary))) return { inserted: b.readings.length, duplicates: 0 };
+      const grouped = this.groups && !b.redelivered ? await this.groups.add(b.readings, summary) : false;
+      if (grouped) return this.folds(b, grouped);
       for (let attempt = 1; ; attempt++) {
         try {
-          const inserted = await writeAlone(this.pool, b.readings, summary);
-          return { inserted, duplicates: b.readings.length - inserted };
+          return this.folds(b, await writeAlone(this.pool, b.readings, summary));
         } catch (err) {
           if (!(isPgRetryableNow(err) && attempt < IMMEDIATE_RETRIES)) throw err;
         }
@@ -72,6 +77,11 @@ export class PostgresSink implements Sink {
       const msg = `postgres write failed: ${errorMessage(err)}`;
       throw isPgUnavailable(err) ? new SinkUnavailableError(msg, { cause: err }) : new SinkRejectedError(msg, { cause: err });
     }
+  }
+
+  private folds(b: SinkBatch, res: WriteResult): WriteResult {
+    if (res.folded) this.onFolded?.(b.gatewayId, res.folded);
+    return res;
   }
 
   async healthy(): Promise<boolean> {
@@ -99,8 +109,8 @@ type Queryable = pg.Pool | pg.PoolClient | pg.Client;
 interface Waiting {
   readings: readonly Reading[];
   summary: BatchSummary;
-  /** true: written; false: not written, write it alone (the group could not be). */
-  done: (written: boolean, err?: unknown) => void;
+  /** What was written; false: not written, write it alone (the group could not be). */
+  done: (written: WriteResult | false, err?: unknown) => void;
 }
 
 /**
@@ -124,9 +134,9 @@ export class CopyGroups {
     private readonly maxReadings: number,
   ) {}
 
-  /** Resolves true once written and committed; false when the batch must be written alone. */
-  add(readings: readonly Reading[], summary: BatchSummary): Promise<boolean> {
-    return new Promise<boolean>((resolve, reject) => {
+  /** Resolves with what was written once committed; false when the batch must be written alone. */
+  add(readings: readonly Reading[], summary: BatchSummary): Promise<WriteResult | false> {
+    return new Promise<WriteResult | false>((resolve, reject) => {
       this.queue.push({ readings, summary, done: (written, err) => (err === undefined ? resolve(written) : reject(err)) });
       this.pump();
     });
@@ -148,8 +158,8 @@ export class CopyGroups {
 
   private async round(group: Waiting[]): Promise<void> {
     try {
-      await writeGroup(this.pool, group);
-      for (const w of group) w.done(true);
+      const results = await writeGroup(this.pool, group);
+      group.forEach((w, i) => w.done(results[i]!));
     } catch (err) {
       if (isPgUnavailable(err)) for (const w of group) w.done(false, err);
       // A batch alone that Postgres refused is refused; a deadlock goes on to the retries of writeAlone.
@@ -159,25 +169,51 @@ export class CopyGroups {
   }
 }
 
-/** One transaction: COPY of every reading of the group, then the group's folded summary. */
-async function writeGroup(pool: pg.Pool, group: readonly Waiting[]): Promise<void> {
+/**
+ * One transaction: COPY of every reading of the group (but those whose measurement is stored
+ * already), then the group's folded summary. Returns what each batch of the group wrote.
+ */
+async function writeGroup(pool: pg.Pool, group: readonly Waiting[]): Promise<WriteResult[]> {
   const fold = new SummaryFold();
   for (const w of group) fold.add(w.summary);
-  await transaction(pool, async (client) => {
-    await copyReadings(client, group.length === 1 ? group[0]!.readings : group.flatMap((w) => w.readings));
+  return transaction(pool, async (client) => {
+    const folds = await foldWindowed(client, group.length === 1 ? group[0]!.readings : group.flatMap((w) => w.readings));
+    await copyReadings(client, folds.keep);
     await upsertSummary(client, fold);
+    const results: WriteResult[] = [];
+    for (const w of group) {
+      const mine = folds.folded.size > 0 ? w.readings.filter((r) => folds.folded.has(r)) : [];
+      let stored = 0;
+      if (folds.stored.size > 0) for (const r of w.readings) if (folds.stored.has(r)) stored += 1;
+      const inserted = w.readings.length - mine.length - stored;
+      const folded = await recordFolds(client, mine);
+      results.push(withFolded({ inserted, duplicates: w.readings.length - inserted - folded }, folded));
+    }
+    return results;
   });
 }
 
-/** One batch alone, idempotently: the new readings and the summary in one transaction. */
-async function writeAlone(pool: pg.Pool, readings: readonly Reading[], summary: BatchSummary): Promise<number> {
+/**
+ * One batch alone, idempotently: the new readings and the summary in one transaction. A
+ * reading not inserted is a duplicate when its own key was there (a redelivery), else it was
+ * folded into the measurement another reading stored.
+ */
+async function writeAlone(pool: pg.Pool, readings: readonly Reading[], summary: BatchSummary): Promise<WriteResult> {
   const fold = new SummaryFold();
   fold.add(summary);
   return transaction(pool, async (client) => {
-    const inserted = await insertReadings(client, readings);
+    const folds = await foldWindowed(client, readings);
+    const windowFolds = await recordFolds(client, folds.folded.size > 0 ? readings.filter((r) => folds.folded.has(r)) : []);
+    const res = await insertReadings(client, folds.keep);
     await upsertSummary(client, fold);
-    return inserted;
+    const folded = windowFolds + res.folded;
+    return withFolded({ inserted: res.inserted, duplicates: readings.length - res.inserted - folded }, folded);
   });
+}
+
+/** `folded` only when some were: sinks that never fold answer { inserted, duplicates } alone. */
+function withFolded(res: WriteResult, folded: number): WriteResult {
+  return folded > 0 ? { ...res, folded } : res;
 }
 
 async function upsertSummary(client: pg.PoolClient, fold: SummaryFold): Promise<void> {
@@ -206,7 +242,7 @@ async function transaction<T>(pool: pg.Pool, body: (client: pg.PoolClient) => Pr
   }
 }
 
-const COPY_READINGS = "COPY readings (gateway_id, instance, seq, sensor_id, metric, ts, value, unit, received_at, source) FROM STDIN";
+const COPY_READINGS = "COPY readings (gateway_id, instance, seq, sensor_id, metric, ts, value, unit, received_at, source, sensor_time) FROM STDIN";
 const COPY_SPECIAL = /[\\\t\n\r]/;
 const COPY_ESCAPES: Record<string, string> = { "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r" };
 
@@ -223,7 +259,7 @@ export async function copyReadings(client: pg.PoolClient | pg.Client, readings: 
     const r = readings[i]!;
     lines[i] =
       `${copyField(r.gatewayId)}\t${copyField(r.instance)}\t${r.seq}\t${copyField(r.sensorId)}\t${copyField(r.metric)}\t` +
-      `${time.of(r.ts)}\t${r.value}\t${r.unit === null ? "\\N" : copyField(r.unit)}\t${time.of(r.receivedAt)}\t${copyField(r.source)}\n`;
+      `${time.of(r.ts)}\t${r.value}\t${r.unit === null ? "\\N" : copyField(r.unit)}\t${time.of(r.receivedAt)}\t${copyField(r.source)}\t${sensorTimeField(r)}\n`;
   }
   const stream = client.query(copyFrom(COPY_READINGS));
   await new Promise<void>((resolve, reject) => {
@@ -231,6 +267,15 @@ export async function copyReadings(client: pg.PoolClient | pg.Client, readings: 
     stream.once("finish", resolve);
     stream.end(lines.join(""));
   });
+}
+
+/**
+ * `sensor_time`: true when ts is the sensor's own (then sensor, metric and ts identify the
+ * measurement, and the unique index folds a copy); NULL when stamped on receipt, which no
+ * unique index folds (NULLs are distinct): foldWindowed decides those.
+ */
+function sensorTimeField(r: Reading): string {
+  return r.rxWindow === undefined ? "t" : "\\N";
 }
 
 /**
@@ -252,8 +297,13 @@ class IsoTimes {
   }
 }
 
-/** Insert readings idempotently; returns how many rows were new. */
-export async function insertReadings(client: Queryable, readings: readonly Reading[]): Promise<number> {
+/**
+ * Insert readings idempotently; returns how many rows were new, and how many readings were
+ * newly folded: not there under their own key (a redelivery) yet not inserted, because their
+ * measurement's row was (their keys go to readings_folded; one recorded before is a duplicate).
+ */
+export async function insertReadings(client: Queryable, readings: readonly Reading[]): Promise<{ inserted: number; folded: number }> {
+  if (readings.length === 0) return { inserted: 0, folded: 0 };
   const n = readings.length;
   const gw = new Array<string>(n);
   const inst = new Array<string>(n);
@@ -265,6 +315,7 @@ export async function insertReadings(client: Queryable, readings: readonly Readi
   const unit = new Array<string | null>(n);
   const recv = new Array<number>(n);
   const source = new Array<string>(n);
+  const sensorTime = new Array<boolean | null>(n);
   for (let i = 0; i < n; i++) {
     const r = readings[i]!;
     gw[i] = r.gatewayId;
@@ -277,16 +328,30 @@ export async function insertReadings(client: Queryable, readings: readonly Readi
     unit[i] = r.unit;
     recv[i] = r.receivedAt;
     source[i] = r.source;
+    sensorTime[i] = r.rxWindow === undefined ? true : null;
   }
-  const res = await client.query(
-    `INSERT INTO readings (gateway_id, instance, seq, sensor_id, metric, ts, value, unit, received_at, source)
-     SELECT g, i, s, sid, m, to_timestamp(t / 1000.0), v, u, to_timestamp(rc / 1000.0), src
-       FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::float8[], $7::float8[], $8::text[], $9::float8[], $10::text[])
-         AS x(g, i, s, sid, m, t, v, u, rc, src)
-     ON CONFLICT DO NOTHING`,
-    [gw, inst, seq, sensor, metric, ts, value, unit, recv, source],
+  // One snapshot for the whole statement: `f` sees the readings rows from before the insert only.
+  const res = await client.query<{ inserted: number; folded: number }>(
+    `WITH x AS (
+       SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::float8[], $7::float8[], $8::text[], $9::float8[], $10::text[], $11::boolean[])
+         AS x(g, i, s, sid, m, t, v, u, rc, src, st)
+     ), ins AS (
+       INSERT INTO readings (gateway_id, instance, seq, sensor_id, metric, ts, value, unit, received_at, source, sensor_time)
+       SELECT g, i, s, sid, m, to_timestamp(t / 1000.0), v, u, to_timestamp(rc / 1000.0), src, st FROM x
+       ON CONFLICT DO NOTHING
+       RETURNING gateway_id, instance, seq
+     ), f AS (
+       INSERT INTO readings_folded (gateway_id, instance, seq)
+       SELECT g, i, s FROM x
+        WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.gateway_id = x.g AND ins.instance = x.i AND ins.seq = x.s)
+          AND NOT EXISTS (SELECT 1 FROM readings r WHERE r.gateway_id = x.g AND r.instance = x.i AND r.seq = x.s)
+       ON CONFLICT DO NOTHING
+       RETURNING 1
+     )
+     SELECT (SELECT count(*) FROM ins)::int AS inserted, (SELECT count(*) FROM f)::int AS folded`,
+    [gw, inst, seq, sensor, metric, ts, value, unit, recv, source, sensorTime],
   );
-  return res.rowCount ?? 0;
+  return res.rows[0]!;
 }
 
 /**

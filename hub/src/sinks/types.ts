@@ -19,6 +19,11 @@ export interface WriteResult {
   inserted: number;
   /** Rows or documents that were already there: a redelivery, or a batch re-formed by the gateway. */
   duplicates: number;
+  /**
+   * Postgres: readings not stored because their measurement was (the same sensor, metric and
+   * time heard by another gateway, a radio's repeat); see docs/radios.md.
+   */
+  folded?: number;
 }
 
 /**

@@ -28,6 +28,14 @@ export interface BatchSpec {
   sensorPrefix?: string;
   /** Overrides applied to each message (e.g. a source Postgres refuses). */
   message?: Partial<WireMessage>;
+  /**
+   * Readings carry the sensor's own time (one measurement per sensor, metric and ts, across
+   * gateways). Default: stamped on receipt with no fold window, so that batches of different
+   * gateways or instances never share a measurement unless a test says so.
+   */
+  sensorTime?: boolean;
+  /** The fold window of receipt-stamped readings (default 0). */
+  rxWindow?: number;
 }
 
 const METRICS = ["temperature", "humidity", "battery", "light"] as const;
@@ -50,7 +58,7 @@ export function makeBatch(s: BatchSpec): TestBatch {
       const metric = METRICS[k % METRICS.length]!;
       const value = Math.round(((seq * 7) % 400) + k) / 10;
       values[metric] = value;
-      readings.push({ seq: seq++, sensorId: sensor, metric, value, unit: UNITS[metric] ?? null, ts: receivedAt });
+      readings.push({ seq: seq++, sensorId: sensor, metric, value, unit: UNITS[metric] ?? null, ts: receivedAt, ...(s.sensorTime ? {} : { rxWindow: s.rxWindow ?? 0 }) });
     }
     messages.push({
       source: "mqtt:sensors",
