@@ -51,6 +51,8 @@ export class Hub {
   readonly subjects;
   pgPool: pg.Pool | undefined;
   private nc: NatsConnection | undefined;
+  /** From the connection's status events: a client reconnecting in the background is not closed, yet NATS is down. */
+  private natsUp = false;
   private reports: ReportIntake | undefined;
   /** Set in in-process mode (deps.inProcess) instead of the NATS consumers. */
   direct: DirectIntake | undefined;
@@ -91,6 +93,8 @@ export class Hub {
       if (this.pgPool) this.reports = new ReportIntake(undefined, this.pgPool, this.subjects, this.metrics.registry, this.logger.child({ part: "reports" }));
     } else {
       this.nc = await connectNats(natsConnectionOptions(c.natsUrl, c, "datalab-hub"));
+      this.natsUp = true;
+      void this.watchNats(this.nc);
       const jsm = await jetstreamManager(this.nc);
       await ensureReadingsStream(jsm, this.subjects, { replicas: c.streamReplicas });
       await ensureDeadLetterStream(jsm, this.subjects, c.streamReplicas);
@@ -123,7 +127,10 @@ export class Hub {
       host: c.httpHost,
       registry: this.metrics.registry,
       logger: this.logger,
-      health: () => ({ ok: this.direct !== undefined || (this.nc !== undefined && !this.nc.isClosed()), ...this.status() }),
+      health: () => {
+        const s = this.status();
+        return { ok: s.nats !== "disconnected", ...s };
+      },
       routes: { ...this.datalab?.routes, ...this.deps.routes }, // DataLab (issue #7)
       // Without the DataLab (Postgres off) nothing else guards /metrics: the shared server does.
       ...(!this.datalab && bearer ? { authorized: (req: IncomingMessage) => bearer.matches(req) } : {}),
@@ -151,9 +158,21 @@ export class Hub {
 
   status(): HubStatus {
     return {
-      nats: this.direct ? "in-process" : this.nc && !this.nc.isClosed() && !this.nc.isDraining() ? "connected" : "disconnected",
+      nats: this.direct ? "in-process" : this.nc && this.natsUp && !this.nc.isClosed() && !this.nc.isDraining() ? "connected" : "disconnected",
       consumers: this.consumers.map((x) => x.status()),
     };
+  }
+
+  private async watchNats(nc: NatsConnection): Promise<void> {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect" || s.type === "reconnecting") {
+        if (this.natsUp) this.logger.warn("NATS connection lost; reconnecting (/healthz answers 503 meanwhile)");
+        this.natsUp = false;
+      } else if (s.type === "reconnect") {
+        this.natsUp = true;
+        this.logger.info("NATS connection restored");
+      }
+    }
   }
 
   /** Stop pulling, let in-flight writes commit and ack, then close connections. */
