@@ -83,6 +83,14 @@ export const gatewayFields = {
   mqttTlsKey: field("DATALAB_MQTT_TLS_KEY", z.string().optional(), "client key file for mqtts://"),
   ...natsSecurityFields,
   natsEnsureStream: field("DATALAB_NATS_ENSURE_STREAM", bool(true), "create the readings stream if missing"),
+  natsInboxPrefix: field(
+    "DATALAB_NATS_INBOX_PREFIX",
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/, "expected NATS subject tokens (letters, digits, _, -, $) separated by dots")
+      .optional(),
+    "subject prefix of the reply inbox where JetStream's acknowledgements arrive (default: _INBOX_<gateway id>; the gateway's NATS user may subscribe to <prefix>.> only)",
+  ),
   maxPayloadBytes: field("DATALAB_MAX_PAYLOAD_BYTES", intIn(16, 16 * 1024 * 1024, 65_536), "largest accepted message; larger ones are quarantined"),
   synchronous: field(
     "DATALAB_SQLITE_SYNCHRONOUS",
@@ -130,4 +138,9 @@ export type GatewayConfig = ConfigOf<typeof gatewayFields>;
 
 export function loadGatewayConfig(opts: LoadOptions = {}): GatewayConfig {
   return loadConfig(gatewayFields, opts);
+}
+
+/** Where JetStream's PubAcks reach this gateway: a prefix per gateway, which its NATS user alone may subscribe under. */
+export function gatewayInboxPrefix(c: Pick<GatewayConfig, "natsInboxPrefix" | "gatewayId">): string {
+  return c.natsInboxPrefix ?? `_INBOX_${c.gatewayId}`;
 }

@@ -13,7 +13,7 @@ import {
   type HttpServer,
   type Logger,
 } from "@datalab/shared";
-import type { GatewayConfig } from "./config";
+import { gatewayInboxPrefix, type GatewayConfig } from "./config";
 import { decodeJsonPayload } from "./decode/index";
 import { Forwarder } from "./forward/forwarder";
 import { Ingest } from "./ingest";
@@ -92,7 +92,8 @@ export class Gateway {
     this.uplink =
       deps.uplink ??
       new NatsUplink({
-        connection: natsConnectionOptions(config.natsUrl, config, `datalab-gateway-${config.gatewayId}`),
+        // An inbox of its own, so that no other gateway's user may subscribe to its PubAcks.
+        connection: { ...natsConnectionOptions(config.natsUrl, config, `datalab-gateway-${config.gatewayId}`), inboxPrefix: gatewayInboxPrefix(config) },
         subjects: subj,
         ensureStream: config.natsEnsureStream,
         logger: this.logger.child({ part: "uplink" }),

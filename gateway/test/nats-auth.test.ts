@@ -11,9 +11,10 @@ import { countReadings, natsAdmin, readBatches } from "./support/stream";
 
 /*
  * One NATS server with two users: an admin (creates the stream, as the hub would) and a
- * gateway whose permissions are the minimal set for forwarding:
- *   publish   <prefix>.readings.<its id>   (its batches; nothing else, not even $JS.API)
- *   subscribe _INBOX.>                      (JetStream's PubAck comes back on a reply inbox)
+ * gateway whose permissions are the minimal set for forwarding (deploy/nats/auth.conf):
+ *   publish   <prefix>.readings.<its id>, <prefix>.status.<its id>   (nothing else, not even $JS.API)
+ *   subscribe _INBOX_<its id>.>   (JetStream's PubAck comes back on its own reply inbox)
+ * The two gateways with a hostile one are in test/hostile-gateway.test.ts.
  */
 const prefix = uniqueId("auth");
 const gatewayId = uniqueId("gwa");
@@ -34,8 +35,8 @@ authorization {
     {
       user: "gw", password: "${GW_PASSWORD}"
       permissions: {
-        publish: { allow: ["${prefix}.readings.${gatewayId}"] }
-        subscribe: { allow: ["_INBOX.>"] }
+        publish: { allow: ["${prefix}.readings.${gatewayId}", "${prefix}.status.${gatewayId}"] }
+        subscribe: { allow: ["_INBOX_${gatewayId}.>"] }
       }
     }
   ]
@@ -131,13 +132,25 @@ describe("NATS with per-gateway permissions", () => {
   });
 
   it("the right credentials cannot publish as another gateway: refused as a permission problem, readings kept", async () => {
-    const w = world({ DATALAB_NATS_PASSWORD: GW_PASSWORD, DATALAB_GATEWAY_ID: uniqueId("impostor") });
+    // It even takes the real gateway's inbox, so only its subject is refused.
+    const w = world({ DATALAB_NATS_PASSWORD: GW_PASSWORD, DATALAB_GATEWAY_ID: uniqueId("impostor"), DATALAB_NATS_INBOX_PREFIX: `_INBOX_${gatewayId}` });
     const g = new Gateway(worldConfig(w), { logger: silentLogger() });
     cleanup.push(() => g.stop());
     await g.start();
     await publishRange(publisher, `${w.topic}/other`, 0, 5);
     await waitFor(() => g.status().uplink?.problem === "permission", "the permission error to show");
     expect(g.status().lastError).toMatch(/publish to its readings subject/);
+    expect(g.status().outbox.readings).toBe(5);
+  });
+
+  it("a gateway whose reply inbox the permissions do not allow (the shared _INBOX) says so, naming the setting; readings kept", async () => {
+    const w = world({ DATALAB_NATS_PASSWORD: GW_PASSWORD, DATALAB_NATS_INBOX_PREFIX: "_INBOX" });
+    const g = new Gateway(worldConfig(w), { logger: silentLogger() });
+    cleanup.push(() => g.stop());
+    await g.start();
+    await publishRange(publisher, `${w.topic}/inbox`, 0, 5);
+    await waitFor(() => g.status().uplink?.problem === "permission" && /reply inbox/.test(g.status().uplink?.lastError ?? ""), "the inbox refusal to show");
+    expect(g.status().uplink?.lastError).toMatch(/DATALAB_NATS_INBOX_PREFIX/);
     expect(g.status().outbox.readings).toBe(5);
   });
 });

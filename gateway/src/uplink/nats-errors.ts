@@ -26,7 +26,7 @@ export function describeNatsError(err: unknown): { problem: UplinkProblem; messa
     return {
       problem: "permission",
       message: subscribe
-        ? `NATS does not let this gateway's user subscribe to its reply inbox (JetStream acknowledgements arrive on _INBOX.>; allow it): ${text}`
+        ? `NATS does not let this gateway's user subscribe to its reply inbox (JetStream acknowledgements arrive under DATALAB_NATS_INBOX_PREFIX, default _INBOX_<gateway id>: allow subscribe on "<prefix>.>"): ${text}`
         : `NATS does not let this gateway's user publish to its readings subject (the server's permissions must allow it): ${text}`,
     };
   }
