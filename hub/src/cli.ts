@@ -177,8 +177,9 @@ function formatStatus(r: HubStatusReport): string {
 function formatDeadLetters(letters: readonly DeadLetter[]): string {
   if (letters.length === 0) return "no dead letters\n";
   return `${table(
-    ["seq", "time", "sink", "reason", "size", "subject", "error"],
-    letters.map((d) => [d.seq, d.time.toISOString(), d.sink, d.reason, d.size, d.subject, d.error.length > 120 ? `${d.error.slice(0, 117)}...` : d.error]),
+    ["seq", "time", "sink", "reason", "message", "size", "subject", "error"],
+    // "message": the one message of its batch a letter holds (its position), or the whole batch.
+    letters.map((d) => [d.seq, d.time.toISOString(), d.sink, d.reason, d.message ?? "all", d.size, d.subject, d.error.length > 120 ? `${d.error.slice(0, 117)}...` : d.error]),
   )}\n`;
 }
 
