@@ -22,6 +22,18 @@ export function describeNatsError(err: unknown): { problem: UplinkProblem; messa
     };
   }
   if (names.includes("PermissionViolationError") || lower.includes("permissions violation")) {
+    // The client's error names what was refused; the message text says it too, for errors that lost their fields.
+    const violation = chain.find((e) => typeof (e as { subject?: unknown }).subject === "string") as { subject: string } | undefined;
+    const refused = violation?.subject ?? /violation for \w+ to "([^"]+)"/i.exec(text)?.[1];
+    if (refused?.startsWith("$JS.API.")) {
+      return {
+        problem: "permission",
+        message:
+          `NATS does not let this gateway's user call the JetStream API (${refused}); the gateway asks it only to check or create the readings stream ` +
+          `(DATALAB_NATS_ENSURE_STREAM). With the minimal permissions the hub creates the stream: set DATALAB_NATS_ENSURE_STREAM=false, or allow it. ` +
+          `Publishing readings does not need it: ${text}`,
+      };
+    }
     const subscribe = /subscription to/i.test(text);
     return {
       problem: "permission",
