@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pg from "pg";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { AttemptLimiter, ConfigError, metricValue, silentLogger, subjects } from "@datalab/shared";
+import type { IncomingMessage } from "node:http";
+import { AttemptLimiter, clientKey, ConfigError, isLoopbackHost, metricValue, silentLogger, subjects } from "@datalab/shared";
 import { createTestDatabase, NATS_URL, uniqueId, waitFor, type TestDatabase } from "@datalab/shared/testing";
 import { Hub, loadHubConfig } from "../src/index";
 
@@ -96,6 +97,22 @@ describe("closed by default", () => {
     await open.stop();
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as Error).message).toMatch(/DATALAB_HTTP_HOST="0\.0\.0\.0" serves the API.*set DATALAB_API_TOKEN/);
+  });
+});
+
+describe("addresses", () => {
+  it("counts as loopback only 127/8, ::1 and localhost", () => {
+    for (const h of ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost", "::ffff:127.0.0.1"]) expect(isLoopbackHost(h), h).toBe(true);
+    for (const h of ["0.0.0.0", "::", "192.0.2.2", "10.0.0.1", "fe80::1", "example.org", "128.0.0.1"]) expect(isLoopbackHost(h), h).toBe(false);
+  });
+
+  it("keys a client by its IPv4 address (also when mapped into IPv6) and an IPv6 client by its /64", () => {
+    const key = (remoteAddress: string) => clientKey({ socket: { remoteAddress } } as unknown as IncomingMessage);
+    expect(key("192.0.2.7")).toBe("192.0.2.7");
+    expect(key("::ffff:192.0.2.7")).toBe("192.0.2.7");
+    expect(key("2001:db8:1:2::5")).toBe(key("2001:db8:1:2:ffff:1:2:3"));
+    expect(key("2001:db8:1:2::5")).not.toBe(key("2001:db8:1:3::5"));
+    expect(key("2001:0db8:0001:0002::1")).toBe(key("2001:db8:1:2::1"));
   });
 });
 
