@@ -182,7 +182,7 @@ describe("gateway admits ⇒ hub stores (seeded adversarial messages, real Postg
       ["sensors", '{"sensor":"s1","\\udc00":1}', "bad_metric", /metric name contains a lone surrogate/],
       ["sensors", '[{"bn":"s1","n":"t","u":"C\\udc00","v":1}]', "bad_unit", /unit contains a lone surrogate/],
       ["sensors", '[{"bn":"s1","n":"t","u":"\\u0000","v":1}]', "bad_unit", /unit contains control characters/],
-      ["sensors", '{"name":"s1","value":1.7976931348623157e308}', "bad_value", /value is above 1e\+100/],
+      ["sensors", '{"name":"s1","value":1.7976931348623157e308}', "bad_value", /1e\+100/],
       ["sensors", '{"name":"s\\udc00","value":1}', "bad_sensor_id", /sensor id contains a lone surrogate/],
       ["sensors", '{"name":"s\\udc01","value":1}', "bad_sensor_id", /sensor id contains a lone surrogate/],
     ];
