@@ -29,6 +29,7 @@ interface Container {
   startupProbe?: { httpGet?: { path: string; port: string | number } };
   ports?: { name?: string; containerPort: number }[];
   envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[];
+  env?: { name: string; value?: string; valueFrom?: Obj }[];
   securityContext?: Obj;
 }
 interface PodTemplate {
@@ -138,6 +139,22 @@ describe("deploy/k8s manifests", () => {
     const urls = named("ConfigMap", "datalab-hub")!.data!.DATALAB_NATS_URL!.split(",");
     expect(urls).toHaveLength(3);
     for (const v of template(nats).spec.volumes ?? []) if (v.configMap) expect(named("ConfigMap", v.configMap.name)).toBeDefined();
+  });
+
+  it("runs NATS with per-gateway credentials: auth.conf as in deploy/nats, passwords from a Secret the hub reads its own from", () => {
+    const conf = named("ConfigMap", "nats-config")!.data!;
+    expect(conf["nats.conf"]).toMatch(/^\s*include auth\.conf\s*$/m);
+    // The set test/hostile-gateway.test.ts runs, not a copy drifting away from it.
+    expect(conf["auth.conf"]).toBe(readFileSync(fileURLToPath(new URL("../nats/auth.conf", import.meta.url)), "utf8"));
+    const passwords = [...conf["auth.conf"]!.matchAll(/password: \$(\w+)/g)].map((m) => m[1]);
+    expect(passwords.length).toBeGreaterThanOrEqual(2);
+    expect(Object.keys(named("Secret", "datalab-nats-users")?.stringData ?? {}).sort()).toEqual(passwords.sort());
+    expect(template(named("StatefulSet", "nats")!).spec.containers[0]!.envFrom).toContainEqual({ secretRef: { name: "datalab-nats-users" } });
+    expect(named("ConfigMap", "datalab-hub")!.data?.DATALAB_NATS_USER).toBe("hub");
+    expect(template(named("Deployment", "datalab-hub")!).spec.containers[0]!.env).toContainEqual({
+      name: "DATALAB_NATS_PASSWORD",
+      valueFrom: { secretKeyRef: { name: "datalab-nats-users", key: "DATALAB_NATS_HUB_PASSWORD" } },
+    });
   });
 
   it("points every Service at pods some workload makes", () => {
