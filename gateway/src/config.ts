@@ -16,6 +16,7 @@ import {
 } from "@datalab/shared";
 // radios (issue #5): schemas beside the serial sources
 import { commandLineSchema, serialPortsSchema, xbeePinsSchema } from "./sources/serial-config";
+import { rxWindowsSchema } from "./measurement";
 
 const UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, kb: 1000, kib: 1024, m: 1024 ** 2, mb: 1000 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1000 ** 3, gib: 1024 ** 3, t: 1024 ** 4, tb: 1000 ** 4, tib: 1024 ** 4 };
 
@@ -130,6 +131,11 @@ export const gatewayFields = {
   ),
   xbeePins: field("DATALAB_XBEE_PINS", xbeePinsSchema, "XBee I/O pin scaling as JSON: {\"AD0\": {\"metric\": \"temperature\", \"unit\": \"Cel\", \"scale\": 0.1, \"offset\": -50}, \"<64-bit address>\": {...per node}}"),
   mysensorsUnitSystem: field("DATALAB_MYSENSORS_UNITS", z.enum(["M", "I"], { error: "expected M (metric) or I (imperial)" }).default("M"), "what the MySensors controller answers to I_CONFIG: M metric, I imperial"),
+  measurementWindows: field(
+    "DATALAB_MEASUREMENT_WINDOWS",
+    rxWindowsSchema,
+    "fold window (ms) of readings stamped on receipt, per format, e.g. rtl433=2000,mysensors=250: the same value from the same sensor within it is one measurement at the hub (defaults: rtl433=2000, others 0 = off)",
+  ),
   rtl433Command: field("DATALAB_RTL433_CMD", commandLineSchema, "run rtl_433 as a child process with this command line, e.g. \"rtl_433 -F json\" (empty: not run); restarted when it exits"),
   // --- end radios ---
 } as const;

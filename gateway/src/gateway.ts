@@ -20,6 +20,7 @@ import { Ingest } from "./ingest";
 import { createGatewayMetrics, type GatewayMetrics } from "./metrics";
 import { GroupCommitter } from "./outbox/group-commit";
 import { Outbox, type DropReason } from "./outbox/store";
+import { rxWindowOf } from "./measurement";
 import { MqttSource, type MqttRoute } from "./sources/mqtt";
 import type { Source } from "./sources/types";
 import { NatsUplink } from "./uplink/nats";
@@ -133,7 +134,8 @@ export class Gateway {
       },
       onDropped: (reason, n) => this.countDrop(reason, n),
     });
-    this.ingest = new Ingest(this.committer, this.metrics, { maxPayloadBytes: config.maxPayloadBytes }, this.logger.child({ part: "ingest" }), now);
+    const topicFormats = [...config.mqttRtl433Topics.map((filter) => ({ filter, format: "rtl433" })), ...config.mqttTopics.map((filter) => ({ filter, format: "jsonl" }))];
+    this.ingest = new Ingest(this.committer, this.metrics, { maxPayloadBytes: config.maxPayloadBytes }, this.logger.child({ part: "ingest" }), now, rxWindowOf(config.measurementWindows, topicFormats));
     if (config.mqttEnabled) {
       const routes: MqttRoute[] = [
         ...config.mqttRtl433Topics.map((filter) => ({ filter, decoder: rtl433Decoder })),

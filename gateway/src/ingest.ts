@@ -24,6 +24,8 @@ export class Ingest {
     private readonly limits: PayloadLimits,
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
+    /** The fold window of a source's receipt-stamped readings (gateway/src/measurement.ts). */
+    private readonly rxWindowOf: (source: string) => number = () => 0,
   ) {}
 
   receive(source: string, payload: Buffer, decoder: MessageDecoder, ctx: IngestContext = {}, receivedAt = this.now()): void {
@@ -32,8 +34,15 @@ export class Ingest {
       checkPayload(payload, this.limits);
       checkSource(source);
       // The decoder's readings are this message's own objects: filled in where they are.
-      const readings = validateReadings(decoder(payload, ctx)) as (DecodedReading & { ts: number })[];
-      for (const r of readings) r.ts ??= receivedAt;
+      const readings = validateReadings(decoder(payload, ctx)) as (DecodedReading & { ts: number; rxWindow?: number })[];
+      // A reading without the sensor's own time is stamped on receipt, and says so: the hub
+      // then identifies its measurement by the source format's window, not by the time alone.
+      for (const r of readings) {
+        if (r.ts === undefined) {
+          r.ts = receivedAt;
+          r.rxWindow = this.rxWindowOf(source);
+        }
+      }
       this.committer.accept({ source, receivedAt, payload, readings });
     } catch (err) {
       const reason = err instanceof DecodeError ? err.reason : "decoder_bug";
