@@ -37,7 +37,7 @@ export function createHubMetrics(withDefaults = true): HubMetrics {
       labelNames: ["sink", "kind"],
       registers: r,
     }),
-    deadLetters: new Counter({ name: "datalab_hub_dead_letters_total", help: "Batches sent to the dead-letter subject", labelNames: ["sink", "reason"], registers: r }),
+    deadLetters: new Counter({ name: "datalab_hub_dead_letters_total", help: "Batches, or single messages of a batch, sent to the dead-letter subject", labelNames: ["sink", "reason"], registers: r }),
     sinkPaused: new Gauge({ name: "datalab_hub_sink_paused", help: "1 while a sink's consumer waits for its database to answer", labelNames: ["sink"], registers: r }),
     writeSeconds: new Histogram({
       name: "datalab_hub_write_seconds",

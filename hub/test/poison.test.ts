@@ -1,10 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { batchMsgId, encodeBatch, metricValue, silentLogger, type Batch } from "@datalab/shared";
-import { NATS_URL, waitFor, type TestDatabase } from "@datalab/shared/testing";
+import { batchMsgId, encodeBatch, metricValue, silentLogger, subjects, type Batch } from "@datalab/shared";
+import { NATS_URL, uniqueId, waitFor, type TestDatabase } from "@datalab/shared/testing";
 import { testDatabase } from "./support/db";
 import { listDeadLetters, replayDeadLetters } from "../src/consume/dead-letters";
+import { DirectIntake, type DirectDeadLetter } from "../src/consume/direct";
+import { createPostgresSink } from "../src/sinks/index";
 import { Hub } from "../src/hub";
 import { createHubMetrics } from "../src/metrics";
 import { makeBatch, publishBatches, type TestBatch } from "./support/batches";
@@ -114,5 +116,43 @@ describe("a poison message in a batch", () => {
     expect(again).toHaveLength(1);
     expect(again[0]!.message).toBe(0);
     expect(await count("true")).toBe(rows);
+  });
+});
+
+describe("a poison message in a batch handed over in-process (the demo's direct intake)", () => {
+  let db: TestDatabase;
+  const gw = "gwdirect";
+  const dead: DirectDeadLetter[] = [];
+  let intake: DirectIntake;
+  const count = async (where: string) => Number((await db.pool.query<{ n: string }>(`SELECT count(*) AS n FROM readings WHERE gateway_id = '${gw}' AND ${where}`)).rows[0]!.n);
+  const subj = subjects(uniqueId("direct"));
+
+  beforeAll(async () => {
+    db = await testDatabase();
+    const sink = await createPostgresSink(db.pool, silentLogger());
+    await db.pool.query("ALTER TABLE readings ADD CONSTRAINT value_sane CHECK (value > -1000)");
+    intake = new DirectIntake([sink], subj, { limits: { maxBytes: 1 << 20, maxMessages: 1_000 }, maxDeliver: 2, deadLetter: async (d) => void dead.push(d) }, createHubMetrics(false), silentLogger());
+  });
+
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it("lands the other messages and dead-letters each poison alone, with its reason and position", async () => {
+    const b = makeBatch({ gatewayId: gw, instance: "d1", firstSeq: 1, messages: 20 });
+    b.batch.messages[3]!.readings[0]!.unit = "\u0000";
+    b.batch.messages[12]!.readings[1]!.value = -5000;
+    const data = encodeBatch(b.batch);
+    const msgId = batchMsgId(b.batch);
+    // The sink's refusal counts once per delivery: the first fails the publish (the gateway keeps the batch), the second isolates it.
+    await expect(intake.deliver(subj.readings(gw), data, msgId)).rejects.toThrow(/value_sane/);
+    await expect(intake.deliver(subj.readings(gw), data, msgId)).resolves.toMatchObject({ duplicate: false });
+    expect(await count("true")).toBe(36);
+    expect(await count("seq IN (7, 8, 25, 26)")).toBe(0);
+    expect(dead.map((d) => [d.reason, d.message, d.msgId])).toEqual([
+      ["sink_rejected", 12, `${msgId}:m12`],
+      ["bad_unit", 3, `${msgId}:m3`],
+    ]);
+    for (const d of dead) expect((JSON.parse(Buffer.from(d.data).toString("utf8")) as Batch).messages).toHaveLength(1);
   });
 });
