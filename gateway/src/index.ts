@@ -4,7 +4,7 @@ export type { ForwardingState } from "./forward/forwarder";
 export { gatewayFields, loadGatewayConfig, type GatewayConfig } from "./config";
 export { createGatewayMetrics, type GatewayMetrics } from "./metrics";
 export { Outbox, type FullPolicy, type DropReason } from "./outbox/store";
-export { decodeJsonPayload } from "./decode/index";
+export { messageDecoder, type MessageDecoder } from "./decode/index";
 export type { Uplink, UplinkStatus, UplinkProblem, PubAck } from "./uplink/types";
 export { InProcessUplink, type InProcessReceiver } from "./uplink/inprocess";
 export type { AcceptedMessage } from "./outbox/store";

@@ -41,6 +41,11 @@ export interface GatewayStatus {
     path: string;
   };
   quarantine: Record<string, number>;
+  /**
+   * Numeric fields not stored with a known unit since start, `format:field:outcome` -> count
+   * (unit_unknown, unit_unrecognized: stored; metadata, superseded: counted only).
+   */
+  fields?: Record<string, number>;
   /** Readings given up since the gateway started, by reason. */
   dropped: Record<string, number>;
   lastError: string | undefined;
@@ -126,9 +131,27 @@ export function formatStatus(s: GatewayStatus, where: string, now = Date.now()):
   }
   if (s.sources.length > 0) lines.push(`  sources     ${s.sources.map((x) => `${x.name} ${x.state}`).join(", ")}`);
   lines.push(`  quarantine  ${listOf(s.quarantine) || "none"}`);
+  if (s.fields && Object.keys(s.fields).length > 0) lines.push(`  fields      ${fieldsLine(s.fields)}`);
   if (s.online) lines.push(`  dropped     ${listOf(s.dropped) || "none"}`);
   lines.push(`  last error  ${s.lastError ?? "none"}`);
   return `${lines.join("\n")}\n`;
+}
+
+/** `unit unknown: jsonl pressure 3, rtl433 current 1; not stored: rtl433 rssi 5 (metadata)`, the biggest first. */
+function fieldsLine(fields: Record<string, number>): string {
+  const stored: string[] = [];
+  const notStored: string[] = [];
+  const entries = Object.entries(fields).sort((a, b) => b[1] - a[1]);
+  for (const [key, n] of entries.slice(0, 12)) {
+    const first = key.indexOf(":");
+    const last = key.lastIndexOf(":");
+    const [format, field, outcome] = [key.slice(0, first), key.slice(first + 1, last), key.slice(last + 1)];
+    if (outcome === "unit_unknown") stored.push(`${format} ${field} ${count(n)}`);
+    else if (outcome === "unit_unrecognized") stored.push(`${format} ${field} ${count(n)} (unit not in the table)`);
+    else notStored.push(`${format} ${field} ${count(n)} (${outcome})`);
+  }
+  const more = entries.length > 12 ? `; ${entries.length - 12} more in --json` : "";
+  return [stored.length ? `unit unknown: ${stored.join(", ")}` : "", notStored.length ? `not stored: ${notStored.join(", ")}` : ""].filter(Boolean).join("; ") + more;
 }
 
 function listOf(r: Record<string, number>): string {
@@ -178,6 +201,7 @@ export function encodeReport(s: GatewayStatus, commitsFailing: boolean): Uint8Ar
     health,
     backlog: { readings: s.outbox.readings, bytes: s.outbox.bytes, oldestAt },
     quarantine: s.quarantine,
+    ...(s.fields ? { fields: s.fields } : {}),
     dropped: s.dropped,
     forwardingPerSecond: s.forwarding.readingsPerSecond,
     lastError: s.lastError ? s.lastError.slice(0, 1000) : null,

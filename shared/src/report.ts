@@ -19,6 +19,8 @@ export const GatewayReport = z.object({
     oldestAt: EpochMillis.nullable(),
   }),
   quarantine: z.record(z.string().max(64), z.number().int().nonnegative()),
+  /** Numeric fields not stored with a known unit, `format:field:outcome` -> count (gateway/src/decode/fields.ts). */
+  fields: z.record(z.string().max(200), z.number().int().nonnegative()).optional(),
   dropped: z.record(z.string().max(64), z.number().int().nonnegative()),
   forwardingPerSecond: z.number().nonnegative().nullable(),
   lastError: z.string().max(1000).nullable(),

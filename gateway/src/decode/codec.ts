@@ -1,6 +1,7 @@
 import { Counter, type DecodedReading, type Registry } from "@datalab/shared";
 import type { CodecOutput, ProtocolName } from "@datalab/sensors";
 import type { Ingest } from "../ingest";
+import { fieldCounter, type FieldCounter } from "./fields";
 
 /**
  * The bridge from a protocol codec (sensors/src/protocols) to ingest: readings go on to
@@ -14,6 +15,8 @@ export interface CodecMetrics {
   /** Frames quarantined, by protocol and codec reason (the quarantine counter has no protocol). */
   rejected: Counter<"protocol" | "reason">;
   ignored: Counter<"protocol" | "category">;
+  /** Numeric fields not stored with a known unit, by format and field (shared with the MQTT decoders). */
+  fields: FieldCounter;
 }
 
 const REJECTED = "datalab_gateway_frames_rejected_total";
@@ -37,7 +40,7 @@ export function codecMetrics(registry: Registry): CodecMetrics {
       labelNames: ["protocol", "category"],
       registers: [registry],
     });
-  return { rejected, ignored };
+  return { rejected, ignored, fields: fieldCounter(registry) };
 }
 
 /** Frames seen by one source since it started, for its status. */
@@ -64,12 +67,14 @@ export class CodecBridge {
     switch (out.kind) {
       case "readings": {
         this.counts.readings += 1;
+        this.metrics.fields.count(this.protocol, out.notes);
         const readings: DecodedReading[] = out.readings;
         this.ingest.receive(this.source, out.raw, () => readings, {}, receivedAt);
         return;
       }
       case "ignored":
         this.counts.ignored += 1;
+        this.metrics.fields.count(this.protocol, out.notes);
         this.metrics.ignored.inc({ protocol: this.protocol, category: out.category });
         return;
       case "error":

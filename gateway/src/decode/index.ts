@@ -1,8 +1,6 @@
 import { DecodeError, type DecodedReading } from "@datalab/shared";
-import { decodeJsonValue, parseJson } from "./json";
-
-export { parseTimestamp } from "./timestamp";
-export { decodeJsonValue, parseJson } from "./json";
+import { createMessageDecoder, type MessageFormat, type ProtocolOptionsMap } from "@datalab/sensors";
+import type { FieldCounter } from "./fields";
 
 export interface PayloadLimits {
   /** Payloads larger than this are quarantined unread (default 64 KiB). */
@@ -15,8 +13,6 @@ export interface PayloadLimits {
  */
 export type MessageDecoder = (payload: Buffer, ctx: { topic?: string; sensorIdHint?: string }) => DecodedReading[];
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
-
 export function checkPayload(payload: Buffer, limits: PayloadLimits): void {
   if (payload.byteLength === 0) throw new DecodeError("empty", "empty payload");
   if (payload.byteLength > limits.maxPayloadBytes) {
@@ -24,17 +20,30 @@ export function checkPayload(payload: Buffer, limits: PayloadLimits): void {
   }
 }
 
-export function payloadText(payload: Buffer): string {
-  try {
-    return utf8.decode(payload);
-  } catch (err) {
-    throw new DecodeError("not_utf8", "payload is not valid UTF-8 text", { cause: err });
-  }
-}
+const FORMAT_LABELS: Record<MessageFormat, string> = { jsonl: "DataLab JSON", rtl433: "rtl_433 event", mysensors: "MySensors message" };
 
-/** The JSON decoder for the `sensors` topics. */
-export const decodeJsonPayload: MessageDecoder = (payload, ctx) => {
-  const text = payloadText(payload);
-  if (text.trim() === "") throw new DecodeError("empty", "payload is only whitespace");
-  return decodeJsonValue(parseJson(text), { sensorIdHint: ctx.sensorIdHint });
-};
+/**
+ * The MQTT side of a format: the codec of sensors/src/protocols (the one a serial port or
+ * stdin of that format uses), adapted to ingest. A message must become readings or a
+ * quarantine row, so a valid message without a measurement (a doorbell press, a JSON object
+ * of labels) is quarantined with the codec's category (`no_metrics`, `no_readings`); a serial
+ * line has no "message" to keep, and such frames are only counted there. Fields the codec
+ * could not store with a known unit are counted by `fields`.
+ */
+export function messageDecoder<P extends MessageFormat>(format: P, options: ProtocolOptionsMap[P] = {}, fields?: FieldCounter): MessageDecoder {
+  const decode = createMessageDecoder(format, options);
+  const label = FORMAT_LABELS[format];
+  return (payload, ctx) => {
+    const r = decode(payload, ctx);
+    switch (r.kind) {
+      case "readings":
+        fields?.count(format, r.notes);
+        return r.readings;
+      case "ignored":
+        fields?.count(format, r.notes);
+        throw new DecodeError(r.category, `${label} carries no measurement: ${r.message}`);
+      case "error":
+        throw new DecodeError(r.reason, r.message);
+    }
+  };
+}

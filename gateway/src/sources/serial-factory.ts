@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import type { Logger, Registry } from "@datalab/shared";
-import type { XBeeCodecOptions } from "@datalab/sensors";
+import type { UnitConfig, XBeeCodecOptions } from "@datalab/sensors";
 import { codecMetrics } from "../decode/codec";
 import type { Ingest } from "../ingest";
 import { Rtl433ProcessSource } from "./rtl433";
@@ -15,6 +15,8 @@ export interface RadioConfig {
   readonly xbeePins: XBeeCodecOptions;
   readonly mysensorsUnitSystem: "M" | "I";
   readonly rtl433Command: readonly string[];
+  /** Units the operator configured per metric (DATALAB_UNITS). */
+  readonly units: UnitConfig;
 }
 
 /**
@@ -35,6 +37,7 @@ export function radioSources(config: RadioConfig, logger: Logger, registry: Regi
             spec,
             xbee: config.xbeePins,
             mysensors: { storagePath: join(config.dataDir, "mysensors.db"), unitSystem: config.mysensorsUnitSystem },
+            units: config.units,
             metrics,
             logger: log,
           },
@@ -43,7 +46,7 @@ export function radioSources(config: RadioConfig, logger: Logger, registry: Regi
     );
   }
   if (config.rtl433Command.length > 0) {
-    factories.push((ingest) => new Rtl433ProcessSource({ command: config.rtl433Command, metrics, logger: log }, ingest));
+    factories.push((ingest) => new Rtl433ProcessSource({ command: config.rtl433Command, metrics, logger: log, decode: { units: config.units } }, ingest));
   }
   return factories;
 }

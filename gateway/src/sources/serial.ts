@@ -14,6 +14,7 @@ import {
   type MysNodeMetadata,
   type ParseResult,
   type ProtocolCodec,
+  type UnitConfig,
   type XBeeCodecOptions,
 } from "@datalab/sensors";
 import { CodecBridge, type CodecMetrics, type FrameCounts } from "../decode/codec";
@@ -29,6 +30,8 @@ export interface SerialSourceOptions {
   xbee?: XBeeCodecOptions;
   /** For mysensors ports: where the controller keeps node ids, and the I_CONFIG answer. */
   mysensors?: { storagePath: string; unitSystem: "M" | "I" };
+  /** Units the operator configured per metric, for readings whose frames state none. */
+  units?: UnitConfig;
   metrics: CodecMetrics;
   logger: Logger;
   now?: () => number;
@@ -97,11 +100,11 @@ export class SerialSource implements Source {
       const m = opts.mysensors ?? { storagePath: ":memory:", unitSystem: "M" };
       const role = new MySensorsRole({ ...m, logger: this.#logger, ...(opts.now ? { now: opts.now } : {}) });
       this.#mysensors = role;
-      this.#codec = createParser("mysensors", { unitSystem: m.unitSystem, sensorTypeOf: (n, c) => role.sensorTypeOf(n, c) }) as ProtocolCodec<unknown>;
+      this.#codec = createParser("mysensors", { unitSystem: m.unitSystem, sensorTypeOf: (n, c) => role.sensorTypeOf(n, c), ...(opts.units ? { units: opts.units } : {}) }) as ProtocolCodec<unknown>;
     } else if (spec.protocol === "xbee" || spec.protocol === "xbee2") {
-      this.#codec = createParser(spec.protocol, opts.xbee ?? {}) as ProtocolCodec<unknown>;
+      this.#codec = createParser(spec.protocol, { ...opts.xbee, ...(opts.units ? { units: opts.units } : {}) }) as ProtocolCodec<unknown>;
     } else {
-      this.#codec = createParser(spec.protocol) as ProtocolCodec<unknown>;
+      this.#codec = createParser(spec.protocol, opts.units ? { units: opts.units } : {}) as ProtocolCodec<unknown>;
     }
     this.#bridge = new CodecBridge(ingest, this.name, spec.protocol, opts.metrics);
   }

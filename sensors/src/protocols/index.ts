@@ -9,10 +9,21 @@ export { CodecConfigError, EncodeError } from "./common/errors";
 export { asBuffer, type ChunkConsumer, type IncrementalParser } from "./common/parser";
 export { LineParser, type LineParserConfig } from "./common/line-parser";
 export { ParserStream } from "./common/stream";
-export { objectToReadings, SENSOR_KEYS, TS_KEY, type ObjectReadingsOptions } from "./common/object-readings";
 export { parseDecimal, toEpochMillis, type TimestampResult } from "./common/numbers";
 export { sanitizeIdPart } from "./common/names";
-export { GENERIC_UNITS } from "./common/units";
+export {
+  canonicalizeUnits,
+  canonicalUnit,
+  GENERIC_UNITS,
+  isKnownUnit,
+  knownUnits,
+  NO_CONFIGURED_UNITS,
+  splitUnitSuffix,
+  UnitConfig,
+  type ConfiguredUnit,
+  type FieldNote,
+  type FieldOutcome,
+} from "./common/units";
 
 export * from "./jsonl/index";
 export * from "./mysensors/index";
@@ -20,8 +31,15 @@ export * from "./xbee/index";
 export * from "./rtl433/index";
 
 export {
+  createMessageDecoder,
   createParser,
+  isMessageFormat,
   isProtocolName,
+  MESSAGE_FORMATS,
+  type MessageContext,
+  type MessageFormat,
+  type MessageResult,
+  type UnitOptions,
   PROTOCOL_NAMES,
   type ProtocolCodec,
   type ProtocolFrameMap,

@@ -1,16 +1,17 @@
 import { CodecConfigError } from "./common/errors";
 import { metricNameProblem } from "./common/names";
 import type { ChunkConsumer, IncrementalParser } from "./common/parser";
-import { toCodecOutput, type CodecOutput, type DecodeResult } from "./common/result";
+import { toCodecOutput, type CodecErrorReason, type CodecOutput, type DecodeResult } from "./common/result";
 import { ParserStream } from "./common/stream";
-import { decodeJsonl } from "./jsonl/decode";
-import type { JsonLine } from "./jsonl/frame";
+import { canonicalizeUnits, NO_CONFIGURED_UNITS, type UnitConfig } from "./common/units";
+import { decodeDataLabJson } from "./jsonl/decode";
+import { DataLabJson } from "./jsonl/frame";
 import { JsonlParser, type JsonlParserOptions } from "./jsonl/parser";
 import { decodeMySensors, type MySensorsDecodeOptions } from "./mysensors/decode";
-import type { MySensorsMessage } from "./mysensors/frame";
+import { MySensorsMessage } from "./mysensors/frame";
 import { MySensorsParser, type MySensorsParserOptions } from "./mysensors/parser";
 import { decodeRtl433, type Rtl433DecodeOptions } from "./rtl433/decode";
-import type { Rtl433Event } from "./rtl433/frame";
+import { Rtl433Event } from "./rtl433/frame";
 import { Rtl433Parser, type Rtl433ParserOptions } from "./rtl433/parser";
 import { decodeXBee, type XBeeDecodeOptions, type XBeePinMap } from "./xbee/decode";
 import type { XBeeFrame } from "./xbee/frame";
@@ -26,17 +27,22 @@ export function isProtocolName(value: unknown): value is ProtocolName {
 
 export type XBeeCodecOptions = Omit<XBeeParserOptions, "mode"> & XBeeDecodeOptions;
 
+/** What every protocol's options may carry: the units the operator configured per metric. */
+export interface UnitOptions {
+  readonly units?: UnitConfig;
+}
+
 /** Options per protocol: the parser's (buffer bounds) and the decoder's, in one object. */
 export interface ProtocolOptionsMap {
-  jsonl: JsonlParserOptions;
-  mysensors: MySensorsParserOptions & MySensorsDecodeOptions;
-  xbee: XBeeCodecOptions;
-  xbee2: XBeeCodecOptions;
+  jsonl: JsonlParserOptions & UnitOptions;
+  mysensors: MySensorsParserOptions & MySensorsDecodeOptions & UnitOptions;
+  xbee: XBeeCodecOptions & UnitOptions;
+  xbee2: XBeeCodecOptions & UnitOptions;
   rtl433: Rtl433ParserOptions & Rtl433DecodeOptions;
 }
 
 export interface ProtocolFrameMap {
-  jsonl: JsonLine;
+  jsonl: DataLabJson;
   mysensors: MySensorsMessage;
   xbee: XBeeFrame;
   xbee2: XBeeFrame;
@@ -60,7 +66,21 @@ export interface ProtocolCodec<F = unknown> extends ChunkConsumer<CodecOutput<F>
   stream(): ParserStream<CodecOutput<F>>;
 }
 
-function makeCodec<F>(protocol: ProtocolName, parser: IncrementalParser<F>, decode: (frame: F) => DecodeResult): ProtocolCodec<F> {
+/**
+ * Every decoder's last step: configured units for readings whose source stated none, then
+ * each known unit to its quantity's canonical unit (common/units.ts).
+ */
+function withUnits<F>(decode: (frame: F) => DecodeResult, units: UnitConfig = NO_CONFIGURED_UNITS): (frame: F) => DecodeResult {
+  return (frame) => {
+    const r = decode(frame);
+    if (r.kind !== "readings") return r;
+    const notes = canonicalizeUnits(r.readings, r.notes, units);
+    return notes === r.notes ? r : { kind: "readings", readings: r.readings, notes };
+  };
+}
+
+function makeCodec<F>(protocol: ProtocolName, parser: IncrementalParser<F>, rawDecode: (frame: F) => DecodeResult, units?: UnitConfig): ProtocolCodec<F> {
+  const decode = withUnits(rawDecode, units);
   const codec: ProtocolCodec<F> = {
     protocol,
     parser,
@@ -84,22 +104,22 @@ export function createParser(protocol: ProtocolName, options: object = {}): Prot
   switch (protocol) {
     case "jsonl": {
       const o = options as ProtocolOptionsMap["jsonl"];
-      return makeCodec<JsonLine>(protocol, new JsonlParser(o), decodeJsonl) as ProtocolCodec<unknown>;
+      return makeCodec<DataLabJson>(protocol, new JsonlParser(o), (f) => decodeDataLabJson(f.value), o.units) as ProtocolCodec<unknown>;
     }
     case "mysensors": {
       const o = options as ProtocolOptionsMap["mysensors"];
       checkMySensorsOptions(o);
-      return makeCodec<MySensorsMessage>(protocol, new MySensorsParser(o), (f) => decodeMySensors(f, o)) as ProtocolCodec<unknown>;
+      return makeCodec<MySensorsMessage>(protocol, new MySensorsParser(o), (f) => decodeMySensors(f, o), o.units) as ProtocolCodec<unknown>;
     }
     case "xbee":
     case "xbee2": {
       const o = normalizeXBeeOptions(options as XBeeCodecOptions);
       const parser = new XBeeParser({ ...o, mode: protocol === "xbee2" ? 2 : 1 });
-      return makeCodec<XBeeFrame>(protocol, parser, (f) => decodeXBee(f, o)) as ProtocolCodec<unknown>;
+      return makeCodec<XBeeFrame>(protocol, parser, (f) => decodeXBee(f, o), (options as UnitOptions).units) as ProtocolCodec<unknown>;
     }
     case "rtl433": {
       const o = options as ProtocolOptionsMap["rtl433"];
-      return makeCodec<Rtl433Event>(protocol, new Rtl433Parser(o), (f) => decodeRtl433(f, o)) as ProtocolCodec<unknown>;
+      return makeCodec<Rtl433Event>(protocol, new Rtl433Parser(o), (f) => decodeRtl433(f, o), o.units) as ProtocolCodec<unknown>;
     }
     default:
       throw new CodecConfigError(`unknown protocol ${JSON.stringify(protocol)}; expected one of ${PROTOCOL_NAMES.join(", ")}`);
@@ -138,4 +158,58 @@ function normalizeXBeeOptions(o: XBeeCodecOptions): XBeeCodecOptions {
   }
   if (problems.length) throw new CodecConfigError(`xbee options:\n  - ${problems.join("\n  - ")}`);
   return o.pinsByNode ? { ...o, pinsByNode } : o;
+}
+
+/** Formats whose one message is one frame, so an MQTT payload can carry one (`topic:format`). */
+export const MESSAGE_FORMATS = ["jsonl", "rtl433", "mysensors"] as const;
+export type MessageFormat = (typeof MESSAGE_FORMATS)[number];
+
+export function isMessageFormat(value: unknown): value is MessageFormat {
+  return typeof value === "string" && (MESSAGE_FORMATS as readonly string[]).includes(value);
+}
+
+/** What a message decoder returns: the decode result, or the reason the bytes made no frame. */
+export type MessageResult = DecodeResult | { readonly kind: "error"; readonly stage: "parse"; readonly reason: CodecErrorReason; readonly message: string };
+
+export interface MessageContext {
+  /** DataLab JSON only: the sensor id implied by the carrier (the last MQTT topic level). */
+  readonly sensorIdHint?: string | undefined;
+}
+
+/**
+ * One whole message (an MQTT payload) through the same frame parsing and decoder as a line
+ * of the same format from a serial port or stdin, so the same bytes give the same readings.
+ */
+export function createMessageDecoder<P extends MessageFormat>(
+  format: P,
+  options: ProtocolOptionsMap[P] = {},
+): (bytes: Uint8Array, ctx?: MessageContext) => MessageResult {
+  const units = (options as UnitOptions).units;
+  switch (format) {
+    case "jsonl":
+      return (bytes, ctx) => {
+        const frame = DataLabJson.fromBuffer(bytes);
+        if (!frame.ok) return { kind: "error", stage: "parse", reason: frame.reason, message: frame.message };
+        return withUnits((f: DataLabJson) => decodeDataLabJson(f.value, ctx?.sensorIdHint === undefined ? {} : { sensorIdHint: ctx.sensorIdHint }), units)(frame.frame);
+      };
+    case "rtl433": {
+      const o = options as ProtocolOptionsMap["rtl433"];
+      const decode = withUnits((f: Rtl433Event) => decodeRtl433(f, o), units);
+      return (bytes) => {
+        const frame = Rtl433Event.fromBuffer(bytes);
+        return frame.ok ? decode(frame.frame) : { kind: "error", stage: "parse", reason: frame.reason, message: frame.message };
+      };
+    }
+    case "mysensors": {
+      const o = options as ProtocolOptionsMap["mysensors"];
+      checkMySensorsOptions(o);
+      const decode = withUnits((f: MySensorsMessage) => decodeMySensors(f, o), units);
+      return (bytes) => {
+        const frame = MySensorsMessage.fromBuffer(bytes);
+        return frame.ok ? decode(frame.frame) : { kind: "error", stage: "parse", reason: frame.reason, message: frame.message };
+      };
+    }
+    default:
+      throw new CodecConfigError(`format ${JSON.stringify(format)} cannot be read from whole messages; expected one of ${MESSAGE_FORMATS.join(", ")}`);
+  }
 }

@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import {
+  DataLabJson,
   decodeJsonl,
   encodeJsonl,
   JsonLine,
@@ -34,43 +35,54 @@ describe("JSON lines frame", () => {
   });
 });
 
-describe("decodeJsonl (minimal form)", () => {
-  it("maps numeric fields to readings with known units", () => {
-    const r = decodeText('{"sensor":"kitchen","temperature":21.5,"humidity":40,"label":"x","ok":true}');
+describe("decodeJsonl: DataLab JSON, the same decoder as MQTT's", () => {
+  it("maps numeric fields to readings; a unit only where the message states one", () => {
+    const r = decodeText('{"sensor":"kitchen","temperature":21.5,"humidity_pct":40,"pressure_hPa":1013,"label":"x","ok":true}');
     expectValidReadings(r);
     expect(readingsOf(r)).toEqual([
-      { sensorId: "kitchen", metric: "temperature", value: 21.5, unit: "Cel" },
-      { sensorId: "kitchen", metric: "humidity", value: 40, unit: "%RH" },
+      { sensorId: "kitchen", metric: "temperature", value: 21.5 },
+      { sensorId: "kitchen", metric: "humidity_pct", value: 40 },
+      { sensorId: "kitchen", metric: "pressure", value: 1013, unit: "hPa" },
       { sensorId: "kitchen", metric: "ok", value: 1 },
     ]);
+    // Units become canonical in the codec's last step (createParser / createMessageDecoder).
+    expect(r).toMatchObject({ notes: [{ field: "temperature", outcome: "unit_unknown" }, { field: "humidity_pct", outcome: "unit_unknown" }] });
   });
 
-  it("takes the sensor id from sensor, id or name, in that order", () => {
+  it("takes the sensor id from sensor, sensorId, sensor_id, id, device or name, in that order", () => {
     expect(readingsOf(decodeText('{"id":7,"name":"n","v":1}'))[0]!.sensorId).toBe("7");
     expect(readingsOf(decodeText('{"name":"n","v":1}'))[0]!.sensorId).toBe("n");
-    expect(decodeText('{"v":1}')).toMatchObject({ kind: "error", reason: "missing_field" });
-    expect(decodeText('{"sensor":{"x":1},"v":1}')).toMatchObject({ kind: "error", reason: "bad_field" });
+    expect(readingsOf(decodeText('{"device":"d1","v":1}'))[0]!.sensorId).toBe("d1");
+    expect(decodeText('{"v":1}')).toMatchObject({ kind: "error", reason: "wrong_shape" });
+    expect(decodeText('{"sensor":{"x":1},"v":1}')).toMatchObject({ kind: "error", reason: "bad_sensor_id" });
   });
 
-  it("reads ts as seconds, milliseconds or ISO 8601 with a zone", () => {
-    const ts = (v: string) => readingsOf(decodeText(`{"sensor":"a","v":1,"ts":${v}}`))[0]!.ts;
+  it("reads ts, time or timestamp as seconds, milliseconds or ISO 8601 with a zone", () => {
+    const ts = (v: string, key = "ts") => readingsOf(decodeText(`{"sensor":"a","v":1,"${key}":${v}}`))[0]!.ts;
     expect(ts("1700000000")).toBe(1_700_000_000_000);
-    expect(ts("1700000000.5")).toBe(1_700_000_000_500);
+    expect(ts("1700000000", "timestamp")).toBe(1_700_000_000_000);
+    expect(ts("1700000000.5", "time")).toBe(1_700_000_000_500);
     expect(ts("1700000000123")).toBe(1_700_000_000_123);
     expect(ts('"2023-11-14T22:13:20Z"')).toBe(1_700_000_000_000);
     expect(ts('"2023-11-14T23:13:20+01:00"')).toBe(1_700_000_000_000);
     // A zone-less time would be read in the gateway's zone: refused rather than guessed.
-    expect(decodeText('{"sensor":"a","v":1,"ts":"2023-11-14T22:13:20"}')).toMatchObject({ kind: "error", reason: "bad_field" });
-    expect(decodeText('{"sensor":"a","v":1,"ts":-5}')).toMatchObject({ kind: "error", reason: "bad_field" });
+    expect(decodeText('{"sensor":"a","v":1,"ts":"2023-11-14T22:13:20"}')).toMatchObject({ kind: "error", reason: "bad_timestamp" });
+    expect(decodeText('{"sensor":"a","v":1,"ts":-5}')).toMatchObject({ kind: "error", reason: "bad_timestamp" });
   });
 
   it("reports an object without numbers as ignored, not as an error", () => {
-    expect(decodeText('{"sensor":"a","status":"boot"}')).toMatchObject({ kind: "ignored", category: "no_metrics" });
+    expect(decodeText('{"sensor":"a","status":"boot"}')).toMatchObject({ kind: "ignored", category: "no_readings" });
   });
 
   it("refuses metric names the schema would refuse", () => {
     expect(decodeText(`{"sensor":"a","${"m".repeat(65)}":1}`)).toMatchObject({ kind: "error", reason: "bad_field" });
-    expect(decodeText('{"sensor":"a\\u0001","v":1}')).toMatchObject({ kind: "error", reason: "bad_field" });
+    expect(decodeText('{"sensor":"a\\u0001","v":1}')).toMatchObject({ kind: "error", reason: "bad_sensor_id" });
+  });
+
+  it("reads a SenML array on one line", () => {
+    const parsed = DataLabJson.fromText('[{"bn":"k1/","n":"temperature","u":"Cel","v":21.5}]');
+    if (!parsed.ok) throw new Error(parsed.message);
+    expect(readingsOf(decodeJsonl(parsed.frame))).toEqual([{ sensorId: "k1", metric: "temperature", value: 21.5, unit: "Cel" }]);
   });
 });
 
@@ -130,7 +142,7 @@ describe("JsonlParser properties", () => {
         const results = feed(new JsonlParser(), [bad, Buffer.of(0x0a), good]);
         const last = results.at(-1)!;
         expect(last.kind).toBe("frame");
-        expect(errorsOf(results).every((e) => ["not_json", "not_object", "line_too_long"].includes(e.reason))).toBe(true);
+        expect(errorsOf(results).every((e) => ["not_json", "not_utf8", "wrong_shape", "line_too_long"].includes(e.reason))).toBe(true);
       }),
     );
   });

@@ -72,7 +72,7 @@ describe("createParser", () => {
     const outs: CodecOutput<unknown>[] = [];
     const input = Readable.from([Buffer.from('{"sensor":"a","temperature":2'), Buffer.from('1}\n{"x":1}\nnope\n')]);
     for await (const o of input.pipe(codec.stream())) outs.push(o as CodecOutput<unknown>);
-    expect(count(outs)).toEqual({ readings: 1, "decode:missing_field": 1, "parse:not_json": 1 });
+    expect(count(outs)).toEqual({ readings: 1, "decode:wrong_shape": 1, "parse:not_json": 1 });
   });
 
   it("refuses unknown protocols and bad options, naming every problem", () => {

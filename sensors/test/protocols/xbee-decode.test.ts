@@ -129,8 +129,8 @@ describe("XBee 0x90 payloads", () => {
       const r = rx(text);
       expectValidReadings(r);
       expect(readingsOf(r)).toEqual([
-        { sensorId: "xbee-0013a20040522baa", metric: "temperature", value: 21.5, unit: "Cel" },
-        { sensorId: "xbee-0013a20040522baa", metric: "humidity", value: 40, unit: "%RH" },
+        { sensorId: "xbee-0013a20040522baa", metric: "temperature", value: 21.5 },
+        { sensorId: "xbee-0013a20040522baa", metric: "humidity", value: 40 },
       ]);
     }
   });

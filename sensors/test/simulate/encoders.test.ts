@@ -53,7 +53,8 @@ describe("encoders: what the simulator writes, the protocol parsers read back", 
       const enc = createSerialEncoder(protocol);
       const readings = decodeChunked(protocol, Buffer.concat(ss.flatMap((s) => enc.encode(sampleToMessage(s, SENSOR_KINDS)).map((m) => m.payload))));
       expect(readings).toHaveLength(40 * 5);
-      expect(readings[0]).toEqual({ sensorId: "xbee-0013a20000000001", metric: "temperature", value: ss[0]!.temperature, unit: "Cel", ts: ss[0]!.ts });
+      // `metric=value` text states no unit: unknown unless the operator configures one.
+      expect(readings[0]).toEqual({ sensorId: "xbee-0013a20000000001", metric: "temperature", value: ss[0]!.temperature, ts: ss[0]!.ts });
       expect(new Set(readings.map((r) => r.sensorId)).size).toBe(4);
     });
   }
@@ -71,7 +72,7 @@ describe("encoders: what the simulator writes, the protocol parsers read back", 
     const s = ss[0]!;
     expect(new MqttEncoder("multi", "lab").encode(sampleToMessage(s, ["temperature", "humidity"]))[0]).toEqual({
       topic: "lab/sim-1",
-      payload: Buffer.from(JSON.stringify({ sensor: "sim-1", temperature: s.temperature, humidity: s.humidity, ts: s.ts })),
+      payload: Buffer.from(JSON.stringify({ sensor: "sim-1", temperature: s.temperature, humidity: s.humidity, units: { temperature: "Cel", humidity: "%RH" }, ts: s.ts })),
     });
     expect(toMqttMessages(s, "original", "sensors")).toEqual([{ topic: "sensors", payload: JSON.stringify({ name: "sim-1", value: s.temperature }) }]);
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createParser } from "../../src/protocols/index";
+import { createMessageDecoder, createParser } from "../../src/protocols/index";
 import { createSerialEncoder, FaultInjector, MqttEncoder, sampleToMessage, seedOf, Simulator, type Emission, type FaultOptions, type MessageEncoder } from "../../src/index";
 
 const START = Date.UTC(2026, 0, 1);
@@ -18,15 +18,10 @@ function bytes(encoder: MessageEncoder, emissions: Emission[]): Buffer[] {
   return emissions.flatMap((e) => encoder.encode(sampleToMessage(e.sample, KINDS), e.malformed).map((m) => Buffer.concat([Buffer.from(m.topic), m.payload])));
 }
 
-/** What the gateway's MQTT JSON decoder accepts: a JSON object whose metric values are all finite numbers. */
+/** What the gateway's MQTT side accepts: the DataLab JSON codec, the same one a JSON-lines radio uses. */
+const mqttJson = createMessageDecoder("jsonl");
 function acceptedAsMqttJson(payload: Buffer): boolean {
-  try {
-    const o = JSON.parse(payload.toString()) as Record<string, unknown>;
-    if (o === null || typeof o !== "object" || Array.isArray(o)) return false;
-    return Object.entries(o).every(([k, v]) => k === "sensor" || (typeof v === "number" && Number.isFinite(v)));
-  } catch {
-    return false;
-  }
+  return mqttJson(payload).kind === "readings";
 }
 
 /** ±4.5 standard deviations of a binomial proportion: fails by chance about once in 150,000 runs (and the seed is fixed). */

@@ -1,4 +1,5 @@
 import type { DecodedReading } from "@datalab/shared";
+import type { FieldNote } from "./units";
 
 /**
  * Why bytes could not become a frame, or a frame could not become readings.
@@ -26,7 +27,17 @@ export type CodecErrorReason =
   | "missing_field"
   /** The frame is fine but its application payload is not one we can read. */
   | "bad_payload"
-  | "unknown_message_type";
+  | "unknown_message_type"
+  /** A message with nothing in it but whitespace. */
+  | "empty"
+  /** DataLab JSON: bytes that are not UTF-8 text. */
+  | "not_utf8"
+  /** DataLab JSON: valid JSON of a shape the format does not have (a number, no sensor id). */
+  | "wrong_shape"
+  | "bad_sensor_id"
+  /** DataLab JSON: a value that is not a finite number (a numeric string, null as the value). */
+  | "bad_value"
+  | "bad_timestamp";
 
 /** One thing the incremental parser found: a frame, or bytes it had to reject. */
 export type ParseResult<F> = ParsedFrame<F> | ParseError;
@@ -59,8 +70,8 @@ export type FrameResult<F> =
  * - `error`: the frame cannot be turned into readings; quarantine it with `reason`.
  */
 export type DecodeResult =
-  | { readonly kind: "readings"; readonly readings: DecodedReading[] }
-  | { readonly kind: "ignored"; readonly category: string; readonly message: string }
+  | { readonly kind: "readings"; readonly readings: DecodedReading[]; readonly notes?: readonly FieldNote[] | undefined }
+  | { readonly kind: "ignored"; readonly category: string; readonly message: string; readonly notes?: readonly FieldNote[] | undefined }
   | { readonly kind: "error"; readonly reason: CodecErrorReason; readonly message: string };
 
 /** Parse and decode in one step, as `ProtocolCodec.push` returns it. */
@@ -70,6 +81,8 @@ export type CodecOutput<F> =
       readonly frame: F;
       readonly readings: DecodedReading[];
       readonly raw: Buffer;
+      /** Numeric fields not stored with a known unit (see FieldOutcome), to be counted. */
+      readonly notes?: readonly FieldNote[] | undefined;
     }
   | {
       readonly kind: "ignored";
@@ -77,6 +90,7 @@ export type CodecOutput<F> =
       readonly category: string;
       readonly message: string;
       readonly raw: Buffer;
+      readonly notes?: readonly FieldNote[] | undefined;
     }
   | {
       readonly kind: "error";
@@ -96,12 +110,12 @@ export function frameError<F = never>(reason: CodecErrorReason, message: string)
   return { ok: false, reason, message };
 }
 
-export function readingsResult(readings: DecodedReading[]): DecodeResult {
-  return { kind: "readings", readings };
+export function readingsResult(readings: DecodedReading[], notes?: readonly FieldNote[]): DecodeResult {
+  return notes === undefined || notes.length === 0 ? { kind: "readings", readings } : { kind: "readings", readings, notes };
 }
 
-export function ignoredResult(category: string, message: string): DecodeResult {
-  return { kind: "ignored", category, message };
+export function ignoredResult(category: string, message: string, notes?: readonly FieldNote[]): DecodeResult {
+  return notes === undefined || notes.length === 0 ? { kind: "ignored", category, message } : { kind: "ignored", category, message, notes };
 }
 
 export function decodeError(reason: CodecErrorReason, message: string): DecodeResult {
@@ -126,9 +140,11 @@ export function toCodecOutput<F>(
   const decoded = decode(frame);
   switch (decoded.kind) {
     case "readings":
-      return { kind: "readings", frame, readings: decoded.readings, raw };
+      return decoded.notes ? { kind: "readings", frame, readings: decoded.readings, raw, notes: decoded.notes } : { kind: "readings", frame, readings: decoded.readings, raw };
     case "ignored":
-      return { kind: "ignored", frame, category: decoded.category, message: decoded.message, raw };
+      return decoded.notes
+        ? { kind: "ignored", frame, category: decoded.category, message: decoded.message, raw, notes: decoded.notes }
+        : { kind: "ignored", frame, category: decoded.category, message: decoded.message, raw };
     case "error":
       return {
         kind: "error",

@@ -74,6 +74,9 @@ export function decodeMySensors(msg: MySensorsMessage, options: MySensorsDecodeO
   }
 }
 
+/** States and indexes that have no unit (V_STATUS, V_ARMED, V_TRIPPED, V_LOCK_STATUS, V_UV, V_POWER_FACTOR). */
+const MYS_DIMENSIONLESS: ReadonlySet<string> = new Set(["status", "armed", "tripped", "lock_status", "uv_index", "power_factor"]);
+
 function decodeSet(msg: MySensorsMessage, options: MySensorsDecodeOptions): DecodeResult {
   const typeName = nameOf(MYS_VARIABLE_NAMES, msg.type, "V_");
   // Serial API: on incoming messages ack=1 means "this is the ack of a message you sent",
@@ -99,6 +102,8 @@ function decodeSet(msg: MySensorsMessage, options: MySensorsDecodeOptions): Deco
     : value;
   const reading: DecodedReading = { sensorId: mysSensorId(msg.nodeId, msg.childId), metric: rule.metric, value: converted };
   if (rule.unit !== undefined) reading.unit = rule.unit;
+  // V_RAIN, V_WIND, V_WEIGHT... have no unit in the spec: configured per metric, or unknown.
+  else if (!MYS_DIMENSIONLESS.has(rule.metric)) return readingsResult([reading], [{ field: rule.metric, outcome: "unit_unknown" }]);
   return readingsResult([reading]);
 }
 

@@ -1,8 +1,8 @@
 import type { DecodedReading } from "@datalab/shared";
-import { objectToReadings } from "../common/object-readings";
+import { decodeDataLabJson } from "../jsonl/decode";
 import { cleanFloat, toEpochMillis } from "../common/numbers";
 import { decodeError, ignoredResult, readingsResult, type DecodeResult } from "../common/result";
-import { genericUnit } from "../common/units";
+import type { FieldNote } from "../common/units";
 import {
   XBEE_CONTROL_FRAME_TYPES,
   XBEE_SENSOR_ID_PREFIX,
@@ -97,7 +97,7 @@ function decodePayload(packet: XBeeReceivePacket): DecodeResult {
   const sensorId = xbeeSensorId(packet.source64);
   const payload = parseTextPayload(packet.data);
   if (!payload.ok) return decodeError("bad_payload", payload.message);
-  if (payload.form === "json") return objectToReadings(payload.object, { sensorId });
+  if (payload.form === "json") return decodeDataLabJson(payload.object, { sensorId });
 
   let ts: number | undefined;
   if (payload.ts !== undefined) {
@@ -106,21 +106,22 @@ function decodePayload(packet: XBeeReceivePacket): DecodeResult {
     ts = parsed.ts;
   }
   if (payload.pairs.length === 0) return ignoredResult("no_metrics", `payload from ${sensorId} has no numeric values`);
-  return readingsResult(
-    payload.pairs.map(([metric, value]) => {
-      const reading: DecodedReading = { sensorId, metric, value };
-      const unit = genericUnit(metric);
-      if (unit !== undefined) reading.unit = unit;
-      if (ts !== undefined) reading.ts = ts;
-      return reading;
-    }),
-  );
+  // `name=value` pairs state no unit: configured per metric, or unknown.
+  const notes: FieldNote[] = [];
+  const readings = payload.pairs.map(([metric, value]) => {
+    const reading: DecodedReading = { sensorId, metric, value };
+    notes.push({ field: metric, outcome: "unit_unknown" });
+    if (ts !== undefined) reading.ts = ts;
+    return reading;
+  });
+  return readingsResult(readings, notes);
 }
 
 function decodeIoSample(sample: XBeeIoSample, options: XBeeDecodeOptions): DecodeResult {
   const sensorId = xbeeSensorId(sample.source64);
   const nodePins = options.pinsByNode?.[sample.source64];
   const readings: DecodedReading[] = [];
+  let notes: FieldNote[] | undefined;
   for (const lines of [sample.analog, sample.digital]) {
     for (const pin in lines) {
       const raw = lines[pin]!;
@@ -132,11 +133,13 @@ function decodeIoSample(sample: XBeeIoSample, options: XBeeDecodeOptions): Decod
         : cleanFloat(raw * (mapping.scale ?? 1) + (mapping.offset ?? 0));
       const reading: DecodedReading = { sensorId, metric: mapping.metric, value };
       if (mapping.unit !== undefined) reading.unit = mapping.unit;
+      // Digital lines are 0/1 states; an analog line's unit is the pin map's, or unknown.
+      else if (lines === sample.analog) (notes ??= []).push({ field: mapping.metric, outcome: "unit_unknown" });
       readings.push(reading);
     }
   }
   if (readings.length === 0) return ignoredResult("no_metrics", `I/O sample from ${sensorId} has no enabled (or mapped) lines`);
-  return readingsResult(readings);
+  return readingsResult(readings, notes);
 }
 
 function hex(n: number): string {

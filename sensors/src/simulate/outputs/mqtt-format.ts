@@ -1,4 +1,3 @@
-import { GENERIC_UNITS } from "../../protocols";
 import type { MalformedSpec } from "../faults";
 import { SENSOR_KINDS, type SensorMessage, type SimulatedSample, sampleToMessage } from "../kinds";
 import { JSON_MALFORMED, malformJson, pickVariant } from "./malformed";
@@ -7,16 +6,15 @@ import type { MessageEncoder, OutMessage } from "./types";
 export type SimulatorFormat = "multi" | "original";
 
 /**
- * The multi-metric object: `{"sensor": id, <metric>: value, ..., "ts": ms}`. A metric whose
- * unit is not the default for its name gets it in `"units": {metric: unit}`, which the
- * gateway's JSON decoder reads; the common case carries no unit text at all.
+ * The multi-metric object: `{"sensor": id, <metric>: value, ..., "units": {metric: unit}, "ts": ms}`.
+ * The units are always stated: the decoders never guess a unit from a metric's name.
  */
 export function multiObject(m: SensorMessage): Record<string, unknown> {
   const o: Record<string, unknown> = { sensor: m.sensorId };
   let units: Record<string, string> | undefined;
   for (const x of m.metrics) {
     o[x.metric] = x.value;
-    if (x.unit !== undefined && GENERIC_UNITS[x.metric] !== x.unit) (units ??= {})[x.metric] = x.unit;
+    if (x.unit !== undefined) (units ??= {})[x.metric] = x.unit;
   }
   if (units) o.units = units;
   if (m.ts !== undefined) o.ts = m.ts;
