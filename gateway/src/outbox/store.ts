@@ -1,8 +1,11 @@
 import { randomBytes } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
 import type Database from "better-sqlite3";
 import { encodePayload, encodeWireMessage, type DecodedReading, type Logger } from "@datalab/shared";
 import { isDiskFull, limitPages, openOutboxDb, type Synchronous } from "./open";
 import { fileBytes, planSpace, rowCost, type SpacePlan } from "./space";
+import { diskFree, diskSize, DiskReserve, reserveBytes } from "./disk";
 import type { Delivery } from "./deliveries";
 
 export type { Synchronous };
@@ -139,14 +142,24 @@ export class Outbox {
   private readonly onDrop: OutboxOptions["onDrop"];
   private readonly synchronous: Synchronous;
   private readonly rowMaxReadings: number;
+  private readonly dir: string;
+  /** Given back to the file system when it reports the disk full (see disk.ts). */
+  private readonly reserve: DiskReserve;
+  /** The disk, not the configured cap, set the space plan: what the plan drops is `disk_full`. */
+  private readonly diskBound: boolean;
+  private diskFullLoggedAt = 0;
 
   private constructor(
     readonly db: Database.Database,
     readonly path: string,
     space: SpacePlan,
     opts: OutboxOptions,
+    disk: { reserve: DiskReserve; bound: boolean },
   ) {
     this.space = space;
+    this.dir = dirname(path);
+    this.reserve = disk.reserve;
+    this.diskBound = disk.bound;
     this.policy = opts.fullPolicy ?? "drop_oldest";
     this.logger = opts.logger;
     this.onDrop = opts.onDrop;
@@ -229,9 +242,73 @@ export class Outbox {
    * starts fresh (see open.ts).
    */
   static open(path: string, opts: OutboxOptions): Outbox {
-    const space = planSpace(opts.maxBytes ?? DEFAULT_OUTBOX_MAX_BYTES);
+    const cap = opts.maxBytes ?? DEFAULT_OUTBOX_MAX_BYTES;
+    const dir = dirname(path);
+    mkdirSync(dir, { recursive: true });
+    const reserve = new DiskReserve(`${path}-reserve`, reserveBytes(cap, diskSize(dir)));
+    // What the outbox may take on this disk: its files, what is free, less the reserve and
+    // room for the shared-memory index. A disk smaller than the cap sizes the plan (the WAL's
+    // share and its checkpoints included), so a checkpoint always has room to run.
+    const usable = fileBytes(path).total + diskFree(dir) + reserve.held() - reserve.bytes - 256 * 1024;
+    const bound = usable < cap;
+    const space = planSpace(bound ? Math.max(usable, 1024 * 1024) : cap);
+    if (bound) {
+      opts.logger.warn(
+        { cap, usable: space.maxBytes, dir },
+        "the disk has less room than the outbox cap: the outbox is held to what the disk has, and readings it drops are counted as disk_full",
+      );
+    }
     const db = openOutboxDb(path, { synchronous: opts.synchronous ?? "FULL", space, logger: opts.logger, onCorrupt: opts.onCorrupt });
-    return new Outbox(db, path, space, opts);
+    const outbox = new Outbox(db, path, space, opts, { reserve, bound });
+    outbox.ensureReserve();
+    return outbox;
+  }
+
+  /** Make the reserve file when the disk has room for it (commits keep that room free). */
+  private ensureReserve(): void {
+    try {
+      this.reserve.ensure(128 * 1024, this.dir);
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message, path: this.reserve.path }, "could not make the disk reserve file; will retry");
+    }
+  }
+
+  /**
+   * Bytes of the oldest rows to drop so that this commit needs no more of the disk than it
+   * has: the database file's growth (rows dropped in the same transaction leave pages that
+   * the new rows reuse), with room kept for the transaction's WAL frames and for a reserve
+   * that was given back. Dropping rows cannot make room for the WAL itself; the maintenance
+   * step's vacuum of the pages they leave does, and the reserve covers the moment between.
+   */
+  private diskShortfall(txBytes: number): number {
+    const pages = this.db.pragma("page_count", { simple: true }) as number;
+    const growth = Math.max(0, this.usedBytes() + txBytes - pages * this.space.pageSize);
+    const reserveGone = this.reserve.bytes - this.reserve.held();
+    const need = growth + 2 * txBytes + reserveGone + 64 * 1024;
+    const free = diskFree(this.dir);
+    return need <= free ? 0 : Math.min(need - free, growth + txBytes);
+  }
+
+  /**
+   * The file system said it is full: give the reserve back and copy the WAL into the
+   * database (TRUNCATE empties the WAL file), so that deleting the oldest rows has room.
+   */
+  private reclaimDisk(err: unknown): void {
+    const released = this.reserve.release();
+    try {
+      this.db.pragma("wal_checkpoint(TRUNCATE)");
+    } catch {
+      // The deletes that follow are what frees room; the next checkpoint will manage.
+    }
+    // Once a minute at most: a full disk fails every commit and every maintenance step.
+    const now = Date.now();
+    if (released > 0 || now - this.diskFullLoggedAt >= 60_000) {
+      this.diskFullLoggedAt = now;
+      this.logger.error(
+        { err: (err as Error).message, policy: this.policy, reserveReleased: released, free: diskFree(this.dir), dir: this.dir },
+        "disk full: the outbox gave back its reserve and drops its oldest readings to keep going (counted as disk_full); next report in a minute at the earliest",
+      );
+    }
   }
 
   /**
@@ -244,15 +321,19 @@ export class Outbox {
   /** `inTransaction` runs inside the commit's transaction, so what it writes commits with the readings. */
   commit(accepted: readonly AcceptedMessage[], quarantined: readonly QuarantinedMessage[] = [], inTransaction?: () => void): number {
     let rows = this.encode(accepted);
-    this.makeWalRoom(rows.reduce((s, r) => s + rowCost(r.bytes), 0) + quarantined.reduce((s, q) => s + rowCost(quarantineBytes(q)), 0));
+    const txBytes = rows.reduce((s, r) => s + rowCost(r.bytes), 0) + quarantined.reduce((s, q) => s + rowCost(quarantineBytes(q)), 0);
+    this.makeWalRoom(txBytes);
+    // The disk may fill before the cap does (a smaller disk, or other files growing): then
+    // the policy makes room inside the file instead of growing it, and says why.
+    const short = this.diskShortfall(txBytes);
     try {
-      return this.apply(this.write(rows, quarantined, "outbox_full", 0, inTransaction));
+      return this.apply(this.write(rows, quarantined, short > 0 || this.diskBound ? "disk_full" : "outbox_full", short, inTransaction));
     } catch (err) {
       if (!isDiskFull(err)) throw err;
       // The file system is full (or the hard limit was hit because an estimate was off).
       // Apply the policy with a wide margin and try once more; if that fails as well, the
       // caller keeps the group in memory (bounded) and retries.
-      this.logger.error({ err: (err as Error).message, policy: this.policy }, "outbox cannot grow (disk full): applying the full-outbox policy");
+      this.reclaimDisk(err);
       let refused = 0;
       if (this.policy === "refuse_newest") {
         refused = rows.reduce((s, r) => s + r.n, 0);
@@ -469,7 +550,14 @@ export class Outbox {
     const full = this.synchronous === "FULL";
     if (full) this.db.pragma("synchronous = NORMAL");
     try {
-      this.settleTx(acked, next, ackedTotals);
+      try {
+        this.settleTx(acked, next, ackedTotals);
+      } catch (err) {
+        // Deleting rows writes pages to the WAL first: on a full disk, make room and go again.
+        if (!isDiskFull(err)) throw err;
+        this.reclaimDisk(err);
+        this.settleTx(acked, next, ackedTotals);
+      }
     } finally {
       if (full) this.db.pragma("synchronous = FULL");
     }
@@ -521,9 +609,17 @@ export class Outbox {
     if (free > keep + 8) {
       given = Math.min(free - keep, this.space.vacuumStepPages);
       this.makeWalRoom(given * this.space.pageSize);
-      this.db.pragma(`incremental_vacuum(${given})`);
+      try {
+        this.db.pragma(`incremental_vacuum(${given})`);
+      } catch (err) {
+        if (!isDiskFull(err)) throw err;
+        this.reclaimDisk(err);
+        given = 0;
+      }
       limitPages(this.db, this.space);
     }
+    // The reserve comes back once the disk has room again (after a drain, say).
+    if (this.reserve.held() < this.reserve.bytes) this.ensureReserve();
     return given;
   }
 
