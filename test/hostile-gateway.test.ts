@@ -16,7 +16,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { batchMsgId, encodeBatch, metricValue, silentLogger, subjects, BATCH_FORMAT_VERSION, type Batch } from "@datalab/shared";
 import { createTestDatabase, MQTT_URL, startNatsServer, tempDir, uniqueId, waitFor, type NatsServer, type TestDatabase } from "@datalab/shared/testing";
 import { Gateway, loadGatewayConfig } from "@datalab/gateway";
-import { Hub, loadHubConfig } from "@datalab/hub";
+import { Hub, hubStatus, loadHubConfig } from "@datalab/hub";
 
 const AUTH_CONF = fileURLToPath(new URL("../deploy/nats/auth.conf", import.meta.url));
 // The names auth.conf uses: its gateways and the default prefix.
@@ -177,6 +177,9 @@ describe("a hostile gateway under the documented permissions", () => {
       }
     }
 
+    // And garbage on its own subject: the hub dead-letters it (a publish its user may make).
+    await js.publish(subj.readings(A), Buffer.from("not a batch"), { msgID: `${A}-garbage` });
+
     // 4. The honest gateway's readings.
     for (let i = 0; i < READINGS; i++) await publisher.publishAsync(`${id}/sensors/s${i % 7}`, `{"name":"b-sensor-${i % 7}","value":${i}}`, { qos: 1 });
     let got = { n: 0, seqs: 0 };
@@ -201,6 +204,20 @@ describe("a hostile gateway under the documented permissions", () => {
       const r = await db.pool.query("SELECT 1 FROM gateways WHERE gateway_id = $1 AND reported_at IS NOT NULL AND health_detail->>'instance' = $2", [B, instance]);
       return r.rowCount === 1;
     }, "B's health report to reach the hub");
+
+    // The hub's user can do all the hub does: every batch acked (an ack the set refused would
+    // leave it pending, then redelivered), A's garbage dead-lettered, and `hub status` works
+    // with these credentials.
+    const asHub = await connect({ servers: nats.url, user: "hub", pass: PASSWORDS.DATALAB_NATS_HUB_PASSWORD });
+    try {
+      const st = await waitFor(async () => {
+        const r = await hubStatus(asHub, subj, ["postgres"], undefined);
+        return r.consumers[0]?.lag === 0 && r.deadLetters.total === 1 ? r : undefined;
+      }, "the hub's consumer to have acked everything, and A's garbage to be dead-lettered");
+      expect(st.consumers[0]).toMatchObject({ sink: "postgres", exists: true, ackPending: 0, redelivered: 0 });
+    } finally {
+      await asHub.close();
+    }
 
     // The hostile gateway received nothing of B's: not a batch, not a PubAck, not a report.
     expect(received.map((m) => m.subject)).toEqual([]);
