@@ -50,9 +50,9 @@ export async function drainStage(ctx: BenchContext): Promise<Figure[]> {
     const s = `drain-${i % 100}`;
     const base = i * PER_MESSAGE + 1;
     lines.push(
-      `gw,${instance},${base},${s},temperature,${ts},21.5,Cel,${ts},mqtt:bench`,
-      `gw,${instance},${base + 1},${s},humidity,${ts},40,%RH,${ts},mqtt:bench`,
-      `gw,${instance},${base + 2},${s},battery,${ts},3.1,V,${ts},mqtt:bench`,
+      `gw,${instance},${base},${s},temperature,${ts},21.5,Cel,${ts},mqtt:bench,t`,
+      `gw,${instance},${base + 1},${s},humidity,${ts},40,%RH,${ts},mqtt:bench,t`,
+      `gw,${instance},${base + 2},${s},battery,${ts},3.1,V,${ts},mqtt:bench,t`,
     );
   }
   writeFileSync(csv, `${lines.join("\n")}\n`);
@@ -95,7 +95,7 @@ async function copyOnce(pgUrl: string, csv: string, n: number): Promise<number> 
   try {
     await migrate(copyDb.pool, silentLogger());
     const c0 = performance.now();
-    const r = spawnSync("psql", [copyDb.url, "-v", "ON_ERROR_STOP=1", "-qc", `\\copy readings (gateway_id, instance, seq, sensor_id, metric, ts, value, unit, received_at, source) FROM '${csv}' WITH (FORMAT csv)`], { encoding: "utf8" });
+    const r = spawnSync("psql", [copyDb.url, "-v", "ON_ERROR_STOP=1", "-qc", `\\copy readings (gateway_id, instance, seq, sensor_id, metric, ts, value, unit, received_at, source, sensor_time) FROM '${csv}' WITH (FORMAT csv)`], { encoding: "utf8" });
     if (r.status !== 0) throw new Error(`psql \\copy failed: ${r.stderr}`);
     return n / ((performance.now() - c0) / 1000);
   } finally {
