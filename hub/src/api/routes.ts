@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
-import { errorMessage, sendJson, type Logger, type Route } from "@datalab/shared";
+import { clientKey, errorMessage, sendJson, type Logger, type Route } from "@datalab/shared";
 import { ApiError, durationParam, intParam, listParam, metricParam, parseQuery, sensorParam, textParam, timeParam } from "./params";
 import { bucketedReadings, listGateways, listSensors, rawReadings, seriesUnit, sparklines, type SeriesQuery } from "./queries";
-import type pg from "pg";
+import { QueryGate, type Db } from "./gate";
 
 export interface ApiOptions {
   /** Most rows (readings, buckets, sensors, gateways) in one answer. */
@@ -24,9 +24,15 @@ const MAX_SPARK_POINTS = 200;
 const MAX_LIST_PARAMS = 500;
 
 /** The query API, each route under /api/. Wrap with ApiAuth.json when a token is configured. */
-export function createApiRoutes(db: Pick<pg.Pool, "query">, o: ApiOptions): Record<string, Route> {
+/**
+ * `source`: the pool, or a QueryGate that hands each client (by address) its share of it.
+ */
+export function createApiRoutes(source: Db | QueryGate, o: ApiOptions): Record<string, Route> {
   const now = o.now ?? Date.now;
-  const handle = (fn: (url: URL) => Promise<unknown>): Route => (req, res, url) => serve(req, res, url, fn, o);
+  const handle =
+    (fn: (url: URL, db: Db) => Promise<unknown>): Route =>
+    (req, res, url) =>
+      serve(req, res, url, (u) => fn(u, source instanceof QueryGate ? source.forClient(clientKey(req)) : source), o);
 
   /** `t0`: the request's one reading of the clock, so `-30d` and a defaulted `to` agree on "now". */
   const range = (t0: number, from: number | undefined, to: number | undefined, defaultSpan: number): { from: number; to: number } => {
@@ -52,7 +58,7 @@ export function createApiRoutes(db: Pick<pg.Pool, "query">, o: ApiOptions): Reco
       limits: { maxRows: o.maxRows, maxRangeDays: o.maxRangeMs / DAY },
     })),
 
-    "/api/sensors": handle(async (url) => {
+    "/api/sensors": handle(async (url, db) => {
       const q = parseQuery(
         z.object({
           sensor: listParam(sensorParam, MAX_LIST_PARAMS).optional(),
@@ -67,7 +73,7 @@ export function createApiRoutes(db: Pick<pg.Pool, "query">, o: ApiOptions): Reco
       return { ...r, limit };
     }),
 
-    "/api/readings": handle(async (url) => {
+    "/api/readings": handle(async (url, db) => {
       const t0 = now();
       const q = parseQuery(
         z.object({
@@ -104,7 +110,7 @@ export function createApiRoutes(db: Pick<pg.Pool, "query">, o: ApiOptions): Reco
       return { ...head, unit: unit.unit, bucketMs: null, rows: r.ts.length, truncated: r.truncated, ts: r.ts, value: r.value };
     }),
 
-    "/api/sparklines": handle(async (url) => {
+    "/api/sparklines": handle(async (url, db) => {
       const t0 = now();
       const q = parseQuery(
         z.object({
@@ -131,7 +137,7 @@ export function createApiRoutes(db: Pick<pg.Pool, "query">, o: ApiOptions): Reco
       return { from, to, bucketMs, ...r };
     }),
 
-    "/api/gateways": handle(async (url) => {
+    "/api/gateways": handle(async (url, db) => {
       const q = parseQuery(z.object({ limit: intParam(1, o.maxRows).optional() }), url.searchParams);
       const r = await listGateways(db, { onlineSeconds: o.gatewayOnlineSeconds, limit: q.limit ?? Math.min(1_000, o.maxRows) });
       return { ...r, onlineWindowMs: o.gatewayOnlineSeconds * 1_000 };
