@@ -16,6 +16,7 @@ import {
 } from "@datalab/shared";
 // radios (issue #5): schemas beside the serial sources
 import { commandLineSchema, serialPortsSchema, xbeePinsSchema } from "./sources/serial-config";
+import { unitsSchema } from "./decode/config";
 import { rxWindowsSchema } from "./measurement";
 
 const UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, kb: 1000, kib: 1024, m: 1024 ** 2, mb: 1000 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1000 ** 3, gib: 1024 ** 3, t: 1024 ** 4, tb: 1000 ** 4, tib: 1024 ** 4 };
@@ -56,7 +57,11 @@ export const gatewayFields = {
   ),
   httpTokenFile: field("DATALAB_HTTP_TOKEN_FILE", z.string().optional(), "file holding DATALAB_HTTP_TOKEN (e.g. a mounted secret)"),
   mqttEnabled: field("DATALAB_MQTT_ENABLED", bool(true), "read sensors from the MQTT broker"),
-  mqttTopics: field("DATALAB_MQTT_TOPICS", stringList(["sensors", "sensors/#"]), "topic filters with DataLab JSON payloads, comma-separated"),
+  mqttTopics: field(
+    "DATALAB_MQTT_TOPICS",
+    stringList(["sensors", "sensors/#"]),
+    "topic filters, comma-separated, each filter[:format] naming its payloads' format as a serial port names its protocol: jsonl (DataLab JSON + SenML, the default), rtl433, mysensors",
+  ),
   mqttRtl433Topics: field("DATALAB_MQTT_RTL433_TOPICS", stringList(["rtl_433/+/events"]), "topic filters with rtl_433 events, comma-separated (empty: none)"),
   mqttClientId: field("DATALAB_MQTT_CLIENT_ID", z.string().optional(), "MQTT client id (default: datalab-gateway-<gateway id>)"),
   mqttQos: field(
@@ -64,7 +69,21 @@ export const gatewayFields = {
     intIn(0, 1, 1),
     "QoS of the gateway's subscriptions: 1 (default) lets the broker pace delivery by acks instead of dropping a lagging client's QoS 0 messages",
   ),
-  mqttPersistentSession: field("DATALAB_MQTT_PERSISTENT", bool(false), "persistent MQTT session (QoS 1, fixed client id): the broker keeps messages while the gateway restarts"),
+  mqttPersistentSession: field(
+    "DATALAB_MQTT_PERSISTENT",
+    bool(true),
+    "persistent MQTT session (QoS 1, fixed client id): the broker keeps and resends what the gateway has not committed, through restarts and crashes; false loses what is published while the gateway is away",
+  ),
+  mqttReceiveMaximum: field(
+    "DATALAB_MQTT_RECEIVE_MAXIMUM",
+    intIn(1, 32_767, 1_000),
+    "MQTT 5: QoS 1 messages the broker may send ahead of their acknowledgement, which waits for the commit",
+  ),
+  mqttInflightWindow: field(
+    "DATALAB_MQTT_INFLIGHT_WINDOW",
+    intIn(1, 32_767, 20),
+    "MQTT 3.1.1: the broker's in-flight window (Mosquitto's max_inflight_messages); a commit group closes when it is nearly used up",
+  ),
   mqttProtocol: field(
     "DATALAB_MQTT_PROTOCOL",
     z.enum(["5", "3.1.1"], { error: "expected 5 or 3.1.1" }).default("5"),
@@ -91,6 +110,11 @@ export const gatewayFields = {
       .regex(/^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/, "expected NATS subject tokens (letters, digits, _, -, $) separated by dots")
       .optional(),
     "subject prefix of the reply inbox where JetStream's acknowledgements arrive (default: _INBOX_<gateway id>; the gateway's NATS user may subscribe to <prefix>.> only)",
+  ),
+  units: field(
+    "DATALAB_UNITS",
+    unitsSchema,
+    "units of metrics whose source states none, metric=unit or sensor-pattern/metric=unit, comma-separated (e.g. pressure=hPa,outdoor-*/temperature=F); converted to the canonical units of docs/radios.md; without one a unit stays unknown",
   ),
   maxPayloadBytes: field("DATALAB_MAX_PAYLOAD_BYTES", intIn(16, 16 * 1024 * 1024, 65_536), "largest accepted message; larger ones are quarantined"),
   synchronous: field(

@@ -14,10 +14,13 @@ import {
   type Logger,
 } from "@datalab/shared";
 import { gatewayInboxPrefix, type GatewayConfig } from "./config";
-import { decodeJsonPayload } from "./decode/index";
+import { topicFormat } from "./decode/config";
+import { fieldCounter } from "./decode/fields";
+import { messageDecoder } from "./decode/index";
 import { Forwarder } from "./forward/forwarder";
 import { Ingest } from "./ingest";
 import { createGatewayMetrics, type GatewayMetrics } from "./metrics";
+import { DeliveryLog } from "./outbox/deliveries";
 import { GroupCommitter } from "./outbox/group-commit";
 import { Outbox, type DropReason } from "./outbox/store";
 import { rxWindowOf } from "./measurement";
@@ -25,7 +28,6 @@ import { MqttSource, type MqttRoute } from "./sources/mqtt";
 import type { Source } from "./sources/types";
 import { NatsUplink } from "./uplink/nats";
 import type { Uplink, UplinkState } from "./uplink/types";
-import { rtl433Decoder } from "./decode/rtl433";
 import { radioSources } from "./sources/serial-factory";
 import { encodeReport, type GatewayStatus } from "./status";
 
@@ -63,6 +65,8 @@ export class Gateway {
   private lastError: string | undefined;
   private readonly dropped: Partial<Record<DropReason, number>> = {};
   private readonly dropLogged: Partial<Record<DropReason, number>> = {};
+  /** When each repeating error was last logged, and how often it happened since: one line a minute. */
+  private readonly errorLogged = new Map<string, { at: number; times: number }>();
   private gaugeTimer: NodeJS.Timeout | undefined;
   private lastReportAt = 0;
   private readonly statusSubject: string;
@@ -115,7 +119,9 @@ export class Gateway {
       this.logger.child({ part: "forward" }),
       now,
     );
+    const deliveries = config.mqttEnabled ? new DeliveryLog(this.outbox.db) : undefined;
     this.committer = new GroupCommitter(this.outbox, {
+      ...(deliveries ? { deliveries } : {}),
       intervalMs: config.commitIntervalMs,
       minReadings: config.commitMinReadings,
       maxIntervalMs: config.commitMaxIntervalMs,
@@ -130,17 +136,21 @@ export class Gateway {
       },
       onError: (err) => {
         this.lastError = `outbox commit failed: ${err.message}`;
-        this.logger.error({ err: err.message }, "outbox commit failed; readings wait in memory (bounded), retrying every second");
+        this.logThrottled("commit", { err: err.message }, "outbox commit failed; readings wait in memory (bounded), retrying every second");
       },
       onDropped: (reason, n) => this.countDrop(reason, n),
     });
-    const topicFormats = [...config.mqttRtl433Topics.map((filter) => ({ filter, format: "rtl433" })), ...config.mqttTopics.map((filter) => ({ filter, format: "jsonl" }))];
+    const topicFormats = [...config.mqttRtl433Topics.map((filter) => topicFormat(filter, "rtl433")), ...config.mqttTopics.map((entry) => topicFormat(entry))];
     this.ingest = new Ingest(this.committer, this.metrics, { maxPayloadBytes: config.maxPayloadBytes }, this.logger.child({ part: "ingest" }), now, rxWindowOf(config.measurementWindows, topicFormats));
     if (config.mqttEnabled) {
-      const routes: MqttRoute[] = [
-        ...config.mqttRtl433Topics.map((filter) => ({ filter, decoder: rtl433Decoder })),
-        ...config.mqttTopics.map((filter) => ({ filter, decoder: decodeJsonPayload })),
-      ];
+      // A topic names its payloads' format as a serial port names its protocol; one decoder per format.
+      const fields = fieldCounter(this.metrics.registry);
+      const decoders = new Map<string, MqttRoute["decoder"]>();
+      const routes: MqttRoute[] = topicFormats.map(({ filter, format }) => {
+        let decoder = decoders.get(format);
+        if (decoder === undefined) decoders.set(format, (decoder = messageDecoder(format, { units: config.units }, fields)));
+        return { filter, decoder };
+      });
       this.sources.push(
         new MqttSource(
           {
@@ -148,6 +158,10 @@ export class Gateway {
             routes,
             clientId: config.mqttClientId ?? `datalab-gateway-${config.gatewayId}`,
             persistentSession: config.mqttPersistentSession,
+            receiveMaximum: config.mqttReceiveMaximum,
+            inflightWindow: config.mqttInflightWindow,
+            ...(deliveries ? { deliveries } : {}),
+            registry: this.metrics.registry,
             sessionExpirySeconds: config.mqttSessionExpiry,
             protocolVersion: config.mqttProtocol === "3.1.1" ? 4 : 5,
             qos: config.mqttPersistentSession ? 1 : (config.mqttQos as 0 | 1),
@@ -210,6 +224,19 @@ export class Gateway {
     return this.http?.port ?? 0;
   }
 
+  /** An error that repeats every second (a full or failing disk): the first, then one line a minute with the count. */
+  private logThrottled(key: string, fields: Record<string, unknown>, msg: string): void {
+    const t = Date.now();
+    const e = this.errorLogged.get(key) ?? { at: 0, times: 0 };
+    e.times += 1;
+    if (t - e.at >= 60_000) {
+      this.logger.error({ ...fields, timesSinceLastLine: e.times }, `${msg} (next line in a minute at the earliest)`);
+      e.at = t;
+      e.times = 0;
+    }
+    this.errorLogged.set(key, e);
+  }
+
   private countDrop(reason: DropReason, n: number): void {
     this.metrics.dropped.inc({ reason }, n);
     this.dropped[reason] = (this.dropped[reason] ?? 0) + n;
@@ -229,7 +256,7 @@ export class Gateway {
     try {
       this.outbox.maintain();
     } catch (err) {
-      this.logger.warn({ err: (err as Error).message }, "outbox maintenance failed; will retry");
+      this.logThrottled("maintain", { err: (err as Error).message }, "outbox maintenance failed; will retry");
     }
     const s = this.updateGauges();
     const every = this.config.reportIntervalMs;
@@ -283,6 +310,7 @@ export class Gateway {
         path: this.outbox.path,
       },
       quarantine: this.outbox.quarantineCounts(),
+      fields: fieldCounter(this.metrics.registry).snapshot(),
       dropped: { ...this.dropped },
       lastError: this.lastError ?? this.forwarder.lastError ?? uplink.lastError,
     };

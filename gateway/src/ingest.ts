@@ -1,5 +1,6 @@
 import { DecodeError, errorMessage, type DecodedReading, type Logger } from "@datalab/shared";
 import { checkPayload, type MessageDecoder, type PayloadLimits } from "./decode/index";
+import type { Delivery } from "./outbox/deliveries";
 import type { GroupCommitter } from "./outbox/group-commit";
 import { checkSource, validateReadings } from "./validate";
 import type { GatewayMetrics } from "./metrics";
@@ -28,7 +29,8 @@ export class Ingest {
     private readonly rxWindowOf: (source: string) => number = () => 0,
   ) {}
 
-  receive(source: string, payload: Buffer, decoder: MessageDecoder, ctx: IngestContext = {}, receivedAt = this.now()): void {
+  /** `delivery`: the source acknowledges the message once its readings (or its quarantine row) are committed. */
+  receive(source: string, payload: Buffer, decoder: MessageDecoder, ctx: IngestContext = {}, receivedAt = this.now(), delivery?: Delivery): void {
     this.countReceived(source);
     try {
       checkPayload(payload, this.limits);
@@ -43,12 +45,21 @@ export class Ingest {
           r.rxWindow = this.rxWindowOf(source);
         }
       }
-      this.committer.accept({ source, receivedAt, payload, readings });
+      this.committer.accept(delivery ? { source, receivedAt, payload, readings, delivery } : { source, receivedAt, payload, readings });
     } catch (err) {
       const reason = err instanceof DecodeError ? err.reason : "decoder_bug";
       if (!(err instanceof DecodeError)) this.logger.error({ err, source }, "decoder threw an unexpected error; message quarantined");
-      this.quarantine(source, payload, reason, errorMessage(err), receivedAt);
+      this.quarantine(source, payload, reason, errorMessage(err), receivedAt, delivery);
     }
+  }
+
+  /**
+   * Commit what waits now, unless commits are failing. A source whose acknowledgements wait
+   * for the commit asks for this when the broker's in-flight window is nearly used up:
+   * otherwise the broker would stop sending until the group's interval ran out.
+   */
+  commitNow(): void {
+    if (!this.committer.failing) this.committer.flush();
   }
 
   private countReceived(source: string): void {
@@ -62,7 +73,7 @@ export class Ingest {
   }
 
   /** For sources whose own parser already rejected the bytes (bad checksum, truncated frame). */
-  quarantine(source: string, payload: Buffer, reason: string, detail: string, receivedAt = this.now()): void {
+  quarantine(source: string, payload: Buffer, reason: string, detail: string, receivedAt = this.now(), delivery?: Delivery): void {
     this.metrics.quarantined.inc({ reason, source: sourceKind(source) });
     // One log line per reason per 10 s at most: a broken sensor must not flood the journal.
     const t = this.now();
@@ -74,7 +85,8 @@ export class Ingest {
       last.suppressed += 1;
     }
     // Keep at most 64 KiB of the raw bytes: an oversized payload must not fill the disk.
-    this.committer.quarantine({ source, receivedAt, payload: payload.subarray(0, 65_536), reason, detail });
+    const q = { source, receivedAt, payload: payload.subarray(0, 65_536), reason, detail };
+    this.committer.quarantine(delivery ? { ...q, delivery } : q);
   }
 }
 

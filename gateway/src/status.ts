@@ -130,6 +130,7 @@ export function formatStatus(s: GatewayStatus, where: string, now = Date.now()):
     lines.push(`  forwarding  not running${o.inflight ? ` (batch of seq ${o.inflight.firstSeq}..${o.inflight.lastSeq} goes again first at the next start)` : ""}`);
   }
   if (s.sources.length > 0) lines.push(`  sources     ${s.sources.map((x) => `${x.name} ${x.state}`).join(", ")}`);
+  for (const x of s.sources) if (x.warning) lines.push(`  WARNING     ${x.name}: ${x.warning}`);
   lines.push(`  quarantine  ${listOf(s.quarantine) || "none"}`);
   if (s.fields && Object.keys(s.fields).length > 0) lines.push(`  fields      ${fieldsLine(s.fields)}`);
   if (s.online) lines.push(`  dropped     ${listOf(s.dropped) || "none"}`);

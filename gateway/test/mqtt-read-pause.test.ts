@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { silentLogger } from "@datalab/shared";
 import { MQTT_URL, startMosquitto, uniqueId, waitFor } from "@datalab/shared/testing";
 import type { Ingest } from "../src/ingest";
+import type { Delivery } from "../src/outbox/deliveries";
 import { MqttSource } from "../src/sources/mqtt";
 
 /** Records what the source hands on, grouped by the event-loop turn it arrived in. */
@@ -16,7 +17,9 @@ function recorder() {
   const turns: number[][] = [];
   let open: number[] | undefined;
   const ingest = {
-    receive(_source: string, payload: Buffer) {
+    // Each message counts as committed at once: its acknowledgement goes out as it arrives.
+    receive(_source: string, payload: Buffer, _decoder: unknown, _ctx: unknown, _receivedAt: unknown, delivery?: Delivery) {
+      delivery?.owner.settled([delivery]);
       const n = Number(payload.toString());
       received.push(n);
       if (!open) {
@@ -26,6 +29,7 @@ function recorder() {
       }
       open.push(n);
     },
+    commitNow() {},
   } as unknown as Ingest;
   return { ingest, received, turns };
 }

@@ -1,4 +1,5 @@
 import type { Logger } from "@datalab/shared";
+import type { Delivery, DeliveryLog, DeliveryOwner } from "./deliveries";
 import type { AcceptedMessage, DropReason, FullPolicy, Outbox, QuarantinedMessage } from "./store";
 
 export interface GroupCommitOptions {
@@ -21,6 +22,8 @@ export interface GroupCommitOptions {
   onCommitted: (readings: number, quarantined: readonly QuarantinedMessage[]) => void;
   onError: (err: Error) => void;
   onDropped: (reason: DropReason, readings: number) => void;
+  /** Where deliveries (messages acknowledged after their commit) are recorded with their readings. */
+  deliveries?: DeliveryLog;
 }
 
 /**
@@ -35,12 +38,19 @@ export interface GroupCommitOptions {
  *
  * While commits fail (I/O error, full disk), what waits stays in memory and is retried, up
  * to ten groups' worth; beyond that the policy picks what to give up, and it is counted.
+ *
+ * A message that carries a delivery (MQTT QoS 1) is acknowledged to its source only after the
+ * transaction holding it has committed, and the delivery is recorded in that transaction: a
+ * crash before the acknowledgement gets out makes the broker resend it, and the record tells
+ * the resend from a new message. A message given up while commits fail is not acknowledged:
+ * the broker keeps it and resends it on the next connection.
  */
 export class GroupCommitter {
   private accepted: AcceptedMessage[] = [];
   private quarantined: QuarantinedMessage[] = [];
   private pendingReadings = 0;
   private pendingBytes = 0;
+  private pendingDeliveries = 0;
   private isFailing = false;
   private timer: NodeJS.Timeout | undefined;
   /** The group is past `intervalMs` and waits only for `minReadings` (or `maxIntervalMs`). */
@@ -58,6 +68,7 @@ export class GroupCommitter {
 
   accept(m: AcceptedMessage): void {
     this.accepted.push(m);
+    if (m.delivery) this.pendingDeliveries++;
     this.pendingReadings += m.readings.length;
     this.pendingBytes += weight(m);
     if (this.isFailing) this.bound();
@@ -70,9 +81,10 @@ export class GroupCommitter {
 
   quarantine(q: QuarantinedMessage): void {
     this.quarantined.push(q);
+    if (q.delivery) this.pendingDeliveries++;
     if (this.isFailing) {
       // Bad input is already counted; while the disk refuses writes, keep only the newest.
-      if (this.quarantined.length > this.opts.maxReadings) this.quarantined.shift();
+      if (this.quarantined.length > this.opts.maxReadings && this.quarantined.shift()!.delivery) this.pendingDeliveries--;
     } else if (this.quarantined.length >= this.opts.maxReadings) this.flush();
     else this.arm();
   }
@@ -84,6 +96,11 @@ export class GroupCommitter {
 
   get pending(): number {
     return this.pendingReadings + this.quarantined.length;
+  }
+
+  /** Deliveries waiting for a commit (their sources hold the acknowledgements back until then). */
+  get unsettled(): number {
+    return this.pendingDeliveries;
   }
 
   private get minReadings(): number {
@@ -121,14 +138,21 @@ export class GroupCommitter {
     if (this.accepted.length === 0 && this.quarantined.length === 0) return;
     const accepted = this.accepted;
     const quarantined = this.quarantined;
+    const deliveries = this.pendingDeliveries > 0 ? deliveriesOf(accepted, quarantined) : undefined;
+    const log = this.opts.deliveries;
     try {
-      const n = this.outbox.commit(accepted, quarantined);
+      const n = this.outbox.commit(accepted, quarantined, deliveries && log ? () => log.persist(deliveries) : undefined);
       this.accepted = [];
       this.quarantined = [];
       this.pendingReadings = 0;
       this.pendingBytes = 0;
+      this.pendingDeliveries = 0;
       if (this.isFailing) this.opts.logger.info("outbox commits work again");
       this.isFailing = false;
+      if (deliveries) {
+        log?.remember(deliveries);
+        settle(deliveries);
+      }
       this.opts.onCommitted(n, quarantined);
     } catch (err) {
       // A failed commit must not lose what waited: it stays here, new messages queue behind
@@ -159,6 +183,7 @@ export class GroupCommitter {
     let dropped = 0;
     while (this.accepted.length > 1 && (this.pendingReadings > maxReadings || this.pendingBytes > maxBytes)) {
       const m = this.opts.policy === "drop_oldest" ? this.accepted.shift()! : this.accepted.pop()!;
+      if (m.delivery) this.pendingDeliveries--;
       this.pendingReadings -= m.readings.length;
       this.pendingBytes -= weight(m);
       dropped += m.readings.length;
@@ -171,6 +196,28 @@ export class GroupCommitter {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
   }
+}
+
+function deliveriesOf(accepted: readonly AcceptedMessage[], quarantined: readonly QuarantinedMessage[]): Delivery[] {
+  const out: Delivery[] = [];
+  for (const m of accepted) if (m.delivery) out.push(m.delivery);
+  for (const q of quarantined) if (q.delivery) out.push(q.delivery);
+  return out;
+}
+
+/** Hand each owner (a source) its settled deliveries, in the order they came. */
+function settle(deliveries: readonly Delivery[]): void {
+  let owner: DeliveryOwner | undefined;
+  let run: Delivery[] = [];
+  for (const d of deliveries) {
+    if (d.owner !== owner) {
+      if (owner) owner.settled(run);
+      owner = d.owner;
+      run = [];
+    }
+    run.push(d);
+  }
+  if (owner) owner.settled(run);
 }
 
 /** About what a message adds to the transaction: its payload plus the readings' JSON. */

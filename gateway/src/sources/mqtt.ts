@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
-import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
-import { errorMessage, type Logger } from "@datalab/shared";
+import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from "mqtt";
+import { Counter, Gauge, errorMessage, type Logger, type Registry } from "@datalab/shared";
 import type { Ingest } from "../ingest";
+import { deliveryDigest, type Delivery, type DeliveryLog, type DeliveryOwner } from "../outbox/deliveries";
 import type { MessageDecoder } from "../decode/index";
 import type { Source, SourceStatus } from "./types";
 
@@ -17,10 +18,26 @@ export interface MqttSourceOptions {
   clientId: string;
   /**
    * Persistent session: QoS 1 and a fixed client id, so Mosquitto keeps messages for the
-   * gateway while it restarts. MQTT 5 needs a session expiry interval for that; without
-   * one, `clean: false` still ends the session at disconnect.
+   * gateway while it restarts, and resends what it was not acknowledged. MQTT 5 needs a
+   * session expiry interval for that; without one, `clean: false` still ends the session at
+   * disconnect.
    */
   persistentSession: boolean;
+  /**
+   * MQTT 5 Receive Maximum: QoS 1 messages the broker may send before it has their
+   * acknowledgements. Acknowledgements wait for the commit, so this is what the broker can
+   * send during one commit.
+   */
+  receiveMaximum?: number;
+  /**
+   * The broker's in-flight window for an MQTT 3.1.1 session, which the client cannot set
+   * (Mosquitto's `max_inflight_messages`, 20 by default): a group commits early when it is
+   * nearly used up.
+   */
+  inflightWindow?: number;
+  /** The committed deliveries, to tell a resend of a message already kept. */
+  deliveries?: DeliveryLog;
+  registry?: Registry;
   sessionExpirySeconds: number;
   /** MQTT 5 (default) or 3.1.1 (4), for brokers without MQTT 5 such as the demo's embedded aedes. */
   protocolVersion?: 4 | 5;
@@ -48,8 +65,19 @@ interface TopicRoute {
 /** Topics remembered at most (sensors publish on a few topics each; a flood of new ones only costs the lookup). */
 const TOPIC_CACHE_SIZE = 4_096;
 
-/** Acks held back at most before they are written (see batchAcks). */
-const ACK_FLUSH = 16;
+/** A group commits early once this share of the in-flight window waits for its acknowledgement. */
+const WINDOW_COMMIT_SHARE = 0.75;
+
+/** A PUBACK with reason code 0 and no properties: the same four bytes in MQTT 3.1.1 and 5. */
+const PUBACK_BYTES = 4;
+
+/** Stands in for an error so mqtt.js sends no PUBACK itself and goes on to the next packet. */
+const ACK_AFTER_COMMIT = new Error("acknowledged after the commit");
+
+interface MqttDelivery extends Delivery {
+  /** The connection the message came on: an acknowledgement goes only there. */
+  readonly conn: object;
+}
 
 /** The message rate that decides whether reads pause is measured over windows this long. */
 const RATE_WINDOW_MS = 1_000;
@@ -62,14 +90,19 @@ const RATE_WINDOW_MS = 1_000;
  */
 const TRICKLE_PER_PAUSE = 15;
 
-export class MqttSource implements Source {
+export class MqttSource implements Source, DeliveryOwner {
   readonly name = "mqtt";
   private client: MqttClient | undefined;
   private st: SourceStatus = { name: "mqtt", state: "starting" };
   private readonly topics = new Map<string, TopicRoute | null>();
-  private readonly corked = new WeakSet<object>();
-  /** Called per message: lets the acks held in a corked socket go every ACK_FLUSH messages. */
-  private ackFlush: () => void = () => undefined;
+  private readonly paced = new WeakSet<object>();
+  /** Called per message: counts it for the read pause's rate. */
+  private countRead: () => void = () => undefined;
+  /** QoS 1 messages of the current connection waiting for their commit (and so their acknowledgement). */
+  private unacked = 0;
+  private readonly commitAt: number;
+  private readonly resends: Counter<"outcome"> | undefined;
+  private readonly staleAcks: Counter | undefined;
   private resumeTimer: NodeJS.Timeout | undefined;
   /** Ends a read pause at once (stop needs the socket reading to see it close). */
   private resumeNow: (() => void) | undefined;
@@ -77,7 +110,36 @@ export class MqttSource implements Source {
   constructor(
     private readonly opts: MqttSourceOptions,
     private readonly ingest: Ingest,
-  ) {}
+  ) {
+    const window = (opts.protocolVersion ?? 5) === 5 ? (opts.receiveMaximum ?? 65_535) : (opts.inflightWindow ?? 20);
+    this.commitAt = Math.max(1, Math.floor(window * WINDOW_COMMIT_SHARE));
+    if (!opts.persistentSession) {
+      this.st.warning = "clean MQTT session: what sensors publish while the gateway is not connected (a restart, an upgrade, a crash) is lost";
+    }
+    if (opts.registry) {
+      const r = [opts.registry];
+      this.resends = new Counter({
+        name: "datalab_gateway_mqtt_resends_total",
+        help: "QoS 1 messages the broker resent (DUP): already_committed (kept before its acknowledgement got out; acknowledged again, not stored twice) or stored",
+        labelNames: ["outcome"],
+        registers: r,
+      });
+      this.staleAcks = new Counter({
+        name: "datalab_gateway_mqtt_acks_withheld_total",
+        help: "Committed messages not acknowledged because their connection had closed: the broker resends them and they are recognised as already committed",
+        registers: r,
+      });
+      const source = this;
+      new Gauge({
+        name: "datalab_gateway_mqtt_unacked",
+        help: "QoS 1 messages received on the current connection and waiting for their commit before they are acknowledged",
+        registers: r,
+        collect() {
+          this.set(source.unacked);
+        },
+      });
+    }
+  }
 
   start(): Promise<void> {
     const o = this.opts;
@@ -95,16 +157,21 @@ export class MqttSource implements Source {
       // mqtt.js traces every packet through the `debug` module (several calls per message,
       // each checking whether DEBUG names it); the gateway logs what matters itself.
       log: () => undefined,
-      ...(o.persistentSession && (o.protocolVersion ?? 5) === 5 ? { properties: { sessionExpiryInterval: o.sessionExpirySeconds } } : {}),
+      ...((o.protocolVersion ?? 5) === 5
+        ? { properties: { ...(o.receiveMaximum ? { receiveMaximum: o.receiveMaximum } : {}), ...(o.persistentSession ? { sessionExpiryInterval: o.sessionExpirySeconds } : {}) } }
+        : {}),
       ...(o.username ? { username: o.username } : {}),
       ...(o.password ? { password: o.password } : {}),
       ...(o.caFile ? { ca: readFileSync(o.caFile) } : {}),
       ...(o.certFile ? { cert: readFileSync(o.certFile) } : {}),
       ...(o.keyFile ? { key: readFileSync(o.keyFile) } : {}),
     };
+    if (this.st.warning) o.logger.warn({ setting: "DATALAB_MQTT_PERSISTENT=false" }, this.st.warning);
     const client = mqtt.connect(o.url, options);
     this.client = client;
-    client.on("message", (topic, payload) => this.onMessage(topic, payload));
+    // Every publish comes here instead of the 'message' event, so that a QoS 1 message is
+    // acknowledged only once it is committed (see settled).
+    client.handleMessage = (packet, done) => this.onPublish(packet, done);
     client.on("error", (err) => {
       this.st = { ...this.st, lastError: err.message };
       o.logger.warn({ err: err.message }, "MQTT error");
@@ -115,8 +182,11 @@ export class MqttSource implements Source {
     });
     return new Promise((resolve) => {
       client.on("connect", (ack) => {
-        this.st = { name: "mqtt", state: "connected" };
-        this.batchAcks(client);
+        this.st = { ...this.st, name: "mqtt", state: "connected" };
+        delete this.st.lastError;
+        // What was unacknowledged on the last connection, the broker resends on this one.
+        this.unacked = 0;
+        this.pauseWhileTrickle(client);
         o.logger.info({ url: o.url, sessionPresent: ack.sessionPresent, topics: o.routes.map((r) => r.filter) }, "MQTT connected");
         // With a session present the broker still has our subscriptions; subscribing again is harmless.
         client.subscribe(
@@ -134,42 +204,30 @@ export class MqttSource implements Source {
   }
 
   /**
-   * mqtt.js writes each PUBACK to the socket as it handles the message: one system call per
-   * message. The socket is corked from the arrival of a chunk of messages, and uncorked every
-   * ACK_FLUSH messages and once the event loop has handled the chunk (setImmediate runs after
-   * the nextTick chain mqtt.js works through a chunk with), so acks leave in small groups:
-   * few writes, and the broker, which sends only so many unacknowledged messages
-   * (`max_inflight_messages`), is never left waiting for a whole chunk's acks.
-   *
-   * At low rates each message is a wake-up of its own (a read, a parse, an ack written), and
-   * those wake-ups, not the messages, are what the CPU goes to: 100 sensors at 1 Hz cost 6 %
-   * of a core here, a bare node receiving the same packets 2 %. So while the rate is a
-   * trickle (fewer than TRICKLE_PER_PAUSE messages per `readPauseMs` over the last second),
-   * the socket stops reading for `readPauseMs` after each read, and the next read takes what
-   * gathered meanwhile, in one wake-up. Messages wait in the kernel and at the broker,
-   * unacknowledged. The price is latency, at most `readPauseMs`, and a burst that starts
-   * during a pause waits at the broker for that long (within `max_queued_messages`). A read
-   * that brings TRICKLE_PER_PAUSE messages or more ends the pausing at once, and above that
-   * rate reads never pause, so a flood is not slowed.
+   * At low rates each message is a wake-up of its own (a read, a parse), and those wake-ups,
+   * not the messages, are what the CPU goes to: 100 sensors at 1 Hz cost several times what
+   * a bare node receiving the same packets does. So while the rate is a trickle (fewer than
+   * TRICKLE_PER_PAUSE messages per `readPauseMs` over the last second), the socket stops
+   * reading for `readPauseMs` after each read, and the next read takes what gathered
+   * meanwhile, in one wake-up. Messages wait in the kernel and at the broker. The price is
+   * latency, at most `readPauseMs`, and a burst that starts during a pause waits at the
+   * broker for that long (within `max_queued_messages`). A read that brings
+   * TRICKLE_PER_PAUSE messages or more ends the pausing at once, and above that rate reads
+   * never pause, so a flood is not slowed.
    */
-  private batchAcks(client: MqttClient): void {
-    type Socket = { cork?: () => void; uncork?: () => void; pause(): void; resume(): void; on: (e: string, f: () => void) => void };
+  private pauseWhileTrickle(client: MqttClient): void {
+    type Socket = { pause(): void; resume(): void; on: (e: string, f: () => void) => void };
     const stream = client.stream as unknown as Socket | undefined;
-    if (!stream?.cork || !stream.uncork || this.corked.has(stream)) return;
-    this.corked.add(stream);
     const pauseMs = this.opts.readPauseMs ?? 0;
-    let corked = false;
-    let held = 0;
+    if (!stream || pauseMs === 0 || this.paced.has(stream)) return;
+    this.paced.add(stream);
+    let scheduled = false;
     let inChunk = 0; // messages handed on since the last afterChunk
     let windowStart = performance.now();
     let windowCount = 0;
     let trickle = false;
     const afterChunk = () => {
-      if (!corked) return;
-      corked = false;
-      held = 0;
-      stream.uncork!();
-      if (pauseMs === 0) return;
+      scheduled = false;
       // Messages since the last chunk was handled: mqtt.js may hand a chunk's messages on
       // after this runs, so they are counted here, not per 'data' event.
       const read = inChunk;
@@ -197,20 +255,96 @@ export class MqttSource implements Source {
         this.resumeTimer = setTimeout(this.resumeNow, pauseMs);
       }
     };
+    // setImmediate runs after the nextTick chain mqtt.js works through a chunk with.
     stream.on("data", () => {
-      if (corked) return;
-      corked = true;
-      stream.cork!();
+      if (scheduled) return;
+      scheduled = true;
       setImmediate(afterChunk);
     });
-    this.ackFlush = () => {
+    this.countRead = () => {
       inChunk++;
-      if (corked && ++held >= ACK_FLUSH) {
-        stream.uncork!();
-        held = 0;
-        stream.cork!();
-      }
     };
+  }
+
+  /**
+   * mqtt.js hands every PUBLISH here before it would acknowledge it. A QoS 1 message goes to
+   * ingest with a delivery, and `done` gets a stand-in error: mqtt.js then sends no PUBACK
+   * and goes on to the next packet at once, so messages keep flowing while their group waits
+   * for its commit; `settled` acknowledges them after it. A resend (DUP) of a message
+   * committed before its acknowledgement got out is acknowledged again and not stored twice.
+   */
+  private onPublish(packet: IPublishPacket, done: (err?: Error) => void): void {
+    this.countRead();
+    const topic = packet.topic;
+    const payload = typeof packet.payload === "string" ? Buffer.from(packet.payload) : (packet.payload as Buffer);
+    const r = this.routeOf(topic);
+    if (packet.qos !== 1 || packet.messageId === undefined) {
+      if (r) this.hand(r, payload, undefined);
+      done();
+      return;
+    }
+    const conn = this.client?.stream as object;
+    const digest = deliveryDigest(topic, payload);
+    const log = this.opts.deliveries;
+    if (packet.dup && log?.kept(packet.messageId, digest)) {
+      this.resends?.inc({ outcome: "already_committed" });
+      this.writeAcks([packet.messageId]);
+      done();
+      return;
+    }
+    if (packet.dup) this.resends?.inc({ outcome: "stored" });
+    // A new message under this id: the broker had the acknowledgement of the one before.
+    else log?.released(packet.messageId);
+    if (!r) {
+      this.writeAcks([packet.messageId]);
+      done();
+      return;
+    }
+    const delivery: MqttDelivery = { id: packet.messageId, digest, owner: this, conn };
+    this.unacked++;
+    this.hand(r, payload, delivery);
+    done(ACK_AFTER_COMMIT);
+    // The broker stops sending when its in-flight window is full: commit before that.
+    if (this.unacked >= this.commitAt) this.ingest.commitNow();
+  }
+
+  private hand(r: TopicRoute, payload: Buffer, delivery: MqttDelivery | undefined): void {
+    try {
+      this.ingest.receive(r.source, payload, r.decoder, r.ctx, undefined, delivery);
+    } catch (err) {
+      // Ingest never throws by design; if it does, keep the client alive and say so. The
+      // message is not acknowledged, so the broker resends it on the next connection.
+      this.opts.logger.error({ err: errorMessage(err), topic: r.ctx.topic }, "ingest failed");
+    }
+  }
+
+  /** The commit holding these messages is done: acknowledge those of the current connection. */
+  settled(deliveries: readonly Delivery[]): void {
+    const conn = this.client?.stream as object | undefined;
+    const ids: number[] = [];
+    let stale = 0;
+    for (const d of deliveries as readonly MqttDelivery[]) {
+      if (d.conn === conn) ids.push(d.id);
+      else stale++;
+    }
+    if (stale > 0) this.staleAcks?.inc(stale);
+    this.unacked = Math.max(0, this.unacked - ids.length);
+    this.writeAcks(ids);
+  }
+
+  /** PUBACKs for these packet ids, in one write. */
+  private writeAcks(ids: readonly number[]): void {
+    const stream = this.client?.stream as { write(b: Buffer): boolean; destroyed?: boolean; writable?: boolean } | undefined;
+    if (ids.length === 0 || !stream || stream.destroyed || stream.writable === false) return;
+    const buf = Buffer.allocUnsafe(ids.length * PUBACK_BYTES);
+    let at = 0;
+    for (const id of ids) {
+      buf[at] = 0x40; // PUBACK
+      buf[at + 1] = 2; // remaining length: the packet id
+      buf.writeUInt16BE(id, at + 2);
+      at += PUBACK_BYTES;
+    }
+    stream.write(buf);
   }
 
   /** The route, source name and decoder context of a topic, built once and kept (bounded). */
@@ -228,23 +362,14 @@ export class MqttSource implements Source {
     return r;
   }
 
-  private onMessage(topic: string, payload: Buffer): void {
-    this.ackFlush();
-    const r = this.routeOf(topic);
-    if (!r) return;
-    try {
-      this.ingest.receive(r.source, payload, r.decoder, r.ctx);
-    } catch (err) {
-      // Ingest never throws by design; if it does, keep the client alive and say so.
-      this.opts.logger.error({ err: errorMessage(err), topic }, "ingest failed");
-    }
-  }
-
   async stop(): Promise<void> {
     this.st = { ...this.st, state: "stopped" };
     this.resumeNow?.();
     const c = this.client;
     if (!c) return;
+    // Commit what waits, so its acknowledgements leave before the connection closes (else
+    // the broker resends those messages at the next start, recognised as already kept).
+    this.ingest.commitNow();
     await new Promise<void>((resolve) => c.end(false, {}, () => resolve()));
   }
 

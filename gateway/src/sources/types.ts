@@ -11,4 +11,6 @@ export interface SourceStatus {
   name: string;
   state: "starting" | "connected" | "disconnected" | "stopped";
   lastError?: string | undefined;
+  /** A setting that puts data at risk, said wherever status is shown. */
+  warning?: string | undefined;
 }
