@@ -12,13 +12,15 @@ import { MAX_ABS_VALUE, MAX_RX_WINDOW_MS, type DecodedReading } from "./reading"
  * cost more than the checks themselves (garbage collection).
  */
 
-const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
-/** Any surrogate at all: text holding one goes through zod, which tells a pair from a lone one. */
-const SURROGATE = /[\ud800-\udfff]/;
+/**
+ * Control characters, and any surrogate at all: text holding a surrogate goes through zod,
+ * which tells a pair from a lone one. One class, so each name is scanned once.
+ */
+const NOT_PLAIN = /[\u0000-\u001f\u007f-\u009f\ud800-\udfff]/;
 const MAX_EPOCH_MS = 7_258_118_400_000;
 
 function isText(x: unknown, min: number, max: number): x is string {
-  return typeof x === "string" && x.length >= min && x.length <= max && !CONTROL_CHARS.test(x) && !SURROGATE.test(x);
+  return typeof x === "string" && x.length >= min && x.length <= max && !NOT_PLAIN.test(x);
 }
 
 function isName(x: unknown, max: number): x is string {
