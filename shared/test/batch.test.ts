@@ -44,8 +44,9 @@ describe("batch codec", () => {
     expect(r[1]).toEqual({ gatewayId: "from-subject", instance: "a1b2c3", seq: 11, sensorId: "s", metric: "other", value: 2.5, unit: "V", ts: 1_764_270_000_001, receivedAt: 1_764_270_000_000, source: "mqtt:sensors" });
   });
 
-  it("names the message id after gateway, instance and seq range", () => {
+  it("names the message id after gateway, instance, seq range and the gateway's digest", () => {
     expect(batchMsgId(batch)).toBe("gw1:a1b2c3:10-11");
+    expect(batchMsgId(batch, "q2Xb")).toBe("gw1:a1b2c3:10-11:q2Xb");
   });
 
   it("refuses an oversized batch before parsing it", () => {
