@@ -101,6 +101,8 @@ describe("deploy/compose.yaml", () => {
     expect(services.gateway!.environment!.DATALAB_HTTP_TOKEN).toBe(API_TOKEN);
     // The gateway's status port is for this machine only.
     expect(JSON.stringify(services.gateway!.ports)).toMatch(/127\.0\.0\.1/);
+    // NATS without users: this machine only (docs/security.md).
+    expect(JSON.stringify(services.nats!.ports)).toMatch(/127\.0\.0\.1/);
     const { DATALAB_API_TOKEN: _unset, ...env } = process.env;
     const r = spawnSync(composeBinary(), ["-f", COMPOSE, "--profile", "sim", "config"], { encoding: "utf8", cwd: DEPLOY, env });
     expect(r.status).not.toBe(0);
