@@ -117,6 +117,26 @@ describe("a poison message in a batch", () => {
     expect(again[0]!.message).toBe(0);
     expect(await count("true")).toBe(rows);
   });
+
+  it("a batch with one message the contract refuses and one the sink refuses: 36 readings land, each poison is dead-lettered alone with its own reason and attempts", async () => {
+    await db.pool.query("ALTER TABLE readings ADD CONSTRAINT value_sane2 CHECK (value > -1000) NOT VALID");
+    try {
+      const [sinkBefore, unitBefore] = [await dl("sink_rejected"), await dl("bad_unit")];
+      const b = makeBatch({ gatewayId: gw, instance: "imixed", firstSeq: 1, messages: 20 });
+      b.batch.messages[2]!.readings[0]!.unit = "\u0000";
+      b.batch.messages[17]!.readings[1]!.value = -5000;
+      await publishBatches(nc, hub.subjects, [{ ...b, data: encodeBatch(b.batch), msgId: batchMsgId(b.batch) }]);
+      await waitFor(async () => (await count("instance = 'imixed'")) === 36, "the 36 other readings in Postgres");
+      await waitFor(async () => (await dl("sink_rejected")) === sinkBefore + 1 && (await dl("bad_unit")) === unitBefore + 1, "both poisons dead-lettered");
+      const letters = (await listDeadLetters(nc, hub.subjects, { sink: "postgres" })).filter((d) => JSON.parse(Buffer.from(d.data).toString("utf8")).instance === "imixed");
+      expect(letters.map((d) => [d.reason, d.message, d.attempts]).sort()).toEqual([
+        ["bad_unit", 2, 1],
+        ["sink_rejected", 17, 3],
+      ]);
+    } finally {
+      await db.pool.query("ALTER TABLE readings DROP CONSTRAINT value_sane2");
+    }
+  });
 });
 
 describe("a poison message in a batch handed over in-process (the demo's direct intake)", () => {

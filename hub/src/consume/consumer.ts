@@ -336,8 +336,8 @@ export class SinkConsumer {
       if (bad.length === d.parts.length && refused.length === 0) {
         await this.deadLetter(m, "sink_rejected", error, f.counted);
       } else {
-        const letters = [...bad.map((p) => this.letter(d.sb, p.index, p.message, "sink_rejected", p.error)), ...refused];
-        if (await this.deadLetterAlone(m, letters, f.counted)) this.committed(m, written, duplicates);
+        const letters = bad.map((p) => this.letter(d.sb, p.index, p.message, "sink_rejected", p.error));
+        if ((await this.deadLetterAlone(m, letters, f.counted)) && (await this.deadLetterAlone(m, refused, 1))) this.committed(m, written, duplicates);
       }
       this.failures.clear(m.seq);
       return;
