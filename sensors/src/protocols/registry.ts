@@ -186,12 +186,17 @@ export function createMessageDecoder<P extends MessageFormat>(
 ): (bytes: Uint8Array, ctx?: MessageContext) => MessageResult {
   const units = (options as UnitOptions).units;
   switch (format) {
-    case "jsonl":
+    case "jsonl": {
+      const configured = units ?? NO_CONFIGURED_UNITS;
       return (bytes, ctx) => {
         const frame = DataLabJson.fromBuffer(bytes);
         if (!frame.ok) return { kind: "error", stage: "parse", reason: frame.reason, message: frame.message };
-        return withUnits((f: DataLabJson) => decodeDataLabJson(f.value, ctx?.sensorIdHint === undefined ? {} : { sensorIdHint: ctx.sensorIdHint }), units)(frame.frame);
+        const r = decodeDataLabJson(frame.frame.value, ctx ?? {});
+        if (r.kind !== "readings") return r;
+        const notes = canonicalizeUnits(r.readings, r.notes, configured);
+        return notes === r.notes ? r : { kind: "readings", readings: r.readings, notes };
       };
+    }
     case "rtl433": {
       const o = options as ProtocolOptionsMap["rtl433"];
       const decode = withUnits((f: Rtl433Event) => decodeRtl433(f, o), units);
