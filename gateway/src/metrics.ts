@@ -32,7 +32,7 @@ export function createGatewayMetrics(withDefaults = true): GatewayMetrics {
     messagesReceived: new Counter({ name: "datalab_gateway_messages_received_total", help: "Messages received from sources", labelNames: ["source"], registers: r }),
     readingsCommitted: new Counter({ name: "datalab_gateway_readings_committed_total", help: "Readings committed to the SQLite outbox", registers: r }),
     quarantined: new Counter({ name: "datalab_gateway_quarantined_total", help: "Messages quarantined, by reason", labelNames: ["reason", "source"], registers: r }),
-    dropped: new Counter({ name: "datalab_gateway_dropped_readings_total", help: "Readings given up, by reason: outbox_full (the cap; DATALAB_OUTBOX_FULL_POLICY says which), disk_full, commit_failed", labelNames: ["reason"], registers: r }),
+    dropped: new Counter({ name: "datalab_gateway_dropped_readings_total", help: "Readings given up, by reason: outbox_full (the cap; DATALAB_OUTBOX_FULL_POLICY says which), disk_full, commit_failed, outbox_damaged (estimated at start)", labelNames: ["reason"], registers: r }),
     forwardedReadings: new Counter({ name: "datalab_gateway_forwarded_readings_total", help: "Readings acknowledged by JetStream", registers: r }),
     forwardedBatches: new Counter({ name: "datalab_gateway_forwarded_batches_total", help: "Batches acknowledged by JetStream", registers: r }),
     uplinkErrors: new Counter({ name: "datalab_gateway_uplink_errors_total", help: "Failed publish attempts, by kind", labelNames: ["kind"], registers: r }),
@@ -51,6 +51,6 @@ export function createGatewayMetrics(withDefaults = true): GatewayMetrics {
     outboxMaxBytes: new Gauge({ name: "datalab_gateway_outbox_max_bytes", help: "The outbox's cap on disk (DATALAB_OUTBOX_MAX_BYTES)", registers: r }),
     forwardRate: new Gauge({ name: "datalab_gateway_forward_rate_readings_per_second", help: "Readings acknowledged per second over the last 10 s", registers: r }),
     drainEta: new Gauge({ name: "datalab_gateway_outbox_drain_eta_seconds", help: "Estimated seconds to empty the outbox at the current rate (-1: not draining)", registers: r }),
-    corruptDatabases: new Counter({ name: "datalab_gateway_corrupt_databases_total", help: "Outbox files found unreadable at start and moved aside", registers: r }),
+    corruptDatabases: new Counter({ name: "datalab_gateway_corrupt_databases_total", help: "Outbox damage found at start, each kind once (unreadable file, file cut to 0 bytes, damaged WAL, commits rolled back, rows failing their checksum); evidence moved aside, readings lost counted as dropped{reason=outbox_damaged}", registers: r }),
   };
 }

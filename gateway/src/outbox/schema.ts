@@ -5,7 +5,9 @@
  * `outbox` holds the accepted messages already encoded as wire messages (JSON text), a few
  * consecutive messages of a group commit per row (`m` of them, `n` readings, comma-joined
  * in `wire`): a batch is built by joining rows, never by re-parsing them. Version 1 had one
- * message per row; its rows read the same with `m` = 1.
+ * message per row; its rows read the same with `m` = 1. Version 3 adds `crc`, a checksum of
+ * the row (seqs, counts, text) checked at start, because rot inside a row's text passes
+ * SQLite's own checks; rows from before it have none and get a JSON check instead.
  *
  * `auto_vacuum = INCREMENTAL` is not here: SQLite only accepts it before the first table is
  * created, so open.ts sets it on a fresh file before these steps run.
@@ -40,5 +42,8 @@ export const MIGRATIONS: readonly string[] = [
   `,
   `
   ALTER TABLE outbox ADD COLUMN m INTEGER NOT NULL DEFAULT 1;
+  `,
+  `
+  ALTER TABLE outbox ADD COLUMN crc INTEGER;
   `,
 ];

@@ -6,6 +6,7 @@ import { encodePayload, encodeWireMessage, type DecodedReading, type Logger } fr
 import { isDiskFull, limitPages, openOutboxDb, type Synchronous } from "./open";
 import { fileBytes, planSpace, rowCost, type SpacePlan } from "./space";
 import { diskFree, diskSize, DiskReserve, reserveBytes } from "./disk";
+import { checkRows, checkTruncated, inspectWal, keepWal, Ledger, rowCrc, type Damage, type LedgerState } from "./damage";
 import type { Delivery } from "./deliveries";
 
 export type { Synchronous };
@@ -16,9 +17,10 @@ export type FullPolicy = "drop_oldest" | "refuse_newest";
 /**
  * Why readings were dropped: `outbox_full` (the configured cap), `disk_full` (the file
  * system said no, or the hard limit was hit), `commit_failed` (commits kept failing and the
- * bounded in-memory buffer overflowed).
+ * bounded in-memory buffer overflowed), `outbox_damaged` (found at start: readings a damaged,
+ * cut or rolled-back outbox file cost, estimated; see damage.ts).
  */
-export type DropReason = "outbox_full" | "disk_full" | "commit_failed";
+export type DropReason = "outbox_full" | "disk_full" | "commit_failed" | "outbox_damaged";
 
 export interface AcceptedMessage {
   source: string;
@@ -77,7 +79,7 @@ export interface OutboxOptions {
   /** Quarantine keeps at most this many rows (and at most its byte budget); the oldest go first. */
   maxQuarantineRows?: number;
   logger: Logger;
-  /** Called when a database file could not be opened and was moved aside. */
+  /** Called for each kind of damage found at start (see damage.ts), with where its evidence went. */
   onCorrupt?: (movedTo: string, err: Error) => void;
   /** Called after a transaction that dropped or refused readings committed. */
   onDrop?: (reason: DropReason, readings: number) => void;
@@ -148,15 +150,20 @@ export class Outbox {
   /** The disk, not the configured cap, set the space plan: what the plan drops is `disk_full`. */
   private readonly diskBound: boolean;
   private diskFullLoggedAt = 0;
+  /** The outbox's state outside SQLite, for telling at the next start what damage cost. */
+  private readonly ledger: Ledger;
+  /** What was found damaged at start (empty when the file was sound). */
+  damage: readonly Damage[] = [];
 
   private constructor(
     readonly db: Database.Database,
     readonly path: string,
     space: SpacePlan,
     opts: OutboxOptions,
-    disk: { reserve: DiskReserve; bound: boolean },
+    disk: { reserve: DiskReserve; bound: boolean; ledger: Ledger },
   ) {
     this.space = space;
+    this.ledger = disk.ledger;
     this.dir = dirname(path);
     this.reserve = disk.reserve;
     this.diskBound = disk.bound;
@@ -186,7 +193,7 @@ export class Outbox {
     this.inflightRange = inflight ? (JSON.parse(inflight) as BatchRange) : undefined;
     const rowCols = "id, first_seq AS firstSeq, last_seq AS lastSeq, n, m, received_at AS receivedAt, wire, octet_length(wire) AS bytes";
     this.stmts = {
-      insert: db.prepare("INSERT INTO outbox (first_seq, last_seq, n, m, received_at, wire) VALUES (?, ?, ?, ?, ?, ?)"),
+      insert: db.prepare("INSERT INTO outbox (first_seq, last_seq, n, m, received_at, wire, crc) VALUES (?, ?, ?, ?, ?, ?, ?)"),
       setSeq: db.prepare("UPDATE meta SET value = ? WHERE key = 'next_seq'"),
       setInflight: db.prepare("INSERT INTO meta (key, value) VALUES ('inflight', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
       clearInflight: db.prepare("DELETE FROM meta WHERE key = 'inflight'"),
@@ -215,26 +222,77 @@ export class Outbox {
       .prepare<[], { rows: number; bytes: number | null }>("SELECT count(*) AS rows, sum(octet_length(payload) + octet_length(detail)) AS bytes FROM quarantine")
       .get()!;
     this.quarantineTotals = { rows: q.rows, bytes: q.bytes ?? 0 };
-    if ((opts.synchronous ?? "FULL") === "NORMAL" && this.nextSeq > 1) this.skipSeqsAfterNormal(db);
   }
 
   /**
-   * With synchronous=NORMAL a power cut can roll back commits whose readings were already
-   * forwarded (the WAL is only synced at checkpoints). Their seqs would then be handed out
-   * again, to other readings, which the hub would drop as duplicates of the first ones. So
-   * at every start the seqs skip ahead by more than a rolled-back WAL can hold, and the skip
-   * itself is written with a full sync before any new reading gets a seq.
+   * After the file was opened: report the damage found (loud log line, counter, readings it
+   * cost), and make sure no seq handed out before can be handed out again. Seqs skip ahead
+   * unless the ledger proves this file's seq is the highest ever given: under NORMAL (a
+   * power cut rolls back the last commits, the ledger with them), after any damage, and when
+   * there is no ledger of this instance. The skip is written with a full sync before any new
+   * reading gets a seq; 1,000,000 is more than a rolled-back WAL can hold.
    */
-  private skipSeqsAfterNormal(db: Database.Database): void {
-    const from = this.nextSeq;
-    this.nextSeq += SEQ_SKIP_AFTER_NORMAL;
-    db.pragma("synchronous = FULL");
-    try {
-      this.stmts.setSeq.run(String(this.nextSeq));
-    } finally {
-      db.pragma("synchronous = NORMAL");
+  private recover(before: LedgerState | undefined, damage: Damage[], onCorrupt: OutboxOptions["onCorrupt"]): void {
+    const same = before?.instance === this.instance ? before : undefined;
+    const seqSound = Number.isSafeInteger(this.nextSeq) && this.nextSeq >= 1;
+    // What the file lost, by the ledger: all it held when it starts over under a new
+    // instance, or the seqs it handed out that it no longer knows of (an upper bound: some
+    // of them may have been forwarded before the damage).
+    const fileLost = !before ? 0 : same ? (seqSound ? Math.max(0, same.nextSeq - this.nextSeq) : 0) : before.readings;
+    const fileDamage = damage.find((d) => d.kind !== "rows_damaged");
+    if (fileDamage) fileDamage.lost = fileLost;
+    else if (fileLost > 0) {
+      damage.push({
+        kind: "rolled_back",
+        detail: same
+          ? `the outbox's next seq is ${this.nextSeq} but its ledger says ${same.nextSeq}: commits were lost (a damaged or deleted WAL, or a power cut under synchronous=NORMAL)`
+          : `the outbox file is not the one the ledger describes (instance ${this.instance}, ledger ${before!.instance}): the readings it held are gone`,
+        lost: fileLost,
+      });
     }
-    this.logger.info({ from, to: this.nextSeq }, "synchronous=NORMAL: seqs skip ahead at start, so a power cut can never make one seq name two readings");
+    if (!seqSound) damage.push({ kind: "rows_damaged", detail: `the stored next seq is not a number (${String(this.nextSeq)})`, lost: 0 });
+    this.damage = damage;
+    for (const d of damage) {
+      this.logger.error(
+        { kind: d.kind, detail: d.detail, movedTo: d.movedTo, lostReadingsEstimate: d.lost, path: this.path },
+        `OUTBOX DAMAGED (${d.kind}): ${d.detail}; about ${d.lost} readings lost${d.movedTo ? `; evidence kept at ${d.movedTo}` : ""}`,
+      );
+      onCorrupt?.(d.movedTo ?? this.path, new Error(d.detail));
+    }
+    const lost = damage.reduce((n, d) => n + d.lost, 0);
+    if (lost > 0) this.onDrop?.("outbox_damaged", lost);
+
+    const maxSeq = (this.db.prepare("SELECT max(last_seq) AS s FROM outbox").get() as { s: number | null }).s ?? 0;
+    const base = Math.max(seqSound ? this.nextSeq : 1, same?.nextSeq ?? 1, maxSeq + 1);
+    // The ledger is written just after each commit, so a crash between the two leaves it one
+    // commit behind the file: that is no sign of loss. Ahead of the file, it is (see above).
+    const proven = same !== undefined && seqSound && same.nextSeq <= this.nextSeq && damage.length === 0;
+    if (base > 1 && (this.synchronous === "NORMAL" || !proven)) {
+      this.nextSeq = base + SEQ_SKIP_AFTER_NORMAL;
+      if (this.synchronous === "NORMAL") this.db.pragma("synchronous = FULL");
+      try {
+        this.stmts.setSeq.run(String(this.nextSeq));
+      } finally {
+        if (this.synchronous === "NORMAL") this.db.pragma("synchronous = NORMAL");
+      }
+      this.logger.info(
+        { from: base, to: this.nextSeq, synchronous: this.synchronous, damaged: damage.length > 0 },
+        "seqs skip ahead at start: nothing proves the last seq handed out is on disk, and one seq must never name two readings",
+      );
+    } else if (!seqSound) {
+      this.nextSeq = base;
+      this.stmts.setSeq.run(String(this.nextSeq));
+    }
+    this.writeLedger();
+  }
+
+  /** Best effort: a ledger that cannot be written only makes the next start skip seqs ahead. */
+  private writeLedger(): void {
+    try {
+      this.ledger.write({ instance: this.instance, nextSeq: this.nextSeq, readings: this.totals.readings });
+    } catch {
+      // next start: no proof, so seqs skip ahead
+    }
   }
 
   /**
@@ -258,8 +316,24 @@ export class Outbox {
         "the disk has less room than the outbox cap: the outbox is held to what the disk has, and readings it drops are counted as disk_full",
       );
     }
-    const db = openOutboxDb(path, { synchronous: opts.synchronous ?? "FULL", space, logger: opts.logger, onCorrupt: opts.onCorrupt });
-    const outbox = new Outbox(db, path, space, opts, { reserve, bound });
+    // Damage SQLite would repair or not see, looked for before it opens the file.
+    const ledger = new Ledger(`${path}-ledger`);
+    const before = ledger.read();
+    const damage: Damage[] = [];
+    const cut = checkTruncated(path, before);
+    if (cut) damage.push(cut);
+    const wal = inspectWal(`${path}-wal`);
+    if (wal.damaged) damage.push({ kind: "wal_damaged", movedTo: keepWal(path), detail: wal.detail, lost: 0 });
+    const db = openOutboxDb(path, {
+      synchronous: opts.synchronous ?? "FULL",
+      space,
+      logger: opts.logger,
+      onCorrupt: (movedTo, err) => damage.push({ kind: "unreadable", movedTo, detail: err.message, lost: 0 }),
+    });
+    const rows = checkRows(db, path);
+    if (rows) damage.push(rows);
+    const outbox = new Outbox(db, path, space, opts, { reserve, bound, ledger });
+    outbox.recover(before, damage, opts.onCorrupt);
     outbox.ensureReserve();
     return outbox;
   }
@@ -435,7 +509,7 @@ export class Outbox {
       if (refused > 0) out.drops.push([reason, refused]);
       for (let i = 0; i < out.kept; i++) {
         const r = rows[i]!;
-        this.stmts.insert.run(r.firstSeq, r.lastSeq, r.n, r.m, r.receivedAt, r.wire);
+        this.stmts.insert.run(r.firstSeq, r.lastSeq, r.n, r.m, r.receivedAt, r.wire, rowCrc(r.firstSeq, r.lastSeq, r.n, r.m, r.receivedAt, r.wire));
         out.outbox.messages += r.m;
         out.outbox.readings += r.n;
         out.outbox.bytes += r.bytes;
@@ -464,6 +538,7 @@ export class Outbox {
     this.quarantineTotals.rows += o.quarantine.rows;
     this.quarantineTotals.bytes += o.quarantine.bytes;
     for (const [reason, n] of o.drops) this.onDrop?.(reason, n);
+    this.writeLedger();
     return o.committed;
   }
 
@@ -584,6 +659,7 @@ export class Outbox {
     this.totals.readings -= removed.readings;
     this.totals.bytes -= removed.bytes;
     this.inflightRange = next;
+    if (acked) this.writeLedger();
   }
 
   stats(): OutboxStats {
@@ -644,6 +720,7 @@ export class Outbox {
       this.db.pragma("wal_checkpoint(TRUNCATE)");
       this.db.close();
     }
+    this.ledger.close();
   }
 }
 

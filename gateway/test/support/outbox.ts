@@ -32,7 +32,7 @@ export interface TestOutbox {
 /** An outbox in a fresh temp dir, with its drops counted by reason. */
 export function openTestOutbox(extra: Partial<OutboxOptions> = {}, dir = tempDir("datalab-outbox-")): TestOutbox {
   const path = join(dir, "outbox.db");
-  const drops: Record<DropReason, number> = { outbox_full: 0, disk_full: 0, commit_failed: 0 };
+  const drops: Record<DropReason, number> = { outbox_full: 0, disk_full: 0, commit_failed: 0, outbox_damaged: 0 };
   const open = (more: Partial<OutboxOptions> = {}) =>
     Outbox.open(path, { logger: silentLogger(), onDrop: (reason, n) => (drops[reason] += n), ...extra, ...more });
   const t: TestOutbox = {
