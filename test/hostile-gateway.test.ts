@@ -16,7 +16,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { batchMsgId, encodeBatch, metricValue, silentLogger, subjects, BATCH_FORMAT_VERSION, type Batch } from "@datalab/shared";
 import { createTestDatabase, MQTT_URL, startNatsServer, tempDir, uniqueId, waitFor, type NatsServer, type TestDatabase } from "@datalab/shared/testing";
 import { Gateway, loadGatewayConfig } from "@datalab/gateway";
-import { Hub, hubStatus, loadHubConfig } from "@datalab/hub";
+import { Hub, hubStatus, listDeadLetters, loadHubConfig, replayDeadLetters } from "@datalab/hub";
 
 const AUTH_CONF = fileURLToPath(new URL("../deploy/nats/auth.conf", import.meta.url));
 // The names auth.conf uses: its gateways and the default prefix.
@@ -206,8 +206,8 @@ describe("a hostile gateway under the documented permissions", () => {
     }, "B's health report to reach the hub");
 
     // The hub's user can do all the hub does: every batch acked (an ack the set refused would
-    // leave it pending, then redelivered), A's garbage dead-lettered, and `hub status` works
-    // with these credentials.
+    // leave it pending, then redelivered), A's garbage dead-lettered, and `hub status` and
+    // `hub dead-letters list/replay` work with these credentials.
     const asHub = await connect({ servers: nats.url, user: "hub", pass: PASSWORDS.DATALAB_NATS_HUB_PASSWORD });
     try {
       const st = await waitFor(async () => {
@@ -215,6 +215,12 @@ describe("a hostile gateway under the documented permissions", () => {
         return r.consumers[0]?.lag === 0 && r.deadLetters.total === 1 ? r : undefined;
       }, "the hub's consumer to have acked everything, and A's garbage to be dead-lettered");
       expect(st.consumers[0]).toMatchObject({ sink: "postgres", exists: true, ackPending: 0, redelivered: 0 });
+      // `hub dead-letters replay` too: the letter goes back on A's subject (and, still garbage,
+      // comes back to the dead letters).
+      const letters = await listDeadLetters(asHub, subj);
+      expect(letters.map((l) => l.subject)).toEqual([subj.readings(A)]);
+      expect(await replayDeadLetters(asHub, subj, letters)).toMatchObject([{ ok: true }]);
+      await waitFor(async () => (await listDeadLetters(asHub, subj)).some((l) => l.seq !== letters[0]!.seq), "the replayed garbage to be dead-lettered again");
     } finally {
       await asHub.close();
     }
