@@ -22,6 +22,7 @@ import type { Ingest } from "../ingest";
 import type { SerialPortSpec } from "./serial-config";
 import { ThrottledLog } from "./serial-log";
 import { MySensorsRole } from "./serial-mysensors";
+import { DeviceWatch, readPending } from "./device-watch";
 import type { Source, SourceStatus } from "./types";
 
 export interface SerialSourceOptions {
@@ -35,7 +36,7 @@ export interface SerialSourceOptions {
   metrics: CodecMetrics;
   logger: Logger;
   now?: () => number;
-  /** How often to look for the device while it is absent (default 1 s). */
+  /** Retry interval for a device that is there but cannot be opened, or to look for an absent one where its directory cannot be watched (default 1 s). */
   pollMs?: number;
   /** XBee API mode 1: release frames a stray 0x7E holds back after this much silence (default 200 ms). */
   idleFlushMs?: number;
@@ -49,6 +50,13 @@ export interface SerialSourceStatus extends SourceStatus {
   /** Times the port was opened since the gateway started (a replug makes it 2). */
   opens: number;
   openedAt: number | undefined;
+  /**
+   * Bytes that were waiting on the device node when the port was (re)opened: read before the
+   * open, which would have flushed them, and decoded like the rest.
+   */
+  readBeforeOpen: number;
+  /** Milliseconds the device node was there while the port was not open (between appearing and opening, failed opens). */
+  unreadMs: number;
   frames: FrameCounts;
   /** MySensors ports: the nodes the controller knows, with what they presented. */
   mysensors?: { nodes: MysNodeMetadata[]; problem?: string | undefined };
@@ -60,9 +68,8 @@ export interface SerialSourceStatus extends SourceStatus {
  * device is unplugged and plugged back. Nothing here throws into the gateway: a missing or
  * failing port is a status and a (rate-limited) log line.
  *
- * Presence is checked by polling the path once a second while the port is closed: a cheap
- * stat, and reliable where watching is not (udev removes /dev/serial/by-id itself when the
- * last USB serial device goes, taking any directory watch with it).
+ * While the device is absent, its directory is watched (DeviceWatch): the port is opened as
+ * soon as the node appears, and what the radio sent meanwhile is read before the open.
  */
 export class SerialSource implements Source {
   readonly name: string;
@@ -84,6 +91,12 @@ export class SerialSource implements Source {
   #retryTimer: NodeJS.Timeout | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
   #lastDataAt = 0;
+  #watch: DeviceWatch | undefined;
+  #opening = false;
+  /** When the device node was first seen present since the port was last open. */
+  #presentSince: number | undefined;
+  #readBeforeOpen = 0;
+  #unreadMs = 0;
 
   constructor(opts: SerialSourceOptions, ingest: Ingest) {
     const { spec } = opts;
@@ -127,6 +140,7 @@ export class SerialSource implements Source {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#watch?.stop();
     clearTimeout(this.#retryTimer);
     clearTimeout(this.#idleTimer);
     const port = this.#port;
@@ -150,6 +164,8 @@ export class SerialSource implements Source {
       baudRate: this.#spec.baudRate,
       opens: this.#opens,
       openedAt: this.#openedAt,
+      readBeforeOpen: this.#readBeforeOpen,
+      unreadMs: this.#unreadMs + (this.#presentSince === undefined ? 0 : this.#now() - this.#presentSince),
       frames: { ...this.#bridge.counts, rejectedBy: { ...this.#bridge.counts.rejectedBy } },
       ...(this.#mysensors ? { mysensors: { nodes: this.#mysensors.nodes(), problem: this.#mysensors.problem } } : {}),
     };
@@ -162,16 +178,52 @@ export class SerialSource implements Source {
     this.#retryTimer.unref();
   }
 
-  #attempt(): void {
-    if (this.#stopped || this.#port) return;
-    const path = this.#spec.path;
-    if (!existsSync(path)) {
-      this.#state = "disconnected";
-      this.#lastError = `waiting for ${path} to appear (not plugged in?)`;
-      this.#log.warn("absent", { path }, "serial device not present; waiting for it to appear");
+  /** Watches for the device node; polls only where no watch can be set up. */
+  #waitForDevice(): void {
+    this.#watch ??= new DeviceWatch(this.#spec.path, () => this.#deviceEvent());
+    if (!this.#watch.start()) {
+      this.#log.warn("watch", { path: this.#spec.path }, "cannot watch for the serial device (inotify limits?); looking for it every pollMs instead");
       this.#retryLater();
       return;
     }
+    // It may have appeared while the watch was being set up.
+    if (existsSync(this.#spec.path)) this.#deviceEvent();
+  }
+
+  #deviceEvent(): void {
+    if (this.#stopped || this.#port || this.#opening) return;
+    if (!existsSync(this.#spec.path)) {
+      if (!this.#watch?.active) this.#retryLater();
+      return;
+    }
+    this.#watch?.stop();
+    this.#attempt();
+  }
+
+  /** `after`: what happened before, kept in the status while the device is awaited. */
+  #attempt(after?: string): void {
+    if (this.#stopped || this.#port || this.#opening) return;
+    clearTimeout(this.#retryTimer);
+    const path = this.#spec.path;
+    if (!existsSync(path)) {
+      this.#state = "disconnected";
+      this.#lastError = `${after ? `${after}; ` : ""}waiting for ${path} to appear (not plugged in?)`;
+      this.#log.warn("absent", { path }, "serial device not present; waiting for it to appear");
+      if (this.#presentSince !== undefined) this.#unreadMs += this.#now() - this.#presentSince;
+      this.#presentSince = undefined;
+      this.#waitForDevice();
+      return;
+    }
+    this.#presentSince ??= this.#now();
+    // Whatever was half-read before an unplug belongs to the old connection (already reported);
+    // then what the radio sent since its node appeared, which the open would flush.
+    this.#codec.parser.reset();
+    const pending = readPending(path);
+    for (const chunk of pending) {
+      this.#readBeforeOpen += chunk.length;
+      this.#onData(chunk);
+    }
+    if (pending.length > 0) this.#logger.info({ bytes: pending.reduce((a, c) => a + c.length, 0) }, "read what the radio sent before the port was opened");
     let port: SerialPort;
     try {
       port = new serialport!.SerialPort({ path, baudRate: this.#spec.baudRate, autoOpen: false });
@@ -187,7 +239,9 @@ export class SerialSource implements Source {
       this.#lastError = err.message;
       this.#log.warn("error", { err: err.message }, "serial port error");
     });
+    this.#opening = true;
     port.open((err) => {
+      this.#opening = false;
       if (err) {
         this.#state = "disconnected";
         this.#lastError = `cannot open ${path}: ${err.message}`;
@@ -202,10 +256,10 @@ export class SerialSource implements Source {
       this.#port = port;
       this.#opens += 1;
       this.#openedAt = this.#now();
+      if (this.#presentSince !== undefined) this.#unreadMs += this.#openedAt - this.#presentSince;
+      this.#presentSince = undefined;
       this.#state = "connected";
       this.#lastError = undefined;
-      // Whatever was half-read before an unplug belongs to the old connection (already reported).
-      this.#codec.parser.reset();
       for (const key of ["absent", "open", "closed"]) this.#log.reset(key);
       this.#logger.info({ path, baudRate: this.#spec.baudRate, protocol: this.#spec.protocol, opens: this.#opens }, "serial port open");
       port.on("data", (chunk: Buffer) => this.#onData(chunk));
@@ -267,9 +321,11 @@ export class SerialSource implements Source {
     this.#drain("the port closed");
     if (this.#stopped) return;
     this.#state = "disconnected";
-    this.#lastError = `port closed${err ? `: ${err.message}` : ""} (unplugged?); waiting for it to come back`;
+    const closed = `port closed${err ? `: ${err.message}` : ""} (unplugged?)`;
+    this.#lastError = `${closed}; waiting for it to come back`;
     this.#log.warn("closed", { err: err?.message, path: this.#spec.path }, "serial port closed; will reopen when the device is back");
-    this.#retryLater();
+    // Gone: watch for it. Still there (udev has not removed it yet): the open fails and retries.
+    this.#attempt(closed);
   }
 
   /**
