@@ -1,8 +1,7 @@
 /**
  * What a simulated sensor can measure, and the SenML unit of each. The simulator states these
- * units where its format can (a `units` map, a V_* type, an rtl_433 key suffix; XBee `name=value`
- * text cannot): decoders never
- * guess a unit from a metric's name.
+ * units where its format can (a `units` map, a V_* type, an rtl_433 key suffix; XBee
+ * `name=value` text cannot): decoders never guess a unit from a metric's name.
  */
 export const SENSOR_KINDS = ["temperature", "humidity", "light", "pressure", "battery"] as const;
 export type SensorKind = (typeof SENSOR_KINDS)[number];
