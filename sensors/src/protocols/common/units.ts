@@ -226,6 +226,11 @@ export class UnitConfig {
     return this.entries.length;
   }
 
+  /** The config's own spelling, `pressure=hPa,outdoor-*\/temperature=F`, for --help and logs. */
+  toJSON(): string {
+    return this.entries.map((e) => `${e.sensor === undefined ? "" : `${e.sensor}/`}${e.metric}=${e.unit}`).join(",");
+  }
+
   unitFor(sensorId: string, metric: string): string | undefined {
     const list = this.#byMetric.get(metric);
     if (list === undefined) return undefined;
