@@ -218,6 +218,27 @@ describe("outbox damage found at start: detected, kept aside, logged, counted, a
     expectFreshSeqs(o.outbox, lastGiven);
   });
 
+  it("a crash with a sound WAL, cut by SQLite to journal_size_limit (not a whole frame): nothing reported, seqs continue without a skip", () => {
+    const a = join(dir(), "outbox.db");
+    const lines: Opened["lines"] = [];
+    // A small cap: a 64 KiB journal_size_limit the WAL passes and is cut back to.
+    const first = Outbox.open(a, { logger: capturing(lines), maxBytes: 2 * 1024 * 1024 });
+    cleanup.push(() => first.close());
+    const wal = `${a}-wal`;
+    let g = 0;
+    const unaligned = () => existsSync(wal) && (statSync(wal).size - 32) % (24 + 4096) !== 0;
+    for (; g < 200 && !(g > 5 && unaligned()); g++) first.commit(messages(1 + g * 20, 20, { padding: 100 }));
+    expect(unaligned()).toBe(true);
+    const b = join(dir(), "outbox.db");
+    crashCopy(a, b);
+    const o = open(b);
+    expect(o.lines.filter((l) => l.level === "error")).toEqual([]);
+    expect(o.corrupt).toEqual([]);
+    expect(o.drops.outbox_damaged).toBe(0);
+    o.outbox.commit(messages(900_000, 1));
+    expect(seqsIn(o.outbox).at(-1)).toBe(g * 20 + 1);
+  });
+
   it("a sound outbox reopened: nothing reported, seqs continue without a skip", () => {
     const path = join(dir(), "outbox.db");
     const first = open(path);

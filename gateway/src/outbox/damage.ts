@@ -93,9 +93,9 @@ export function checkTruncated(path: string, before: LedgerState | undefined): D
 
 /**
  * Read the WAL as SQLite's recovery will (header, then frames while their salts and running
- * checksums hold) and report what it will silently forget: a damaged header (the whole log),
- * frames of the current log after a bad one (commits lost behind the damage), or bytes that
- * are not whole frames. Frames of an older log with other salts are normal and ignored.
+ * checksums hold) and report what it will silently forget: a damaged header (the whole log)
+ * or frames of the current log after a bad one (commits lost behind the damage). Frames of
+ * an older log (other salts) and a torn last frame are normal and ignored.
  */
 export function inspectWal(walPath: string): { damaged: boolean; detail: string; frames: number; lostFrames: number } {
   const ok = { damaged: false, detail: "", frames: 0, lostFrames: 0 };
@@ -107,12 +107,16 @@ export function inspectWal(walPath: string): { damaged: boolean; detail: string;
     const head = Buffer.alloc(32);
     if (readSync(fd, head, 0, 32, 0) < 32) return { damaged: true, detail: `WAL of ${size} bytes, shorter than its header`, frames: 0, lostFrames: 0 };
     const magic = head.readUInt32BE(0);
-    const pageSize = head.readUInt32BE(8);
+    const stated = head.readUInt32BE(8);
+    // A damaged header cannot say its page size: the database file's header does.
+    const pageSize = stated >= 512 && stated <= 65_536 && (stated & (stated - 1)) === 0 ? stated : dbPageSize(walPath.replace(/-wal$/, ""));
     const frameBytes = 24 + pageSize;
-    const whole = pageSize >= 512 && pageSize <= 65_536 ? Math.floor((size - 32) / frameBytes) : 0;
+    const whole = Math.floor((size - 32) / frameBytes);
     const bigEndian = (magic & 1) === 1;
     const [h0, h1] = checksum(head.subarray(0, 24), 0, 0, bigEndian);
     if ((magic !== 0x377f0682 && magic !== 0x377f0683) || h0 !== head.readUInt32BE(24) || h1 !== head.readUInt32BE(28)) {
+      // A header torn while the log was first written holds nothing yet.
+      if (whole === 0) return ok;
       return { damaged: true, detail: `WAL header damaged: SQLite ignores all ${whole} frames of it`, frames: whole, lostFrames: whole };
     }
     const salt1 = head.readUInt32BE(16);
@@ -143,11 +147,28 @@ export function inspectWal(walPath: string): { damaged: boolean; detail: string;
     if (lostFrames > 0) {
       return { damaged: true, detail: `WAL frame ${broken} of ${whole} is damaged: SQLite forgets it and ${lostFrames} frames of the same log after it`, frames: whole, lostFrames };
     }
-    const tail = size - 32 - whole * frameBytes;
-    if (tail !== 0) return { damaged: true, detail: `${tail} bytes at the end of the WAL are not a whole frame`, frames: whole, lostFrames: 0 };
+    // Bytes after the last whole frame are normal: SQLite cuts a reset log to
+    // journal_size_limit, which need not end on a frame.
     return { ...ok, frames: valid };
   } finally {
     closeSync(fd);
+  }
+}
+
+/** The page size in a database file's header (offset 16, big-endian; 1 means 65,536), else 4096. */
+function dbPageSize(path: string): number {
+  try {
+    const fd = openSync(path, "r");
+    try {
+      const b = Buffer.alloc(2);
+      if (readSync(fd, b, 0, 2, 16) < 2) return 4096;
+      const v = b.readUInt16BE(0);
+      return v === 1 ? 65_536 : v >= 512 && (v & (v - 1)) === 0 ? v : 4096;
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return 4096;
   }
 }
 

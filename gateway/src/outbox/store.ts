@@ -150,6 +150,7 @@ export class Outbox {
   /** The disk, not the configured cap, set the space plan: what the plan drops is `disk_full`. */
   private readonly diskBound: boolean;
   private diskFullLoggedAt = 0;
+  private reserveWarned = false;
   /** The outbox's state outside SQLite, for telling at the next start what damage cost. */
   private readonly ledger: Ledger;
   /** What was found damaged at start (empty when the file was sound). */
@@ -343,7 +344,9 @@ export class Outbox {
     try {
       this.reserve.ensure(128 * 1024, this.dir);
     } catch (err) {
-      this.logger.warn({ err: (err as Error).message, path: this.reserve.path }, "could not make the disk reserve file; will retry");
+      // Retried at every maintenance step: said once.
+      if (!this.reserveWarned) this.logger.warn({ err: (err as Error).message, path: this.reserve.path }, "could not make the disk reserve file; will retry quietly");
+      this.reserveWarned = true;
     }
   }
 
