@@ -308,6 +308,7 @@ export class Gateway {
         oldestAgeSeconds: s.oldestReceivedAt === null ? null : Math.max(0, (Date.now() - s.oldestReceivedAt) / 1000),
         inflight: inflight ? { firstSeq: inflight.firstSeq, lastSeq: inflight.lastSeq } : null,
         path: this.outbox.path,
+        damage: this.outbox.damage.map((d) => ({ kind: d.kind, detail: d.detail, lostReadings: d.lost, movedTo: d.movedTo })),
       },
       quarantine: this.outbox.quarantineCounts(),
       fields: fieldCounter(this.metrics.registry).snapshot(),

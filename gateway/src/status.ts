@@ -39,6 +39,8 @@ export interface GatewayStatus {
     oldestAgeSeconds: number | null;
     inflight: { firstSeq: number; lastSeq: number } | null;
     path: string;
+    /** Damage found at start (docs/gateway-durability.md, "Damaged outbox"); absent offline. */
+    damage?: { kind: string; detail: string; lostReadings: number; movedTo?: string | undefined }[];
   };
   quarantine: Record<string, number>;
   /**
@@ -131,6 +133,9 @@ export function formatStatus(s: GatewayStatus, where: string, now = Date.now()):
   }
   if (s.sources.length > 0) lines.push(`  sources     ${s.sources.map((x) => `${x.name} ${x.state}`).join(", ")}`);
   for (const x of s.sources) if (x.warning) lines.push(`  WARNING     ${x.name}: ${x.warning}`);
+  for (const d of o.damage ?? []) {
+    lines.push(`  DAMAGE      ${d.kind} at start: about ${count(d.lostReadings)} readings lost; ${d.detail}${d.movedTo ? ` (kept at ${d.movedTo})` : ""}`);
+  }
   lines.push(`  quarantine  ${listOf(s.quarantine) || "none"}`);
   if (s.fields && Object.keys(s.fields).length > 0) lines.push(`  fields      ${fieldsLine(s.fields)}`);
   if (s.online) lines.push(`  dropped     ${listOf(s.dropped) || "none"}`);

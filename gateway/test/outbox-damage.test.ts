@@ -4,7 +4,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { silentLogger, type Logger } from "@datalab/shared";
 import { freePort, tempDir, waitFor } from "@datalab/shared/testing";
 import { Outbox, type DropReason } from "../src/outbox/store";
-import { GatewayProcess, mqttClient, publishRange, scrape, testWorld } from "./support/gateway";
+import { GatewayProcess, getJson, mqttClient, publishRange, scrape, testWorld } from "./support/gateway";
+import type { GatewayStatus } from "../src/status";
 import { messages, seqsIn } from "./support/outbox";
 
 const cleanup: (() => Promise<void> | void)[] = [];
@@ -134,6 +135,9 @@ describe("outbox damage found at start: detected, kept aside, logged, counted, a
     expect(await scrape(port, "datalab_gateway_corrupt_databases_total")).toBe(1);
     expect(await scrape(port, "datalab_gateway_dropped_readings_total", { reason: "outbox_damaged" })).toBe(500);
     expect(readdirSync(w.dataDir).some((f) => f.includes(".damaged-") && f.endsWith("-wal"))).toBe(true);
+    const status = await getJson<GatewayStatus>(port, "/status");
+    expect(status.outbox.damage).toMatchObject([{ kind: "wal_damaged", lostReadings: 500 }]);
+    expect(status.dropped.outbox_damaged).toBe(500);
     // New readings: their keys (instance, seq) are not among the 500 that may have been delivered.
     await publishRange(pub, `${w.topic}/k`, 500, 510);
     await waitFor(async () => (await scrape(port, "datalab_gateway_outbox_readings")) === 10, "10 new readings committed");
