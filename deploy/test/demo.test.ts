@@ -118,7 +118,7 @@ describe("desktop demo with no servers reachable", () => {
     expect(health).toMatchObject({ ok: true, nats: "in-process" });
 
     const client = await mqtt.connectAsync(info.mqttUrl, { clientId: uniqueId("demo-test-") });
-    await client.publishAsync(`sensors/${sensor}`, JSON.stringify({ sensor, temperature: 21.5, humidity: 40 }), { qos: 1 });
+    await client.publishAsync(`sensors/${sensor}`, JSON.stringify({ sensor, temperature: 21.5, humidity: 40, units: { temperature: "Cel", humidity: "%RH" } }), { qos: 1 });
     // The original DataLab's bad example: quarantined by the gateway, never crashing anything.
     await client.publishAsync(`sensors/${sensor}`, "{'name': 'sensor1'}", { qos: 1 });
     await client.endAsync();

@@ -11,7 +11,15 @@ describe("replayFile", () => {
     const summary = await replayFile({ file: fixturePath("intel-lab/lines.txt"), format: "intel-lab", mapping: {}, speed: "max" }, mqtt(), out);
     expect(summary.toJSON()).toMatchObject({ read: 9, published: 9, skipped: {} });
     expect(out.messages.map((m) => m.topic)).toEqual(Array(9).fill("lab/1"));
-    expect(out.json()[0]).toEqual({ sensor: "1", temperature: 122.153, humidity: -3.91901, light: 11.04, voltage: 2.03397, ts: Date.UTC(2004, 2, 31, 3, 38, 15, 757) });
+    expect(out.json()[0]).toEqual({
+      sensor: "1",
+      temperature: 122.153,
+      humidity: -3.91901,
+      light: 11.04,
+      voltage: 2.03397,
+      units: { temperature: "Cel", humidity: "%RH", light: "lx", voltage: "V" },
+      ts: Date.UTC(2004, 2, 31, 3, 38, 15, 757),
+    });
     expect(out.json()[8]).toMatchObject({ ts: Date.UTC(2004, 1, 28, 1, 11, 46, 941) });
   });
 
@@ -59,7 +67,7 @@ describe("replayFile", () => {
     ]);
   });
 
-  it("uses the file name as the sensor without --sensor, adds units that are not the name's default, and stops at --limit", async () => {
+  it("uses the file name as the sensor without --sensor, states the units of its metrics, and stops at --limit", async () => {
     const file = writeTemp("greenhouse.csv", "when,soil,air\n2024-05-01T10:00:00Z,31.5,22\n2024-05-01T10:01:00Z,31.4,22.5\n2024-05-01T10:02:00Z,31.2,23\n");
     const out = new MemoryOutput();
     const s = await replayFile(
@@ -69,7 +77,7 @@ describe("replayFile", () => {
     );
     expect(s.read).toBe(2);
     expect(out.messages.map((m) => m.topic)).toEqual(["farm/greenhouse", "farm/greenhouse"]);
-    expect(out.json()[1]).toEqual({ sensor: "greenhouse", moisture: 31.4, temperature: 22.5, units: { moisture: "%" }, ts: Date.UTC(2024, 4, 1, 10, 1) });
+    expect(out.json()[1]).toEqual({ sensor: "greenhouse", moisture: 31.4, temperature: 22.5, units: { moisture: "%", temperature: "Cel" }, ts: Date.UTC(2024, 4, 1, 10, 1) });
   });
 
   it("replays into a radio codec that the gateway's parser reads back, skipping rows the protocol cannot carry", async () => {
