@@ -47,7 +47,7 @@ async function get(path: string): Promise<{ status: number; body: any }> {
 
 async function publish(msgs: Published[]): Promise<void> {
   for (const m of msgs) {
-    await publisher.publishAsync(`${id}/sensors/${m.sensor}`, JSON.stringify({ sensor: m.sensor, temperature: m.temperature, humidity: m.humidity, ts: m.ts }), { qos: 1 });
+    await publisher.publishAsync(`${id}/sensors/${m.sensor}`, JSON.stringify({ sensor: m.sensor, temperature: m.temperature, humidity: m.humidity, units: { temperature: "Cel", humidity: "%RH" }, ts: m.ts }), { qos: 1 });
   }
 }
 
