@@ -10,7 +10,7 @@ import { mkdirSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { createRegistry, silentLogger, type DecodedReading } from "@datalab/shared";
-import { tempDir, waitFor } from "@datalab/shared/testing";
+import { runCommand, tempDir, waitFor } from "@datalab/shared/testing";
 import { encodeMySensorsSet, encodeXBee, MysVariable } from "@datalab/sensors";
 import { codecMetrics } from "../src/decode/codec";
 import type { Ingest } from "../src/ingest";
@@ -31,6 +31,14 @@ function recorder() {
     quarantine: (_source: string, _payload: Buffer, reason: string) => quarantined.push(reason),
   } as unknown as Ingest;
   return { ingest, readings, quarantined };
+}
+
+/** Bytes waiting in a tty's input queue (FIONREAD), read without consuming them. */
+async function queued(tty: string): Promise<number> {
+  const script = "import os,fcntl,termios,struct,sys\nfd=os.open(sys.argv[1],os.O_RDONLY|os.O_NOCTTY|os.O_NONBLOCK)\nprint(struct.unpack('i',fcntl.ioctl(fd,termios.FIONREAD,b'\\0'*4))[0])";
+  const r = await runCommand("/usr/bin/python3", ["-c", script, tty]);
+  if (r.code !== 0) throw new Error(`FIONREAD on ${tty} failed: ${r.stderr}`);
+  return Number(r.stdout.trim());
 }
 
 async function replugCase(protocol: "mysensors" | "xbee", frame: (i: number) => Buffer, valueOf: (r: DecodedReading) => number | undefined) {
@@ -57,7 +65,14 @@ async function replugCase(protocol: "mysensors" | "xbee", frame: (i: number) => 
     await pty.plug();
     node = await NodeEnd.open(pty.node);
     const first = sent;
-    for (let i = 0; i < 19; i++) await node.write(frame(sent++));
+    let bytes = 0;
+    for (let i = 0; i < 19; i++) {
+      const f = frame(sent++);
+      bytes += f.length;
+      await node.write(f);
+    }
+    // socat forwards asynchronously: the frames are "sent" once they wait at the radio's end.
+    await waitFor(async () => (await queued(pty.radio)) === bytes, `${bytes} bytes waiting at the radio's end`);
     mkdirSync(byId, { recursive: true });
     symlinkSync(pty.radio, path);
     await waitFor(() => source.status().state === "connected" && source.status().opens === plug, `the port to open on plug ${plug} (no poll: only the watch can open it)`);
