@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { closeSync, copyFileSync, existsSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, copyFileSync, existsSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import type Database from "better-sqlite3";
 
 /**
@@ -185,11 +185,19 @@ function checksum(data: Buffer, a: number, b: number, bigEndian: boolean): [numb
   return [s0, s1];
 }
 
-/** Copy the WAL aside before SQLite opens (and so repairs) it. */
-export function keepWal(path: string): string {
+/**
+ * Copy the WAL aside before SQLite opens (and so repairs) it. Undefined when it cannot be
+ * copied (a full disk): the evidence is worth less than a gateway that starts.
+ */
+export function keepWal(path: string): string | undefined {
   const movedTo = `${path}.damaged-${stamp()}-wal`;
-  copyFileSync(`${path}-wal`, movedTo);
-  return movedTo;
+  try {
+    copyFileSync(`${path}-wal`, movedTo);
+    return movedTo;
+  } catch {
+    rmSync(movedTo, { force: true });
+    return undefined;
+  }
 }
 
 /** The checksum a row carries: its key range and counts as well as its text. */
@@ -220,8 +228,14 @@ export function checkRows(db: Database.Database, path: string): Damage | undefin
     .iterate();
   for (const r of rows) if (!rowIsSound(r)) bad.push(r);
   if (bad.length === 0) return undefined;
-  const movedTo = `${path}.damaged-rows-${stamp()}.jsonl`;
-  writeFileSync(movedTo, bad.map((r) => JSON.stringify(r)).join("\n") + "\n");
+  let movedTo: string | undefined = `${path}.damaged-rows-${stamp()}.jsonl`;
+  try {
+    writeFileSync(movedTo, bad.map((r) => JSON.stringify(r)).join("\n") + "\n");
+  } catch {
+    // A full disk: the rows go all the same (they would poison their batch); the log says so.
+    rmSync(movedTo, { force: true });
+    movedTo = undefined;
+  }
   const del = db.prepare("DELETE FROM outbox WHERE id = ?");
   db.transaction(() => {
     for (const r of bad) del.run(r.id);

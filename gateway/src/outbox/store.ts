@@ -254,9 +254,11 @@ export class Outbox {
     if (!seqSound) damage.push({ kind: "rows_damaged", detail: `the stored next seq is not a number (${String(this.nextSeq)})`, lost: 0 });
     this.damage = damage;
     for (const d of damage) {
+      // Without a ledger (an outbox from an older version) a fresh file's loss is unknown.
+      const cost = before || d.kind === "rows_damaged" ? `about ${d.lost} readings lost` : "readings lost unknown (no ledger)";
       this.logger.error(
         { kind: d.kind, detail: d.detail, movedTo: d.movedTo, lostReadingsEstimate: d.lost, path: this.path },
-        `OUTBOX DAMAGED (${d.kind}): ${d.detail}; about ${d.lost} readings lost${d.movedTo ? `; evidence kept at ${d.movedTo}` : ""}`,
+        `OUTBOX DAMAGED (${d.kind}): ${d.detail}; ${cost}${d.movedTo ? `; evidence kept at ${d.movedTo}` : ""}`,
       );
       onCorrupt?.(d.movedTo ?? this.path, new Error(d.detail));
     }
@@ -298,7 +300,8 @@ export class Outbox {
 
   /**
    * Open (or create) the outbox at `path`. An unreadable file is moved aside and the gateway
-   * starts fresh (see open.ts).
+   * starts fresh (see open.ts); damage SQLite would repair silently or not see is looked for
+   * first (damage.ts), and reported by `recover`.
    */
   static open(path: string, opts: OutboxOptions): Outbox {
     const cap = opts.maxBytes ?? DEFAULT_OUTBOX_MAX_BYTES;
