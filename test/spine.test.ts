@@ -168,7 +168,8 @@ describe("spine: Mosquitto → gateway → NATS → hub → Postgres", () => {
             receivedAt: Date.now(),
             payload: "{}",
             encoding: "utf8",
-            readings: [1, 2, 3].map((seq) => ({ seq, sensorId: `r-${id}`, metric: "temperature", value: 20 + seq, unit: "Cel", ts: Date.now() })),
+            // Three measurements: one sensor and metric, three times (the same time would make them one).
+            readings: [1, 2, 3].map((seq) => ({ seq, sensorId: `r-${id}`, metric: "temperature", value: 20 + seq, unit: "Cel", ts: Date.now() - 1_000 * seq })),
           },
         ],
       };
