@@ -88,7 +88,9 @@ describe("MQTT acknowledgements after the commit", () => {
 
     // Second run, same session: the broker resends all ten (none was acknowledged).
     const db2 = new Database(file);
-    stops.push(() => db2.close());
+    stops.push(() => {
+      db2.close();
+    });
     const registry = createRegistry("gateway", false);
     const second = recorder(true);
     const b = new MqttSource(opts(registry, new DeliveryLog(db2)), second.ingest);
