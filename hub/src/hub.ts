@@ -5,10 +5,12 @@ import {
   BearerToken,
   connectNats,
   createLogger,
-  ensureDeadLetterStream,
-  ensureReadingsStream,
+  DEAD_LETTER_MAX_BYTES,
+  deadLetterStreamConfig,
   jetstreamManager,
   natsConnectionOptions,
+  readingsStreamConfig,
+  reconcileStream,
   requireTokenBeyondLoopback,
   startHttp,
   subjects,
@@ -96,8 +98,14 @@ export class Hub {
       this.natsUp = true;
       void this.watchNats(this.nc);
       const jsm = await jetstreamManager(this.nc);
-      await ensureReadingsStream(jsm, this.subjects, { replicas: c.streamReplicas });
-      await ensureDeadLetterStream(jsm, this.subjects, c.streamReplicas);
+      // The hub owns the streams' settings: a stream a gateway created first (one replica) is corrected here.
+      for (const want of [
+        readingsStreamConfig(this.subjects, { replicas: c.streamReplicas, maxBytes: c.streamMaxBytes, maxAgeMs: c.streamMaxAgeMs }),
+        deadLetterStreamConfig(this.subjects, c.streamReplicas, c.streamMaxBytes ? DEAD_LETTER_MAX_BYTES : 0),
+      ]) {
+        const r = await reconcileStream(jsm, want);
+        this.logger.info({ stream: r.name, replicas: want.num_replicas, maxBytes: want.max_bytes, changes: r.changes }, `stream ${r.action}`);
+      }
       for (const sink of this.sinks) {
         const consumer = new SinkConsumer(
           this.nc,

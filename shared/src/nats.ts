@@ -6,7 +6,7 @@ import {
   type NatsConnection,
   type NodeConnectionOptions,
 } from "@nats-io/transport-node";
-import { jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
+import { DiscardPolicy, jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
 import { z } from "zod";
 import { field } from "./config";
 import { ConfigError } from "./errors";
@@ -83,51 +83,110 @@ export interface StreamOptions {
   duplicateWindowMs?: number;
   /** How long batches stay in the stream (the hub's sinks ack them long before). */
   maxAgeMs?: number;
+  /** Size cap (none when 0 or unset); a full stream refuses new batches, which then wait in the gateways' outboxes. */
   maxBytes?: number;
 }
 
+/** The dead-letter stream's cap (1 GiB). JetStream reserves a stream's cap in max_file_store when it is created. */
+export const DEAD_LETTER_MAX_BYTES = 1024 ** 3;
+
+type StreamSpec = Partial<StreamConfig> & { name: string };
+
 /**
- * Create the readings stream if it is missing. Limits retention (not work-queue) so that each
- * sink's durable consumer sees every batch independently.
+ * The readings stream's configuration. Limits retention (not work-queue) so that each sink's
+ * durable consumer sees every batch independently. Discard "new": a full stream refuses a
+ * batch (the gateway keeps it and retries) instead of dropping older ones a sink may not have
+ * written yet.
  */
-export async function ensureReadingsStream(jsm: JetStreamManager, s: Subjects, o: StreamOptions = {}): Promise<void> {
-  const cfg: Partial<StreamConfig> & { name: string } = {
+export function readingsStreamConfig(s: Subjects, o: StreamOptions = {}): StreamSpec {
+  return {
     name: s.stream,
     subjects: [s.allReadings],
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
+    discard: DiscardPolicy.New,
     num_replicas: o.replicas ?? 1,
     duplicate_window: msToNanos(o.duplicateWindowMs ?? 120_000),
     max_age: msToNanos(o.maxAgeMs ?? 7 * 24 * 3600_000),
-    max_bytes: o.maxBytes ?? -1,
+    max_bytes: o.maxBytes ? o.maxBytes : -1,
   };
-  await ensureStream(jsm, cfg);
 }
 
-export async function ensureDeadLetterStream(jsm: JetStreamManager, s: Subjects, replicas = 1): Promise<void> {
-  await ensureStream(jsm, {
+export function deadLetterStreamConfig(s: Subjects, replicas = 1, maxBytes = 0): StreamSpec {
+  return {
     name: s.deadLetterStream,
     subjects: [s.allDeadLetters],
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
+    // A refused dead letter leaves its batch unacked in the readings stream, so nothing is lost.
+    discard: DiscardPolicy.New,
     num_replicas: replicas,
     max_age: msToNanos(30 * 24 * 3600_000),
-  });
+    max_bytes: maxBytes ? maxBytes : -1,
+  };
 }
 
-async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
-  try {
-    await jsm.streams.info(cfg.name);
-    return;
-  } catch (err) {
-    if ((err as Error).name !== "StreamNotFoundError" && !/stream not found/i.test((err as Error).message)) throw err;
-  }
+/** Create the readings stream if it is missing; an existing one is left as it is (see reconcileStream). */
+export async function ensureReadingsStream(jsm: JetStreamManager, s: Subjects, o: StreamOptions = {}): Promise<void> {
+  await ensureStream(jsm, readingsStreamConfig(s, o));
+}
+
+export async function ensureDeadLetterStream(jsm: JetStreamManager, s: Subjects, replicas = 1): Promise<void> {
+  await ensureStream(jsm, deadLetterStreamConfig(s, replicas));
+}
+
+async function ensureStream(jsm: JetStreamManager, cfg: StreamSpec): Promise<void> {
+  if ((await streamConfig(jsm, cfg.name)) !== undefined) return;
   try {
     await jsm.streams.add(cfg);
   } catch (err) {
     // Another process may have created it between our look and our add.
     if (!/already in use|already exists/i.test((err as Error).message)) throw err;
   }
+}
+
+async function streamConfig(jsm: JetStreamManager, name: string): Promise<StreamConfig | undefined> {
+  try {
+    return (await jsm.streams.info(name)).config;
+  } catch (err) {
+    if ((err as Error).name !== "StreamNotFoundError" && !/stream not found/i.test((err as Error).message)) throw err;
+    return undefined;
+  }
+}
+
+export interface StreamReconciled {
+  name: string;
+  action: "created" | "updated" | "unchanged";
+  /** Each setting changed, as `field: before -> after`. */
+  changes: string[];
+}
+
+/**
+ * Create the stream, or bring an existing one (made by a gateway, an older hub or by hand) to
+ * these settings: the hub owns the stream's configuration. JetStream changes the replica count
+ * of a live stream in place, copying its messages to the new peers.
+ */
+export async function reconcileStream(jsm: JetStreamManager, want: StreamSpec): Promise<StreamReconciled> {
+  const have = await streamConfig(jsm, want.name);
+  if (have === undefined) {
+    try {
+      await jsm.streams.add(want);
+      return { name: want.name, action: "created", changes: [] };
+    } catch (err) {
+      if (!/already in use|already exists/i.test((err as Error).message)) throw err;
+    }
+    return reconcileStream(jsm, want);
+  }
+  const changes: string[] = [];
+  for (const key of ["num_replicas", "max_bytes", "max_age", "duplicate_window", "discard"] as const) {
+    if (want[key] !== undefined && have[key] !== want[key]) changes.push(`${key}: ${String(have[key])} -> ${String(want[key])}`);
+  }
+  const subjectsWanted = want.subjects ?? [];
+  if (subjectsWanted.some((x) => !have.subjects?.includes(x))) changes.push(`subjects: ${JSON.stringify(have.subjects)} -> ${JSON.stringify(subjectsWanted)}`);
+  if (changes.length === 0) return { name: want.name, action: "unchanged", changes };
+  const { name, retention: _r, storage: _s, ...update } = want;
+  await jsm.streams.update(name, update);
+  return { name, action: "updated", changes };
 }
 
 export function msToNanos(ms: number): number {
