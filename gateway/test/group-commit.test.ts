@@ -6,7 +6,9 @@
 import { rmSync } from "node:fs";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { silentLogger } from "@datalab/shared";
+import type { Delivery } from "../src/outbox/deliveries";
 import { GroupCommitter, type GroupCommitOptions } from "../src/outbox/group-commit";
+import type { Outbox } from "../src/outbox/store";
 import { message, openTestOutbox, seqsIn, type TestOutbox } from "./support/outbox";
 
 let t: TestOutbox;
@@ -124,5 +126,44 @@ describe("group commit timing", () => {
     expect(commits).toEqual([1]);
     vi.advanceTimersByTime(1_000);
     expect(commits).toEqual([1]);
+  });
+});
+
+describe("deliveries (MQTT QoS 1) while commits fail", () => {
+  it("gives unacknowledged messages back to their source instead of counting them lost, and settles the rest once a commit works (a failing commit stands in for a broken disk)", () => {
+    const settled: number[] = [];
+    const returned: number[] = [];
+    const owner = { settled: (ds: readonly Delivery[]) => settled.push(...ds.map((d) => d.id)), returned: (ds: readonly Delivery[]) => returned.push(...ds.map((d) => d.id)) };
+    let failing = true;
+    const outbox = {
+      commit: (...args: Parameters<Outbox["commit"]>) => {
+        if (failing) throw new Error("disk I/O error");
+        return t.outbox.commit(...args);
+      },
+    } as unknown as Outbox;
+    const drops: number[] = [];
+    const c = new GroupCommitter(outbox, {
+      intervalMs: 100,
+      maxReadings: 10,
+      maxBytes: 1024 * 1024,
+      policy: "drop_oldest",
+      logger: silentLogger(),
+      onCommitted: (n) => commits.push(n),
+      onError: () => undefined,
+      onDropped: (_r, n) => drops.push(n),
+    });
+    // A plain message (a serial line) and 120 deliveries: ten groups' worth stay in memory.
+    c.accept(message(0));
+    for (let i = 1; i <= 120; i++) c.accept({ ...message(i), delivery: { id: i, digest: i, owner } });
+    expect(c.failing).toBe(true);
+    // The plain message is the oldest and goes first, counted; the deliveries that follow are given back.
+    expect(drops).toEqual([1]);
+    expect(returned).toEqual(Array.from({ length: 20 }, (_, k) => k + 1));
+    expect(c.unsettled).toBe(100);
+    failing = false;
+    vi.advanceTimersByTime(1_000);
+    expect(settled).toEqual(Array.from({ length: 100 }, (_, k) => k + 21));
+    expect(c.unsettled).toBe(0);
+    expect(commits).toEqual([100]);
   });
 });

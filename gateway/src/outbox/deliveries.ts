@@ -15,6 +15,11 @@ export interface Delivery {
 export interface DeliveryOwner {
   /** The transaction holding these messages committed: acknowledge them. */
   settled(deliveries: readonly Delivery[]): void;
+  /**
+   * Commits failed for long enough that these messages were let go from memory, never
+   * acknowledged: the sender still has them and must be made to send them again.
+   */
+  returned(deliveries: readonly Delivery[]): void;
 }
 
 /**

@@ -43,7 +43,8 @@ export interface GroupCommitOptions {
  * transaction holding it has committed, and the delivery is recorded in that transaction: a
  * crash before the acknowledgement gets out makes the broker resend it, and the record tells
  * the resend from a new message. A message given up while commits fail is not acknowledged:
- * the broker keeps it and resends it on the next connection.
+ * the broker keeps it and resends it on the next connection, which its source opens once
+ * commits work again.
  */
 export class GroupCommitter {
   private accepted: AcceptedMessage[] = [];
@@ -84,7 +85,11 @@ export class GroupCommitter {
     if (q.delivery) this.pendingDeliveries++;
     if (this.isFailing) {
       // Bad input is already counted; while the disk refuses writes, keep only the newest.
-      if (this.quarantined.length > this.opts.maxReadings && this.quarantined.shift()!.delivery) this.pendingDeliveries--;
+      const gone = this.quarantined.length > this.opts.maxReadings ? this.quarantined.shift() : undefined;
+      if (gone?.delivery) {
+        this.pendingDeliveries--;
+        gone.delivery.owner.returned([gone.delivery]);
+      }
     } else if (this.quarantined.length >= this.opts.maxReadings) this.flush();
     else this.arm();
   }
@@ -181,14 +186,19 @@ export class GroupCommitter {
     const maxReadings = this.opts.maxReadings * 10;
     const maxBytes = this.opts.maxBytes * 10;
     let dropped = 0;
+    const returned: Delivery[] = [];
     while (this.accepted.length > 1 && (this.pendingReadings > maxReadings || this.pendingBytes > maxBytes)) {
       const m = this.opts.policy === "drop_oldest" ? this.accepted.shift()! : this.accepted.pop()!;
-      if (m.delivery) this.pendingDeliveries--;
       this.pendingReadings -= m.readings.length;
       this.pendingBytes -= weight(m);
-      dropped += m.readings.length;
+      // Not acknowledged, so the broker still has it: given back, not lost.
+      if (m.delivery) {
+        this.pendingDeliveries--;
+        returned.push(m.delivery);
+      } else dropped += m.readings.length;
     }
     if (dropped > 0) this.opts.onDropped("commit_failed", dropped);
+    if (returned.length > 0) byOwner(returned, (owner, ds) => owner.returned(ds));
   }
 
   close(): void {
@@ -207,17 +217,21 @@ function deliveriesOf(accepted: readonly AcceptedMessage[], quarantined: readonl
 
 /** Hand each owner (a source) its settled deliveries, in the order they came. */
 function settle(deliveries: readonly Delivery[]): void {
+  byOwner(deliveries, (owner, ds) => owner.settled(ds));
+}
+
+function byOwner(deliveries: readonly Delivery[], f: (owner: DeliveryOwner, ds: Delivery[]) => void): void {
   let owner: DeliveryOwner | undefined;
   let run: Delivery[] = [];
   for (const d of deliveries) {
     if (d.owner !== owner) {
-      if (owner) owner.settled(run);
+      if (owner) f(owner, run);
       owner = d.owner;
       run = [];
     }
     run.push(d);
   }
-  if (owner) owner.settled(run);
+  if (owner) f(owner, run);
 }
 
 /** About what a message adds to the transaction: its payload plus the readings' JSON. */

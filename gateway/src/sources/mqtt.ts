@@ -103,6 +103,9 @@ export class MqttSource implements Source, DeliveryOwner {
   private readonly commitAt: number;
   private readonly resends: Counter<"outcome"> | undefined;
   private readonly staleAcks: Counter | undefined;
+  private readonly returnedCount: Counter | undefined;
+  /** Messages of the current connection were given back unacknowledged: reconnect once commits work. */
+  private mustResume = false;
   private resumeTimer: NodeJS.Timeout | undefined;
   /** Ends a read pause at once (stop needs the socket reading to see it close). */
   private resumeNow: (() => void) | undefined;
@@ -127,6 +130,11 @@ export class MqttSource implements Source, DeliveryOwner {
       this.staleAcks = new Counter({
         name: "datalab_gateway_mqtt_acks_withheld_total",
         help: "Committed messages not acknowledged because their connection had closed: the broker resends them and they are recognised as already committed",
+        registers: r,
+      });
+      this.returnedCount = new Counter({
+        name: "datalab_gateway_mqtt_returned_total",
+        help: "QoS 1 messages let go unacknowledged while outbox commits failed; the broker resends them after the reconnect that follows the next good commit",
         registers: r,
       });
       const source = this;
@@ -186,6 +194,7 @@ export class MqttSource implements Source, DeliveryOwner {
         delete this.st.lastError;
         // What was unacknowledged on the last connection, the broker resends on this one.
         this.unacked = 0;
+        this.mustResume = false;
         this.pauseWhileTrickle(client);
         o.logger.info({ url: o.url, sessionPresent: ack.sessionPresent, topics: o.routes.map((r) => r.filter) }, "MQTT connected");
         // With a session present the broker still has our subscriptions; subscribing again is harmless.
@@ -330,6 +339,22 @@ export class MqttSource implements Source, DeliveryOwner {
     if (stale > 0) this.staleAcks?.inc(stale);
     this.unacked = Math.max(0, this.unacked - ids.length);
     this.writeAcks(ids);
+    if (this.mustResume) {
+      // The broker counts the given-back messages as in flight on this connection and
+      // resends them only on a new one; without it, they would hold the window for good.
+      this.mustResume = false;
+      this.opts.logger.warn("outbox commits work again: reconnecting so the broker resends the messages let go while they failed");
+      (this.client?.stream as { destroy?: () => void } | undefined)?.destroy?.();
+    }
+  }
+
+  returned(deliveries: readonly Delivery[]): void {
+    const conn = this.client?.stream as object | undefined;
+    let current = 0;
+    for (const d of deliveries as readonly MqttDelivery[]) if (d.conn === conn) current++;
+    this.returnedCount?.inc(deliveries.length);
+    this.unacked = Math.max(0, this.unacked - current);
+    if (current > 0) this.mustResume = true;
   }
 
   /** PUBACKs for these packet ids, in one write. */
