@@ -4,6 +4,8 @@
  * back over HTTP. Bucketed aggregates are checked against SQL written independently here
  * (GROUP BY floor(epoch / bucket)) and against the values as published.
  */
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import mqtt from "mqtt";
 import { MQTT_URL, uniqueId, waitFor, type TestDatabase } from "@datalab/shared/testing";
@@ -12,6 +14,7 @@ import type { Hub } from "../src/index";
 import { startPipeline, type Pipeline } from "../../test/support/pipeline";
 import { openSse } from "./api-sse";
 
+const execFileAsync = promisify(execFile);
 const id = uniqueId("api");
 const A = `api-${id}-a`;
 const B = `api-${id}-b`;
@@ -151,6 +154,52 @@ describe("query API on data from the real pipeline", () => {
     });
   }
 
+  it("answers several sensors and metrics in one request, each series as asked alone, averages rounded", async () => {
+    const from = T0;
+    const to = T0 + N_A * STEP_MS;
+    const both = `sensor=${encodeURIComponent(A)}&sensor=${encodeURIComponent(B)}&metric=temperature&metric=humidity&metric=pressure&from=${from}&to=${to}`;
+    const { status, body } = await get(`/api/readings?${both}&bucket=1h`);
+    expect(status).toBe(200);
+    expect(body.series.map((s: any) => `${s.sensor}/${s.metric}`)).toEqual([`${A}/temperature`, `${A}/humidity`, `${B}/temperature`, `${B}/humidity`]);
+    expect(body.missing).toEqual([{ sensor: A, metric: "pressure" }, { sensor: B, metric: "pressure" }]);
+    for (const s of body.series) {
+      const alone = await get(`/api/readings?sensor=${encodeURIComponent(s.sensor)}&metric=${s.metric}&from=${from}&to=${to}&bucket=1h`);
+      expect(s.ts).toEqual(alone.body.ts);
+      expect(s.avg).toEqual(alone.body.avg);
+      expect(s.unit).toBe(s.metric === "temperature" ? "Cel" : "%RH");
+      expect(s.extent).toEqual({ first: published.find((p) => p.sensor === s.sensor)!.ts, last: published.filter((p) => p.sensor === s.sensor).at(-1)!.ts });
+      // At most 12 significant digits: no float noise such as 28.308249999999944.
+      for (const v of s.avg as number[]) expect(String(v).replace(/^-?0*|\./g, "").replace(/^0+/, "").length).toBeLessThanOrEqual(12);
+    }
+    const raw = await get(`/api/readings?${both}`);
+    expect(raw.body.series[2].value).toEqual(published.filter((p) => p.sensor === B).map((p) => p.temperature));
+    expect(raw.body.series[2].receivedAt.every((t: number) => t >= raw.body.series[2].ts[0])).toBe(true);
+  });
+
+  it("answers CSV that pandas opens with the right columns, raw (format=csv) and bucketed (Accept: text/csv)", async () => {
+    const q = `sensor=${encodeURIComponent(A)}&sensor=${encodeURIComponent(B)}&metric=temperature&from=${T0}&to=${T0 + N_A * STEP_MS}`;
+    const head = await fetch(`${base}/api/readings?${q}&format=csv`);
+    expect(head.headers.get("content-type")).toBe("text/csv; charset=utf-8");
+    await head.text();
+    const py = [
+      "import json, sys, pandas as pd",
+      "raw = pd.read_csv(sys.argv[1], parse_dates=['time', 'received_at'])",
+      "b = pd.read_csv(sys.argv[2], parse_dates=['time'], storage_options={'Accept': 'text/csv'})",
+      "print(json.dumps({'raw': list(raw.columns), 'rawRows': len(raw), 'bCols': list(b.columns), 'bRows': len(b), 'bCount': int(b['count'].sum()),",
+      "  'sensors': sorted(raw['sensor_id'].unique().tolist()), 'tz': str(raw['time'].dt.tz), 'first': float(raw['value'].iloc[0]), 'units': raw['unit'].unique().tolist()}))",
+    ].join("\n");
+    const { stdout } = await execFileAsync("/usr/bin/python3", ["-c", py, `${base}/api/readings?${q}&format=csv`, `${base}/api/readings?${q}&bucket=1h`], { timeout: 60_000 });
+    const r = JSON.parse(stdout);
+    expect(r.raw).toEqual(["time", "sensor_id", "metric", "value", "unit", "received_at"]);
+    expect(r.rawRows).toBe(N_A + N_B);
+    expect(r.sensors).toEqual([A, B].sort());
+    expect(r.tz).toBe("UTC");
+    expect(r.first).toBe(published[0]!.temperature);
+    expect(r.units).toEqual(["Cel"]);
+    expect(r.bCols).toEqual(["time", "sensor_id", "metric", "min", "avg", "max", "count", "unit"]);
+    expect(r.bCount).toBe(N_A + N_B);
+  });
+
   it("gives sparklines for several sensors in one answer", async () => {
     const { status, body } = await get(`/api/sparklines?from=${T0}&to=${T0 + N_A * STEP_MS}&points=20&metric=temperature&sensor=${encodeURIComponent(A)}&sensor=${encodeURIComponent(B)}`);
     expect(status).toBe(200);
@@ -193,10 +242,10 @@ describe("query API on data from the real pipeline", () => {
       ["a bad bucket", `/api/readings?sensor=${A}&metric=temperature&bucket=fast`, /duration/],
       ["a limit over the maximum", `/api/readings?sensor=${A}&metric=temperature&limit=99999`, /from 1 to 5000/],
       ["a misspelt parameter", `/api/readings?sensor=${A}&metric=temperature&form=-1h`, /unknown parameter/],
-      ["a parameter given twice", `/api/readings?sensor=${A}&metric=temperature&metric=humidity`, /more than once/],
+      ["a parameter given twice", `/api/readings?sensor=${A}&metric=temperature&from=-1h&from=-2h`, /more than once/],
       ["a bad order", `/api/readings?sensor=${A}&metric=temperature&order=up`, /asc or desc/],
     ];
-    const param = { "no sensor": "sensor", "a bad time": "from", "from after to": "from", "a range over the limit": "from", "too many buckets": "bucket", "a bad bucket": "bucket", "a limit over the maximum": "limit", "a misspelt parameter": "form", "a parameter given twice": "metric", "a bad order": "order" } as Record<string, string>;
+    const param = { "no sensor": "sensor", "a bad time": "from", "from after to": "from", "a range over the limit": "from", "too many buckets": "bucket", "a bad bucket": "bucket", "a limit over the maximum": "limit", "a misspelt parameter": "form", "a parameter given twice": "from", "a bad order": "order" } as Record<string, string>;
     for (const [what, path, message] of cases) {
       it(what, async () => {
         const { status, body } = await get(path);

@@ -2,8 +2,11 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
 import { clientKey, errorMessage, sendJson, type Logger, type Route } from "@datalab/shared";
 import { ApiError, durationParam, intParam, listParam, metricParam, parseQuery, sensorParam, textParam, timeParam } from "./params";
-import { bucketedReadings, listGateways, listSensors, rawReadings, seriesUnit, sparklines, type SeriesQuery } from "./queries";
+import { listGateways, listSensors, sparklines } from "./queries";
 import { QueryGate, type Db } from "./gate";
+import { quarantineHandler } from "./quarantine";
+import { readingsHandler } from "./readings";
+import { CsvBody, roundAggregate } from "./series";
 
 export interface ApiOptions {
   /** Most rows (readings, buckets, sensors, gateways) in one answer. */
@@ -30,9 +33,9 @@ const MAX_LIST_PARAMS = 500;
 export function createApiRoutes(source: Db | QueryGate, o: ApiOptions): Record<string, Route> {
   const now = o.now ?? Date.now;
   const handle =
-    (fn: (url: URL, db: Db) => Promise<unknown>): Route =>
+    (fn: (url: URL, db: Db, req: IncomingMessage) => Promise<unknown>): Route =>
     (req, res, url) =>
-      serve(req, res, url, (u) => fn(u, source instanceof QueryGate ? source.forClient(clientKey(req)) : source), o);
+      serve(req, res, url, (u) => fn(u, source instanceof QueryGate ? source.forClient(clientKey(req)) : source, req), o);
 
   /** `t0`: the request's one reading of the clock, so `-30d` and a defaulted `to` agree on "now". */
   const range = (t0: number, from: number | undefined, to: number | undefined, defaultSpan: number): { from: number; to: number } => {
@@ -49,7 +52,8 @@ export function createApiRoutes(source: Db | QueryGate, o: ApiOptions): Record<s
     "/api": handle(async () => ({
       endpoints: {
         "/api/sensors": "sensors and their last values. ?sensor=<id> (repeatable), ?prefix=, ?limit=",
-        "/api/readings": "one sensor's metric over time. ?sensor=&metric= (required), ?from=&to= (default: last 24 h), ?bucket=1m for min/max/avg/count per bucket, else raw with ?limit= and ?order=asc|desc",
+        "/api/readings": "sensors' metrics over time. ?sensor=&metric= (required, repeatable: every sensor × metric), ?from=&to= (default: last 24 h), ?bucket=1m for min/max/avg/count per bucket, else raw with ?limit= and ?order=asc|desc; ?format=csv or Accept: text/csv for CSV",
+        "/api/quarantine": "what gateways refused, from their latest reports: counts by reason and the newest payloads as text. ?gateway=",
         "/api/sparklines": "averages per bucket for many sensors. ?from=&to= (default: last 6 h), ?points=, ?metric=, ?sensor= (repeatable)",
         "/api/gateways": "gateways and their health",
         "/api/live": "Server-Sent Events: readings as the hub writes them. ?sensor= (repeatable), ?metric= (repeatable)",
@@ -73,42 +77,9 @@ export function createApiRoutes(source: Db | QueryGate, o: ApiOptions): Record<s
       return { ...r, limit };
     }),
 
-    "/api/readings": handle(async (url, db) => {
-      const t0 = now();
-      const q = parseQuery(
-        z.object({
-          sensor: sensorParam,
-          metric: metricParam,
-          from: timeParam(t0).optional(),
-          to: timeParam(t0).optional(),
-          bucket: durationParam.optional(),
-          limit: intParam(1, o.maxRows).optional(),
-          order: z.enum(["asc", "desc"], { error: "expected asc or desc" }).optional(),
-        }),
-        url.searchParams,
-      );
-      const { from, to } = range(t0, q.from, q.to, DAY);
-      const series: SeriesQuery = { sensor: q.sensor, metric: q.metric, from, to };
-      const head = { sensor: q.sensor, metric: q.metric, from, to };
-      if (q.bucket !== undefined) {
-        if (q.limit !== undefined || q.order !== undefined) {
-          throw ApiError.badRequest([{ param: q.limit !== undefined ? "limit" : "order", message: "applies to raw readings only; with bucket= every bucket in the range is returned" }]);
-        }
-        const buckets = Math.ceil((to - from) / q.bucket);
-        if (buckets > o.maxRows) {
-          throw ApiError.badRequest([
-            { param: "bucket", message: `${formatSpan(q.bucket)} buckets over ${formatSpan(to - from)} make ${buckets} buckets; at most ${o.maxRows}: use a larger bucket or a shorter range` },
-          ]);
-        }
-        const [unit, b] = await Promise.all([seriesUnit(db, series), bucketedReadings(db, { ...series, bucketMs: q.bucket })]);
-        if (!unit) throw notFound(q.sensor, q.metric);
-        return { ...head, unit: unit.unit, bucketMs: q.bucket, rows: b.ts.length, truncated: false, ...b };
-      }
-      const limit = q.limit ?? o.maxRows;
-      const [unit, r] = await Promise.all([seriesUnit(db, series), rawReadings(db, { ...series, limit, order: q.order ?? "asc" })]);
-      if (!unit) throw notFound(q.sensor, q.metric);
-      return { ...head, unit: unit.unit, bucketMs: null, rows: r.ts.length, truncated: r.truncated, ts: r.ts, value: r.value };
-    }),
+    "/api/readings": handle(readingsHandler({ maxRows: o.maxRows, range, formatSpan, now })),
+
+    "/api/quarantine": handle(quarantineHandler({ maxRows: o.maxRows })),
 
     "/api/sparklines": handle(async (url, db) => {
       const t0 = now();
@@ -134,7 +105,7 @@ export function createApiRoutes(source: Db | QueryGate, o: ApiOptions): Record<s
         ...(q.sensor ? { sensors: q.sensor } : {}),
         ...(q.metric ? { metric: q.metric } : {}),
       });
-      return { from, to, bucketMs, ...r };
+      return { from, to, bucketMs, ...r, series: r.series.map((x) => ({ ...x, avg: x.avg.map(roundAggregate) })) };
     }),
 
     "/api/gateways": handle(async (url, db) => {
@@ -143,10 +114,6 @@ export function createApiRoutes(source: Db | QueryGate, o: ApiOptions): Record<s
       return { ...r, onlineWindowMs: o.gatewayOnlineSeconds * 1_000 };
     }),
   };
-}
-
-function notFound(sensor: string, metric: string): ApiError {
-  return new ApiError(404, `no readings of metric ${JSON.stringify(metric)} for sensor ${JSON.stringify(sensor)} (see /api/sensors for what exists)`);
 }
 
 /** PostgreSQL SQLSTATEs that mean "not now" rather than "bug": connection trouble, shutdown, too many clients. */
@@ -159,7 +126,18 @@ async function serve(req: IncomingMessage, res: ServerResponse, url: URL, fn: (u
     return;
   }
   try {
-    sendJson(res, 200, await fn(url));
+    const body = await fn(url);
+    if (body instanceof CsvBody) {
+      res.writeHead(200, {
+        "content-type": "text/csv; charset=utf-8",
+        "cache-control": "no-store",
+        "content-disposition": `attachment; filename="${body.filename}"`,
+        ...(body.truncated ? { "x-datalab-truncated": "true" } : {}),
+      });
+      res.end(body.toString());
+      return;
+    }
+    sendJson(res, 200, body);
   } catch (err) {
     if (err instanceof ApiError) {
       if (err.retryAfterSeconds !== undefined) res.setHeader("retry-after", String(err.retryAfterSeconds));
