@@ -178,13 +178,14 @@ export async function reconcileStream(jsm: JetStreamManager, want: StreamSpec): 
     return reconcileStream(jsm, want);
   }
   const changes: string[] = [];
-  for (const key of ["num_replicas", "max_bytes", "max_age", "duplicate_window", "discard"] as const) {
+  // The duplicate window is left as found: it only decides how long a resend is recognised.
+  for (const key of ["num_replicas", "max_bytes", "max_age", "discard"] as const) {
     if (want[key] !== undefined && have[key] !== want[key]) changes.push(`${key}: ${String(have[key])} -> ${String(want[key])}`);
   }
   const subjectsWanted = want.subjects ?? [];
   if (subjectsWanted.some((x) => !have.subjects?.includes(x))) changes.push(`subjects: ${JSON.stringify(have.subjects)} -> ${JSON.stringify(subjectsWanted)}`);
   if (changes.length === 0) return { name: want.name, action: "unchanged", changes };
-  const { name, retention: _r, storage: _s, ...update } = want;
+  const { name, retention: _r, storage: _s, duplicate_window: _d, ...update } = want;
   await jsm.streams.update(name, update);
   return { name, action: "updated", changes };
 }
