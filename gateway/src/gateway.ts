@@ -5,6 +5,7 @@ import {
   BearerToken,
   createLogger,
   natsConnectionOptions,
+  QUARANTINE_SAMPLE,
   readTokenFile,
   requireTokenBeyondLoopback,
   sendJson,
@@ -262,7 +263,7 @@ export class Gateway {
     const every = this.config.reportIntervalMs;
     if (every > 0 && this.uplink.sendReport && Date.now() - this.lastReportAt >= every) {
       this.lastReportAt = Date.now();
-      this.uplink.sendReport(this.statusSubject, encodeReport(s, this.committer.failing));
+      this.uplink.sendReport(this.statusSubject, encodeReport(s, this.committer.failing, this.outbox.quarantined(QUARANTINE_SAMPLE.entries)));
     }
   }
 

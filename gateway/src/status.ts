@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import type { GatewayReport } from "@datalab/shared";
+import { QUARANTINE_SAMPLE, type GatewayReport, type QuarantineSample } from "@datalab/shared";
 import Database from "better-sqlite3";
 import type { ForwardingState } from "./forward/forwarder";
 import type { SourceStatus } from "./sources/types";
@@ -196,7 +196,7 @@ export function duration(seconds: number): string {
  * The health report sent to the hub (shared's GatewayReport): what only the gateway knows,
  * its backlog, uplink and quarantine, shown on the hub's gateway panel.
  */
-export function encodeReport(s: GatewayStatus, commitsFailing: boolean): Uint8Array {
+export function encodeReport(s: GatewayStatus, commitsFailing: boolean, recentQuarantine?: readonly QuarantinedRow[]): Uint8Array {
   const oldestAt = s.outbox.oldestAgeSeconds === null ? null : Math.round(Date.now() - s.outbox.oldestAgeSeconds * 1000);
   const health = commitsFailing ? "outbox_failing" : s.uplink && s.uplink.state !== "connected" ? `uplink_${s.uplink.state}` : "ok";
   const report: GatewayReport = {
@@ -207,10 +207,46 @@ export function encodeReport(s: GatewayStatus, commitsFailing: boolean): Uint8Ar
     health,
     backlog: { readings: s.outbox.readings, bytes: s.outbox.bytes, oldestAt },
     quarantine: s.quarantine,
+    ...(recentQuarantine ? { recentQuarantine: sampleWithin(recentQuarantine, QUARANTINE_SAMPLE.maxJsonBytes) } : {}),
     ...(s.fields ? { fields: s.fields } : {}),
     dropped: s.dropped,
     forwardingPerSecond: s.forwarding.readingsPerSecond,
     lastError: s.lastError ? s.lastError.slice(0, 1000) : null,
   };
   return Buffer.from(JSON.stringify(report));
+}
+
+export interface QuarantinedRow {
+  receivedAt: number;
+  source: string;
+  reason: string;
+  detail: string;
+  payload: Buffer;
+}
+
+/** The newest samples whose JSON fits `budget` bytes: the hub refuses a report over 64 KiB, and escaped control bytes take 6 each. */
+function sampleWithin(rows: readonly QuarantinedRow[], budget: number): QuarantineSample[] {
+  const out: QuarantineSample[] = [];
+  let used = 0;
+  for (const q of rows.slice(0, QUARANTINE_SAMPLE.entries)) {
+    const one = quarantineSample(q);
+    used += Buffer.byteLength(JSON.stringify(one));
+    if (used > budget) break;
+    out.push(one);
+  }
+  return out;
+}
+
+/** A quarantined message cut to what a report carries (shared's QUARANTINE_SAMPLE): text, never the whole payload. */
+export function quarantineSample(q: QuarantinedRow): QuarantineSample {
+  const cut = (t: string, n: number) => (t.length > n ? t.slice(0, n) : t);
+  return {
+    receivedAt: q.receivedAt,
+    source: cut(q.source, 300),
+    reason: cut(q.reason, 64),
+    detail: cut(q.detail, QUARANTINE_SAMPLE.detailChars),
+    // Decoding only the head keeps the cost bounded whatever the payload's size.
+    payload: cut(q.payload.subarray(0, QUARANTINE_SAMPLE.payloadChars * 4).toString("utf8"), QUARANTINE_SAMPLE.payloadChars),
+    payloadBytes: q.payload.byteLength,
+  };
 }

@@ -57,6 +57,23 @@ describe("gateway health reports", () => {
     expect(Date.now() - g.reportedAt!).toBeLessThan(30_000);
   });
 
+  it("carry the newest quarantined payloads, which the hub serves as text at /api/quarantine", async () => {
+    const url = `http://127.0.0.1:${pipeline.hub.httpPort}/api/quarantine?gateway=${pipeline.gatewayId}`;
+    const body = await waitFor(async () => {
+      const b = (await (await fetch(url)).json()) as { gateways: { gatewayId: string; counts: Record<string, number>; recent: { reason: string; payload: string; payloadBytes: number; source: string }[] }[] };
+      return b.gateways[0]?.recent.length ? b : undefined;
+    }, "the quarantined payload at /api/quarantine");
+    const g = body.gateways[0]!;
+    expect(g.gatewayId).toBe(pipeline.gatewayId);
+    expect(g.counts).toEqual({ not_json: 1 });
+    expect(g.recent).toHaveLength(1);
+    expect(g.recent[0]).toMatchObject({ reason: "not_json", payload: "{'not': 'json'}", payloadBytes: 15 });
+    expect(g.recent[0]!.source).toMatch(/^mqtt:/);
+    const unknown = await fetch(`http://127.0.0.1:${pipeline.hub.httpPort}/api/quarantine?gateway=nobody-${id}`);
+    expect(unknown.status).toBe(404);
+    await unknown.text();
+  });
+
   it("refuses a report whose payload names another gateway than its subject", async () => {
     const before = await metricValue(pipeline.hub.metrics.registry, "datalab_hub_gateway_reports_total", { outcome: "gateway_mismatch" });
     const forged: GatewayReport = {

@@ -87,6 +87,7 @@ export class ReportIntake {
             instance: report.instance,
             sentAt: report.sentAt,
             quarantine: report.quarantine,
+            recentQuarantine: report.recentQuarantine ?? null,
             dropped: report.dropped,
             forwardingPerSecond: report.forwardingPerSecond,
             lastError: report.lastError,
