@@ -36,8 +36,10 @@ export const REPLAY_HELP = `replay FILE: push a recorded data set through the pi
   --sensor-prefix P    put P before every sensor id
   --time COLUMN[,COLUMN]  column(s) with the time, joined by a space: epoch s or ms, or
                        YYYY-MM-DD[ HH:MM[:SS[.ffffff]]][Z|±HH:MM]
-  --interval SECONDS   or: no time column, row k is at --start + k × SECONDS, in file order
-                       (default for a csv without --time: 1)
+  --interval SECONDS   or: no time column, each sensor's k-th row is at --start + k × SECONDS,
+                       so the sensors of a file overlap as they ran (without --sensor: row k
+                       of the file); --speed paces in file order (default for a csv without
+                       --time: 1)
   --start ISO          time of the first row with --interval (default now)
   --zone ±HH:MM        zone of times written without one (default Z: UTC)
   --metric COLUMN=NAME[:UNIT]  a column to publish, as metric NAME (default the column's name)

@@ -20,7 +20,11 @@ export interface MappingOptions {
   defaultSensorId: string;
   /** Column(s) holding the time, joined with a space (the Intel Lab's `date time`). */
   time?: readonly string[];
-  /** Without a time column: row k (0-based, bad rows included) is at startMs + k × intervalMs. */
+  /**
+   * Without a time column: each sensor's k-th row (0-based, its bad rows included) is at
+   * startMs + k × intervalMs, so the sensors of one file overlap in time as they ran. Without a
+   * sensor column every row is one sensor's, and k counts the file's data rows.
+   */
   intervalMs?: number;
   startMs?: number;
   /** Zone of zone-less times, minutes east of UTC. */
@@ -67,6 +71,8 @@ export class RowMapper {
   private readonly metrics: { index: number; column: string; metric: string; unit?: string }[];
   private readonly prefix: string;
   private rowIndex = 0;
+  /** Rows seen per sensor id, for --interval: one entry per distinct sensor of the file. */
+  private readonly sensorRows = new Map<string, number>();
 
   constructor(
     readonly columns: readonly string[],
@@ -102,7 +108,10 @@ export class RowMapper {
     this.prefix = o.sensorPrefix ?? "";
   }
 
-  /** `index`: the row's 0-based place among the file's data rows, bad ones included (default: rows seen here). */
+  /**
+   * `index`: the row's 0-based place among the file's data rows, bad ones included (default:
+   * rows seen here); the --interval slot when there is no sensor column.
+   */
   toRecord(row: TableRow, index?: number): ReplayRecord | LineProblem {
     const k = index ?? this.rowIndex;
     this.rowIndex += 1;
@@ -123,7 +132,13 @@ export class RowMapper {
       if (parsed === undefined) return problem(line, "bad_time", `${JSON.stringify(text.slice(0, 60))} is not a time between 1970 and 2200 (epoch seconds/ms or YYYY-MM-DD[ HH:MM[:SS[.fff]]][zone])`);
       ts = parsed;
     } else {
-      ts = (this.o.startMs ?? 0) + k * (this.o.intervalMs ?? 0);
+      // Counted before the values are read, so a sensor's bad row keeps its slot.
+      let slot = k;
+      if (this.sensorIndex !== undefined) {
+        slot = this.sensorRows.get(sensorId) ?? 0;
+        this.sensorRows.set(sensorId, slot + 1);
+      }
+      ts = (this.o.startMs ?? 0) + slot * (this.o.intervalMs ?? 0);
     }
 
     const metrics: Measurement[] = [];

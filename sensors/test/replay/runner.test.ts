@@ -23,6 +23,20 @@ describe("replayFile", () => {
     expect(out.json()[8]).toMatchObject({ ts: Date.UTC(2004, 1, 28, 1, 11, 46, 941) });
   });
 
+  it("with --interval, the four motes of multi-hop.csv overlap: each mote's first row is at --start, its n-th at n × interval", async () => {
+    const out = new MemoryOutput();
+    const start = Date.UTC(2010, 5, 1);
+    const summary = await replayFile({ file: fixturePath("suthaharan/multi-hop.csv"), format: "csv", mapping: { sensor: "mote_id", intervalMs: 5_000, startMs: start, metrics: [{ column: "humidity", metric: "humidity" }] }, speed: "max" }, mqtt(), out);
+    expect(summary.published).toBe(18_760);
+    const byMote = new Map<string, number[]>();
+    for (const m of out.json() as { sensor: string; ts: number }[]) byMote.set(m.sensor, [...(byMote.get(m.sensor) ?? []), m.ts]);
+    expect([...byMote.keys()].sort()).toEqual(["1", "2", "3", "4"]);
+    for (const [mote, ts] of byMote) {
+      expect(ts[0], mote).toBe(start);
+      expect(ts.at(-1), mote).toBe(start + (ts.length - 1) * 5_000);
+    }
+  });
+
   it("skips bad lines, never stops for them, and sums them up by reason with their first line numbers", async () => {
     const rows = ["reading,mote_id,humidity,temperature"];
     for (let i = 1; i <= 20; i++) rows.push(i % 3 === 0 ? `${i},1,wet,20` : `${i},${i % 4},${40 + i},${20 + i / 10}`);
@@ -47,9 +61,11 @@ describe("replayFile", () => {
     expect(summary.format()).toMatch(/skipped bad_value: 6 \(lines 4, 7, 10, 13, 16, …\)/);
     expect(summary.format()).toMatch(/skipped field_count: 1 \(line 22\)/);
     expect(out.messages).toHaveLength(14);
-    // Spacing counts every data row, bad ones too: row k is at start + k s.
+    // Spacing is per sensor and counts the sensor's bad rows too: its k-th row is at start + k s.
+    // Sensor 1 has rows 1, 3 (bad), 5, ...; sensor 0 starts with row 4.
     expect(out.json()[0]).toMatchObject({ sensor: "1", ts: 0 });
-    expect(out.json()[2]).toMatchObject({ sensor: "0", ts: 3000 });
+    expect(out.json()[2]).toMatchObject({ sensor: "0", ts: 0 });
+    expect(out.json()[3]).toMatchObject({ sensor: "1", ts: 2000 });
   });
 
   it("reads CRLF files, a last line without a newline, and reports an over-long line without holding it in memory", async () => {
