@@ -1,5 +1,5 @@
 /**
- * `pnpm bench [--quick] [--stages ingest,drain,latency,parsers,idle]`: every stage measured
+ * `pnpm bench [--quick] [--stages ingest,drain,latency,e2e,parsers,idle]`: every stage measured
  * beside the limit it is compared with, in one run on one machine. Prints a table and writes
  * JSON to bench/results/.
  */
@@ -12,6 +12,7 @@ import { NATS_URL, PG_URL, startMosquitto } from "@datalab/shared/testing";
 import { ROOT } from "./lib/proc";
 import { GATEWAY_NODE_FLAGS, type BenchContext, type Figure } from "./stages/common";
 import { drainStage } from "./stages/drain";
+import { e2eStage } from "./stages/e2e";
 import { idleStage } from "./stages/idle";
 import { ingestStage } from "./stages/ingest";
 import { latencyStage } from "./stages/latency";
@@ -22,6 +23,7 @@ const STAGES: Record<string, (ctx: BenchContext) => Promise<Figure[]>> = {
   ingest: ingestStage,
   drain: drainStage,
   latency: latencyStage,
+  e2e: e2eStage,
   idle: idleStage,
 };
 

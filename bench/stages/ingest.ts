@@ -46,7 +46,7 @@ export async function ingestStage(ctx: BenchContext): Promise<Figure[]> {
 }
 
 /** The limit: mosquitto_sub, QoS 1, receiving the flood from the same broker and publisher. */
-async function mosquittoSubRate(ctx: BenchContext, n: number): Promise<number> {
+export async function mosquittoSubRate(ctx: BenchContext, n: number): Promise<number> {
   const mqtt = new URL(ctx.mqttUrl);
   const topic = `bench/${uniqueId("sub")}`;
   const sub = startProcess("mosquitto_sub", ["-h", mqtt.hostname, "-p", mqtt.port || "1883", "-q", "1", "-t", `${topic}/#`, "-C", String(n)]);

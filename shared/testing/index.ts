@@ -141,6 +141,8 @@ export interface NatsServer {
   port: number;
   url: string;
   storeDir: string;
+  /** The running server's process id (for its CPU time in /proc). */
+  readonly pid: number;
   /** Stop gracefully (SIGTERM) and wait for the process to end. */
   stop(): Promise<void>;
   /** SIGKILL. */
@@ -175,6 +177,9 @@ export async function startNatsServer(o: NatsServerOptions = {}): Promise<NatsSe
     port,
     url: `nats://127.0.0.1:${port}`,
     storeDir,
+    get pid() {
+      return proc?.pid ?? 0;
+    },
     async start() {
       stderr = "";
       proc = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] });
@@ -287,6 +292,8 @@ export function runCommand(cmd: string, args: string[], opts: { env?: NodeJS.Pro
 export interface MosquittoBroker {
   url: string;
   port: number;
+  /** The broker's process id (for its CPU time in /proc). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -309,6 +316,7 @@ export async function startMosquitto(o: { maxQueuedMessages?: number; extraConfi
   return {
     url: `mqtt://127.0.0.1:${port}`,
     port,
+    pid: proc.pid!,
     stop: () => endProcess(proc, "SIGTERM"),
   };
 }
