@@ -27,6 +27,7 @@ import { createMongoSink, createPgPool, createPostgresSink } from "./sinks/index
 import type { Sink } from "./sinks/types";
 import { createDataLab, type DataLab } from "./api/datalab"; // DataLab (issue #7)
 import { resolveApiToken } from "./api/config";
+import { refusePlaceholders } from "./placeholders";
 
 export interface HubDeps {
   logger?: Logger;
@@ -77,6 +78,7 @@ export class Hub {
     const c = this.config;
     // Checked before anything connects: an open port beyond loopback is refused at start.
     const token = resolveApiToken(c);
+    refusePlaceholders({ DATALAB_API_TOKEN: token, DATALAB_NATS_PASSWORD: c.natsPassword, DATALAB_NATS_TOKEN: c.natsToken, DATALAB_PG_URL: c.pgEnabled ? c.pgUrl : undefined, DATALAB_MONGO_URL: c.mongoUrl });
     requireTokenBeyondLoopback(c.httpHost, token, { host: "DATALAB_HTTP_HOST", token: "DATALAB_API_TOKEN", what: "the API, live stream, dashboard and /metrics" });
     const bearer = token ? new BearerToken(token) : undefined;
     if (c.pgEnabled) {
@@ -97,6 +99,7 @@ export class Hub {
       this.nc = await connectNats(natsConnectionOptions(c.natsUrl, c, "datalab-hub"));
       this.natsUp = true;
       void this.watchNats(this.nc);
+      this.datalab?.fanOut(this.nc, this.subjects.live);
       const jsm = await jetstreamManager(this.nc);
       // The hub owns the streams' settings: a stream a gateway created first (one replica) is corrected here.
       for (const want of [

@@ -16,6 +16,8 @@ export interface Subjects {
   /** Core NATS (not stored): a gateway's periodic health report. */
   status(gatewayId: string): string;
   readonly allStatus: string;
+  /** Core NATS (not stored): readings a hub committed, for every hub's live stream. */
+  readonly live: string;
   /** The gateway id a readings subject names, or undefined if the subject is not one. */
   gatewayOf(subject: string): string | undefined;
 }
@@ -36,6 +38,7 @@ export function subjects(prefix = "datalab"): Subjects {
     deadLetterStream: `${streamBase}_DEADLETTER`,
     status: (gatewayId: string) => `${prefix}.status.${gatewayId}`,
     allStatus: `${prefix}.status.*`,
+    live: `${prefix}.live`,
     gatewayOf(subject: string) {
       const base = subject.startsWith(readingsPrefix) ? readingsPrefix : subject.startsWith(`${prefix}.status.`) ? `${prefix}.status.` : undefined;
       if (!base) return undefined;

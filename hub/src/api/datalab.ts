@@ -1,7 +1,8 @@
 import pg from "pg";
 import { errorMessage, type Logger, type Registry, type Route } from "@datalab/shared";
 import { createDashboardRoutes } from "../dashboard/server";
-import { createLiveFeedMetrics, LiveFeed, observeSinks } from "../live";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { createLiveFeedMetrics, LiveFanout, LiveFeed, observeSinks } from "../live";
 import type { Sink } from "../sinks/types";
 import { ApiAuth } from "./auth";
 import { resolveApiToken, type DataLabConfig } from "./config";
@@ -17,6 +18,12 @@ export interface DataLab {
   readonly pool: pg.Pool;
   /** Make the Postgres sink announce each committed batch to the live feed. Replaces it in `sinks`. */
   observeWrites(sinks: Sink[]): void;
+  /**
+   * Announce commits on `subject` (core NATS) and stream what every hub announces there,
+   * so each hub's /api/live carries every committed reading. Without it (the in-process demo)
+   * the feed hears this hub's commits directly.
+   */
+  fanOut(nc: NatsConnection, subject: string): void;
   close(): Promise<void>;
 }
 
@@ -66,14 +73,20 @@ export function createDataLab(c: DataLabConfig, registry: Registry, logger: Logg
     });
   }
 
+  let fanout: LiveFanout | undefined;
   return {
     routes,
     feed,
     pool,
     observeWrites(sinks) {
-      observeSinks(sinks, "postgres", (readings) => feed.publish(readings), logger);
+      observeSinks(sinks, "postgres", (readings) => (fanout ? fanout.announce(readings) : feed.publish(readings)), logger);
+    },
+    fanOut(nc, subject) {
+      fanout = new LiveFanout(nc, subject, (readings) => feed.publish(readings), registry, logger.child({ part: "live-fanout" }));
+      fanout.start();
     },
     async close() {
+      fanout?.stop();
       feed.close();
       if (!sharedPool) await pool.end();
     },

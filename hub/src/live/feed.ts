@@ -1,6 +1,6 @@
 import type { ServerResponse } from "node:http";
 import { z } from "zod";
-import { clientKey, Counter, Gauge, sendJson, type Logger, type Reading, type Registry, type Route } from "@datalab/shared";
+import { clientKey, Counter, Gauge, sendJson, type Logger, type Registry, type Route } from "@datalab/shared";
 import { ApiError, listParam, metricParam, parseQuery, sensorParam } from "../api/params";
 
 /** What a browser receives for one reading. */
@@ -107,8 +107,8 @@ export class LiveFeed {
     return [...this.clients].map((c) => ({ id: c.id, buffered: c.res.writableLength, dropped: c.dropped, stalled: c.stalledSince !== null }));
   }
 
-  /** Called after a batch committed. Cheap when nobody listens; never throws at the caller. */
-  publish(readings: readonly Reading[]): void {
+  /** Called after a batch committed (here or, through the fan-out, on another hub). Cheap when nobody listens; never throws at the caller. */
+  publish(readings: readonly LiveReading[]): void {
     if (this.clients.size === 0 || readings.length === 0) return;
     const wire = readings.map(toWire);
     let everything: string | undefined;
@@ -251,7 +251,7 @@ export class LiveFeed {
   }
 }
 
-function toWire(r: Reading): LiveReading {
+function toWire(r: LiveReading): LiveReading {
   return { sensorId: r.sensorId, metric: r.metric, value: r.value, unit: r.unit, ts: r.ts, gatewayId: r.gatewayId };
 }
 

@@ -1,2 +1,3 @@
 export { LiveFeed, createLiveMetrics as createLiveFeedMetrics, type LiveMetrics, type LiveOptions, type LiveReading } from "./feed";
+export { LiveFanout } from "./fanout";
 export { notifyOnWrite, observeSinks, type WrittenListener } from "./observe";
