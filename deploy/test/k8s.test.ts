@@ -1,13 +1,22 @@
 /**
- * The Kubernetes manifests, checked without a cluster: every document parses, every object
- * has the fields the API server requires, workloads carry images, probes and resources, and
- * the names they refer to (Services, ConfigMaps, Secrets, the HPA's target) exist.
+ * The Kubernetes manifests, checked without a cluster: `kubectl kustomize` (what `kubectl apply
+ * -k` applies) builds them, every object has the fields the API server requires, workloads
+ * carry images, probes and resources, and the names they refer to (Services, ConfigMaps,
+ * Secrets, the HPA's target) exist. The hub's config loader reads every value it would get, and
+ * the NATS configuration runs on a real nats-server.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { cpSync, readdirSync, readFileSync, writeFileSync, appendFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it } from "vitest";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect } from "@nats-io/transport-node";
+import { ConfigError } from "@datalab/shared";
+import { tempDir, type NatsServer } from "@datalab/shared/testing";
+import { Hub, loadHubConfig } from "@datalab/hub";
 import { parse, parseAllDocuments } from "yaml";
+import { startShippedNats } from "./nats-server-config";
 
 const K8S = fileURLToPath(new URL("../k8s/", import.meta.url));
 
@@ -34,32 +43,41 @@ interface Container {
 }
 interface PodTemplate {
   metadata: { labels: Record<string, string> };
-  spec: { containers: Container[]; volumes?: { name: string; configMap?: { name: string } }[]; securityContext?: Obj };
+  spec: { containers: Container[]; volumes?: { name: string; configMap?: { name: string } }[]; securityContext?: Obj; affinity?: Obj };
 }
 
-function load(): { file: string; obj: K8sObject }[] {
-  const out: { file: string; obj: K8sObject }[] = [];
-  for (const file of readdirSync(K8S).filter((f) => f.endsWith(".yaml") && f !== "kustomization.yaml")) {
-    for (const doc of parseAllDocuments(readFileSync(join(K8S, file), "utf8"))) {
-      expect(doc.errors, `${file}: YAML errors`).toEqual([]);
-      const obj = doc.toJS() as K8sObject | null;
-      if (obj) out.push({ file, obj });
-    }
-  }
-  return out;
+/** What `kubectl apply -k <dir>` would apply. */
+async function kustomize(dir: string): Promise<K8sObject[]> {
+  const { stdout } = await promisify(execFile)("kubectl", ["kustomize", dir], { encoding: "utf8" }).catch((err: Error) => {
+    throw new Error(`kubectl kustomize ${dir} failed (kubectl installed?): ${err.message}`, { cause: err });
+  });
+  return parseAllDocuments(stdout).map((doc) => {
+    expect(doc.errors).toEqual([]);
+    return doc.toJS() as K8sObject;
+  });
 }
 
-const objects = load();
-const byKind = (kind: string) => objects.map((o) => o.obj).filter((o) => o.kind === kind);
+let objects: K8sObject[] = [];
+const byKind = (kind: string) => objects.filter((o) => o.kind === kind);
 const named = (kind: string, name: string) => byKind(kind).find((o) => o.metadata.name === name);
+/** A generated ConfigMap: its name is the generator's plus a content hash. */
+const generated = (name: string) => {
+  const found = byKind("ConfigMap").filter((o) => new RegExp(`^${name}-[a-z0-9]{10}$`).test(o.metadata.name));
+  expect(found, `ConfigMap ${name}-<hash>`).toHaveLength(1);
+  return found[0]!;
+};
 const workloads = () => [...byKind("Deployment"), ...byKind("StatefulSet")];
 const template = (w: K8sObject) => (w.spec as { template: PodTemplate }).template;
 
+beforeAll(async () => {
+  objects = await kustomize(K8S);
+});
+
 describe("deploy/k8s manifests", () => {
-  it("parse, and every object names its apiVersion, kind and metadata.name in the datalab namespace", () => {
+  it("build with kustomize, and every object names its apiVersion, kind and metadata.name in the datalab namespace", () => {
     expect(objects.length).toBeGreaterThanOrEqual(10);
-    for (const { file, obj } of objects) {
-      const where = `${file}: ${obj.kind}/${obj.metadata?.name}`;
+    for (const obj of objects) {
+      const where = `${obj.kind}/${obj.metadata?.name}`;
       expect(obj.apiVersion, where).toMatch(/^([a-z.]+\/)?v\d+(beta\d+)?$/);
       expect(obj.kind, where).toMatch(/^[A-Z][A-Za-z]+$/);
       expect(obj.metadata?.name, where).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
@@ -68,9 +86,26 @@ describe("deploy/k8s manifests", () => {
     }
   });
 
-  it("lists every file in the kustomization", () => {
+  it("lists every manifest file in the kustomization", () => {
     const k = parse(readFileSync(join(K8S, "kustomization.yaml"), "utf8")) as { resources: string[] };
-    expect([...k.resources].sort()).toEqual([...new Set(objects.map((o) => o.file))].sort());
+    const files = readdirSync(K8S).filter((f) => f.endsWith(".yaml") && f !== "kustomization.yaml");
+    expect([...k.resources].sort()).toEqual(files.sort());
+  });
+
+  it("rolls the pods when their configuration changes: ConfigMaps generated with a content hash the workloads refer to", async () => {
+    const hubConfig = generated("datalab-hub").metadata.name;
+    const natsConfig = generated("nats-config").metadata.name;
+    expect(template(named("Deployment", "datalab-hub")!).spec.containers[0]!.envFrom).toContainEqual({ configMapRef: { name: hubConfig } });
+    expect(template(named("StatefulSet", "nats")!).spec.volumes).toContainEqual({ name: "config", configMap: { name: natsConfig } });
+    // An edit gives a new name, hence a new pod template.
+    const copy = tempDir("datalab-k8s-");
+    cpSync(K8S, copy, { recursive: true });
+    appendFileSync(join(copy, "hub.env"), "DATALAB_MAX_DELIVER=6\n");
+    writeFileSync(join(copy, "nats.conf"), readFileSync(join(copy, "nats.conf"), "utf8") + "\n# edited\n");
+    const edited = await kustomize(copy);
+    const names = edited.filter((o) => o.kind === "ConfigMap").map((o) => o.metadata.name);
+    expect(names).not.toContain(hubConfig);
+    expect(names).not.toContain(natsConfig);
   });
 
   it("gives every container an image, resources and probes, and runs it as non-root", () => {
@@ -100,9 +135,10 @@ describe("deploy/k8s manifests", () => {
     }
   });
 
-  it("runs the hub horizontally: two or more replicas, an HPA on it, probes on /healthz, config from a ConfigMap and a Secret", () => {
+  it("runs the hub horizontally: the HPA owns the replica count, probes on /healthz, config from a ConfigMap and a Secret", () => {
     const hub = named("Deployment", "datalab-hub")!;
-    expect((hub.spec as { replicas: number }).replicas).toBeGreaterThanOrEqual(2);
+    // A count here would reset the HPA's on every apply.
+    expect((hub.spec as { replicas?: number }).replicas).toBeUndefined();
     const c = template(hub).spec.containers[0]!;
     expect(c.readinessProbe?.httpGet?.path).toBe("/healthz");
     expect(c.livenessProbe?.httpGet?.path).toBe("/healthz");
@@ -114,35 +150,101 @@ describe("deploy/k8s manifests", () => {
     const secret = named("Secret", "datalab-hub")!;
     expect(Object.keys(secret.stringData ?? {})).toEqual(expect.arrayContaining(["DATALAB_PG_URL", "DATALAB_MONGO_URL"]));
     // Beyond loopback the hub starts only with a token (16+ characters): the Secret carries one.
-    expect(named("ConfigMap", "datalab-hub")!.data?.DATALAB_HTTP_HOST).toBe("0.0.0.0");
+    expect(generated("datalab-hub").data?.DATALAB_HTTP_HOST).toBe("0.0.0.0");
     expect(secret.stringData?.DATALAB_API_TOKEN?.length).toBeGreaterThanOrEqual(16);
     const hpa = named("HorizontalPodAutoscaler", "datalab-hub")!;
     expect(hpa.spec).toMatchObject({ scaleTargetRef: { kind: "Deployment", name: "datalab-hub" } });
     expect((hpa.spec as { minReplicas: number }).minReplicas).toBeGreaterThanOrEqual(2);
     // Streams replicated on all three NATS servers.
-    expect(named("ConfigMap", "datalab-hub")!.data?.DATALAB_STREAM_REPLICAS).toBe("3");
+    expect(generated("datalab-hub").data?.DATALAB_STREAM_REPLICAS).toBe("3");
   });
 
-  it("runs NATS as a JetStream cluster of three with stable names and a volume each", () => {
+  it("refuses to start the hub with the shipped placeholders, naming each secret; every other value loads", async () => {
+    const env = {
+      ...generated("datalab-hub").data,
+      ...named("Secret", "datalab-hub")!.stringData,
+      DATALAB_NATS_PASSWORD: named("Secret", "datalab-nats-users")!.stringData!.DATALAB_NATS_HUB_PASSWORD,
+    };
+    // The real loader accepts every value as shipped...
+    const config = loadHubConfig({ env });
+    expect(config.streamReplicas).toBe(3);
+    // ...and the hub refuses before connecting to anything.
+    const err = await new Hub(config).start().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ConfigError);
+    const problems = (err as ConfigError).problems.join("\n");
+    for (const name of ["DATALAB_API_TOKEN", "DATALAB_NATS_PASSWORD", "DATALAB_PG_URL", "DATALAB_MONGO_URL"]) expect(problems).toContain(`${name}: still holds the placeholder`);
+  });
+
+  it("runs NATS as a JetStream cluster of three on three nodes, with namespace-independent routes and a volume each", () => {
     const nats = named("StatefulSet", "nats")!;
-    const spec = nats.spec as { replicas: number; serviceName: string; volumeClaimTemplates: { metadata: { name: string } }[] };
+    const spec = nats.spec as { replicas: number; serviceName: string; volumeClaimTemplates: { metadata: { name: string }; spec: { resources: { requests: { storage: string } } } }[] };
     expect(spec.replicas).toBe(3);
     const headless = named("Service", spec.serviceName)!;
     expect((headless.spec as { clusterIP: string }).clusterIP).toBe("None");
-    expect(spec.volumeClaimTemplates.map((v) => v.metadata.name)).toContain("data");
-    const conf = named("ConfigMap", "nats-config")!.data!["nats.conf"]!;
+    const conf = generated("nats-config").data!["nats.conf"]!;
     expect(conf).toMatch(/jetstream\s*\{/);
-    const routes = [...conf.matchAll(/nats:\/\/(nats-\d)\.([a-z-]+)\.datalab\.svc\.cluster\.local:6222/g)];
+    // Short names: the pod's DNS search path supplies the namespace and cluster domain.
+    const routes = [...conf.matchAll(/nats:\/\/(nats-\d)\.([a-z-]+):6222/g)];
     expect(routes.map((m) => m[1])).toEqual(["nats-0", "nats-1", "nats-2"]);
     for (const m of routes) expect(m[2]).toBe(spec.serviceName);
+    expect(conf).not.toMatch(/svc\.cluster\.local|\.datalab\./);
+    // One server per node, required (a documented minimum of three nodes).
+    const anti = (template(nats).spec.affinity as { podAntiAffinity?: Record<string, { topologyKey: string }[]> }).podAntiAffinity!;
+    expect(anti.requiredDuringSchedulingIgnoredDuringExecution?.[0]?.topologyKey).toBe("kubernetes.io/hostname");
+    expect(readFileSync(join(K8S, "README.md"), "utf8")).toMatch(/three schedulable nodes/);
+    // A server catching up on its streams is not ready, but not killed: only readiness waits for it.
+    const c = template(nats).spec.containers[0]!;
+    expect(c.startupProbe?.httpGet?.path).toBe("/healthz?js-enabled-only=true");
+    expect(c.readinessProbe?.httpGet?.path).toBe("/healthz");
     // The hub reaches every member.
-    const urls = named("ConfigMap", "datalab-hub")!.data!.DATALAB_NATS_URL!.split(",");
+    const urls = generated("datalab-hub").data!.DATALAB_NATS_URL!.split(",");
     expect(urls).toHaveLength(3);
     for (const v of template(nats).spec.volumes ?? []) if (v.configMap) expect(named("ConfigMap", v.configMap.name)).toBeDefined();
   });
 
+  it("leaves headroom on the NATS volume: the stream caps fit in max_file_store, which fits well inside the volume", () => {
+    const gib = 1024 ** 3;
+    const volume = named("StatefulSet", "nats")!.spec as { volumeClaimTemplates: { metadata: { name: string }; spec: { resources: { requests: { storage: string } } } }[] };
+    const data = volume.volumeClaimTemplates.find((v) => v.metadata.name === "data")!;
+    const volumeGiB = Number(/^(\d+)Gi$/.exec(data.spec.resources.requests.storage)![1]);
+    const fileStoreGiB = Number(/max_file_store:\s*(\d+)GB/.exec(generated("nats-config").data!["nats.conf"]!)![1]);
+    expect(fileStoreGiB).toBeLessThanOrEqual(volumeGiB * 0.85);
+    const config = loadHubConfig({ env: generated("datalab-hub").data! });
+    expect(config.streamMaxBytes).toBeGreaterThan(0);
+    // JetStream reserves each stream's cap: readings plus 1 GiB of dead letters.
+    expect(config.streamMaxBytes + gib).toBeLessThanOrEqual(fileStoreGiB * gib);
+  });
+
+  describe("NATS as configured", () => {
+    let server: NatsServer;
+    const passwords = () => named("Secret", "datalab-nats-users")!.stringData!;
+
+    beforeAll(async () => {
+      const conf = generated("nats-config").data!;
+      // As the StatefulSet gives them: the pod's name and the Secret's passwords in the environment.
+      process.env.POD_NAME = "nats-0";
+      for (const [k, v] of Object.entries(passwords())) process.env[k] = v;
+      server = await startShippedNats(conf["nats.conf"]!, { "auth.conf": conf["auth.conf"]! });
+    });
+
+    afterAll(async () => {
+      await server?.kill();
+    });
+
+    it("refuses an unauthenticated client and a wrong password, and lets the hub's user in", async () => {
+      await expect(connect({ servers: server.url, reconnect: false })).rejects.toThrow(/authorization/i);
+      await expect(connect({ servers: server.url, user: "hub", pass: "not-the-password", reconnect: false })).rejects.toThrow(/authorization/i);
+      const nc = await connect({ servers: server.url, user: "hub", pass: passwords().DATALAB_NATS_HUB_PASSWORD!, reconnect: false });
+      await nc.flush();
+      await nc.close();
+    });
+  });
+
   it("runs NATS with per-gateway credentials: auth.conf as in deploy/nats, passwords from a Secret the hub reads its own from", () => {
-    const conf = named("ConfigMap", "nats-config")!.data!;
+    const conf = generated("nats-config").data!;
     expect(conf["nats.conf"]).toMatch(/^\s*include auth\.conf\s*$/m);
     // The set test/hostile-gateway.test.ts runs, not a copy drifting away from it.
     expect(conf["auth.conf"]).toBe(readFileSync(fileURLToPath(new URL("../nats/auth.conf", import.meta.url)), "utf8"));
@@ -150,7 +252,7 @@ describe("deploy/k8s manifests", () => {
     expect(passwords.length).toBeGreaterThanOrEqual(2);
     expect(Object.keys(named("Secret", "datalab-nats-users")?.stringData ?? {}).sort()).toEqual(passwords.sort());
     expect(template(named("StatefulSet", "nats")!).spec.containers[0]!.envFrom).toContainEqual({ secretRef: { name: "datalab-nats-users" } });
-    expect(named("ConfigMap", "datalab-hub")!.data?.DATALAB_NATS_USER).toBe("hub");
+    expect(generated("datalab-hub").data?.DATALAB_NATS_USER).toBe("hub");
     expect(template(named("Deployment", "datalab-hub")!).spec.containers[0]!.env).toContainEqual({
       name: "DATALAB_NATS_PASSWORD",
       valueFrom: { secretKeyRef: { name: "datalab-nats-users", key: "DATALAB_NATS_HUB_PASSWORD" } },
