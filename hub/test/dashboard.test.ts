@@ -33,7 +33,7 @@ let browser: Browser | undefined;
 let page: Page;
 
 async function publish(sensor: string, m: { ts: number; temperature: number; humidity: number; battery: number }): Promise<void> {
-  await publisher.publishAsync(`${id}/sensors/${sensor}`, JSON.stringify({ sensor, ...m }), { qos: 1 });
+  await publisher.publishAsync(`${id}/sensors/${sensor}`, JSON.stringify({ sensor, ...m, units: { temperature: "Cel", humidity: "%RH", battery: "V" } }), { qos: 1 });
 }
 
 beforeAll(async () => {

@@ -1,18 +1,23 @@
-// The time-series chart: history (min/max/avg per bucket) from /api/readings, then live
-// readings appended as the hub pushes them.
+// The time-series chart: one series with its min/avg/max band, or several overlaid (their
+// averages), from /api/readings; live readings appended to a single series; drag to zoom.
 import uPlot from "/vendor/uPlot.esm.js";
 import { formatValue, unitLabel } from "./format.js";
 
 /** The chart keeps at most this many points; older ones fall off the left as live ones arrive. */
 const MAX_POINTS = 20000;
 const HEIGHT = 320;
+const COLORS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#d97706", "#0891b2"];
+/** A drag narrower than this (pixels) is a click, not a zoom. */
+const MIN_DRAG_PX = 5;
 
 export class SeriesChart {
-  constructor(el) {
+  /** onZoom(fromMs, toMs): the user dragged across the chart. */
+  constructor(el, onZoom) {
     this.el = el;
+    this.onZoom = onZoom;
     this.plot = null;
-    this.data = [[], [], [], []];
-    this.unit = null;
+    this.data = [[]];
+    this.single = true;
     this.livePoints = 0;
     this.pending = false;
     new ResizeObserver(() => this.plot?.setSize({ width: this.width(), height: HEIGHT })).observe(el);
@@ -22,18 +27,28 @@ export class SeriesChart {
     return Math.max(300, this.el.clientWidth);
   }
 
-  /** h: {ts[], avg[], min[], max[], unit} from /api/readings?bucket=... */
-  setHistory(h, label) {
-    this.unit = h.unit;
+  /**
+   * list: [{label, unit, ts[], avg[], min[], max[]}] (bucketed answers of /api/readings).
+   * range: {from, to} in ms, the x extent shown whatever the data covers.
+   */
+  setSeries(list, range) {
     this.livePoints = 0;
-    this.data = [h.ts.map((t) => t / 1000), h.avg.slice(), h.min.slice(), h.max.slice()];
-    this.build(label);
-    this.publish();
+    this.single = list.length === 1;
+    this.range = range;
+    if (this.single) {
+      const h = list[0];
+      this.data = [h.ts.map((t) => t / 1000), h.avg.slice(), h.min.slice(), h.max.slice()];
+    } else {
+      // One x axis for all: uPlot.join aligns the tables, with nulls where a series has no bucket.
+      this.data = list.length === 0 ? [[]] : uPlot.join(list.map((h) => [h.ts.map((t) => t / 1000), h.avg.slice()]));
+    }
+    this.build(list);
+    this.publish(list.length);
   }
 
-  /** A live reading: a point whose min = max = avg = value. Readings can arrive out of order. */
+  /** A live reading on a single series: a point whose min = max = avg = value. Readings can arrive out of order. */
   append(ts, value) {
-    if (!this.plot) return;
+    if (!this.plot || !this.single) return;
     const x = ts / 1000;
     const xs = this.data[0];
     let i = xs.length;
@@ -41,6 +56,7 @@ export class SeriesChart {
     for (let s = 0; s < 4; s++) this.data[s].splice(i, 0, s === 0 ? x : value);
     if (xs.length > MAX_POINTS) for (const col of this.data) col.splice(0, xs.length - MAX_POINTS);
     this.livePoints++;
+    if (this.range && ts >= this.range.to) this.range = { ...this.range, to: ts + 1 };
     this.redrawSoon();
   }
 
@@ -51,32 +67,57 @@ export class SeriesChart {
     requestAnimationFrame(() => {
       this.pending = false;
       this.plot?.setData(this.data);
-      this.publish();
+      this.publish(this.data.length - 1);
     });
   }
 
-  /** The point counts, on the element: what a person can inspect and a test can wait for. */
-  publish() {
-    this.el.dataset.points = String(this.data[0].length);
+  /** Counts on the element: what a person can inspect and a test can wait for. */
+  publish(seriesCount) {
+    let points = 0;
+    for (let s = 1; s < (this.single ? 2 : this.data.length); s++) points += this.data[s].filter((v) => v != null).length;
+    this.el.dataset.points = String(points);
     this.el.dataset.livePoints = String(this.livePoints);
+    this.el.dataset.series = String(this.single ? 1 : seriesCount);
+    this.el.dataset.from = String(this.range?.from ?? "");
+    this.el.dataset.to = String(this.range?.to ?? "");
   }
 
-  build(label) {
+  build(list) {
     this.plot?.destroy();
-    const unit = this.unit;
-    const fmt = (_u, v) => (v == null ? "—" : formatValue(v, unit));
+    const units = [...new Set(list.map((h) => h.unit))];
+    const unit = units.length === 1 ? units[0] : null;
+    const fmt = (u) => (_p, v) => (v == null ? "—" : formatValue(v, u));
+    const series = [{}];
+    if (this.single) {
+      const h = list[0];
+      series.push(
+        { label: h.label, stroke: COLORS[0], width: 2, value: fmt(h.unit), points: { size: 5, fill: COLORS[0] } },
+        { label: "min", stroke: "#93c5fd", width: 1, dash: [4, 3], value: fmt(h.unit), points: { show: false } },
+        { label: "max", stroke: "#93c5fd", width: 1, dash: [4, 3], value: fmt(h.unit), points: { show: false } },
+      );
+    } else {
+      list.forEach((h, i) => series.push({ label: h.label, stroke: COLORS[i % COLORS.length], width: 2, value: fmt(h.unit), spanGaps: true, points: { size: 4 } }));
+    }
     const opts = {
       width: this.width(),
       height: HEIGHT,
-      scales: { x: { time: true } },
-      series: [
-        {},
-        { label, stroke: "#2563eb", width: 2, value: fmt, points: { size: 5, fill: "#2563eb" } },
-        { label: "min", stroke: "#93c5fd", width: 1, dash: [4, 3], value: fmt, points: { show: false } },
-        { label: "max", stroke: "#93c5fd", width: 1, dash: [4, 3], value: fmt, points: { show: false } },
-      ],
-      bands: [{ series: [3, 2], fill: "rgba(37, 99, 235, 0.08)" }],
-      axes: [{}, { label: unitLabel(unit), size: 60, values: (_u, ticks) => ticks.map((v) => +v.toFixed(2)) }],
+      scales: { x: { time: true, range: () => [this.range.from / 1000, this.range.to / 1000] } },
+      series,
+      ...(this.single ? { bands: [{ series: [3, 2], fill: "rgba(37, 99, 235, 0.08)" }] } : {}),
+      axes: [{}, { label: unit === null && units.length > 1 ? "mixed units" : unitLabel(unit), size: 60, values: (_u, ticks) => ticks.map((v) => +v.toFixed(2)) }],
+      // Dragging selects a time span; the page then asks the hub for it at a finer bucket.
+      cursor: { drag: { x: true, y: false, setScale: false } },
+      hooks: {
+        setSelect: [
+          (u) => {
+            if (u.select.width < MIN_DRAG_PX) return;
+            const from = u.posToVal(u.select.left, "x") * 1000;
+            const to = u.posToVal(u.select.left + u.select.width, "x") * 1000;
+            u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+            this.onZoom(Math.floor(from), Math.ceil(to));
+          },
+        ],
+      },
     };
     this.el.replaceChildren();
     this.plot = new uPlot(opts, this.data, this.el);

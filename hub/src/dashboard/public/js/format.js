@@ -25,6 +25,16 @@ export function ago(ms, now = Date.now()) {
   return `${Math.floor(s / 86400)} d ago`;
 }
 
+/** A point in time people can place: "14:03:07" today, else the date and time ("2004-02-28 01:11:46"). */
+export function dateTime(ms) {
+  if (ms == null || !Number.isFinite(ms)) return "—";
+  const d = new Date(ms);
+  const p = (n) => String(n).padStart(2, "0");
+  const time = `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  const date = `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
+  return new Date().toDateString() === d.toDateString() ? time : `${date} ${time}`;
+}
+
 export function duration(ms) {
   if (ms == null) return "—";
   if (ms < 1000) return `${Math.round(ms)} ms`;

@@ -4,7 +4,8 @@ import { ago, duration } from "./format.js";
 
 const NOT_REPORTED = "—";
 
-export function renderGateways(tbody, data) {
+/** onQuarantine(gatewayId): the quarantine count was clicked. */
+export function renderGateways(tbody, data, onQuarantine) {
   const rows = data.gateways.map((g) => {
     const tr = document.createElement("tr");
     tr.dataset.gateway = g.gatewayId;
@@ -26,6 +27,14 @@ export function renderGateways(tbody, data) {
         dot.className = g.online ? "dot on" : "dot";
         td.append(dot, g.online ? "online" : "offline");
         td.title = `a batch or report within ${data.onlineWindowMs / 1000} s counts as online`;
+      } else if (i === 7 && q != null) {
+        const b = document.createElement("button");
+        b.type = "button";
+        b.className = "link";
+        b.textContent = text;
+        b.title = "show what this gateway quarantined";
+        b.addEventListener("click", () => onQuarantine(g.gatewayId));
+        td.append(b);
       } else {
         td.textContent = text;
       }

@@ -1,9 +1,11 @@
 // The sensor list: one row per sensor with its last values and a sparkline of its main metric.
 import { drawSparkline } from "./sparkline.js";
-import { ago, formatValue, primaryMetric } from "./format.js";
+import { ago, dateTime, formatValue, primaryMetric } from "./format.js";
 
 /** Points a sparkline keeps: the history buckets plus live values pushed after them. */
 const SPARK_POINTS = 60;
+/** Values shown in a row; the rest are named in a "+n" tooltip, so a row keeps its height. */
+const MAX_VALUES = 6;
 
 export class SensorList {
   constructor(ul, onSelect) {
@@ -82,7 +84,7 @@ export class SensorList {
 
   /** Re-draw the "x s ago" column. */
   tick() {
-    for (const [id, li] of this.rows) li.querySelector(".seen").textContent = `seen ${ago(this.sensors.get(id)?.lastSeen)}`;
+    for (const [id, li] of this.rows) li.querySelector(".seen").textContent = seenText(this.sensors.get(id));
   }
 
   renderSoon() {
@@ -125,22 +127,42 @@ export class SensorList {
   fill(li, s) {
     const metric = primaryMetric(s.metrics);
     const values = li.querySelector(".values");
+    const names = Object.keys(s.metrics).sort((a, b) => (a === metric ? -1 : b === metric ? 1 : a < b ? -1 : a > b ? 1 : 0));
+    const more = names.slice(MAX_VALUES);
     values.replaceChildren(
-      ...Object.keys(s.metrics)
-        .sort((a, b) => (a === metric ? -1 : b === metric ? 1 : a < b ? -1 : a > b ? 1 : 0))
-        .map((m) => {
-          const v = s.metrics[m];
-          const span = document.createElement("span");
-          span.dataset.metric = m;
-          span.title = `${m} at ${new Date(v.ts).toLocaleString()}`;
-          span.textContent = formatValue(v.value, v.unit);
-          if (v.fresh) span.classList.add("fresh");
-          return span;
-        }),
+      ...names.slice(0, MAX_VALUES).map((m) => {
+        const v = s.metrics[m];
+        const span = document.createElement("span");
+        span.dataset.metric = m;
+        span.title = `${m} at ${new Date(v.ts).toLocaleString()}`;
+        span.textContent = formatValue(v.value, v.unit);
+        if (v.fresh) span.classList.add("fresh");
+        return span;
+      }),
+      ...(more.length > 0 ? [moreSpan(s, more)] : []),
     );
-    li.querySelector(".seen").textContent = `seen ${ago(s.lastSeen)}`;
+    li.querySelector(".seen").textContent = seenText(s);
     const canvas = li.querySelector("canvas");
     canvas.dataset.metric = metric ?? "";
     drawSparkline(canvas, this.sparks.get(`${s.sensorId}\u0000${metric}`) ?? []);
   }
+}
+
+/**
+ * Recorded time (the newest reading's own timestamp) and received time (when the hub last got
+ * one) differ for replayed or delayed data; both are shown, recorded first.
+ */
+function seenText(s) {
+  if (!s) return "";
+  const recorded = Math.max(...Object.values(s.metrics).map((v) => v.ts));
+  const old = Date.now() - recorded > 86_400_000;
+  return `recorded ${old ? dateTime(recorded) : ago(recorded)} · received ${ago(s.lastSeen)}`;
+}
+
+function moreSpan(s, names) {
+  const span = document.createElement("span");
+  span.className = "more";
+  span.textContent = `+${names.length}`;
+  span.title = names.map((m) => `${m}: ${formatValue(s.metrics[m].value, s.metrics[m].unit)}`).join("\n");
+  return span;
 }
