@@ -19,7 +19,8 @@ Examples:
   pnpm sensors simulate --out serial:/dev/ttyUSB0@115200:mysensors
   pnpm sensors replay data.txt --speed 100
   pnpm sensors replay single-hop.csv --sensor mote_id --interval 5 --start 2010-06-01T00:00:00Z \\
-      --metric humidity=humidity:%RH --metric temperature=temperature:Cel --speed max
+      --metric humidity=humidity:%RH --metric temperature=temperature:Cel --speed max \\
+      --gateway http://127.0.0.1:9101
 
 Configuration (environment variables):
 ${describeConfig({ mqttUrl: commonFields.mqttUrl })}
@@ -44,6 +45,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (cmd === "replay") {
     const { values, positionals } = parseArgs({ args: rest, options: REPLAY_FLAGS, allowPositionals: true });
+    if (values.gateway === undefined && process.env.DATALAB_GATEWAY_URL) values.gateway = process.env.DATALAB_GATEWAY_URL;
     const args = parseReplayArgs(positionals, values);
     const { mqttUrl } = loadConfig({ mqttUrl: commonFields.mqttUrl });
     return replayCommand(args, mqttUrl, ac.signal);

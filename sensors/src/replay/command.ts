@@ -1,10 +1,13 @@
+import { readFileSync } from "node:fs";
 import { ConfigError } from "@datalab/shared";
 import { z } from "zod";
 import { createEncoder, describeSpec, openOutput, OUTPUT_SPEC_HELP } from "../simulate/outputs/index";
 import { formatForFile, REPLAY_FORMATS, type ReplayFormatName } from "./formats/index";
 import { parseMetricSpec, type MetricMapping } from "./mapping";
 import { ProgressLine, runClosing } from "../simulate/progress";
+import { BrokerDrops, GatewayFlow, GatewayProgress } from "./pipeline-check";
 import { replayFile, type ReplayOptions } from "./runner";
+import type { ReplaySummary } from "./summary";
 import { zoneMinutes } from "./time";
 import { int, isoTime, num, outputSpec, parseFlags, speed } from "../simulate/flags";
 
@@ -23,6 +26,8 @@ export const REPLAY_FLAGS = {
   headerless: { type: "boolean" },
   topic: { type: "string" },
   out: { type: "string" },
+  gateway: { type: "string" },
+  window: { type: "string" },
   quiet: { type: "boolean", short: "q" },
 } as const;
 
@@ -54,14 +59,22 @@ export const REPLAY_HELP = `replay FILE: push a recorded data set through the pi
                        (default mqtt, at DATALAB_MQTT_URL, QoS 1)
   --topic T            MQTT topic root: each row is one {"sensor",<metrics>...,"ts"} message
                        on T/<sensor id> (default sensors)
+  --gateway URL        the gateway's HTTP address (e.g. http://127.0.0.1:9101; default
+                       DATALAB_GATEWAY_URL; token: DATALAB_HTTP_TOKEN): at most --window
+                       rows ahead of what it has committed, and an end-of-run check that it
+                       committed every reading published
+  --window N           rows published and not yet committed by the gateway (default 500: under
+                       a stock Mosquitto's 1,000 messages queued per client)
   --quiet, -q          no progress line
  Bad lines are reported with their line numbers and skipped; a summary (rows read, published,
- skipped by reason with the first line numbers) ends the run. Exit status 0 when the file was
- replayed (even with skipped lines), 1 when the output failed, 2 for a usage error, 130 when
- stopped by Ctrl-C (the summary still prints).
- At --speed max the broker takes rows faster than a gateway may read them: Mosquitto drops QoS 1
- messages queued for a lagging subscriber beyond max_queued_messages (default 1000; its log says
- "Outgoing messages are being dropped"). Raise that limit, or pace the replay with --speed N.
+ skipped by reason with the first line numbers) ends the run. To MQTT, the run ends with a
+ check: readings committed by the gateway (with --gateway) and messages the broker dropped
+ (Mosquitto's $SYS/broker/publish/messages/dropped, read at its next $SYS update, up to 10 s).
+ Exit status 0 when the file was replayed (even with skipped lines) and the check found no
+ loss, 1 when the output failed or the check found a shortfall (named), 2 for a usage error,
+ 130 when stopped by Ctrl-C (the summary still prints).
+ Without --gateway, --speed max outruns a gateway: Mosquitto drops QoS 1 messages queued for a
+ lagging subscriber beyond max_queued_messages (default 1000), which the check then reports.
 `;
 
 const ReplayArgs = z
@@ -99,6 +112,8 @@ const ReplayArgs = z
     headerless: z.boolean().default(false),
     topic: z.string().min(1).default("sensors"),
     out: outputSpec,
+    gateway: z.url({ protocol: /^https?$/, error: "expected the gateway's http(s):// address" }).optional(),
+    window: int(1).default(500),
     quiet: z.boolean().default(false),
   });
 
@@ -110,6 +125,7 @@ export function parseReplayArgs(positionals: readonly string[], values: Record<s
     throw new ConfigError([positionals.length === 0 ? "replay needs a FILE" : `replay takes one FILE, got ${positionals.length}: ${positionals.join(" ")}`]);
   }
   const file = positionals[0]!;
+  if (a.gateway !== undefined && a.out.kind !== "mqtt") throw new ConfigError(["--gateway: the gateway is checked for --out mqtt only"]);
   return { ...a, file, formatName: a.format ?? formatForFile(file) };
 }
 
@@ -152,8 +168,72 @@ export async function replayCommand(a: ReplayArgs, mqttUrl: string, signal: Abor
     }
   };
   if (!a.quiet) o.onProgress = (p) => progress.update(`replay ${a.file}: rows published`, p.published, p.elapsedMs, p.fraction);
-  process.stderr.write(`replaying ${a.file} (${a.formatName}) to ${describeSpec(a.out) === "mqtt" ? output.description : describeSpec(a.out)} at speed ${a.speed}\n`);
-  const summary = await runClosing(output, progress, () => replayFile(o, encoder, output));
-  process.stderr.write(`${summary.format()}\n`);
-  return summary.stopped ? 130 : 0;
+  let flow: GatewayFlow | undefined;
+  let drops: BrokerDrops | undefined;
+  try {
+    if (a.gateway) {
+      flow = new GatewayFlow(new GatewayProgress(a.gateway, httpToken()), a.window);
+      await flow.start();
+      const f = flow;
+      o.admit = (messages, readings) => f.admit(messages, readings, signal);
+    }
+    if (a.out.kind === "mqtt") {
+      drops = await BrokerDrops.watch(mqttUrl).catch((err: Error) => {
+        process.stderr.write(`warning: the broker's $SYS counters cannot be read (${err.message}): its drops will not be checked\n`);
+        return undefined;
+      });
+    }
+    process.stderr.write(`replaying ${a.file} (${a.formatName}) to ${describeSpec(a.out) === "mqtt" ? output.description : describeSpec(a.out)} at speed ${a.speed}${flow ? `, at most ${a.window} rows ahead of the gateway at ${a.gateway}` : ""}\n`);
+    const summary = await runClosing(output, progress, () => replayFile(o, encoder, output));
+    process.stderr.write(`${summary.format()}\n`);
+    if (summary.stopped) return 130;
+    if (a.out.kind !== "mqtt") return 0;
+    return (await endOfRunCheck(summary, flow, drops, signal)) ? 0 : 1;
+  } finally {
+    await drops?.close();
+  }
+}
+
+/** The gateway's HTTP token, as the gateway reads it. */
+function httpToken(): string | undefined {
+  if (process.env.DATALAB_HTTP_TOKEN) return process.env.DATALAB_HTTP_TOKEN;
+  const file = process.env.DATALAB_HTTP_TOKEN_FILE;
+  return file ? readFileSync(file, "utf8").trim() : undefined;
+}
+
+/** How long the gateway may make no progress on what remains before the check gives up on it. */
+const STALL_MS = 30_000;
+
+/**
+ * Published, committed by the gateway, dropped by the broker: prints one line each and
+ * returns false when a reading is known to be missing. Readings the gateway committed beyond
+ * those published are other sources' (the count is the gateway's total).
+ */
+async function endOfRunCheck(summary: ReplaySummary, flow: GatewayFlow | undefined, drops: BrokerDrops | undefined, signal: AbortSignal): Promise<boolean> {
+  let ok = true;
+  const lines = [`check: ${summary.published} rows published (${summary.readings} readings)`];
+  let committedAll = false;
+  if (flow) {
+    const committed = await flow.settle(summary.readings, STALL_MS, signal);
+    committedAll = committed >= summary.readings;
+    if (committedAll) lines.push(`  gateway: committed all ${summary.readings} readings`);
+    else {
+      ok = false;
+      lines.push(`  SHORTFALL: the gateway committed ${committed} of ${summary.readings} readings (${summary.readings - committed} missing, no progress for ${STALL_MS / 1000} s)`);
+    }
+  }
+  if (drops) {
+    const dropped = await drops.droppedSinceStart();
+    if (dropped === undefined) lines.push("  broker: drops unknown (no $SYS update within 15 s: sys_interval 0, or not Mosquitto)");
+    else if (dropped === 0) lines.push("  broker: dropped no messages");
+    else if (committedAll) lines.push(`  broker: dropped ${dropped} messages during the replay, none of this replay's (another client's)`);
+    else {
+      ok = false;
+      lines.push(`  SHORTFALL: the broker dropped ${dropped} messages during the replay (max_queued_messages reached for a lagging subscriber): replay with --gateway to pace it, or raise the limit`);
+    }
+  }
+  if (!flow) lines.push("  gateway: not checked (give --gateway URL to pace the replay and check what it committed)");
+  if (!ok) lines.push("replay INCOMPLETE: readings were lost on the way");
+  process.stderr.write(`${lines.join("\n")}\n`);
+  return ok;
 }

@@ -22,6 +22,8 @@ export interface ReplayOptions {
   /** Stop after this many data rows. */
   limit?: number;
   signal?: AbortSignal;
+  /** Flow control: awaited before each row is sent, with the messages and readings published so far. */
+  admit?: (messages: number, readings: number) => Promise<void>;
   /** Each skipped line, as it is found. */
   onProblem?: (p: LineProblem) => void;
   /** Every 1,024 rows and at the end; `fraction` is the share of the file read. */
@@ -77,11 +79,13 @@ export async function replayFile(o: ReplayOptions, encoder: MessageEncoder, outp
       skip(problem(rec.line, "not_encodable", err.message));
       return;
     }
+    if (o.admit) await o.admit(summary.published, summary.readings);
     for (const m of messages) {
       const full = output.send(m);
       if (full) await full;
     }
     summary.published += 1;
+    summary.readings += rec.metrics.length;
   };
 
   for await (const { line, text } of reader.lines()) {

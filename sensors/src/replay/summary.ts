@@ -7,6 +7,8 @@ const LINES_KEPT = 5;
 export class ReplaySummary {
   read = 0;
   published = 0;
+  /** Values in the rows published: the readings the gateway should commit. */
+  readings = 0;
   readonly skipped = new Map<SkipReason, { count: number; lines: number[] }>();
   elapsedMs = 0;
   /** True when stopped early (Ctrl-C, --limit). */
@@ -26,7 +28,7 @@ export class ReplaySummary {
   }
 
   toJSON(): object {
-    return { read: this.read, published: this.published, skipped: Object.fromEntries(this.skipped), elapsedMs: Math.round(this.elapsedMs), stopped: this.stopped };
+    return { read: this.read, published: this.published, readings: this.readings, skipped: Object.fromEntries(this.skipped), elapsedMs: Math.round(this.elapsedMs), stopped: this.stopped };
   }
 
   format(): string {
