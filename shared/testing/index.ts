@@ -232,20 +232,22 @@ export async function startPostgres(): Promise<PostgresServer> {
   const dataDir = tempDir("datalab-pg-");
   const asRoot = process.getuid?.() === 0;
   chmodSync(dataDir, 0o777);
-  const run = (cmd: string, args: string[]) => {
+  // initdb and pg_ctl take seconds, more on a busy machine: run asynchronously, so the
+  // Vitest worker keeps answering meanwhile.
+  const run = async (cmd: string, args: string[]) => {
     const full = asRoot ? ["runuser", ["-u", "postgres", "--", cmd, ...args]] as const : [cmd, args] as const;
-    const r = spawnSync(full[0], [...full[1]], { encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed: ${r.stderr || r.stdout}`);
+    const r = await runCommand(full[0], [...full[1]], { timeoutMs: 120_000 });
+    if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")} failed: ${r.stderr || r.stdout}`);
   };
   const pgdata = join(dataDir, "data");
   if (asRoot) spawnSync("chown", ["postgres", dataDir]);
-  run(`${binDir}/initdb`, ["-D", pgdata, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
+  await run(`${binDir}/initdb`, ["-D", pgdata, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
   const server: PostgresServer = {
     port,
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     dataDir,
     async start() {
-      run(`${binDir}/pg_ctl`, [
+      await run(`${binDir}/pg_ctl`, [
         "-D",
         pgdata,
         "-l",
@@ -257,7 +259,7 @@ export async function startPostgres(): Promise<PostgresServer> {
       ]);
     },
     async stop() {
-      run(`${binDir}/pg_ctl`, ["-D", pgdata, "-m", "fast", "-w", "stop"]);
+      await run(`${binDir}/pg_ctl`, ["-D", pgdata, "-m", "fast", "-w", "stop"]);
     },
     async destroy() {
       try {
