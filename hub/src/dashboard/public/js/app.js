@@ -94,7 +94,7 @@ async function loadHistory() {
       return { label: label(s), unit: a?.unit ?? null, extent: a?.extent ?? null, ts: a?.ts ?? [], avg: a?.avg ?? [], min: a?.min ?? [], max: a?.max ?? [] };
     });
     chart.setSeries(shown, { from, to });
-    state.extent = shown[0].extent;
+    state.extent = unionExtent(shown.map((s) => s.extent));
     if (state.range.rel && state.series.length === 1) {
       // Readings pushed while the history was in flight: keep those newer than it.
       const last = shown[0].ts.length > 0 ? shown[0].ts[shown[0].ts.length - 1] : -Infinity;
@@ -103,7 +103,8 @@ async function loadHistory() {
     const buckets = shown.reduce((n, s) => n + s.ts.length, 0);
     const live = state.range.rel && state.series.length === 1 ? "; new readings appear as they arrive" : "";
     note("chart-note", `${buckets} buckets of ${duration(bucket)} (${state.series.length === 1 ? "min · avg · max" : "averages"}) from ${dateTime(from)} to ${dateTime(to)}${live}. Drag across the chart to zoom.`);
-    if (buckets === 0) offerData(shown[0]);
+    const empty = shown.filter((s) => s.ts.length === 0);
+    if (empty.length > 0) offerData(empty, shown.length);
   } catch (err) {
     if (seq === state.loadSeq) {
       chart.setSeries([], { from, to });
@@ -117,12 +118,19 @@ async function loadHistory() {
   }
 }
 
-/** The range holds nothing: say where the data is and offer to go there. */
-function offerData(s) {
-  const box = $("chart-empty");
-  if (!s.extent) return;
-  $("chart-empty-text").textContent = `No readings of ${s.label} in this range. Its data runs from ${dateTime(s.extent.first)} to ${dateTime(s.extent.last)} (recorded time).`;
-  box.hidden = false;
+/** A series has nothing in the range: say where its data is, and offer a range holding every series' data. */
+function offerData(empty, shown) {
+  const where = empty.filter((s) => s.extent).map((s) => `${s.label} has data from ${dateTime(s.extent.first)} to ${dateTime(s.extent.last)}`);
+  if (where.length === 0 || !state.extent) return;
+  $("chart-empty-text").textContent = `No readings in this range: ${where.join("; ")} (recorded time).`;
+  $("jump-to-data").textContent = shown > 1 ? "Show all their data" : "Show its data";
+  $("chart-empty").hidden = false;
+}
+
+function unionExtent(extents) {
+  const known = extents.filter(Boolean);
+  if (known.length === 0) return null;
+  return { first: Math.min(...known.map((e) => e.first)), last: Math.max(...known.map((e) => e.last)) };
 }
 
 function jumpToData() {

@@ -73,9 +73,10 @@ export class SeriesChart {
 
   /** Counts on the element: what a person can inspect and a test can wait for. */
   publish(seriesCount) {
-    let points = 0;
-    for (let s = 1; s < (this.single ? 2 : this.data.length); s++) points += this.data[s].filter((v) => v != null).length;
-    this.el.dataset.points = String(points);
+    const perSeries = [];
+    for (let s = 1; s < (this.single ? 2 : this.data.length); s++) perSeries.push(this.data[s].filter((v) => v != null).length);
+    this.el.dataset.points = String(perSeries.reduce((a, b) => a + b, 0));
+    this.el.dataset.pointsPerSeries = perSeries.join(",");
     this.el.dataset.livePoints = String(this.livePoints);
     this.el.dataset.series = String(this.single ? 1 : seriesCount);
     this.el.dataset.from = String(this.range?.from ?? "");
