@@ -17,6 +17,9 @@ interface Round {
   /** CPU-seconds of each process over the round. */
   cpu: Record<PathProcess | "mosquitto", number>;
   backends: number;
+  /** Seconds from the first publish: the last PUBACK, the gateway's commit of the last reading. */
+  published: number;
+  committed: number;
 }
 
 /**
@@ -45,7 +48,7 @@ export async function e2eStage(ctx: BenchContext): Promise<Figure[]> {
       ratios.push(r.rate / subRate);
       const per = (s: number) => ((s * 100_000) / n).toFixed(2);
       ctx.log(
-        `e2e round ${round}: mosquitto_sub ${Math.round(subRate)} msg/s, path ${Math.round(r.rate)} readings/s (${(r.rate / subRate).toFixed(2)}); CPU-s per 100k: ${PATH.map((p) => `${p} ${per(r.cpu[p])}`).join(", ")}, mosquitto ${per(r.cpu.mosquitto)}`,
+        `e2e round ${round}: mosquitto_sub ${Math.round(subRate)} msg/s, path ${Math.round(r.rate)} readings/s (${(r.rate / subRate).toFixed(2)}; published by ${r.published.toFixed(2)} s, all committed by the gateway by ${r.committed.toFixed(2)} s, last row at ${(n / r.rate).toFixed(2)} s); CPU-s per 100k: ${PATH.map((p) => `${p} ${per(r.cpu[p])}`).join(", ")}, mosquitto ${per(r.cpu.mosquitto)}`,
       );
     }
   } finally {
@@ -120,11 +123,15 @@ async function pathOnce(ctx: BenchContext, broker: MosquittoBroker, n: number): 
         const m0 = cpuSeconds(broker.pid);
 
         const t0 = performance.now();
-        const published = flood({ mqttUrl: broker.url, topicRoot: topic, messages: n, sensors: 100, rate: 0, qos: 1 });
+        let publishedAt = Number.NaN;
+        const published = flood({ mqttUrl: broker.url, topicRoot: topic, messages: n, sensors: 100, rate: 0, qos: 1 }).then(() => (publishedAt = performance.now()));
+        let committedAt = Number.NaN;
         let polls = 0;
         await waitFor(
           async () => {
             if (polls++ % 5 === 0) await sampleBackends();
+            // Where the time goes: the gateway's ingest, or the hop after it.
+            if (Number.isNaN(committedAt) && (await scrape(gw.httpPort, "datalab_gateway_readings_committed_total")) >= n) committedAt = performance.now();
             return Number((await c.query<{ n: string }>("SELECT count(*) AS n FROM readings")).rows[0]!.n) >= n;
           },
           `${n} rows in Postgres`,
@@ -142,6 +149,8 @@ async function pathOnce(ctx: BenchContext, broker: MosquittoBroker, n: number): 
           rate: n / seconds,
           cpu: { gateway: cpuSeconds(gw.pid) - g0, hub: cpuSeconds(hub.pid) - h0, "nats-server": cpuSeconds(nats.pid) - n0, "Postgres backends": pg, mosquitto: cpuSeconds(broker.pid) - m0 },
           backends: backends.size,
+          published: (publishedAt - t0) / 1000,
+          committed: (committedAt - t0) / 1000,
         };
       } finally {
         await gw.stop();
