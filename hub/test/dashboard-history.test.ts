@@ -29,6 +29,7 @@ const id = uniqueId("hist");
 const gatewayId = `gw-${id}`;
 const mote = (n: string) => `intel-${id}-mote${n}`;
 const REF = `intel-${id}-ref`;
+const MANY = `many-${id}`;
 
 interface Row {
   sensor: string;
@@ -71,9 +72,13 @@ beforeAll(async () => {
     await publisher.publishAsync(`${id}/sensors/${sensor}`, JSON.stringify({ sensor, ...m, units: { temperature: "Cel", humidity: "%RH", light: "lx", voltage: "V" } }), { qos: 1 });
   }
   await publisher.publishAsync(`${id}/sensors/evil`, HOSTILE, { qos: 1 });
+  // A sensor with nine metrics, for the list's layout.
+  const nine = Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`channel_${i + 1}_voltage`, 1000 + i + 0.123]));
+  await publisher.publishAsync(`${id}/sensors/many`, JSON.stringify({ sensor: MANY, ts: Date.now(), ...nine }), { qos: 1 });
   await publisher.endAsync();
   const n = rows.length * 4;
   await waitFor(async () => (await pipeline.count("sensor_id = ANY($1)", [[mote("1"), REF]])) === n, `${n} Intel Lab readings in Postgres`, 45_000);
+  await waitFor(async () => (await pipeline.count("sensor_id = $1", [MANY])) === 9, "the nine-metric sensor in Postgres", 45_000);
   // The gateway's report carries the quarantined payload to the hub.
   const q = `http://127.0.0.1:${pipeline.hub.httpPort}/api/quarantine?gateway=${gatewayId}`;
   await waitFor(async () => ((await (await fetch(q)).json()) as { gateways: { recent: unknown[] }[] }).gateways[0]?.recent.length === 1, "the quarantined payload at the hub", 30_000);
@@ -185,5 +190,24 @@ describe("dashboard on the Intel Lab rows of 2004", () => {
     await shot("dashboard-history-quarantine");
     expect(dialogs).toEqual([]);
     expect(errors).toEqual([]);
+  });
+
+  it("keeps a sensor with nine metrics readable: values wrap, six shown and +3, the sparkline inside its row", async () => {
+    const li = page.locator(`#sensor-list li[data-sensor="${MANY}"]`);
+    await li.waitFor();
+    expect(await li.locator(".values span[data-metric]").count()).toBe(6);
+    expect(await li.locator(".values span.more").textContent()).toBe("+3");
+    const row = (await li.boundingBox())!;
+    const list = (await page.locator("#sensor-list").boundingBox())!;
+    for (const part of [li.locator("canvas"), li.locator(".values"), li.locator(".seen"), li.locator(".values span.more")]) {
+      const b = (await part.boundingBox())!;
+      expect(b.x).toBeGreaterThanOrEqual(row.x);
+      expect(b.x + b.width).toBeLessThanOrEqual(row.x + row.width + 0.5);
+      expect(b.y + b.height).toBeLessThanOrEqual(row.y + row.height + 0.5);
+    }
+    expect(row.x + row.width).toBeLessThanOrEqual(list.x + list.width + 0.5);
+    expect(row.height).toBeLessThan(150);
+    await li.scrollIntoViewIfNeeded();
+    await li.screenshot({ path: `${RESULTS}dashboard-history-many-metrics.png` });
   });
 });
