@@ -5,6 +5,9 @@
 #   sudo deploy/pi/install.sh                     install and start the service
 #   sudo deploy/pi/install.sh --with-mosquitto    also a local Mosquitto broker with persistence
 #   sudo deploy/pi/install.sh --upgrade           new code, same config and outbox, restart
+#   sudo ./install.sh --from datalab-gateway-<version>-linux-arm64.tar.gz
+#                                                 install a release: no compiler, no Node.js needed
+#   sudo deploy/pi/install.sh --rollback          back to the release before the last upgrade
 #   sudo deploy/pi/install.sh --uninstall         remove; keeps /etc/datalab and the outbox
 #   sudo deploy/pi/install.sh --uninstall --purge remove those too
 #   DESTDIR=/tmp/root deploy/pi/install.sh        lay the files out under a scratch root only
@@ -13,7 +16,9 @@
 # out by `pnpm deploy` and its code bundled into one file (dist/cli.mjs), built on this machine
 # so that the native SQLite module matches its CPU (armv7l or aarch64). --prebuilt PATH takes
 # such a folder (or a .tar.gz of one) built elsewhere on the same architecture instead.
-# See docs/raspberry-pi.md.
+# --from takes a release (`pnpm release gateway --arch arm64`), which carries its own Node.js.
+# Each install is a folder under $APP_DIR/releases; $APP_DIR/current links the running one and
+# $APP_DIR/previous the one before, which --rollback returns to. See docs/raspberry-pi.md.
 set -euo pipefail
 
 SRC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -24,6 +29,7 @@ UNIT=datalab-gateway.service
 ACTION=install
 WITH_MOSQUITTO=0
 PREBUILT=""
+FROM=""
 START=1
 PURGE=0
 
@@ -34,7 +40,7 @@ die() {
 }
 
 usage() {
-  sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
   cat <<'EOF'
 Options:
   --upgrade           replace the code, keep config and data, restart the service
@@ -42,10 +48,13 @@ Options:
   --purge             with --uninstall: also remove /etc/datalab, /var/lib/datalab, the user
   --with-mosquitto    install Mosquitto with a DataLab config (loopback, persistence)
   --prebuilt PATH     install this built gateway folder or .tar.gz instead of building
+  --from TARBALL      install a release tarball (its own Node.js; checked against TARBALL.sha256)
+  --rollback          make the previous release current again and restart
   --no-start          install but do not enable or start the service
   -h, --help          this text
 Environment: DESTDIR (scratch root), DATALAB_APP_DIR (default /opt/datalab/gateway),
-DATALAB_NODE (node binary to run the service with; default: the one on PATH).
+DATALAB_NODE (node binary to run the service with; default: the one on PATH, or the
+release's own with --from).
 EOF
 }
 
@@ -53,11 +62,17 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --upgrade) ACTION=upgrade ;;
     --uninstall) ACTION=uninstall ;;
+    --rollback) ACTION=rollback ;;
     --purge) PURGE=1 ;;
     --with-mosquitto) WITH_MOSQUITTO=1 ;;
     --prebuilt)
       [ $# -ge 2 ] || die "--prebuilt needs a path"
       PREBUILT=$2
+      shift
+      ;;
+    --from)
+      [ $# -ge 2 ] || die "--from needs a release tarball"
+      FROM=$2
       shift
       ;;
     --no-start) START=0 ;;
@@ -70,6 +85,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ "$PURGE" = 0 ] || [ "$ACTION" = uninstall ] || die "--purge goes with --uninstall"
+[ -z "$FROM" ] || [ -z "$PREBUILT" ] || die "--from and --prebuilt do not go together"
 
 # Changing this machine (services, users, udev), or only laying files out under DESTDIR.
 live() { [ -z "$DESTDIR" ]; }
@@ -121,7 +137,10 @@ pnpm_run() {
 build_app() {
   local out=$1
   mkdir -p "$(dirname "$out")"
-  if [ -n "$PREBUILT" ]; then
+  if [ -n "$FROM" ]; then
+    unpack_release "$out"
+    return
+  elif [ -n "$PREBUILT" ]; then
     if [ -d "$PREBUILT" ]; then
       cp -a "$PREBUILT" "$out"
     elif [ -f "$PREBUILT" ]; then
@@ -151,19 +170,98 @@ build_app() {
   fi
 }
 
-# Replace the app folder with a freshly built one; the old one goes only once the new is whole.
-install_app() {
-  local app=$DESTDIR$APP_DIR
-  rm -rf "$app.new" "$app.old"
-  build_app "$app.new"
-  if [ -e "$app" ]; then mv "$app" "$app.old"; fi
-  mv "$app.new" "$app"
-  rm -rf "$app.old"
-  log "gateway installed in $app"
+# The machine's name for a release's architecture (RELEASE's "uname").
+release_field() {
+  sed -n "s/^ *\"$2\": *\"\([^\"]*\)\".*/\1/p" "$1/RELEASE"
 }
 
+# A release tarball, checked against its .sha256 beside it, unpacked into $1; it brings its own
+# Node.js, so nothing on this machine needs to be compiled or installed.
+unpack_release() {
+  local out=$1 expected actual machine
+  [ -f "$FROM" ] || die "--from $FROM: no such file"
+  if [ -f "$FROM.sha256" ]; then
+    expected=$(cut -d' ' -f1 <"$FROM.sha256")
+    actual=$(sha256sum "$FROM" | cut -d' ' -f1)
+    [ "$expected" = "$actual" ] || die "$FROM does not match $FROM.sha256: a damaged or altered download"
+    log "checksum of $(basename "$FROM") matches"
+  else
+    log "no $FROM.sha256 beside the tarball: its checksum is not checked"
+  fi
+  mkdir -p "$out"
+  tar -xzf "$FROM" -C "$out" --strip-components=1 --no-same-owner
+  if [ ! -f "$out/RELEASE" ] || [ ! -x "$out/bin/node" ] || [ ! -f "$out/dist/cli.mjs" ]; then
+    die "$FROM is not a gateway release (no RELEASE, bin/node, dist/cli.mjs)"
+  fi
+  machine=$(release_field "$out" uname)
+  if [ "$machine" = "$(uname -m)" ]; then
+    (cd "$out" && ./bin/node -e "new (require('better-sqlite3'))(':memory:').close()") ||
+      die "the release's Node.js or SQLite module does not run on this machine"
+  elif live; then
+    die "$FROM is built for $machine, this machine is $(uname -m)"
+  else
+    log "a release for $machine, laid out on $(uname -m): not run here"
+  fi
+  log "release $(release_field "$out" version) for $machine with Node.js $(release_field "$out" node)"
+}
+
+# Point the link $2 at $1 in one rename, so it never dangles.
+relink() {
+  ln -sfn "$1" "$2.tmp"
+  mv -T "$2.tmp" "$2"
+}
+
+# An install made before releases: its folder becomes the first release.
+adopt_flat_install() {
+  local base=$DESTDIR$APP_DIR
+  if [ -f "$base/dist/cli.mjs" ] && [ ! -L "$base/current" ]; then
+    mv "$base" "$base.flat"
+    mkdir -p "$base/releases"
+    mv "$base.flat" "$base/releases/flat"
+    relink releases/flat "$base/current"
+  fi
+}
+
+# Build (or unpack) the new release beside the running one, then switch `current` to it in one
+# rename. The release it replaces stays as `previous` for --rollback; older ones go.
+install_app() {
+  local base=$DESTDIR$APP_DIR stage id old keep dir
+  adopt_flat_install
+  mkdir -p "$base/releases"
+  stage=$base/releases/.new
+  rm -rf "$stage"
+  build_app "$stage"
+  id=$(date -u +%Y%m%dT%H%M%SZ)
+  if [ -f "$stage/RELEASE" ]; then id="$id-$(release_field "$stage" version)"; fi
+  while [ -e "$base/releases/$id" ]; do id="$id-1"; done
+  mv "$stage" "$base/releases/$id"
+  old=$(readlink "$base/current" || true)
+  relink "releases/$id" "$base/current"
+  if [ -n "$old" ]; then relink "$old" "$base/previous"; fi
+  keep=" releases/$id $old "
+  for dir in "$base"/releases/*; do
+    case "$keep" in *" releases/$(basename "$dir") "*) ;; *) rm -rf "$dir" ;; esac
+  done
+  log "gateway installed in $base/releases/$id (current${old:+; previous: $old})"
+}
+
+do_rollback() {
+  local base=$DESTDIR$APP_DIR cur prev
+  prev=$(readlink "$base/previous" || true)
+  if [ -z "$prev" ] || [ ! -d "$base/$prev" ]; then die "no previous release to roll back to in $base"; fi
+  cur=$(readlink "$base/current")
+  relink "$prev" "$base/current"
+  relink "$cur" "$base/previous"
+  log "rolled back: current is $prev, previous is $cur (the config and the outbox are untouched)"
+  if live; then
+    systemctl restart "$UNIT"
+    log "restarted $UNIT"
+  fi
+}
+
+# The unit and the wrapper run whatever `current` links, so a switch of releases is one rename.
 substitute() {
-  sed -e "s|@NODE@|$NODE|g" -e "s|@APP_DIR@|$APP_DIR|g" -e "s|@GATEWAY_ID@|$GATEWAY_ID|g" "$1"
+  sed -e "s|@NODE@|$NODE|g" -e "s|@APP_DIR@|$APP_DIR/current|g" -e "s|@GATEWAY_ID@|$GATEWAY_ID|g" "$1"
 }
 
 install_system_files() {
@@ -227,15 +325,22 @@ gateway_id() {
 
 do_install() {
   check_platform
-  find_node
+  if [ -n "$FROM" ]; then
+    # The release's own Node.js, through the link, so a rollback switches it with the code.
+    NODE=${DATALAB_NODE:-$APP_DIR/current/bin/node}
+  else
+    find_node
+  fi
   GATEWAY_ID=$(gateway_id)
   if [ "$ACTION" = upgrade ] && [ ! -e "$DESTDIR/etc/systemd/system/$UNIT" ]; then
     die "no installed gateway to upgrade ($DESTDIR/etc/systemd/system/$UNIT is missing); install first"
   fi
+  install_app
+  # A release carries the unit, rules and examples that go with its code.
+  if [ -n "$FROM" ]; then PI_DIR=$DESTDIR$APP_DIR/current/deploy/pi; fi
   install_system_files
   if live; then create_user; fi
   install_config
-  install_app
   if ! live; then
     log "files laid out under $DESTDIR; nothing on this machine was changed"
     return
@@ -277,5 +382,6 @@ do_uninstall() {
 
 case "$ACTION" in
   install | upgrade) do_install ;;
+  rollback) do_rollback ;;
   uninstall) do_uninstall ;;
 esac

@@ -15,6 +15,8 @@ import { connect } from "node:net";
 const PI = fileURLToPath(new URL("../pi/", import.meta.url));
 const INSTALL = join(PI, "install.sh");
 const APP = "opt/datalab/gateway";
+/** The running release: the unit and the wrapper go through this link. */
+const CURRENT = `${APP}/current`;
 
 function requireTool(bin: string, pkg: string): string {
   const path = spawnSync("sh", ["-c", `command -v ${bin}`], { encoding: "utf8" }).stdout.trim();
@@ -56,6 +58,12 @@ describe("deploy/pi/install.sh", () => {
     const upgrade = await run("bash", [INSTALL, "--upgrade"], { DESTDIR: join(scratch, "empty") });
     expect(upgrade.code).not.toBe(0);
     expect(upgrade.out).toMatch(/no installed gateway to upgrade/);
+    const rollback = await run("bash", [INSTALL, "--rollback"], { DESTDIR: join(scratch, "empty") });
+    expect(rollback.code).not.toBe(0);
+    expect(rollback.out).toMatch(/no previous release to roll back to/);
+    const both = await run("bash", [INSTALL, "--from", "a.tar.gz", "--prebuilt", "b"], { DESTDIR: join(scratch, "empty") });
+    expect(both.code).not.toBe(0);
+    expect(both.out).toMatch(/--from and --prebuilt do not go together/);
     expect(existsSync(join(scratch, "empty", APP))).toBe(false);
   });
 });
@@ -68,8 +76,8 @@ describe("install into a scratch root", () => {
 
   it("lays out the expected tree, with private config files", async () => {
     const expected: [string, string][] = [
-      [`${APP}/dist/cli.mjs`, "644"],
-      [`${APP}/package.json`, "644"],
+      [`${CURRENT}/dist/cli.mjs`, "644"],
+      [`${CURRENT}/package.json`, "644"],
       ["etc/systemd/system/datalab-gateway.service", "644"],
       ["etc/udev/rules.d/99-datalab-radio.rules", "644"],
       ["usr/lib/sysusers.d/datalab.conf", "644"],
@@ -83,8 +91,8 @@ describe("install into a scratch root", () => {
       expect(existsSync(join(root, path)), path).toBe(true);
       expect(mode(join(root, path)), path).toBe(m);
     }
-    expect(existsSync(join(root, APP, "node_modules/better-sqlite3/package.json"))).toBe(true);
-    expect(existsSync(join(root, APP, "test"))).toBe(false);
+    expect(existsSync(join(root, CURRENT, "node_modules/better-sqlite3/package.json"))).toBe(true);
+    expect(existsSync(join(root, CURRENT, "test"))).toBe(false);
     // Placeholders all filled in.
     for (const f of ["etc/systemd/system/datalab-gateway.service", "usr/local/bin/datalab-gateway", "etc/datalab/gateway.json"]) {
       expect(readFileSync(join(root, f), "utf8"), f).not.toMatch(/@[A-Z_]+@/);
@@ -92,7 +100,7 @@ describe("install into a scratch root", () => {
   });
 
   it("installs a gateway that runs on this machine, with a config file it accepts", async () => {
-    const help = await run(process.execPath, [join(root, APP, "dist/cli.mjs"), "help"]);
+    const help = await run(process.execPath, [join(root, CURRENT, "dist/cli.mjs"), "help"]);
     expect(help.code, help.out).toBe(0);
     expect(help.out).toContain("DATALAB_NATS_URL");
     const cfg = loadGatewayConfig({ env: {}, file: join(root, "etc/datalab/gateway.json") });
@@ -123,7 +131,7 @@ describe("install into a scratch root", () => {
     ]) {
       expect(text.split("\n"), line).toContain(line);
     }
-    expect(text).toMatch(new RegExp(`^ExecStart=/\\S*node --max-semi-space-size=1 --max-old-space-size=64 /${APP}/dist/cli.mjs run$`, "m"));
+    expect(text).toMatch(new RegExp(`^ExecStart=/\\S*node --max-semi-space-size=1 --max-old-space-size=64 /${CURRENT}/dist/cli.mjs run$`, "m"));
     // verify prints what it objects to (unknown keys, bad values, missing binaries) on stderr.
     const r = await runCommand(requireTool("systemd-analyze", "systemd"), ["verify", unit]);
     expect(r.stderr).toBe("");
@@ -180,22 +188,27 @@ describe("install into a scratch root", () => {
     }
   });
 
-  it("upgrades the code and keeps the edited config", async () => {
+  it("upgrades the code beside the old release, keeps the edited config, and rolls back", async () => {
     const json = join(root, "etc/datalab/gateway.json");
     const edited = readFileSync(json, "utf8").replace("nats://hub.example.org:4222", "nats://hub.test:4222");
     writeFileSync(json, edited);
-    writeFileSync(join(root, APP, "old-release-marker"), "");
+    writeFileSync(join(root, CURRENT, "old-release-marker"), "");
     // --prebuilt: the install from a built folder (what a machine without a checkout uses).
     const built = join(scratch, "built");
-    cpSync(join(root, APP), built, { recursive: true });
+    cpSync(join(root, CURRENT), built, { recursive: true, dereference: true });
     rmSync(join(built, "old-release-marker"));
     const r = await run("bash", [INSTALL, "--upgrade", "--prebuilt", built], { DESTDIR: root });
     expect(r.code, r.out).toBe(0);
     expect(r.out).toContain("kept");
     expect(readFileSync(json, "utf8")).toBe(edited);
-    expect(existsSync(join(root, APP, "dist/cli.mjs"))).toBe(true);
-    expect(existsSync(join(root, APP, "old-release-marker"))).toBe(false);
-    expect(existsSync(join(root, `${APP}.old`))).toBe(false);
+    expect(existsSync(join(root, CURRENT, "dist/cli.mjs"))).toBe(true);
+    expect(existsSync(join(root, CURRENT, "old-release-marker"))).toBe(false);
+    // The release it replaced stays beside it, for --rollback.
+    expect(existsSync(join(root, APP, "previous/old-release-marker"))).toBe(true);
+    const back = await run("bash", [INSTALL, "--rollback"], { DESTDIR: root });
+    expect(back.code, back.out).toBe(0);
+    expect(existsSync(join(root, CURRENT, "old-release-marker"))).toBe(true);
+    expect(existsSync(join(root, APP, "previous/old-release-marker"))).toBe(false);
   }, INSTALL_MS);
 
   it("uninstalls, keeping config and outbox unless purged", async () => {

@@ -6,12 +6,16 @@
  *   pnpm --filter @datalab/gateway bundle
  *   node --max-semi-space-size=1 --max-old-space-size=48 gateway/dist/cli.mjs run
  *
+ * An argument names another output file (deploy/release.ts bundles into its release folder).
+ *
  * Native addons stay outside the bundle and load from node_modules.
  */
 import { build, type Plugin } from "esbuild";
+import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
+const outfile = process.argv[2] ? resolve(process.argv[2]) : `${root}/dist/cli.mjs`;
 
 /**
  * mqtt-packet traces every packet it parses or writes through the `debug` package: about ten
@@ -32,7 +36,7 @@ const debugOff: Plugin = {
 };
 const result = await build({
   entryPoints: [`${root}/src/cli.ts`],
-  outfile: `${root}/dist/cli.mjs`,
+  outfile,
   bundle: true,
   // Identifiers kept: readable stack traces and CPU profiles cost a few kB.
   minifyWhitespace: true,
@@ -49,4 +53,4 @@ const result = await build({
   plugins: [debugOff],
 });
 const bytes = Object.values(result.metafile.outputs).reduce((s, o) => s + o.bytes, 0);
-console.log(`gateway/dist/cli.mjs written (${(bytes / 1024 / 1024).toFixed(1)} MiB with its source map)`);
+console.log(`${outfile} written (${(bytes / 1024 / 1024).toFixed(1)} MiB with its source map)`);

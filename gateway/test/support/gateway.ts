@@ -48,12 +48,16 @@ export class GatewayProcess {
   log = "";
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
 
-  constructor(private readonly env: Record<string, string>) {}
+  /** `command`: another way to run the gateway (a release's node and bundle, an emulator). */
+  constructor(
+    private readonly env: Record<string, string>,
+    private readonly command: { cmd: string; args: string[]; cwd: string } = { cmd: process.execPath, args: ["--import", "tsx", CLI, "run"], cwd: REPO_ROOT },
+  ) {}
 
   start(): this {
     this.log = "";
-    const proc = spawn(process.execPath, ["--import", "tsx", CLI, "run"], {
-      cwd: REPO_ROOT,
+    const proc = spawn(this.command.cmd, this.command.args, {
+      cwd: this.command.cwd,
       env: { ...process.env, ...this.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
