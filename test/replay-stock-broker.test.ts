@@ -29,6 +29,13 @@ function expected(file: string): { values: number; rowsPerMote: Map<string, numb
   return { values, rowsPerMote };
 }
 
+/** The count a SHORTFALL line names: this run's drops, or the broker's total when its count before the run had expired. */
+function droppedCount(stderr: string): number {
+  const m = /SHORTFALL: the broker dropped (?:(\d+) messages during the replay|messages during the replay \((\d+) since the broker started)/.exec(stderr);
+  expect(m, stderr).not.toBeNull();
+  return Number(m![1] ?? m![2]);
+}
+
 function replay(file: string, topic: string, extra: string[]) {
   return runCommand(
     "node",
@@ -90,7 +97,7 @@ describe("replay through a stock Mosquitto (max_queued_messages 1000)", () => {
       expect(await pipeline.count("sensor_id LIKE 'unpaced-%'")).toBe(e.values);
     } else {
       expect(r.code, r.stderr).toBe(1);
-      expect(r.stderr).toMatch(/SHORTFALL: the broker dropped [1-9]\d* messages/);
+      expect(droppedCount(r.stderr)).toBeGreaterThan(0);
     }
     process.stderr.write(`unpaced replay through a stock Mosquitto: exit ${r.code}\n${r.stderr}\n`);
   });
@@ -106,8 +113,7 @@ describe("replay through a stock Mosquitto (max_queued_messages 1000)", () => {
     const r = await replay(file, `${id}/lagging`, ["--limit", "3000"]);
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toMatch(/3000 rows read, 3000 published/);
-    expect(r.stderr).toMatch(/SHORTFALL: the broker dropped (\d+) messages during the replay/);
-    expect(Number(/dropped (\d+) messages/.exec(r.stderr)![1])).toBeGreaterThanOrEqual(2000 - 20);
+    expect(droppedCount(r.stderr)).toBeGreaterThanOrEqual(2000 - 20);
     expect(r.stderr).toContain("replay INCOMPLETE");
     expect(r.stderr).toContain("gateway: not checked");
   });

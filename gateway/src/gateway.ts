@@ -26,6 +26,7 @@ import { GroupCommitter } from "./outbox/group-commit";
 import { Outbox, type DropReason } from "./outbox/store";
 import { rxWindowOf } from "./measurement";
 import { MqttSource, type MqttRoute } from "./sources/mqtt";
+import { BrokerDropsMonitor } from "./sources/mqtt-broker-drops";
 import type { Source } from "./sources/types";
 import { NatsUplink } from "./uplink/nats";
 import type { Uplink, UplinkState } from "./uplink/types";
@@ -176,6 +177,20 @@ export class Gateway {
           },
           this.ingest,
         ),
+      );
+      // The broker's own count of messages it dropped ($SYS), on a connection of its own.
+      this.sources.push(
+        new BrokerDropsMonitor({
+          url: config.mqttUrl,
+          clientId: `${config.mqttClientId ?? `datalab-gateway-${config.gatewayId}`}-sys`,
+          username: config.mqttUsername,
+          password: config.mqttPassword ?? (config.mqttPasswordFile ? readFileSync(config.mqttPasswordFile, "utf8").trim() : undefined),
+          caFile: config.mqttTlsCa,
+          certFile: config.mqttTlsCert,
+          keyFile: config.mqttTlsKey,
+          registry: this.metrics.registry,
+          logger: this.logger.child({ part: "mqtt-broker" }),
+        }),
       );
     }
     for (const make of deps.sources ?? []) this.sources.push(make(this.ingest));

@@ -223,13 +223,14 @@ async function endOfRunCheck(summary: ReplaySummary, flow: GatewayFlow | undefin
     }
   }
   if (drops) {
-    const dropped = await drops.droppedSinceStart();
-    if (dropped === undefined) lines.push("  broker: drops unknown (no $SYS update within 15 s: sys_interval 0, or not Mosquitto)");
-    else if (dropped === 0) lines.push("  broker: dropped no messages");
-    else if (committedAll) lines.push(`  broker: dropped ${dropped} messages during the replay, none of this replay's (another client's)`);
+    const d = await drops.droppedSinceStart();
+    const what = d?.total ? `messages during the replay (${d.dropped} since the broker started; its count before the replay had expired)` : `${d?.dropped} messages during the replay`;
+    if (d === undefined) lines.push("  broker: drops unknown (no $SYS update within 15 s: sys_interval 0, or not Mosquitto)");
+    else if (d.dropped === 0) lines.push("  broker: dropped no messages");
+    else if (committedAll) lines.push(`  broker: dropped ${what}, none of this replay's (another client's)`);
     else {
       ok = false;
-      lines.push(`  SHORTFALL: the broker dropped ${dropped} messages during the replay (max_queued_messages reached for a lagging subscriber): replay with --gateway to pace it, or raise the limit`);
+      lines.push(`  SHORTFALL: the broker dropped ${what} (max_queued_messages reached for a lagging subscriber): replay with --gateway to pace it, or raise the limit`);
     }
   }
   if (!flow) lines.push("  gateway: not checked (give --gateway URL to pace the replay and check what it committed)");

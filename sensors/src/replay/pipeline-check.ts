@@ -99,15 +99,20 @@ const UPTIME = "$SYS/broker/uptime";
  * that publishes no `$SYS` (sys_interval 0, or not Mosquitto) gives undefined: unknown.
  */
 export class BrokerDrops {
-  private dropped = 0;
+  /** The broker's count before the run, when it still had one retained (Mosquitto keeps it 60 s). */
+  private baseline: number | undefined;
+  /** The last value published while we watched: Mosquitto publishes it only when it changes. */
+  private live: number | undefined;
   private ticks = 0;
-  private baseline = 0;
   private readonly tickWaiters = new Set<() => void>();
 
   private constructor(private readonly client: MqttClient) {
-    client.on("message", (topic, payload) => {
-      if (topic === DROPPED) this.dropped = Number(payload.toString()) || 0;
-      else if (topic === UPTIME) {
+    client.on("message", (topic, payload, packet) => {
+      if (topic === DROPPED) {
+        const n = Number(payload.toString()) || 0;
+        if (packet.retain && this.live === undefined) this.baseline = n;
+        else this.live = n;
+      } else if (topic === UPTIME) {
         this.ticks += 1;
         for (const w of this.tickWaiters) w();
       }
@@ -125,7 +130,6 @@ export class BrokerDrops {
     await client.subscribeAsync([DROPPED, UPTIME], { qos: 0 });
     // The retained values arrive right after the SUBACK; a round trip through the broker orders after them.
     await watch.roundTrip();
-    watch.baseline = watch.dropped;
     return watch;
   }
 
@@ -141,9 +145,10 @@ export class BrokerDrops {
 
   /**
    * Messages the broker dropped since `watch`, counted at its next `$SYS` update (up to
-   * `tickMs` away), or undefined when no update came.
+   * `tickMs` away): `dropped` is exact when the count before the run was known, else it is the
+   * broker's total (`total` true). Undefined when no update came.
    */
-  async droppedSinceStart(tickMs = 15_000): Promise<number | undefined> {
+  async droppedSinceStart(tickMs = 15_000): Promise<{ dropped: number; total: boolean } | undefined> {
     const ticks = this.ticks;
     await new Promise<void>((resolve) => {
       const done = () => {
@@ -157,7 +162,8 @@ export class BrokerDrops {
     if (this.ticks === ticks) return undefined;
     // The dropped count of that update follows its uptime in the same burst.
     await this.roundTrip();
-    return this.dropped - this.baseline;
+    if (this.live === undefined) return { dropped: 0, total: false };
+    return this.baseline === undefined ? { dropped: this.live, total: true } : { dropped: this.live - this.baseline, total: false };
   }
 
   async close(): Promise<void> {
