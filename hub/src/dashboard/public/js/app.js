@@ -32,8 +32,10 @@ const state = {
   loadSeq: 0,
   loading: false,
   heldBack: [],
-  /** Extent of the primary series, from the last answer: where its data is. */
+  /** Extent of the shown series, from the last answer: where their data is. */
   extent: null,
+  /** The API's longest range (GET /api), so a jump never asks for more. */
+  maxRangeMs: Infinity,
 };
 const chart = new SeriesChart($("chart"), (from, to) => zoom(from, to));
 const list = new SensorList($("sensor-list"), (id) => void select(id));
@@ -138,7 +140,9 @@ function jumpToData() {
   if (!e) return;
   // A margin on both sides, and at least a minute, so a single reading is not at the edge.
   const pad = Math.max(30_000, Math.round((e.last - e.first) * 0.02));
-  setRange({ from: e.first - pad, to: e.last + pad + 1 });
+  const to = e.last + pad + 1;
+  // Data spread over more than the API serves in one answer: its newest part.
+  setRange({ from: Math.max(e.first - pad, to - state.maxRangeMs), to });
 }
 
 function setRange(range, { keepZoom = false } = {}) {
@@ -303,7 +307,8 @@ async function main() {
     },
   });
   wireControls();
-  await Promise.all([loadSensors(), loadSparklines(), loadGateways()]);
+  const [limits] = await Promise.all([api("/api"), loadSensors(), loadSparklines(), loadGateways()]);
+  state.maxRangeMs = limits.limits.maxRangeDays * 86_400_000;
   const view = decodeView(location.hash.slice(1));
   if (view.range) state.range = view.range;
   const wanted = view.series.filter((s) => list.get(s.sensor));
