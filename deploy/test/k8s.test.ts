@@ -108,6 +108,17 @@ describe("deploy/k8s manifests", () => {
     expect(names).not.toContain(natsConfig);
   });
 
+  it("moves to another namespace with one line in the kustomization", async () => {
+    const copy = tempDir("datalab-k8s-ns-");
+    cpSync(K8S, copy, { recursive: true });
+    const k = join(copy, "kustomization.yaml");
+    writeFileSync(k, readFileSync(k, "utf8").replace(/^namespace: datalab$/m, "namespace: sensors"));
+    const moved = await kustomize(copy);
+    for (const o of moved) expect(o.kind === "Namespace" ? o.metadata.name : o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe("sensors");
+    // Nothing else names the namespace: routes and URLs are short names.
+    expect(JSON.stringify(moved)).not.toMatch(/\.datalab\.svc|\.datalab:/);
+  });
+
   it("gives every container an image, resources and probes, and runs it as non-root", () => {
     expect(workloads().length).toBe(2);
     for (const w of workloads()) {
