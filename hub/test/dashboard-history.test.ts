@@ -109,7 +109,7 @@ describe("dashboard on the Intel Lab rows of 2004", () => {
     expect(m1Rows).toHaveLength(9);
     expect(await page.textContent("#chart-title")).toBe(`${m1} · temperature`);
     // Recorded time (2004) and received time (now) side by side.
-    expect(await page.textContent("#sensor-detail")).toMatch(/recorded 2004-03-31 03:38:15; received by the hub \d\d:\d\d:\d\d/);
+    expect(await page.textContent("#sensor-detail")).toMatch(/recorded 2004-03-31 03:38:15; received by its gateway \d\d:\d\d:\d\d/);
     expect(await page.locator(`#sensor-list li[data-sensor="${m1}"] .seen`).textContent()).toMatch(/^recorded 2004-03-31 03:38:15 · received \d+ s ago$/);
 
     // The last hour holds nothing: the page says where the data is and goes there on a click.

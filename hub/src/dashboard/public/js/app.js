@@ -187,7 +187,7 @@ function showSelection() {
   $("chart-title").textContent = primary ? label(primary) : "Select a sensor";
   const s = primary && list.get(primary.sensor);
   const newest = s ? Math.max(...Object.values(s.metrics).map((v) => v.ts)) : NaN;
-  note("sensor-detail", s ? `Newest reading recorded ${dateTime(newest)}; received by the hub ${dateTime(s.lastSeen)}.` : "");
+  note("sensor-detail", s ? `Newest reading recorded ${dateTime(newest)}; received by its gateway ${dateTime(s.lastSeen)}.` : "");
   renderOverlays();
 }
 
