@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { runCommand, tempDir } from "@datalab/shared/testing";
+import { loadGatewayConfig } from "@datalab/gateway";
 
 const PI = fileURLToPath(new URL("../pi/", import.meta.url));
 const unit = readFileSync(join(PI, "datalab-gateway.service"), "utf8");
@@ -71,6 +72,14 @@ describe("the Pi unit's device policy", () => {
     const r = await runCommand(bin, ["verify", file]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
+  });
+});
+
+describe("the Pi gateway's config", () => {
+  it("leaves the readings stream to the hub: it never creates one with settings of its own", () => {
+    const file = join(tempDir("datalab-pi-config-"), "gateway.json");
+    writeFileSync(file, readFileSync(join(PI, "gateway.json"), "utf8").replace("@GATEWAY_ID@", "gw-1"));
+    expect(loadGatewayConfig({ env: {}, file }).natsEnsureStream).toBe(false);
   });
 });
 
