@@ -63,12 +63,19 @@ export function startProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv
 
 /** Fetch a Prometheus counter's value from a /metrics endpoint (0 when absent). */
 export async function scrape(port: number, name: string): Promise<number> {
+  return (await scrapeMany(port, [name]))[0]!;
+}
+
+/** Several counters from one fetch of /metrics: a scrape costs the process about 2 ms of CPU. */
+export async function scrapeMany(port: number, names: readonly string[]): Promise<number[]> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  let sum = 0;
+  const sums = names.map(() => 0);
   for (const line of text.split("\n")) {
-    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+    names.forEach((name, i) => {
+      if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) sums[i]! += Number(line.slice(line.lastIndexOf(" ") + 1));
+    });
   }
-  return sum;
+  return sums;
 }
 
 export function median(xs: number[]): number {
