@@ -53,7 +53,7 @@ export async function startGateway(env: Record<string, string>, dataDir = tempDi
     DATALAB_GATEWAY_ID: uniqueId("bench"),
     ...env,
   });
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${httpPort}/healthz`)).status < 500, `the gateway on port ${httpPort} (${child.stderrTail()})`, 60_000, 100);
+  await untilAnswering(child, `the gateway on port ${httpPort}`, async () => (await fetch(`http://127.0.0.1:${httpPort}/healthz`)).status < 500);
   return { ...child, httpPort, dataDir };
 }
 
@@ -70,8 +70,29 @@ export async function startHub(env: Record<string, string>): Promise<HubChild> {
     DATALAB_HTTP_HOST: "127.0.0.1",
     ...env,
   }, HUB_NODE_FLAGS);
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${httpPort}/healthz`)).ok, `the hub on port ${httpPort} (${child.stderrTail()})`, 60_000, 100);
+  await untilAnswering(child, `the hub on port ${httpPort}`, async () => (await fetch(`http://127.0.0.1:${httpPort}/healthz`)).ok);
   return { ...child, httpPort };
+}
+
+/**
+ * Wait until a child answers; a child that exits first fails the wait at once, with the end
+ * of its stderr (a crash at start would otherwise wait out the whole deadline), and one that
+ * never answers is stopped.
+ */
+async function untilAnswering(child: Child, what: string, answers: () => Promise<boolean>): Promise<void> {
+  let exit: string | undefined;
+  const onExit = (code: number | null, signal: string | null) => (exit = `exited (code ${code}, signal ${signal})`);
+  if (child.proc.exitCode !== null || child.proc.signalCode !== null) onExit(child.proc.exitCode, child.proc.signalCode);
+  else child.proc.once("exit", onExit);
+  try {
+    await waitFor(async () => exit !== undefined || (await answers()), what, 60_000, 100);
+    if (exit !== undefined) throw new Error(`${what} ${exit} before answering: ${child.stderrTail()}`);
+  } catch (err) {
+    await child.stop();
+    throw exit !== undefined ? err : new Error(`${(err as Error).message}; its stderr: ${child.stderrTail()}`, { cause: err });
+  } finally {
+    child.proc.off("exit", onExit);
+  }
 }
 
 /** A port nothing listens on: the gateway's uplink stays down and readings stay in the outbox. */
