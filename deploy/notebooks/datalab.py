@@ -1,7 +1,7 @@
 """Connections and queries shared by the DataLab notebooks.
 
 Configuration comes from the environment, as for the hub:
-  DATALAB_PG_URL     PostgreSQL URL (default postgres://postgres@127.0.0.1:5432/datalab)
+  DATALAB_PG_URL     PostgreSQL URL (default postgres://postgres@127.0.0.1:5432/test, the hub's)
   DATALAB_MONGO_URL  MongoDB URL; unset means "no MongoDB": the raw-message parts are skipped
   DATALAB_MONGO_DB   MongoDB database name (default datalab)
 Times are timezone-aware UTC pandas timestamps.
@@ -11,7 +11,8 @@ import os
 import pandas as pd
 from sqlalchemy import create_engine, text
 
-DEFAULT_PG_URL = "postgres://postgres@127.0.0.1:5432/datalab"
+# The hub's own default (shared/src/common-config.ts), so both look at the same database.
+DEFAULT_PG_URL = "postgres://postgres@127.0.0.1:5432/test"
 
 
 def pg_url():
@@ -105,29 +106,41 @@ def mongo_db():
     return client[os.environ.get("DATALAB_MONGO_DB") or "datalab"]
 
 
+# Readings per message the exact-key lookup walks back over before falling back to a range query.
+ID_PROBES = 16
+
+
+def _message_of(db, gateway_id, instance, seq, fields):
+    """The message holding reading `seq`, or None.
+
+    Its _id is "<gateway>:<instance>:<firstSeq>" with firstSeq <= seq, so walking back from
+    seq the first _id that exists is the only candidate: it holds seq when its lastSeq
+    reaches it (a gap otherwise). Lookups by _id are fast on every server (FerretDB 1.x
+    serves a range filter by scanning the collection); the range query, which MongoDB answers
+    from the hub's gateway_seq index, is the fallback for messages of more readings.
+    """
+    for first in range(seq, max(0, seq - ID_PROBES), -1):
+        doc = db.messages.find_one({"_id": f"{gateway_id}:{instance}:{first}"}, fields)
+        if doc is not None:
+            return doc if doc.get("lastSeq") is not None and doc["lastSeq"] >= seq else None
+    return db.messages.find_one(
+        {"gatewayId": gateway_id, "instance": instance, "firstSeq": {"$lte": seq}, "lastSeq": {"$gte": seq}}, fields
+    )
+
+
 def raw_messages(db, rows):
     """The raw message each reading came in, from MongoDB's `messages` collection.
 
     `rows` needs gateway_id, instance and seq: the reading key. A message holds the readings
-    firstSeq..lastSeq of one gateway instance, so the key finds it. One query per gateway
-    instance (an $or of ranges), not one per reading: a server without a matching index
-    scans the collection once per query.
+    firstSeq..lastSeq of one gateway instance, so the key finds it. A key given twice is
+    looked up once; a reading whose message is not in MongoDB is listed with found=False.
     """
     out = []
-    for (gateway_id, instance), group in rows.groupby(["gateway_id", "instance"]):
-        seqs = sorted({int(s) for s in group.seq})
-        docs = list(
-            db.messages.find(
-                {
-                    "gatewayId": gateway_id,
-                    "instance": instance,
-                    "$or": [{"firstSeq": {"$lte": s}, "lastSeq": {"$gte": s}} for s in seqs],
-                },
-                {"source": 1, "payload": 1, "firstSeq": 1, "lastSeq": 1},
-            )
-        )
-        for s in seqs:
-            doc = next((d for d in docs if d["firstSeq"] <= s <= d["lastSeq"]), None)
+    fields = {"source": 1, "payload": 1, "firstSeq": 1, "lastSeq": 1}
+    keys = rows[["gateway_id", "instance", "seq"]].dropna().drop_duplicates()
+    for (gateway_id, instance), group in keys.groupby(["gateway_id", "instance"]):
+        for s in sorted({int(s) for s in group.seq}):
+            doc = _message_of(db, gateway_id, instance, s, fields)
             out.append(
                 {
                     "gateway_id": gateway_id,

@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "@datalab/shared";
-import { createTestDatabase, MONGO_URL, runCommand, tempDir, uniqueId, type TestDatabase, TIME_SCALE } from "@datalab/shared/testing";
+import { createTestDatabase, MONGO_URL, runCommand, tempDir, uniqueId, waitFor, type TestDatabase, TIME_SCALE } from "@datalab/shared/testing";
 import { createMongoSink, createPostgresSink, loadHubConfig, type Sink } from "@datalab/hub";
 import { replayFixtures } from "./notebooks-fixture";
 
@@ -141,12 +141,42 @@ describe("notebooks (deploy/notebooks)", () => {
     const errors = cells!.flatMap((c) => c.outputs ?? []).filter((o) => o.output_type === "error");
     expect(errors.map((e) => `${e.ename}: ${e.evalue}`)).toEqual([]);
     const out = text(cells!);
-    const m = /raw messages found in MongoDB: (\d+) of (\d+)/.exec(out);
+    const m = /raw messages found in MongoDB: (\d+) of (\d+) in ([\d.]+) s/.exec(out);
     expect(m, out.slice(-2000)).not.toBeNull();
     expect(Number(m![1])).toBe(Number(m![2]));
     expect(Number(m![1])).toBeGreaterThan(1);
+    // The default query's join, on FerretDB too (exact _id lookups; a range filter scans there).
+    expect(Number(m![3])).toBeLessThan(10);
     // The Intel lab line exactly as recorded, and Suthaharan CSV lines with their label column.
     expect(out).toContain("2004-03-31 03:38:15.757551 2 1 122.153 -3.91901 11.04 2.03397");
     expect(out).toMatch(/via replay:suthaharan\/single-hop\.csv: \d+,[14],1,[\d.]+,[\d.]+,1/);
+  });
+
+  it("default to the hub's database when DATALAB_PG_URL is unset", async () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, PYTHONPATH: NOTEBOOKS, PYTHONDONTWRITEBYTECODE: "1" };
+    delete env.DATALAB_PG_URL;
+    // The interpreter Jupyter runs the notebooks with (Debian's, with pandas).
+    const r = await runCommand("/usr/bin/python3", ["-c", "import datalab; print(datalab.pg_url())"], { env });
+    expect(r.code, r.stderr).toBe(0);
+    const hub = new URL(loadHubConfig({ env: {} }).pgUrl);
+    expect(new URL(r.stdout.trim().replace("postgresql+psycopg2://", "postgres://")).pathname).toBe(hub.pathname);
+  });
+
+  it.skipIf(!MONGO_URL)("the MongoDB sink creates the lookup indexes at start, before any write, and again harmlessly (needs DATALAB_MONGO_URL)", async () => {
+    const name = uniqueId("nbidx_");
+    const config = loadHubConfig({ env: { DATALAB_MONGO_URL: MONGO_URL!, DATALAB_MONGO_DB: name, DATALAB_MONGO_POOL_SIZE: "1" } });
+    const first = (await createMongoSink(config, silentLogger())) as Sink & { collection: { indexes(): Promise<{ name?: string; key: Record<string, number> }[]> }; ensureIndexes(): Promise<void> };
+    try {
+      await waitFor(async () => (await first.collection.indexes().catch(() => [])).some((i) => i.name === "gateway_seq"), "the gateway_seq index, with no write");
+      const idx = (await first.collection.indexes()).find((i) => i.name === "gateway_seq")!;
+      expect(idx.key).toEqual({ gatewayId: 1, instance: 1, firstSeq: 1 });
+      const second = (await createMongoSink(config, silentLogger())) as typeof first;
+      await second.ensureIndexes();
+      await second.close();
+      expect((await first.collection.indexes()).map((i) => i.name).sort()).toEqual(["_id_", "gateway_seq", "gateway_time", "sensor_time", "time"]);
+    } finally {
+      await (first as unknown as { client: { db(n: string): { dropDatabase(): Promise<unknown> } } }).client.db(name).dropDatabase().catch(() => undefined);
+      await first.close();
+    }
   });
 });

@@ -44,5 +44,8 @@ export async function createPostgresSink(pool: pg.Pool, logger: Logger, opts: Pi
 export async function createMongoSink(config: Pick<HubConfig, "mongoUrl" | "mongoDb" | "mongoPoolSize">, logger: Logger): Promise<Sink | undefined> {
   if (!config.mongoUrl) return undefined;
   const { MongoSink } = await import("./mongo");
-  return new MongoSink({ url: config.mongoUrl, dbName: config.mongoDb, poolSize: config.mongoPoolSize }, logger.child({ sink: "mongo" }));
+  const sink = new MongoSink({ url: config.mongoUrl, dbName: config.mongoDb, poolSize: config.mongoPoolSize }, logger.child({ sink: "mongo" }));
+  // Indexes at start, without waiting: a MongoDB that is down retries them at the first write.
+  sink.ensureIndexes().catch(() => undefined);
+  return sink;
 }

@@ -42,7 +42,7 @@ export class MongoSink implements Sink {
   /** One client per hub process; its pool is shared by every write. */
   readonly client: MongoClient;
   readonly collection: Collection<MessageDocument>;
-  private indexesReady = false;
+  private indexes: Promise<void> | undefined;
 
   constructor(
     opts: MongoSinkOptions,
@@ -75,12 +75,20 @@ export class MongoSink implements Sink {
   }
 
   /**
-   * Indexes for "one sensor over time" (multikey on the readings' sensor ids) and "all
-   * messages in a time range". createIndexes is idempotent; it runs once per process, before
-   * the first write, so a MongoDB that is down at start only delays it.
+   * Indexes for "one sensor over time" (multikey on the readings' sensor ids), "all messages
+   * in a time range" and "the message of a reading" (gateway, instance, seq: the notebooks'
+   * join). createIndex is idempotent; it starts with the sink (createMongoSink) and is awaited
+   * by the first write, so a MongoDB that is down at start only delays it.
    */
-  async ensureIndexes(): Promise<void> {
-    if (this.indexesReady) return;
+  ensureIndexes(): Promise<void> {
+    this.indexes ??= this.createIndexes().catch((err: unknown) => {
+      this.indexes = undefined;
+      throw err;
+    });
+    return this.indexes;
+  }
+
+  private async createIndexes(): Promise<void> {
     try {
       // One at a time: FerretDB 1.24 panics (and drops the connection) on a createIndexes
       // command listing several indexes that already exist; createIndex of one is idempotent
@@ -88,13 +96,13 @@ export class MongoSink implements Sink {
       await this.collection.createIndex({ "readings.sensorId": 1, receivedAt: 1 }, { name: "sensor_time" });
       await this.collection.createIndex({ receivedAt: 1 }, { name: "time" });
       await this.collection.createIndex({ gatewayId: 1, receivedAt: 1 }, { name: "gateway_time" });
+      await this.collection.createIndex({ gatewayId: 1, instance: 1, firstSeq: 1 }, { name: "gateway_seq" });
     } catch (err) {
       const e = classifyMongoError(err);
       if (e instanceof SinkUnavailableError) throw e;
       // A server that refuses an index still stores documents: log loudly, keep writing.
-      this.logger.error({ err: errorMessage(err) }, "could not create MongoDB indexes; queries by sensor and time will scan");
+      this.logger.error({ err: errorMessage(err) }, "could not create MongoDB indexes; queries by sensor, time and seq will scan");
     }
-    this.indexesReady = true;
   }
 
   async healthy(): Promise<boolean> {
