@@ -73,7 +73,7 @@ export async function e2eStage(ctx: BenchContext): Promise<Figure[]> {
       limit: { what: "mosquitto_sub, same flood", value: median(subRates), unit: "msg/s" },
       target: "≥ 0.8× limit",
       met: ratio >= 0.8,
-      note: `${n.toLocaleString("en-US")} single-reading messages, QoS 1, first publish to last row in Postgres (count(*) polled); ${sinks}; medians of ${rounds} alternating rounds, median ratio ${ratio.toFixed(2)} (rounds: ${ratios.map((r) => r.toFixed(2)).join(", ")})`,
+      note: `${n.toLocaleString("en-US")} single-reading messages, QoS 1, first publish to last row in Postgres (confirmed by count(*)); ${sinks}; medians of ${rounds} alternating rounds, median ratio ${ratio.toFixed(2)} (rounds: ${ratios.map((r) => r.toFixed(2)).join(", ")})`,
     },
     {
       stage: STAGE,
