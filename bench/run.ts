@@ -8,6 +8,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { usageProblem } from "@datalab/shared";
 import { NATS_URL, PG_URL, startMosquitto } from "@datalab/shared/testing";
 import { ROOT } from "./lib/proc";
 import { GATEWAY_NODE_FLAGS, type BenchContext, type Figure } from "./stages/common";
@@ -27,9 +28,13 @@ const STAGES: Record<string, (ctx: BenchContext) => Promise<Figure[]>> = {
   idle: idleStage,
 };
 
-const { values } = parseArgs({
-  options: { quick: { type: "boolean" }, stages: { type: "string" }, help: { type: "boolean", short: "h" } },
-});
+let values: { quick?: boolean; stages?: string; help?: boolean };
+try {
+  ({ values } = parseArgs({ options: { quick: { type: "boolean" }, stages: { type: "string" }, help: { type: "boolean", short: "h" } } }));
+} catch (err) {
+  process.stderr.write(`${usageProblem(err) ?? String(err)} (pnpm bench --help lists the options)\n`);
+  process.exit(2);
+}
 if (values.help) {
   process.stdout.write(`Usage: pnpm bench [--quick] [--stages ${Object.keys(STAGES).join(",")}]\n\n--quick runs smaller sizes (under two minutes); the default sizes are the issue's (1,000,000-reading drain).\nNeeds Mosquitto, NATS and PostgreSQL at DATALAB_MQTT_URL, DATALAB_NATS_URL, DATALAB_PG_URL.\n`);
   process.exit(0);

@@ -1,10 +1,12 @@
-import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { describeConfig, errorMessage, redact, runMain } from "@datalab/shared";
+import { ConfigError, describeConfig, errorMessage, redact, runMain } from "@datalab/shared";
 import { gatewayFields, loadGatewayConfig, type GatewayConfig } from "./config";
 import { Gateway, gatewayHttpToken } from "./gateway";
 import { formatStatus, readOfflineStatus, type GatewayStatus } from "./status";
 import { portsCommand } from "./sources/ports";
+import { formatQuarantine, listQuarantine, parseSince } from "./quarantine-list";
 
 const HELP = `Usage: pnpm gateway <command> [options]
 
@@ -14,29 +16,108 @@ Commands:
             rate and time to drain, uplink, quarantine, drops, last error. When no gateway
             answers on its HTTP port, the outbox file is read instead (read-only).
             Exit code 0: running; 3: not running (read from the file); 1: neither.
+  quarantine  list the payloads the gateway refused, newest first, read from its outbox
   ports     list serial ports with their stable /dev/serial/by-id names and USB ids (--json)
   help      this text
 
+pnpm gateway <command> --help lists that command's options and variables.
+`;
+
+/** The variables `status` and `quarantine` read: where the outbox and the HTTP port are. */
+const LOCATE_FIELDS = {
+  gatewayId: gatewayFields.gatewayId,
+  dataDir: gatewayFields.dataDir,
+  httpHost: gatewayFields.httpHost,
+  httpPort: gatewayFields.httpPort,
+  httpToken: gatewayFields.httpToken,
+  httpTokenFile: gatewayFields.httpTokenFile,
+};
+
+const COMMAND_HELP: Record<string, string> = {
+  run: `Usage: pnpm gateway run [--config FILE]
+
+Runs the gateway: MQTT (and radios) → SQLite outbox → NATS JetStream. Ctrl-C stops it after
+a last drain (a second Ctrl-C: at once; committed readings are safe either way).
+
 Options:
   --config FILE   JSON config file (same keys as below); environment variables win
-  --json          status: print JSON instead of text
   -h, --help      this text
 
 Configuration (environment variables):
 ${describeConfig(gatewayFields)}
-`;
+`,
+  status: `Usage: pnpm gateway status [--json] [--config FILE]
+
+The gateway's status: outbox backlog and size, oldest reading, forwarding rate and time to
+drain, uplink, quarantine, drops, last error. When no gateway answers on its HTTP port, the
+outbox file is read instead (read-only): DATALAB_DATA_DIR's, or the demo's
+(DATALAB_DEMO_DIR/gateway, default .data/demo/gateway) when only that one exists.
+Exit code 0: running; 3: not running (read from the file); 1: neither.
+
+Options:
+  --json          print JSON instead of text
+  --config FILE   JSON config file; environment variables win
+  -h, --help      this text
+
+Configuration (environment variables):
+${describeConfig(LOCATE_FIELDS)}
+`,
+  quarantine: `Usage: pnpm gateway quarantine [--since T] [--reason R] [--limit N] [--json]
+
+Lists the payloads the gateway refused (its outbox's quarantine table, read-only; the gateway
+may be running): time, source, reason, detail, and the payload as quoted text (control
+characters escaped, never sent to the terminal), newest first.
+
+Options:
+  --since T       only since T: an ISO time, epoch ms, or a duration back from now (30m, 2h, 7d)
+  --reason R      only this reason (e.g. not_json, bad_reading)
+  --limit N       at most N (default 50)
+  --json          JSON: {total, entries: [{id, receivedAt, source, reason, detail, payload,
+                  payloadBytes, cut}]}, payloads cut to 64 KiB of text
+  --config FILE   JSON config file; environment variables win
+  -h, --help      this text
+
+Configuration (environment variables):
+${describeConfig({ dataDir: gatewayFields.dataDir })}
+`,
+  ports: `Usage: pnpm gateway ports [--json]
+
+Lists serial ports with their stable /dev/serial/by-id names and USB ids. Needs no config.
+
+Options:
+  --json          print JSON instead of text
+  -h, --help      this text
+`,
+};
+
+/** Each command's flags: a flag another command takes is still an unknown flag here. */
+const COMMAND_FLAGS = {
+  run: { config: { type: "string" } },
+  status: { config: { type: "string" }, json: { type: "boolean" } },
+  quarantine: { config: { type: "string" }, json: { type: "boolean" }, since: { type: "string" }, reason: { type: "string" }, limit: { type: "string" } },
+  ports: { json: { type: "boolean" } },
+} as const;
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { config: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
-  });
-  const cmd = positionals[0] ?? "help";
-  if (values.help || cmd === "help") {
+  const cmd = argv[0] ?? "help";
+  if (cmd === "help" || cmd === "--help" || cmd === "-h") {
     process.stdout.write(HELP);
     return 0;
   }
+  if (cmd.startsWith("-")) throw new ConfigError([`unknown option ${cmd} (before the command)`]);
+  if (!(cmd in COMMAND_FLAGS)) throw new ConfigError([`unknown command "${cmd}" (commands: ${Object.keys(COMMAND_FLAGS).join(", ")}, help)`]);
+  const rest = argv.slice(1);
+  if (rest.includes("--help") || rest.includes("-h")) {
+    process.stdout.write(COMMAND_HELP[cmd]!);
+    return 0;
+  }
+  const values = parseArgs({ args: rest, options: COMMAND_FLAGS[cmd as keyof typeof COMMAND_FLAGS], allowPositionals: false }).values as {
+    config?: string;
+    json?: boolean;
+    since?: string;
+    reason?: string;
+    limit?: string;
+  };
   // Needs no config: listing ports must work before the config is written.
   if (cmd === "ports") return portsCommand(values.json === true);
   const config = loadGatewayConfig(values.config ? { file: values.config } : {});
@@ -64,14 +145,39 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case "status":
-      return status(config, values.json === true);
+      return status(config, values.json === true, values.config === undefined);
+    case "quarantine": {
+      const limit = values.limit === undefined ? 50 : Number(values.limit);
+      if (!Number.isInteger(limit) || limit < 1) throw new ConfigError([`--limit ${JSON.stringify(values.limit)}: expected a whole number ≥ 1`]);
+      const filter = { limit, payloadChars: values.json ? 65_536 : 200, ...(values.since ? { sinceMs: parseSince(values.since) } : {}), ...(values.reason ? { reason: values.reason } : {}) };
+      const path = outboxPath(config, values.config === undefined);
+      let r;
+      try {
+        r = listQuarantine(path, filter);
+      } catch (err) {
+        process.stderr.write(`the outbox cannot be read: ${errorMessage(err)}\n`);
+        return 1;
+      }
+      process.stdout.write(values.json ? `${JSON.stringify({ outbox: path, ...r }, null, 2)}\n` : formatQuarantine(r, path));
+      return 0;
+    }
     default:
-      process.stderr.write(`unknown command "${cmd}"\n\n${HELP}`);
       return 2;
   }
 }
 
-async function status(config: GatewayConfig, json: boolean): Promise<number> {
+/**
+ * The outbox file: DATALAB_DATA_DIR's; when that is left to its default and has none, the
+ * demo's (`pnpm demo` keeps it in DATALAB_DEMO_DIR/gateway, default .data/demo/gateway).
+ */
+function outboxPath(config: GatewayConfig, mayUseDemo: boolean): string {
+  const path = join(config.dataDir, "outbox.db");
+  if (existsSync(path) || !mayUseDemo || process.env.DATALAB_DATA_DIR) return path;
+  const demo = join(resolve(process.env.DATALAB_DEMO_DIR || ".data/demo"), "gateway", "outbox.db");
+  return existsSync(demo) ? demo : path;
+}
+
+async function status(config: GatewayConfig, json: boolean, mayUseDemo: boolean): Promise<number> {
   const host = config.httpHost === "0.0.0.0" || config.httpHost === "::" ? "127.0.0.1" : config.httpHost;
   const url = `http://${host}:${config.httpPort}/status`;
   let s: GatewayStatus;
@@ -87,7 +193,7 @@ async function status(config: GatewayConfig, json: boolean): Promise<number> {
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     s = (await res.json()) as GatewayStatus;
   } catch (err) {
-    const path = join(config.dataDir, "outbox.db");
+    const path = outboxPath(config, mayUseDemo);
     try {
       s = readOfflineStatus(path, config.gatewayId);
       code = 3;

@@ -13,7 +13,8 @@ const HELP = `Usage: pnpm hub <command> [options]
 Commands:
   run            run the hub: NATS JetStream → PostgreSQL (and MongoDB when configured)
   migrate        apply pending database migrations and exit
-  status         per sink: batches still to write (lag), dead letters, Postgres' last write
+  status         per sink: batches still to write (lag), dead letters, Postgres' last write;
+                 exit code 1 when NATS, the stream or Postgres is down
   dead-letters   list batches the sinks gave up on (reason, error, subject, size, time)
   help           this text
 
@@ -74,10 +75,11 @@ async function main(argv: string[]): Promise<number> {
           const sinks = [...(config.pgEnabled ? ["postgres"] : []), ...(config.mongoUrl ? ["mongo"] : [])];
           const report = await hubStatus(nc, subjects(config.natsPrefix), sinks, pool);
           process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
+          // What it checks is down (the stream, Postgres): a script or probe sees it in the code.
+          return "error" in report.stream || (report.postgres !== undefined && !report.postgres.reachable) ? 1 : 0;
         } finally {
           await pool?.end();
         }
-        return 0;
       });
     case "dead-letters":
       return withNats(config, async (nc) => {

@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { ConfigError, commonFields, describeConfig, loadConfig } from "@datalab/shared";
+import { ConfigError, commonFields, describeConfig, loadConfig, usageProblem } from "@datalab/shared";
 import { parseReplayArgs, REPLAY_FLAGS, REPLAY_HELP, replayCommand } from "./replay/command";
 import { parseSimulateArgs, SIMULATE_FLAGS, SIMULATE_HELP, simulateCommand } from "./simulate/command";
 import { OutputError } from "./simulate/outputs/types";
@@ -26,11 +26,28 @@ Configuration (environment variables):
 ${describeConfig({ mqttUrl: commonFields.mqttUrl })}
 `;
 
+const CONFIG = `Configuration (environment variables):
+${describeConfig({ mqttUrl: commonFields.mqttUrl })}
+`;
+
+/** One command's help: its own options and the variables it reads, nothing else. */
+const COMMAND_HELP: Record<string, string> = {
+  simulate: `Usage: pnpm sensors simulate [options]\n\n${SIMULATE_HELP}\n${CONFIG}`,
+  replay: `Usage: pnpm sensors replay FILE [options]\n\n${REPLAY_HELP}\n${CONFIG.trimEnd()}
+  DATALAB_GATEWAY_URL  the gateway's HTTP address, as --gateway
+  DATALAB_HTTP_TOKEN (or DATALAB_HTTP_TOKEN_FILE)  the gateway's token for its /metrics
+`,
+};
+
 async function main(argv: string[]): Promise<number> {
   const cmd = argv[0] !== undefined && !argv[0].startsWith("-") ? argv[0] : "help";
   const rest = cmd === "help" ? [] : argv.slice(1);
-  if (cmd === "help" || rest.includes("--help") || rest.includes("-h")) {
+  if (cmd === "help" || ((rest.includes("--help") || rest.includes("-h")) && !(cmd in COMMAND_HELP))) {
     process.stdout.write(HELP);
+    return 0;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    process.stdout.write(COMMAND_HELP[cmd]!);
     return 0;
   }
   const ac = new AbortController();
@@ -57,10 +74,14 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
     // Usage problems (bad flags, unknown options from parseArgs) exit 2 with the problem and a pointer to --help.
-    const usage = err instanceof ConfigError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+    const usage = usageProblem(err);
     if (err instanceof OutputError && err.reason === "closed") process.exit(0);
-    const text = usage || err instanceof OutputError ? (err as Error).message : ((err as Error).stack ?? String(err));
-    process.stderr.write(`${text}${usage ? "\n(pnpm sensors --help lists the options)" : ""}\n`);
-    process.exit(usage ? 2 : 1);
+    if (usage !== undefined) {
+      const hint = "(pnpm sensors <command> --help lists the options)";
+      process.stderr.write(usage.includes("\n") ? `${usage}\n${hint}\n` : `${usage} ${hint}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`${err instanceof OutputError ? err.message : ((err as Error).stack ?? String(err))}\n`);
+    process.exit(1);
   },
 );

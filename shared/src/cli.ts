@@ -1,6 +1,21 @@
 import { ConfigError } from "./errors";
 
 /**
+ * A command-line usage problem as one line a person reads: node:util parseArgs' errors
+ * (an unknown flag, a flag without its value, an unexpected argument) name the flag in their
+ * first sentence, and the rest is advice for programmers. Undefined for anything else.
+ */
+export function usageProblem(err: unknown): string | undefined {
+  const code = (err as { code?: string } | null)?.code;
+  if (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS")) {
+    const first = (err as Error).message.split(/\.\s/)[0]!.replace(/\.$/, "");
+    return first.charAt(0).toLowerCase() + first.slice(1);
+  }
+  if (err instanceof ConfigError) return err.problems.length === 1 ? err.problems[0] : err.message;
+  return undefined;
+}
+
+/**
  * Run a command-line entry point: exit with its code; a configuration or usage problem
  * exits 2 with the message only (it names the variable or flag), anything else exits 1
  * with the stack, which is a bug or a server problem worth the detail.
@@ -9,9 +24,10 @@ export function runMain(main: (argv: string[]) => Promise<number>, helpHint = "-
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (err: unknown) => {
-      const usage = err instanceof ConfigError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
-      if (usage) {
-        process.stderr.write(`${(err as Error).message}\n(${helpHint})\n`);
+      const usage = usageProblem(err);
+      if (usage !== undefined) {
+        // One problem is one line; several (a config file's) are listed one per line.
+        process.stderr.write(usage.includes("\n") ? `${usage}\n(${helpHint})\n` : `${usage} (${helpHint})\n`);
         process.exit(2);
       }
       process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
