@@ -1,15 +1,18 @@
 /**
- * The command lines' contract (issue 14, item 8), each run as a child process as a person or
+ * The command lines are a contract: help lists every option and variable; bad config fails at
+ * start, clearly. And (issue 14, item 8), each run as a child process as a person or
  * a script would: per-command help, one line and exit 2 for an unknown flag, status exit codes
  * when what they check is down, the demo's outbox found, and the quarantine listed as text.
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import mqtt from "mqtt";
 import { afterAll, describe, expect, it } from "vitest";
 import { silentLogger, subjects } from "@datalab/shared";
 import { MQTT_URL, NATS_URL, runCommand, tempDir, uniqueId, waitFor } from "@datalab/shared/testing";
-import { Gateway, loadGatewayConfig } from "@datalab/gateway";
+import { Gateway, gatewayFields, loadGatewayConfig } from "@datalab/gateway";
+import { hubFields } from "@datalab/hub";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 
@@ -17,10 +20,50 @@ const root = new URL("..", import.meta.url).pathname;
 const tsx = (script: string, args: string[], env: NodeJS.ProcessEnv = {}) =>
   runCommand("node", ["--import", "tsx", join(root, script), ...args], { env: { ...process.env, ...env }, timeoutMs: 60_000 });
 const gatewayCli = (args: string[], env: NodeJS.ProcessEnv = {}) => tsx("gateway/src/cli.ts", args, env);
+const cli = (pkg: string, args: string[], env: NodeJS.ProcessEnv = {}) =>
+  runCommand(process.execPath, ["--import", "tsx", `${fileURLToPath(new URL("..", import.meta.url))}${pkg}/src/cli.ts`, ...args], { env: { ...process.env, ...env }, timeoutMs: 30_000 });
 
 const cleanup: (() => Promise<void>)[] = [];
 afterAll(async () => {
   for (const c of cleanup.reverse()) await c();
+});
+
+describe("command lines: help and configuration", () => {
+  it.each([
+    ["gateway", gatewayFields],
+    ["hub", hubFields],
+  ] as const)("%s: the run command's help lists every environment variable", async (pkg, fields) => {
+    const r = await cli(pkg, pkg === "gateway" ? ["run", "--help"] : ["--help"]);
+    expect(r.code).toBe(0);
+    for (const f of Object.values(fields)) expect(r.stdout).toContain(f.env);
+  });
+
+  it("sensors --help lists the simulator's options", async () => {
+    const r = await cli("sensors", ["--help"]);
+    expect(r.code).toBe(0);
+    for (const opt of ["--sensors", "--rate", "--seed", "DATALAB_MQTT_URL"]) expect(r.stdout).toContain(opt);
+  });
+
+  it("the gateway refuses wrong values at start, naming each variable and what was expected", async () => {
+    const r = await cli("gateway", ["run"], { DATALAB_HTTP_PORT: "eighty", DATALAB_MQTT_URL: "http://127.0.0.1:1883", DATALAB_GATEWAY_ID: "has space" });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/DATALAB_HTTP_PORT="eighty": expected an integer from 0 to 65535/);
+    expect(r.stderr).toMatch(/DATALAB_MQTT_URL="http:\/\/127.0.0.1:1883": expected a URL starting with mqtt:\/\//);
+    expect(r.stderr).toMatch(/DATALAB_GATEWAY_ID="has space": expected 1-64 letters, digits/);
+  });
+
+  it("the hub refuses a wrong database URL at start", async () => {
+    const r = await cli("hub", ["run"], { DATALAB_PG_URL: "mysql://localhost/x", DATALAB_MONGO_URL: "nope" });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/DATALAB_PG_URL="mysql:\/\/localhost\/x": expected a URL starting with postgres:\/\/ or postgresql:\/\//);
+    expect(r.stderr).toMatch(/DATALAB_MONGO_URL="nope": expected a URL/);
+  });
+
+  it("an unknown command says so", async () => {
+    const r = await cli("gateway", ["fly"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown command "fly"/);
+  });
 });
 
 describe("command lines", () => {
