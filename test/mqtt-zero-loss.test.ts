@@ -69,7 +69,8 @@ describe("MQTT QoS 1 through kill -9 of the gateway, default settings", () => {
       while (published < MESSAGES) {
         if (published === MESSAGES - 5_000) await killed;
         const chunk: Promise<unknown>[] = [];
-        for (const end = Math.min(MESSAGES, published + 200); published < end; published++) {
+        // Chunks below the broker's receive maximum for the publisher (max_inflight_messages 100).
+        for (const end = Math.min(MESSAGES, published + 50); published < end; published++) {
           chunk.push(publisher.publishAsync(`${w.topic}/zl`, `{"name":"zl","value":${published}}`, { qos: 1 }));
         }
         await Promise.all(chunk);
@@ -84,8 +85,10 @@ describe("MQTT QoS 1 through kill -9 of the gateway, default settings", () => {
     let resentNew = 0;
     for (let k = 0; k < KILLS; k++) {
       // The run has taken in messages (so a commit group may be open), then a random wait.
-      await waitFor(async () => (await scrape(port, "datalab_gateway_readings_committed_total")) > 0, `readings committed before kill ${k + 1}`, 30_000, 5).catch((err: Error) => {
-        throw new Error(`${err.message}\n${gw!.log.slice(-3000)}`);
+      await waitFor(async () => (await scrape(port, "datalab_gateway_readings_committed_total")) > 0, `readings committed before kill ${k + 1}`, 30_000, 5).catch(async (err: Error) => {
+        const received = await scrape(port, "datalab_gateway_messages_received_total");
+        const unacked = await scrape(port, "datalab_gateway_mqtt_unacked");
+        throw new Error(`${err.message}; published ${published}, this run received ${received}, unacked ${unacked}\n${gw!.log.slice(-3000)}`);
       });
       await new Promise((r) => setTimeout(r, 300 + Math.random() * 2_200));
       const committed = await scrape(port, "datalab_gateway_readings_committed_total");
