@@ -229,11 +229,10 @@ describe("a hostile gateway under the documented permissions", () => {
     expect(received.map((m) => m.subject)).toEqual([]);
   });
 
-  // KNOWN HOLE, past the uplink: the hub folds readings of one sensor, metric and sensor time
-  // into one measurement whoever sent them, so the first copy wins. A gateway that names
-  // another's sensor and predicts its next sensor time replaces that reading with its own
-  // value. Remove `.fails` once the fold keeps what disagrees (e.g. folds equal values only).
-  it.fails("cannot replace a reading of the honest gateway's sensor by claiming its measurement first", async () => {
+  // Past the uplink: the hub folds copies of one sensor's measurement whoever sent them. Only
+  // copies that agree on the value fold, so a claim made first with another value is kept
+  // beside the honest reading and cannot replace it.
+  it("cannot replace a reading of the honest gateway's sensor by claiming its measurement first", async () => {
     const sensor = `victim-${id}`;
     const ts = Date.UTC(2026, 0, 1, 12);
     const now = Date.now();
