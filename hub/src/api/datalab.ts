@@ -82,7 +82,7 @@ export function createDataLab(c: DataLabConfig, registry: Registry, logger: Logg
       observeSinks(sinks, "postgres", (readings) => (fanout ? fanout.announce(readings) : feed.publish(readings)), logger);
     },
     fanOut(nc, subject) {
-      fanout = new LiveFanout(nc, subject, (readings) => feed.publish(readings), registry, logger.child({ part: "live-fanout" }));
+      fanout = new LiveFanout(nc, subject, (readings) => feed.publish(readings), registry, logger.child({ part: "live-fanout" }), () => feed.size > 0);
       fanout.start();
     },
     async close() {

@@ -39,10 +39,12 @@ export class LiveFanout {
     private readonly deliver: (readings: readonly LiveReading[]) => void,
     registry: Registry,
     private readonly logger: Logger,
+    /** False while no browser watches this hub: what is heard is then not even parsed. */
+    private readonly watched: () => boolean = () => true,
   ) {
     this.messages = new Counter({
       name: "datalab_hub_live_fanout_messages_total",
-      help: "Live fan-out messages between hub processes, by outcome (sent, received, invalid: not a list of readings, publish_failed)",
+      help: "Live fan-out messages between hub processes, by outcome (sent, received, unwatched: heard while no browser watched this hub, invalid: not a list of readings, publish_failed)",
       labelNames: ["outcome"],
       registers: [registry],
     });
@@ -53,6 +55,11 @@ export class LiveFanout {
     this.sub = this.nc.subscribe(this.subject, {
       callback: (err, msg) => {
         if (err) return;
+        // Most of a hub's live cost was parsing and checking its own announcements for nobody.
+        if (!this.watched()) {
+          this.messages.inc({ outcome: "unwatched" });
+          return;
+        }
         let readings: LiveReading[];
         try {
           readings = LiveWire.parse(JSON.parse(new TextDecoder().decode(msg.data)));
