@@ -4,13 +4,14 @@
  * a script would: per-command help, one line and exit 2 for an unknown flag, status exit codes
  * when what they check is down, the demo's outbox found, and the quarantine listed as text.
  */
+import { spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import mqtt from "mqtt";
 import { afterAll, describe, expect, it } from "vitest";
 import { silentLogger, subjects } from "@datalab/shared";
-import { MQTT_URL, NATS_URL, runCommand, tempDir, uniqueId, waitFor } from "@datalab/shared/testing";
+import { createTestDatabase, MQTT_URL, NATS_URL, runCommand, tempDir, uniqueId, waitFor } from "@datalab/shared/testing";
 import { Gateway, gatewayFields, loadGatewayConfig } from "@datalab/gateway";
 import { hubFields } from "@datalab/hub";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -110,6 +111,29 @@ describe("command lines", () => {
     expect(r.code).toBe(1);
   });
 
+  it("Ctrl-C through pnpm stops hub run, gateway run and sensors simulate cleanly: exit 0, their last words logged, nothing printed as a failure", async () => {
+    const db = await createTestDatabase();
+    cleanup.push(() => db.drop());
+    const id = uniqueId("ctrlc");
+    const common = { DATALAB_NATS_URL: NATS_URL, DATALAB_NATS_PREFIX: id, DATALAB_HTTP_PORT: "0", DATALAB_HTTP_HOST: "127.0.0.1", DATALAB_LOG_LEVEL: "info" };
+    // The simulator is running once its first message arrives.
+    const sub = await mqtt.connectAsync(MQTT_URL);
+    cleanup.push(() => sub.endAsync());
+    let simulated = 0;
+    sub.on("message", () => (simulated += 1));
+    await sub.subscribeAsync(`${id}/sim/#`);
+    const [hub, gateway, simulate] = await Promise.all([
+      ctrlC(["hub", "run"], { ...common, DATALAB_PG_URL: db.url }, /"hub started"/),
+      ctrlC(["gateway", "run"], { ...common, DATALAB_GATEWAY_ID: id, DATALAB_DATA_DIR: tempDir("datalab-ctrlc-"), DATALAB_MQTT_URL: MQTT_URL, DATALAB_MQTT_TOPICS: `${id}/#`, DATALAB_MQTT_RTL433_TOPICS: "" }, /"gateway started"/),
+      ctrlC(["sensors", "simulate", "--topic", `${id}/sim`, "--sensors", "2", "--interval", "1"], { DATALAB_MQTT_URL: MQTT_URL }, () => simulated > 0),
+    ]);
+    for (const [name, r, last] of [["hub", hub, /"hub stopped"/], ["gateway", gateway, /"drained":true/], ["simulate", simulate, /simulated \d+ reading cycles/]] as const) {
+      expect({ name, code: r.code, signal: r.signal }, r.output.slice(-1500)).toEqual({ name, code: 0, signal: null });
+      expect(r.output, name).toMatch(last);
+      expect(r.output, name).not.toMatch(/ELIFECYCLE|Command failed|second signal/);
+    }
+  }, 120_000);
+
   it("pnpm gateway status and quarantine find the demo's outbox when DATALAB_DATA_DIR is left to its default", async () => {
     const cwd = tempDir("datalab-cli-");
     const demoDir = join(cwd, "demo");
@@ -152,6 +176,23 @@ describe("command lines", () => {
     expect(future.total).toBe(0);
   });
 });
+
+/** A command through pnpm in its own process group, stopped as a terminal's Ctrl-C does: SIGINT to the whole group. */
+async function ctrlC(args: string[], env: NodeJS.ProcessEnv, ready: RegExp | (() => boolean)): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }> {
+  const child = spawn("pnpm", args, { cwd: root, env: { ...process.env, ...env }, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on("close", (code, signal) => resolve({ code, signal })));
+  try {
+    await waitFor(() => (typeof ready === "function" ? ready() : ready.test(output)), `${args.join(" ")} to start`, 60_000);
+  } catch (err) {
+    process.kill(-child.pid!, "SIGKILL");
+    throw err;
+  }
+  process.kill(-child.pid!, "SIGINT");
+  return { ...(await closed), output };
+}
 
 async function startGateway(dataDir: string, id = uniqueId("cli")): Promise<Gateway> {
   mkdirSync(dataDir, { recursive: true });

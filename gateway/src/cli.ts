@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { ConfigError, describeConfig, errorMessage, redact, runMain } from "@datalab/shared";
+import { ConfigError, describeConfig, errorMessage, onStopSignal, redact, runMain } from "@datalab/shared";
 import { gatewayFields, loadGatewayConfig, type GatewayConfig } from "./config";
 import { Gateway, gatewayHttpToken } from "./gateway";
 import { formatStatus, readOfflineStatus, type GatewayStatus } from "./status";
@@ -125,23 +125,18 @@ async function main(argv: string[]): Promise<number> {
     case "run": {
       const gw = new Gateway(config);
       gw.logger.info({ config: redact(gatewayFields, config) }, "configuration");
+      // Listening before the start: a Ctrl-C while starting stops it once started, never kills it midway.
+      const signalled = new Promise<NodeJS.Signals>((resolve) =>
+        onStopSignal(resolve, (sig) => {
+          // A second signal: the operator does not want to wait for the last drain.
+          // Committed readings are safe on disk either way.
+          gw.logger.warn({ signal: sig }, "second signal: exiting now");
+          process.exit(1);
+        }),
+      );
       await gw.start();
-      await new Promise<void>((resolve) => {
-        let stopping = false;
-        const stop = (sig: string) => {
-          if (stopping) {
-            // A second signal: the operator does not want to wait for the last drain.
-            // Committed readings are safe on disk either way.
-            gw.logger.warn({ signal: sig }, "second signal: exiting now");
-            process.exit(1);
-          }
-          stopping = true;
-          gw.logger.info({ signal: sig }, "signal received");
-          void gw.stop().then(resolve);
-        };
-        process.on("SIGINT", () => stop("SIGINT"));
-        process.on("SIGTERM", () => stop("SIGTERM"));
-      });
+      gw.logger.info({ signal: await signalled }, "signal received");
+      await gw.stop();
       return 0;
     }
     case "status":

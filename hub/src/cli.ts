@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import pg from "pg";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { ConfigError, connectNats, createLogger, describeConfig, natsConnectionOptions, redact, subjects, runMain } from "@datalab/shared";
+import { ConfigError, connectNats, createLogger, describeConfig, natsConnectionOptions, onStopSignal, redact, subjects, runMain } from "@datalab/shared";
 import { hubFields, loadHubConfig, type HubConfig } from "./config";
 import { listDeadLetters, replayDeadLetters, type DeadLetter } from "./consume/dead-letters";
 import { Hub } from "./hub";
@@ -114,15 +114,11 @@ async function main(argv: string[]): Promise<number> {
 async function run(config: HubConfig): Promise<number> {
   const hub = new Hub(config);
   hub.logger.info({ config: redact(hubFields, config) }, "configuration");
+  // Listening before the start: a Ctrl-C while starting stops it once started, never kills it midway.
+  const signalled = new Promise<NodeJS.Signals>((resolve) => onStopSignal(resolve));
   await hub.start();
-  await new Promise<void>((resolve) => {
-    const stop = (sig: string) => {
-      hub.logger.info({ signal: sig }, "signal received");
-      void hub.stop().then(resolve);
-    };
-    process.once("SIGINT", () => stop("SIGINT"));
-    process.once("SIGTERM", () => stop("SIGTERM"));
-  });
+  hub.logger.info({ signal: await signalled }, "signal received");
+  await hub.stop();
   return 0;
 }
 

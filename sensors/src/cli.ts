@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { ConfigError, commonFields, describeConfig, loadConfig, usageProblem } from "@datalab/shared";
+import { ConfigError, commonFields, describeConfig, loadConfig, onStopSignal, usageProblem } from "@datalab/shared";
 import { parseReplayArgs, REPLAY_FLAGS, REPLAY_HELP, replayCommand } from "./replay/command";
 import { parseSimulateArgs, SIMULATE_FLAGS, SIMULATE_HELP, simulateCommand } from "./simulate/command";
 import { OutputError } from "./simulate/outputs/types";
@@ -51,8 +51,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const ac = new AbortController();
-  process.once("SIGINT", () => ac.abort());
-  process.once("SIGTERM", () => ac.abort());
+  onStopSignal(() => ac.abort());
   if (cmd === "simulate") {
     const { values, positionals } = parseArgs({ args: rest, options: SIMULATE_FLAGS, allowPositionals: true });
     if (positionals.length > 0) throw new ConfigError([`simulate takes no arguments, got: ${positionals.join(" ")}`]);

@@ -35,3 +35,24 @@ export function runMain(main: (argv: string[]) => Promise<number>, helpHint = "-
     },
   );
 }
+
+/** A terminal's Ctrl-C reaches a process from the terminal and again from its launcher (tsx relays it): one stop. */
+const SAME_STOP_MS = 1_000;
+
+/**
+ * Call `stop` once on SIGINT or SIGTERM. The handlers stay installed, so a signal repeated by a
+ * launcher never falls through to Node's default (which kills the process mid-stop); a repeat
+ * within a second is the same Ctrl-C, and a later one calls `again` (e.g. "exit now").
+ */
+export function onStopSignal(stop: (signal: NodeJS.Signals) => void, again?: (signal: NodeJS.Signals) => void): void {
+  let first: number | undefined;
+  const handle = (signal: NodeJS.Signals): void => {
+    const now = Date.now();
+    if (first === undefined) {
+      first = now;
+      stop(signal);
+    } else if (now - first >= SAME_STOP_MS) again?.(signal);
+  };
+  process.on("SIGINT", handle);
+  process.on("SIGTERM", handle);
+}
