@@ -34,7 +34,7 @@ describe("command lines: help and configuration", () => {
     ["gateway", gatewayFields],
     ["hub", hubFields],
   ] as const)("%s: the run command's help lists every environment variable", async (pkg, fields) => {
-    const r = await cli(pkg, pkg === "gateway" ? ["run", "--help"] : ["--help"]);
+    const r = await cli(pkg, ["run", "--help"]);
     expect(r.code).toBe(0);
     for (const f of Object.values(fields)) expect(r.stdout).toContain(f.env);
   });
@@ -79,6 +79,10 @@ describe("command lines", () => {
     expect(status.stdout).not.toContain("--reason");
     expect(quarantine.stdout).toContain("--reason");
     expect(quarantine.stdout).not.toContain("DATALAB_NATS_URL");
+    const hubStatus = await tsx("hub/src/cli.ts", ["status", "--help"]);
+    expect(hubStatus.stdout).toContain("DATALAB_NATS_URL");
+    expect(hubStatus.stdout).not.toContain("DATALAB_PG_POOL_SIZE");
+    expect(hubStatus.stdout).not.toContain("--replay");
     const simulate = await tsx("sensors/src/cli.ts", ["simulate", "--help"]);
     expect(simulate.code).toBe(0);
     expect(simulate.stdout).toContain("--sensors");

@@ -29,9 +29,49 @@ Options:
   --limit N        (dead-letters) at most N, oldest first (default 100)
   -h, --help       this text
 
+pnpm hub <command> --help lists that command's options and variables; run --help all of them.
+`;
+
+/** The variables a command that only reads NATS (and Postgres) uses: the server, its prefix and credentials. */
+const natsOnly = Object.fromEntries(Object.entries(hubFields).filter(([k]) => k === "natsUrl" || k === "natsPrefix" || (k.startsWith("nats") && k !== "natsEnsureStream"))) as Partial<typeof hubFields>;
+
+const COMMAND_HELP: Record<string, string> = {
+  run: `Usage: pnpm hub run [--config FILE]
+
+Runs the hub: NATS JetStream → PostgreSQL (and MongoDB when configured), the query API, live
+stream and dashboard. Ctrl-C stops it cleanly.
+
+Options:
+  --config FILE    JSON config file (same keys as below); environment variables win
+  -h, --help       this text
+
 Configuration (environment variables):
 ${describeConfig(hubFields)}
-`;
+`,
+  migrate: `Usage: pnpm hub migrate [--config FILE]
+
+Applies pending database migrations and exits.
+
+Configuration (environment variables):
+${describeConfig({ pgUrl: hubFields.pgUrl })}
+`,
+  status: `Usage: pnpm hub status [--json] [--config FILE]
+
+Per sink: batches still to write (lag), dead letters, Postgres' last write. Exit code 1 when
+NATS, the stream or Postgres is down.
+
+Configuration (environment variables):
+${describeConfig({ ...natsOnly, pgUrl: hubFields.pgUrl, pgEnabled: hubFields.pgEnabled, mongoUrl: hubFields.mongoUrl })}
+`,
+  "dead-letters": `Usage: pnpm hub dead-letters [--sink NAME] [--reason R] [--seq N] [--limit N] [--replay] [--json]
+
+Lists batches the sinks gave up on (reason, error, subject, size, time); --replay publishes
+them back to their subject, then deletes them from the dead-letter stream.
+
+Configuration (environment variables):
+${describeConfig(natsOnly)}
+`,
+};
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -50,7 +90,7 @@ async function main(argv: string[]): Promise<number> {
   });
   const cmd = positionals[0] ?? "help";
   if (values.help || cmd === "help") {
-    process.stdout.write(HELP);
+    process.stdout.write(COMMAND_HELP[cmd] ?? HELP);
     return 0;
   }
   const config = loadHubConfig(values.config ? { file: values.config } : {});
