@@ -138,13 +138,16 @@ describe("command lines", () => {
     }
   }, 120_000);
 
-  it("pnpm gateway status and quarantine find the demo's outbox when DATALAB_DATA_DIR is left to its default", async () => {
+  it("pnpm gateway status finds the demo's outbox when DATALAB_DATA_DIR is left to its default and holds none", async () => {
     const cwd = tempDir("datalab-cli-");
     const demoDir = join(cwd, "demo");
     const gw = await startGateway(join(demoDir, "gateway"));
     await gw.stop();
-    const env = { DATALAB_DEMO_DIR: demoDir, DATALAB_DATA_DIR: "", DATALAB_HTTP_PORT: "1" };
-    const status = await gatewayCli(["status", "--json"], env);
+    // Run from `cwd`, where the gateway's default .data/gateway holds no outbox.
+    const loader = new URL("../node_modules/tsx/dist/loader.mjs", import.meta.url).href;
+    const status = await runCommand("sh", ["-c", 'cd "$1" && exec node --import "$2" "$3" status --json', "sh", cwd, loader, join(root, "gateway/src/cli.ts")], {
+      env: { ...process.env, DATALAB_DEMO_DIR: demoDir, DATALAB_DATA_DIR: "", DATALAB_HTTP_PORT: "1" },
+    });
     expect(status.code, status.stderr).toBe(3);
     expect((JSON.parse(status.stdout) as { outbox: { path: string } }).outbox.path).toBe(join(demoDir, "gateway", "outbox.db"));
   });
