@@ -142,6 +142,8 @@ describe.each([
         DATALAB_MQTT_TOPICS: `${topic}/#`,
         DATALAB_GATEWAY_ID: gatewayId,
         DATALAB_HTTP_PORT: "0",
+        // As the unit runs it: nothing preloaded from the test run's environment.
+        NODE_OPTIONS: "",
       },
       { cmd: cmd[0]!, args: cmd.slice(1), cwd: join(root, APP, "current") },
     );
