@@ -179,4 +179,24 @@ describe("notebooks (deploy/notebooks)", () => {
       await first.close();
     }
   });
+
+  it.skipIf(!MONGO_URL)("raw_messages survives duplicate keys and gaps: a key given twice is looked up once, a reading whose message is missing is found=False (needs DATALAB_MONGO_URL)", async () => {
+    const client = (mongo as unknown as { client: { db(n: string): { collection(c: string): { deleteOne(f: object): Promise<{ deletedCount: number }> } } } }).client;
+    // The message holding readings 201 and 202 of the single-hop replay goes missing.
+    expect((await client.db(mongoDb).collection("messages").deleteOne({ _id: "replay-suthaharan:single-hop-csv:201" })).deletedCount).toBe(1);
+    const script = [
+      "import pandas as pd, datalab as dl",
+      "rows = pd.DataFrame({'gateway_id': ['replay-suthaharan'] * 4, 'instance': ['single-hop-csv'] * 4, 'seq': [102, 102, 202, 201]})",
+      "raw = dl.raw_messages(dl.mongo_db(), rows)",
+      "print(raw[['seq', 'found']].to_json(orient='records'))",
+    ].join("\n");
+    const env: NodeJS.ProcessEnv = { ...process.env, PYTHONPATH: NOTEBOOKS, PYTHONDONTWRITEBYTECODE: "1", DATALAB_MONGO_URL: MONGO_URL, DATALAB_MONGO_DB: mongoDb };
+    const r = await runCommand("/usr/bin/python3", ["-c", script], { env, timeoutMs: 60_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim())).toEqual([
+      { seq: 102, found: true },
+      { seq: 201, found: false },
+      { seq: 202, found: false },
+    ]);
+  });
 });
