@@ -98,8 +98,9 @@ async function betterSqlite(arch: Arch, src: string, nodeDir: string): Promise<s
   const work = join(CACHE, "build", `better-sqlite3-${arch}`);
   rmSync(work, { recursive: true, force: true });
   cpSync(src, work, { recursive: true, dereference: true, filter: (p) => !p.startsWith(join(src, "build")) && !p.startsWith(join(src, "node_modules")) });
+  // One job: SQLite is one large file anyway, and a test run builds this beside other tests.
   log(`compiling better-sqlite3 ${version} for linux-${arch}, Node ${RELEASE_NODE_VERSION} (a minute or more)`);
-  await run(process.execPath, [nodeGyp(), "rebuild", "--release", `--nodedir=${nodeDir}`, `--arch=${arch}`, "--jobs=2"], {
+  await run(process.execPath, [nodeGyp(), "rebuild", "--release", `--nodedir=${nodeDir}`, `--arch=${arch}`, "--jobs=1"], {
     cwd: work,
     // The machine's npmrc may name another Node's headers; the target's win.
     env: { CC: cc, CXX: cxx, npm_config_nodedir: nodeDir, npm_config_arch: arch, npm_config_target_arch: arch },

@@ -100,7 +100,7 @@ describe("install into a scratch root", () => {
   });
 
   it("installs a gateway that runs on this machine, with a config file it accepts", async () => {
-    const help = await run(process.execPath, [join(root, CURRENT, "dist/cli.mjs"), "help"]);
+    const help = await run(process.execPath, [join(root, CURRENT, "dist/cli.mjs"), "run", "--help"]);
     expect(help.code, help.out).toBe(0);
     expect(help.out).toContain("DATALAB_NATS_URL");
     const cfg = loadGatewayConfig({ env: {}, file: join(root, "etc/datalab/gateway.json") });

@@ -248,10 +248,20 @@ describe.each([
     expect(readFileSync(json, "utf8")).toBe(edited);
     expect(readFileSync(outbox).equals(outboxBefore)).toBe(true);
 
-    // The rolled-back release runs and reads the kept outbox.
+    // The rolled-back release reads the kept outbox, runs, and delivers on top of what it held.
     const status = gateway(["status", "--json"]).start();
     const exit = await status.exit!;
     expect(exit.code, status.log).toBe(3);
     expect((JSON.parse(status.log.slice(status.log.indexOf("{"))) as GatewayStatus).gatewayId).toBe(gatewayId);
+    gw = gateway().start();
+    await gw.ready(START_MS);
+    const publisher = await mqtt.connectAsync(broker.url, { clientId: uniqueId("pub-"), protocolVersion: 5 });
+    try {
+      await publisher.publishAsync(`${topic}/r`, `{"name":"r","value":1000}`, { qos: 1 });
+      await waitFor(async () => (await count()) === 202, "a reading through the rolled-back release", START_MS, 100);
+    } finally {
+      await publisher.endAsync();
+    }
+    await gw.kill("SIGTERM");
   }, 4 * START_MS * TIME_SCALE);
 });
