@@ -119,6 +119,12 @@ describe("command lines", () => {
     const db = await createTestDatabase();
     cleanup.push(() => db.drop());
     const id = uniqueId("ctrlc");
+    cleanup.push(async () => {
+      const nc = await connect({ servers: NATS_URL });
+      const jsm = await jetstreamManager(nc);
+      for (const name of [subjects(id).stream, subjects(id).deadLetterStream]) await jsm.streams.delete(name).catch(() => undefined);
+      await nc.close();
+    });
     const common = { DATALAB_NATS_URL: NATS_URL, DATALAB_NATS_PREFIX: id, DATALAB_HTTP_PORT: "0", DATALAB_HTTP_HOST: "127.0.0.1", DATALAB_LOG_LEVEL: "info" };
     // The simulator is running once its first message arrives.
     const sub = await mqtt.connectAsync(MQTT_URL);
@@ -128,7 +134,7 @@ describe("command lines", () => {
     await sub.subscribeAsync(`${id}/sim/#`);
     const [hub, gateway, simulate] = await Promise.all([
       ctrlC(["hub", "run"], { ...common, DATALAB_PG_URL: db.url }, /"hub started"/),
-      ctrlC(["gateway", "run"], { ...common, DATALAB_GATEWAY_ID: id, DATALAB_DATA_DIR: tempDir("datalab-ctrlc-"), DATALAB_MQTT_URL: MQTT_URL, DATALAB_MQTT_TOPICS: `${id}/#`, DATALAB_MQTT_RTL433_TOPICS: "" }, /"gateway started"/),
+      ctrlC(["gateway", "run"], { ...common, DATALAB_GATEWAY_ID: id, DATALAB_DATA_DIR: tempDir("datalab-ctrlc-"), DATALAB_MQTT_URL: MQTT_URL, DATALAB_MQTT_TOPICS: `${id}/#`, DATALAB_MQTT_RTL433_TOPICS: "", DATALAB_MQTT_PERSISTENT: "false" }, /"gateway started"/),
       ctrlC(["sensors", "simulate", "--topic", `${id}/sim`, "--sensors", "2", "--interval", "1"], { DATALAB_MQTT_URL: MQTT_URL }, () => simulated > 0),
     ]);
     for (const [name, r, last] of [["hub", hub, /"hub stopped"/], ["gateway", gateway, /"drained":true/], ["simulate", simulate, /simulated \d+ reading cycles/]] as const) {
