@@ -67,7 +67,13 @@ const ctx: BenchContext = {
   log: (m) => process.stderr.write(`[bench] ${m}\n`),
 };
 
-const gatewayRun = process.env.DATALAB_BENCH_GATEWAY === "tsx" ? "gateway via tsx" : `gateway bundled (gateway/dist/cli.mjs), node ${GATEWAY_NODE_FLAGS.join(" ")}`;
+const benchGateway = process.env.DATALAB_BENCH_GATEWAY ?? "";
+const gatewayRun =
+  benchGateway === "tsx"
+    ? "gateway via tsx"
+    : benchGateway
+      ? `gateway from the release ${benchGateway} (its bin/node, dist/cli.mjs), node ${GATEWAY_NODE_FLAGS.join(" ")}`
+      : `gateway bundled (gateway/dist/cli.mjs), node ${GATEWAY_NODE_FLAGS.join(" ")}`;
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${process.platform}/${process.arch}`;
 const started = Date.now();
 const figures: Figure[] = [];

@@ -1,5 +1,6 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
+import { join } from "node:path";
 import { subjects } from "@datalab/shared";
 import { freePort, tempDir, uniqueId, waitFor } from "@datalab/shared/testing";
 import { ROOT, startNode, startProcess, type Child } from "../lib/proc";
@@ -39,11 +40,15 @@ export interface GatewayChild extends Child {
 export async function startGateway(env: Record<string, string>, dataDir = tempDir("datalab-bench-gw-")): Promise<GatewayChild> {
   const httpPort = await freePort();
   // As on a Pi: the bundled gateway under plain node (see gateway/scripts/bundle.ts), unless
-  // DATALAB_BENCH_GATEWAY=tsx asks for the development path.
-  const viaTsx = process.env.DATALAB_BENCH_GATEWAY === "tsx";
-  const start = viaTsx
-    ? (e: NodeJS.ProcessEnv) => startNode("gateway/src/cli.ts", ["run"], e)
-    : (e: NodeJS.ProcessEnv) => startProcess(process.execPath, [...GATEWAY_NODE_FLAGS, `${ROOT}gateway/dist/cli.mjs`, "run"], e);
+  // DATALAB_BENCH_GATEWAY=tsx asks for the development path, or names an unpacked release
+  // folder (deploy/release.ts), whose own Node.js then runs its bundle.
+  const how = process.env.DATALAB_BENCH_GATEWAY ?? "";
+  const start =
+    how === "tsx"
+      ? (e: NodeJS.ProcessEnv) => startNode("gateway/src/cli.ts", ["run"], e)
+      : how
+        ? (e: NodeJS.ProcessEnv) => startProcess(join(how, "bin/node"), [...GATEWAY_NODE_FLAGS, join(how, "dist/cli.mjs"), "run"], e)
+        : (e: NodeJS.ProcessEnv) => startProcess(process.execPath, [...GATEWAY_NODE_FLAGS, `${ROOT}gateway/dist/cli.mjs`, "run"], e);
   const child = start({
     ...process.env,
     DATALAB_LOG_LEVEL: "warn",
