@@ -70,6 +70,9 @@ async function release(arch: "arm64" | "x64"): Promise<string> {
   const version = (JSON.parse(readFileSync(join(ROOT, "gateway/package.json"), "utf8")) as { version: string }).version;
   const tarball = join(dir, `datalab-gateway-${version}-linux-${arch}.tar.gz`);
   if (existsSync(`${tarball}.sha256`)) return tarball;
+  // Only the releases of the current sources are kept: each pair is about 90 MB.
+  const cache = join(ROOT, ".cache/release-test");
+  if (existsSync(cache)) for (const old of readdirSync(cache)) if (join(cache, old) !== dir) rmSync(join(cache, old), { recursive: true, force: true });
   const r = await runCommand(join(ROOT, "node_modules/.bin/tsx"), [join(ROOT, "deploy/release.ts"), "gateway", "--arch", arch, "--out", dir], { timeoutMs: BUILD_MS });
   if (r.code !== 0) throw new Error(`pnpm release gateway --arch ${arch} failed (${r.code}):\n${r.stderr.slice(-4000)}`);
   return tarball;
