@@ -250,6 +250,13 @@ do_rollback() {
   prev=$(readlink "$base/previous" || true)
   if [ -z "$prev" ] || [ ! -d "$base/$prev" ]; then die "no previous release to roll back to in $base"; fi
   cur=$(readlink "$base/current")
+  # The unit names the node of the install that wrote it: a release's own, or the machine's.
+  local own_prev=0 own_cur=0
+  if [ -x "$base/$prev/bin/node" ]; then own_prev=1; fi
+  if [ -x "$base/$cur/bin/node" ]; then own_cur=1; fi
+  if [ "$own_prev" != "$own_cur" ]; then
+    die "the previous release was installed the other way (from a release / from a checkout): install it again with install.sh instead"
+  fi
   relink "$prev" "$base/current"
   relink "$cur" "$base/previous"
   log "rolled back: current is $prev, previous is $cur (the config and the outbox are untouched)"
