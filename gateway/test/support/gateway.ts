@@ -74,15 +74,20 @@ export class GatewayProcess {
 
   /** The HTTP port, read from the "gateway started" log line (the gateway listens on port 0). */
   async ready(timeoutMs = 20_000): Promise<number> {
-    return waitFor(
+    // A gateway that exits at start fails the wait at once (waitFor would take a thrown
+    // error for "not yet" and wait out its deadline).
+    let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    void this.exit?.then((e) => (exited = e));
+    const port = await waitFor(
       () => {
-        if (this.proc?.exitCode !== null && this.proc?.exitCode !== undefined) throw new Error(`gateway exited early:\n${this.log}`);
         const m = /"http":(\d+)[^\n]*"gateway started"/.exec(this.log);
-        return m ? Number(m[1]) : undefined;
+        return m ? Number(m[1]) : exited ? -1 : undefined;
       },
       "the gateway process to start",
       timeoutMs,
     );
+    if (port < 0) throw new Error(`gateway exited early (code ${exited!.code}, signal ${exited!.signal}):\n${this.log}`);
+    return port;
   }
 
   async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
