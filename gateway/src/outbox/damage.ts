@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { closeSync, copyFileSync, existsSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import type Database from "better-sqlite3";
+import type { OutboxRow } from "./store";
 
 /**
  * Damage to the outbox that SQLite itself either repairs silently (a WAL whose frames stop
@@ -205,16 +206,8 @@ export function rowCrc(firstSeq: number, lastSeq: number, n: number, m: number, 
   return createHash("sha1").update(`${firstSeq}:${lastSeq}:${n}:${m}:${receivedAt}:`).update(wire).digest().readInt32BE(0);
 }
 
-interface RawRow {
-  id: number;
-  firstSeq: number;
-  lastSeq: number;
-  n: number;
-  m: number;
-  receivedAt: number;
-  wire: string;
-  crc: number | null;
-}
+/** A row as stored, its checksum with it (null: written before checksums). */
+type RawRow = Omit<OutboxRow, "bytes"> & { crc: number | null };
 
 /**
  * Every row's checksum (rows written before checksums: their JSON and counts), checked at
