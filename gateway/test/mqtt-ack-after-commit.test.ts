@@ -107,6 +107,45 @@ describe("MQTT acknowledgements after the commit", () => {
     expect(second.values).toEqual([6, 7, 8, 9, 10, 11, 12, 13, 14]);
   });
 
+  it("a resend after a reconnect, while the first copy still waits for its commit, is not handed on twice; the acknowledgement follows the connection", async () => {
+    const topic = `test/${uniqueId("reconnect")}`;
+    const clientId = uniqueId("gw-reconnect-");
+    stops.push(async () => {
+      const c = await mqtt.connectAsync(MQTT_URL, { clientId, clean: true, protocolVersion: 5, properties: { sessionExpiryInterval: 0 } });
+      await c.endAsync();
+    });
+    const registry = createRegistry("gateway", false);
+    const r = recorder(false);
+    const source = new MqttSource(
+      { url: MQTT_URL, routes: [{ filter: `${topic}/#`, decoder: () => [] }], clientId, persistentSession: true, sessionExpirySeconds: 60, receiveMaximum: 100, qos: 1, registry, logger: silentLogger() },
+      r.ingest,
+    );
+    stops.push(() => source.stop());
+    await source.start();
+    await waitFor(() => source.status().state === "connected", "the source to connect");
+    const publisher = await mqtt.connectAsync(MQTT_URL, { clientId: uniqueId("pub-") });
+    stops.push(() => publisher.endAsync());
+    for (let i = 0; i < 5; i++) await publisher.publishAsync(`${topic}/s`, String(i), { qos: 1 });
+    await waitFor(() => r.held.length === 5, "five messages waiting for their commit");
+
+    // The connection drops (not the process): the broker resends the five on the next one.
+    const client = (source as unknown as { client: mqtt.MqttClient }).client;
+    client.stream.destroy();
+    await waitFor(async () => (await counter(registry, "datalab_gateway_mqtt_resends_total", { outcome: "awaiting_commit" })) === 5, "the five resent");
+    expect(r.values).toEqual([0, 1, 2, 3, 4]);
+
+    // Their group commits: acknowledged on the new connection, so a further reconnect brings
+    // nothing back; a new message goes through alone.
+    r.held[0]!.owner.settled(r.held.splice(0));
+    await new Promise<void>((resolve) => client.stream.write(Buffer.alloc(0), () => resolve()));
+    client.stream.destroy();
+    await waitFor(() => source.status().state === "connected" && client.connected, "the source to reconnect");
+    await publisher.publishAsync(`${topic}/s`, "5", { qos: 1 });
+    await waitFor(() => r.values.length === 6, "the new message");
+    expect(r.values).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(await counter(registry, "datalab_gateway_mqtt_resends_total", { outcome: "stored" })).toBe(0);
+  });
+
   it("MQTT 3.1.1 with Mosquitto's window of 20: groups close when the window is nearly used, not at the 5 s interval", async () => {
     const broker = await startMosquitto({ extraConfig: ["max_inflight_messages 20"] });
     stops.push(() => broker.stop());

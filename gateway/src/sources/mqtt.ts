@@ -75,8 +75,8 @@ const PUBACK_BYTES = 4;
 const ACK_AFTER_COMMIT = new Error("acknowledged after the commit");
 
 interface MqttDelivery extends Delivery {
-  /** The connection the message came on: an acknowledgement goes only there. */
-  readonly conn: object;
+  /** The connection to acknowledge on: the one the message came on, or the one it was resent on. */
+  conn: object;
 }
 
 /** The message rate that decides whether reads pause is measured over windows this long. */
@@ -100,6 +100,8 @@ export class MqttSource implements Source, DeliveryOwner {
   private countRead: () => void = () => undefined;
   /** QoS 1 messages of the current connection waiting for their commit (and so their acknowledgement). */
   private unacked = 0;
+  /** Deliveries handed to ingest and not yet committed or given back, by packet id. */
+  private readonly pending = new Map<number, MqttDelivery>();
   private readonly commitAt: number;
   private readonly resends: Counter<"outcome"> | undefined;
   private readonly staleAcks: Counter | undefined;
@@ -123,7 +125,7 @@ export class MqttSource implements Source, DeliveryOwner {
       const r = [opts.registry];
       this.resends = new Counter({
         name: "datalab_gateway_mqtt_resends_total",
-        help: "QoS 1 messages the broker resent (DUP): already_committed (kept before its acknowledgement got out; acknowledged again, not stored twice) or stored",
+        help: "QoS 1 messages the broker resent (DUP): already_committed (kept before its acknowledgement got out; acknowledged again, not stored twice), awaiting_commit (its first copy still waits for the commit; acknowledged with it) or stored",
         labelNames: ["outcome"],
         registers: r,
       });
@@ -301,6 +303,16 @@ export class MqttSource implements Source, DeliveryOwner {
       done();
       return;
     }
+    const waiting = packet.dup ? this.pending.get(packet.messageId) : undefined;
+    if (waiting && waiting.digest === digest) {
+      // Resent after a reconnect while its first copy still waits for the commit: that copy
+      // stays the one stored, and its acknowledgement goes on this connection instead.
+      this.resends?.inc({ outcome: "awaiting_commit" });
+      waiting.conn = conn;
+      this.unacked++;
+      done(ACK_AFTER_COMMIT);
+      return;
+    }
     if (packet.dup) this.resends?.inc({ outcome: "stored" });
     // A new message under this id: the broker had the acknowledgement of the one before.
     else log?.released(packet.messageId);
@@ -310,6 +322,7 @@ export class MqttSource implements Source, DeliveryOwner {
       return;
     }
     const delivery: MqttDelivery = { id: packet.messageId, digest, owner: this, conn };
+    this.pending.set(delivery.id, delivery);
     this.unacked++;
     this.hand(r, payload, delivery);
     done(ACK_AFTER_COMMIT);
@@ -333,6 +346,7 @@ export class MqttSource implements Source, DeliveryOwner {
     const ids: number[] = [];
     let stale = 0;
     for (const d of deliveries as readonly MqttDelivery[]) {
+      if (this.pending.get(d.id) === d) this.pending.delete(d.id);
       if (d.conn === conn) ids.push(d.id);
       else stale++;
     }
@@ -351,7 +365,10 @@ export class MqttSource implements Source, DeliveryOwner {
   returned(deliveries: readonly Delivery[]): void {
     const conn = this.client?.stream as object | undefined;
     let current = 0;
-    for (const d of deliveries as readonly MqttDelivery[]) if (d.conn === conn) current++;
+    for (const d of deliveries as readonly MqttDelivery[]) {
+      if (this.pending.get(d.id) === d) this.pending.delete(d.id);
+      if (d.conn === conn) current++;
+    }
     this.returnedCount?.inc(deliveries.length);
     this.unacked = Math.max(0, this.unacked - current);
     if (current > 0) this.mustResume = true;
