@@ -138,12 +138,15 @@ describe("MQTT acknowledgements after the commit", () => {
     // nothing back; a new message goes through alone.
     r.held[0]!.owner.settled(r.held.splice(0));
     await new Promise<void>((resolve) => client.stream.write(Buffer.alloc(0), () => resolve()));
+    let connects = 0;
+    client.on("connect", () => connects++);
     client.stream.destroy();
-    await waitFor(() => source.status().state === "connected" && client.connected, "the source to reconnect");
+    await waitFor(() => connects > 0, "the source to reconnect");
     await publisher.publishAsync(`${topic}/s`, "5", { qos: 1 });
-    await waitFor(() => r.values.length === 6, "the new message");
+    // Had the five not been acknowledged, the broker would have resent them first, and with no
+    // first copy waiting any more they would be handed on again, before the new message.
+    await waitFor(() => r.values.length >= 6, "the new message");
     expect(r.values).toEqual([0, 1, 2, 3, 4, 5]);
-    expect(await counter(registry, "datalab_gateway_mqtt_resends_total", { outcome: "stored" })).toBe(0);
   });
 
   it("MQTT 3.1.1 with Mosquitto's window of 20: groups close when the window is nearly used, not at the 5 s interval", async () => {
