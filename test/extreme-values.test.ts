@@ -15,7 +15,9 @@ const sensor = `xv-${id}`;
 let pipeline: Pipeline;
 let publisher: mqtt.MqttClient;
 let base: string;
-const t0 = Date.now() - 30 * 60_000;
+// 10 s into a 2-minute bucket (buckets start at multiples of their width since the epoch), so
+// the six readings, one a second, never straddle two buckets.
+const t0 = Math.floor((Date.now() - 30 * 60_000) / 120_000) * 120_000 + 10_000;
 
 async function get(path: string): Promise<{ status: number; body: any }> {
   const res = await fetch(`${base}${path}`);
