@@ -11,6 +11,7 @@ import {
   sendJson,
   startHttp,
   subjects,
+  ThrottledLog,
   type HttpServer,
   type Logger,
 } from "@datalab/shared";
@@ -66,9 +67,8 @@ export class Gateway {
   private http: HttpServer | undefined;
   private lastError: string | undefined;
   private readonly dropped: Partial<Record<DropReason, number>> = {};
-  private readonly dropLogged: Partial<Record<DropReason, number>> = {};
-  /** When each repeating error was last logged, and how often it happened since: one line a minute. */
-  private readonly errorLogged = new Map<string, { at: number; times: number }>();
+  /** Errors that repeat every second (a full or failing disk) and drops at the cap: one line a minute per kind. */
+  private readonly throttled: ThrottledLog;
   private gaugeTimer: NodeJS.Timeout | undefined;
   private lastReportAt = 0;
   private readonly statusSubject: string;
@@ -80,6 +80,7 @@ export class Gateway {
   ) {
     const now = deps.now ?? Date.now;
     this.logger = deps.logger ?? createLogger("gateway", config.logLevel);
+    this.throttled = new ThrottledLog(this.logger, 60_000, now);
     this.metrics = deps.metrics ?? createGatewayMetrics();
     this.outbox = Outbox.open(join(config.dataDir, "outbox.db"), {
       synchronous: config.synchronous,
@@ -240,32 +241,19 @@ export class Gateway {
     return this.http?.port ?? 0;
   }
 
-  /** An error that repeats every second (a full or failing disk): the first, then one line a minute with the count. */
   private logThrottled(key: string, fields: Record<string, unknown>, msg: string): void {
-    const t = Date.now();
-    const e = this.errorLogged.get(key) ?? { at: 0, times: 0 };
-    e.times += 1;
-    if (t - e.at >= 60_000) {
-      this.logger.error({ ...fields, timesSinceLastLine: e.times }, `${msg} (next line in a minute at the earliest)`);
-      e.at = t;
-      e.times = 0;
-    }
-    this.errorLogged.set(key, e);
+    this.throttled.error(key, fields, `${msg} (next line in a minute at the earliest)`);
   }
 
   private countDrop(reason: DropReason, n: number): void {
     this.metrics.dropped.inc({ reason }, n);
     this.dropped[reason] = (this.dropped[reason] ?? 0) + n;
     // At the cap every commit drops a few: one line per reason per minute, with the totals.
-    const t = Date.now();
-    const last = this.dropLogged[reason] ?? 0;
-    if (t - last >= 60_000) {
-      this.dropLogged[reason] = t;
-      this.logger.warn(
-        { reason, readings: n, totalSinceStart: this.dropped[reason], policy: this.config.outboxFullPolicy, maxBytes: this.config.outboxMaxBytes },
-        "readings dropped (see docs/gateway-durability.md); next report for this reason in a minute at the earliest",
-      );
-    }
+    this.throttled.warn(
+      `drop:${reason}`,
+      { reason, readings: n, totalSinceStart: this.dropped[reason], policy: this.config.outboxFullPolicy, maxBytes: this.config.outboxMaxBytes },
+      "readings dropped (see docs/gateway-durability.md); next report for this reason in a minute at the earliest",
+    );
   }
 
   private tick(): void {

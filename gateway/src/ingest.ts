@@ -1,4 +1,4 @@
-import { DecodeError, errorMessage, type DecodedReading, type Logger } from "@datalab/shared";
+import { DecodeError, errorMessage, ThrottledLog, type DecodedReading, type Logger } from "@datalab/shared";
 import { checkPayload, type MessageDecoder, type PayloadLimits } from "./decode/index";
 import type { Delivery } from "./outbox/deliveries";
 import type { GroupCommitter } from "./outbox/group-commit";
@@ -16,7 +16,8 @@ export interface IngestContext {
  * never silently dropped.
  */
 export class Ingest {
-  private readonly lastLogged = new Map<string, { at: number; suppressed: number }>();
+  /** One line per quarantine reason per 10 s at most: a broken sensor must not flood the journal. */
+  private readonly quarantineLog: ThrottledLog;
   /** The received-messages counter per source kind, its labels bound once. */
   private readonly receivedBy = new Map<string, { inc: () => void }>();
   constructor(
@@ -27,7 +28,9 @@ export class Ingest {
     private readonly now: () => number = Date.now,
     /** The fold window of a source's receipt-stamped readings (gateway/src/measurement.ts). */
     private readonly rxWindowOf: (source: string) => number = () => 0,
-  ) {}
+  ) {
+    this.quarantineLog = new ThrottledLog(logger, 10_000, now);
+  }
 
   /** `delivery`: the source acknowledges the message once its readings (or its quarantine row) are committed. */
   receive(source: string, payload: Buffer, decoder: MessageDecoder, ctx: IngestContext = {}, receivedAt = this.now(), delivery?: Delivery): void {
@@ -75,15 +78,7 @@ export class Ingest {
   /** For sources whose own parser already rejected the bytes (bad checksum, truncated frame). */
   quarantine(source: string, payload: Buffer, reason: string, detail: string, receivedAt = this.now(), delivery?: Delivery): void {
     this.metrics.quarantined.inc({ reason, source: sourceKind(source) });
-    // One log line per reason per 10 s at most: a broken sensor must not flood the journal.
-    const t = this.now();
-    const last = this.lastLogged.get(reason);
-    if (last === undefined || t - last.at >= 10_000) {
-      this.logger.warn({ source, reason, detail, suppressed: last?.suppressed ?? 0 }, "message quarantined");
-      this.lastLogged.set(reason, { at: t, suppressed: 0 });
-    } else {
-      last.suppressed += 1;
-    }
+    this.quarantineLog.warn(reason, { source, reason, detail }, "message quarantined");
     // Keep at most 64 KiB of the raw bytes: an oversized payload must not fill the disk.
     const q = { source, receivedAt, payload: payload.subarray(0, 65_536), reason, detail };
     this.committer.quarantine(delivery ? { ...q, delivery } : q);

@@ -4,7 +4,7 @@ import { errorMessage, type Logger } from "@datalab/shared";
 import { createParser, type ProtocolCodec, type Rtl433DecodeOptions, type Rtl433Event } from "@datalab/sensors";
 import { CodecBridge, type CodecMetrics, type FrameCounts } from "../decode/codec";
 import type { Ingest } from "../ingest";
-import { ThrottledLog } from "./serial-log";
+import { ThrottledLog } from "@datalab/shared";
 import type { Source, SourceStatus } from "./types";
 
 export interface Rtl433SourceOptions {

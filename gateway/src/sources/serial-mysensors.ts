@@ -7,7 +7,7 @@ import {
   type MysNodeMetadata,
   type MysUnitSystem,
 } from "@datalab/sensors";
-import { ThrottledLog } from "./serial-log";
+import { ThrottledLog } from "@datalab/shared";
 
 /**
  * The MySensors controller's memory: node ids handed out and what each node presented, in

@@ -20,7 +20,7 @@ import {
 import { CodecBridge, type CodecMetrics, type FrameCounts } from "../decode/codec";
 import type { Ingest } from "../ingest";
 import type { SerialPortSpec } from "./serial-config";
-import { ThrottledLog } from "./serial-log";
+import { ThrottledLog } from "@datalab/shared";
 import { MySensorsRole } from "./serial-mysensors";
 import { DeviceWatch, readPending } from "./device-watch";
 import type { Source, SourceStatus } from "./types";

@@ -1,6 +1,6 @@
 import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection, NodeConnectionOptions } from "@nats-io/transport-node";
-import { connectNats, ensureReadingsStream, errorMessage, UplinkError, type Logger, type Subjects } from "@datalab/shared";
+import { connectNats, ensureReadingsStream, errorMessage, ThrottledLog, UplinkError, type Logger, type Subjects } from "@datalab/shared";
 import { describeNatsError } from "./nats-errors";
 import type { PubAck, Uplink, UplinkState, UplinkStatus } from "./types";
 
@@ -26,9 +26,11 @@ export class NatsUplink implements Uplink {
   private waiters: (() => void)[] = [];
   private closed = false;
   private streamReady = false;
-  private lastLogged: { message: string; at: number } | undefined;
+  /** Connection problems: each distinct one at once, then once a minute while it repeats. */
+  private readonly problems: ThrottledLog;
 
   constructor(private readonly opts: NatsUplinkOptions) {
+    this.problems = new ThrottledLog(opts.logger, 60_000);
     void this.run();
   }
 
@@ -44,11 +46,7 @@ export class NatsUplink implements Uplink {
   private report(err: unknown, what: string): string {
     const { problem, message } = describeNatsError(err);
     this.st = { ...this.st, lastError: message, problem };
-    const now = Date.now();
-    if (this.lastLogged?.message !== message || now - this.lastLogged.at >= 60_000) {
-      this.opts.logger.error({ err: message, problem }, what);
-      this.lastLogged = { message, at: now };
-    }
+    this.problems.error(message, { err: message, problem }, what);
     return message;
   }
 
@@ -70,7 +68,7 @@ export class NatsUplink implements Uplink {
     }
     this.js = jetstream(this.nc, { timeout: this.opts.publishTimeoutMs ?? 10_000 });
     this.setState("connected", { server: this.nc.getServer(), lastError: undefined, problem: undefined });
-    this.lastLogged = undefined;
+    this.problems.reset();
     log.info({ server: this.nc.getServer() }, "uplink connected");
     void this.watch(this.nc);
     void this.nc.closed().then((err) => {
@@ -94,7 +92,7 @@ export class NatsUplink implements Uplink {
           break;
         case "reconnect":
           this.setState("connected", { server: s.server, lastError: undefined, problem: undefined });
-          this.lastLogged = undefined;
+          this.problems.reset();
           this.opts.logger.info({ server: s.server }, "uplink reconnected");
           break;
         case "error":
