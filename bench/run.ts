@@ -30,13 +30,17 @@ const STAGES: Record<string, (ctx: BenchContext) => Promise<Figure[]>> = {
 
 let values: { quick?: boolean; stages?: string; help?: boolean };
 try {
-  ({ values } = parseArgs({ options: { quick: { type: "boolean" }, stages: { type: "string" }, help: { type: "boolean", short: "h" } } }));
+  ({ values } = parseArgs({
+    options: { quick: { type: "boolean" }, stages: { type: "string" }, help: { type: "boolean", short: "h" } },
+  }));
 } catch (err) {
   process.stderr.write(`${usageProblem(err) ?? String(err)} (pnpm bench --help lists the options)\n`);
   process.exit(2);
 }
 if (values.help) {
-  process.stdout.write(`Usage: pnpm bench [--quick] [--stages ${Object.keys(STAGES).join(",")}]\n\n--quick runs smaller sizes (under two minutes); the default sizes are the issue's (1,000,000-reading drain).\nNeeds Mosquitto, NATS and PostgreSQL at DATALAB_MQTT_URL, DATALAB_NATS_URL, DATALAB_PG_URL.\n`);
+  process.stdout.write(
+    `Usage: pnpm bench [--quick] [--stages ${Object.keys(STAGES).join(",")}]\n\n--quick runs smaller sizes (under two minutes); the default sizes are the issue's (1,000,000-reading drain).\nNeeds Mosquitto, NATS and PostgreSQL at DATALAB_MQTT_URL, DATALAB_NATS_URL, DATALAB_PG_URL.\n`,
+  );
   process.exit(0);
 }
 const chosen = (values.stages ?? Object.keys(STAGES).join(",")).split(",").map((s) => s.trim());
@@ -54,7 +58,10 @@ for (const s of chosen) {
 const broker = await startMosquitto();
 if (process.env.DATALAB_BENCH_GATEWAY !== "tsx") {
   // Measure what a Pi runs: the bundle, rebuilt from the sources of this checkout.
-  const r = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "gateway/scripts/bundle.ts")], { cwd: ROOT, encoding: "utf8" });
+  const r = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "gateway/scripts/bundle.ts")], {
+    cwd: ROOT,
+    encoding: "utf8",
+  });
   if (r.status !== 0) throw new Error(`bundling the gateway failed: ${r.stderr}`);
 }
 process.once("exit", () => void broker.stop());
@@ -99,11 +106,15 @@ const rows = figures.map((f) => ({
   target: f.target ?? "",
   met: f.met === undefined ? "" : f.met ? "yes" : "NO",
 }));
-process.stdout.write(`\nWireless Sensor DataLab benchmark — ${new Date(started).toISOString()}${ctx.quick ? " (quick)" : ""}\nmachine: ${machine}\n${gatewayRun}\n\n`);
+process.stdout.write(
+  `\nWireless Sensor DataLab benchmark — ${new Date(started).toISOString()}${ctx.quick ? " (quick)" : ""}\nmachine: ${machine}\n${gatewayRun}\n\n`,
+);
 const header = ["stage", "figure", "value", "limit", "ratio", "target", "met"] as const;
 const widths = header.map((h) => Math.max(h.length, ...rows.map((r) => r[h].length)));
 const line = (cells: readonly string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
-process.stdout.write(`${line(header)}\n${line(widths.map((w) => "-".repeat(w)))}\n${rows.map((r) => line(header.map((h) => r[h]))).join("\n")}\n`);
+process.stdout.write(
+  `${line(header)}\n${line(widths.map((w) => "-".repeat(w)))}\n${rows.map((r) => line(header.map((h) => r[h]))).join("\n")}\n`,
+);
 for (const f of figures.filter((x) => x.note)) process.stdout.write(`  - ${f.stage} / ${f.figure}: ${f.note}\n`);
 for (const f of failures) process.stdout.write(`  ! stage ${f.stage} failed: ${f.error}\n`);
 process.stdout.write(`\n${((Date.now() - started) / 1000).toFixed(0)} s in all\n`);
@@ -111,6 +122,13 @@ process.stdout.write(`\n${((Date.now() - started) / 1000).toFixed(0)} s in all\n
 const dir = join(ROOT, "bench/results");
 mkdirSync(dir, { recursive: true });
 const file = join(dir, `${new Date(started).toISOString().replace(/[:.]/g, "-")}${ctx.quick ? "-quick" : ""}.json`);
-writeFileSync(file, JSON.stringify({ started: new Date(started).toISOString(), quick: ctx.quick, machine, gatewayRun, figures, failures }, null, 2));
+writeFileSync(
+  file,
+  JSON.stringify(
+    { started: new Date(started).toISOString(), quick: ctx.quick, machine, gatewayRun, figures, failures },
+    null,
+    2,
+  ),
+);
 process.stdout.write(`results: ${file}\n`);
 process.exit(failures.length > 0 ? 1 : 0);

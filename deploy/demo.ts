@@ -44,7 +44,13 @@ async function main(): Promise<number> {
   // A desktop demo has no authentication: keep its HTTP servers on loopback unless asked.
   const env: NodeJS.ProcessEnv = { ...process.env, DATALAB_HTTP_HOST: process.env.DATALAB_HTTP_HOST || "127.0.0.1" };
   const hubBase = loadHubConfig({ env });
-  const gwBase = loadGatewayConfig({ env, overrides: { httpPort: demo.gatewayHttpPort, dataDir: process.env.DATALAB_DATA_DIR || join(demo.demoDir, "gateway") } });
+  const gwBase = loadGatewayConfig({
+    env,
+    overrides: {
+      httpPort: demo.gatewayHttpPort,
+      dataDir: process.env.DATALAB_DATA_DIR || join(demo.demoDir, "gateway"),
+    },
+  });
   const log = createLogger("demo", hubBase.logLevel);
 
   mkdirSync(demo.demoDir, { recursive: true });
@@ -83,18 +89,37 @@ async function main(): Promise<number> {
   return 0;
 }
 
-async function start(demo: DemoConfig, hubBase: HubConfig, gwBase: GatewayConfig, run: Running, log: Logger): Promise<DemoInfo> {
+async function start(
+  demo: DemoConfig,
+  hubBase: HubConfig,
+  gwBase: GatewayConfig,
+  run: Running,
+  log: Logger,
+): Promise<DemoInfo> {
   const t = demo.probeTimeoutMs;
-  process.stdout.write("Wireless Sensor DataLab demo: looking for MQTT, NATS and PostgreSQL at their configured addresses...\n");
+  process.stdout.write(
+    "Wireless Sensor DataLab demo: looking for MQTT, NATS and PostgreSQL at their configured addresses...\n",
+  );
   const [mqtt, nats, postgres] = await Promise.all([
     choose(demo.embedded, [gwBase.mqttUrl], 1883, t, "DATALAB_MQTT_URL"),
     choose(demo.embedded, hubBase.natsUrl, 4222, t, "DATALAB_NATS_URL"),
-    hubBase.pgEnabled ? choose(demo.embedded, [hubBase.pgUrl], 5432, t, "DATALAB_PG_URL") : Promise.resolve({ embedded: false, why: "DATALAB_PG_ENABLED=false" }),
+    hubBase.pgEnabled
+      ? choose(demo.embedded, [hubBase.pgUrl], 5432, t, "DATALAB_PG_URL")
+      : Promise.resolve({ embedded: false, why: "DATALAB_PG_ENABLED=false" }),
   ]);
-  let mongo: Choice = { embedded: false, why: "not configured (set DATALAB_MONGO_URL to also keep raw messages in MongoDB)" };
+  let mongo: Choice = {
+    embedded: false,
+    why: "not configured (set DATALAB_MONGO_URL to also keep raw messages in MongoDB)",
+  };
   let hubEnv: NodeJS.ProcessEnv = { ...process.env, DATALAB_HTTP_HOST: hubBase.httpHost };
   if (hubBase.mongoUrl) {
-    const m = await choose("never" === demo.embedded ? "never" : "auto", [hubBase.mongoUrl], 27017, t, "DATALAB_MONGO_URL").catch((err: Error) => ({ embedded: true, why: err.message }));
+    const m = await choose(
+      "never" === demo.embedded ? "never" : "auto",
+      [hubBase.mongoUrl],
+      27017,
+      t,
+      "DATALAB_MONGO_URL",
+    ).catch((err: Error) => ({ embedded: true, why: err.message }));
     if (!m.embedded) mongo = { embedded: false, why: m.why };
     else if (nats.embedded) {
       // In-process, a batch is acked only when every sink committed: a MongoDB that is down
@@ -112,7 +137,9 @@ async function start(demo: DemoConfig, hubBase: HubConfig, gwBase: GatewayConfig
   }
   if (hubBase.pgEnabled && postgres.embedded) {
     const dir = join(demo.demoDir, "pglite");
-    process.stdout.write(`Opening the embedded PostgreSQL in ${dir}${existsSync(dir) ? "" : " (creating it: the first run takes 5-20 s)"}...\n`);
+    process.stdout.write(
+      `Opening the embedded PostgreSQL in ${dir}${existsSync(dir) ? "" : " (creating it: the first run takes 5-20 s)"}...\n`,
+    );
     run.pool = await PglitePool.open(dir);
   }
 
@@ -131,16 +158,27 @@ async function start(demo: DemoConfig, hubBase: HubConfig, gwBase: GatewayConfig
   run.gateway = new Gateway(gwConfig, {
     logger: log.child({ part: "gateway" }),
     ...(nats.embedded
-      ? { uplink: new InProcessUplink((subject, data, msgId) => hub.direct!.deliver(subject, data, msgId), (subject, data) => hub.acceptReport(subject, data)) }
+      ? {
+          uplink: new InProcessUplink(
+            (subject, data, msgId) => hub.direct!.deliver(subject, data, msgId),
+            (subject, data) => hub.acceptReport(subject, data),
+          ),
+        }
       : {}),
   });
   await run.gateway.start();
 
   if (demo.sensors > 0) {
     const abort = new AbortController();
-    const done = publishSimulation({ mqttUrl, sensors: demo.sensors, rate: demo.rate, seed: "demo", format: "multi", topicRoot: "sensors", signal: abort.signal }).catch(
-      (err: unknown) => log.error({ err: errorMessage(err) }, "simulator stopped"),
-    );
+    const done = publishSimulation({
+      mqttUrl,
+      sensors: demo.sensors,
+      rate: demo.rate,
+      seed: "demo",
+      format: "multi",
+      topicRoot: "sensors",
+      signal: abort.signal,
+    }).catch((err: unknown) => log.error({ err: errorMessage(err) }, "simulator stopped"));
     run.sim = { abort, done };
   }
 
@@ -151,11 +189,23 @@ async function start(demo: DemoConfig, hubBase: HubConfig, gwBase: GatewayConfig
     hubUrl: `http://${host}:${run.hub.httpPort}`,
     gatewayUrl: `http://${host}:${run.gateway.httpPort}`,
     choices: {
-      mqtt: { ...mqtt, what: mqtt.embedded ? `embedded broker (aedes) at ${mqttUrl}` : `Mosquitto/MQTT broker at ${redact(mqttUrl)}` },
-      nats: { ...nats, what: nats.embedded ? "in-process uplink (no NATS; acked after the hub's sinks commit)" : `NATS JetStream at ${hubConfig.natsUrl.map(redact).join(", ")}` },
+      mqtt: {
+        ...mqtt,
+        what: mqtt.embedded ? `embedded broker (aedes) at ${mqttUrl}` : `Mosquitto/MQTT broker at ${redact(mqttUrl)}`,
+      },
+      nats: {
+        ...nats,
+        what: nats.embedded
+          ? "in-process uplink (no NATS; acked after the hub's sinks commit)"
+          : `NATS JetStream at ${hubConfig.natsUrl.map(redact).join(", ")}`,
+      },
       postgres: {
         ...postgres,
-        what: !hubConfig.pgEnabled ? "off" : postgres.embedded ? `embedded PostgreSQL (PGlite), data in ${join(demo.demoDir, "pglite")}` : `PostgreSQL at ${redact(hubConfig.pgUrl)}`,
+        what: !hubConfig.pgEnabled
+          ? "off"
+          : postgres.embedded
+            ? `embedded PostgreSQL (PGlite), data in ${join(demo.demoDir, "pglite")}`
+            : `PostgreSQL at ${redact(hubConfig.pgUrl)}`,
       },
       mongo: { ...mongo, what: hubConfig.mongoUrl ? `MongoDB at ${redact(hubConfig.mongoUrl)}` : "off" },
     },
@@ -163,7 +213,8 @@ async function start(demo: DemoConfig, hubBase: HubConfig, gwBase: GatewayConfig
 }
 
 function banner(i: DemoInfo, demo: DemoConfig): string {
-  const line = (name: string, c: DemoInfo["choices"]["mqtt"]) => `  ${name.padEnd(12)}${c.what}\n  ${"".padEnd(12)}(${c.why})\n`;
+  const line = (name: string, c: DemoInfo["choices"]["mqtt"]) =>
+    `  ${name.padEnd(12)}${c.what}\n  ${"".padEnd(12)}(${c.why})\n`;
   return (
     `\nWireless Sensor DataLab demo is running.\n\n` +
     line("MQTT", i.choices.mqtt) +
@@ -174,7 +225,9 @@ function banner(i: DemoInfo, demo: DemoConfig): string {
     `  query API   ${i.hubUrl}/api\n` +
     `  hub         ${i.hubUrl}/healthz   ${i.hubUrl}/metrics\n` +
     `  gateway     ${i.gatewayUrl}/status   ${i.gatewayUrl}/metrics\n` +
-    (demo.sensors > 0 ? `  sensors     ${demo.sensors} simulated, ${demo.rate}/s, publishing to ${i.mqttUrl} topic sensors/<id>\n` : `  sensors     none simulated (DATALAB_DEMO_SENSORS=0)\n`) +
+    (demo.sensors > 0
+      ? `  sensors     ${demo.sensors} simulated, ${demo.rate}/s, publishing to ${i.mqttUrl} topic sensors/<id>\n`
+      : `  sensors     none simulated (DATALAB_DEMO_SENSORS=0)\n`) +
     `  your own    mosquitto_pub -h ${new URL(i.mqttUrl).hostname} -p ${new URL(i.mqttUrl).port || 1883} -t sensors/mine -m '{"sensor":"mine","temperature":21.5}'\n` +
     `  data kept   ${demo.demoDir}\n\n` +
     `Ctrl-C stops it.\n`
@@ -185,7 +238,9 @@ async function printProgress(run: Running): Promise<void> {
   if (!run.gateway || !run.hub) return;
   const s = run.gateway.status();
   const written = (await run.hub.metrics.readingsWritten.get()).values.reduce((a, v) => a + v.value, 0);
-  process.stdout.write(`[demo] outbox ${s.outbox.readings} readings waiting, uplink ${run.gateway.uplink.status().state}; hub wrote ${written} readings\n`);
+  process.stdout.write(
+    `[demo] outbox ${s.outbox.readings} readings waiting, uplink ${run.gateway.uplink.status().state}; hub wrote ${written} readings\n`,
+  );
 }
 
 async function shutdown(run: Running, log: Logger, infoFile: string): Promise<void> {

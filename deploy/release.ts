@@ -16,7 +16,19 @@
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { cpSync, createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -25,7 +37,10 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CACHE = join(ROOT, ".cache/release");
 /** The Node.js the release runs on: an LTS line, pinned so a release is reproducible. */
 export const RELEASE_NODE_VERSION = "22.23.5";
-const ARCHES = { arm64: { uname: "aarch64", cc: "aarch64-linux-gnu-gcc", cxx: "aarch64-linux-gnu-g++" }, x64: { uname: "x86_64", cc: "gcc", cxx: "g++" } } as const;
+const ARCHES = {
+  arm64: { uname: "aarch64", cc: "aarch64-linux-gnu-gcc", cxx: "aarch64-linux-gnu-g++" },
+  x64: { uname: "x86_64", cc: "gcc", cxx: "g++" },
+} as const;
 type Arch = keyof typeof ARCHES;
 /** Packages the bundle leaves to node_modules (gateway/scripts/bundle.ts `external`). */
 const RUNTIME_ROOTS = ["better-sqlite3", "serialport"];
@@ -43,7 +58,11 @@ function log(msg: string): void {
 /** Run a command; its output is kept and shown only when it fails. */
 function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
   return new Promise((resolvePromise, reject) => {
-    const p = spawn(cmd, args, { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, stdio: ["ignore", "pipe", "pipe"] });
+    const p = spawn(cmd, args, {
+      cwd: opts.cwd ?? ROOT,
+      env: { ...process.env, ...opts.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     const out: Buffer[] = [];
     let size = 0;
     const keep = (d: Buffer) => {
@@ -83,7 +102,11 @@ async function nodePackage(arch: Arch): Promise<string> {
 }
 
 function nodeGyp(): string {
-  const candidates = [join(dirname(realpathSync(process.execPath)), "../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js"), "/usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js", "/usr/local/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js"];
+  const candidates = [
+    join(dirname(realpathSync(process.execPath)), "../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js"),
+    "/usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js",
+    "/usr/local/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js",
+  ];
   const found = candidates.find((p) => existsSync(p));
   if (!found) throw new ReleaseError("node-gyp not found (it comes with npm)");
   return found;
@@ -92,19 +115,32 @@ function nodeGyp(): string {
 /** better-sqlite3's addon compiled for the target's CPU and Node ABI; cached by versions. */
 async function betterSqlite(arch: Arch, src: string, nodeDir: string): Promise<string> {
   const version = (JSON.parse(readFileSync(join(src, "package.json"), "utf8")) as { version: string }).version;
-  const out = join(CACHE, "native", `better-sqlite3-${version}-node-${RELEASE_NODE_VERSION}-linux-${arch}`, "better_sqlite3.node");
+  const out = join(
+    CACHE,
+    "native",
+    `better-sqlite3-${version}-node-${RELEASE_NODE_VERSION}-linux-${arch}`,
+    "better_sqlite3.node",
+  );
   if (existsSync(out)) return out;
   const { cc, cxx } = ARCHES[arch];
   const work = join(CACHE, "build", `better-sqlite3-${arch}`);
   rmSync(work, { recursive: true, force: true });
-  cpSync(src, work, { recursive: true, dereference: true, filter: (p) => !p.startsWith(join(src, "build")) && !p.startsWith(join(src, "node_modules")) });
+  cpSync(src, work, {
+    recursive: true,
+    dereference: true,
+    filter: (p) => !p.startsWith(join(src, "build")) && !p.startsWith(join(src, "node_modules")),
+  });
   // One job: SQLite is one large file anyway, and a test run builds this beside other tests.
   log(`compiling better-sqlite3 ${version} for linux-${arch}, Node ${RELEASE_NODE_VERSION} (a minute or more)`);
-  await run(process.execPath, [nodeGyp(), "rebuild", "--release", `--nodedir=${nodeDir}`, `--arch=${arch}`, "--jobs=1"], {
-    cwd: work,
-    // The machine's npmrc may name another Node's headers; the target's win.
-    env: { CC: cc, CXX: cxx, npm_config_nodedir: nodeDir, npm_config_arch: arch, npm_config_target_arch: arch },
-  });
+  await run(
+    process.execPath,
+    [nodeGyp(), "rebuild", "--release", `--nodedir=${nodeDir}`, `--arch=${arch}`, "--jobs=1"],
+    {
+      cwd: work,
+      // The machine's npmrc may name another Node's headers; the target's win.
+      env: { CC: cc, CXX: cxx, npm_config_nodedir: nodeDir, npm_config_arch: arch, npm_config_target_arch: arch },
+    },
+  );
   mkdirSync(dirname(out), { recursive: true });
   cpSync(join(work, "build/Release/better_sqlite3.node"), `${out}.tmp`);
   renameSync(`${out}.tmp`, out);
@@ -117,7 +153,8 @@ function packageDir(name: string, fromDir: string): string {
   for (let d = fromDir; ; d = dirname(d)) {
     const candidate = join(d, "node_modules", name, "package.json");
     if (existsSync(candidate)) return dirname(realpathSync(candidate));
-    if (dirname(d) === d) throw new ReleaseError(`${name} is not installed for ${relative(ROOT, fromDir) || "."}: run pnpm install`);
+    if (dirname(d) === d)
+      throw new ReleaseError(`${name} is not installed for ${relative(ROOT, fromDir) || "."}: run pnpm install`);
   }
 }
 
@@ -144,7 +181,10 @@ function runtimePackages(): Placed[] {
     if (seen === undefined) top.set(name, real);
     if (placed.some((p) => p.target === target)) return;
     placed.push({ name, real, target });
-    const pkg = JSON.parse(readFileSync(join(real, "package.json"), "utf8")) as { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string> };
+    const pkg = JSON.parse(readFileSync(join(real, "package.json"), "utf8")) as {
+      dependencies?: Record<string, string>;
+      optionalDependencies?: Record<string, string>;
+    };
     for (const dep of Object.keys({ ...pkg.dependencies })) visit(dep, real, target);
   };
   for (const name of RUNTIME_ROOTS) visit(name, join(ROOT, "gateway"), "");
@@ -177,7 +217,8 @@ export async function buildRelease(arch: Arch, outDir: string): Promise<string> 
     cpSync(p.real, dest, { recursive: true, dereference: true, filter: (src) => !skip.test(relative(p.real, src)) });
     if (p.name === "@serialport/bindings-cpp") {
       // node-gyp-build picks build/ before prebuilds/: only the target's prebuilt binary stays.
-      for (const d of readdirSync(join(dest, "prebuilds"))) if (d !== `linux-${arch}`) rmSync(join(dest, "prebuilds", d), { recursive: true });
+      for (const d of readdirSync(join(dest, "prebuilds")))
+        if (d !== `linux-${arch}`) rmSync(join(dest, "prebuilds", d), { recursive: true });
     }
     if (p.name === "better-sqlite3") {
       const addon = await betterSqlite(arch, p.real, nodeDir);
@@ -191,7 +232,10 @@ export async function buildRelease(arch: Arch, outDir: string): Promise<string> 
   cpSync(join(nodeDir, "LICENSE"), join(app, "bin/node.LICENSE"));
   cpSync(join(ROOT, "deploy/pi"), join(app, "deploy/pi"), { recursive: true });
   cpSync(join(ROOT, "docs/raspberry-pi.md"), join(app, "docs/raspberry-pi.md"));
-  writeFileSync(join(app, "package.json"), `${JSON.stringify({ name: "@datalab/gateway", version: gatewayPkg.version, private: true, type: "module" }, null, 2)}\n`);
+  writeFileSync(
+    join(app, "package.json"),
+    `${JSON.stringify({ name: "@datalab/gateway", version: gatewayPkg.version, private: true, type: "module" }, null, 2)}\n`,
+  );
   writeFileSync(
     join(app, "RELEASE"),
     `${JSON.stringify({ component: "gateway", version: gatewayPkg.version, os: "linux", arch, uname: ARCHES[arch].uname, node: RELEASE_NODE_VERSION }, null, 2)}\n`,
@@ -200,7 +244,17 @@ export async function buildRelease(arch: Arch, outDir: string): Promise<string> 
   mkdirSync(outDir, { recursive: true });
   const tarball = join(outDir, `${name}.tar.gz`);
   log(`writing ${relative(ROOT, tarball)}`);
-  await run("tar", ["--sort=name", "--owner=0", "--group=0", "--numeric-owner", "-czf", `${tarball}.tmp`, "-C", stage, name]);
+  await run("tar", [
+    "--sort=name",
+    "--owner=0",
+    "--group=0",
+    "--numeric-owner",
+    "-czf",
+    `${tarball}.tmp`,
+    "-C",
+    stage,
+    name,
+  ]);
   renameSync(`${tarball}.tmp`, tarball);
   writeFileSync(`${tarball}.sha256`, `${await sha256(tarball)}  ${name}.tar.gz\n`);
   rmSync(stage, { recursive: true, force: true });
@@ -209,8 +263,12 @@ export async function buildRelease(arch: Arch, outDir: string): Promise<string> 
 }
 
 async function main(): Promise<void> {
-  const { positionals, values } = parseArgs({ allowPositionals: true, options: { arch: { type: "string" }, out: { type: "string" } } });
-  if (positionals[0] !== "gateway" || positionals.length !== 1) throw new ReleaseError("usage: pnpm release gateway --arch arm64|x64 [--out dist]");
+  const { positionals, values } = parseArgs({
+    allowPositionals: true,
+    options: { arch: { type: "string" }, out: { type: "string" } },
+  });
+  if (positionals[0] !== "gateway" || positionals.length !== 1)
+    throw new ReleaseError("usage: pnpm release gateway --arch arm64|x64 [--out dist]");
   const arch = values.arch ?? "arm64";
   if (!(arch in ARCHES)) throw new ReleaseError(`--arch ${arch}: one of ${Object.keys(ARCHES).join(", ")}`);
   process.stdout.write(`${await buildRelease(arch as Arch, resolve(values.out ?? join(ROOT, "dist")))}\n`);

@@ -42,7 +42,7 @@ function pnpmCommand() {
 }
 
 function pnpm(args) {
-  const p = pnpmCommand.cached ??= pnpmCommand() ?? "npx";
+  const p = (pnpmCommand.cached ??= pnpmCommand() ?? "npx");
   return p === "npx" ? run("npx", ["--yes", `pnpm@${pnpmVersion}`, ...args]) : run("pnpm", args);
 }
 
@@ -56,13 +56,19 @@ function answers(port) {
 
 async function ensureServices() {
   const missing = [];
-  for (const [port, name] of [[1883, "Mosquitto"], [4222, "NATS"], [5432, "PostgreSQL"]]) {
+  for (const [port, name] of [
+    [1883, "Mosquitto"],
+    [4222, "NATS"],
+    [5432, "PostgreSQL"],
+  ]) {
     if (!(await answers(port))) missing.push(`${name} (${port})`);
   }
   if (missing.length === 0) return;
   const canInstall = process.platform === "linux" && existsSync("/usr/bin/apt-get");
   if (!canInstall) {
-    say(`not answering on 127.0.0.1: ${missing.join(", ")}. Start them (see README, "Servers"), or use Docker: deploy/compose.yaml.`);
+    say(
+      `not answering on 127.0.0.1: ${missing.join(", ")}. Start them (see README, "Servers"), or use Docker: deploy/compose.yaml.`,
+    );
     process.exit(1);
   }
   say(`not answering: ${missing.join(", ")}; installing/starting them with scripts/services.sh`);
@@ -82,22 +88,36 @@ function runJob(cmd, args, after = (code) => code) {
 
 // `install` passes its own arguments on (CI installs with --ignore-scripts, then builds the natives apart).
 const installArgs = job === "install" ? rest : [];
-if (pnpm(["install", "--frozen-lockfile", "--prefer-offline", "--reporter=append-only", ...installArgs]) !== 0) process.exit(1);
+if (pnpm(["install", "--frozen-lockfile", "--prefer-offline", "--reporter=append-only", ...installArgs]) !== 0)
+  process.exit(1);
 if (job === "install") process.exit(0);
 if (job === "test") {
   await ensureServices();
   const report = join(root, "test-results", "vitest.json");
   rmSync(report, { force: true });
-  runJob(process.execPath, [join(root, "node_modules/vitest/vitest.mjs"), "run", "--reporter=default", "--reporter=json", `--outputFile.json=${report}`, ...rest], (code) => {
-    // One plain closing line with the counts, whatever the reporter printed above it.
-    try {
-      const r = JSON.parse(readFileSync(report, "utf8"));
-      process.stdout.write(`\n${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped\n`);
-    } catch {
-      say("no test report was written");
-    }
-    return code;
-  });
+  runJob(
+    process.execPath,
+    [
+      join(root, "node_modules/vitest/vitest.mjs"),
+      "run",
+      "--reporter=default",
+      "--reporter=json",
+      `--outputFile.json=${report}`,
+      ...rest,
+    ],
+    (code) => {
+      // One plain closing line with the counts, whatever the reporter printed above it.
+      try {
+        const r = JSON.parse(readFileSync(report, "utf8"));
+        process.stdout.write(
+          `\n${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped\n`,
+        );
+      } catch {
+        say("no test report was written");
+      }
+      return code;
+    },
+  );
 } else {
   runJob(process.execPath, ["--import", "tsx", join(root, "deploy/demo.ts"), ...rest]);
 }

@@ -12,6 +12,9 @@ if (addon) {
   const resolve = Module._resolveFilename;
   Module._resolveFilename = function (request, ...rest) {
     const file = resolve.call(this, request, ...rest);
-    return file.startsWith(workspace) && /[\\/]better-sqlite3[\\/]build[\\/]Release[\\/]better_sqlite3\.node$/.test(file) ? addon : file;
+    return file.startsWith(workspace) &&
+      /[\\/]better-sqlite3[\\/]build[\\/]Release[\\/]better_sqlite3\.node$/.test(file)
+      ? addon
+      : file;
   };
 }

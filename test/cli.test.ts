@@ -11,7 +11,15 @@ import { fileURLToPath } from "node:url";
 import mqtt from "mqtt";
 import { afterAll, describe, expect, it } from "vitest";
 import { silentLogger, subjects } from "@datalab/shared";
-import { createTestDatabase, MQTT_URL, NATS_URL, runCommand, tempDir, uniqueId, waitFor } from "@datalab/shared/testing";
+import {
+  createTestDatabase,
+  MQTT_URL,
+  NATS_URL,
+  runCommand,
+  tempDir,
+  uniqueId,
+  waitFor,
+} from "@datalab/shared/testing";
 import { Gateway, gatewayFields, loadGatewayConfig } from "@datalab/gateway";
 import { hubFields } from "@datalab/hub";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -19,10 +27,17 @@ import { connect } from "@nats-io/transport-node";
 
 const root = new URL("..", import.meta.url).pathname;
 const tsx = (script: string, args: string[], env: NodeJS.ProcessEnv = {}) =>
-  runCommand("node", ["--import", "tsx", join(root, script), ...args], { env: { ...process.env, ...env }, timeoutMs: 60_000 });
+  runCommand("node", ["--import", "tsx", join(root, script), ...args], {
+    env: { ...process.env, ...env },
+    timeoutMs: 60_000,
+  });
 const gatewayCli = (args: string[], env: NodeJS.ProcessEnv = {}) => tsx("gateway/src/cli.ts", args, env);
 const cli = (pkg: string, args: string[], env: NodeJS.ProcessEnv = {}) =>
-  runCommand(process.execPath, ["--import", "tsx", `${fileURLToPath(new URL("..", import.meta.url))}${pkg}/src/cli.ts`, ...args], { env: { ...process.env, ...env }, timeoutMs: 30_000 });
+  runCommand(
+    process.execPath,
+    ["--import", "tsx", `${fileURLToPath(new URL("..", import.meta.url))}${pkg}/src/cli.ts`, ...args],
+    { env: { ...process.env, ...env }, timeoutMs: 30_000 },
+  );
 
 const cleanup: (() => Promise<void>)[] = [];
 afterAll(async () => {
@@ -46,7 +61,11 @@ describe("command lines: help and configuration", () => {
   });
 
   it("the gateway refuses wrong values at start, naming each variable and what was expected", async () => {
-    const r = await cli("gateway", ["run"], { DATALAB_HTTP_PORT: "eighty", DATALAB_MQTT_URL: "http://127.0.0.1:1883", DATALAB_GATEWAY_ID: "has space" });
+    const r = await cli("gateway", ["run"], {
+      DATALAB_HTTP_PORT: "eighty",
+      DATALAB_MQTT_URL: "http://127.0.0.1:1883",
+      DATALAB_GATEWAY_ID: "has space",
+    });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/DATALAB_HTTP_PORT="eighty": expected an integer from 0 to 65535/);
     expect(r.stderr).toMatch(/DATALAB_MQTT_URL="http:\/\/127.0.0.1:1883": expected a URL starting with mqtt:\/\//);
@@ -56,7 +75,9 @@ describe("command lines: help and configuration", () => {
   it("the hub refuses a wrong database URL at start", async () => {
     const r = await cli("hub", ["run"], { DATALAB_PG_URL: "mysql://localhost/x", DATALAB_MONGO_URL: "nope" });
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/DATALAB_PG_URL="mysql:\/\/localhost\/x": expected a URL starting with postgres:\/\/ or postgresql:\/\//);
+    expect(r.stderr).toMatch(
+      /DATALAB_PG_URL="mysql:\/\/localhost\/x": expected a URL starting with postgres:\/\/ or postgresql:\/\//,
+    );
     expect(r.stderr).toMatch(/DATALAB_MONGO_URL="nope": expected a URL/);
   });
 
@@ -110,7 +131,10 @@ describe("command lines", () => {
   });
 
   it("pnpm hub status exits 1 when Postgres is not reachable, and says so", async () => {
-    const r = await tsx("hub/src/cli.ts", ["status"], { DATALAB_PG_URL: "postgres://postgres@127.0.0.1:1/test", DATALAB_NATS_URL: NATS_URL });
+    const r = await tsx("hub/src/cli.ts", ["status"], {
+      DATALAB_PG_URL: "postgres://postgres@127.0.0.1:1/test",
+      DATALAB_NATS_URL: NATS_URL,
+    });
     expect(r.stdout).toContain("postgres: not reachable");
     expect(r.code).toBe(1);
   });
@@ -122,10 +146,17 @@ describe("command lines", () => {
     cleanup.push(async () => {
       const nc = await connect({ servers: NATS_URL });
       const jsm = await jetstreamManager(nc);
-      for (const name of [subjects(id).stream, subjects(id).deadLetterStream]) await jsm.streams.delete(name).catch(() => undefined);
+      for (const name of [subjects(id).stream, subjects(id).deadLetterStream])
+        await jsm.streams.delete(name).catch(() => undefined);
       await nc.close();
     });
-    const common = { DATALAB_NATS_URL: NATS_URL, DATALAB_NATS_PREFIX: id, DATALAB_HTTP_PORT: "0", DATALAB_HTTP_HOST: "127.0.0.1", DATALAB_LOG_LEVEL: "info" };
+    const common = {
+      DATALAB_NATS_URL: NATS_URL,
+      DATALAB_NATS_PREFIX: id,
+      DATALAB_HTTP_PORT: "0",
+      DATALAB_HTTP_HOST: "127.0.0.1",
+      DATALAB_LOG_LEVEL: "info",
+    };
     // The simulator is running once its first message arrives.
     const sub = await mqtt.connectAsync(MQTT_URL);
     cleanup.push(() => sub.endAsync());
@@ -134,10 +165,30 @@ describe("command lines", () => {
     await sub.subscribeAsync(`${id}/sim/#`);
     const [hub, gateway, simulate] = await Promise.all([
       ctrlC(["hub", "run"], { ...common, DATALAB_PG_URL: db.url }, /"hub started"/),
-      ctrlC(["gateway", "run"], { ...common, DATALAB_GATEWAY_ID: id, DATALAB_DATA_DIR: tempDir("datalab-ctrlc-"), DATALAB_MQTT_URL: MQTT_URL, DATALAB_MQTT_TOPICS: `${id}/#`, DATALAB_MQTT_RTL433_TOPICS: "", DATALAB_MQTT_PERSISTENT: "false" }, /"gateway started"/),
-      ctrlC(["sensors", "simulate", "--topic", `${id}/sim`, "--sensors", "2", "--interval", "1"], { DATALAB_MQTT_URL: MQTT_URL }, () => simulated > 0),
+      ctrlC(
+        ["gateway", "run"],
+        {
+          ...common,
+          DATALAB_GATEWAY_ID: id,
+          DATALAB_DATA_DIR: tempDir("datalab-ctrlc-"),
+          DATALAB_MQTT_URL: MQTT_URL,
+          DATALAB_MQTT_TOPICS: `${id}/#`,
+          DATALAB_MQTT_RTL433_TOPICS: "",
+          DATALAB_MQTT_PERSISTENT: "false",
+        },
+        /"gateway started"/,
+      ),
+      ctrlC(
+        ["sensors", "simulate", "--topic", `${id}/sim`, "--sensors", "2", "--interval", "1"],
+        { DATALAB_MQTT_URL: MQTT_URL },
+        () => simulated > 0,
+      ),
     ]);
-    for (const [name, r, last] of [["hub", hub, /"hub stopped"/], ["gateway", gateway, /"drained":true/], ["simulate", simulate, /simulated \d+ reading cycles/]] as const) {
+    for (const [name, r, last] of [
+      ["hub", hub, /"hub stopped"/],
+      ["gateway", gateway, /"drained":true/],
+      ["simulate", simulate, /simulated \d+ reading cycles/],
+    ] as const) {
       expect({ name, code: r.code, signal: r.signal }, r.output.slice(-1500)).toEqual({ name, code: 0, signal: null });
       expect(r.output, name).toMatch(last);
       expect(r.output, name).not.toMatch(/ELIFECYCLE|Command failed|second signal/);
@@ -151,11 +202,24 @@ describe("command lines", () => {
     await gw.stop();
     // Run from `cwd`, where the gateway's default .data/gateway holds no outbox.
     const loader = new URL("../node_modules/tsx/dist/loader.mjs", import.meta.url).href;
-    const status = await runCommand("sh", ["-c", 'cd "$1" && exec node --import "$2" "$3" status --json', "sh", cwd, loader, join(root, "gateway/src/cli.ts")], {
-      env: { ...process.env, DATALAB_DEMO_DIR: demoDir, DATALAB_DATA_DIR: "", DATALAB_HTTP_PORT: "1" },
-    });
+    const status = await runCommand(
+      "sh",
+      [
+        "-c",
+        'cd "$1" && exec node --import "$2" "$3" status --json',
+        "sh",
+        cwd,
+        loader,
+        join(root, "gateway/src/cli.ts"),
+      ],
+      {
+        env: { ...process.env, DATALAB_DEMO_DIR: demoDir, DATALAB_DATA_DIR: "", DATALAB_HTTP_PORT: "1" },
+      },
+    );
     expect(status.code, status.stderr).toBe(3);
-    expect((JSON.parse(status.stdout) as { outbox: { path: string } }).outbox.path).toBe(join(demoDir, "gateway", "outbox.db"));
+    expect((JSON.parse(status.stdout) as { outbox: { path: string } }).outbox.path).toBe(
+      join(demoDir, "gateway", "outbox.db"),
+    );
   });
 
   it("pnpm gateway quarantine lists refused payloads as text (markup and escape sequences quoted), filtered by --reason and --since", async () => {
@@ -163,11 +227,14 @@ describe("command lines", () => {
     const id = uniqueId("cliq");
     const gw = await startGateway(dir, id);
     const c = await mqtt.connectAsync(MQTT_URL);
-    const xss = '<img src=x onerror=alert(1)>';
+    const xss = "<img src=x onerror=alert(1)>";
     await c.publishAsync(`${id}/sensors/a`, "{'name': 'sensor1'}", { qos: 1 });
     await c.publishAsync(`${id}/sensors/b`, `${xss}\u001b[2J`, { qos: 1 });
     await c.endAsync();
-    await waitFor(() => Object.values(gw.status().quarantine).reduce((a, b) => a + b, 0) >= 2, "two payloads quarantined");
+    await waitFor(
+      () => Object.values(gw.status().quarantine).reduce((a, b) => a + b, 0) >= 2,
+      "two payloads quarantined",
+    );
     await gw.stop();
     const env = { DATALAB_DATA_DIR: dir };
 
@@ -179,26 +246,49 @@ describe("command lines", () => {
     expect(text.stdout).toContain(`payload: "{'name': 'sensor1'}"`);
 
     const json = await gatewayCli(["quarantine", "--json", "--since", "1h"], env);
-    const r = JSON.parse(json.stdout) as { total: number; entries: { reason: string; payload: string; source: string }[] };
+    const r = JSON.parse(json.stdout) as {
+      total: number;
+      entries: { reason: string; payload: string; source: string }[];
+    };
     expect(r.total).toBe(2);
     expect(r.entries.map((e) => e.payload)).toEqual([`${xss}\u001b[2J`, "{'name': 'sensor1'}"]);
     const reason = r.entries[0]!.reason;
-    const only = JSON.parse((await gatewayCli(["quarantine", "--json", "--reason", reason], env)).stdout) as { total: number };
+    const only = JSON.parse((await gatewayCli(["quarantine", "--json", "--reason", reason], env)).stdout) as {
+      total: number;
+    };
     expect(only.total).toBe(r.entries.filter((e) => e.reason === reason).length);
-    const future = JSON.parse((await gatewayCli(["quarantine", "--json", "--since", new Date(Date.now() + 3_600_000).toISOString()], env)).stdout) as { total: number };
+    const future = JSON.parse(
+      (await gatewayCli(["quarantine", "--json", "--since", new Date(Date.now() + 3_600_000).toISOString()], env))
+        .stdout,
+    ) as { total: number };
     expect(future.total).toBe(0);
   });
 });
 
 /** A command through pnpm in its own process group, stopped as a terminal's Ctrl-C does: SIGINT to the whole group. */
-async function ctrlC(args: string[], env: NodeJS.ProcessEnv, ready: RegExp | (() => boolean)): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }> {
-  const child = spawn("pnpm", args, { cwd: root, env: { ...process.env, ...env }, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+async function ctrlC(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  ready: RegExp | (() => boolean),
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }> {
+  const child = spawn("pnpm", args, {
+    cwd: root,
+    env: { ...process.env, ...env },
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let output = "";
   child.stdout.on("data", (d: Buffer) => (output += d.toString()));
   child.stderr.on("data", (d: Buffer) => (output += d.toString()));
-  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on("close", (code, signal) => resolve({ code, signal })));
+  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("close", (code, signal) => resolve({ code, signal })),
+  );
   try {
-    await waitFor(() => (typeof ready === "function" ? ready() : ready.test(output)), `${args.join(" ")} to start`, 60_000);
+    await waitFor(
+      () => (typeof ready === "function" ? ready() : ready.test(output)),
+      `${args.join(" ")} to start`,
+      60_000,
+    );
   } catch (err) {
     process.kill(-child.pid!, "SIGKILL");
     throw err;

@@ -13,8 +13,25 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import mqtt, { type MqttClient } from "mqtt";
 import { connect, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
-import { batchMsgId, encodeBatch, metricValue, silentLogger, subjects, BATCH_FORMAT_VERSION, type Batch } from "@datalab/shared";
-import { createTestDatabase, MQTT_URL, startNatsServer, tempDir, uniqueId, waitFor, type NatsServer, type TestDatabase } from "@datalab/shared/testing";
+import {
+  batchMsgId,
+  encodeBatch,
+  metricValue,
+  silentLogger,
+  subjects,
+  BATCH_FORMAT_VERSION,
+  type Batch,
+} from "@datalab/shared";
+import {
+  createTestDatabase,
+  MQTT_URL,
+  startNatsServer,
+  tempDir,
+  uniqueId,
+  waitFor,
+  type NatsServer,
+  type TestDatabase,
+} from "@datalab/shared/testing";
 import { Gateway, loadGatewayConfig } from "@datalab/gateway";
 import { Hub, hubStatus, listDeadLetters, loadHubConfig, replayDeadLetters } from "@datalab/hub";
 
@@ -86,7 +103,12 @@ beforeAll(async () => {
     { logger: silentLogger() },
   );
   await honest.start();
-  hostile = await connect({ servers: nats.url, user: A, pass: PASSWORDS.DATALAB_NATS_GATEWAY_A_PASSWORD, inboxPrefix: `_INBOX_${A}` });
+  hostile = await connect({
+    servers: nats.url,
+    user: A,
+    pass: PASSWORDS.DATALAB_NATS_GATEWAY_A_PASSWORD,
+    inboxPrefix: `_INBOX_${A}`,
+  });
   publisher = await mqtt.connectAsync(MQTT_URL, { clientId: `${id}-pub` });
 });
 
@@ -102,7 +124,10 @@ afterAll(async () => {
 });
 
 async function rows(gatewayId: string): Promise<{ n: number; seqs: number }> {
-  const r = await db.pool.query<{ n: string; seqs: string }>("SELECT count(*) AS n, count(DISTINCT seq) AS seqs FROM readings WHERE gateway_id = $1", [gatewayId]);
+  const r = await db.pool.query<{ n: string; seqs: string }>(
+    "SELECT count(*) AS n, count(DISTINCT seq) AS seqs FROM readings WHERE gateway_id = $1",
+    [gatewayId],
+  );
   return { n: Number(r.rows[0]!.n), seqs: Number(r.rows[0]!.seqs) };
 }
 
@@ -144,21 +169,42 @@ describe("a hostile gateway under the documented permissions", () => {
           else received.push(m);
         },
       });
-    const listens = ["_INBOX.>", `_INBOX_${B}.>`, ">", "datalab.>", subj.allReadings, subj.readings(B), subj.status(B), "$JS.ACK.>", "$JS.API.>"];
+    const listens = [
+      "_INBOX.>",
+      `_INBOX_${B}.>`,
+      ">",
+      "datalab.>",
+      subj.allReadings,
+      subj.readings(B),
+      subj.status(B),
+      "$JS.ACK.>",
+      "$JS.API.>",
+    ];
     for (const s of listens) listen(s);
 
     // 2. Forging: B's batches, B's reports, a PubAck on B's inbox, acks of the hub's
     // consumers, and the JetStream API (a consumer or a direct get would read B's batches).
     const errors: string[] = [];
     void (async () => {
-      for await (const s of hostile.status()) if (s.type === "error") errors.push(String((s as { error: Error }).error.message));
+      for await (const s of hostile.status())
+        if (s.type === "error") errors.push(String((s as { error: Error }).error.message));
     })();
-    const forged = [subj.readings(B), subj.status(B), `_INBOX_${B}.x.y`, `$JS.ACK.${subj.stream}.postgres.1.1.1.1.0`, `$JS.API.CONSUMER.CREATE.${subj.stream}`, `$JS.API.DIRECT.GET.${subj.stream}`, "$JS.API.INFO"];
+    const forged = [
+      subj.readings(B),
+      subj.status(B),
+      `_INBOX_${B}.x.y`,
+      `$JS.ACK.${subj.stream}.postgres.1.1.1.1.0`,
+      `$JS.API.CONSUMER.CREATE.${subj.stream}`,
+      `$JS.API.DIRECT.GET.${subj.stream}`,
+      "$JS.API.INFO",
+    ];
     for (const s of forged) hostile.publish(s, hostileBatch(1));
     await hostile.flush();
 
     await waitFor(
-      () => listens.every((s) => refused.has(`subscribe ${s}`)) && forged.every((s) => errors.some((e) => e.includes(`Publish to "${s}"`))),
+      () =>
+        listens.every((s) => refused.has(`subscribe ${s}`)) &&
+        forged.every((s) => errors.some((e) => e.includes(`Publish to "${s}"`))),
       "the server to refuse every subscription and publish the hostile gateway tried",
     ).catch((err: Error) => {
       throw new Error(`${err.message}; refused: ${[...refused].join(", ")}; errors: ${errors.join(" | ")}`);
@@ -171,7 +217,10 @@ describe("a hostile gateway under the documented permissions", () => {
     let seq = 0;
     for (let s = 1; s <= READINGS + 20; s++) {
       const range = batchMsgId({ gatewayId: B, instance, firstSeq: s, lastSeq: s });
-      for (const msgID of [range, batchMsgId({ gatewayId: B, instance, firstSeq: s, lastSeq: s }, randomBytes(16).toString("base64url"))]) {
+      for (const msgID of [
+        range,
+        batchMsgId({ gatewayId: B, instance, firstSeq: s, lastSeq: s }, randomBytes(16).toString("base64url")),
+      ]) {
         const ack = await js.publish(subj.readings(A), hostileBatch(++seq), { msgID });
         expect(ack.duplicate).toBe(false);
       }
@@ -181,14 +230,22 @@ describe("a hostile gateway under the documented permissions", () => {
     await js.publish(subj.readings(A), Buffer.from("not a batch"), { msgID: `${A}-garbage` });
 
     // 4. The honest gateway's readings.
-    for (let i = 0; i < READINGS; i++) await publisher.publishAsync(`${id}/sensors/s${i % 7}`, `{"name":"b-sensor-${i % 7}","value":${i}}`, { qos: 1 });
+    for (let i = 0; i < READINGS; i++)
+      await publisher.publishAsync(`${id}/sensors/s${i % 7}`, `{"name":"b-sensor-${i % 7}","value":${i}}`, { qos: 1 });
     let got = { n: 0, seqs: 0 };
-    await waitFor(async () => (got = await rows(B)).n >= READINGS, `${READINGS} readings of B in Postgres`, 60_000).catch((err: Error) => {
+    await waitFor(
+      async () => (got = await rows(B)).n >= READINGS,
+      `${READINGS} readings of B in Postgres`,
+      60_000,
+    ).catch((err: Error) => {
       throw new Error(`${err.message}; got ${JSON.stringify(got)}; gateway: ${JSON.stringify(honest.status())}`);
     });
     await waitFor(() => honest.status().outbox.readings === 0, "B's outbox to empty");
     expect(await rows(B)).toEqual({ n: READINGS, seqs: READINGS });
-    const values = await db.pool.query<{ v: number }>("SELECT value AS v FROM readings WHERE gateway_id = $1 ORDER BY value", [B]);
+    const values = await db.pool.query<{ v: number }>(
+      "SELECT value AS v FROM readings WHERE gateway_id = $1 ORDER BY value",
+      [B],
+    );
     expect(values.rows.map((r) => r.v)).toEqual(Array.from({ length: READINGS }, (_, i) => i));
     // No batch of B was answered "duplicate", and B's uplink met no refusal under the set.
     expect(await metricValue(honest.metrics.registry, "datalab_gateway_duplicate_batches_total")).toBe(0);
@@ -196,12 +253,18 @@ describe("a hostile gateway under the documented permissions", () => {
     expect(honest.status().uplink?.problem).toBeUndefined();
     // The hub took A's batches as A's, beside B's (its own subject, its own key).
     let ofA = 0;
-    await waitFor(async () => (ofA = (await rows(A)).n) === seq, `the hostile gateway's ${seq} batches stored as its own`).catch((err: Error) => {
+    await waitFor(
+      async () => (ofA = (await rows(A)).n) === seq,
+      `the hostile gateway's ${seq} batches stored as its own`,
+    ).catch((err: Error) => {
       throw new Error(`${err.message}; stored: ${ofA}`);
     });
     // B's reports reached the hub (the set lets B publish them, and the hub read them).
     await waitFor(async () => {
-      const r = await db.pool.query("SELECT 1 FROM gateways WHERE gateway_id = $1 AND reported_at IS NOT NULL AND health_detail->>'instance' = $2", [B, instance]);
+      const r = await db.pool.query(
+        "SELECT 1 FROM gateways WHERE gateway_id = $1 AND reported_at IS NOT NULL AND health_detail->>'instance' = $2",
+        [B, instance],
+      );
       return r.rowCount === 1;
     }, "B's health report to reach the hub");
 
@@ -220,7 +283,10 @@ describe("a hostile gateway under the documented permissions", () => {
       const letters = await listDeadLetters(asHub, subj);
       expect(letters.map((l) => l.subject)).toEqual([subj.readings(A)]);
       expect(await replayDeadLetters(asHub, subj, letters)).toMatchObject([{ ok: true }]);
-      await waitFor(async () => (await listDeadLetters(asHub, subj)).some((l) => l.seq !== letters[0]!.seq), "the replayed garbage to be dead-lettered again");
+      await waitFor(
+        async () => (await listDeadLetters(asHub, subj)).some((l) => l.seq !== letters[0]!.seq),
+        "the replayed garbage to be dead-lettered again",
+      );
     } finally {
       await asHub.close();
     }
@@ -243,21 +309,44 @@ describe("a hostile gateway under the documented permissions", () => {
       firstSeq: 100_000,
       lastSeq: 100_000,
       sentAt: now,
-      messages: [{ source: "mqtt:hostile", receivedAt: now, payload: "{}", encoding: "utf8", readings: [{ seq: 100_000, sensorId: sensor, metric: "temperature", value: 999, unit: "Cel", ts }] }],
+      messages: [
+        {
+          source: "mqtt:hostile",
+          receivedAt: now,
+          payload: "{}",
+          encoding: "utf8",
+          readings: [{ seq: 100_000, sensorId: sensor, metric: "temperature", value: 999, unit: "Cel", ts }],
+        },
+      ],
     };
     await jetstream(hostile).publish(subj.readings(A), encodeBatch(forged), { msgID: `${A}-claim-${id}` });
-    await waitFor(async () => (await db.pool.query("SELECT 1 FROM readings WHERE sensor_id = $1", [sensor])).rowCount === 1, "the forged claim to be stored");
+    await waitFor(
+      async () => (await db.pool.query("SELECT 1 FROM readings WHERE sensor_id = $1", [sensor])).rowCount === 1,
+      "the forged claim to be stored",
+    );
 
     const forwarded = await metricValue(honest.metrics.registry, "datalab_gateway_forwarded_readings_total");
-    await publisher.publishAsync(`${id}/sensors/victim`, JSON.stringify({ sensor, temperature: 21.5, ts: ts / 1000 }), { qos: 1 });
-    await waitFor(async () => (await metricValue(honest.metrics.registry, "datalab_gateway_forwarded_readings_total")) === forwarded + 1, "B to forward its reading");
+    await publisher.publishAsync(`${id}/sensors/victim`, JSON.stringify({ sensor, temperature: 21.5, ts: ts / 1000 }), {
+      qos: 1,
+    });
+    await waitFor(
+      async () =>
+        (await metricValue(honest.metrics.registry, "datalab_gateway_forwarded_readings_total")) === forwarded + 1,
+      "B to forward its reading",
+    );
     const asHub = await connect({ servers: nats.url, user: "hub", pass: PASSWORDS.DATALAB_NATS_HUB_PASSWORD });
     try {
-      await waitFor(async () => (await hubStatus(asHub, subj, ["postgres"], undefined)).consumers[0]?.lag === 0, "the hub to write B's batch");
+      await waitFor(
+        async () => (await hubStatus(asHub, subj, ["postgres"], undefined)).consumers[0]?.lag === 0,
+        "the hub to write B's batch",
+      );
     } finally {
       await asHub.close();
     }
-    const stored = await db.pool.query<{ value: number }>("SELECT value FROM readings WHERE sensor_id = $1 AND gateway_id = $2", [sensor, B]);
+    const stored = await db.pool.query<{ value: number }>(
+      "SELECT value FROM readings WHERE sensor_id = $1 AND gateway_id = $2",
+      [sensor, B],
+    );
     expect(stored.rows.map((r) => r.value)).toEqual([21.5]);
   });
 });

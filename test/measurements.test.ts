@@ -25,7 +25,11 @@ function mqttState(g: Gateway): string | undefined {
 }
 
 async function folded(gatewayId?: string): Promise<number> {
-  return metricValue(pipeline.hub.metrics.registry, "datalab_hub_folded_total", gatewayId ? { gateway: gatewayId } : {});
+  return metricValue(
+    pipeline.hub.metrics.registry,
+    "datalab_hub_folded_total",
+    gatewayId ? { gateway: gatewayId } : {},
+  );
 }
 
 async function committed(g: Gateway): Promise<number> {
@@ -50,7 +54,10 @@ beforeAll(async () => {
     { logger: silentLogger() },
   );
   await second.start();
-  await waitFor(() => mqttState(pipeline.gateway) === "connected" && mqttState(second) === "connected", "both gateways subscribed");
+  await waitFor(
+    () => mqttState(pipeline.gateway) === "connected" && mqttState(second) === "connected",
+    "both gateways subscribed",
+  );
 });
 
 afterAll(async () => {
@@ -65,19 +72,31 @@ describe("one row per measurement: two gateways on one topic, a replay run twice
     for (const line of readFileSync(file, "utf8").trim().split("\n")) {
       const [date, time, , mote, ...values] = line.trim().split(/\s+/);
       const ts = Date.parse(`${date}T${time!.slice(0, 12)}Z`);
-      ["temperature", "humidity", "light", "voltage"].forEach((metric, i) => expected.add(`intel-${mote}|${metric}|${ts}|${Number(values[i])}`));
+      ["temperature", "humidity", "light", "voltage"].forEach((metric, i) =>
+        expected.add(`intel-${mote}|${metric}|${ts}|${Number(values[i])}`),
+      );
     }
     expect(expected.size).toBe(36);
     const before = (await committed(pipeline.gateway)) + (await committed(second));
     for (let run = 0; run < 2; run++) {
       const out = await MqttOutput.connect({ url: MQTT_URL, qos: 1 });
-      const summary = await replayFile({ file, format: "intel-lab", mapping: { sensorPrefix: "intel-" }, speed: "max" }, new MqttEncoder("multi", `${id}/sensors/intel`), out);
+      const summary = await replayFile(
+        { file, format: "intel-lab", mapping: { sensorPrefix: "intel-" }, speed: "max" },
+        new MqttEncoder("multi", `${id}/sensors/intel`),
+        out,
+      );
       await out.close();
       expect(summary.published).toBe(9);
     }
     // Both gateways committed both runs, and their outboxes drained: every copy reached the hub.
-    await waitFor(async () => (await committed(pipeline.gateway)) + (await committed(second)) - before === 4 * 36, "4 x 36 gateway readings committed");
-    await waitFor(() => pipeline.gateway.status().outbox.readings === 0 && second.status().outbox.readings === 0, "both outboxes empty");
+    await waitFor(
+      async () => (await committed(pipeline.gateway)) + (await committed(second)) - before === 4 * 36,
+      "4 x 36 gateway readings committed",
+    );
+    await waitFor(
+      () => pipeline.gateway.status().outbox.readings === 0 && second.status().outbox.readings === 0,
+      "both outboxes empty",
+    );
     await waitFor(async () => (await folded()) >= 3 * 36, "the folds counted", 20_000);
 
     const rows = await pipeline.db.pool.query<{ k: string; sensor_time: boolean }>(
@@ -88,7 +107,9 @@ describe("one row per measurement: two gateways on one topic, a replay run twice
     expect(rows.rows.every((r) => r.sensor_time)).toBe(true);
     expect(await folded()).toBe(3 * 36);
     // Per gateway: what each sent and was folded adds up to what it committed.
-    const perGateway = await pipeline.db.pool.query<{ gateway_id: string; n: number }>("SELECT gateway_id, count(*)::int AS n FROM readings_folded GROUP BY 1 ORDER BY 1");
+    const perGateway = await pipeline.db.pool.query<{ gateway_id: string; n: number }>(
+      "SELECT gateway_id, count(*)::int AS n FROM readings_folded GROUP BY 1 ORDER BY 1",
+    );
     expect(perGateway.rows.reduce((a, r) => a + r.n, 0)).toBe(3 * 36);
     for (const r of perGateway.rows) expect(await folded(r.gateway_id)).toBe(r.n);
   });
@@ -99,16 +120,32 @@ describe("one row per measurement: two gateways on one topic, a replay run twice
     const foldedBefore = await folded();
     const before = (await committed(pipeline.gateway)) + (await committed(second));
     try {
-      for (const [temperature, humidity] of [[21.5, 40], [21.7, 41]] as const) {
-        const event = JSON.stringify({ model: "Acurite-Tower", id: sensor, channel: "A", temperature_C: temperature, humidity });
-        for (let repeat = 0; repeat < 3; repeat++) await client.publishAsync(`${id}/rtl_433/pi/events`, event, { qos: 1 });
+      for (const [temperature, humidity] of [
+        [21.5, 40],
+        [21.7, 41],
+      ] as const) {
+        const event = JSON.stringify({
+          model: "Acurite-Tower",
+          id: sensor,
+          channel: "A",
+          temperature_C: temperature,
+          humidity,
+        });
+        for (let repeat = 0; repeat < 3; repeat++)
+          await client.publishAsync(`${id}/rtl_433/pi/events`, event, { qos: 1 });
       }
     } finally {
       await client.endAsync();
     }
-    await waitFor(async () => (await committed(pipeline.gateway)) + (await committed(second)) - before >= 2 * 6 * 2, "both gateways committed every event");
+    await waitFor(
+      async () => (await committed(pipeline.gateway)) + (await committed(second)) - before >= 2 * 6 * 2,
+      "both gateways committed every event",
+    );
     const gatewayReadings = (await committed(pipeline.gateway)) + (await committed(second)) - before;
-    await waitFor(() => pipeline.gateway.status().outbox.readings === 0 && second.status().outbox.readings === 0, "both outboxes empty");
+    await waitFor(
+      () => pipeline.gateway.status().outbox.readings === 0 && second.status().outbox.readings === 0,
+      "both outboxes empty",
+    );
     const query = () =>
       pipeline.db.pool.query<{ metric: string; value: number; sensor_time: boolean | null; gateway_id: string }>(
         "SELECT metric, value, sensor_time, gateway_id FROM readings WHERE sensor_id LIKE $1 ORDER BY metric, value",
@@ -116,12 +153,16 @@ describe("one row per measurement: two gateways on one topic, a replay run twice
       );
     // Every gateway reading is written or folded by now: the outboxes only hold what JetStream has not taken.
     let seen = "";
-    await waitFor(async () => {
-      const n = (await query()).rows.length;
-      const f = (await folded()) - foldedBefore;
-      seen = `${n} rows + ${f} folded of ${gatewayReadings}`;
-      return n + f >= gatewayReadings;
-    }, `every gateway reading written or folded`, 20_000).catch((err: Error) => {
+    await waitFor(
+      async () => {
+        const n = (await query()).rows.length;
+        const f = (await folded()) - foldedBefore;
+        seen = `${n} rows + ${f} folded of ${gatewayReadings}`;
+        return n + f >= gatewayReadings;
+      },
+      `every gateway reading written or folded`,
+      20_000,
+    ).catch((err: Error) => {
       throw new Error(`${err.message}: ${seen}`);
     });
     const rows = await query();

@@ -15,7 +15,10 @@ let publisher: mqtt.MqttClient;
 
 beforeAll(async () => {
   // Batches of up to a second: the poisons are published among the good messages of one batch.
-  pipeline = await startPipeline({ id, gatewayEnv: { DATALAB_REPORT_INTERVAL_MS: "0", DATALAB_BATCH_MAX_AGE_MS: "1000" } });
+  pipeline = await startPipeline({
+    id,
+    gatewayEnv: { DATALAB_REPORT_INTERVAL_MS: "0", DATALAB_BATCH_MAX_AGE_MS: "1000" },
+  });
   publisher = await mqtt.connectAsync(MQTT_URL);
 });
 
@@ -39,11 +42,19 @@ describe("one bad MQTT message among good ones", () => {
     ];
     const good = 400;
     for (let i = 0; i < good; i++) {
-      await publisher.publishAsync(`${id}/sensors/${sensor}`, JSON.stringify({ sensor, temperature: 20 + (i % 10), humidity: 40, ts: t0 + i }), { qos: 1 });
+      await publisher.publishAsync(
+        `${id}/sensors/${sensor}`,
+        JSON.stringify({ sensor, temperature: 20 + (i % 10), humidity: 40, ts: t0 + i }),
+        { qos: 1 },
+      );
       const poison = i % 60 === 30 ? poisons[(i - 30) / 60] : undefined;
       if (poison) await publisher.publishAsync(poison[0], poison[1], { qos: 1 });
     }
-    await waitFor(async () => (await pipeline.count("sensor_id = $1", [sensor])) === good * 2, `all ${good * 2} good readings in Postgres`, 60_000);
+    await waitFor(
+      async () => (await pipeline.count("sensor_id = $1", [sensor])) === good * 2,
+      `all ${good * 2} good readings in Postgres`,
+      60_000,
+    );
     const quarantine = pipeline.gateway.status().quarantine;
     const want: Record<string, number> = {};
     for (const [, , reason] of poisons) want[reason] = (want[reason] ?? 0) + 1;

@@ -29,12 +29,21 @@ describe("metrics named like Object.prototype's keys", () => {
   it("land in Postgres as readings and as the sensor's newest values, none quarantined", async () => {
     const payload = `{"sensor":"${sensor}",${NAMES.map((n, i) => `"${n}":${i + 1}`).join(",")},"ts":1764270000}`;
     await publisher.publishAsync(`${id}/sensors/${sensor}`, payload, { qos: 1 });
-    await waitFor(async () => (await pipeline.count("sensor_id = $1", [sensor])) === NAMES.length, "every reading in Postgres");
-    const rows = await pipeline.db.pool.query<{ metric: string; value: number; unit: string | null }>("SELECT metric, value, unit FROM readings WHERE sensor_id = $1 ORDER BY value", [sensor]);
+    await waitFor(
+      async () => (await pipeline.count("sensor_id = $1", [sensor])) === NAMES.length,
+      "every reading in Postgres",
+    );
+    const rows = await pipeline.db.pool.query<{ metric: string; value: number; unit: string | null }>(
+      "SELECT metric, value, unit FROM readings WHERE sensor_id = $1 ORDER BY value",
+      [sensor],
+    );
     expect(rows.rows).toEqual(NAMES.map((metric, i) => ({ metric, value: i + 1, unit: null })));
     expect(pipeline.gateway.status().quarantine).toEqual({});
     const latest = await waitFor(async () => {
-      const r = await pipeline.db.pool.query<{ last_values: Record<string, { value: number }> }>("SELECT last_values FROM sensors WHERE sensor_id = $1", [sensor]);
+      const r = await pipeline.db.pool.query<{ last_values: Record<string, { value: number }> }>(
+        "SELECT last_values FROM sensors WHERE sensor_id = $1",
+        [sensor],
+      );
       return r.rows[0];
     }, "the sensor's row");
     expect(Object.keys(latest.last_values).sort()).toEqual([...NAMES].sort());

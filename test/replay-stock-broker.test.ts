@@ -24,14 +24,18 @@ function expected(file: string): { values: number; rowsPerMote: Map<string, numb
   for (const row of rows) {
     const [, mote, , humidity, temperature] = row.split(",");
     rowsPerMote.set(mote!, (rowsPerMote.get(mote!) ?? 0) + 1);
-    for (const v of [humidity, temperature]) if (v !== undefined && v.trim() !== "" && Number.isFinite(Number(v))) values += 1;
+    for (const v of [humidity, temperature])
+      if (v !== undefined && v.trim() !== "" && Number.isFinite(Number(v))) values += 1;
   }
   return { values, rowsPerMote };
 }
 
 /** The count a SHORTFALL line names: this run's drops, or the broker's total when its count before the run had expired. */
 function droppedCount(stderr: string): number {
-  const m = /SHORTFALL: the broker dropped (?:(\d+) messages during the replay|messages during the replay \((\d+) since the broker started)/.exec(stderr);
+  const m =
+    /SHORTFALL: the broker dropped (?:(\d+) messages during the replay|messages during the replay \((\d+) since the broker started)/.exec(
+      stderr,
+    );
   expect(m, stderr).not.toBeNull();
   return Number(m![1] ?? m![2]);
 }
@@ -39,8 +43,31 @@ function droppedCount(stderr: string): number {
 function replay(file: string, topic: string, extra: string[]) {
   return runCommand(
     "node",
-    ["--import", "tsx", cli, "replay", file, "--sensor", "mote_id", "--sensor-prefix", `${topic.split("/").at(-1)}-`, "--interval", "1", "--start", "2010-06-01T00:00:00Z",
-      "--metric", "humidity=humidity:%RH", "--metric", "temperature=temperature:Cel", "--speed", "max", "--topic", topic, "--quiet", ...extra],
+    [
+      "--import",
+      "tsx",
+      cli,
+      "replay",
+      file,
+      "--sensor",
+      "mote_id",
+      "--sensor-prefix",
+      `${topic.split("/").at(-1)}-`,
+      "--interval",
+      "1",
+      "--start",
+      "2010-06-01T00:00:00Z",
+      "--metric",
+      "humidity=humidity:%RH",
+      "--metric",
+      "temperature=temperature:Cel",
+      "--speed",
+      "max",
+      "--topic",
+      topic,
+      "--quiet",
+      ...extra,
+    ],
     { env: { ...process.env, DATALAB_MQTT_URL: broker.url, DATALAB_GATEWAY_URL: "" }, timeoutMs: 240_000 },
   );
 }
@@ -48,7 +75,12 @@ function replay(file: string, topic: string, extra: string[]) {
 beforeAll(async () => {
   // Mosquitto's own defaults, stated: startMosquitto otherwise lifts the queue limit.
   broker = await startMosquitto({ maxQueuedMessages: 1000, extraConfig: ["max_inflight_messages 20"] });
-  pipeline = await startPipeline({ id, mqttUrl: broker.url, topics: `${id}/#`, gatewayEnv: { DATALAB_MQTT_RTL433_TOPICS: "" } });
+  pipeline = await startPipeline({
+    id,
+    mqttUrl: broker.url,
+    topics: `${id}/#`,
+    gatewayEnv: { DATALAB_MQTT_RTL433_TOPICS: "" },
+  });
 });
 
 afterAll(async () => {
@@ -65,7 +97,11 @@ describe("replay through a stock Mosquitto (max_queued_messages 1000)", () => {
     expect(r.stderr).toMatch(/18914 rows read, 18914 published, 0 skipped/);
     expect(r.stderr).toContain(`gateway: committed all ${e.values} readings`);
     expect(r.stderr).toContain("broker: dropped no messages");
-    await waitFor(async () => (await pipeline.count("sensor_id LIKE 'single-%'")) >= e.values, `${e.values} readings in Postgres`, 120_000);
+    await waitFor(
+      async () => (await pipeline.count("sensor_id LIKE 'single-%'")) >= e.values,
+      `${e.values} readings in Postgres`,
+      120_000,
+    );
     expect(await pipeline.count("sensor_id LIKE 'single-%'")).toBe(e.values);
   });
 
@@ -74,7 +110,11 @@ describe("replay through a stock Mosquitto (max_queued_messages 1000)", () => {
     const e = expected(file);
     const r = await replay(file, `${id}/multi`, ["--gateway", `http://127.0.0.1:${pipeline.gateway.httpPort}`]);
     expect(r.code, r.stderr).toBe(0);
-    await waitFor(async () => (await pipeline.count("sensor_id LIKE 'multi-%'")) >= e.values, `${e.values} readings in Postgres`, 120_000);
+    await waitFor(
+      async () => (await pipeline.count("sensor_id LIKE 'multi-%'")) >= e.values,
+      `${e.values} readings in Postgres`,
+      120_000,
+    );
     const span = await pipeline.db.pool.query<{ sensor_id: string; first: string; last: string }>(
       "SELECT sensor_id, (extract(epoch from min(ts)) * 1000)::bigint AS first, (extract(epoch from max(ts)) * 1000)::bigint AS last FROM readings WHERE sensor_id LIKE 'multi-%' GROUP BY 1 ORDER BY 1",
     );
@@ -82,7 +122,9 @@ describe("replay through a stock Mosquitto (max_queued_messages 1000)", () => {
     const start = Date.UTC(2010, 5, 1);
     for (const x of span.rows) {
       expect(Number(x.first), x.sensor_id).toBe(start);
-      expect(Number(x.last), x.sensor_id).toBe(start + (e.rowsPerMote.get(x.sensor_id.slice("multi-".length))! - 1) * 1000);
+      expect(Number(x.last), x.sensor_id).toBe(
+        start + (e.rowsPerMote.get(x.sensor_id.slice("multi-".length))! - 1) * 1000,
+      );
     }
   });
 
@@ -93,7 +135,11 @@ describe("replay through a stock Mosquitto (max_queued_messages 1000)", () => {
     expect(r.stderr).toMatch(/18914 rows read, 18914 published, 0 skipped/);
     if (r.code === 0) {
       expect(r.stderr).toContain("broker: dropped no messages");
-      await waitFor(async () => (await pipeline.count("sensor_id LIKE 'unpaced-%'")) >= e.values, `${e.values} readings in Postgres`, 120_000);
+      await waitFor(
+        async () => (await pipeline.count("sensor_id LIKE 'unpaced-%'")) >= e.values,
+        `${e.values} readings in Postgres`,
+        120_000,
+      );
       expect(await pipeline.count("sensor_id LIKE 'unpaced-%'")).toBe(e.values);
     } else {
       expect(r.code, r.stderr).toBe(1);

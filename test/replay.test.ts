@@ -14,7 +14,14 @@
  */
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCommand, startMosquitto, uniqueId, waitFor, type MosquittoBroker, type TestDatabase } from "@datalab/shared/testing";
+import {
+  runCommand,
+  startMosquitto,
+  uniqueId,
+  waitFor,
+  type MosquittoBroker,
+  type TestDatabase,
+} from "@datalab/shared/testing";
 import type { Gateway } from "@datalab/gateway";
 import { MqttEncoder, MqttOutput, replayFile } from "@datalab/sensors";
 import { startPtyPair, type PtyPair } from "../sensors/test/simulate/processes";
@@ -88,7 +95,10 @@ describe("replay: recorded data → Mosquitto or a serial line → gateway → N
     let valid = 0;
     for (const row of rows) {
       const [, mote, , humidity, temperature] = row.split(",");
-      for (const [metric, text] of [["humidity", humidity], ["temperature", temperature]] as const) {
+      for (const [metric, text] of [
+        ["humidity", humidity],
+        ["temperature", temperature],
+      ] as const) {
         if (text === undefined || text.trim() === "" || !Number.isFinite(Number(text))) continue;
         add(expected, `${mote}/${metric}`, Number(text));
         valid += 1;
@@ -99,14 +109,41 @@ describe("replay: recorded data → Mosquitto or a serial line → gateway → N
     const start = Date.UTC(2010, 5, 1);
     const r = await runCommand(
       "node",
-      ["--import", "tsx", cli, "replay", file, "--format", "csv", "--sensor", "mote_id", "--interval", "1", "--start", new Date(start).toISOString(),
-        "--metric", "humidity=humidity:%RH", "--metric", "temperature=temperature:Cel", "--speed", "max", "--topic", `${id}/csv`, "--quiet"],
+      [
+        "--import",
+        "tsx",
+        cli,
+        "replay",
+        file,
+        "--format",
+        "csv",
+        "--sensor",
+        "mote_id",
+        "--interval",
+        "1",
+        "--start",
+        new Date(start).toISOString(),
+        "--metric",
+        "humidity=humidity:%RH",
+        "--metric",
+        "temperature=temperature:Cel",
+        "--speed",
+        "max",
+        "--topic",
+        `${id}/csv`,
+        "--quiet",
+      ],
       { env: { ...process.env, DATALAB_MQTT_URL: broker.url }, timeoutMs: 40_000 },
     );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/18914 rows read, 18914 published, 0 skipped/);
 
-    await waitFor(async () => (await count("SELECT count(*) AS n FROM readings WHERE source LIKE $1", [`mqtt:${id}/csv/%`])) >= valid, `${valid} readings in Postgres`, 45_000);
+    await waitFor(
+      async () =>
+        (await count("SELECT count(*) AS n FROM readings WHERE source LIKE $1", [`mqtt:${id}/csv/%`])) >= valid,
+      `${valid} readings in Postgres`,
+      45_000,
+    );
     await waitFor(() => gateway.status().outbox.readings === 0, "an empty outbox");
     expect(await count("SELECT count(*) AS n FROM readings WHERE source LIKE $1", [`mqtt:${id}/csv/%`])).toBe(valid);
 
@@ -120,7 +157,10 @@ describe("replay: recorded data → Mosquitto or a serial line → gateway → N
       expect(g.max, k).toBe(e.max);
       expect(g.sum / g.count, k).toBeCloseTo(e.sum / e.count, 9);
     }
-    const units = await db.pool.query("SELECT DISTINCT metric, unit FROM readings WHERE source LIKE $1 ORDER BY metric", [`mqtt:${id}/csv/%`]);
+    const units = await db.pool.query(
+      "SELECT DISTINCT metric, unit FROM readings WHERE source LIKE $1 ORDER BY metric",
+      [`mqtt:${id}/csv/%`],
+    );
     expect(units.rows).toEqual([
       { metric: "humidity", unit: "%RH" },
       { metric: "temperature", unit: "Cel" },
@@ -145,13 +185,22 @@ describe("replay: recorded data → Mosquitto or a serial line → gateway → N
     for (const line of readFileSync(file, "utf8").trim().split("\n")) {
       const [date, time, , mote, ...values] = line.trim().split(/\s+/);
       const ts = Date.parse(`${date}T${time!.slice(0, 12)}Z`);
-      ["temperature", "humidity", "light", "voltage"].forEach((metric, i) => expected.add(`intel-${mote}|${metric}|${ts}|${Number(values[i])}`));
+      ["temperature", "humidity", "light", "voltage"].forEach((metric, i) =>
+        expected.add(`intel-${mote}|${metric}|${ts}|${Number(values[i])}`),
+      );
     }
     const out = await MqttOutput.connect({ url: broker.url, qos: 1 });
-    const summary = await replayFile({ file, format: "intel-lab", mapping: { sensorPrefix: "intel-" }, speed: "max" }, new MqttEncoder("multi", `${id}/intel`), out);
+    const summary = await replayFile(
+      { file, format: "intel-lab", mapping: { sensorPrefix: "intel-" }, speed: "max" },
+      new MqttEncoder("multi", `${id}/intel`),
+      out,
+    );
     await out.close();
     expect(summary.published).toBe(9);
-    await waitFor(async () => (await count("SELECT count(*) AS n FROM readings WHERE sensor_id LIKE 'intel-%'")) >= expected.size, `${expected.size} Intel Lab readings`);
+    await waitFor(
+      async () => (await count("SELECT count(*) AS n FROM readings WHERE sensor_id LIKE 'intel-%'")) >= expected.size,
+      `${expected.size} Intel Lab readings`,
+    );
     await waitFor(() => gateway.status().outbox.readings === 0, "an empty outbox");
     const rows = await db.pool.query<{ k: string }>(
       "SELECT sensor_id || '|' || metric || '|' || (extract(epoch from ts) * 1000)::bigint || '|' || value AS k FROM readings WHERE sensor_id LIKE 'intel-%'",
@@ -168,13 +217,25 @@ describe("replay: recorded data → Mosquitto or a serial line → gateway → N
       const [date, time, , , ...values] = line.trim().split(/\s+/);
       const ts = Date.parse(`${date}T${time!.slice(0, 12)}Z`);
       // Mote 1 is XBee node 1: the coordinator names it by its 64-bit address.
-      ["temperature", "humidity", "light", "voltage"].forEach((metric, i) => expected.add(`xbee-0013a20000000001|${metric}|${ts}|${Number(values[i])}`));
+      ["temperature", "humidity", "light", "voltage"].forEach((metric, i) =>
+        expected.add(`xbee-0013a20000000001|${metric}|${ts}|${Number(values[i])}`),
+      );
     }
-    await waitFor(() => gateway.status().sources.find((x) => x.name.startsWith("serial:"))?.state === "connected", "the gateway's serial port open");
-    const r = await runCommand("node", ["--import", "tsx", cli, "replay", file, "--speed", "max", "--out", `serial:${radio.a}@9600:xbee2`, "--quiet"], { timeoutMs: 30_000 });
+    await waitFor(
+      () => gateway.status().sources.find((x) => x.name.startsWith("serial:"))?.state === "connected",
+      "the gateway's serial port open",
+    );
+    const r = await runCommand(
+      "node",
+      ["--import", "tsx", cli, "replay", file, "--speed", "max", "--out", `serial:${radio.a}@9600:xbee2`, "--quiet"],
+      { timeoutMs: 30_000 },
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/9 rows read, 9 published, 0 skipped/);
-    await waitFor(async () => (await count("SELECT count(*) AS n FROM readings WHERE sensor_id LIKE 'xbee-%'")) >= expected.size, `${expected.size} readings from the serial line`);
+    await waitFor(
+      async () => (await count("SELECT count(*) AS n FROM readings WHERE sensor_id LIKE 'xbee-%'")) >= expected.size,
+      `${expected.size} readings from the serial line`,
+    );
     await waitFor(() => gateway.status().outbox.readings === 0, "an empty outbox");
     const rows = await db.pool.query<{ k: string; source: string }>(
       "SELECT sensor_id || '|' || metric || '|' || (extract(epoch from ts) * 1000)::bigint || '|' || value AS k, source FROM readings WHERE sensor_id LIKE 'xbee-%'",

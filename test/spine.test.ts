@@ -5,7 +5,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { batchMsgId, encodeBatch, ensureReadingsStream, metricValue, silentLogger, subjects, type Batch } from "@datalab/shared";
+import {
+  batchMsgId,
+  encodeBatch,
+  ensureReadingsStream,
+  metricValue,
+  silentLogger,
+  subjects,
+  type Batch,
+} from "@datalab/shared";
 import { MQTT_URL, NATS_URL, runCommand, uniqueId, waitFor, type TestDatabase } from "@datalab/shared/testing";
 import type { Gateway } from "@datalab/gateway";
 import { Hub, loadHubConfig } from "@datalab/hub";
@@ -48,12 +56,21 @@ describe("spine: Mosquitto → gateway → NATS → hub → Postgres", () => {
     // business of the gateway's own durability tests, not of this one.
     const opts = { sensors: 7, rate: 1500, seed: `seed-${id}`, startTs: Date.UTC(2026, 0, 1), idPrefix: `sim-${id}` };
     const messages = 1000;
-    const sent = await publishSimulation({ ...opts, mqttUrl: MQTT_URL, format: "multi", topicRoot: `${id}/sensors`, count: messages, qos: 1 });
+    const sent = await publishSimulation({
+      ...opts,
+      mqttUrl: MQTT_URL,
+      format: "multi",
+      topicRoot: `${id}/sensors`,
+      count: messages,
+      qos: 1,
+    });
     expect(sent).toBe(messages);
     const expectedReadings = messages * 3;
     let seen = 0;
     await waitFor(
-      async () => (seen = await count("SELECT count(*) AS n FROM readings WHERE sensor_id LIKE $1", [`sim-${id}-%`])) >= expectedReadings,
+      async () =>
+        (seen = await count("SELECT count(*) AS n FROM readings WHERE sensor_id LIKE $1", [`sim-${id}-%`])) >=
+        expectedReadings,
       `${expectedReadings} readings in Postgres (seen so far: ${seen})`,
       45_000,
     ).catch((err: Error) => {
@@ -61,8 +78,12 @@ describe("spine: Mosquitto → gateway → NATS → hub → Postgres", () => {
     });
     // Nothing more arrives: wait until the gateway's outbox is empty, then count again.
     await waitFor(() => gateway.status().outbox.readings === 0, "an empty outbox");
-    expect(await count("SELECT count(*) AS n FROM readings WHERE sensor_id LIKE $1", [`sim-${id}-%`])).toBe(expectedReadings);
-    expect(await count("SELECT count(DISTINCT (instance, seq)) AS n FROM readings WHERE sensor_id LIKE $1", [`sim-${id}-%`])).toBe(expectedReadings);
+    expect(await count("SELECT count(*) AS n FROM readings WHERE sensor_id LIKE $1", [`sim-${id}-%`])).toBe(
+      expectedReadings,
+    );
+    expect(
+      await count("SELECT count(DISTINCT (instance, seq)) AS n FROM readings WHERE sensor_id LIKE $1", [`sim-${id}-%`]),
+    ).toBe(expectedReadings);
 
     // The same seed regenerates the same stream: every row must be one the simulator made.
     const sim = new Simulator(opts);
@@ -80,7 +101,10 @@ describe("spine: Mosquitto → gateway → NATS → hub → Postgres", () => {
     const got = new Set(rows.rows.map((r) => r.k));
     expect(got.size).toBe(expected.size);
     for (const k of expected) expect(got.has(k), k).toBe(true);
-    const units = await db.pool.query<{ metric: string; unit: string }>("SELECT DISTINCT metric, unit FROM readings WHERE sensor_id LIKE $1 ORDER BY metric", [`sim-${id}-%`]);
+    const units = await db.pool.query<{ metric: string; unit: string }>(
+      "SELECT DISTINCT metric, unit FROM readings WHERE sensor_id LIKE $1 ORDER BY metric",
+      [`sim-${id}-%`],
+    );
     expect(units.rows).toEqual([
       { metric: "battery", unit: "V" },
       { metric: "humidity", unit: "%RH" },
@@ -89,17 +113,48 @@ describe("spine: Mosquitto → gateway → NATS → hub → Postgres", () => {
   });
 
   it("lands the original DataLab publish, made by the real mosquitto_pub, as one row", async () => {
-    const r = await runCommand("mosquitto_pub", ["-h", mqtt.hostname, "-p", mqtt.port || "1883", "-q", "1", "-t", "sensors", "-m", '{"name": "sensor1", "value": 5.1}']);
+    const r = await runCommand("mosquitto_pub", [
+      "-h",
+      mqtt.hostname,
+      "-p",
+      mqtt.port || "1883",
+      "-q",
+      "1",
+      "-t",
+      "sensors",
+      "-m",
+      '{"name": "sensor1", "value": 5.1}',
+    ]);
     expect(r.code, r.stderr).toBe(0);
-    await waitFor(async () => (await count("SELECT count(*) AS n FROM readings WHERE sensor_id = 'sensor1' AND source = 'mqtt:sensors'")) >= 1, "sensor1 in Postgres");
+    await waitFor(
+      async () =>
+        (await count("SELECT count(*) AS n FROM readings WHERE sensor_id = 'sensor1' AND source = 'mqtt:sensors'")) >=
+        1,
+      "sensor1 in Postgres",
+    );
     await waitFor(() => gateway.status().outbox.readings === 0, "an empty outbox");
-    const rows = await db.pool.query("SELECT sensor_id, metric, value, unit FROM readings WHERE sensor_id = 'sensor1' AND source = 'mqtt:sensors'");
+    const rows = await db.pool.query(
+      "SELECT sensor_id, metric, value, unit FROM readings WHERE sensor_id = 'sensor1' AND source = 'mqtt:sensors'",
+    );
     expect(rows.rows).toEqual([{ sensor_id: "sensor1", metric: "value", value: 5.1, unit: null }]);
   });
 
   it("quarantines the single-quoted variant with a reason a person understands, counts it, and keeps running", async () => {
-    const before = await metricValue(gateway.metrics.registry, "datalab_gateway_quarantined_total", { reason: "not_json" });
-    const r = await runCommand("mosquitto_pub", ["-h", mqtt.hostname, "-p", mqtt.port || "1883", "-q", "1", "-t", "sensors", "-m", "{'name': 'sensor1'}"]);
+    const before = await metricValue(gateway.metrics.registry, "datalab_gateway_quarantined_total", {
+      reason: "not_json",
+    });
+    const r = await runCommand("mosquitto_pub", [
+      "-h",
+      mqtt.hostname,
+      "-p",
+      mqtt.port || "1883",
+      "-q",
+      "1",
+      "-t",
+      "sensors",
+      "-m",
+      "{'name': 'sensor1'}",
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const metrics = await waitFor(async () => {
       const text = await (await fetch(`http://127.0.0.1:${gateway.httpPort}/metrics`)).text();
@@ -107,14 +162,31 @@ describe("spine: Mosquitto → gateway → NATS → hub → Postgres", () => {
       return m && Number(m[1]) > before ? text : undefined;
     }, "the quarantine counter in /metrics");
     expect(metrics).toMatch(/datalab_gateway_quarantined_total/);
-    const q = await waitFor(() => gateway.outbox.quarantined(50).find((x) => x.payload.toString() === "{'name': 'sensor1'}"), "the quarantine row");
+    const q = await waitFor(
+      () => gateway.outbox.quarantined(50).find((x) => x.payload.toString() === "{'name': 'sensor1'}"),
+      "the quarantine row",
+    );
     expect(q.reason).toBe("not_json");
     expect(q.detail).toMatch(/double quotes/);
     expect(q.source).toBe("mqtt:sensors");
     // Still running: a good message after the bad one lands.
     const sensor = `after-${id}`;
-    await runCommand("mosquitto_pub", ["-h", mqtt.hostname, "-p", mqtt.port || "1883", "-q", "1", "-t", "sensors", "-m", JSON.stringify({ name: sensor, value: 1 })]);
-    await waitFor(async () => (await count("SELECT count(*) AS n FROM readings WHERE sensor_id = $1", [sensor])) === 1, "the next good reading");
+    await runCommand("mosquitto_pub", [
+      "-h",
+      mqtt.hostname,
+      "-p",
+      mqtt.port || "1883",
+      "-q",
+      "1",
+      "-t",
+      "sensors",
+      "-m",
+      JSON.stringify({ name: sensor, value: 1 }),
+    ]);
+    await waitFor(
+      async () => (await count("SELECT count(*) AS n FROM readings WHERE sensor_id = $1", [sensor])) === 1,
+      "the next good reading",
+    );
   });
 
   it("quarantines every kind of bad input and none of it reaches the hub", async () => {
@@ -149,9 +221,19 @@ describe("spine: Mosquitto → gateway → NATS → hub → Postgres", () => {
     const subj = subjects(prefix);
     const jsm = await jetstreamManager(nc);
     await ensureReadingsStream(jsm, subj, { duplicateWindowMs: 300 });
-    const hub2 = new Hub(loadHubConfig({ env: { DATALAB_NATS_URL: NATS_URL, DATALAB_PG_URL: db.url, DATALAB_NATS_PREFIX: prefix, DATALAB_HTTP_PORT: "0" } }), {
-      logger: silentLogger(),
-    });
+    const hub2 = new Hub(
+      loadHubConfig({
+        env: {
+          DATALAB_NATS_URL: NATS_URL,
+          DATALAB_PG_URL: db.url,
+          DATALAB_NATS_PREFIX: prefix,
+          DATALAB_HTTP_PORT: "0",
+        },
+      }),
+      {
+        logger: silentLogger(),
+      },
+    );
     await hub2.start();
     try {
       const gw = `redeliver-${id}`;
@@ -169,7 +251,14 @@ describe("spine: Mosquitto → gateway → NATS → hub → Postgres", () => {
             payload: "{}",
             encoding: "utf8",
             // Three measurements: one sensor and metric, three times (the same time would make them one).
-            readings: [1, 2, 3].map((seq) => ({ seq, sensorId: `r-${id}`, metric: "temperature", value: 20 + seq, unit: "Cel", ts: Date.now() - 1_000 * seq })),
+            readings: [1, 2, 3].map((seq) => ({
+              seq,
+              sensorId: `r-${id}`,
+              metric: "temperature",
+              value: 20 + seq,
+              unit: "Cel",
+              ts: Date.now() - 1_000 * seq,
+            })),
           },
         ],
       };
@@ -177,12 +266,22 @@ describe("spine: Mosquitto → gateway → NATS → hub → Postgres", () => {
       const msgID = batchMsgId(batch);
       const first = await js.publish(subj.readings(gw), encodeBatch(batch), { msgID });
       expect(first.duplicate).toBe(false);
-      await waitFor(async () => (await count("SELECT count(*) AS n FROM readings WHERE sensor_id = $1", [`r-${id}`])) === 3, "the first delivery");
+      await waitFor(
+        async () => (await count("SELECT count(*) AS n FROM readings WHERE sensor_id = $1", [`r-${id}`])) === 3,
+        "the first delivery",
+      );
       // Publish again until the server no longer recognises the id: the window has passed.
-      await waitFor(async () => !(await js.publish(subj.readings(gw), encodeBatch(batch), { msgID })).duplicate, "a publish past the duplicate window");
+      await waitFor(
+        async () => !(await js.publish(subj.readings(gw), encodeBatch(batch), { msgID })).duplicate,
+        "a publish past the duplicate window",
+      );
       const info = await jsm.streams.info(subj.stream);
       expect(info.state.messages).toBe(2);
-      await waitFor(async () => (await metricValue(hub2.metrics.registry, "datalab_hub_batches_written_total", { sink: "postgres" })) === 2, "both deliveries written");
+      await waitFor(
+        async () =>
+          (await metricValue(hub2.metrics.registry, "datalab_hub_batches_written_total", { sink: "postgres" })) === 2,
+        "both deliveries written",
+      );
       expect(await count("SELECT count(*) AS n FROM readings WHERE sensor_id = $1", [`r-${id}`])).toBe(3);
     } finally {
       await hub2.stop();

@@ -8,7 +8,16 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { silentLogger, subjects } from "@datalab/shared";
-import { createTestDatabase, MQTT_URL, NATS_URL, tempDir, TIME_SCALE, uniqueId, waitFor, type TestDatabase } from "@datalab/shared/testing";
+import {
+  createTestDatabase,
+  MQTT_URL,
+  NATS_URL,
+  tempDir,
+  TIME_SCALE,
+  uniqueId,
+  waitFor,
+  type TestDatabase,
+} from "@datalab/shared/testing";
 import { Gateway, loadGatewayConfig } from "@datalab/gateway";
 import { Hub, loadHubConfig } from "@datalab/hub";
 import { publishSimulation } from "@datalab/sensors";
@@ -24,7 +33,13 @@ let hub: Hub | undefined;
 function startHub(maxBytes: number): Promise<Hub> {
   const h = new Hub(
     loadHubConfig({
-      env: { DATALAB_NATS_URL: NATS_URL, DATALAB_PG_URL: db.url, DATALAB_NATS_PREFIX: id, DATALAB_HTTP_PORT: "0", DATALAB_STREAM_MAX_BYTES: String(maxBytes) },
+      env: {
+        DATALAB_NATS_URL: NATS_URL,
+        DATALAB_PG_URL: db.url,
+        DATALAB_NATS_PREFIX: id,
+        DATALAB_HTTP_PORT: "0",
+        DATALAB_STREAM_MAX_BYTES: String(maxBytes),
+      },
     }),
     { logger: silentLogger() },
   );
@@ -32,7 +47,9 @@ function startHub(maxBytes: number): Promise<Hub> {
 }
 
 async function readings(): Promise<number> {
-  const r = await db.pool.query<{ n: string }>("SELECT count(*) AS n FROM readings WHERE sensor_id LIKE $1", [`sim-${id}-%`]);
+  const r = await db.pool.query<{ n: string }>("SELECT count(*) AS n FROM readings WHERE sensor_id LIKE $1", [
+    `sim-${id}-%`,
+  ]);
   return Number(r.rows[0]!.n);
 }
 
@@ -51,63 +68,81 @@ afterAll(async () => {
 });
 
 describe("a full readings stream", () => {
-  it("refuses new batches, which wait in the gateway's outbox, and nothing is lost once the hub raises the cap", async () => {
-    hub = await startHub(CAP);
-    const jsm = await jetstreamManager(nc);
-    expect((await jsm.streams.info(subj.stream)).config).toMatchObject({ max_bytes: CAP, discard: "new" });
-    gateway = new Gateway(
-      loadGatewayConfig({
-        env: {
-          DATALAB_NATS_URL: NATS_URL,
-          DATALAB_MQTT_URL: MQTT_URL,
-          DATALAB_GATEWAY_ID: `gw-${id}`,
-          DATALAB_DATA_DIR: tempDir(),
-          DATALAB_NATS_PREFIX: id,
-          DATALAB_NATS_ENSURE_STREAM: "false",
-          DATALAB_HTTP_PORT: "0",
-          DATALAB_MQTT_TOPICS: `${id}/sensors/#`,
+  it(
+    "refuses new batches, which wait in the gateway's outbox, and nothing is lost once the hub raises the cap",
+    async () => {
+      hub = await startHub(CAP);
+      const jsm = await jetstreamManager(nc);
+      expect((await jsm.streams.info(subj.stream)).config).toMatchObject({ max_bytes: CAP, discard: "new" });
+      gateway = new Gateway(
+        loadGatewayConfig({
+          env: {
+            DATALAB_NATS_URL: NATS_URL,
+            DATALAB_MQTT_URL: MQTT_URL,
+            DATALAB_GATEWAY_ID: `gw-${id}`,
+            DATALAB_DATA_DIR: tempDir(),
+            DATALAB_NATS_PREFIX: id,
+            DATALAB_NATS_ENSURE_STREAM: "false",
+            DATALAB_HTTP_PORT: "0",
+            DATALAB_MQTT_TOPICS: `${id}/sensors/#`,
+          },
+        }),
+        { logger: silentLogger() },
+      );
+      await gateway.start();
+      // Well over 1 MiB of batches: the sinks write them, but limits retention keeps them.
+      const sent = await publishSimulation({
+        mqttUrl: MQTT_URL,
+        format: "multi",
+        topicRoot: `${id}/sensors`,
+        count: 6000,
+        qos: 1,
+        sensors: 20,
+        rate: 200,
+        unpaced: true,
+        seed: id,
+        startTs: Date.UTC(2026, 0, 1),
+        idPrefix: `sim-${id}`,
+      });
+      const expected = sent * 3;
+      // The stream fills and refuses; the rest waits in the outbox, counted there.
+      const stuck = await waitFor(
+        async () => {
+          const s = gateway!.status();
+          const si = await jsm.streams.info(subj.stream);
+          return s.outbox.readings > 0 && /maximum bytes/i.test(s.uplink?.lastError ?? "") && si.state.bytes <= CAP
+            ? { s, si }
+            : undefined;
         },
-      }),
-      { logger: silentLogger() },
-    );
-    await gateway.start();
-    // Well over 1 MiB of batches: the sinks write them, but limits retention keeps them.
-    const sent = await publishSimulation({
-      mqttUrl: MQTT_URL,
-      format: "multi",
-      topicRoot: `${id}/sensors`,
-      count: 6000,
-      qos: 1,
-      sensors: 20,
-      rate: 200,
-      unpaced: true,
-      seed: id,
-      startTs: Date.UTC(2026, 0, 1),
-      idPrefix: `sim-${id}`,
-    });
-    const expected = sent * 3;
-    // The stream fills and refuses; the rest waits in the outbox, counted there.
-    const stuck = await waitFor(
-      async () => {
-        const s = gateway!.status();
-        const si = await jsm.streams.info(subj.stream);
-        return s.outbox.readings > 0 && /maximum bytes/i.test(s.uplink?.lastError ?? "") && si.state.bytes <= CAP ? { s, si } : undefined;
-      },
-      "the stream to be full and the gateway to hold the rest",
-      60_000 * TIME_SCALE,
-      100,
-    );
-    // Nothing lost: what Postgres holds and what the outbox holds make up everything sent.
-    await waitFor(async () => (await readings()) + gateway!.status().outbox.readings === expected, "stored + waiting = sent", 30_000 * TIME_SCALE, 100).catch(async (err: Error) => {
-      throw new Error(`${err.message}: ${await readings()} stored, ${gateway!.status().outbox.readings} waiting, ${expected} sent; ${JSON.stringify(stuck.s.uplink)}`);
-    });
-    expect(await readings()).toBeLessThan(expected);
+        "the stream to be full and the gateway to hold the rest",
+        60_000 * TIME_SCALE,
+        100,
+      );
+      // Nothing lost: what Postgres holds and what the outbox holds make up everything sent.
+      await waitFor(
+        async () => (await readings()) + gateway!.status().outbox.readings === expected,
+        "stored + waiting = sent",
+        30_000 * TIME_SCALE,
+        100,
+      ).catch(async (err: Error) => {
+        throw new Error(
+          `${err.message}: ${await readings()} stored, ${gateway!.status().outbox.readings} waiting, ${expected} sent; ${JSON.stringify(stuck.s.uplink)}`,
+        );
+      });
+      expect(await readings()).toBeLessThan(expected);
 
-    // The next hub start raises the cap: the gateway's retries go through.
-    await hub.stop();
-    hub = await startHub(64 * CAP);
-    expect((await jsm.streams.info(subj.stream)).config.max_bytes).toBe(64 * CAP);
-    await waitFor(async () => (await readings()) === expected, `all ${expected} readings in Postgres`, 60_000 * TIME_SCALE, 100);
-    expect(gateway.status().outbox.readings).toBe(0);
-  }, 180_000 * TIME_SCALE);
+      // The next hub start raises the cap: the gateway's retries go through.
+      await hub.stop();
+      hub = await startHub(64 * CAP);
+      expect((await jsm.streams.info(subj.stream)).config.max_bytes).toBe(64 * CAP);
+      await waitFor(
+        async () => (await readings()) === expected,
+        `all ${expected} readings in Postgres`,
+        60_000 * TIME_SCALE,
+        100,
+      );
+      expect(gateway.status().outbox.readings).toBe(0);
+    },
+    180_000 * TIME_SCALE,
+  );
 });

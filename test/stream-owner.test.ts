@@ -10,7 +10,18 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { silentLogger, subjects } from "@datalab/shared";
-import { createTestDatabase, freePort, MQTT_URL, startNatsServer, tempDir, TIME_SCALE, uniqueId, waitFor, type NatsServer, type TestDatabase } from "@datalab/shared/testing";
+import {
+  createTestDatabase,
+  freePort,
+  MQTT_URL,
+  startNatsServer,
+  tempDir,
+  TIME_SCALE,
+  uniqueId,
+  waitFor,
+  type NatsServer,
+  type TestDatabase,
+} from "@datalab/shared/testing";
 import { Gateway, loadGatewayConfig } from "@datalab/gateway";
 import { Hub, loadHubConfig } from "@datalab/hub";
 import { publishSimulation } from "@datalab/sensors";
@@ -27,7 +38,9 @@ let hub: Hub | undefined;
 const hubLog: { obj: unknown; msg: string }[] = [];
 
 async function readings(): Promise<number> {
-  const r = await db.pool.query<{ n: string }>("SELECT count(*) AS n FROM readings WHERE sensor_id LIKE $1", [`sim-${id}-%`]);
+  const r = await db.pool.query<{ n: string }>("SELECT count(*) AS n FROM readings WHERE sensor_id LIKE $1", [
+    `sim-${id}-%`,
+  ]);
   return Number(r.rows[0]!.n);
 }
 
@@ -57,7 +70,11 @@ beforeAll(async () => {
       const storeDir = tempDir(`datalab-nats-${name}-`);
       const routes = routePorts.filter((_, j) => j !== i).map((p) => `nats-route://127.0.0.1:${p}`);
       // As in hub/test/cluster.test.ts: the harness passes `-sd`, so no store_dir here.
-      const config = [`server_name: ${name}`, "jetstream: enabled", `cluster { name: ${id}, listen: 127.0.0.1:${routePorts[i]}, routes: [${routes.join(", ")}] }`].join("\n");
+      const config = [
+        `server_name: ${name}`,
+        "jetstream: enabled",
+        `cluster { name: ${id}, listen: 127.0.0.1:${routePorts[i]}, routes: [${routes.join(", ")}] }`,
+      ].join("\n");
       return startNatsServer({ port: clientPorts[i], storeDir, config }).then((s) => nodes.set(name, s));
     }),
   );
@@ -65,7 +82,16 @@ beforeAll(async () => {
   nc = await connect({ servers: urls, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
   jsm = await jetstreamManager(nc, { checkAPI: false });
   // JetStream answers only once its meta leader is elected.
-  await waitFor(() => jsm.getAccountInfo().then(() => true).catch(() => false), "the cluster's JetStream to answer", 30_000 * TIME_SCALE, 250);
+  await waitFor(
+    () =>
+      jsm
+        .getAccountInfo()
+        .then(() => true)
+        .catch(() => false),
+    "the cluster's JetStream to answer",
+    30_000 * TIME_SCALE,
+    250,
+  );
 }, 60_000 * TIME_SCALE);
 
 afterAll(async () => {
@@ -78,94 +104,125 @@ afterAll(async () => {
 });
 
 describe("the hub owns the readings stream", () => {
-  it("a gateway first creates it with one replica; the hub brings it to three; killing a node loses nothing", async () => {
-    const urls = names.map((n) => nodes.get(n)!.url).join(",");
-    gateway = new Gateway(
-      loadGatewayConfig({
-        env: {
-          DATALAB_NATS_URL: urls,
-          DATALAB_MQTT_URL: MQTT_URL,
-          DATALAB_GATEWAY_ID: `gw-${id}`,
-          DATALAB_DATA_DIR: tempDir(),
-          DATALAB_NATS_PREFIX: id,
-          DATALAB_HTTP_PORT: "0",
-          DATALAB_MQTT_TOPICS: `${id}/sensors/#`,
+  it(
+    "a gateway first creates it with one replica; the hub brings it to three; killing a node loses nothing",
+    async () => {
+      const urls = names.map((n) => nodes.get(n)!.url).join(",");
+      gateway = new Gateway(
+        loadGatewayConfig({
+          env: {
+            DATALAB_NATS_URL: urls,
+            DATALAB_MQTT_URL: MQTT_URL,
+            DATALAB_GATEWAY_ID: `gw-${id}`,
+            DATALAB_DATA_DIR: tempDir(),
+            DATALAB_NATS_PREFIX: id,
+            DATALAB_HTTP_PORT: "0",
+            DATALAB_MQTT_TOPICS: `${id}/sensors/#`,
+          },
+        }),
+        { logger: silentLogger() },
+      );
+      await gateway.start();
+      let expected = await send(200, "a");
+      // Before any hub: the gateway made the stream, one replica, and it holds the batches.
+      const first = await waitFor(
+        async () => {
+          const si = await jsm.streams.info(subj.stream).catch(() => undefined);
+          return si && si.state.messages > 0 && gateway!.status().outbox.readings === 0 ? si : undefined;
         },
-      }),
-      { logger: silentLogger() },
-    );
-    await gateway.start();
-    let expected = await send(200, "a");
-    // Before any hub: the gateway made the stream, one replica, and it holds the batches.
-    const first = await waitFor(
-      async () => {
-        const si = await jsm.streams.info(subj.stream).catch(() => undefined);
-        return si && si.state.messages > 0 && gateway!.status().outbox.readings === 0 ? si : undefined;
-      },
-      "the gateway to create the stream and deliver its first wave",
-      30_000 * TIME_SCALE,
-      100,
-    );
-    expect(first.config.num_replicas).toBe(1);
+        "the gateway to create the stream and deliver its first wave",
+        30_000 * TIME_SCALE,
+        100,
+      );
+      expect(first.config.num_replicas).toBe(1);
 
-    const logger = silentLogger();
-    const info = logger.info.bind(logger);
-    logger.info = ((obj: unknown, msg?: string) => {
-      hubLog.push({ obj, msg: msg ?? "" });
-      return info(obj as object, msg);
-    }) as typeof logger.info;
-    const maxBytes = 64 * 1024 * 1024;
-    hub = new Hub(
-      loadHubConfig({
-        env: {
-          DATALAB_NATS_URL: urls,
-          DATALAB_PG_URL: db.url,
-          DATALAB_NATS_PREFIX: id,
-          DATALAB_HTTP_PORT: "0",
-          DATALAB_STREAM_REPLICAS: "3",
-          DATALAB_STREAM_MAX_BYTES: String(maxBytes),
-          DATALAB_ACK_WAIT_MS: "5000",
+      const logger = silentLogger();
+      const info = logger.info.bind(logger);
+      logger.info = ((obj: unknown, msg?: string) => {
+        hubLog.push({ obj, msg: msg ?? "" });
+        return info(obj as object, msg);
+      }) as typeof logger.info;
+      const maxBytes = 64 * 1024 * 1024;
+      hub = new Hub(
+        loadHubConfig({
+          env: {
+            DATALAB_NATS_URL: urls,
+            DATALAB_PG_URL: db.url,
+            DATALAB_NATS_PREFIX: id,
+            DATALAB_HTTP_PORT: "0",
+            DATALAB_STREAM_REPLICAS: "3",
+            DATALAB_STREAM_MAX_BYTES: String(maxBytes),
+            DATALAB_ACK_WAIT_MS: "5000",
+          },
+        }),
+        { logger },
+      );
+      await hub.start();
+      const said = hubLog.find(
+        (l) => l.msg === "stream updated" && (l.obj as { stream?: string }).stream === subj.stream,
+      );
+      expect(said, JSON.stringify(hubLog)).toBeDefined();
+      expect((said!.obj as { changes: string[] }).changes).toContain("num_replicas: 1 -> 3");
+
+      const si = await jsm.streams.info(subj.stream);
+      expect(si.config.num_replicas).toBe(3);
+      expect(si.config.max_bytes).toBe(maxBytes);
+      expect(si.config.discard).toBe("new");
+      // The two new peers copy the stream and catch up.
+      const settled = await waitFor(
+        async () => {
+          const s = await jsm.streams.info(subj.stream).catch(() => undefined);
+          const peers = s?.cluster?.replicas ?? [];
+          return peers.length === 2 && peers.every((p) => p.current) && s!.cluster?.leader ? s : undefined;
         },
-      }),
-      { logger },
-    );
-    await hub.start();
-    const said = hubLog.find((l) => l.msg === "stream updated" && (l.obj as { stream?: string }).stream === subj.stream);
-    expect(said, JSON.stringify(hubLog)).toBeDefined();
-    expect((said!.obj as { changes: string[] }).changes).toContain("num_replicas: 1 -> 3");
+        "two current replicas besides the leader",
+        30_000 * TIME_SCALE,
+        250,
+      );
+      expect((await jsm.streams.info(subj.deadLetterStream)).config.num_replicas).toBe(3);
+      await waitFor(
+        async () => (await readings()) === expected,
+        `the first ${expected} readings in Postgres`,
+        30_000 * TIME_SCALE,
+        100,
+      );
 
-    const si = await jsm.streams.info(subj.stream);
-    expect(si.config.num_replicas).toBe(3);
-    expect(si.config.max_bytes).toBe(maxBytes);
-    expect(si.config.discard).toBe("new");
-    // The two new peers copy the stream and catch up.
-    const settled = await waitFor(
-      async () => {
-        const s = await jsm.streams.info(subj.stream).catch(() => undefined);
-        const peers = s?.cluster?.replicas ?? [];
-        return peers.length === 2 && peers.every((p) => p.current) && s!.cluster?.leader ? s : undefined;
-      },
-      "two current replicas besides the leader",
-      30_000 * TIME_SCALE,
-      250,
-    );
-    expect((await jsm.streams.info(subj.deadLetterStream)).config.num_replicas).toBe(3);
-    await waitFor(async () => (await readings()) === expected, `the first ${expected} readings in Postgres`, 30_000 * TIME_SCALE, 100);
-
-    // A second wave; mid-way, the node leading the stream dies.
-    const wave = send(400, "b");
-    await waitFor(async () => (await readings()) > expected + 150, "the second wave under way", 30_000 * TIME_SCALE, 50);
-    const leader = settled.cluster!.leader!;
-    await nodes.get(leader)!.kill();
-    expected += await wave;
-    await waitFor(async () => (await readings()) === expected, `all ${expected} readings in Postgres`, 60_000 * TIME_SCALE, 100).catch(async (err: Error) => {
-      throw new Error(`${err.message}: ${await readings()}; gateway ${JSON.stringify(gateway!.status())}; hub ${JSON.stringify(hub!.status())}`);
-    });
-    const after = await waitFor(() => jsm.streams.info(subj.stream), "stream info from the surviving nodes", 20_000 * TIME_SCALE, 250);
-    expect(after.cluster?.leader).not.toBe(leader);
-    expect(after.config.num_replicas).toBe(3);
-    // Exactly once: no reading doubled by the failover.
-    const distinct = await db.pool.query<{ n: string }>("SELECT count(DISTINCT (gateway_id, instance, seq)) AS n FROM readings WHERE sensor_id LIKE $1", [`sim-${id}-%`]);
-    expect(Number(distinct.rows[0]!.n)).toBe(expected);
-  }, 180_000 * TIME_SCALE);
+      // A second wave; mid-way, the node leading the stream dies.
+      const wave = send(400, "b");
+      await waitFor(
+        async () => (await readings()) > expected + 150,
+        "the second wave under way",
+        30_000 * TIME_SCALE,
+        50,
+      );
+      const leader = settled.cluster!.leader!;
+      await nodes.get(leader)!.kill();
+      expected += await wave;
+      await waitFor(
+        async () => (await readings()) === expected,
+        `all ${expected} readings in Postgres`,
+        60_000 * TIME_SCALE,
+        100,
+      ).catch(async (err: Error) => {
+        throw new Error(
+          `${err.message}: ${await readings()}; gateway ${JSON.stringify(gateway!.status())}; hub ${JSON.stringify(hub!.status())}`,
+        );
+      });
+      const after = await waitFor(
+        () => jsm.streams.info(subj.stream),
+        "stream info from the surviving nodes",
+        20_000 * TIME_SCALE,
+        250,
+      );
+      expect(after.cluster?.leader).not.toBe(leader);
+      expect(after.config.num_replicas).toBe(3);
+      // Exactly once: no reading doubled by the failover.
+      const distinct = await db.pool.query<{ n: string }>(
+        "SELECT count(DISTINCT (gateway_id, instance, seq)) AS n FROM readings WHERE sensor_id LIKE $1",
+        [`sim-${id}-%`],
+      );
+      expect(Number(distinct.rows[0]!.n)).toBe(expected);
+    },
+    180_000 * TIME_SCALE,
+  );
 });

@@ -34,7 +34,12 @@ export interface Child {
 }
 
 /** Run one of the project's TypeScript entry points as its own Node process. */
-export function startNode(script: string, args: string[], env: NodeJS.ProcessEnv, nodeFlags: readonly string[] = []): Child {
+export function startNode(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  nodeFlags: readonly string[] = [],
+): Child {
   return startProcess(process.execPath, [...nodeFlags, "--import", "tsx", `${ROOT}${script}`, ...args], env);
 }
 
@@ -72,7 +77,8 @@ export async function scrapeMany(port: number, names: readonly string[]): Promis
   const sums = names.map(() => 0);
   for (const line of text.split("\n")) {
     names.forEach((name, i) => {
-      if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) sums[i]! += Number(line.slice(line.lastIndexOf(" ") + 1));
+      if (line.startsWith(`${name}{`) || line.startsWith(`${name} `))
+        sums[i]! += Number(line.slice(line.lastIndexOf(" ") + 1));
     });
   }
   return sums;

@@ -6,7 +6,11 @@ import { freePort, tempDir, uniqueId, waitFor } from "@datalab/shared/testing";
 import { ROOT, startNode, startProcess, type Child } from "../lib/proc";
 
 /** V8 flags the Pi's unit runs the gateway with: a small young generation keeps RSS low. */
-export const GATEWAY_NODE_FLAGS = (process.env.DATALAB_BENCH_NODE_FLAGS ?? "--max-semi-space-size=1 --max-old-space-size=64").split(" ").filter(Boolean);
+export const GATEWAY_NODE_FLAGS = (
+  process.env.DATALAB_BENCH_NODE_FLAGS ?? "--max-semi-space-size=1 --max-old-space-size=64"
+)
+  .split(" ")
+  .filter(Boolean);
 
 /** Extra node flags for the hub, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile it. */
 const HUB_NODE_FLAGS = (process.env.DATALAB_BENCH_HUB_FLAGS ?? "").split(" ").filter(Boolean);
@@ -37,7 +41,10 @@ export interface GatewayChild extends Child {
 }
 
 /** A gateway as its own process, as on a Pi. An unreachable NATS URL leaves it buffering. */
-export async function startGateway(env: Record<string, string>, dataDir = tempDir("datalab-bench-gw-")): Promise<GatewayChild> {
+export async function startGateway(
+  env: Record<string, string>,
+  dataDir = tempDir("datalab-bench-gw-"),
+): Promise<GatewayChild> {
   const httpPort = await freePort();
   // As on a Pi: the bundled gateway under plain node (see gateway/scripts/bundle.ts), unless
   // DATALAB_BENCH_GATEWAY=tsx asks for the development path, or names an unpacked release
@@ -47,8 +54,10 @@ export async function startGateway(env: Record<string, string>, dataDir = tempDi
     how === "tsx"
       ? (e: NodeJS.ProcessEnv) => startNode("gateway/src/cli.ts", ["run"], e)
       : how
-        ? (e: NodeJS.ProcessEnv) => startProcess(join(how, "bin/node"), [...GATEWAY_NODE_FLAGS, join(how, "dist/cli.mjs"), "run"], e)
-        : (e: NodeJS.ProcessEnv) => startProcess(process.execPath, [...GATEWAY_NODE_FLAGS, `${ROOT}gateway/dist/cli.mjs`, "run"], e);
+        ? (e: NodeJS.ProcessEnv) =>
+            startProcess(join(how, "bin/node"), [...GATEWAY_NODE_FLAGS, join(how, "dist/cli.mjs"), "run"], e)
+        : (e: NodeJS.ProcessEnv) =>
+            startProcess(process.execPath, [...GATEWAY_NODE_FLAGS, `${ROOT}gateway/dist/cli.mjs`, "run"], e);
   const child = start({
     ...process.env,
     DATALAB_LOG_LEVEL: "warn",
@@ -58,7 +67,11 @@ export async function startGateway(env: Record<string, string>, dataDir = tempDi
     DATALAB_GATEWAY_ID: uniqueId("bench"),
     ...env,
   });
-  await untilAnswering(child, `the gateway on port ${httpPort}`, async () => (await fetch(`http://127.0.0.1:${httpPort}/healthz`)).status < 500);
+  await untilAnswering(
+    child,
+    `the gateway on port ${httpPort}`,
+    async () => (await fetch(`http://127.0.0.1:${httpPort}/healthz`)).status < 500,
+  );
   return { ...child, httpPort, dataDir };
 }
 
@@ -68,14 +81,23 @@ export interface HubChild extends Child {
 
 export async function startHub(env: Record<string, string>): Promise<HubChild> {
   const httpPort = await freePort();
-  const child = startNode("hub/src/cli.ts", ["run"], {
-    ...process.env,
-    DATALAB_LOG_LEVEL: "warn",
-    DATALAB_HTTP_PORT: String(httpPort),
-    DATALAB_HTTP_HOST: "127.0.0.1",
-    ...env,
-  }, HUB_NODE_FLAGS);
-  await untilAnswering(child, `the hub on port ${httpPort}`, async () => (await fetch(`http://127.0.0.1:${httpPort}/healthz`)).ok);
+  const child = startNode(
+    "hub/src/cli.ts",
+    ["run"],
+    {
+      ...process.env,
+      DATALAB_LOG_LEVEL: "warn",
+      DATALAB_HTTP_PORT: String(httpPort),
+      DATALAB_HTTP_HOST: "127.0.0.1",
+      ...env,
+    },
+    HUB_NODE_FLAGS,
+  );
+  await untilAnswering(
+    child,
+    `the hub on port ${httpPort}`,
+    async () => (await fetch(`http://127.0.0.1:${httpPort}/healthz`)).ok,
+  );
   return { ...child, httpPort };
 }
 
@@ -87,14 +109,17 @@ export async function startHub(env: Record<string, string>): Promise<HubChild> {
 async function untilAnswering(child: Child, what: string, answers: () => Promise<boolean>): Promise<void> {
   let exit: string | undefined;
   const onExit = (code: number | null, signal: string | null) => (exit = `exited (code ${code}, signal ${signal})`);
-  if (child.proc.exitCode !== null || child.proc.signalCode !== null) onExit(child.proc.exitCode, child.proc.signalCode);
+  if (child.proc.exitCode !== null || child.proc.signalCode !== null)
+    onExit(child.proc.exitCode, child.proc.signalCode);
   else child.proc.once("exit", onExit);
   try {
     await waitFor(async () => exit !== undefined || (await answers()), what, 60_000, 100);
     if (exit !== undefined) throw new Error(`${what} ${exit} before answering: ${child.stderrTail()}`);
   } catch (err) {
     await child.stop();
-    throw exit !== undefined ? err : new Error(`${(err as Error).message}; its stderr: ${child.stderrTail()}`, { cause: err });
+    throw exit !== undefined
+      ? err
+      : new Error(`${(err as Error).message}; its stderr: ${child.stderrTail()}`, { cause: err });
   } finally {
     child.proc.off("exit", onExit);
   }

@@ -71,7 +71,9 @@ export async function drainStage(ctx: BenchContext): Promise<Figure[]> {
     copyRates.push(copyRate);
     rates.push(rate);
     ratios.push(rate / copyRate);
-    ctx.log(`drain round ${round}: psql \\copy ${Math.round(copyRate)} rows/s, pipeline ${Math.round(rate)} readings/s (${(rate / copyRate).toFixed(2)})`);
+    ctx.log(
+      `drain round ${round}: psql \\copy ${Math.round(copyRate)} rows/s, pipeline ${Math.round(rate)} readings/s (${(rate / copyRate).toFixed(2)})`,
+    );
   }
   const ratio = median(ratios);
   return [
@@ -88,14 +90,23 @@ export async function drainStage(ctx: BenchContext): Promise<Figure[]> {
   ];
 }
 
-
 /** `psql \copy` of the CSV into a fresh `readings` table (same schema, same indexes). */
 async function copyOnce(pgUrl: string, csv: string, n: number): Promise<number> {
   const copyDb = await createTestDatabase(pgUrl);
   try {
     await migrate(copyDb.pool, silentLogger());
     const c0 = performance.now();
-    const r = spawnSync("psql", [copyDb.url, "-v", "ON_ERROR_STOP=1", "-qc", `\\copy readings (gateway_id, instance, seq, sensor_id, metric, ts, value, unit, received_at, source, sensor_time) FROM '${csv}' WITH (FORMAT csv)`], { encoding: "utf8" });
+    const r = spawnSync(
+      "psql",
+      [
+        copyDb.url,
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-qc",
+        `\\copy readings (gateway_id, instance, seq, sensor_id, metric, ts, value, unit, received_at, source, sensor_time) FROM '${csv}' WITH (FORMAT csv)`,
+      ],
+      { encoding: "utf8" },
+    );
     if (r.status !== 0) throw new Error(`psql \\copy failed: ${r.stderr}`);
     return n / ((performance.now() - c0) / 1000);
   } finally {
@@ -110,9 +121,18 @@ async function pipelineOnce(ctx: BenchContext, backlogDir: string, round: number
   copyFileSync(join(backlogDir, "outbox.db"), join(dataDir, "outbox.db"));
   const db = await createTestDatabase(ctx.pgUrl);
   const hub = await startHub({ DATALAB_NATS_URL: ctx.natsUrl, DATALAB_PG_URL: db.url, DATALAB_NATS_PREFIX: prefix });
-  const count = async () => Number((await db.pool.query<{ n: string }>("SELECT count(*) AS n FROM readings")).rows[0]!.n);
+  const count = async () =>
+    Number((await db.pool.query<{ n: string }>("SELECT count(*) AS n FROM readings")).rows[0]!.n);
   try {
-    const gw = await startGateway({ DATALAB_MQTT_URL: ctx.mqttUrl, DATALAB_NATS_URL: ctx.natsUrl, DATALAB_NATS_PREFIX: prefix, DATALAB_MQTT_ENABLED: "false" }, dataDir);
+    const gw = await startGateway(
+      {
+        DATALAB_MQTT_URL: ctx.mqttUrl,
+        DATALAB_NATS_URL: ctx.natsUrl,
+        DATALAB_NATS_PREFIX: prefix,
+        DATALAB_MQTT_ENABLED: "false",
+      },
+      dataDir,
+    );
     // From the moment the gateway answers (its start-up is not drain time) to the last row.
     const t0 = performance.now();
     try {

@@ -4,7 +4,14 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { PoolClient } from "pg";
 import { subjects } from "@datalab/shared";
 import { durableName } from "@datalab/hub";
-import { createTestDatabase, startMosquitto, startNatsServer, uniqueId, waitFor, type MosquittoBroker } from "@datalab/shared/testing";
+import {
+  createTestDatabase,
+  startMosquitto,
+  startNatsServer,
+  uniqueId,
+  waitFor,
+  type MosquittoBroker,
+} from "@datalab/shared/testing";
 import { flood } from "../lib/flood";
 import { cpuSeconds, median, scrape, scrapeMany } from "../lib/proc";
 import { startGateway, startHub, type BenchContext, type Figure } from "./common";
@@ -62,8 +69,12 @@ export async function e2eStage(ctx: BenchContext): Promise<Figure[]> {
   const whole = results.map((r) => per100k(PATH.reduce((sum, p) => sum + r.cpu[p], 0)));
   const ratio = median(ratios);
   const cpu = median(whole);
-  const breakdown = [...PATH, "mosquitto"].map((p) => `${p} ${median(results.map((r) => per100k(r.cpu[p as PathProcess | "mosquitto"]))).toFixed(2)}`).join(", ");
-  const sinks = process.env.DATALAB_MONGO_URL ? "Postgres and MongoDB sinks" : "Postgres sink only (DATALAB_MONGO_URL unset)";
+  const breakdown = [...PATH, "mosquitto"]
+    .map((p) => `${p} ${median(results.map((r) => per100k(r.cpu[p as PathProcess | "mosquitto"]))).toFixed(2)}`)
+    .join(", ");
+  const sinks = process.env.DATALAB_MONGO_URL
+    ? "Postgres and MongoDB sinks"
+    : "Postgres sink only (DATALAB_MONGO_URL unset)";
   return [
     {
       stage: STAGE,
@@ -101,9 +112,20 @@ async function pathOnce(ctx: BenchContext, broker: MosquittoBroker, n: number): 
   try {
     const hub = await startHub({ DATALAB_NATS_URL: nats.url, DATALAB_PG_URL: db.url, DATALAB_NATS_PREFIX: prefix });
     try {
-      const gw = await startGateway({ DATALAB_MQTT_URL: broker.url, DATALAB_NATS_URL: nats.url, DATALAB_NATS_PREFIX: prefix, DATALAB_MQTT_TOPICS: `${topic}/#`, DATALAB_MQTT_RTL433_TOPICS: "" });
+      const gw = await startGateway({
+        DATALAB_MQTT_URL: broker.url,
+        DATALAB_NATS_URL: nats.url,
+        DATALAB_NATS_PREFIX: prefix,
+        DATALAB_MQTT_TOPICS: `${topic}/#`,
+        DATALAB_MQTT_RTL433_TOPICS: "",
+      });
       try {
-        await waitFor(async () => (await scrape(gw.httpPort, "datalab_gateway_uplink_connected")) === 1, "the gateway's uplink to connect", 60_000, 50);
+        await waitFor(
+          async () => (await scrape(gw.httpPort, "datalab_gateway_uplink_connected")) === 1,
+          "the gateway's uplink to connect",
+          60_000,
+          50,
+        );
         // One connection for counting and for listing the backends; its own pid is left out.
         client = await db.pool.connect();
         const c = client;
@@ -112,7 +134,11 @@ async function pathOnce(ctx: BenchContext, broker: MosquittoBroker, n: number): 
         const stream = subjects(prefix).stream;
         const backends = new Map<number, { start: number; last: number }>();
         const sampleBackends = async () => {
-          const pids = (await c.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")).rows.map((r) => r.pid);
+          const pids = (
+            await c.query<{ pid: number }>(
+              "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            )
+          ).rows.map((r) => r.pid);
           for (const pid of pids) {
             // Backends come and go: keep the last reading of each; one that appears mid-run counts from zero.
             const s = cpuOrUndefined(pid);
@@ -132,7 +158,14 @@ async function pathOnce(ctx: BenchContext, broker: MosquittoBroker, n: number): 
 
         const t0 = performance.now();
         let publishedAt = Number.NaN;
-        const published = flood({ mqttUrl: broker.url, topicRoot: topic, messages: n, sensors: 100, rate: 0, qos: 1 }).then(() => (publishedAt = performance.now()));
+        const published = flood({
+          mqttUrl: broker.url,
+          topicRoot: topic,
+          messages: n,
+          sensors: 100,
+          rate: 0,
+          qos: 1,
+        }).then(() => (publishedAt = performance.now()));
         // `count(*)` of 100,000 rows takes about 30 ms of a Postgres core here: polled every
         // 50 ms it would take a third of this 2-core machine from the path it measures. So it
         // only confirms, once cheaper signals say the end is near: the flood published, the
@@ -147,7 +180,10 @@ async function pathOnce(ctx: BenchContext, broker: MosquittoBroker, n: number): 
             if (polls++ % 10 === 0) await sampleBackends();
             if (Number.isNaN(publishedAt)) return false;
             if (!forwarded) {
-              const [committed, sent] = await scrapeMany(gw.httpPort, ["datalab_gateway_readings_committed_total", "datalab_gateway_forwarded_readings_total"]);
+              const [committed, sent] = await scrapeMany(gw.httpPort, [
+                "datalab_gateway_readings_committed_total",
+                "datalab_gateway_forwarded_readings_total",
+              ]);
               if (Number.isNaN(committedAt) && committed! >= n) committedAt = performance.now();
               forwarded = sent! >= n;
               if (!forwarded) return false;
@@ -163,13 +199,24 @@ async function pathOnce(ctx: BenchContext, broker: MosquittoBroker, n: number): 
         const seconds = (performance.now() - t0) / 1000;
         await published;
         // The work after the last row (settling the outbox, the hub's acks) is the path's too.
-        await waitFor(async () => (await scrape(gw.httpPort, "datalab_gateway_outbox_readings")) === 0, "the gateway's outbox to empty", 60_000, 50);
+        await waitFor(
+          async () => (await scrape(gw.httpPort, "datalab_gateway_outbox_readings")) === 0,
+          "the gateway's outbox to empty",
+          60_000,
+          50,
+        );
         await sampleBackends();
         let pg = 0;
         for (const [pid, b] of backends) pg += b.last - (known.has(pid) ? b.start : 0);
         return {
           rate: n / seconds,
-          cpu: { gateway: cpuSeconds(gw.pid) - g0, hub: cpuSeconds(hub.pid) - h0, "nats-server": cpuSeconds(nats.pid) - n0, "Postgres backends": pg, mosquitto: cpuSeconds(broker.pid) - m0 },
+          cpu: {
+            gateway: cpuSeconds(gw.pid) - g0,
+            hub: cpuSeconds(hub.pid) - h0,
+            "nats-server": cpuSeconds(nats.pid) - n0,
+            "Postgres backends": pg,
+            mosquitto: cpuSeconds(broker.pid) - m0,
+          },
           backends: backends.size,
           published: (publishedAt - t0) / 1000,
           committed: (committedAt - t0) / 1000,

@@ -25,7 +25,9 @@ export async function ingestStage(ctx: BenchContext): Promise<Figure[]> {
     ratios.push(g.rate / subRate);
     cpuPer100k.push((g.cpu * 100_000) / n);
     peak = Math.max(peak, g.peakMb);
-    ctx.log(`ingest round ${round}: mosquitto_sub ${Math.round(subRate)} msg/s, gateway ${Math.round(g.rate)} readings/s, ${g.cpu.toFixed(2)} CPU-s, peak RSS ${g.peakMb.toFixed(0)} MB`);
+    ctx.log(
+      `ingest round ${round}: mosquitto_sub ${Math.round(subRate)} msg/s, gateway ${Math.round(g.rate)} readings/s, ${g.cpu.toFixed(2)} CPU-s, peak RSS ${g.peakMb.toFixed(0)} MB`,
+    );
   }
   const ratio = median(ratios);
   const cpu = median(cpuPer100k);
@@ -40,8 +42,23 @@ export async function ingestStage(ctx: BenchContext): Promise<Figure[]> {
       met: ratio >= 0.8,
       note: `${n} single-reading messages, QoS 1; medians of ${rounds} alternating rounds, median ratio ${ratio.toFixed(2)} (rounds: ${ratios.map((r) => r.toFixed(2)).join(", ")})`,
     },
-    { stage: "MQTT ingest → outbox", figure: "CPU-s per 100k readings", value: cpu, unit: "CPU-s", target: "≤ 2", met: cpu <= 2 },
-    { stage: "MQTT ingest → outbox", figure: "peak RSS", value: peak, unit: "MB", target: "≤ 80 MB", met: peak <= 80, note: `highest of ${rounds} rounds` },
+    {
+      stage: "MQTT ingest → outbox",
+      figure: "CPU-s per 100k readings",
+      value: cpu,
+      unit: "CPU-s",
+      target: "≤ 2",
+      met: cpu <= 2,
+    },
+    {
+      stage: "MQTT ingest → outbox",
+      figure: "peak RSS",
+      value: peak,
+      unit: "MB",
+      target: "≤ 80 MB",
+      met: peak <= 80,
+      note: `highest of ${rounds} rounds`,
+    },
   ];
 }
 
@@ -49,24 +66,47 @@ export async function ingestStage(ctx: BenchContext): Promise<Figure[]> {
 export async function mosquittoSubRate(ctx: BenchContext, n: number): Promise<number> {
   const mqtt = new URL(ctx.mqttUrl);
   const topic = `bench/${uniqueId("sub")}`;
-  const sub = startProcess("mosquitto_sub", ["-h", mqtt.hostname, "-p", mqtt.port || "1883", "-q", "1", "-t", `${topic}/#`, "-C", String(n)]);
+  const sub = startProcess("mosquitto_sub", [
+    "-h",
+    mqtt.hostname,
+    "-p",
+    mqtt.port || "1883",
+    "-q",
+    "1",
+    "-t",
+    `${topic}/#`,
+    "-C",
+    String(n),
+  ]);
   await new Promise((r) => setTimeout(r, 500)); // mosquitto_sub has no "subscribed" signal
   const t0 = performance.now();
   await flood({ mqttUrl: ctx.mqttUrl, topicRoot: topic, messages: n, sensors: 100, rate: 0, qos: 1 });
-  await new Promise<void>((resolve) => (sub.proc.exitCode !== null ? resolve() : sub.proc.once("exit", () => resolve())));
+  await new Promise<void>((resolve) =>
+    sub.proc.exitCode !== null ? resolve() : sub.proc.once("exit", () => resolve()),
+  );
   return n / ((performance.now() - t0) / 1000);
 }
 
 /** The gateway with its uplink down on purpose, so only ingest is measured. */
 async function gatewayRate(ctx: BenchContext, n: number): Promise<{ rate: number; cpu: number; peakMb: number }> {
   const topic = `bench/${uniqueId("gw")}`;
-  const gw = await startGateway({ DATALAB_MQTT_URL: ctx.mqttUrl, DATALAB_NATS_URL: await closedNatsUrl(), DATALAB_MQTT_TOPICS: `${topic}/#`, DATALAB_MQTT_RTL433_TOPICS: "" });
+  const gw = await startGateway({
+    DATALAB_MQTT_URL: ctx.mqttUrl,
+    DATALAB_NATS_URL: await closedNatsUrl(),
+    DATALAB_MQTT_TOPICS: `${topic}/#`,
+    DATALAB_MQTT_RTL433_TOPICS: "",
+  });
   try {
     await waitFor(async () => (await fetch(`http://127.0.0.1:${gw.httpPort}/status`)).ok, "gateway status");
     const cpu0 = cpuSeconds(gw.pid);
     const t0 = performance.now();
     await flood({ mqttUrl: ctx.mqttUrl, topicRoot: topic, messages: n, sensors: 100, rate: 0, qos: 1 });
-    await waitFor(async () => (await scrape(gw.httpPort, "datalab_gateway_readings_committed_total")) >= n, `${n} committed readings`, 300_000, 20);
+    await waitFor(
+      async () => (await scrape(gw.httpPort, "datalab_gateway_readings_committed_total")) >= n,
+      `${n} committed readings`,
+      300_000,
+      20,
+    );
     const seconds = (performance.now() - t0) / 1000;
     return { rate: n / seconds, cpu: cpuSeconds(gw.pid) - cpu0, peakMb: memoryMb(gw.pid).peak };
   } finally {

@@ -34,12 +34,19 @@ export function answers(url: string, defaultPort: number, timeoutMs: number): Pr
  * server that answers but then refuses (bad credentials, no JetStream) fails the start with
  * its own error rather than being silently replaced, so a misconfiguration is not hidden.
  */
-export async function choose(mode: Mode, urls: readonly string[], defaultPort: number, timeoutMs: number, envName: string): Promise<Choice> {
+export async function choose(
+  mode: Mode,
+  urls: readonly string[],
+  defaultPort: number,
+  timeoutMs: number,
+  envName: string,
+): Promise<Choice> {
   if (mode === "always") return { embedded: true, why: "DATALAB_DEMO_EMBEDDED=always" };
   const results = await Promise.all(urls.map((u) => answers(u, defaultPort, timeoutMs)));
   const i = results.indexOf(true);
   if (i >= 0) return { embedded: false, why: `answers at ${redact(urls[i]!)}` };
-  if (mode === "never") throw new Error(`nothing answers at ${urls.map(redact).join(", ")} (${envName}) and DATALAB_DEMO_EMBEDDED=never`);
+  if (mode === "never")
+    throw new Error(`nothing answers at ${urls.map(redact).join(", ")} (${envName}) and DATALAB_DEMO_EMBEDDED=never`);
   return { embedded: true, why: `nothing answers at ${urls.map(redact).join(", ")} (${envName})` };
 }
 

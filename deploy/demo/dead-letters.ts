@@ -14,7 +14,15 @@ export function fileDeadLetters(dir: string, max = 1_000): (d: DirectDeadLetter)
   return async (d) => {
     if (count >= max) throw new Error(`${dir} already holds ${max} dead letters; the batch stays in the outbox`);
     const name = `${Date.now()}-${d.reason}-${d.msgId.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 120)}.json`;
-    const body = { sink: d.sink ?? null, reason: d.reason, error: d.error, subject: d.subject, msgId: d.msgId, at: new Date().toISOString(), data: Buffer.from(d.data).toString("base64") };
+    const body = {
+      sink: d.sink ?? null,
+      reason: d.reason,
+      error: d.error,
+      subject: d.subject,
+      msgId: d.msgId,
+      at: new Date().toISOString(),
+      data: Buffer.from(d.data).toString("base64"),
+    };
     writeFileSync(join(dir, name), `${JSON.stringify(body, null, 2)}\n`, { flag: "wx" });
     count += 1;
   };

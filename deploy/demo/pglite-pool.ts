@@ -87,7 +87,10 @@ export class PglitePool extends EventEmitter {
     return this.closed;
   }
 
-  async query<R = Record<string, unknown>>(q: string | PgliteQueryConfig, values?: unknown[]): Promise<PgliteResult<R>> {
+  async query<R = Record<string, unknown>>(
+    q: string | PgliteQueryConfig,
+    values?: unknown[],
+  ): Promise<PgliteResult<R>> {
     const client = await this.connect();
     try {
       return await client.query<R>(q, values);
@@ -100,7 +103,8 @@ export class PglitePool extends EventEmitter {
   async connect(): Promise<PgliteClient> {
     // node-postgres' wording, so the hub's error classification (postgres-errors.ts) applies.
     if (this.closed) throw new Error("Cannot use a pool after calling end on the pool");
-    if (this.waiting >= this.maxWaiting) throw new Error("timeout exceeded when trying to connect (too many callers waiting for the embedded database)");
+    if (this.waiting >= this.maxWaiting)
+      throw new Error("timeout exceeded when trying to connect (too many callers waiting for the embedded database)");
     const previous = this.holder;
     let free!: () => void;
     this.holder = new Promise<void>((r) => (free = r));
@@ -154,7 +158,10 @@ export class PgliteClient extends EventEmitter {
     super();
   }
 
-  async query<R = Record<string, unknown>>(q: string | PgliteQueryConfig, values?: unknown[]): Promise<PgliteResult<R>> {
+  async query<R = Record<string, unknown>>(
+    q: string | PgliteQueryConfig,
+    values?: unknown[],
+  ): Promise<PgliteResult<R>> {
     if (this.released) throw new Error("Client was closed and is not queryable");
     const text = typeof q === "string" ? q : q.text;
     const params = (typeof q === "string" ? values : (q.values ?? values)) ?? [];

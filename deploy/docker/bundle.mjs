@@ -24,7 +24,9 @@ const externalNpm = {
   name: "external-npm",
   setup(b) {
     // Bare imports that are not workspace packages: leave them to node_modules at run time.
-    b.onResolve({ filter: /^[^./]/ }, (args) => (args.path.startsWith("@datalab/") ? undefined : { path: args.path, external: true }));
+    b.onResolve({ filter: /^[^./]/ }, (args) =>
+      args.path.startsWith("@datalab/") ? undefined : { path: args.path, external: true },
+    );
   },
 };
 
@@ -41,11 +43,16 @@ const sourceUrls = {
       const text = await readFile(args.path, "utf8");
       if (!text.includes("import.meta.url")) return undefined;
       if (!args.path.startsWith(pkgDir + sep)) {
-        throw new Error(`${relative(root, args.path)} uses import.meta.url outside ${component}/: bundle.mjs does not know where it lives at run time`);
+        throw new Error(
+          `${relative(root, args.path)} uses import.meta.url outside ${component}/: bundle.mjs does not know where it lives at run time`,
+        );
       }
       // Where the module sits relative to dist/cli.mjs in the deployed package.
       const rel = relative(join(pkgDir, "dist"), args.path).split(sep).join("/");
-      return { contents: text.replace(/\bimport\.meta\.url\b/g, `new URL(${JSON.stringify(rel)}, import.meta.url).href`), loader: "ts" };
+      return {
+        contents: text.replace(/\bimport\.meta\.url\b/g, `new URL(${JSON.stringify(rel)}, import.meta.url).href`),
+        loader: "ts",
+      };
     });
   },
 };

@@ -32,11 +32,22 @@ const SECRETS = {
 /** The environment without any DATALAB_ variable of the developer's own. */
 const cleanEnv = () => Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("DATALAB_")));
 
-async function composeConfig(files: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+async function composeConfig(
+  files: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const args = files.flatMap((f) => ["-f", f]);
-  return promisify(execFile)(composeBinary(), [...args, "--profile", "sim", "config"], { encoding: "utf8", cwd: DEPLOY, env: { ...cleanEnv(), ...env } }).then(
+  return promisify(execFile)(composeBinary(), [...args, "--profile", "sim", "config"], {
+    encoding: "utf8",
+    cwd: DEPLOY,
+    env: { ...cleanEnv(), ...env },
+  }).then(
     ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-    (err: { code?: number; stdout?: string; stderr?: string }) => ({ code: err.code ?? 1, stdout: err.stdout ?? "", stderr: err.stderr ?? "" }),
+    (err: { code?: number; stdout?: string; stderr?: string }) => ({
+      code: err.code ?? 1,
+      stdout: err.stdout ?? "",
+      stderr: err.stderr ?? "",
+    }),
   );
 }
 
@@ -93,7 +104,10 @@ function contextSources(instructions: { op: string; args: string }[]): string[] 
 function composeBinary(): string {
   const r = spawnSync("sh", ["-c", "command -v docker-compose"], { encoding: "utf8" });
   const path = r.stdout.trim();
-  if (!path) throw new Error("docker-compose is not installed: apt-get install -y docker-compose (Debian's package; CI's .ci/run must install it)");
+  if (!path)
+    throw new Error(
+      "docker-compose is not installed: apt-get install -y docker-compose (Debian's package; CI's .ci/run must install it)",
+    );
   return path;
 }
 
@@ -112,7 +126,16 @@ describe("deploy/compose.yaml", () => {
   });
 
   it("holds the original DataLab's services plus NATS, the hub, a simulated gateway profile and Jupyter", () => {
-    expect(Object.keys(services).sort()).toEqual(["gateway", "hub", "jupyter", "mongo", "mosquitto", "nats", "postgres", "sensors"]);
+    expect(Object.keys(services).sort()).toEqual([
+      "gateway",
+      "hub",
+      "jupyter",
+      "mongo",
+      "mosquitto",
+      "nats",
+      "postgres",
+      "sensors",
+    ]);
     expect(services.gateway!.profiles).toEqual(["sim"]);
     expect(services.sensors!.profiles).toEqual(["sim"]);
     expect(services.hub!.profiles).toBeUndefined();
@@ -122,9 +145,17 @@ describe("deploy/compose.yaml", () => {
     for (const name of ["mosquitto", "nats", "postgres", "mongo", "hub", "gateway", "jupyter"]) {
       expect(services[name]!.healthcheck?.test.length, `${name} has a health check`).toBeGreaterThan(1);
     }
-    expect(services.hub!.depends_on).toMatchObject({ nats: { condition: "service_healthy" }, postgres: { condition: "service_healthy" } });
-    expect(services.hub!.environment).toMatchObject({ DATALAB_NATS_URL: "nats://nats:4222", DATALAB_MONGO_URL: "mongodb://mongo:27017/" });
-    expect(services.hub!.environment!.DATALAB_PG_URL).toBe(`postgres://datalab:${SECRETS.DATALAB_PG_PASSWORD}@postgres:5432/datalab`);
+    expect(services.hub!.depends_on).toMatchObject({
+      nats: { condition: "service_healthy" },
+      postgres: { condition: "service_healthy" },
+    });
+    expect(services.hub!.environment).toMatchObject({
+      DATALAB_NATS_URL: "nats://nats:4222",
+      DATALAB_MONGO_URL: "mongodb://mongo:27017/",
+    });
+    expect(services.hub!.environment!.DATALAB_PG_URL).toBe(
+      `postgres://datalab:${SECRETS.DATALAB_PG_PASSWORD}@postgres:5432/datalab`,
+    );
     // MongoDB is optional: the hub neither waits for it nor needs it.
     expect(Object.keys(services.hub!.depends_on ?? {})).not.toContain("mongo");
   });
@@ -141,7 +172,9 @@ describe("deploy/compose.yaml", () => {
   });
 
   it("publishes no port on all interfaces by default; an operator opts in per service", async () => {
-    const published = Object.entries(services).flatMap(([name, s]) => (s.ports ?? []).map((p) => ({ name, on: publishedOn(p) })));
+    const published = Object.entries(services).flatMap(([name, s]) =>
+      (s.ports ?? []).map((p) => ({ name, on: publishedOn(p) })),
+    );
     expect(published.length).toBeGreaterThanOrEqual(7);
     for (const p of published) expect(p.on, `${p.name} is published on`).toBe("127.0.0.1");
     const r = await composeConfig([COMPOSE], { ...SECRETS, DATALAB_HUB_ADDRESS: "0.0.0.0" });
@@ -160,9 +193,14 @@ describe("deploy/compose.yaml", () => {
     expect(gateway.natsUser).toBe(gateway.gatewayId);
     expect(gateway.natsPassword).toBe(SECRETS.DATALAB_NATS_GATEWAY_PASSWORD);
     expect(gateway.natsEnsureStream).toBe(false);
-    expect(services.nats!.environment).toEqual({ DATALAB_NATS_HUB_PASSWORD: SECRETS.DATALAB_NATS_HUB_PASSWORD, DATALAB_NATS_GATEWAY_PASSWORD: SECRETS.DATALAB_NATS_GATEWAY_PASSWORD });
+    expect(services.nats!.environment).toEqual({
+      DATALAB_NATS_HUB_PASSWORD: SECRETS.DATALAB_NATS_HUB_PASSWORD,
+      DATALAB_NATS_GATEWAY_PASSWORD: SECRETS.DATALAB_NATS_GATEWAY_PASSWORD,
+    });
     // The stream caps the hub sets fit in the server's file store (8 GiB + 1 GiB of dead letters).
-    const fileStoreGiB = Number(/max_file_store:\s*(\d+)GB/.exec(readFileSync(join(DEPLOY, "nats/nats.conf"), "utf8"))![1]);
+    const fileStoreGiB = Number(
+      /max_file_store:\s*(\d+)GB/.exec(readFileSync(join(DEPLOY, "nats/nats.conf"), "utf8"))![1],
+    );
     expect(hub.streamMaxBytes + 1024 ** 3).toBeLessThanOrEqual(fileStoreGiB * 1024 ** 3);
   });
 
@@ -193,13 +231,21 @@ describe("deploy/compose.yaml", () => {
   });
 
   it("keeps dependencies, local data and history out of the build context with a root .dockerignore", () => {
-    const ignore = readFileSync(join(DEPLOY, "..", ".dockerignore"), "utf8").split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
+    const ignore = readFileSync(join(DEPLOY, "..", ".dockerignore"), "utf8")
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith("#"));
     for (const p of ["**/node_modules", "**/.data", ".git"]) expect(ignore).toContain(p);
     // Nothing a Dockerfile copies is ignored.
     for (const name of ["hub", "gateway", "sensors", "jupyter"]) {
       const s = services[name]!;
-      for (const src of contextSources(dockerfileInstructions(readFileSync(join(s.build!.context, s.build!.dockerfile), "utf8")))) {
-        expect(ignore.some((p) => src.startsWith(p.replace(/\/$/, ""))), `${name}: COPY ${src}`).toBe(false);
+      for (const src of contextSources(
+        dockerfileInstructions(readFileSync(join(s.build!.context, s.build!.dockerfile), "utf8")),
+      )) {
+        expect(
+          ignore.some((p) => src.startsWith(p.replace(/\/$/, ""))),
+          `${name}: COPY ${src}`,
+        ).toBe(false);
       }
     }
   });
@@ -209,7 +255,11 @@ describe("deploy/compose.yaml", () => {
     expect(services.hub!.environment!.DATALAB_API_TOKEN).toBe(API_TOKEN);
     expect(services.gateway!.environment!.DATALAB_HTTP_TOKEN).toBe(API_TOKEN);
     const { DATALAB_API_TOKEN: _unset, ...env } = { ...cleanEnv(), ...SECRETS };
-    const r = spawnSync(composeBinary(), ["-f", COMPOSE, "--profile", "sim", "config"], { encoding: "utf8", cwd: DEPLOY, env });
+    const r = spawnSync(composeBinary(), ["-f", COMPOSE, "--profile", "sim", "config"], {
+      encoding: "utf8",
+      cwd: DEPLOY,
+      env,
+    });
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/set DATALAB_API_TOKEN to a random token of 16\+ characters/);
   });
@@ -242,7 +292,10 @@ describe("deploy/compose.yaml", () => {
       const ins = dockerfileInstructions(readFileSync(join(s.build!.context, s.build!.dockerfile), "utf8"));
       const froms = ins.filter((i) => i.op === "FROM");
       const lastFrom = ins.lastIndexOf(froms[froms.length - 1]!);
-      const user = ins.slice(lastFrom).filter((i) => i.op === "USER").pop();
+      const user = ins
+        .slice(lastFrom)
+        .filter((i) => i.op === "USER")
+        .pop();
       expect(user?.args, `${name}: USER in the final stage`).toBeDefined();
       expect(user!.args).not.toMatch(/^(root|0)(:|$)/);
       if (name === "jupyter") continue;
@@ -253,7 +306,9 @@ describe("deploy/compose.yaml", () => {
   });
 
   it("parses Dockerfile instructions across continuation lines and comments", () => {
-    const ins = dockerfileInstructions("FROM a AS b\n# note\nRUN x \\\n # inner comment\n && y\nCOPY --from=b /out /app\nCOPY --chown=u:g src/ dst/\n");
+    const ins = dockerfileInstructions(
+      "FROM a AS b\n# note\nRUN x \\\n # inner comment\n && y\nCOPY --from=b /out /app\nCOPY --chown=u:g src/ dst/\n",
+    );
     expect(ins.map((i) => i.op)).toEqual(["FROM", "RUN", "COPY", "COPY"]);
     expect(ins[1]!.args).toBe("x && y");
     expect(contextSources(ins)).toEqual(["src/"]);
@@ -264,8 +319,11 @@ describe("deploy/nats/nats.conf (Compose's NATS)", () => {
   let server: NatsServer;
 
   beforeAll(async () => {
-    for (const k of ["DATALAB_NATS_HUB_PASSWORD", "DATALAB_NATS_GATEWAY_PASSWORD"] as const) process.env[k] = SECRETS[k];
-    server = await startShippedNats(readFileSync(join(DEPLOY, "nats/nats.conf"), "utf8"), { "compose-auth.conf": readFileSync(join(DEPLOY, "nats/compose-auth.conf"), "utf8") });
+    for (const k of ["DATALAB_NATS_HUB_PASSWORD", "DATALAB_NATS_GATEWAY_PASSWORD"] as const)
+      process.env[k] = SECRETS[k];
+    server = await startShippedNats(readFileSync(join(DEPLOY, "nats/nats.conf"), "utf8"), {
+      "compose-auth.conf": readFileSync(join(DEPLOY, "nats/compose-auth.conf"), "utf8"),
+    });
   });
 
   afterAll(async () => {
@@ -274,18 +332,32 @@ describe("deploy/nats/nats.conf (Compose's NATS)", () => {
 
   it("refuses an unauthenticated client and a wrong password", async () => {
     await expect(connect({ servers: server.url, reconnect: false })).rejects.toThrow(/authorization/i);
-    await expect(connect({ servers: server.url, user: "compose-gateway", pass: "wrong", reconnect: false })).rejects.toThrow(/authorization/i);
+    await expect(
+      connect({ servers: server.url, user: "compose-gateway", pass: "wrong", reconnect: false }),
+    ).rejects.toThrow(/authorization/i);
   });
 
   it("lets the hub manage streams, and the gateway publish only its own subjects (no JetStream API)", async () => {
-    const hub = await connect({ servers: server.url, user: "hub", pass: SECRETS.DATALAB_NATS_HUB_PASSWORD, reconnect: false });
+    const hub = await connect({
+      servers: server.url,
+      user: "hub",
+      pass: SECRETS.DATALAB_NATS_HUB_PASSWORD,
+      reconnect: false,
+    });
     const jsm = await jetstreamManager(hub);
     expect((await jsm.getAccountInfo()).streams).toBeGreaterThanOrEqual(0);
     await hub.close();
     const errors: string[] = [];
-    const gw = await connect({ servers: server.url, user: "compose-gateway", pass: SECRETS.DATALAB_NATS_GATEWAY_PASSWORD, reconnect: false, inboxPrefix: "_INBOX_compose-gateway" });
+    const gw = await connect({
+      servers: server.url,
+      user: "compose-gateway",
+      pass: SECRETS.DATALAB_NATS_GATEWAY_PASSWORD,
+      reconnect: false,
+      inboxPrefix: "_INBOX_compose-gateway",
+    });
     void (async () => {
-      for await (const st of gw.status()) if (st.type === "error") errors.push(String((st as { error?: unknown }).error));
+      for await (const st of gw.status())
+        if (st.type === "error") errors.push(String((st as { error?: unknown }).error));
     })();
     gw.publish("$JS.API.STREAM.LIST", "");
     await gw.flush();

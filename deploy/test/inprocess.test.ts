@@ -8,7 +8,15 @@ import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { batchMsgId, createLogger, encodeBatch, subjects, UplinkError, type Batch } from "@datalab/shared";
 import { InProcessUplink } from "@datalab/gateway";
-import { createHubMetrics, createPostgresSink, DirectIntake, migrate, type DirectDeadLetter, type HubMetrics, type Sink } from "@datalab/hub";
+import {
+  createHubMetrics,
+  createPostgresSink,
+  DirectIntake,
+  migrate,
+  type DirectDeadLetter,
+  type HubMetrics,
+  type Sink,
+} from "@datalab/hub";
 import { PglitePool } from "../demo/pglite-pool";
 import { isPgUnavailable } from "../../hub/src/sinks/postgres-errors";
 
@@ -41,7 +49,14 @@ function batch(gatewayId: string, firstSeq: number, sensor: string, values: numb
         source: "mqtt:sensors",
         payload: JSON.stringify({ sensor, values }),
         encoding: "utf8",
-        readings: values.map((value, i) => ({ seq: firstSeq + i, sensorId: sensor, metric: "temperature", value, unit: "Cel", ts: now - 1_000 + i })),
+        readings: values.map((value, i) => ({
+          seq: firstSeq + i,
+          sensorId: sensor,
+          metric: "temperature",
+          value,
+          unit: "Cel",
+          ts: now - 1_000 + i,
+        })),
       },
     ],
   } as Batch;
@@ -54,22 +69,47 @@ async function count(sql: string, params: unknown[] = []): Promise<number> {
 describe("PGlite pool adapter", () => {
   it("applies the hub's migrations once, under the advisory lock, even when two hub starts race", async () => {
     const [a, b] = await Promise.all([migrate(db, log), migrate(db, log)]);
-    expect([...a, ...b].sort()).toEqual((await db.query<{ version: number }>("SELECT version FROM schema_migrations ORDER BY version")).rows.map((r) => r.version));
+    expect([...a, ...b].sort()).toEqual(
+      (await db.query<{ version: number }>("SELECT version FROM schema_migrations ORDER BY version")).rows.map(
+        (r) => r.version,
+      ),
+    );
     expect(await migrate(db, log)).toEqual([]);
-    const idx = await db.query<{ indexdef: string }>("SELECT indexdef FROM pg_indexes WHERE indexname = 'readings_ts_brin'");
+    const idx = await db.query<{ indexdef: string }>(
+      "SELECT indexdef FROM pg_indexes WHERE indexname = 'readings_ts_brin'",
+    );
     expect(idx.rows[0]?.indexdef).toMatch(/USING brin/);
   });
 
   it("answers like node-postgres: int8 as text, rowCount of an INSERT ... ON CONFLICT, array rows", async () => {
     await db.query("CREATE TABLE t_shape (k bigint PRIMARY KEY, v float8)");
-    const first = await db.query("INSERT INTO t_shape SELECT * FROM unnest($1::bigint[], $2::float8[]) ON CONFLICT DO NOTHING", [[1, 2, 3], [1.5, 2.5, 3.5]]);
+    const first = await db.query(
+      "INSERT INTO t_shape SELECT * FROM unnest($1::bigint[], $2::float8[]) ON CONFLICT DO NOTHING",
+      [
+        [1, 2, 3],
+        [1.5, 2.5, 3.5],
+      ],
+    );
     expect(first.rowCount).toBe(3);
-    const again = await db.query("INSERT INTO t_shape SELECT * FROM unnest($1::bigint[], $2::float8[]) ON CONFLICT DO NOTHING", [[3, 4], [0, 4.5]]);
+    const again = await db.query(
+      "INSERT INTO t_shape SELECT * FROM unnest($1::bigint[], $2::float8[]) ON CONFLICT DO NOTHING",
+      [
+        [3, 4],
+        [0, 4.5],
+      ],
+    );
     expect(again.rowCount).toBe(1);
     const rows = await db.query<{ k: string; v: number }>("SELECT k, v FROM t_shape ORDER BY k");
     expect(rows.rows[0]).toEqual({ k: "1", v: 1.5 });
-    const arr = await db.query<[string, number]>({ text: "SELECT k, v FROM t_shape WHERE k > $1 ORDER BY k", values: [2], rowMode: "array" } as never);
-    expect(arr.rows).toEqual([["3", 3.5], ["4", 4.5]]);
+    const arr = await db.query<[string, number]>({
+      text: "SELECT k, v FROM t_shape WHERE k > $1 ORDER BY k",
+      values: [2],
+      rowMode: "array",
+    } as never);
+    expect(arr.rows).toEqual([
+      ["3", 3.5],
+      ["4", 4.5],
+    ]);
   });
 
   it("gives a client the session alone: another caller's statements never land inside its transaction", async () => {
@@ -119,7 +159,13 @@ describe("in-process uplink → hub direct intake", () => {
   beforeAll(async () => {
     metrics = createHubMetrics(false);
     sink = await createPostgresSink(db, log);
-    const intake = new DirectIntake([sink], subj, { limits: { maxBytes: 64 * 1024, maxMessages: 100 }, maxDeliver: 2, deadLetter: async (d) => void dead.push(d) }, metrics, log);
+    const intake = new DirectIntake(
+      [sink],
+      subj,
+      { limits: { maxBytes: 64 * 1024, maxMessages: 100 }, maxDeliver: 2, deadLetter: async (d) => void dead.push(d) },
+      metrics,
+      log,
+    );
     uplink = new InProcessUplink((s, d, m) => intake.deliver(s, d, m));
   });
 
@@ -150,7 +196,17 @@ describe("in-process uplink → hub direct intake", () => {
     const downDb = downPool as unknown as pg.Pool;
     const downSink = await createPostgresSink(downDb, log);
     const downDead: DirectDeadLetter[] = [];
-    const intake = new DirectIntake([downSink], subj, { limits: { maxBytes: 64 * 1024, maxMessages: 100 }, maxDeliver: 1, deadLetter: async (d) => void downDead.push(d) }, createHubMetrics(false), log);
+    const intake = new DirectIntake(
+      [downSink],
+      subj,
+      {
+        limits: { maxBytes: 64 * 1024, maxMessages: 100 },
+        maxDeliver: 1,
+        deadLetter: async (d) => void downDead.push(d),
+      },
+      createHubMetrics(false),
+      log,
+    );
     const up = new InProcessUplink((s, d, m) => intake.deliver(s, d, m));
     await downPool.end();
     const b = batch("gw-c", 1, "s-c", [5]);

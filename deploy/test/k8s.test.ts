@@ -43,14 +43,21 @@ interface Container {
 }
 interface PodTemplate {
   metadata: { labels: Record<string, string> };
-  spec: { containers: Container[]; volumes?: { name: string; configMap?: { name: string } }[]; securityContext?: Obj; affinity?: Obj };
+  spec: {
+    containers: Container[];
+    volumes?: { name: string; configMap?: { name: string } }[];
+    securityContext?: Obj;
+    affinity?: Obj;
+  };
 }
 
 /** What `kubectl apply -k <dir>` would apply. */
 async function kustomize(dir: string): Promise<K8sObject[]> {
-  const { stdout } = await promisify(execFile)("kubectl", ["kustomize", dir], { encoding: "utf8" }).catch((err: Error) => {
-    throw new Error(`kubectl kustomize ${dir} failed (kubectl installed?): ${err.message}`, { cause: err });
-  });
+  const { stdout } = await promisify(execFile)("kubectl", ["kustomize", dir], { encoding: "utf8" }).catch(
+    (err: Error) => {
+      throw new Error(`kubectl kustomize ${dir} failed (kubectl installed?): ${err.message}`, { cause: err });
+    },
+  );
   return parseAllDocuments(stdout).map((doc) => {
     expect(doc.errors).toEqual([]);
     return doc.toJS() as K8sObject;
@@ -82,7 +89,8 @@ describe("deploy/k8s manifests", () => {
       expect(obj.kind, where).toMatch(/^[A-Z][A-Za-z]+$/);
       expect(obj.metadata?.name, where).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
       if (obj.kind !== "Namespace") expect(obj.metadata.namespace, where).toBe("datalab");
-      if (!["ConfigMap", "Secret", "Namespace"].includes(obj.kind)) expect(obj.spec, `${where}: spec`).toBeTypeOf("object");
+      if (!["ConfigMap", "Secret", "Namespace"].includes(obj.kind))
+        expect(obj.spec, `${where}: spec`).toBeTypeOf("object");
     }
   });
 
@@ -95,8 +103,13 @@ describe("deploy/k8s manifests", () => {
   it("rolls the pods when their configuration changes: ConfigMaps generated with a content hash the workloads refer to", async () => {
     const hubConfig = generated("datalab-hub").metadata.name;
     const natsConfig = generated("nats-config").metadata.name;
-    expect(template(named("Deployment", "datalab-hub")!).spec.containers[0]!.envFrom).toContainEqual({ configMapRef: { name: hubConfig } });
-    expect(template(named("StatefulSet", "nats")!).spec.volumes).toContainEqual({ name: "config", configMap: { name: natsConfig } });
+    expect(template(named("Deployment", "datalab-hub")!).spec.containers[0]!.envFrom).toContainEqual({
+      configMapRef: { name: hubConfig },
+    });
+    expect(template(named("StatefulSet", "nats")!).spec.volumes).toContainEqual({
+      name: "config",
+      configMap: { name: natsConfig },
+    });
     // An edit gives a new name, hence a new pod template.
     const copy = tempDir("datalab-k8s-");
     cpSync(K8S, copy, { recursive: true });
@@ -114,7 +127,10 @@ describe("deploy/k8s manifests", () => {
     const k = join(copy, "kustomization.yaml");
     writeFileSync(k, readFileSync(k, "utf8").replace(/^namespace: datalab$/m, "namespace: sensors"));
     const moved = await kustomize(copy);
-    for (const o of moved) expect(o.kind === "Namespace" ? o.metadata.name : o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe("sensors");
+    for (const o of moved)
+      expect(o.kind === "Namespace" ? o.metadata.name : o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe(
+        "sensors",
+      );
     // Nothing else names the namespace: routes and URLs are short names.
     expect(JSON.stringify(moved)).not.toMatch(/\.datalab\.svc|\.datalab:/);
   });
@@ -138,7 +154,11 @@ describe("deploy/k8s manifests", () => {
           expect(probe?.httpGet?.path, where).toMatch(/^\/healthz/);
           const port = probe!.httpGet!.port;
           // A named port must be one the container declares.
-          if (typeof port === "string") expect(c.ports?.map((p) => p.name), where).toContain(port);
+          if (typeof port === "string")
+            expect(
+              c.ports?.map((p) => p.name),
+              where,
+            ).toContain(port);
         }
         expect(c.securityContext?.allowPrivilegeEscalation, where).toBe(false);
         expect(c.securityContext?.readOnlyRootFilesystem, where).toBe(true);
@@ -159,7 +179,9 @@ describe("deploy/k8s manifests", () => {
     }
     expect(c.envFrom?.map((r) => Object.keys(r)[0]).sort()).toEqual(["configMapRef", "secretRef"]);
     const secret = named("Secret", "datalab-hub")!;
-    expect(Object.keys(secret.stringData ?? {})).toEqual(expect.arrayContaining(["DATALAB_PG_URL", "DATALAB_MONGO_URL"]));
+    expect(Object.keys(secret.stringData ?? {})).toEqual(
+      expect.arrayContaining(["DATALAB_PG_URL", "DATALAB_MONGO_URL"]),
+    );
     // Beyond loopback the hub starts only with a token (16+ characters): the Secret carries one.
     expect(generated("datalab-hub").data?.DATALAB_HTTP_HOST).toBe("0.0.0.0");
     expect(secret.stringData?.DATALAB_API_TOKEN?.length).toBeGreaterThanOrEqual(16);
@@ -186,12 +208,17 @@ describe("deploy/k8s manifests", () => {
     );
     expect(err).toBeInstanceOf(ConfigError);
     const problems = (err as ConfigError).problems.join("\n");
-    for (const name of ["DATALAB_API_TOKEN", "DATALAB_NATS_PASSWORD", "DATALAB_PG_URL", "DATALAB_MONGO_URL"]) expect(problems).toContain(`${name}: still holds the placeholder`);
+    for (const name of ["DATALAB_API_TOKEN", "DATALAB_NATS_PASSWORD", "DATALAB_PG_URL", "DATALAB_MONGO_URL"])
+      expect(problems).toContain(`${name}: still holds the placeholder`);
   });
 
   it("runs NATS as a JetStream cluster of three on three nodes, with namespace-independent routes and a volume each", () => {
     const nats = named("StatefulSet", "nats")!;
-    const spec = nats.spec as { replicas: number; serviceName: string; volumeClaimTemplates: { metadata: { name: string }; spec: { resources: { requests: { storage: string } } } }[] };
+    const spec = nats.spec as {
+      replicas: number;
+      serviceName: string;
+      volumeClaimTemplates: { metadata: { name: string }; spec: { resources: { requests: { storage: string } } } }[];
+    };
     expect(spec.replicas).toBe(3);
     const headless = named("Service", spec.serviceName)!;
     expect((headless.spec as { clusterIP: string }).clusterIP).toBe("None");
@@ -203,7 +230,8 @@ describe("deploy/k8s manifests", () => {
     for (const m of routes) expect(m[2]).toBe(spec.serviceName);
     expect(conf).not.toMatch(/svc\.cluster\.local|\.datalab\./);
     // One server per node, required (a documented minimum of three nodes).
-    const anti = (template(nats).spec.affinity as { podAntiAffinity?: Record<string, { topologyKey: string }[]> }).podAntiAffinity!;
+    const anti = (template(nats).spec.affinity as { podAntiAffinity?: Record<string, { topologyKey: string }[]> })
+      .podAntiAffinity!;
     expect(anti.requiredDuringSchedulingIgnoredDuringExecution?.[0]?.topologyKey).toBe("kubernetes.io/hostname");
     expect(readFileSync(join(K8S, "README.md"), "utf8")).toMatch(/three schedulable nodes/);
     // A server catching up on its streams is not ready, but not killed: only readiness waits for it.
@@ -213,12 +241,15 @@ describe("deploy/k8s manifests", () => {
     // The hub reaches every member.
     const urls = generated("datalab-hub").data!.DATALAB_NATS_URL!.split(",");
     expect(urls).toHaveLength(3);
-    for (const v of template(nats).spec.volumes ?? []) if (v.configMap) expect(named("ConfigMap", v.configMap.name)).toBeDefined();
+    for (const v of template(nats).spec.volumes ?? [])
+      if (v.configMap) expect(named("ConfigMap", v.configMap.name)).toBeDefined();
   });
 
   it("leaves headroom on the NATS volume: the stream caps fit in max_file_store, which fits well inside the volume", () => {
     const gib = 1024 ** 3;
-    const volume = named("StatefulSet", "nats")!.spec as { volumeClaimTemplates: { metadata: { name: string }; spec: { resources: { requests: { storage: string } } } }[] };
+    const volume = named("StatefulSet", "nats")!.spec as {
+      volumeClaimTemplates: { metadata: { name: string }; spec: { resources: { requests: { storage: string } } } }[];
+    };
     const data = volume.volumeClaimTemplates.find((v) => v.metadata.name === "data")!;
     const volumeGiB = Number(/^(\d+)Gi$/.exec(data.spec.resources.requests.storage)![1]);
     const fileStoreGiB = Number(/max_file_store:\s*(\d+)GB/.exec(generated("nats-config").data!["nats.conf"]!)![1]);
@@ -247,8 +278,15 @@ describe("deploy/k8s manifests", () => {
 
     it("refuses an unauthenticated client and a wrong password, and lets the hub's user in", async () => {
       await expect(connect({ servers: server.url, reconnect: false })).rejects.toThrow(/authorization/i);
-      await expect(connect({ servers: server.url, user: "hub", pass: "not-the-password", reconnect: false })).rejects.toThrow(/authorization/i);
-      const nc = await connect({ servers: server.url, user: "hub", pass: passwords().DATALAB_NATS_HUB_PASSWORD!, reconnect: false });
+      await expect(
+        connect({ servers: server.url, user: "hub", pass: "not-the-password", reconnect: false }),
+      ).rejects.toThrow(/authorization/i);
+      const nc = await connect({
+        servers: server.url,
+        user: "hub",
+        pass: passwords().DATALAB_NATS_HUB_PASSWORD!,
+        reconnect: false,
+      });
       await nc.flush();
       await nc.close();
     });
@@ -262,7 +300,9 @@ describe("deploy/k8s manifests", () => {
     const passwords = [...conf["auth.conf"]!.matchAll(/password: \$(\w+)/g)].map((m) => m[1]);
     expect(passwords.length).toBeGreaterThanOrEqual(2);
     expect(Object.keys(named("Secret", "datalab-nats-users")?.stringData ?? {}).sort()).toEqual(passwords.sort());
-    expect(template(named("StatefulSet", "nats")!).spec.containers[0]!.envFrom).toContainEqual({ secretRef: { name: "datalab-nats-users" } });
+    expect(template(named("StatefulSet", "nats")!).spec.containers[0]!.envFrom).toContainEqual({
+      secretRef: { name: "datalab-nats-users" },
+    });
     expect(generated("datalab-hub").data?.DATALAB_NATS_USER).toBe("hub");
     expect(template(named("Deployment", "datalab-hub")!).spec.containers[0]!.env).toContainEqual({
       name: "DATALAB_NATS_PASSWORD",
@@ -274,7 +314,10 @@ describe("deploy/k8s manifests", () => {
     const podLabels = workloads().map((w) => template(w).metadata.labels);
     for (const svc of byKind("Service")) {
       const selector = (svc.spec as { selector: Record<string, string> }).selector;
-      expect(podLabels.some((l) => Object.entries(selector).every(([k, v]) => l[k] === v)), svc.metadata.name).toBe(true);
+      expect(
+        podLabels.some((l) => Object.entries(selector).every(([k, v]) => l[k] === v)),
+        svc.metadata.name,
+      ).toBe(true);
     }
   });
 });

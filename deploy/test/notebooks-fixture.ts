@@ -59,13 +59,32 @@ function intelLabMessages(text: string, nextSeq: () => number): WireMessage[] {
   return out;
 }
 
-async function writeAll(sinks: readonly Sink[], gatewayId: string, instance: string, messages: WireMessage[]): Promise<number> {
+async function writeAll(
+  sinks: readonly Sink[],
+  gatewayId: string,
+  instance: string,
+  messages: WireMessage[],
+): Promise<number> {
   let readings = 0;
   for (let i = 0; i < messages.length; i += BATCH_MESSAGES) {
     const chunk = messages.slice(i, i + BATCH_MESSAGES);
     const seqs = chunk.flatMap((m) => m.readings.map((r) => r.seq));
-    const batch: Batch = { v: 1, gatewayId, instance, firstSeq: seqs[0]!, lastSeq: seqs.at(-1)!, sentAt: chunk.at(-1)!.receivedAt, messages: chunk };
-    const sb = { gatewayId, batch, readings: batchReadings(batch, gatewayId), streamSeq: i / BATCH_MESSAGES + 1, bytes: encodeBatch(batch).byteLength };
+    const batch: Batch = {
+      v: 1,
+      gatewayId,
+      instance,
+      firstSeq: seqs[0]!,
+      lastSeq: seqs.at(-1)!,
+      sentAt: chunk.at(-1)!.receivedAt,
+      messages: chunk,
+    };
+    const sb = {
+      gatewayId,
+      batch,
+      readings: batchReadings(batch, gatewayId),
+      streamSeq: i / BATCH_MESSAGES + 1,
+      bytes: encodeBatch(batch).byteLength,
+    };
     for (const s of sinks) await s.write(sb);
     readings += sb.readings.length;
   }
@@ -76,8 +95,18 @@ async function writeAll(sinks: readonly Sink[], gatewayId: string, instance: str
 export async function replayFixtures(sinks: readonly Sink[], fixturesDir: string): Promise<number> {
   let seq = 0;
   const next = () => ++seq;
-  let n = await writeAll(sinks, "replay-suthaharan", "single-hop-csv", singleHopMessages(readFileSync(`${fixturesDir}/suthaharan/single-hop.csv`, "utf8"), next));
+  let n = await writeAll(
+    sinks,
+    "replay-suthaharan",
+    "single-hop-csv",
+    singleHopMessages(readFileSync(`${fixturesDir}/suthaharan/single-hop.csv`, "utf8"), next),
+  );
   seq = 0;
-  n += await writeAll(sinks, "replay-intel-lab", "lines-txt", intelLabMessages(readFileSync(`${fixturesDir}/intel-lab/lines.txt`, "utf8"), next));
+  n += await writeAll(
+    sinks,
+    "replay-intel-lab",
+    "lines-txt",
+    intelLabMessages(readFileSync(`${fixturesDir}/intel-lab/lines.txt`, "utf8"), next),
+  );
   return n;
 }

@@ -14,7 +14,15 @@ import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Hub, loadHubConfig } from "@datalab/hub";
 import { silentLogger } from "@datalab/shared";
-import { createTestDatabase, freePort, NATS_URL, tempDir, uniqueId, waitFor, type TestDatabase } from "@datalab/shared/testing";
+import {
+  createTestDatabase,
+  freePort,
+  NATS_URL,
+  tempDir,
+  uniqueId,
+  waitFor,
+  type TestDatabase,
+} from "@datalab/shared/testing";
 
 const TOKEN = "pgbouncer-test-token-0123456789";
 let dir: string;
@@ -24,7 +32,11 @@ let db: TestDatabase;
 let hub: Hub | undefined;
 
 function pgbouncerBinary(): string {
-  const path = spawnSync("sh", ["-c", "command -v pgbouncer || ls /usr/sbin/pgbouncer 2>/dev/null"], { encoding: "utf8" }).stdout.trim().split("\n")[0];
+  const path = spawnSync("sh", ["-c", "command -v pgbouncer || ls /usr/sbin/pgbouncer 2>/dev/null"], {
+    encoding: "utf8",
+  })
+    .stdout.trim()
+    .split("\n")[0];
   if (!path) throw new Error("pgbouncer is not installed: apt-get install -y pgbouncer (CI's .ci/run must install it)");
   return path;
 }
@@ -54,13 +66,19 @@ beforeAll(async () => {
   );
   // PgBouncer refuses to run as root.
   const asRoot = process.getuid?.() === 0;
-  proc = spawn(asRoot ? "runuser" : bin, asRoot ? ["-u", "postgres", "--", bin, join(dir, "pgbouncer.ini")] : [join(dir, "pgbouncer.ini")], { stdio: ["ignore", "pipe", "pipe"] });
+  proc = spawn(
+    asRoot ? "runuser" : bin,
+    asRoot ? ["-u", "postgres", "--", bin, join(dir, "pgbouncer.ini")] : [join(dir, "pgbouncer.ini")],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
   let log = "";
   proc.stderr?.on("data", (d: Buffer) => (log = (log + d.toString()).slice(-4_000)));
   await waitFor(
     async () => {
       if (proc!.exitCode !== null) throw new Error(`pgbouncer exited ${proc!.exitCode}: ${log}`);
-      const c = new pg.Client({ connectionString: `postgres://${target.username}@127.0.0.1:${port}${target.pathname}` });
+      const c = new pg.Client({
+        connectionString: `postgres://${target.username}@127.0.0.1:${port}${target.pathname}`,
+      });
       return c.connect().then(
         () => c.end().then(() => true),
         () => false,
@@ -77,12 +95,14 @@ afterAll(async () => {
   if (hub) {
     const nc = await connect({ servers: NATS_URL });
     const jsm = await jetstreamManager(nc);
-    for (const name of [hub.subjects.stream, hub.subjects.deadLetterStream]) await jsm.streams.delete(name).catch(() => undefined);
+    for (const name of [hub.subjects.stream, hub.subjects.deadLetterStream])
+      await jsm.streams.delete(name).catch(() => undefined);
     await nc.close();
   }
   const pidFile = join(dir ?? "", "pgbouncer.pid");
   if (dir && existsSync(pidFile)) process.kill(Number(readFileSync(pidFile, "utf8").trim()), "SIGTERM");
-  if (proc && proc.exitCode === null) await new Promise<void>((resolve) => (proc!.once("exit", () => resolve()), setTimeout(resolve, 10_000)));
+  if (proc && proc.exitCode === null)
+    await new Promise<void>((resolve) => (proc!.once("exit", () => resolve()), setTimeout(resolve, 10_000)));
   await db?.drop();
 });
 
@@ -98,16 +118,29 @@ describe("the hub behind PgBouncer in transaction mode (real pgbouncer)", () => 
 
     hub = new Hub(
       loadHubConfig({
-        env: { DATALAB_NATS_URL: NATS_URL, DATALAB_NATS_PREFIX: uniqueId("pgb"), DATALAB_PG_URL: url, DATALAB_HTTP_PORT: "0", DATALAB_HTTP_HOST: "127.0.0.1", DATALAB_API_TOKEN: TOKEN },
+        env: {
+          DATALAB_NATS_URL: NATS_URL,
+          DATALAB_NATS_PREFIX: uniqueId("pgb"),
+          DATALAB_PG_URL: url,
+          DATALAB_HTTP_PORT: "0",
+          DATALAB_HTTP_HOST: "127.0.0.1",
+          DATALAB_API_TOKEN: TOKEN,
+        },
       }),
       { logger: silentLogger() },
     );
     await hub.start();
-    const res = await fetch(`http://127.0.0.1:${hub.httpPort}/api/sensors`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const res = await fetch(`http://127.0.0.1:${hub.httpPort}/api/sensors`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
     const body = await res.text();
     expect(res.status, body).toBeGreaterThanOrEqual(500);
     // The reason, from the pooler itself, for a client with the API pool's settings.
-    const api = new pg.Client({ connectionString: url, statement_timeout: 5_000, options: "-c default_transaction_read_only=on" });
+    const api = new pg.Client({
+      connectionString: url,
+      statement_timeout: 5_000,
+      options: "-c default_transaction_read_only=on",
+    });
     await expect(api.connect()).rejects.toThrow(/unsupported startup parameter/);
   });
 });

@@ -37,7 +37,8 @@ const allowed = (text: string) => [...text.matchAll(/^DeviceAllow=char-(\S+) rw$
 describe("the Pi unit's device policy", () => {
   it("admits /dev/ttyUSB*, /dev/ttyACM* and the Pi's UARTs, by driver, and nothing else", () => {
     expect(unit).toMatch(/^DevicePolicy=closed$/m);
-    for (const node of ["/dev/ttyUSB0", "/dev/ttyUSB3", "/dev/ttyACM0", "/dev/ttyAMA0", "/dev/ttyS0"]) expect(allowed(unit), node).toContain(NODES[node]!.driver);
+    for (const node of ["/dev/ttyUSB0", "/dev/ttyUSB3", "/dev/ttyACM0", "/dev/ttyAMA0", "/dev/ttyS0"])
+      expect(allowed(unit), node).toContain(NODES[node]!.driver);
     expect(allowed(unit).sort()).toEqual(["ttyACM", "ttyAMA", "ttyS", "ttyUSB"]);
     expect(unit).toMatch(/^SupplementaryGroups=dialout$/m);
   });
@@ -56,7 +57,9 @@ describe("the Pi unit's device policy", () => {
     expect(allowed(dropIn)).toEqual([NODES["/dev/bus/usb/001/004"]!.driver]);
     expect(dropIn).toMatch(/^SupplementaryGroups=plugdev$/m);
     // The group the udev rules give RTL2832U dongles.
-    expect(rules).toMatch(/^SUBSYSTEM=="usb", ENV\{DEVTYPE\}=="usb_device", ATTRS\{idVendor\}=="0bda", ATTRS\{idProduct\}=="2832\|2838", GROUP="plugdev", MODE="0660"$/m);
+    expect(rules).toMatch(
+      /^SUBSYSTEM=="usb", ENV\{DEVTYPE\}=="usb_device", ATTRS\{idVendor\}=="0bda", ATTRS\{idProduct\}=="2832\|2838", GROUP="plugdev", MODE="0660"$/m,
+    );
   });
 
   it("passes systemd-analyze verify with the drop-in applied", async () => {
@@ -84,16 +87,28 @@ describe("the Pi gateway's config", () => {
 });
 
 describe("the udev rules", () => {
-  const tty = (env: Record<string, string>) => udevNames(rules, { ACTION: "add", SUBSYSTEM: "tty", ID_BUS: "usb", ...env });
+  const tty = (env: Record<string, string>) =>
+    udevNames(rules, { ACTION: "add", SUBSYSTEM: "tty", ID_BUS: "usb", ...env });
 
   it("name each port of a multi-port adapter apart (FT4232H: four ports, one serial number)", () => {
-    const ports = ["00", "01", "02", "03"].map((i) => tty({ ID_VENDOR_ID: "0403", ID_MODEL_ID: "6011", ID_SERIAL_SHORT: "FT4X1", ID_USB_INTERFACE_NUM: i }));
-    expect(ports).toEqual([["datalab-radio-0403-6011-FT4X1"], ["datalab-radio-0403-6011-FT4X1-if01"], ["datalab-radio-0403-6011-FT4X1-if02"], ["datalab-radio-0403-6011-FT4X1-if03"]]);
+    const ports = ["00", "01", "02", "03"].map((i) =>
+      tty({ ID_VENDOR_ID: "0403", ID_MODEL_ID: "6011", ID_SERIAL_SHORT: "FT4X1", ID_USB_INTERFACE_NUM: i }),
+    );
+    expect(ports).toEqual([
+      ["datalab-radio-0403-6011-FT4X1"],
+      ["datalab-radio-0403-6011-FT4X1-if01"],
+      ["datalab-radio-0403-6011-FT4X1-if02"],
+      ["datalab-radio-0403-6011-FT4X1-if03"],
+    ]);
   });
 
   it("keep the plain name for a single-port adapter, and name one without a serial number by its USB socket", () => {
-    expect(tty({ ID_VENDOR_ID: "0403", ID_MODEL_ID: "6015", ID_SERIAL_SHORT: "DN01", ID_USB_INTERFACE_NUM: "00" })).toEqual(["datalab-radio-0403-6015-DN01"]);
-    expect(tty({ ID_VENDOR_ID: "1a86", ID_MODEL_ID: "7523", ID_PATH_TAG: "platform-usb-0_1_2", ID_USB_INTERFACE_NUM: "00" })).toEqual(["datalab-radio-port-platform-usb-0_1_2"]);
+    expect(
+      tty({ ID_VENDOR_ID: "0403", ID_MODEL_ID: "6015", ID_SERIAL_SHORT: "DN01", ID_USB_INTERFACE_NUM: "00" }),
+    ).toEqual(["datalab-radio-0403-6015-DN01"]);
+    expect(
+      tty({ ID_VENDOR_ID: "1a86", ID_MODEL_ID: "7523", ID_PATH_TAG: "platform-usb-0_1_2", ID_USB_INTERFACE_NUM: "00" }),
+    ).toEqual(["datalab-radio-port-platform-usb-0_1_2"]);
     // Not a USB adapter (the Pi's own UART): no name.
     expect(udevNames(rules, { ACTION: "add", SUBSYSTEM: "tty", ID_BUS: "" })).toEqual([]);
   });
@@ -107,7 +122,18 @@ describe("the udev rules", () => {
  */
 function udevNames(text: string, device: Record<string, string>): string[] {
   const props = { ...device };
-  const glob = (pat: string) => new RegExp(`^(${pat.split("|").map((p) => p.replace(/[.+^${}()[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")).join("|")})$`);
+  const glob = (pat: string) =>
+    new RegExp(
+      `^(${pat
+        .split("|")
+        .map((p) =>
+          p
+            .replace(/[.+^${}()[\]\\]/g, "\\$&")
+            .replace(/\*/g, ".*")
+            .replace(/\?/g, "."),
+        )
+        .join("|")})$`,
+    );
   const subst = (v: string) => v.replace(/\$env\{(\w+)\}/g, (_, k: string) => props[k] ?? "");
   const names: string[] = [];
   for (const line of text.split("\n")) {

@@ -30,7 +30,11 @@ function requireTool(bin: string, pkg: string): string {
  */
 const INSTALL_MS = 5 * 60_000 * TIME_SCALE;
 
-async function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string }> {
+async function run(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; out: string }> {
   const r = await runCommand(cmd, args, { env: { ...process.env, ...env }, timeoutMs: INSTALL_MS / TIME_SCALE });
   return { code: r.code, out: `${r.stdout}${r.stderr}` };
 }
@@ -61,7 +65,9 @@ describe("deploy/pi/install.sh", () => {
     const rollback = await run("bash", [INSTALL, "--rollback"], { DESTDIR: join(scratch, "empty") });
     expect(rollback.code).not.toBe(0);
     expect(rollback.out).toMatch(/no previous release to roll back to/);
-    const both = await run("bash", [INSTALL, "--from", "a.tar.gz", "--prebuilt", "b"], { DESTDIR: join(scratch, "empty") });
+    const both = await run("bash", [INSTALL, "--from", "a.tar.gz", "--prebuilt", "b"], {
+      DESTDIR: join(scratch, "empty"),
+    });
     expect(both.code).not.toBe(0);
     expect(both.out).toMatch(/--from and --prebuilt do not go together/);
     expect(existsSync(join(scratch, "empty", APP))).toBe(false);
@@ -94,7 +100,11 @@ describe("install into a scratch root", () => {
     expect(existsSync(join(root, CURRENT, "node_modules/better-sqlite3/package.json"))).toBe(true);
     expect(existsSync(join(root, CURRENT, "test"))).toBe(false);
     // Placeholders all filled in.
-    for (const f of ["etc/systemd/system/datalab-gateway.service", "usr/local/bin/datalab-gateway", "etc/datalab/gateway.json"]) {
+    for (const f of [
+      "etc/systemd/system/datalab-gateway.service",
+      "usr/local/bin/datalab-gateway",
+      "etc/datalab/gateway.json",
+    ]) {
       expect(readFileSync(join(root, f), "utf8"), f).not.toMatch(/@[A-Z_]+@/);
     }
   });
@@ -131,7 +141,12 @@ describe("install into a scratch root", () => {
     ]) {
       expect(text.split("\n"), line).toContain(line);
     }
-    expect(text).toMatch(new RegExp(`^ExecStart=/\\S*node --max-semi-space-size=1 --max-old-space-size=64 /${CURRENT}/dist/cli.mjs run$`, "m"));
+    expect(text).toMatch(
+      new RegExp(
+        `^ExecStart=/\\S*node --max-semi-space-size=1 --max-old-space-size=64 /${CURRENT}/dist/cli.mjs run$`,
+        "m",
+      ),
+    );
     // verify prints what it objects to (unknown keys, bad values, missing binaries) on stderr.
     const r = await runCommand(requireTool("systemd-analyze", "systemd"), ["verify", unit]);
     expect(r.stderr).toBe("");
@@ -145,7 +160,9 @@ describe("install into a scratch root", () => {
     try {
       const r = await run(requireTool("systemd-sysusers", "systemd"), [`--root=${root}`]);
       expect(r.code, r.out).toBe(0);
-      expect(readFileSync(join(root, "etc/passwd"), "utf8")).toMatch(/^datalab:x:\d+:\d+:[^:]*:\/var\/lib\/datalab:\/usr\/sbin\/nologin$/m);
+      expect(readFileSync(join(root, "etc/passwd"), "utf8")).toMatch(
+        /^datalab:x:\d+:\d+:[^:]*:\/var\/lib\/datalab:\/usr\/sbin\/nologin$/m,
+      );
       expect(readFileSync(join(root, "etc/group"), "utf8")).toMatch(/^dialout:x:20:datalab$/m);
     } finally {
       for (const f of ["passwd", "group", "shadow", "gshadow"]) rmSync(join(root, "etc", f), { force: true });
@@ -165,8 +182,17 @@ describe("install into a scratch root", () => {
     mkdirSync(join(dir, "conf.d"), { recursive: true });
     const port = await freePort();
     // Debian's main file, reduced to what the DataLab file relies on; the port moved off 1883.
-    writeFileSync(join(dir, "mosquitto.conf"), `persistence true\npersistence_location ${dir}/\ninclude_dir ${dir}/conf.d\n`);
-    writeFileSync(join(dir, "conf.d/datalab.conf"), readFileSync(join(root, "etc/mosquitto/conf.d/datalab.conf"), "utf8").replace("listener 1883 127.0.0.1", `listener ${port} 127.0.0.1`));
+    writeFileSync(
+      join(dir, "mosquitto.conf"),
+      `persistence true\npersistence_location ${dir}/\ninclude_dir ${dir}/conf.d\n`,
+    );
+    writeFileSync(
+      join(dir, "conf.d/datalab.conf"),
+      readFileSync(join(root, "etc/mosquitto/conf.d/datalab.conf"), "utf8").replace(
+        "listener 1883 127.0.0.1",
+        `listener ${port} 127.0.0.1`,
+      ),
+    );
     const proc = spawn(mosquitto, ["-c", join(dir, "mosquitto.conf")], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     proc.stderr.on("data", (d: Buffer) => (out += d.toString()));
@@ -188,35 +214,44 @@ describe("install into a scratch root", () => {
     }
   });
 
-  it("upgrades the code beside the old release, keeps the edited config, and rolls back", async () => {
-    const json = join(root, "etc/datalab/gateway.json");
-    const edited = readFileSync(json, "utf8").replace("nats://hub.example.org:4222", "nats://hub.test:4222");
-    writeFileSync(json, edited);
-    writeFileSync(join(root, CURRENT, "old-release-marker"), "");
-    // --prebuilt: the install from a built folder (what a machine without a checkout uses).
-    const built = join(scratch, "built");
-    cpSync(join(root, CURRENT), built, { recursive: true, dereference: true });
-    rmSync(join(built, "old-release-marker"));
-    const r = await run("bash", [INSTALL, "--upgrade", "--prebuilt", built], { DESTDIR: root });
-    expect(r.code, r.out).toBe(0);
-    expect(r.out).toContain("kept");
-    expect(readFileSync(json, "utf8")).toBe(edited);
-    expect(existsSync(join(root, CURRENT, "dist/cli.mjs"))).toBe(true);
-    expect(existsSync(join(root, CURRENT, "old-release-marker"))).toBe(false);
-    // The release it replaced stays beside it, for --rollback.
-    expect(existsSync(join(root, APP, "previous/old-release-marker"))).toBe(true);
-    const back = await run("bash", [INSTALL, "--rollback"], { DESTDIR: root });
-    expect(back.code, back.out).toBe(0);
-    expect(existsSync(join(root, CURRENT, "old-release-marker"))).toBe(true);
-    expect(existsSync(join(root, APP, "previous/old-release-marker"))).toBe(false);
-  }, INSTALL_MS);
+  it(
+    "upgrades the code beside the old release, keeps the edited config, and rolls back",
+    async () => {
+      const json = join(root, "etc/datalab/gateway.json");
+      const edited = readFileSync(json, "utf8").replace("nats://hub.example.org:4222", "nats://hub.test:4222");
+      writeFileSync(json, edited);
+      writeFileSync(join(root, CURRENT, "old-release-marker"), "");
+      // --prebuilt: the install from a built folder (what a machine without a checkout uses).
+      const built = join(scratch, "built");
+      cpSync(join(root, CURRENT), built, { recursive: true, dereference: true });
+      rmSync(join(built, "old-release-marker"));
+      const r = await run("bash", [INSTALL, "--upgrade", "--prebuilt", built], { DESTDIR: root });
+      expect(r.code, r.out).toBe(0);
+      expect(r.out).toContain("kept");
+      expect(readFileSync(json, "utf8")).toBe(edited);
+      expect(existsSync(join(root, CURRENT, "dist/cli.mjs"))).toBe(true);
+      expect(existsSync(join(root, CURRENT, "old-release-marker"))).toBe(false);
+      // The release it replaced stays beside it, for --rollback.
+      expect(existsSync(join(root, APP, "previous/old-release-marker"))).toBe(true);
+      const back = await run("bash", [INSTALL, "--rollback"], { DESTDIR: root });
+      expect(back.code, back.out).toBe(0);
+      expect(existsSync(join(root, CURRENT, "old-release-marker"))).toBe(true);
+      expect(existsSync(join(root, APP, "previous/old-release-marker"))).toBe(false);
+    },
+    INSTALL_MS,
+  );
 
   it("uninstalls, keeping config and outbox unless purged", async () => {
     mkdirSync(join(root, "var/lib/datalab"), { recursive: true });
     writeFileSync(join(root, "var/lib/datalab/outbox.db"), "");
     const r = await run("bash", [INSTALL, "--uninstall"], { DESTDIR: root });
     expect(r.code, r.out).toBe(0);
-    for (const gone of [APP, "etc/systemd/system/datalab-gateway.service", "etc/udev/rules.d/99-datalab-radio.rules", "usr/local/bin/datalab-gateway"]) {
+    for (const gone of [
+      APP,
+      "etc/systemd/system/datalab-gateway.service",
+      "etc/udev/rules.d/99-datalab-radio.rules",
+      "usr/local/bin/datalab-gateway",
+    ]) {
       expect(existsSync(join(root, gone)), gone).toBe(false);
     }
     expect(existsSync(join(root, "etc/datalab/gateway.json"))).toBe(true);

@@ -10,7 +10,17 @@
  * once per lockfile and sources into .cache/release-test/<hash>/ and reused.
  */
 import { createHash } from "node:crypto";
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import mqtt from "mqtt";
@@ -59,7 +69,17 @@ function hashTree(h: ReturnType<typeof createHash>, path: string): void {
 /** What a release is built from: the lockfile, the build script and every source it bundles. */
 function sourcesKey(): string {
   const h = createHash("sha256");
-  for (const p of ["pnpm-lock.yaml", "deploy/release.ts", "gateway/scripts/bundle.ts", "gateway/package.json", "deploy/pi", "docs/raspberry-pi.md", "gateway/src", "shared/src", "sensors/src"]) {
+  for (const p of [
+    "pnpm-lock.yaml",
+    "deploy/release.ts",
+    "gateway/scripts/bundle.ts",
+    "gateway/package.json",
+    "deploy/pi",
+    "docs/raspberry-pi.md",
+    "gateway/src",
+    "shared/src",
+    "sensors/src",
+  ]) {
     hashTree(h, join(ROOT, p));
   }
   return h.digest("hex").slice(0, 16);
@@ -72,14 +92,24 @@ async function release(arch: "arm64" | "x64"): Promise<string> {
   if (existsSync(`${tarball}.sha256`)) return tarball;
   // Only the releases of the current sources are kept: each pair is about 90 MB.
   const cache = join(ROOT, ".cache/release-test");
-  if (existsSync(cache)) for (const old of readdirSync(cache)) if (join(cache, old) !== dir) rmSync(join(cache, old), { recursive: true, force: true });
-  const r = await runCommand(join(ROOT, "node_modules/.bin/tsx"), [join(ROOT, "deploy/release.ts"), "gateway", "--arch", arch, "--out", dir], { timeoutMs: BUILD_MS });
-  if (r.code !== 0) throw new Error(`pnpm release gateway --arch ${arch} failed (${r.code}):\n${r.stderr.slice(-4000)}`);
+  if (existsSync(cache))
+    for (const old of readdirSync(cache))
+      if (join(cache, old) !== dir) rmSync(join(cache, old), { recursive: true, force: true });
+  const r = await runCommand(
+    join(ROOT, "node_modules/.bin/tsx"),
+    [join(ROOT, "deploy/release.ts"), "gateway", "--arch", arch, "--out", dir],
+    { timeoutMs: BUILD_MS },
+  );
+  if (r.code !== 0)
+    throw new Error(`pnpm release gateway --arch ${arch} failed (${r.code}):\n${r.stderr.slice(-4000)}`);
   return tarball;
 }
 
 async function install(root: string, args: string[]): Promise<string> {
-  const r = await runCommand("bash", [INSTALL, ...args], { env: { ...process.env, DESTDIR: root }, timeoutMs: 120_000 });
+  const r = await runCommand("bash", [INSTALL, ...args], {
+    env: { ...process.env, DESTDIR: root },
+    timeoutMs: 120_000,
+  });
   const out = `${r.stdout}${r.stderr}`;
   if (r.code !== 0) throw new Error(`install.sh ${args.join(" ")} exited ${r.code}:\n${out}`);
   return out;
@@ -96,9 +126,20 @@ beforeAll(async () => {
   broker = await startMosquitto();
   nats = await startNatsServer();
   db = await createTestDatabase();
-  hub = new Hub(loadHubConfig({ env: { DATALAB_NATS_URL: nats.url, DATALAB_PG_URL: db.url, DATALAB_NATS_PREFIX: prefix, DATALAB_HTTP_PORT: "0", DATALAB_HTTP_HOST: "127.0.0.1" } }), {
-    logger: silentLogger(),
-  });
+  hub = new Hub(
+    loadHubConfig({
+      env: {
+        DATALAB_NATS_URL: nats.url,
+        DATALAB_PG_URL: db.url,
+        DATALAB_NATS_PREFIX: prefix,
+        DATALAB_HTTP_PORT: "0",
+        DATALAB_HTTP_HOST: "127.0.0.1",
+      },
+    }),
+    {
+      logger: silentLogger(),
+    },
+  );
   await hub.start();
 });
 
@@ -132,8 +173,14 @@ describe.each([
   function gateway(args: string[] = []): GatewayProcess {
     const unit = readFileSync(join(root, "etc/systemd/system/datalab-gateway.service"), "utf8");
     const exec = /^ExecStart=(.*)$/m.exec(unit)![1]!.split(" ");
-    const argv = [...exec.map((a) => (a.startsWith("/opt/") ? join(root, a) : a)).slice(0, args.length ? -1 : undefined), ...args];
-    if (!emulator) throw new Error("qemu-aarch64-static is not installed: apt-get install -y qemu-user-static libc6-arm64-cross (CI's .ci/run installs them)");
+    const argv = [
+      ...exec.map((a) => (a.startsWith("/opt/") ? join(root, a) : a)).slice(0, args.length ? -1 : undefined),
+      ...args,
+    ];
+    if (!emulator)
+      throw new Error(
+        "qemu-aarch64-static is not installed: apt-get install -y qemu-user-static libc6-arm64-cross (CI's .ci/run installs them)",
+      );
     const cmd = [...emulator, ...argv];
     return new GatewayProcess(
       {
@@ -152,13 +199,23 @@ describe.each([
     );
   }
 
-  const count = async () => Number((await db.pool.query<{ n: string }>("SELECT count(DISTINCT value) AS n FROM readings WHERE gateway_id = $1", [gatewayId])).rows[0]!.n);
+  const count = async () =>
+    Number(
+      (
+        await db.pool.query<{ n: string }>("SELECT count(DISTINCT value) AS n FROM readings WHERE gateway_id = $1", [
+          gatewayId,
+        ])
+      ).rows[0]!.n,
+    );
 
-  beforeAll(async () => {
-    tarball = await release(arch);
-    mkdirSync(join(root, "var/lib/datalab"), { recursive: true });
-    await install(root, ["--from", tarball, "--no-start"]);
-  }, (BUILD_MS + 180_000) * TIME_SCALE);
+  beforeAll(
+    async () => {
+      tarball = await release(arch);
+      mkdirSync(join(root, "var/lib/datalab"), { recursive: true });
+      await install(root, ["--from", tarball, "--no-start"]);
+    },
+    (BUILD_MS + 180_000) * TIME_SCALE,
+  );
 
   afterAll(async () => {
     await gw?.kill();
@@ -167,13 +224,22 @@ describe.each([
   it("installs with its own Node.js into a unit that systemd-analyze verify accepts in the scratch root", async () => {
     expect(lstatSync(join(root, APP, "current")).isSymbolicLink()).toBe(true);
     const unit = readFileSync(join(root, "etc/systemd/system/datalab-gateway.service"), "utf8");
-    expect(unit).toMatch(new RegExp(`^ExecStart=/${APP}/current/bin/node --max-semi-space-size=1 --max-old-space-size=64 /${APP}/current/dist/cli.mjs run$`, "m"));
-    expect(JSON.parse(readFileSync(join(root, APP, "current/RELEASE"), "utf8"))).toMatchObject({ arch, node: expect.stringMatching(/^22\./) });
+    expect(unit).toMatch(
+      new RegExp(
+        `^ExecStart=/${APP}/current/bin/node --max-semi-space-size=1 --max-old-space-size=64 /${APP}/current/dist/cli.mjs run$`,
+        "m",
+      ),
+    );
+    expect(JSON.parse(readFileSync(join(root, APP, "current/RELEASE"), "utf8"))).toMatchObject({
+      arch,
+      node: expect.stringMatching(/^22\./),
+    });
     // With --root, verify finds the unit's binary inside the scratch root; it needs the
     // system's targets there too.
     const units = join(root, "usr/lib/systemd/system");
     mkdirSync(units, { recursive: true });
-    for (const t of readdirSync("/lib/systemd/system").filter((f) => f.endsWith(".target"))) writeFileSync(join(units, t), readFileSync(join("/lib/systemd/system", t)));
+    for (const t of readdirSync("/lib/systemd/system").filter((f) => f.endsWith(".target")))
+      writeFileSync(join(units, t), readFileSync(join("/lib/systemd/system", t)));
     const r = await runCommand("systemd-analyze", ["verify", `--root=${root}`, "datalab-gateway.service"]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
@@ -183,88 +249,109 @@ describe.each([
     const bad = join(scratch, `bad-${arch}.tar.gz`);
     writeFileSync(bad, readFileSync(tarball));
     writeFileSync(`${bad}.sha256`, `${"0".repeat(64)}  bad.tar.gz\n`);
-    const r = await runCommand("bash", [INSTALL, "--from", bad, "--no-start"], { env: { ...process.env, DESTDIR: join(scratch, `bad-${arch}`) } });
+    const r = await runCommand("bash", [INSTALL, "--from", bad, "--no-start"], {
+      env: { ...process.env, DESTDIR: join(scratch, `bad-${arch}`) },
+    });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/does not match .*sha256/);
     expect(existsSync(join(scratch, `bad-${arch}`, APP, "current"))).toBe(false);
   });
 
-  it("delivers published readings to Postgres, and loses none through a kill -9 and a restart", async () => {
-    gw = gateway().start();
-    await gw.ready(START_MS);
-    await waitFor(() => gw!.log.includes("MQTT connected"), "the gateway's MQTT session", START_MS);
-    const publisher = await mqtt.connectAsync(broker.url, { clientId: uniqueId("pub-"), protocolVersion: 5 });
-    try {
-      await publisher.publishAsync(`${topic}/r`, `{"name":"r","value":0}`, { qos: 1 });
-      await waitFor(async () => (await count()) === 1, "the first reading in Postgres", START_MS, 100).catch((err: Error) => {
-        throw new Error(`${err.message}\n${gw!.log.slice(-3000)}`);
-      });
+  it(
+    "delivers published readings to Postgres, and loses none through a kill -9 and a restart",
+    async () => {
+      gw = gateway().start();
+      await gw.ready(START_MS);
+      await waitFor(() => gw!.log.includes("MQTT connected"), "the gateway's MQTT session", START_MS);
+      const publisher = await mqtt.connectAsync(broker.url, { clientId: uniqueId("pub-"), protocolVersion: 5 });
+      try {
+        await publisher.publishAsync(`${topic}/r`, `{"name":"r","value":0}`, { qos: 1 });
+        await waitFor(async () => (await count()) === 1, "the first reading in Postgres", START_MS, 100).catch(
+          (err: Error) => {
+            throw new Error(`${err.message}\n${gw!.log.slice(-3000)}`);
+          },
+        );
 
-      for (let v = 1; v <= 100; v++) await publisher.publishAsync(`${topic}/r`, `{"name":"r","value":${v}}`, { qos: 1 });
-      const killed = await gw.kill("SIGKILL");
-      expect(killed.signal).toBe("SIGKILL");
-      // Published while the gateway is down: the broker keeps them for its persistent session.
-      for (let v = 101; v <= 200; v++) await publisher.publishAsync(`${topic}/r`, `{"name":"r","value":${v}}`, { qos: 1 });
+        for (let v = 1; v <= 100; v++)
+          await publisher.publishAsync(`${topic}/r`, `{"name":"r","value":${v}}`, { qos: 1 });
+        const killed = await gw.kill("SIGKILL");
+        expect(killed.signal).toBe("SIGKILL");
+        // Published while the gateway is down: the broker keeps them for its persistent session.
+        for (let v = 101; v <= 200; v++)
+          await publisher.publishAsync(`${topic}/r`, `{"name":"r","value":${v}}`, { qos: 1 });
 
-      // `status` with no gateway answering reads the outbox file (exit 3: "not running").
+        // `status` with no gateway answering reads the outbox file (exit 3: "not running").
+        const status = gateway(["status", "--json"]).start();
+        const exit = await status.exit!;
+        expect(exit.code, status.log).toBe(3);
+        const s = JSON.parse(status.log.slice(status.log.indexOf("{"))) as GatewayStatus;
+        expect(s.online).toBe(false);
+        expect(s.gatewayId).toBe(gatewayId);
+        expect(s.outbox.readings).toBeGreaterThanOrEqual(0);
+
+        gw = gateway().start();
+        await gw.ready(START_MS);
+        await waitFor(
+          async () => (await count()) === 201,
+          "all 201 readings in Postgres after the restart",
+          START_MS,
+          200,
+        ).catch(async (err: Error) => {
+          throw new Error(`${err.message}; ${await count()} landed\n${gw!.log.slice(-3000)}`);
+        });
+        // Exactly once: what the broker redelivered after the kill was not stored twice.
+        const rows = await db.pool.query<{ n: string }>("SELECT count(*) AS n FROM readings WHERE gateway_id = $1", [
+          gatewayId,
+        ]);
+        expect(Number(rows.rows[0]!.n)).toBe(201);
+      } finally {
+        await publisher.endAsync();
+      }
+      await gw.kill("SIGTERM");
+    },
+    6 * START_MS * TIME_SCALE,
+  );
+
+  it(
+    "upgrades to a new release and rolls back to the previous one, keeping config and outbox",
+    async () => {
+      const base = join(root, APP);
+      const json = join(root, "etc/datalab/gateway.json");
+      const edited = readFileSync(json, "utf8").replace("nats://hub.example.org:4222", "nats://hub.test:4222");
+      writeFileSync(json, edited);
+      const outbox = join(root, "var/lib/datalab/outbox.db");
+      const outboxBefore = readFileSync(outbox);
+      const first = readlinkSync(join(base, "current"));
+
+      await install(root, ["--upgrade", "--from", tarball, "--no-start"]);
+      const second = readlinkSync(join(base, "current"));
+      expect(second).not.toBe(first);
+      expect(readlinkSync(join(base, "previous"))).toBe(first);
+      expect(readFileSync(json, "utf8")).toBe(edited);
+
+      const back = await install(root, ["--rollback"]);
+      expect(back).toContain("rolled back");
+      expect(readlinkSync(join(base, "current"))).toBe(first);
+      expect(readlinkSync(join(base, "previous"))).toBe(second);
+      expect(readFileSync(json, "utf8")).toBe(edited);
+      expect(readFileSync(outbox).equals(outboxBefore)).toBe(true);
+
+      // The rolled-back release reads the kept outbox, runs, and delivers on top of what it held.
       const status = gateway(["status", "--json"]).start();
       const exit = await status.exit!;
       expect(exit.code, status.log).toBe(3);
-      const s = JSON.parse(status.log.slice(status.log.indexOf("{"))) as GatewayStatus;
-      expect(s.online).toBe(false);
-      expect(s.gatewayId).toBe(gatewayId);
-      expect(s.outbox.readings).toBeGreaterThanOrEqual(0);
-
+      expect((JSON.parse(status.log.slice(status.log.indexOf("{"))) as GatewayStatus).gatewayId).toBe(gatewayId);
       gw = gateway().start();
       await gw.ready(START_MS);
-      await waitFor(async () => (await count()) === 201, "all 201 readings in Postgres after the restart", START_MS, 200).catch(async (err: Error) => {
-        throw new Error(`${err.message}; ${await count()} landed\n${gw!.log.slice(-3000)}`);
-      });
-      // Exactly once: what the broker redelivered after the kill was not stored twice.
-      const rows = await db.pool.query<{ n: string }>("SELECT count(*) AS n FROM readings WHERE gateway_id = $1", [gatewayId]);
-      expect(Number(rows.rows[0]!.n)).toBe(201);
-    } finally {
-      await publisher.endAsync();
-    }
-    await gw.kill("SIGTERM");
-  }, 6 * START_MS * TIME_SCALE);
-
-  it("upgrades to a new release and rolls back to the previous one, keeping config and outbox", async () => {
-    const base = join(root, APP);
-    const json = join(root, "etc/datalab/gateway.json");
-    const edited = readFileSync(json, "utf8").replace("nats://hub.example.org:4222", "nats://hub.test:4222");
-    writeFileSync(json, edited);
-    const outbox = join(root, "var/lib/datalab/outbox.db");
-    const outboxBefore = readFileSync(outbox);
-    const first = readlinkSync(join(base, "current"));
-
-    await install(root, ["--upgrade", "--from", tarball, "--no-start"]);
-    const second = readlinkSync(join(base, "current"));
-    expect(second).not.toBe(first);
-    expect(readlinkSync(join(base, "previous"))).toBe(first);
-    expect(readFileSync(json, "utf8")).toBe(edited);
-
-    const back = await install(root, ["--rollback"]);
-    expect(back).toContain("rolled back");
-    expect(readlinkSync(join(base, "current"))).toBe(first);
-    expect(readlinkSync(join(base, "previous"))).toBe(second);
-    expect(readFileSync(json, "utf8")).toBe(edited);
-    expect(readFileSync(outbox).equals(outboxBefore)).toBe(true);
-
-    // The rolled-back release reads the kept outbox, runs, and delivers on top of what it held.
-    const status = gateway(["status", "--json"]).start();
-    const exit = await status.exit!;
-    expect(exit.code, status.log).toBe(3);
-    expect((JSON.parse(status.log.slice(status.log.indexOf("{"))) as GatewayStatus).gatewayId).toBe(gatewayId);
-    gw = gateway().start();
-    await gw.ready(START_MS);
-    const publisher = await mqtt.connectAsync(broker.url, { clientId: uniqueId("pub-"), protocolVersion: 5 });
-    try {
-      await publisher.publishAsync(`${topic}/r`, `{"name":"r","value":1000}`, { qos: 1 });
-      await waitFor(async () => (await count()) === 202, "a reading through the rolled-back release", START_MS, 100);
-    } finally {
-      await publisher.endAsync();
-    }
-    await gw.kill("SIGTERM");
-  }, 4 * START_MS * TIME_SCALE);
+      const publisher = await mqtt.connectAsync(broker.url, { clientId: uniqueId("pub-"), protocolVersion: 5 });
+      try {
+        await publisher.publishAsync(`${topic}/r`, `{"name":"r","value":1000}`, { qos: 1 });
+        await waitFor(async () => (await count()) === 202, "a reading through the rolled-back release", START_MS, 100);
+      } finally {
+        await publisher.endAsync();
+      }
+      await gw.kill("SIGTERM");
+    },
+    4 * START_MS * TIME_SCALE,
+  );
 });

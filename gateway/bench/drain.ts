@@ -35,15 +35,27 @@ const METRICS = ["temperature", "humidity", "battery", "light", "pressure"];
 
 function message(i: number, now: number): AcceptedMessage {
   const sensor = `sensor-${i % 100}`;
-  const readings = Array.from({ length: perMessage }, (_, k) => ({ sensorId: sensor, metric: METRICS[k % METRICS.length]!, value: 20 + (i % 100) / 10 + k, unit: "Cel", ts: now }));
-  const payload = Buffer.from(JSON.stringify({ sensor, ...Object.fromEntries(readings.map((r) => [r.metric, r.value])) }));
+  const readings = Array.from({ length: perMessage }, (_, k) => ({
+    sensorId: sensor,
+    metric: METRICS[k % METRICS.length]!,
+    value: 20 + (i % 100) / 10 + k,
+    unit: "Cel",
+    ts: now,
+  }));
+  const payload = Buffer.from(
+    JSON.stringify({ sensor, ...Object.fromEntries(readings.map((r) => [r.metric, r.value])) }),
+  );
   return { source: "mqtt:sensors/bench", receivedAt: now, payload, readings };
 }
 
 const dir = tempDir("datalab-bench-");
 const prefix = uniqueId("bench");
 const subj = subjects(prefix);
-const outbox = Outbox.open(join(dir, "outbox.db"), { logger: silentLogger(), maxBytes: 4 * 1024 ** 3, synchronous: values.synchronous === "NORMAL" ? "NORMAL" : "FULL" });
+const outbox = Outbox.open(join(dir, "outbox.db"), {
+  logger: silentLogger(),
+  maxBytes: 4 * 1024 ** 3,
+  synchronous: values.synchronous === "NORMAL" ? "NORMAL" : "FULL",
+});
 
 // The backlog, committed in groups of 1,000 readings as the group committer would.
 let t = performance.now();
@@ -78,7 +90,12 @@ async function startProfile(): Promise<() => Promise<void>> {
   };
 }
 
-const uplink = new NatsUplink({ connection: natsConnectionOptions([natsUrl], {}, "bench"), subjects: subj, ensureStream: true, logger: silentLogger() });
+const uplink = new NatsUplink({
+  connection: natsConnectionOptions([natsUrl], {}, "bench"),
+  subjects: subj,
+  ensureStream: true,
+  logger: silentLogger(),
+});
 await waitFor(() => uplink.status().state === "connected", "the uplink to connect");
 const metrics = createGatewayMetrics(false);
 const f = new Forwarder(
@@ -108,14 +125,18 @@ console.log(
   `drain: ${stats.readings.toLocaleString("en-US")} readings in ${seconds.toFixed(2)} s = ${Math.round(stats.readings / seconds).toLocaleString("en-US")} readings/s ` +
     `(${batches} batches of up to ${batchReadings}, ${(stats.bytes / 1024 ** 2 / seconds).toFixed(1)} MiB/s of messages), outbox → JetStream PubAck → delete`,
 );
-console.log(`event-loop delay while draining: p50 ${(loop.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms, max ${(loop.max / 1e6).toFixed(1)} ms`);
+console.log(
+  `event-loop delay while draining: p50 ${(loop.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms, max ${(loop.max / 1e6).toFixed(1)} ms`,
+);
 
 await uplink.close();
 outbox.close();
 const nc = await connect({ servers: natsUrl });
 const jsm = await jetstreamManager(nc);
 const info = await jsm.streams.info(subj.stream);
-console.log(`stream ${subj.stream}: ${info.state.messages} batches, ${(info.state.bytes / 1024 ** 2).toFixed(1)} MiB (deleted now)`);
+console.log(
+  `stream ${subj.stream}: ${info.state.messages} batches, ${(info.state.bytes / 1024 ** 2).toFixed(1)} MiB (deleted now)`,
+);
 await jsm.streams.delete(subj.stream);
 await nc.close();
 rmSync(dir, { recursive: true, force: true });

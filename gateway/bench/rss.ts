@@ -48,7 +48,9 @@ const env = {
   DATALAB_LOG_LEVEL: "info",
 };
 const flags = values["node-flags"]!.split(" ").filter(Boolean);
-const args = values.entry ? [...flags, values.entry, "run"] : [...flags, "--import", "tsx", "gateway/src/cli.ts", "run"];
+const args = values.entry
+  ? [...flags, values.entry, "run"]
+  : [...flags, "--import", "tsx", "gateway/src/cli.ts", "run"];
 console.log(`running: node ${args.join(" ")}`);
 const child = spawn(process.execPath, args, { cwd: root, env, stdio: ["ignore", "ignore", "pipe"] });
 let log = "";
@@ -58,14 +60,22 @@ const port = await waitFor(() => /"http":(\d+)[^\n]*"gateway started"/.exec(log)
 const rssMiB = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"))![1]) / 1024;
 const received = async () => {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  return [...text.matchAll(/^datalab_gateway_messages_received_total\{[^}]*\} (\d+)/gm)].reduce((s, m) => s + Number(m[1]), 0);
+  return [...text.matchAll(/^datalab_gateway_messages_received_total\{[^}]*\} (\d+)/gm)].reduce(
+    (s, m) => s + Number(m[1]),
+    0,
+  );
 };
 const heapMiB = async () => {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   const v = (name: string) => Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)`, "m").exec(text)?.[1] ?? 0) / 1024 ** 2;
   return `V8 heap ${v("datalab_gateway_nodejs_heap_size_used_bytes").toFixed(1)} used of ${v("datalab_gateway_nodejs_heap_size_total_bytes").toFixed(1)} MiB, external ${v("datalab_gateway_nodejs_external_memory_bytes").toFixed(1)} MiB`;
 };
-const forwarded = async () => Number(/^datalab_gateway_forwarded_readings_total\{[^}]*\} (\d+)/m.exec(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text())?.[1] ?? 0);
+const forwarded = async () =>
+  Number(
+    /^datalab_gateway_forwarded_readings_total\{[^}]*\} (\d+)/m.exec(
+      await (await fetch(`http://127.0.0.1:${port}/metrics`)).text(),
+    )?.[1] ?? 0,
+  );
 const pub = mqtt.connect(MQTT_URL, { protocolVersion: 5 });
 await new Promise((r) => pub.once("connect", r));
 const message = (i: number) => {
@@ -104,7 +114,9 @@ while (Date.now() - f0 < floodSeconds * 1000) {
   await new Promise((r) => setTimeout(r, 50));
 }
 const took = (await received()) - r0;
-console.log(`flood (${floodSeconds} s): ${Math.round(took / floodSeconds).toLocaleString("en-US")} messages/s (${Math.round((3 * took) / floodSeconds).toLocaleString("en-US")} readings/s) taken in; RSS ${stats(flood)}`);
+console.log(
+  `flood (${floodSeconds} s): ${Math.round(took / floodSeconds).toLocaleString("en-US")} messages/s (${Math.round((3 * took) / floodSeconds).toLocaleString("en-US")} readings/s) taken in; RSS ${stats(flood)}`,
+);
 await waitFor(async () => (await forwarded()) >= 3 * (i + took), "the gateway to forward everything", 120_000, 200);
 console.log(`after the flood, everything forwarded: RSS ${rssMiB().toFixed(1)} MiB`);
 

@@ -47,7 +47,9 @@ const result = await build({
   target: "node20",
   external: ["better-sqlite3", "serialport", "@serialport/*"],
   // Bundled CommonJS packages call require(); give the ES module one.
-  banner: { js: "import { createRequire as __datalabRequire } from 'node:module'; const require = __datalabRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __datalabRequire } from 'node:module'; const require = __datalabRequire(import.meta.url);",
+  },
   logLevel: "warning",
   metafile: true,
   plugins: [debugOff],

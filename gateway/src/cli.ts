@@ -94,7 +94,13 @@ Options:
 const COMMAND_FLAGS = {
   run: { config: { type: "string" } },
   status: { config: { type: "string" }, json: { type: "boolean" } },
-  quarantine: { config: { type: "string" }, json: { type: "boolean" }, since: { type: "string" }, reason: { type: "string" }, limit: { type: "string" } },
+  quarantine: {
+    config: { type: "string" },
+    json: { type: "boolean" },
+    since: { type: "string" },
+    reason: { type: "string" },
+    limit: { type: "string" },
+  },
   ports: { json: { type: "boolean" } },
 } as const;
 
@@ -105,13 +111,18 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (cmd.startsWith("-")) throw new ConfigError([`unknown option ${cmd} (before the command)`]);
-  if (!(cmd in COMMAND_FLAGS)) throw new ConfigError([`unknown command "${cmd}" (commands: ${Object.keys(COMMAND_FLAGS).join(", ")}, help)`]);
+  if (!(cmd in COMMAND_FLAGS))
+    throw new ConfigError([`unknown command "${cmd}" (commands: ${Object.keys(COMMAND_FLAGS).join(", ")}, help)`]);
   const rest = argv.slice(1);
   if (rest.includes("--help") || rest.includes("-h")) {
     process.stdout.write(COMMAND_HELP[cmd]!);
     return 0;
   }
-  const values = parseArgs({ args: rest, options: COMMAND_FLAGS[cmd as keyof typeof COMMAND_FLAGS], allowPositionals: false }).values as {
+  const values = parseArgs({
+    args: rest,
+    options: COMMAND_FLAGS[cmd as keyof typeof COMMAND_FLAGS],
+    allowPositionals: false,
+  }).values as {
     config?: string;
     json?: boolean;
     since?: string;
@@ -143,8 +154,14 @@ async function main(argv: string[]): Promise<number> {
       return status(config, values.json === true, values.config === undefined);
     case "quarantine": {
       const limit = values.limit === undefined ? 50 : Number(values.limit);
-      if (!Number.isInteger(limit) || limit < 1) throw new ConfigError([`--limit ${JSON.stringify(values.limit)}: expected a whole number ≥ 1`]);
-      const filter = { limit, payloadChars: values.json ? 65_536 : 200, ...(values.since ? { sinceMs: parseSince(values.since) } : {}), ...(values.reason ? { reason: values.reason } : {}) };
+      if (!Number.isInteger(limit) || limit < 1)
+        throw new ConfigError([`--limit ${JSON.stringify(values.limit)}: expected a whole number ≥ 1`]);
+      const filter = {
+        limit,
+        payloadChars: values.json ? 65_536 : 200,
+        ...(values.since ? { sinceMs: parseSince(values.since) } : {}),
+        ...(values.reason ? { reason: values.reason } : {}),
+      };
       const path = outboxPath(config, values.config === undefined);
       let r;
       try {
@@ -153,7 +170,9 @@ async function main(argv: string[]): Promise<number> {
         process.stderr.write(`the outbox cannot be read: ${errorMessage(err)}\n`);
         return 1;
       }
-      process.stdout.write(values.json ? `${JSON.stringify({ outbox: path, ...r }, null, 2)}\n` : formatQuarantine(r, path));
+      process.stdout.write(
+        values.json ? `${JSON.stringify({ outbox: path, ...r }, null, 2)}\n` : formatQuarantine(r, path),
+      );
       return 0;
     }
     default:
@@ -179,10 +198,15 @@ async function status(config: GatewayConfig, json: boolean, mayUseDemo: boolean)
   let code = 0;
   const token = gatewayHttpToken(config);
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(3_000), ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}) });
+    const res = await fetch(url, {
+      signal: AbortSignal.timeout(3_000),
+      ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}),
+    });
     if (res.status === 401) {
       // A gateway answers, so the outbox file is in use: say what is missing instead of reading it.
-      process.stderr.write(`the gateway at ${url} asks for a token: run with the same DATALAB_HTTP_TOKEN (or DATALAB_HTTP_TOKEN_FILE) as the gateway\n`);
+      process.stderr.write(
+        `the gateway at ${url} asks for a token: run with the same DATALAB_HTTP_TOKEN (or DATALAB_HTTP_TOKEN_FILE) as the gateway\n`,
+      );
       return 1;
     }
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
@@ -193,7 +217,9 @@ async function status(config: GatewayConfig, json: boolean, mayUseDemo: boolean)
       s = readOfflineStatus(path, config.gatewayId);
       code = 3;
     } catch (fileErr) {
-      process.stderr.write(`no gateway answers at ${url} (${errorMessage(err)}), and its outbox cannot be read: ${errorMessage(fileErr)}\n`);
+      process.stderr.write(
+        `no gateway answers at ${url} (${errorMessage(err)}), and its outbox cannot be read: ${errorMessage(fileErr)}\n`,
+      );
       return 1;
     }
   }

@@ -19,7 +19,22 @@ import { commandLineSchema, serialPortsSchema, xbeePinsSchema } from "./sources/
 import { unitsSchema } from "./decode/config";
 import { rxWindowsSchema } from "./measurement";
 
-const UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, kb: 1000, kib: 1024, m: 1024 ** 2, mb: 1000 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1000 ** 3, gib: 1024 ** 3, t: 1024 ** 4, tb: 1000 ** 4, tib: 1024 ** 4 };
+const UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1024,
+  kb: 1000,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1000 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1000 ** 3,
+  gib: 1024 ** 3,
+  t: 1024 ** 4,
+  tb: 1000 ** 4,
+  tib: 1024 ** 4,
+};
 
 /** A size in bytes: a plain integer or a number with a unit (`512KiB`, `256MiB`, `1GB`). */
 export function byteSize(min: number, max: number, def: string) {
@@ -42,7 +57,15 @@ export function byteSize(min: number, max: number, def: string) {
 export const gatewayFields = {
   ...commonFields,
   gatewayId: gatewayIdField,
-  dataDir: field("DATALAB_DATA_DIR", z.string().min(1).default(".data/gateway").transform((p) => resolve(p)), "folder of the SQLite outbox"),
+  dataDir: field(
+    "DATALAB_DATA_DIR",
+    z
+      .string()
+      .min(1)
+      .default(".data/gateway")
+      .transform((p) => resolve(p)),
+    "folder of the SQLite outbox",
+  ),
   httpPort: httpPortField(9101),
   httpHost: field(
     "DATALAB_HTTP_HOST",
@@ -55,15 +78,27 @@ export const gatewayFields = {
     "bearer token for /status and /metrics (unset: no auth, allowed only on a loopback DATALAB_HTTP_HOST; /healthz never asks, and says only ok without it)",
     { secret: true },
   ),
-  httpTokenFile: field("DATALAB_HTTP_TOKEN_FILE", z.string().optional(), "file holding DATALAB_HTTP_TOKEN (e.g. a mounted secret)"),
+  httpTokenFile: field(
+    "DATALAB_HTTP_TOKEN_FILE",
+    z.string().optional(),
+    "file holding DATALAB_HTTP_TOKEN (e.g. a mounted secret)",
+  ),
   mqttEnabled: field("DATALAB_MQTT_ENABLED", bool(true), "read sensors from the MQTT broker"),
   mqttTopics: field(
     "DATALAB_MQTT_TOPICS",
     stringList(["sensors", "sensors/#"]),
     "topic filters, comma-separated, each filter[:format] naming its payloads' format as a serial port names its protocol: jsonl (DataLab JSON + SenML, the default), rtl433, mysensors",
   ),
-  mqttRtl433Topics: field("DATALAB_MQTT_RTL433_TOPICS", stringList(["rtl_433/+/events"]), "topic filters with rtl_433 events, comma-separated (empty: none)"),
-  mqttClientId: field("DATALAB_MQTT_CLIENT_ID", z.string().optional(), "MQTT client id (default: datalab-gateway-<gateway id>)"),
+  mqttRtl433Topics: field(
+    "DATALAB_MQTT_RTL433_TOPICS",
+    stringList(["rtl_433/+/events"]),
+    "topic filters with rtl_433 events, comma-separated (empty: none)",
+  ),
+  mqttClientId: field(
+    "DATALAB_MQTT_CLIENT_ID",
+    z.string().optional(),
+    "MQTT client id (default: datalab-gateway-<gateway id>)",
+  ),
   mqttQos: field(
     "DATALAB_MQTT_QOS",
     intIn(0, 1, 1),
@@ -94,7 +129,11 @@ export const gatewayFields = {
     intIn(0, 1_000, 100),
     "when MQTT messages come a few at a time, let them gather this long before reading on: fewer wake-ups (adds at most this to latency; 0: read each at once)",
   ),
-  mqttSessionExpiry: field("DATALAB_MQTT_SESSION_EXPIRY", intIn(0, 4294967295, 86_400), "MQTT 5 session expiry in seconds, for the persistent session"),
+  mqttSessionExpiry: field(
+    "DATALAB_MQTT_SESSION_EXPIRY",
+    intIn(0, 4294967295, 86_400),
+    "MQTT 5 session expiry in seconds, for the persistent session",
+  ),
   mqttUsername: field("DATALAB_MQTT_USERNAME", z.string().optional(), "MQTT user name"),
   mqttPassword: field("DATALAB_MQTT_PASSWORD", z.string().optional(), "MQTT password", { secret: true }),
   mqttPasswordFile: field("DATALAB_MQTT_PASSWORD_FILE", z.string().optional(), "file holding the MQTT password"),
@@ -107,7 +146,10 @@ export const gatewayFields = {
     "DATALAB_NATS_INBOX_PREFIX",
     z
       .string()
-      .regex(/^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/, "expected NATS subject tokens (letters, digits, _, -, $) separated by dots")
+      .regex(
+        /^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/,
+        "expected NATS subject tokens (letters, digits, _, -, $) separated by dots",
+      )
       .optional(),
     "subject prefix of the reply inbox where JetStream's acknowledgements arrive (default: _INBOX_<gateway id>; the gateway's NATS user may subscribe to <prefix>.> only)",
   ),
@@ -116,19 +158,51 @@ export const gatewayFields = {
     unitsSchema,
     "units of metrics whose source states none, metric=unit or sensor-pattern/metric=unit, comma-separated (e.g. pressure=hPa,outdoor-*/temperature=F); converted to the canonical units of docs/radios.md; without one a unit stays unknown",
   ),
-  maxPayloadBytes: field("DATALAB_MAX_PAYLOAD_BYTES", intIn(16, 16 * 1024 * 1024, 65_536), "largest accepted message; larger ones are quarantined"),
+  maxPayloadBytes: field(
+    "DATALAB_MAX_PAYLOAD_BYTES",
+    intIn(16, 16 * 1024 * 1024, 65_536),
+    "largest accepted message; larger ones are quarantined",
+  ),
   synchronous: field(
     "DATALAB_SQLITE_SYNCHRONOUS",
     z.enum(["FULL", "NORMAL"], { error: "expected FULL or NORMAL" }).default("FULL"),
     "FULL: a commit survives a power cut; NORMAL: it survives a crash, but the last commits may be lost on a power cut",
   ),
-  commitIntervalMs: field("DATALAB_COMMIT_INTERVAL_MS", intIn(1, 10_000, 100), "group commit: commit a group this old (ms) once it holds DATALAB_COMMIT_MIN_READINGS"),
-  commitMinReadings: field("DATALAB_COMMIT_MIN_READINGS", intIn(1, 100_000, 50), "group commit: a smaller group waits past DATALAB_COMMIT_INTERVAL_MS, up to DATALAB_COMMIT_MAX_INTERVAL_MS (1: never waits)"),
-  commitMaxIntervalMs: field("DATALAB_COMMIT_MAX_INTERVAL_MS", intIn(1, 60_000, 500), "group commit: commit every group by this age (ms), the loss window in time (at least DATALAB_COMMIT_INTERVAL_MS)"),
-  commitMaxReadings: field("DATALAB_COMMIT_MAX_READINGS", intIn(1, 100_000, 250), "group commit: commit when this many readings wait"),
-  batchMaxReadings: field("DATALAB_BATCH_MAX_READINGS", intIn(1, 50_000, 2_000), "a batch closes at this many readings"),
-  batchMaxBytes: field("DATALAB_BATCH_MAX_BYTES", intIn(1_024, 8 * 1024 * 1024, 512 * 1024), "a batch closes at this many bytes (stay under NATS max_payload)"),
-  batchMaxAgeMs: field("DATALAB_BATCH_MAX_AGE_MS", intIn(0, 600_000, 100), "a batch closes when its oldest reading waited this long (ms)"),
+  commitIntervalMs: field(
+    "DATALAB_COMMIT_INTERVAL_MS",
+    intIn(1, 10_000, 100),
+    "group commit: commit a group this old (ms) once it holds DATALAB_COMMIT_MIN_READINGS",
+  ),
+  commitMinReadings: field(
+    "DATALAB_COMMIT_MIN_READINGS",
+    intIn(1, 100_000, 50),
+    "group commit: a smaller group waits past DATALAB_COMMIT_INTERVAL_MS, up to DATALAB_COMMIT_MAX_INTERVAL_MS (1: never waits)",
+  ),
+  commitMaxIntervalMs: field(
+    "DATALAB_COMMIT_MAX_INTERVAL_MS",
+    intIn(1, 60_000, 500),
+    "group commit: commit every group by this age (ms), the loss window in time (at least DATALAB_COMMIT_INTERVAL_MS)",
+  ),
+  commitMaxReadings: field(
+    "DATALAB_COMMIT_MAX_READINGS",
+    intIn(1, 100_000, 250),
+    "group commit: commit when this many readings wait",
+  ),
+  batchMaxReadings: field(
+    "DATALAB_BATCH_MAX_READINGS",
+    intIn(1, 50_000, 2_000),
+    "a batch closes at this many readings",
+  ),
+  batchMaxBytes: field(
+    "DATALAB_BATCH_MAX_BYTES",
+    intIn(1_024, 8 * 1024 * 1024, 512 * 1024),
+    "a batch closes at this many bytes (stay under NATS max_payload)",
+  ),
+  batchMaxAgeMs: field(
+    "DATALAB_BATCH_MAX_AGE_MS",
+    intIn(0, 600_000, 100),
+    "a batch closes when its oldest reading waited this long (ms)",
+  ),
   outboxMaxBytes: field(
     "DATALAB_OUTBOX_MAX_BYTES",
     byteSize(1024 * 1024, 1024 ** 4, "256MiB"),
@@ -139,28 +213,52 @@ export const gatewayFields = {
     z.enum(["drop_oldest", "refuse_newest"], { error: "expected drop_oldest or refuse_newest" }).default("drop_oldest"),
     "when the outbox is full: drop_oldest keeps the newest readings, refuse_newest keeps the oldest; every drop is counted",
   ),
-  drainMaxReadingsPerSec: field("DATALAB_DRAIN_MAX_READINGS_PER_SEC", intIn(0, 10_000_000, 0), "cap on forwarded readings per second, for a thin uplink (0: no cap)"),
-  drainMaxBytesPerSec: field("DATALAB_DRAIN_MAX_BYTES_PER_SEC", byteSize(0, 1024 ** 3, "0"), "cap on forwarded bytes per second, e.g. 64KiB (0: no cap)"),
+  drainMaxReadingsPerSec: field(
+    "DATALAB_DRAIN_MAX_READINGS_PER_SEC",
+    intIn(0, 10_000_000, 0),
+    "cap on forwarded readings per second, for a thin uplink (0: no cap)",
+  ),
+  drainMaxBytesPerSec: field(
+    "DATALAB_DRAIN_MAX_BYTES_PER_SEC",
+    byteSize(0, 1024 ** 3, "0"),
+    "cap on forwarded bytes per second, e.g. 64KiB (0: no cap)",
+  ),
   reportIntervalMs: field(
     "DATALAB_REPORT_INTERVAL_MS",
     intIn(0, 3_600_000, 10_000),
     "how often the gateway reports its backlog and health to the hub over NATS (0: never)",
   ),
-  shutdownDrainMs: field("DATALAB_SHUTDOWN_DRAIN_MS", intIn(0, 600_000, 5_000), "on SIGTERM, try to send the outbox for this long"),
+  shutdownDrainMs: field(
+    "DATALAB_SHUTDOWN_DRAIN_MS",
+    intIn(0, 600_000, 5_000),
+    "on SIGTERM, try to send the outbox for this long",
+  ),
   // --- radios (issue #5; see docs/radios.md and gateway/src/sources/serial-config.ts) ---
   serialPorts: field(
     "DATALAB_SERIAL_PORTS",
     serialPortsSchema,
     "serial radios, comma-separated path[@baud]:protocol (jsonl, mysensors, xbee = API mode 1, xbee2 = API mode 2, rtl433), e.g. /dev/serial/by-id/usb-FTDI_..-port0@115200:mysensors; default baud 115200, xbee 9600",
   ),
-  xbeePins: field("DATALAB_XBEE_PINS", xbeePinsSchema, "XBee I/O pin scaling as JSON: {\"AD0\": {\"metric\": \"temperature\", \"unit\": \"Cel\", \"scale\": 0.1, \"offset\": -50}, \"<64-bit address>\": {...per node}}"),
-  mysensorsUnitSystem: field("DATALAB_MYSENSORS_UNITS", z.enum(["M", "I"], { error: "expected M (metric) or I (imperial)" }).default("M"), "what the MySensors controller answers to I_CONFIG: M metric, I imperial"),
+  xbeePins: field(
+    "DATALAB_XBEE_PINS",
+    xbeePinsSchema,
+    'XBee I/O pin scaling as JSON: {"AD0": {"metric": "temperature", "unit": "Cel", "scale": 0.1, "offset": -50}, "<64-bit address>": {...per node}}',
+  ),
+  mysensorsUnitSystem: field(
+    "DATALAB_MYSENSORS_UNITS",
+    z.enum(["M", "I"], { error: "expected M (metric) or I (imperial)" }).default("M"),
+    "what the MySensors controller answers to I_CONFIG: M metric, I imperial",
+  ),
   measurementWindows: field(
     "DATALAB_MEASUREMENT_WINDOWS",
     rxWindowsSchema,
     "fold window (ms) of readings stamped on receipt, per format, e.g. rtl433=2000,mysensors=250: the same value from the same sensor within it is one measurement at the hub (defaults: rtl433=2000, others 0 = off)",
   ),
-  rtl433Command: field("DATALAB_RTL433_CMD", commandLineSchema, "run rtl_433 as a child process with this command line, e.g. \"rtl_433 -F json\" (empty: not run); restarted when it exits"),
+  rtl433Command: field(
+    "DATALAB_RTL433_CMD",
+    commandLineSchema,
+    'run rtl_433 as a child process with this command line, e.g. "rtl_433 -F json" (empty: not run); restarted when it exits',
+  ),
   // --- end radios ---
 } as const;
 

@@ -91,7 +91,9 @@ export class Gateway {
       onDrop: (reason, n) => this.countDrop(reason, n),
       // A quarter of the smallest batch at most, so that rows never make batches coarse.
       rowMaxReadings: Math.floor(
-        (config.drainMaxReadingsPerSec > 0 ? Math.min(config.batchMaxReadings, config.drainMaxReadingsPerSec) : config.batchMaxReadings) / 4,
+        (config.drainMaxReadingsPerSec > 0
+          ? Math.min(config.batchMaxReadings, config.drainMaxReadingsPerSec)
+          : config.batchMaxReadings) / 4,
       ),
     });
     this.metrics.outboxMaxBytes.set(config.outboxMaxBytes);
@@ -101,7 +103,10 @@ export class Gateway {
       deps.uplink ??
       new NatsUplink({
         // An inbox of its own, so that no other gateway's user may subscribe to its PubAcks.
-        connection: { ...natsConnectionOptions(config.natsUrl, config, `datalab-gateway-${config.gatewayId}`), inboxPrefix: gatewayInboxPrefix(config) },
+        connection: {
+          ...natsConnectionOptions(config.natsUrl, config, `datalab-gateway-${config.gatewayId}`),
+          inboxPrefix: gatewayInboxPrefix(config),
+        },
         subjects: subj,
         ensureStream: config.natsEnsureStream,
         logger: this.logger.child({ part: "uplink" }),
@@ -139,19 +144,34 @@ export class Gateway {
       },
       onError: (err) => {
         this.lastError = `outbox commit failed: ${err.message}`;
-        this.logThrottled("commit", { err: err.message }, "outbox commit failed; readings wait in memory (bounded), retrying every second");
+        this.logThrottled(
+          "commit",
+          { err: err.message },
+          "outbox commit failed; readings wait in memory (bounded), retrying every second",
+        );
       },
       onDropped: (reason, n) => this.countDrop(reason, n),
     });
-    const topicFormats = [...config.mqttRtl433Topics.map((filter) => topicFormat(filter, "rtl433")), ...config.mqttTopics.map((entry) => topicFormat(entry))];
-    this.ingest = new Ingest(this.committer, this.metrics, { maxPayloadBytes: config.maxPayloadBytes }, this.logger.child({ part: "ingest" }), now, rxWindowOf(config.measurementWindows, topicFormats));
+    const topicFormats = [
+      ...config.mqttRtl433Topics.map((filter) => topicFormat(filter, "rtl433")),
+      ...config.mqttTopics.map((entry) => topicFormat(entry)),
+    ];
+    this.ingest = new Ingest(
+      this.committer,
+      this.metrics,
+      { maxPayloadBytes: config.maxPayloadBytes },
+      this.logger.child({ part: "ingest" }),
+      now,
+      rxWindowOf(config.measurementWindows, topicFormats),
+    );
     if (config.mqttEnabled) {
       // A topic names its payloads' format as a serial port names its protocol; one decoder per format.
       const fields = fieldCounter(this.metrics.registry);
       const decoders = new Map<string, MqttRoute["decoder"]>();
       const routes: MqttRoute[] = topicFormats.map(({ filter, format }) => {
         let decoder = decoders.get(format);
-        if (decoder === undefined) decoders.set(format, (decoder = messageDecoder(format, { units: config.units }, fields)));
+        if (decoder === undefined)
+          decoders.set(format, (decoder = messageDecoder(format, { units: config.units }, fields)));
         return { filter, decoder };
       });
       this.sources.push(
@@ -170,7 +190,9 @@ export class Gateway {
             qos: config.mqttPersistentSession ? 1 : (config.mqttQos as 0 | 1),
             readPauseMs: config.mqttReadPauseMs,
             username: config.mqttUsername,
-            password: config.mqttPassword ?? (config.mqttPasswordFile ? readFileSync(config.mqttPasswordFile, "utf8").trim() : undefined),
+            password:
+              config.mqttPassword ??
+              (config.mqttPasswordFile ? readFileSync(config.mqttPasswordFile, "utf8").trim() : undefined),
             caFile: config.mqttTlsCa,
             certFile: config.mqttTlsCert,
             keyFile: config.mqttTlsKey,
@@ -185,7 +207,9 @@ export class Gateway {
           url: config.mqttUrl,
           clientId: `${config.mqttClientId ?? `datalab-gateway-${config.gatewayId}`}-sys`,
           username: config.mqttUsername,
-          password: config.mqttPassword ?? (config.mqttPasswordFile ? readFileSync(config.mqttPasswordFile, "utf8").trim() : undefined),
+          password:
+            config.mqttPassword ??
+            (config.mqttPasswordFile ? readFileSync(config.mqttPasswordFile, "utf8").trim() : undefined),
           caFile: config.mqttTlsCa,
           certFile: config.mqttTlsCert,
           keyFile: config.mqttTlsKey,
@@ -202,7 +226,11 @@ export class Gateway {
   async start(): Promise<void> {
     // Refused before anything starts: the port shows the instance id and the backlog.
     const token = gatewayHttpToken(this.config);
-    requireTokenBeyondLoopback(this.config.httpHost, token, { host: "DATALAB_HTTP_HOST", token: "DATALAB_HTTP_TOKEN", what: "/status and /metrics" });
+    requireTokenBeyondLoopback(this.config.httpHost, token, {
+      host: "DATALAB_HTTP_HOST",
+      token: "DATALAB_HTTP_TOKEN",
+      what: "/status and /metrics",
+    });
     const bearer = token ? new BearerToken(token) : undefined;
     this.updateGauges();
     this.forwarder.start();
@@ -231,7 +259,11 @@ export class Gateway {
         instance: this.outbox.instance,
         http: this.http.port,
         dataDir: this.config.dataDir,
-        outbox: { readings: this.outbox.stats().readings, maxBytes: this.config.outboxMaxBytes, policy: this.config.outboxFullPolicy },
+        outbox: {
+          readings: this.outbox.stats().readings,
+          maxBytes: this.config.outboxMaxBytes,
+          policy: this.config.outboxFullPolicy,
+        },
       },
       "gateway started",
     );
@@ -251,7 +283,13 @@ export class Gateway {
     // At the cap every commit drops a few: one line per reason per minute, with the totals.
     this.throttled.warn(
       `drop:${reason}`,
-      { reason, readings: n, totalSinceStart: this.dropped[reason], policy: this.config.outboxFullPolicy, maxBytes: this.config.outboxMaxBytes },
+      {
+        reason,
+        readings: n,
+        totalSinceStart: this.dropped[reason],
+        policy: this.config.outboxFullPolicy,
+        maxBytes: this.config.outboxMaxBytes,
+      },
       "readings dropped (see docs/gateway-durability.md); next report for this reason in a minute at the earliest",
     );
   }
@@ -266,7 +304,10 @@ export class Gateway {
     const every = this.config.reportIntervalMs;
     if (every > 0 && this.uplink.sendReport && Date.now() - this.lastReportAt >= every) {
       this.lastReportAt = Date.now();
-      this.uplink.sendReport(this.statusSubject, encodeReport(s, this.committer.failing, this.outbox.quarantined(QUARANTINE_SAMPLE.entries)));
+      this.uplink.sendReport(
+        this.statusSubject,
+        encodeReport(s, this.committer.failing, this.outbox.quarantined(QUARANTINE_SAMPLE.entries)),
+      );
     }
   }
 
@@ -312,7 +353,12 @@ export class Gateway {
         oldestAgeSeconds: s.oldestReceivedAt === null ? null : Math.max(0, (Date.now() - s.oldestReceivedAt) / 1000),
         inflight: inflight ? { firstSeq: inflight.firstSeq, lastSeq: inflight.lastSeq } : null,
         path: this.outbox.path,
-        damage: this.outbox.damage.map((d) => ({ kind: d.kind, detail: d.detail, lostReadings: d.lost, movedTo: d.movedTo })),
+        damage: this.outbox.damage.map((d) => ({
+          kind: d.kind,
+          detail: d.detail,
+          lostReadings: d.lost,
+          movedTo: d.movedTo,
+        })),
       },
       quarantine: this.outbox.quarantineCounts(),
       fields: fieldCounter(this.metrics.registry).snapshot(),
@@ -326,13 +372,18 @@ export class Gateway {
     this.stopping ??= (async () => {
       this.logger.info("gateway stopping");
       if (this.gaugeTimer) clearInterval(this.gaugeTimer);
-      await Promise.all(this.sources.map((s) => s.stop().catch((err: unknown) => this.logger.warn({ err }, "source stop failed"))));
+      await Promise.all(
+        this.sources.map((s) => s.stop().catch((err: unknown) => this.logger.warn({ err }, "source stop failed"))),
+      );
       this.committer.close();
       await this.forwarder.stop();
       const deadline = Date.now() + this.config.shutdownDrainMs;
       const drained = await this.forwarder.drain(deadline).catch(() => false);
       const left = this.outbox.stats().readings;
-      this.logger.info({ drained, readingsLeftInOutbox: left, committedTotal: this.outbox.nextSequence - 1 }, "gateway stopped");
+      this.logger.info(
+        { drained, readingsLeftInOutbox: left, committedTotal: this.outbox.nextSequence - 1 },
+        "gateway stopped",
+      );
       await this.http?.close();
       await this.uplink.close();
       this.outbox.close();

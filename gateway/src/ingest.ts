@@ -33,13 +33,23 @@ export class Ingest {
   }
 
   /** `delivery`: the source acknowledges the message once its readings (or its quarantine row) are committed. */
-  receive(source: string, payload: Buffer, decoder: MessageDecoder, ctx: IngestContext = {}, receivedAt = this.now(), delivery?: Delivery): void {
+  receive(
+    source: string,
+    payload: Buffer,
+    decoder: MessageDecoder,
+    ctx: IngestContext = {},
+    receivedAt = this.now(),
+    delivery?: Delivery,
+  ): void {
     this.countReceived(source);
     try {
       checkPayload(payload, this.limits);
       checkSource(source);
       // The decoder's readings are this message's own objects: filled in where they are.
-      const readings = validateReadings(decoder(payload, ctx)) as (DecodedReading & { ts: number; rxWindow?: number })[];
+      const readings = validateReadings(decoder(payload, ctx)) as (DecodedReading & {
+        ts: number;
+        rxWindow?: number;
+      })[];
       // A reading without the sensor's own time is stamped on receipt, and says so: the hub
       // then identifies its measurement by the source format's window, not by the time alone.
       for (const r of readings) {
@@ -48,10 +58,13 @@ export class Ingest {
           r.rxWindow = this.rxWindowOf(source);
         }
       }
-      this.committer.accept(delivery ? { source, receivedAt, payload, readings, delivery } : { source, receivedAt, payload, readings });
+      this.committer.accept(
+        delivery ? { source, receivedAt, payload, readings, delivery } : { source, receivedAt, payload, readings },
+      );
     } catch (err) {
       const reason = err instanceof DecodeError ? err.reason : "decoder_bug";
-      if (!(err instanceof DecodeError)) this.logger.error({ err, source }, "decoder threw an unexpected error; message quarantined");
+      if (!(err instanceof DecodeError))
+        this.logger.error({ err, source }, "decoder threw an unexpected error; message quarantined");
       this.quarantine(source, payload, reason, errorMessage(err), receivedAt, delivery);
     }
   }
@@ -76,7 +89,14 @@ export class Ingest {
   }
 
   /** For sources whose own parser already rejected the bytes (bad checksum, truncated frame). */
-  quarantine(source: string, payload: Buffer, reason: string, detail: string, receivedAt = this.now(), delivery?: Delivery): void {
+  quarantine(
+    source: string,
+    payload: Buffer,
+    reason: string,
+    detail: string,
+    receivedAt = this.now(),
+    delivery?: Delivery,
+  ): void {
     this.metrics.quarantined.inc({ reason, source: sourceKind(source) });
     this.quarantineLog.warn(reason, { source, reason, detail }, "message quarantined");
     // Keep at most 64 KiB of the raw bytes: an oversized payload must not fill the disk.

@@ -17,7 +17,13 @@ export const MEASUREMENT_FORMATS = ["jsonl", "mysensors", "xbee", "xbee2", "rtl4
 export type MeasurementFormat = (typeof MEASUREMENT_FORMATS)[number];
 export type RxWindows = Readonly<Record<MeasurementFormat, number>>;
 
-export const DEFAULT_RX_WINDOWS: RxWindows = Object.freeze({ jsonl: 0, mysensors: 0, xbee: 0, xbee2: 0, rtl433: 2_000 });
+export const DEFAULT_RX_WINDOWS: RxWindows = Object.freeze({
+  jsonl: 0,
+  mysensors: 0,
+  xbee: 0,
+  xbee2: 0,
+  rtl433: 2_000,
+});
 
 /** `rtl433=2000,mysensors=250`: formats named override their default; the rest keep it. */
 export const rxWindowsSchema = z
@@ -25,10 +31,16 @@ export const rxWindowsSchema = z
   .default("")
   .transform((v, ctx): RxWindows => {
     const out: Record<string, number> = { ...DEFAULT_RX_WINDOWS };
-    for (const part of v.split(",").map((s) => s.trim()).filter(Boolean)) {
+    for (const part of v
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean)) {
       const m = /^([a-z0-9]+)=(\d+)$/.exec(part);
       if (!m || !isMeasurementFormat(m[1]) || Number(m[2]) > MAX_RX_WINDOW_MS) {
-        ctx.addIssue({ code: "custom", message: `"${part}": expected format=milliseconds, format one of ${MEASUREMENT_FORMATS.join(", ")}, at most ${MAX_RX_WINDOW_MS} ms` });
+        ctx.addIssue({
+          code: "custom",
+          message: `"${part}": expected format=milliseconds, format one of ${MEASUREMENT_FORMATS.join(", ")}, at most ${MAX_RX_WINDOW_MS} ms`,
+        });
         return z.NEVER;
       }
       out[m[1]!] = Number(m[2]);

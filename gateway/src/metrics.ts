@@ -29,28 +29,101 @@ export function createGatewayMetrics(withDefaults = true): GatewayMetrics {
   const r = [registry];
   return {
     registry,
-    messagesReceived: new Counter({ name: "datalab_gateway_messages_received_total", help: "Messages received from sources", labelNames: ["source"], registers: r }),
-    readingsCommitted: new Counter({ name: "datalab_gateway_readings_committed_total", help: "Readings committed to the SQLite outbox", registers: r }),
-    quarantined: new Counter({ name: "datalab_gateway_quarantined_total", help: "Messages quarantined, by reason", labelNames: ["reason", "source"], registers: r }),
-    dropped: new Counter({ name: "datalab_gateway_dropped_readings_total", help: "Readings given up, by reason: outbox_full (the cap; DATALAB_OUTBOX_FULL_POLICY says which), disk_full, commit_failed, outbox_damaged (estimated at start)", labelNames: ["reason"], registers: r }),
-    forwardedReadings: new Counter({ name: "datalab_gateway_forwarded_readings_total", help: "Readings acknowledged by JetStream", registers: r }),
-    forwardedBatches: new Counter({ name: "datalab_gateway_forwarded_batches_total", help: "Batches acknowledged by JetStream", registers: r }),
-    uplinkErrors: new Counter({ name: "datalab_gateway_uplink_errors_total", help: "Failed publish attempts, by kind", labelNames: ["kind"], registers: r }),
+    messagesReceived: new Counter({
+      name: "datalab_gateway_messages_received_total",
+      help: "Messages received from sources",
+      labelNames: ["source"],
+      registers: r,
+    }),
+    readingsCommitted: new Counter({
+      name: "datalab_gateway_readings_committed_total",
+      help: "Readings committed to the SQLite outbox",
+      registers: r,
+    }),
+    quarantined: new Counter({
+      name: "datalab_gateway_quarantined_total",
+      help: "Messages quarantined, by reason",
+      labelNames: ["reason", "source"],
+      registers: r,
+    }),
+    dropped: new Counter({
+      name: "datalab_gateway_dropped_readings_total",
+      help: "Readings given up, by reason: outbox_full (the cap; DATALAB_OUTBOX_FULL_POLICY says which), disk_full, commit_failed, outbox_damaged (estimated at start)",
+      labelNames: ["reason"],
+      registers: r,
+    }),
+    forwardedReadings: new Counter({
+      name: "datalab_gateway_forwarded_readings_total",
+      help: "Readings acknowledged by JetStream",
+      registers: r,
+    }),
+    forwardedBatches: new Counter({
+      name: "datalab_gateway_forwarded_batches_total",
+      help: "Batches acknowledged by JetStream",
+      registers: r,
+    }),
+    uplinkErrors: new Counter({
+      name: "datalab_gateway_uplink_errors_total",
+      help: "Failed publish attempts, by kind",
+      labelNames: ["kind"],
+      registers: r,
+    }),
     duplicateBatches: new Counter({
       name: "datalab_gateway_duplicate_batches_total",
       help: "Batches JetStream answered as already stored: kind resend (expected after a lost ack or a restart) or first_send (not sent before by this process: an outbox restored from a copy, or a lost in-flight record)",
       labelNames: ["kind"],
       registers: r,
     }),
-    outboxReadings: new Gauge({ name: "datalab_gateway_outbox_readings", help: "Readings in the outbox, not yet acknowledged", registers: r }),
-    outboxBytes: new Gauge({ name: "datalab_gateway_outbox_bytes", help: "Bytes of wire messages in the outbox (content; the file is datalab_gateway_outbox_file_bytes)", registers: r }),
-    outboxOldestAge: new Gauge({ name: "datalab_gateway_outbox_oldest_age_seconds", help: "Age of the oldest unsent reading", registers: r }),
-    uplinkConnected: new Gauge({ name: "datalab_gateway_uplink_connected", help: "1 when the uplink is connected", registers: r }),
-    uplinkState: new Gauge({ name: "datalab_gateway_uplink_state", help: "1 for the uplink's current state (connecting, connected, reconnecting, disconnected, closed)", labelNames: ["state"], registers: r }),
-    outboxFileBytes: new Gauge({ name: "datalab_gateway_outbox_file_bytes", help: "Bytes the outbox takes on disk (SQLite database + WAL), to compare with the cap", registers: r }),
-    outboxMaxBytes: new Gauge({ name: "datalab_gateway_outbox_max_bytes", help: "The outbox's cap on disk (DATALAB_OUTBOX_MAX_BYTES)", registers: r }),
-    forwardRate: new Gauge({ name: "datalab_gateway_forward_rate_readings_per_second", help: "Readings acknowledged per second over the last 10 s", registers: r }),
-    drainEta: new Gauge({ name: "datalab_gateway_outbox_drain_eta_seconds", help: "Estimated seconds to empty the outbox at the current rate (-1: not draining)", registers: r }),
-    corruptDatabases: new Counter({ name: "datalab_gateway_corrupt_databases_total", help: "Outbox damage found at start, each kind once (unreadable file, file cut to 0 bytes, damaged WAL, commits rolled back, rows failing their checksum); evidence moved aside, readings lost counted as dropped{reason=outbox_damaged}", registers: r }),
+    outboxReadings: new Gauge({
+      name: "datalab_gateway_outbox_readings",
+      help: "Readings in the outbox, not yet acknowledged",
+      registers: r,
+    }),
+    outboxBytes: new Gauge({
+      name: "datalab_gateway_outbox_bytes",
+      help: "Bytes of wire messages in the outbox (content; the file is datalab_gateway_outbox_file_bytes)",
+      registers: r,
+    }),
+    outboxOldestAge: new Gauge({
+      name: "datalab_gateway_outbox_oldest_age_seconds",
+      help: "Age of the oldest unsent reading",
+      registers: r,
+    }),
+    uplinkConnected: new Gauge({
+      name: "datalab_gateway_uplink_connected",
+      help: "1 when the uplink is connected",
+      registers: r,
+    }),
+    uplinkState: new Gauge({
+      name: "datalab_gateway_uplink_state",
+      help: "1 for the uplink's current state (connecting, connected, reconnecting, disconnected, closed)",
+      labelNames: ["state"],
+      registers: r,
+    }),
+    outboxFileBytes: new Gauge({
+      name: "datalab_gateway_outbox_file_bytes",
+      help: "Bytes the outbox takes on disk (SQLite database + WAL), to compare with the cap",
+      registers: r,
+    }),
+    outboxMaxBytes: new Gauge({
+      name: "datalab_gateway_outbox_max_bytes",
+      help: "The outbox's cap on disk (DATALAB_OUTBOX_MAX_BYTES)",
+      registers: r,
+    }),
+    forwardRate: new Gauge({
+      name: "datalab_gateway_forward_rate_readings_per_second",
+      help: "Readings acknowledged per second over the last 10 s",
+      registers: r,
+    }),
+    drainEta: new Gauge({
+      name: "datalab_gateway_outbox_drain_eta_seconds",
+      help: "Estimated seconds to empty the outbox at the current rate (-1: not draining)",
+      registers: r,
+    }),
+    corruptDatabases: new Counter({
+      name: "datalab_gateway_corrupt_databases_total",
+      help: "Outbox damage found at start, each kind once (unreadable file, file cut to 0 bytes, damaged WAL, commits rolled back, rows failing their checksum); evidence moved aside, readings lost counted as dropped{reason=outbox_damaged}",
+      registers: r,
+    }),
   };
 }

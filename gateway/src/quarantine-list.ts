@@ -32,7 +32,10 @@ export function parseSince(text: string, now = Date.now()): number {
   if (d) return now - Number(d[1]) * UNIT_MS[d[2] as keyof typeof UNIT_MS];
   if (/^\d+$/.test(text.trim())) return Number(text);
   const t = Date.parse(text);
-  if (Number.isNaN(t)) throw new ConfigError([`--since ${JSON.stringify(text)}: expected an ISO time (2026-01-01T00:00:00Z), epoch ms, or a duration back from now (30m, 2h, 7d)`]);
+  if (Number.isNaN(t))
+    throw new ConfigError([
+      `--since ${JSON.stringify(text)}: expected an ISO time (2026-01-01T00:00:00Z), epoch ms, or a duration back from now (30m, 2h, 7d)`,
+    ]);
   return t;
 }
 
@@ -46,10 +49,15 @@ export function listQuarantine(path: string, f: QuarantineFilter): { entries: Qu
   try {
     const where = ["received_at >= @since", "(@reason IS NULL OR reason = @reason)"].join(" AND ");
     const params = { since: f.sinceMs ?? 0, reason: f.reason ?? null, limit: f.limit, chars: f.payloadChars * 4 };
-    const total = db.prepare<typeof params, { n: number }>(`SELECT count(*) AS n FROM quarantine WHERE ${where}`).get(params)!.n;
+    const total = db
+      .prepare<typeof params, { n: number }>(`SELECT count(*) AS n FROM quarantine WHERE ${where}`)
+      .get(params)!.n;
     // Only a prefix of each payload is read: a huge refused payload costs nothing here.
     const rows = db
-      .prepare<typeof params, { id: number; receivedAt: number; source: string; reason: string; detail: string; head: Buffer; size: number }>(
+      .prepare<
+        typeof params,
+        { id: number; receivedAt: number; source: string; reason: string; detail: string; head: Buffer; size: number }
+      >(
         `SELECT id, received_at AS receivedAt, source, reason, detail, substr(payload, 1, @chars) AS head, length(payload) AS size
            FROM quarantine WHERE ${where} ORDER BY id DESC LIMIT @limit`,
       )
@@ -58,7 +66,16 @@ export function listQuarantine(path: string, f: QuarantineFilter): { entries: Qu
       const head = Buffer.isBuffer(r.head) ? r.head : Buffer.from(String(r.head ?? ""));
       const text = head.toString("utf8");
       const payload = text.length > f.payloadChars ? text.slice(0, f.payloadChars) : text;
-      return { id: r.id, receivedAt: r.receivedAt, source: r.source, reason: r.reason, detail: r.detail, payload, payloadBytes: r.size, cut: payload.length < text.length || head.length < r.size };
+      return {
+        id: r.id,
+        receivedAt: r.receivedAt,
+        source: r.source,
+        reason: r.reason,
+        detail: r.detail,
+        payload,
+        payloadBytes: r.size,
+        cut: payload.length < text.length || head.length < r.size,
+      };
     });
     return { entries, total };
   } finally {
@@ -72,7 +89,9 @@ export function listQuarantine(path: string, f: QuarantineFilter): { entries: Qu
  */
 export function formatQuarantine(r: { entries: QuarantineEntry[]; total: number }, path: string): string {
   if (r.total === 0) return `no quarantined payloads in ${path}\n`;
-  const lines = [`${r.total} quarantined payload${r.total === 1 ? "" : "s"} in ${path}${r.entries.length < r.total ? ` (newest ${r.entries.length} shown; --limit N for more)` : ""}`];
+  const lines = [
+    `${r.total} quarantined payload${r.total === 1 ? "" : "s"} in ${path}${r.entries.length < r.total ? ` (newest ${r.entries.length} shown; --limit N for more)` : ""}`,
+  ];
   for (const e of r.entries) {
     lines.push(`#${e.id} ${new Date(e.receivedAt).toISOString()} ${e.reason} from ${JSON.stringify(e.source)}`);
     lines.push(`  detail:  ${JSON.stringify(e.detail)}`);

@@ -61,15 +61,24 @@ export function readOfflineStatus(path: string, gatewayId: string, now = Date.no
   if (!existsSync(path)) throw new Error(`no outbox at ${path} (is DATALAB_DATA_DIR right?)`);
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
-    const meta = new Map(db.prepare<[], { key: string; value: string }>("SELECT key, value FROM meta").all().map((r) => [r.key, r.value]));
+    const meta = new Map(
+      db
+        .prepare<[], { key: string; value: string }>("SELECT key, value FROM meta")
+        .all()
+        .map((r) => [r.key, r.value]),
+    );
     const t = db
       .prepare<[], { messages: number; readings: number | null; bytes: number | null }>(
         `SELECT ${(db.pragma("user_version", { simple: true }) as number) >= 2 ? "coalesce(sum(m), 0)" : "count(*)"} AS messages, sum(n) AS readings, sum(octet_length(wire)) AS bytes FROM outbox`,
       )
       .get()!;
-    const oldest = db.prepare<[], { receivedAt: number }>("SELECT received_at AS receivedAt FROM outbox ORDER BY id LIMIT 1").get();
+    const oldest = db
+      .prepare<[], { receivedAt: number }>("SELECT received_at AS receivedAt FROM outbox ORDER BY id LIMIT 1")
+      .get();
     const quarantine: Record<string, number> = {};
-    for (const r of db.prepare<[], { reason: string; n: number }>("SELECT reason, count(*) AS n FROM quarantine GROUP BY reason").all()) {
+    for (const r of db
+      .prepare<[], { reason: string; n: number }>("SELECT reason, count(*) AS n FROM quarantine GROUP BY reason")
+      .all()) {
       quarantine[r.reason] = r.n;
     }
     const inflight = meta.get("inflight") ? (JSON.parse(meta.get("inflight")!) as BatchRange) : undefined;
@@ -78,7 +87,13 @@ export function readOfflineStatus(path: string, gatewayId: string, now = Date.no
       instance: meta.get("instance") ?? "",
       online: false,
       uplink: null,
-      forwarding: { state: "unknown", readingsPerSecond: null, etaSeconds: null, maxReadingsPerSec: 0, maxBytesPerSec: 0 },
+      forwarding: {
+        state: "unknown",
+        readingsPerSecond: null,
+        etaSeconds: null,
+        maxReadingsPerSec: 0,
+        maxBytesPerSec: 0,
+      },
       sources: [],
       outbox: {
         readings: t.readings ?? 0,
@@ -112,7 +127,9 @@ export function formatStatus(s: GatewayStatus, where: string, now = Date.now()):
   if (s.uplink) {
     const u = s.uplink;
     const to = u.server ? ` to ${u.server}` : "";
-    lines.push(`  uplink      ${u.state}${to} for ${duration((now - u.since) / 1000)}${u.problem ? ` — problem: ${u.problem}` : ""}`);
+    lines.push(
+      `  uplink      ${u.state}${to} for ${duration((now - u.since) / 1000)}${u.problem ? ` — problem: ${u.problem}` : ""}`,
+    );
   } else {
     lines.push("  uplink      unknown (gateway offline)");
   }
@@ -121,20 +138,36 @@ export function formatStatus(s: GatewayStatus, where: string, now = Date.now()):
     `  outbox      ${count(o.readings)} readings in ${count(o.messages)} messages, ${bytes(o.bytes)}; file ${bytes(o.fileBytes)}${cap}` +
       (o.policy ? `, when full: ${o.policy.replace("_", " ")}` : ""),
   );
-  lines.push(`  oldest      ${o.oldestAgeSeconds === null ? "— (outbox empty)" : `${duration(o.oldestAgeSeconds)} ago`}`);
+  lines.push(
+    `  oldest      ${o.oldestAgeSeconds === null ? "— (outbox empty)" : `${duration(o.oldestAgeSeconds)} ago`}`,
+  );
   const f = s.forwarding;
   if (s.online) {
     const rate = `${count(Math.round(f.readingsPerSecond ?? 0))} readings/s`;
-    const eta = o.readings === 0 ? "nothing to drain" : f.etaSeconds === null ? "drain time unknown (nothing forwarded lately)" : `about ${duration(f.etaSeconds)} to drain`;
-    const caps = [f.maxReadingsPerSec > 0 ? `${count(f.maxReadingsPerSec)} readings/s` : "", f.maxBytesPerSec > 0 ? `${bytes(f.maxBytesPerSec)}/s` : ""].filter(Boolean);
-    lines.push(`  forwarding  ${f.state.replace(/_/g, " ")}, ${rate}, ${eta}${caps.length ? ` (capped at ${caps.join(", ")})` : ""}`);
+    const eta =
+      o.readings === 0
+        ? "nothing to drain"
+        : f.etaSeconds === null
+          ? "drain time unknown (nothing forwarded lately)"
+          : `about ${duration(f.etaSeconds)} to drain`;
+    const caps = [
+      f.maxReadingsPerSec > 0 ? `${count(f.maxReadingsPerSec)} readings/s` : "",
+      f.maxBytesPerSec > 0 ? `${bytes(f.maxBytesPerSec)}/s` : "",
+    ].filter(Boolean);
+    lines.push(
+      `  forwarding  ${f.state.replace(/_/g, " ")}, ${rate}, ${eta}${caps.length ? ` (capped at ${caps.join(", ")})` : ""}`,
+    );
   } else {
-    lines.push(`  forwarding  not running${o.inflight ? ` (batch of seq ${o.inflight.firstSeq}..${o.inflight.lastSeq} goes again first at the next start)` : ""}`);
+    lines.push(
+      `  forwarding  not running${o.inflight ? ` (batch of seq ${o.inflight.firstSeq}..${o.inflight.lastSeq} goes again first at the next start)` : ""}`,
+    );
   }
   if (s.sources.length > 0) lines.push(`  sources     ${s.sources.map((x) => `${x.name} ${x.state}`).join(", ")}`);
   for (const x of s.sources) if (x.warning) lines.push(`  WARNING     ${x.name}: ${x.warning}`);
   for (const d of o.damage ?? []) {
-    lines.push(`  DAMAGE      ${d.kind} at start: about ${count(d.lostReadings)} readings lost; ${d.detail}${d.movedTo ? ` (kept at ${d.movedTo})` : ""}`);
+    lines.push(
+      `  DAMAGE      ${d.kind} at start: about ${count(d.lostReadings)} readings lost; ${d.detail}${d.movedTo ? ` (kept at ${d.movedTo})` : ""}`,
+    );
   }
   lines.push(`  quarantine  ${listOf(s.quarantine) || "none"}`);
   if (s.fields && Object.keys(s.fields).length > 0) lines.push(`  fields      ${fieldsLine(s.fields)}`);
@@ -157,7 +190,14 @@ function fieldsLine(fields: Record<string, number>): string {
     else notStored.push(`${format} ${field} ${count(n)} (${outcome})`);
   }
   const more = entries.length > 12 ? `; ${entries.length - 12} more in --json` : "";
-  return [stored.length ? `unit unknown: ${stored.join(", ")}` : "", notStored.length ? `not stored: ${notStored.join(", ")}` : ""].filter(Boolean).join("; ") + more;
+  return (
+    [
+      stored.length ? `unit unknown: ${stored.join(", ")}` : "",
+      notStored.length ? `not stored: ${notStored.join(", ")}` : "",
+    ]
+      .filter(Boolean)
+      .join("; ") + more
+  );
 }
 
 function listOf(r: Record<string, number>): string {
@@ -196,9 +236,18 @@ export function duration(seconds: number): string {
  * The health report sent to the hub (shared's GatewayReport): what only the gateway knows,
  * its backlog, uplink and quarantine, shown on the hub's gateway panel.
  */
-export function encodeReport(s: GatewayStatus, commitsFailing: boolean, recentQuarantine?: readonly QuarantinedRow[]): Uint8Array {
-  const oldestAt = s.outbox.oldestAgeSeconds === null ? null : Math.round(Date.now() - s.outbox.oldestAgeSeconds * 1000);
-  const health = commitsFailing ? "outbox_failing" : s.uplink && s.uplink.state !== "connected" ? `uplink_${s.uplink.state}` : "ok";
+export function encodeReport(
+  s: GatewayStatus,
+  commitsFailing: boolean,
+  recentQuarantine?: readonly QuarantinedRow[],
+): Uint8Array {
+  const oldestAt =
+    s.outbox.oldestAgeSeconds === null ? null : Math.round(Date.now() - s.outbox.oldestAgeSeconds * 1000);
+  const health = commitsFailing
+    ? "outbox_failing"
+    : s.uplink && s.uplink.state !== "connected"
+      ? `uplink_${s.uplink.state}`
+      : "ok";
   const report: GatewayReport = {
     v: 1,
     gatewayId: s.gatewayId,
@@ -246,7 +295,10 @@ export function quarantineSample(q: QuarantinedRow): QuarantineSample {
     reason: cut(q.reason, 64),
     detail: cut(q.detail, QUARANTINE_SAMPLE.detailChars),
     // Decoding only the head keeps the cost bounded whatever the payload's size.
-    payload: cut(q.payload.subarray(0, QUARANTINE_SAMPLE.payloadChars * 4).toString("utf8"), QUARANTINE_SAMPLE.payloadChars),
+    payload: cut(
+      q.payload.subarray(0, QUARANTINE_SAMPLE.payloadChars * 4).toString("utf8"),
+      QUARANTINE_SAMPLE.payloadChars,
+    ),
     payloadBytes: q.payload.byteLength,
   };
 }

@@ -29,7 +29,10 @@ export function checkSource(source: string): void {
   const parsed = MessageSource.safeParse(source);
   if (parsed.success) return;
   const why = parsed.error.issues.map((i) => i.message).join("; ");
-  throw new DecodeError("bad_source", `${why} (source ${JSON.stringify(source.slice(0, 64))}${source.length > 64 ? "..." : ""})`);
+  throw new DecodeError(
+    "bad_source",
+    `${why} (source ${JSON.stringify(source.slice(0, 64))}${source.length > 64 ? "..." : ""})`,
+  );
 }
 
 function reasonOf(err: z.ZodError): string {

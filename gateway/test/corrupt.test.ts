@@ -81,6 +81,9 @@ describe("the gateway started on a corrupt outbox file", () => {
     const pub = await mqttClient();
     await publishRange(pub, `${w.topic}/c`, 0, 50);
     await pub.endAsync();
-    await waitFor(async () => countReadings(await readBatches(admin.jsm, subjects(w.id).stream).catch(() => [])).readings === 50, "readings to flow again");
+    await waitFor(
+      async () => countReadings(await readBatches(admin.jsm, subjects(w.id).stream).catch(() => [])).readings === 50,
+      "readings to flow again",
+    );
   });
 });

@@ -64,7 +64,8 @@ async function flood(from: number, to: number, stop: { now: boolean } = { now: f
   let i = from;
   while (i < to && !stop.now) {
     const chunk: Promise<unknown>[] = [];
-    for (const end = Math.min(to, i + 100); i < end; i++) chunk.push(publisher.publishAsync(`${w.topic}/s1`, `{"name":"sensor1","value":${i}}`, { qos: 1 }));
+    for (const end = Math.min(to, i + 100); i < end; i++)
+      chunk.push(publisher.publishAsync(`${w.topic}/s1`, `{"name":"sensor1","value":${i}}`, { qos: 1 }));
     await Promise.all(chunk);
     await new Promise((r) => setTimeout(r, 20));
   }

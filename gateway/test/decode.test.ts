@@ -34,15 +34,21 @@ describe("DataLab JSON over MQTT (the jsonl codec of sensors/src/protocols)", ()
   });
 
   it("takes the sensor id from sensor, sensorId, sensor_id, id, device or name, and the time from ts, time or timestamp", () => {
-    expect(decode('{"id":"n1","temperature":20.5,"timestamp":1764270000}')).toEqual([{ sensorId: "n1", metric: "temperature", value: 20.5, ts: 1764270000000 }]);
+    expect(decode('{"id":"n1","temperature":20.5,"timestamp":1764270000}')).toEqual([
+      { sensorId: "n1", metric: "temperature", value: 20.5, ts: 1764270000000 },
+    ]);
     expect(decode('{"device":"d1","t":1}')[0]!.sensorId).toBe("d1");
     expect(decode('{"sensor_id":"d2","t":1}')[0]!.sensorId).toBe("d2");
   });
 
   it("takes times in milliseconds and ISO-8601 with a zone; refuses one without", () => {
     expect(decode('{"sensor":"a","t":1,"ts":1764270000123}')[0]!.ts).toBe(1764270000123);
-    expect(decode('{"sensor":"a","t":1,"time":"2025-11-27T19:00:00Z"}')[0]!.ts).toBe(Date.parse("2025-11-27T19:00:00Z"));
-    expect(decode('{"sensor":"a","t":1,"timestamp":"2025-11-27T19:00:00.5+01:00"}')[0]!.ts).toBe(Date.parse("2025-11-27T18:00:00.5Z"));
+    expect(decode('{"sensor":"a","t":1,"time":"2025-11-27T19:00:00Z"}')[0]!.ts).toBe(
+      Date.parse("2025-11-27T19:00:00Z"),
+    );
+    expect(decode('{"sensor":"a","t":1,"timestamp":"2025-11-27T19:00:00.5+01:00"}')[0]!.ts).toBe(
+      Date.parse("2025-11-27T18:00:00.5Z"),
+    );
     expect(reasonOf(() => decode('{"sensor":"a","t":1,"ts":"2025-11-27T19:00:00"}')).reason).toBe("bad_timestamp");
   });
 
@@ -59,7 +65,9 @@ describe("DataLab JSON over MQTT (the jsonl codec of sensors/src/protocols)", ()
   });
 
   it("takes the sensor id from the topic when the payload has none", () => {
-    expect(decode('{"temperature": 20}', "kitchen")).toEqual([{ sensorId: "kitchen", metric: "temperature", value: 20 }]);
+    expect(decode('{"temperature": 20}', "kitchen")).toEqual([
+      { sensorId: "kitchen", metric: "temperature", value: 20 },
+    ]);
   });
 
   it("maps booleans to 0/1", () => {
@@ -76,7 +84,11 @@ describe("DataLab JSON over MQTT (the jsonl codec of sensors/src/protocols)", ()
       ["hasOwnProperty", 5, undefined],
     ]);
     // The same names inside a units map state units only when they are its own keys.
-    expect(decode('{"sensor":"p","toString":1,"units":{}}')[0]).toEqual({ sensorId: "p", metric: "toString", value: 1 });
+    expect(decode('{"sensor":"p","toString":1,"units":{}}')[0]).toEqual({
+      sensorId: "p",
+      metric: "toString",
+      value: 1,
+    });
   });
 
   it("decodes SenML with base name, base time and relative times", () => {
@@ -118,7 +130,9 @@ describe("units: recorded, never guessed, stored canonical", () => {
       { sensorId: "w1", metric: "battery", value: 87 },
     ]);
     const fromRtl433 = rtl433(Buffer.from('{"model":"Fineoffset-WH25","id":1,"pressure_hPa":1001.7}'), {});
-    expect(fromRtl433).toEqual([{ sensorId: "rtl433-Fineoffset-WH25-1", metric: "pressure", value: 100170, unit: "Pa" }]);
+    expect(fromRtl433).toEqual([
+      { sensorId: "rtl433-Fineoffset-WH25-1", metric: "pressure", value: 100170, unit: "Pa" },
+    ]);
   });
 
   it("a unit the message states (units map, key suffix, SenML u) wins over the configured one", () => {
@@ -127,13 +141,27 @@ describe("units: recorded, never guessed, stored canonical", () => {
       { sensorId: "a", metric: "pressure", value: 1000, unit: "Pa" },
       { sensorId: "a", metric: "temperature", value: 20, unit: "Cel" },
     ]);
-    expect(d(Buffer.from('[{"n":"a/pressure","v":2,"u":"bar"}]'), {})).toEqual([{ sensorId: "a", metric: "pressure", value: 200000, unit: "Pa" }]);
+    expect(d(Buffer.from('[{"n":"a/pressure","v":2,"u":"bar"}]'), {})).toEqual([
+      { sensorId: "a", metric: "pressure", value: 200000, unit: "Pa" },
+    ]);
   });
 
   it("configured units may be per sensor pattern; the most specific wins", () => {
-    const d = messageDecoder("jsonl", { units: unitsSchema.parse({ temperature: "Cel", "outdoor-*/temperature": "F" }) });
-    expect(d(Buffer.from('{"sensor":"outdoor-3","temperature":68}'), {})[0]).toEqual({ sensorId: "outdoor-3", metric: "temperature", value: 20, unit: "Cel" });
-    expect(d(Buffer.from('{"sensor":"kitchen","temperature":21}'), {})[0]).toEqual({ sensorId: "kitchen", metric: "temperature", value: 21, unit: "Cel" });
+    const d = messageDecoder("jsonl", {
+      units: unitsSchema.parse({ temperature: "Cel", "outdoor-*/temperature": "F" }),
+    });
+    expect(d(Buffer.from('{"sensor":"outdoor-3","temperature":68}'), {})[0]).toEqual({
+      sensorId: "outdoor-3",
+      metric: "temperature",
+      value: 20,
+      unit: "Cel",
+    });
+    expect(d(Buffer.from('{"sensor":"kitchen","temperature":21}'), {})[0]).toEqual({
+      sensorId: "kitchen",
+      metric: "temperature",
+      value: 21,
+      unit: "Cel",
+    });
   });
 
   it("a configured unit outside the table is a config error naming the entry", () => {
@@ -144,7 +172,9 @@ describe("units: recorded, never guessed, stored canonical", () => {
 
   it("key suffixes in every spelling of -C si and -C customary land in one canonical unit", () => {
     const d = (s: string) => json(Buffer.from(s), {});
-    expect(d('{"sensor":"a","temperature_F":68,"wind_km_h":36,"rain_in":1,"pressure_inHg":29.92,"tyre_PSI":30}')).toEqual([
+    expect(
+      d('{"sensor":"a","temperature_F":68,"wind_km_h":36,"rain_in":1,"pressure_inHg":29.92,"tyre_PSI":30}'),
+    ).toEqual([
       { sensorId: "a", metric: "temperature", value: 20, unit: "Cel" },
       { sensorId: "a", metric: "wind", value: 10, unit: "m/s" },
       { sensorId: "a", metric: "rain", value: 25.4, unit: "mm" },

@@ -52,7 +52,11 @@ async function feed(pub: MqttClient, topic: string, port: number, from: number, 
   for (let i = from; i < from + count; i += 500) {
     const end = Math.min(from + count, i + 500);
     for (let k = i; k < end; k++) pub.publish(topic, `{"name":"sensor1","value":${k},"note":"${pad}"}`);
-    await waitFor(async () => (await scrape(port, "datalab_gateway_messages_received_total")) >= end, `the gateway to take message ${end}`, 60_000);
+    await waitFor(
+      async () => (await scrape(port, "datalab_gateway_messages_received_total")) >= end,
+      `the gateway to take message ${end}`,
+      60_000,
+    );
   }
 }
 
@@ -89,7 +93,10 @@ describe.skipIf(!isRoot)("another file fills the disk (8 MiB tmpfs, needs root t
     const st = statfsSync(dir);
     expect(st.bavail * st.bsize).toBe(0);
     const first = [...t.outbox.scan(0)].slice(0, 10);
-    t.outbox.settle({ firstId: first[0]!.id, lastId: first.at(-1)!.id, firstSeq: first[0]!.firstSeq, lastSeq: first.at(-1)!.lastSeq }, undefined);
+    t.outbox.settle(
+      { firstId: first[0]!.id, lastId: first.at(-1)!.id, firstSeq: first[0]!.firstSeq, lastSeq: first.at(-1)!.lastSeq },
+      undefined,
+    );
     expect(existsSync(reserve)).toBe(false);
     const forwarded = first.reduce((n, r) => n + r.n, 0);
 
@@ -106,7 +113,10 @@ describe.skipIf(!isRoot)("another file fills the disk (8 MiB tmpfs, needs root t
 
     // Forwarding deletes rows, which writes pages first: it works on the full disk too.
     const rows = [...t.outbox.scan(0)];
-    t.outbox.settle({ firstId: rows[0]!.id, lastId: rows.at(-1)!.id, firstSeq: rows[0]!.firstSeq, lastSeq: rows.at(-1)!.lastSeq }, undefined);
+    t.outbox.settle(
+      { firstId: rows[0]!.id, lastId: rows.at(-1)!.id, firstSeq: rows[0]!.firstSeq, lastSeq: rows.at(-1)!.lastSeq },
+      undefined,
+    );
     expect(t.outbox.stats().readings).toBe(0);
 
     // Room again: the reserve comes back at the next maintenance step.
@@ -117,85 +127,114 @@ describe.skipIf(!isRoot)("another file fills the disk (8 MiB tmpfs, needs root t
 });
 
 describe.skipIf(!isRoot)("a full disk with the uplink down (8 MiB tmpfs, needs root to mount)", () => {
-  it(`drops the oldest as disk_full, keeps memory flat while wedged (${WEDGED_MS / 1000} s), logs with a throttle, and drains once the uplink returns`, async () => {
-    const dataDir = await smallDisk();
-    if (!dataDir) throw new Error("mount -t tmpfs failed although running as root");
-    const nats: NatsServer = await startNatsServer();
-    cleanup.push(async () => {
+  it(
+    `drops the oldest as disk_full, keeps memory flat while wedged (${WEDGED_MS / 1000} s), logs with a throttle, and drains once the uplink returns`,
+    async () => {
+      const dataDir = await smallDisk();
+      if (!dataDir) throw new Error("mount -t tmpfs failed although running as root");
+      const nats: NatsServer = await startNatsServer();
+      cleanup.push(async () => {
+        await nats.stop();
+        rmSync(nats.storeDir, { recursive: true, force: true });
+      });
+      const w = testWorld({ DATALAB_NATS_URL: nats.url, DATALAB_BATCH_MAX_AGE_MS: "50" });
+      w.env.DATALAB_DATA_DIR = dataDir;
+      const gw = new GatewayProcess(w.env).start();
+      cleanup.push(async () => void (await gw.kill()));
+      const port = await gw.ready();
+      const pid = gw.proc!.pid!;
+      const pub = await mqttClient();
+      cleanup.push(() => pub.endAsync());
+      const topic = `${w.topic}/s1`;
+      const status = () => getJson<GatewayStatus>(port, "/status");
+
       await nats.stop();
-      rmSync(nats.storeDir, { recursive: true, force: true });
-    });
-    const w = testWorld({ DATALAB_NATS_URL: nats.url, DATALAB_BATCH_MAX_AGE_MS: "50" });
-    w.env.DATALAB_DATA_DIR = dataDir;
-    const gw = new GatewayProcess(w.env).start();
-    cleanup.push(async () => void (await gw.kill()));
-    const port = await gw.ready();
-    const pid = gw.proc!.pid!;
-    const pub = await mqttClient();
-    cleanup.push(() => pub.endAsync());
-    const topic = `${w.topic}/s1`;
-    const status = () => getJson<GatewayStatus>(port, "/status");
+      await waitFor(async () => (await status()).uplink?.state !== "connected", "the gateway to notice the outage");
 
-    await nats.stop();
-    await waitFor(async () => (await status()).uplink?.state !== "connected", "the gateway to notice the outage");
+      // About twice what the disk holds.
+      await feed(pub, topic, port, 0, MESSAGES);
+      await waitFor(
+        async () => {
+          const s = await status();
+          return (
+            s.outbox.readings +
+              (s.dropped.disk_full ?? 0) +
+              (s.dropped.outbox_full ?? 0) +
+              (s.dropped.commit_failed ?? 0) ===
+            MESSAGES
+          );
+        },
+        "every reading to be committed or counted",
+        60_000,
+      );
+      let s = await status();
+      expect(s.dropped.disk_full, JSON.stringify(s)).toBeGreaterThan(MESSAGES / 4);
+      expect(s.dropped.commit_failed ?? 0).toBe(0);
+      expect(await scrape(port, "datalab_gateway_dropped_readings_total", { reason: "disk_full" })).toBe(
+        s.dropped.disk_full,
+      );
 
-    // About twice what the disk holds.
-    await feed(pub, topic, port, 0, MESSAGES);
-    await waitFor(
-      async () => {
-        const s = await status();
-        return s.outbox.readings + (s.dropped.disk_full ?? 0) + (s.dropped.outbox_full ?? 0) + (s.dropped.commit_failed ?? 0) === MESSAGES;
-      },
-      "every reading to be committed or counted",
-      60_000,
-    );
-    let s = await status();
-    expect(s.dropped.disk_full, JSON.stringify(s)).toBeGreaterThan(MESSAGES / 4);
-    expect(s.dropped.commit_failed ?? 0).toBe(0);
-    expect(await scrape(port, "datalab_gateway_dropped_readings_total", { reason: "disk_full" })).toBe(s.dropped.disk_full);
+      // Wedged: disk full, uplink down, a trickle of new readings. RSS must not grow.
+      const logStart = gw.log.length;
+      const wedgedFrom = Date.now();
+      const rss: number[] = [rssBytes(pid)];
+      let next = MESSAGES;
+      while (Date.now() - wedgedFrom < WEDGED_MS) {
+        await feed(pub, topic, port, next, 20);
+        next += 20;
+        await new Promise((r) => setTimeout(r, 1_000));
+        if (rss.length < (Date.now() - wedgedFrom) / 5_000) rss.push(rssBytes(pid));
+      }
+      rss.push(rssBytes(pid));
+      const growth = Math.max(...rss) - rss[0]!;
+      console.log(
+        `wedged ${WEDGED_MS / 1000} s: RSS first ${(rss[0]! / MiB).toFixed(1)} MiB, max ${(Math.max(...rss) / MiB).toFixed(1)} MiB, last ${(rss.at(-1)! / MiB).toFixed(1)} MiB, growth ${(growth / MiB).toFixed(1)} MiB`,
+      );
+      expect(growth).toBeLessThan(10 * MiB);
+      // The errors of a full disk are throttled: a line per reason per minute, not per commit.
+      const wedgedLog = gw.log
+        .slice(logStart)
+        .split("\n")
+        .filter((l) => /"level":(40|50)/.test(l));
+      expect(wedgedLog.length, wedgedLog.slice(0, 5).join("\n")).toBeLessThanOrEqual(
+        3 * Math.ceil(WEDGED_MS / 60_000) + 3,
+      );
 
-    // Wedged: disk full, uplink down, a trickle of new readings. RSS must not grow.
-    const logStart = gw.log.length;
-    const wedgedFrom = Date.now();
-    const rss: number[] = [rssBytes(pid)];
-    let next = MESSAGES;
-    while (Date.now() - wedgedFrom < WEDGED_MS) {
-      await feed(pub, topic, port, next, 20);
-      next += 20;
-      await new Promise((r) => setTimeout(r, 1_000));
-      if (rss.length < (Date.now() - wedgedFrom) / 5_000) rss.push(rssBytes(pid));
-    }
-    rss.push(rssBytes(pid));
-    const growth = Math.max(...rss) - rss[0]!;
-    console.log(`wedged ${WEDGED_MS / 1000} s: RSS first ${(rss[0]! / MiB).toFixed(1)} MiB, max ${(Math.max(...rss) / MiB).toFixed(1)} MiB, last ${(rss.at(-1)! / MiB).toFixed(1)} MiB, growth ${(growth / MiB).toFixed(1)} MiB`);
-    expect(growth).toBeLessThan(10 * MiB);
-    // The errors of a full disk are throttled: a line per reason per minute, not per commit.
-    const wedgedLog = gw.log.slice(logStart).split("\n").filter((l) => /"level":(40|50)/.test(l));
-    expect(wedgedLog.length, wedgedLog.slice(0, 5).join("\n")).toBeLessThanOrEqual(3 * Math.ceil(WEDGED_MS / 60_000) + 3);
+      await waitFor(
+        async () => {
+          s = await status();
+          return (
+            s.outbox.readings +
+              (s.dropped.disk_full ?? 0) +
+              (s.dropped.outbox_full ?? 0) +
+              (s.dropped.commit_failed ?? 0) ===
+            next
+          );
+        },
+        "the trickle to be committed or counted",
+        30_000,
+      );
+      const kept = s.outbox.readings;
+      expect(kept).toBeGreaterThan(MESSAGES / 10);
+      console.log(`after the wedge: ${kept} readings kept, dropped ${JSON.stringify(s.dropped)}, ${next} received`);
 
-    await waitFor(
-      async () => {
-        s = await status();
-        return s.outbox.readings + (s.dropped.disk_full ?? 0) + (s.dropped.outbox_full ?? 0) + (s.dropped.commit_failed ?? 0) === next;
-      },
-      "the trickle to be committed or counted",
-      30_000,
-    );
-    const kept = s.outbox.readings;
-    expect(kept).toBeGreaterThan(MESSAGES / 10);
-    console.log(`after the wedge: ${kept} readings kept, dropped ${JSON.stringify(s.dropped)}, ${next} received`);
-
-    // The uplink returns: forwarding resumes by itself and the outbox empties.
-    await nats.start();
-    await waitFor(async () => (await status()).outbox.readings === 0, "the outbox to drain after the uplink returned", 60_000);
-    const { nc, jsm } = await natsAdmin(nats.url);
-    cleanup.push(() => nc.close());
-    const c = countReadings(await readBatches(jsm, subjects(w.id).stream));
-    expect(doubled(c)).toEqual([]);
-    expect(c.readings).toBe(kept);
-    // What went was the oldest: the newest reading is there, and what is there is one run up to it.
-    expect(c.values.get(next - 1)).toBe(1);
-    const values = [...c.values.keys()].sort((a, b) => a - b);
-    expect(values.at(-1)! - values[0]! + 1).toBe(values.length);
-  }, WEDGED_MS + 300_000);
+      // The uplink returns: forwarding resumes by itself and the outbox empties.
+      await nats.start();
+      await waitFor(
+        async () => (await status()).outbox.readings === 0,
+        "the outbox to drain after the uplink returned",
+        60_000,
+      );
+      const { nc, jsm } = await natsAdmin(nats.url);
+      cleanup.push(() => nc.close());
+      const c = countReadings(await readBatches(jsm, subjects(w.id).stream));
+      expect(doubled(c)).toEqual([]);
+      expect(c.readings).toBe(kept);
+      // What went was the oldest: the newest reading is there, and what is there is one run up to it.
+      expect(c.values.get(next - 1)).toBe(1);
+      const values = [...c.values.keys()].sort((a, b) => a - b);
+      expect(values.at(-1)! - values[0]! + 1).toBe(values.length);
+    },
+    WEDGED_MS + 300_000,
+  );
 });

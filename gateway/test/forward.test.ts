@@ -28,7 +28,12 @@ function world(): { gw: string; subj: Subjects; t: TestOutbox; uplink: NatsUplin
   const subj = subjects(gw);
   // One message per row: these tests count readings per batch exactly.
   const t = openTestOutbox({ rowMaxReadings: 1 });
-  const uplink = new NatsUplink({ connection: natsConnectionOptions([NATS_URL], {}, gw), subjects: subj, ensureStream: true, logger: silentLogger() });
+  const uplink = new NatsUplink({
+    connection: natsConnectionOptions([NATS_URL], {}, gw),
+    subjects: subj,
+    ensureStream: true,
+    logger: silentLogger(),
+  });
   cleanup.push(async () => {
     await uplink.close();
     try {
@@ -42,8 +47,21 @@ function world(): { gw: string; subj: Subjects; t: TestOutbox; uplink: NatsUplin
   return { gw, subj, t, uplink };
 }
 
-function forwarder(t: TestOutbox, uplink: Uplink, gw: string, subj: Subjects, o: Partial<ForwardOptions> = {}): Forwarder {
-  const opts: ForwardOptions = { maxReadings: 20, maxBytes: 512 * 1024, maxAgeMs: 0, maxReadingsPerSec: 0, maxBytesPerSec: 0, ...o };
+function forwarder(
+  t: TestOutbox,
+  uplink: Uplink,
+  gw: string,
+  subj: Subjects,
+  o: Partial<ForwardOptions> = {},
+): Forwarder {
+  const opts: ForwardOptions = {
+    maxReadings: 20,
+    maxBytes: 512 * 1024,
+    maxAgeMs: 0,
+    maxReadingsPerSec: 0,
+    maxBytesPerSec: 0,
+    ...o,
+  };
   return new Forwarder(t.outbox, uplink, subj.readings(gw), gw, opts, createGatewayMetrics(false), silentLogger());
 }
 
@@ -119,7 +137,8 @@ describe("forwarder: draining a backlog", () => {
     await waitFor(
       async () => {
         const c = countReadings(await readBatches(admin.jsm, subj.stream));
-        if (c.values.has(100_001)) backlogLeftWhenLiveSent = 3_000 - [...c.values.keys()].filter((v) => v <= 3_000).length;
+        if (c.values.has(100_001))
+          backlogLeftWhenLiveSent = 3_000 - [...c.values.keys()].filter((v) => v <= 3_000).length;
         return backlogLeftWhenLiveSent >= 0;
       },
       "the live readings to reach the stream",

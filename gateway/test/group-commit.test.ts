@@ -133,7 +133,10 @@ describe("deliveries (MQTT QoS 1) while commits fail", () => {
   it("gives unacknowledged messages back to their source instead of counting them lost, and settles the rest once a commit works (a failing commit stands in for a broken disk)", () => {
     const settled: number[] = [];
     const returned: number[] = [];
-    const owner = { settled: (ds: readonly Delivery[]) => settled.push(...ds.map((d) => d.id)), returned: (ds: readonly Delivery[]) => returned.push(...ds.map((d) => d.id)) };
+    const owner = {
+      settled: (ds: readonly Delivery[]) => settled.push(...ds.map((d) => d.id)),
+      returned: (ds: readonly Delivery[]) => returned.push(...ds.map((d) => d.id)),
+    };
     let failing = true;
     const outbox = {
       commit: (...args: Parameters<Outbox["commit"]>) => {

@@ -23,7 +23,11 @@ afterAll(async () => {
 
 /** A gateway with no MQTT (nothing to read) whose uplink connects in the background. */
 async function startGateway(env: Record<string, string>): Promise<Gateway> {
-  const w = testWorld({ DATALAB_MQTT_ENABLED: "false", DATALAB_SHUTDOWN_DRAIN_MS: "0", DATALAB_REPORT_INTERVAL_MS: "0" });
+  const w = testWorld({
+    DATALAB_MQTT_ENABLED: "false",
+    DATALAB_SHUTDOWN_DRAIN_MS: "0",
+    DATALAB_REPORT_INTERVAL_MS: "0",
+  });
   const { DATALAB_HTTP_HOST: _host, ...worldEnv } = w.env;
   const g = new Gateway(loadGatewayConfig({ env: { ...worldEnv, ...env } }), { logger: silentLogger() });
   cleanup.push(async () => {
@@ -108,7 +112,11 @@ describe("gateway HTTP port", () => {
     const full = (await (await fetch(`${base}/healthz`, bearer(TOKEN))).json()) as GatewayStatus & { ok: boolean };
     expect(full).toMatchObject({ ok: true, instance: g.outbox.instance });
 
-    const env = { DATALAB_HTTP_HOST: "0.0.0.0", DATALAB_HTTP_PORT: String(g.httpPort), DATALAB_DATA_DIR: g.config.dataDir };
+    const env = {
+      DATALAB_HTTP_HOST: "0.0.0.0",
+      DATALAB_HTTP_PORT: String(g.httpPort),
+      DATALAB_DATA_DIR: g.config.dataDir,
+    };
     const withToken = await runCli(["status", "--json"], { ...env, DATALAB_HTTP_TOKEN: TOKEN });
     expect(withToken.code, withToken.stderr).toBe(0);
     expect(JSON.parse(withToken.stdout)).toMatchObject({ online: true, instance: g.outbox.instance });

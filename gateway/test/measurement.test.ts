@@ -14,7 +14,11 @@ describe("the fold window of receipt-stamped readings, per format", () => {
   });
 
   it("DATALAB_MEASUREMENT_WINDOWS overrides the formats it names and refuses what it cannot read", () => {
-    expect(rxWindowsSchema.parse("rtl433=3000, mysensors=250")).toEqual({ ...DEFAULT_RX_WINDOWS, rtl433: 3_000, mysensors: 250 });
+    expect(rxWindowsSchema.parse("rtl433=3000, mysensors=250")).toEqual({
+      ...DEFAULT_RX_WINDOWS,
+      rtl433: 3_000,
+      mysensors: 250,
+    });
     expect(rxWindowsSchema.parse("rtl433=0").rtl433).toBe(0);
     for (const bad of ["rtl433", "zigbee=10", "rtl433=-1", "rtl433=3600001", "rtl433=1.5"]) {
       const r = rxWindowsSchema.safeParse(bad);
@@ -32,6 +36,11 @@ describe("the fold window of receipt-stamped readings, per format", () => {
     expect(formatOf("mqtt:mys/out", routes)).toBe("mysensors");
     expect(formatOf("mqtt:elsewhere", routes)).toBe("jsonl");
     const of = rxWindowOf({ ...DEFAULT_RX_WINDOWS, mysensors: 250 }, routes);
-    expect([of("mqtt:rtl_433/pi/events"), of("mqtt:sensors/a"), of("serial:/dev/ttyUSB0:mysensors"), of("mqtt:rtl_433/pi/events")]).toEqual([2_000, 0, 250, 2_000]);
+    expect([
+      of("mqtt:rtl_433/pi/events"),
+      of("mqtt:sensors/a"),
+      of("serial:/dev/ttyUSB0:mysensors"),
+      of("mqtt:rtl_433/pi/events"),
+    ]).toEqual([2_000, 0, 250, 2_000]);
   });
 });

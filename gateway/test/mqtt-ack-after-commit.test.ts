@@ -65,7 +65,12 @@ describe("MQTT acknowledgements after the commit", () => {
       logger: silentLogger(),
     });
     stops.push(async () => {
-      const c = await mqtt.connectAsync(MQTT_URL, { clientId, clean: true, protocolVersion: 5, properties: { sessionExpiryInterval: 0 } });
+      const c = await mqtt.connectAsync(MQTT_URL, {
+        clientId,
+        clean: true,
+        protocolVersion: 5,
+        properties: { sessionExpiryInterval: 0 },
+      });
       await c.endAsync();
     });
     const publisher = await mqtt.connectAsync(MQTT_URL, { clientId: uniqueId("pub-") });
@@ -111,13 +116,28 @@ describe("MQTT acknowledgements after the commit", () => {
     const topic = `test/${uniqueId("reconnect")}`;
     const clientId = uniqueId("gw-reconnect-");
     stops.push(async () => {
-      const c = await mqtt.connectAsync(MQTT_URL, { clientId, clean: true, protocolVersion: 5, properties: { sessionExpiryInterval: 0 } });
+      const c = await mqtt.connectAsync(MQTT_URL, {
+        clientId,
+        clean: true,
+        protocolVersion: 5,
+        properties: { sessionExpiryInterval: 0 },
+      });
       await c.endAsync();
     });
     const registry = createRegistry("gateway", false);
     const r = recorder(false);
     const source = new MqttSource(
-      { url: MQTT_URL, routes: [{ filter: `${topic}/#`, decoder: () => [] }], clientId, persistentSession: true, sessionExpirySeconds: 60, receiveMaximum: 100, qos: 1, registry, logger: silentLogger() },
+      {
+        url: MQTT_URL,
+        routes: [{ filter: `${topic}/#`, decoder: () => [] }],
+        clientId,
+        persistentSession: true,
+        sessionExpirySeconds: 60,
+        receiveMaximum: 100,
+        qos: 1,
+        registry,
+        logger: silentLogger(),
+      },
       r.ingest,
     );
     stops.push(() => source.stop());
@@ -131,7 +151,10 @@ describe("MQTT acknowledgements after the commit", () => {
     // The connection drops (not the process): the broker resends the five on the next one.
     const client = (source as unknown as { client: mqtt.MqttClient }).client;
     client.stream.destroy();
-    await waitFor(async () => (await counter(registry, "datalab_gateway_mqtt_resends_total", { outcome: "awaiting_commit" })) === 5, "the five resent");
+    await waitFor(
+      async () => (await counter(registry, "datalab_gateway_mqtt_resends_total", { outcome: "awaiting_commit" })) === 5,
+      "the five resent",
+    );
     expect(r.values).toEqual([0, 1, 2, 3, 4]);
 
     // Their group commits: acknowledged on the new connection, so a further reconnect brings
@@ -166,9 +189,16 @@ describe("MQTT acknowledgements after the commit", () => {
     const publisher = await mqtt.connectAsync(broker.url, { clientId: uniqueId("pub-") });
     stops.push(() => publisher.endAsync());
     const started = Date.now();
-    await Promise.all(Array.from({ length: 600 }, (_, i) => publisher.publishAsync(`${w.topic}/s`, `{"name":"w","value":${i}}`, { qos: 1 })));
+    await Promise.all(
+      Array.from({ length: 600 }, (_, i) =>
+        publisher.publishAsync(`${w.topic}/s`, `{"name":"w","value":${i}}`, { qos: 1 }),
+      ),
+    );
     const port = gw.httpPort;
-    await waitFor(async () => (await scrape(port, "datalab_gateway_readings_committed_total")) === 600, "600 readings committed");
+    await waitFor(
+      async () => (await scrape(port, "datalab_gateway_readings_committed_total")) === 600,
+      "600 readings committed",
+    );
     // One group per 5 s interval would take 600 / 20 × 5 s = 150 s; early commits take a few.
     expect(Date.now() - started).toBeLessThan(60_000);
   });

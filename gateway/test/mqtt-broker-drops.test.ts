@@ -19,7 +19,10 @@ afterAll(async () => {
 
 describe("broker-side drops ($SYS/broker/publish/messages/dropped)", () => {
   it("are a gateway metric (the broker's count) and a warning on the status, when a stock Mosquitto drops QoS 1 messages", async () => {
-    const broker: MosquittoBroker = await startMosquitto({ maxQueuedMessages: 1000, extraConfig: ["max_inflight_messages 20", "sys_interval 1"] });
+    const broker: MosquittoBroker = await startMosquitto({
+      maxQueuedMessages: 1000,
+      extraConfig: ["max_inflight_messages 20", "sys_interval 1"],
+    });
     cleanup.push(() => broker.stop());
     const w = testWorld({ DATALAB_MQTT_URL: broker.url });
     const admin = await natsAdmin(NATS_URL);
@@ -45,7 +48,9 @@ describe("broker-side drops ($SYS/broker/publish/messages/dropped)", () => {
 
     await waitFor(async () => (await dropped()) >= 500 - 20, "the broker's drops in the gateway's metric", 30_000);
     expect(await dropped()).toBeLessThanOrEqual(500);
-    expect(gw.status().sources.find((s) => s.name === "mqtt-broker")?.warning).toMatch(/the MQTT broker dropped messages while the gateway ran \(\d+ at .*; \d+ since the broker started/);
+    expect(gw.status().sources.find((s) => s.name === "mqtt-broker")?.warning).toMatch(
+      /the MQTT broker dropped messages while the gateway ran \(\d+ at .*; \d+ since the broker started/,
+    );
     expect(gw.status().sources[0]?.name).toBe("mqtt");
   });
 });

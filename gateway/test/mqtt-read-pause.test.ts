@@ -18,7 +18,14 @@ function recorder() {
   let open: number[] | undefined;
   const ingest = {
     // Each message counts as committed at once: its acknowledgement goes out as it arrives.
-    receive(_source: string, payload: Buffer, _decoder: unknown, _ctx: unknown, _receivedAt: unknown, delivery?: Delivery) {
+    receive(
+      _source: string,
+      payload: Buffer,
+      _decoder: unknown,
+      _ctx: unknown,
+      _receivedAt: unknown,
+      delivery?: Delivery,
+    ) {
       delivery?.owner.settled([delivery]);
       const n = Number(payload.toString());
       received.push(n);
@@ -43,7 +50,16 @@ async function start(readPauseMs: number, url = MQTT_URL) {
   const topic = `test/${uniqueId("pause")}`;
   const r = recorder();
   const source = new MqttSource(
-    { url, routes: [{ filter: `${topic}/#`, decoder: () => [] }], clientId: uniqueId("gw-"), persistentSession: false, sessionExpirySeconds: 0, qos: 1, readPauseMs, logger: silentLogger() },
+    {
+      url,
+      routes: [{ filter: `${topic}/#`, decoder: () => [] }],
+      clientId: uniqueId("gw-"),
+      persistentSession: false,
+      sessionExpirySeconds: 0,
+      qos: 1,
+      readPauseMs,
+      logger: silentLogger(),
+    },
     r.ingest,
   );
   await source.start();

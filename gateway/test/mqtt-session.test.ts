@@ -13,7 +13,11 @@ afterAll(async () => {
 
 describe("MQTT persistent session", () => {
   it("the broker keeps QoS 1 messages while the gateway is stopped, and they arrive after the restart", async () => {
-    const w = testWorld({ DATALAB_MQTT_PERSISTENT: "true", DATALAB_MQTT_SESSION_EXPIRY: "60", DATALAB_BATCH_MAX_AGE_MS: "50" });
+    const w = testWorld({
+      DATALAB_MQTT_PERSISTENT: "true",
+      DATALAB_MQTT_SESSION_EXPIRY: "60",
+      DATALAB_BATCH_MAX_AGE_MS: "50",
+    });
     const clientId = `${w.id}-gw`;
     w.env.DATALAB_MQTT_CLIENT_ID = clientId;
     const admin = await natsAdmin(NATS_URL);

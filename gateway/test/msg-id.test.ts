@@ -1,6 +1,13 @@
 import { rmSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { metricValue, natsConnectionOptions, silentLogger, subjects, type Logger, type Subjects } from "@datalab/shared";
+import {
+  metricValue,
+  natsConnectionOptions,
+  silentLogger,
+  subjects,
+  type Logger,
+  type Subjects,
+} from "@datalab/shared";
 import { NATS_URL, uniqueId, waitFor } from "@datalab/shared/testing";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { JetStreamManager } from "@nats-io/jetstream";
@@ -97,7 +104,14 @@ function capture(): { logger: Logger; lines: Line[] } {
   const lines: Line[] = [];
   const at = (level: number) => (obj: object | string, msg?: string) =>
     void lines.push(typeof obj === "string" ? { level, msg: obj } : { ...(obj as object), level, msg: msg ?? "" });
-  const logger = { debug: () => undefined, trace: () => undefined, info: at(30), warn: at(40), error: at(50), fatal: at(60) } as unknown as Logger;
+  const logger = {
+    debug: () => undefined,
+    trace: () => undefined,
+    info: at(30),
+    warn: at(40),
+    error: at(50),
+    fatal: at(60),
+  } as unknown as Logger;
   (logger as unknown as { child: () => Logger }).child = () => logger;
   return { logger, lines };
 }
@@ -106,7 +120,12 @@ describe("a duplicate PubAck is checked, not believed", () => {
   function world(): { subj: Subjects; gw: string; uplink: NatsUplink; t: TestOutbox } {
     const gw = uniqueId("dup");
     const subj = subjects(gw);
-    const uplink = new NatsUplink({ connection: natsConnectionOptions([NATS_URL], {}, gw), subjects: subj, ensureStream: true, logger: silentLogger() });
+    const uplink = new NatsUplink({
+      connection: natsConnectionOptions([NATS_URL], {}, gw),
+      subjects: subj,
+      ensureStream: true,
+      logger: silentLogger(),
+    });
     cleanup.push(async () => {
       await uplink.close();
       await deleteStream(admin.jsm, subj.stream);
@@ -128,7 +147,10 @@ describe("a duplicate PubAck is checked, not believed", () => {
     w.t.reopen();
   }
 
-  async function drainAndCheck(w: ReturnType<typeof world>, n: number): Promise<{ metrics: GatewayMetrics; lines: ReturnType<typeof capture>["lines"] }> {
+  async function drainAndCheck(
+    w: ReturnType<typeof world>,
+    n: number,
+  ): Promise<{ metrics: GatewayMetrics; lines: ReturnType<typeof capture>["lines"] }> {
     const metrics = createGatewayMetrics(false);
     const log = capture();
     const f = forwarder(w, w.uplink, metrics, log.logger);
@@ -136,7 +158,9 @@ describe("a duplicate PubAck is checked, not believed", () => {
     await waitFor(() => w.t.outbox.stats().readings === 0, "the outbox to drain");
     await f.stop();
     // Nothing lost, nothing doubled: each reading is in the stream once.
-    const seqs = (await readBatches(admin.jsm, w.subj.stream)).flatMap((b) => b.batch.messages.flatMap((m) => m.readings.map((r) => r.seq)));
+    const seqs = (await readBatches(admin.jsm, w.subj.stream)).flatMap((b) =>
+      b.batch.messages.flatMap((m) => m.readings.map((r) => r.seq)),
+    );
     expect(seqs.sort((a, b) => a - b)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
     return { metrics, lines: log.lines };
   }
@@ -146,7 +170,9 @@ describe("a duplicate PubAck is checked, not believed", () => {
     await crashAfterFirstAck(w, 30);
     const { metrics, lines } = await drainAndCheck(w, 30);
     expect(await metricValue(metrics.registry, "datalab_gateway_duplicate_batches_total", { kind: "resend" })).toBe(1);
-    expect(await metricValue(metrics.registry, "datalab_gateway_duplicate_batches_total", { kind: "first_send" })).toBe(0);
+    expect(await metricValue(metrics.registry, "datalab_gateway_duplicate_batches_total", { kind: "first_send" })).toBe(
+      0,
+    );
     expect(lines.filter((l) => l.msg.includes("already in the stream") && l.level === 30)).toHaveLength(1);
     expect(lines.filter((l) => l.level >= 40)).toEqual([]);
   });
@@ -158,7 +184,9 @@ describe("a duplicate PubAck is checked, not believed", () => {
     w.t.outbox.settle(undefined, undefined);
     expect(w.t.outbox.inflight()).toBeUndefined();
     const { metrics, lines } = await drainAndCheck(w, 25);
-    expect(await metricValue(metrics.registry, "datalab_gateway_duplicate_batches_total", { kind: "first_send" })).toBe(1);
+    expect(await metricValue(metrics.registry, "datalab_gateway_duplicate_batches_total", { kind: "first_send" })).toBe(
+      1,
+    );
     expect(await metricValue(metrics.registry, "datalab_gateway_duplicate_batches_total", { kind: "resend" })).toBe(0);
     const warned = lines.filter((l) => l.level === 40 && l.msg.includes("had not sent since it started"));
     expect(warned).toHaveLength(1);

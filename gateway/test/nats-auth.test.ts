@@ -6,7 +6,16 @@ import { ensureReadingsStream, silentLogger, subjects } from "@datalab/shared";
 import { startNatsServer, uniqueId, waitFor, type NatsServer } from "@datalab/shared/testing";
 import { Gateway } from "../src/gateway";
 import type { GatewayStatus } from "../src/status";
-import { GatewayProcess, getJson, mqttClient, publishRange, runCli, testWorld, worldConfig, type TestWorld } from "./support/gateway";
+import {
+  GatewayProcess,
+  getJson,
+  mqttClient,
+  publishRange,
+  runCli,
+  testWorld,
+  worldConfig,
+  type TestWorld,
+} from "./support/gateway";
 import { countReadings, natsAdmin, readBatches } from "./support/stream";
 
 /*
@@ -57,7 +66,14 @@ afterAll(async () => {
 });
 
 function world(env: Record<string, string>): TestWorld {
-  const w = testWorld({ DATALAB_NATS_URL: nats.url, DATALAB_NATS_PREFIX: prefix, DATALAB_GATEWAY_ID: gatewayId, DATALAB_NATS_USER: "gw", DATALAB_BATCH_MAX_AGE_MS: "50", ...env });
+  const w = testWorld({
+    DATALAB_NATS_URL: nats.url,
+    DATALAB_NATS_PREFIX: prefix,
+    DATALAB_GATEWAY_ID: gatewayId,
+    DATALAB_NATS_USER: "gw",
+    DATALAB_BATCH_MAX_AGE_MS: "50",
+    ...env,
+  });
   // Each gateway of this file its own topic, though they share the gateway id the permissions name.
   const topic = `${w.id}/sensors`;
   w.topic = topic;
@@ -98,7 +114,11 @@ describe("NATS with per-gateway permissions", () => {
   });
 
   it("with wrong credentials: a clear authorization error in status, CLI and log; it keeps buffering; no secret logged", async () => {
-    const w = world({ DATALAB_NATS_PASSWORD: WRONG_PASSWORD, DATALAB_MQTT_USERNAME: "gw", DATALAB_MQTT_PASSWORD: "mqtt-secret-not-to-log" });
+    const w = world({
+      DATALAB_NATS_PASSWORD: WRONG_PASSWORD,
+      DATALAB_MQTT_USERNAME: "gw",
+      DATALAB_MQTT_PASSWORD: "mqtt-secret-not-to-log",
+    });
     // The MQTT credentials are there for the test of the log; the test broker takes anyone.
     const { gw, port } = await run(w);
     const s = await waitFor(async () => {
@@ -110,7 +130,10 @@ describe("NATS with per-gateway permissions", () => {
     expect(s.lastError).toMatch(/authorization violation/i);
 
     await publishRange(publisher, `${w.topic}/bad`, 0, 30);
-    await waitFor(async () => (await getJson<GatewayStatus>(port, "/status")).outbox.readings === 30, "the readings to wait in the outbox");
+    await waitFor(
+      async () => (await getJson<GatewayStatus>(port, "/status")).outbox.readings === 30,
+      "the readings to wait in the outbox",
+    );
     const health = await getJson<GatewayStatus & { ok: boolean }>(port, "/healthz");
     expect(health.ok).toBe(true);
     expect(health.uplink?.problem).toBe("authorization");
@@ -133,14 +156,23 @@ describe("NATS with per-gateway permissions", () => {
 
   it("the right credentials cannot publish as another gateway: refused as a permission problem, readings kept", async () => {
     // It even takes the real gateway's inbox, so only its subject is refused.
-    const w = world({ DATALAB_NATS_PASSWORD: GW_PASSWORD, DATALAB_GATEWAY_ID: uniqueId("impostor"), DATALAB_NATS_INBOX_PREFIX: `_INBOX_${gatewayId}` });
+    const w = world({
+      DATALAB_NATS_PASSWORD: GW_PASSWORD,
+      DATALAB_GATEWAY_ID: uniqueId("impostor"),
+      DATALAB_NATS_INBOX_PREFIX: `_INBOX_${gatewayId}`,
+    });
     const g = new Gateway(worldConfig(w), { logger: silentLogger() });
     cleanup.push(() => g.stop());
     await g.start();
     await publishRange(publisher, `${w.topic}/other`, 0, 5);
     // Its status reports and stream check are refused too, each showing as a permission
     // problem on its own: wait for the publish of its batch to be the one refused.
-    await waitFor(() => g.status().uplink?.problem === "permission" && /publish to its readings subject/.test(g.status().lastError ?? ""), "the permission error to show");
+    await waitFor(
+      () =>
+        g.status().uplink?.problem === "permission" &&
+        /publish to its readings subject/.test(g.status().lastError ?? ""),
+      "the permission error to show",
+    );
     expect(g.status().outbox.readings).toBe(5);
   });
 
@@ -150,7 +182,10 @@ describe("NATS with per-gateway permissions", () => {
     cleanup.push(() => g.stop());
     await g.start();
     await publishRange(publisher, `${w.topic}/inbox`, 0, 5);
-    await waitFor(() => g.status().uplink?.problem === "permission" && /reply inbox/.test(g.status().uplink?.lastError ?? ""), "the inbox refusal to show");
+    await waitFor(
+      () => g.status().uplink?.problem === "permission" && /reply inbox/.test(g.status().uplink?.lastError ?? ""),
+      "the inbox refusal to show",
+    );
     expect(g.status().uplink?.lastError).toMatch(/DATALAB_NATS_INBOX_PREFIX/);
     expect(g.status().outbox.readings).toBe(5);
   });

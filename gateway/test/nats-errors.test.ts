@@ -40,7 +40,10 @@ describe("describeNatsError on a real server's permission violations", () => {
     );
     expect(err).toBeDefined();
     // The server's asynchronous -ERR, which the uplink reports from the connection's status.
-    const async = await waitFor(() => asyncErrors.find((e) => String((e as Error).message).includes("$JS.API.INFO")), "the server's -ERR for $JS.API.INFO");
+    const async = await waitFor(
+      () => asyncErrors.find((e) => String((e as Error).message).includes("$JS.API.INFO")),
+      "the server's -ERR for $JS.API.INFO",
+    );
     for (const e of [err, async]) {
       const d = describeNatsError(e);
       expect(d.problem).toBe("permission");

@@ -43,20 +43,32 @@ describe("NATS unreachable for a while", () => {
   it("buffers the readings (visible in /metrics), then drains them in order, each once", async () => {
     const nats = await startNatsServer();
     const w = testWorld();
-    const g = new Gateway(worldConfig(w, { DATALAB_NATS_URL: nats.url, DATALAB_BATCH_MAX_AGE_MS: "50", DATALAB_BATCH_MAX_READINGS: "200" }), { logger: silentLogger() });
+    const g = new Gateway(
+      worldConfig(w, { DATALAB_NATS_URL: nats.url, DATALAB_BATCH_MAX_AGE_MS: "50", DATALAB_BATCH_MAX_READINGS: "200" }),
+      { logger: silentLogger() },
+    );
     track(w, g, nats);
     await g.start();
     const port = g.httpPort;
     await waitFor(() => g.uplink.status().state === "connected", "the uplink to connect");
 
     await publishRange(publisher, `${w.topic}/a`, 0, 200);
-    await waitFor(async () => (await streamCount(nats.url, w.id)).readings === 200, "the first readings to reach the stream");
+    await waitFor(
+      async () => (await streamCount(nats.url, w.id)).readings === 200,
+      "the first readings to reach the stream",
+    );
 
     await nats.stop();
-    await waitFor(async () => (await scrape(port, "datalab_gateway_uplink_connected")) === 0, "the gateway to notice the outage");
+    await waitFor(
+      async () => (await scrape(port, "datalab_gateway_uplink_connected")) === 0,
+      "the gateway to notice the outage",
+    );
     await publishRange(publisher, `${w.topic}/a`, 200, 2_200);
     // The backlog grows and is visible to whoever watches the metrics.
-    await waitFor(async () => (await scrape(port, "datalab_gateway_outbox_readings")) === 2_000, "2,000 readings to wait in the outbox");
+    await waitFor(
+      async () => (await scrape(port, "datalab_gateway_outbox_readings")) === 2_000,
+      "2,000 readings to wait in the outbox",
+    );
     expect(await scrape(port, "datalab_gateway_outbox_oldest_age_seconds")).toBeGreaterThanOrEqual(0);
     expect(await scrape(port, "datalab_gateway_uplink_state", { state: "connected" })).toBe(0);
     expect(g.status().forwarding.state).toBe("waiting_for_uplink");
@@ -83,7 +95,11 @@ describe("outbox full", () => {
     const w = testWorld();
     const cap = 1 * MiB;
     const g = new Gateway(
-      worldConfig(w, { DATALAB_NATS_URL: `nats://127.0.0.1:${natsPort}`, DATALAB_OUTBOX_MAX_BYTES: "1MiB", DATALAB_BATCH_MAX_AGE_MS: "50" }),
+      worldConfig(w, {
+        DATALAB_NATS_URL: `nats://127.0.0.1:${natsPort}`,
+        DATALAB_OUTBOX_MAX_BYTES: "1MiB",
+        DATALAB_BATCH_MAX_AGE_MS: "50",
+      }),
       { logger: silentLogger() },
     );
     let nats: NatsServer | undefined;
@@ -100,14 +116,23 @@ describe("outbox full", () => {
     const pad = "x".repeat(150);
     let maxFile = 0;
     for (let i = 0; i < 8_000; i += 200) {
-      for (let k = i; k < i + 200; k++) publisher.publish(`${w.topic}/b`, `{"name":"sensor1","value":${k},"note":"${pad}"}`);
-      await waitFor(() => g.metrics.messagesReceived.get().then((m) => m.values.reduce((s, v) => s + v.value, 0) >= i + 200), "the gateway to take the messages");
+      for (let k = i; k < i + 200; k++)
+        publisher.publish(`${w.topic}/b`, `{"name":"sensor1","value":${k},"note":"${pad}"}`);
+      await waitFor(
+        () => g.metrics.messagesReceived.get().then((m) => m.values.reduce((s, v) => s + v.value, 0) >= i + 200),
+        "the gateway to take the messages",
+      );
       maxFile = Math.max(maxFile, g.outbox.fileBytes().total);
     }
-    await waitFor(() => g.status().outbox.readings + (g.status().dropped.outbox_full ?? 0) === 8_000, "every reading to be committed or counted");
+    await waitFor(
+      () => g.status().outbox.readings + (g.status().dropped.outbox_full ?? 0) === 8_000,
+      "every reading to be committed or counted",
+    );
     const s = g.status();
     expect(s.dropped.outbox_full).toBeGreaterThan(1_000);
-    expect(await scrape(port, "datalab_gateway_dropped_readings_total", { reason: "outbox_full" })).toBe(s.dropped.outbox_full);
+    expect(await scrape(port, "datalab_gateway_dropped_readings_total", { reason: "outbox_full" })).toBe(
+      s.dropped.outbox_full,
+    );
     expect(maxFile).toBeLessThanOrEqual(cap);
     expect(await scrape(port, "datalab_gateway_outbox_file_bytes")).toBeLessThanOrEqual(cap);
     // Ingest went on: the newest reading is there, the oldest were dropped.

@@ -1,4 +1,16 @@
-import { closeSync, copyFileSync, existsSync, openSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { silentLogger, type Logger } from "@datalab/shared";
@@ -32,7 +44,8 @@ function capturing(lines: Opened["lines"]): Logger {
   const base = silentLogger();
   const logger: Logger = new Proxy(base, {
     get(target, prop) {
-      if (prop === "error" || prop === "warn") return (obj: Record<string, unknown>, msg: string) => lines.push({ level: prop, obj, msg });
+      if (prop === "error" || prop === "warn")
+        return (obj: Record<string, unknown>, msg: string) => lines.push({ level: prop, obj, msg });
       if (prop === "child") return () => logger;
       return Reflect.get(target, prop) as unknown;
     },
@@ -44,7 +57,11 @@ function open(path: string): Opened {
   const lines: Opened["lines"] = [];
   const corrupt: string[] = [];
   const drops: Record<DropReason, number> = { outbox_full: 0, disk_full: 0, commit_failed: 0, outbox_damaged: 0 };
-  const outbox = Outbox.open(path, { logger: capturing(lines), onCorrupt: (movedTo) => corrupt.push(movedTo), onDrop: (r, n) => (drops[r] += n) });
+  const outbox = Outbox.open(path, {
+    logger: capturing(lines),
+    onCorrupt: (movedTo) => corrupt.push(movedTo),
+    onDrop: (r, n) => (drops[r] += n),
+  });
   cleanup.push(() => outbox.close());
   return { outbox, lines, corrupt, drops };
 }
@@ -116,14 +133,20 @@ describe("outbox damage found at start: detected, kept aside, logged, counted, a
     const pub = await mqttClient();
     cleanup.push(() => pub.endAsync());
     await publishRange(pub, `${w.topic}/k`, 0, 500);
-    await waitFor(async () => (await scrape(port, "datalab_gateway_outbox_readings")) === 500, "500 readings committed");
+    await waitFor(
+      async () => (await scrape(port, "datalab_gateway_outbox_readings")) === 500,
+      "500 readings committed",
+    );
     await gw.kill("SIGKILL");
     const wal = join(w.dataDir, "outbox.db-wal");
     expect(statSync(wal).size).toBeGreaterThan(8 * 1024);
     const fd = openSync(wal, "r+");
     writeSync(fd, Buffer.alloc(8 * 1024, 0xc3), 0, 8 * 1024, 0);
     closeSync(fd);
-    const old = JSON.parse(readFileSync(join(w.dataDir, "outbox.db-ledger"), "utf8").trim()) as { instance: string; nextSeq: number };
+    const old = JSON.parse(readFileSync(join(w.dataDir, "outbox.db-ledger"), "utf8").trim()) as {
+      instance: string;
+      nextSeq: number;
+    };
     expect(old.nextSeq).toBe(501);
 
     gw = new GatewayProcess(w.env).start();
@@ -140,7 +163,10 @@ describe("outbox damage found at start: detected, kept aside, logged, counted, a
     expect(status.dropped.outbox_damaged).toBe(500);
     // New readings: their keys (instance, seq) are not among the 500 that may have been delivered.
     await publishRange(pub, `${w.topic}/k`, 500, 510);
-    await waitFor(async () => (await scrape(port, "datalab_gateway_outbox_readings")) === 10, "10 new readings committed");
+    await waitFor(
+      async () => (await scrape(port, "datalab_gateway_outbox_readings")) === 10,
+      "10 new readings committed",
+    );
     await gw.kill("SIGTERM");
     const o = open(join(w.dataDir, "outbox.db"));
     const seqs = seqsIn(o.outbox);

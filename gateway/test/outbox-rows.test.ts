@@ -32,8 +32,17 @@ describe("outbox rows: a few messages of a group per row", () => {
     const db = new Database(path);
     db.exec(MIGRATIONS[0]!);
     db.prepare("INSERT INTO meta (key, value) VALUES ('instance', 'abc'), ('next_seq', '3')").run();
-    const wire = (seq: number) => JSON.stringify({ source: "mqtt:x", receivedAt: 1, payload: "{}", encoding: "utf8", readings: [{ seq, sensorId: "s", metric: "v", value: seq, unit: null, ts: 1 }] });
-    db.prepare("INSERT INTO outbox (first_seq, last_seq, n, received_at, wire) VALUES (1, 1, 1, 1, ?), (2, 2, 1, 1, ?)").run(wire(1), wire(2));
+    const wire = (seq: number) =>
+      JSON.stringify({
+        source: "mqtt:x",
+        receivedAt: 1,
+        payload: "{}",
+        encoding: "utf8",
+        readings: [{ seq, sensorId: "s", metric: "v", value: seq, unit: null, ts: 1 }],
+      });
+    db.prepare(
+      "INSERT INTO outbox (first_seq, last_seq, n, received_at, wire) VALUES (1, 1, 1, 1, ?), (2, 2, 1, 1, ?)",
+    ).run(wire(1), wire(2));
     db.pragma("user_version = 1");
     db.close();
     const outbox = Outbox.open(path, { logger: silentLogger() });
@@ -43,7 +52,15 @@ describe("outbox rows: a few messages of a group per row", () => {
       expect(outbox.stats()).toMatchObject({ messages: 7, readings: 7 });
       // No ledger from the previous version proves seq 3 is the highest ever given: seqs skip ahead once.
       const skip = SEQ_SKIP_AFTER_NORMAL;
-      expect(wireMessagesIn(outbox).map((m) => m.readings[0]!.seq)).toEqual([1, 2, 3 + skip, 4 + skip, 5 + skip, 6 + skip, 7 + skip]);
+      expect(wireMessagesIn(outbox).map((m) => m.readings[0]!.seq)).toEqual([
+        1,
+        2,
+        3 + skip,
+        4 + skip,
+        5 + skip,
+        6 + skip,
+        7 + skip,
+      ]);
     } finally {
       outbox.close();
     }

@@ -145,7 +145,13 @@ describe("outbox cap", () => {
     t.outbox.commit(messages(1, 2_000, { padding: 500 }));
     const pages = t.outbox.db.pragma("page_count", { simple: true }) as number;
     t.outbox.db.pragma(`max_page_count = ${pages}`);
-    const bad: QuarantinedMessage = { source: "mqtt:x", receivedAt: Date.now(), payload: Buffer.from("{'name': 'sensor1'}"), reason: "not_json", detail: "single quotes" };
+    const bad: QuarantinedMessage = {
+      source: "mqtt:x",
+      receivedAt: Date.now(),
+      payload: Buffer.from("{'name': 'sensor1'}"),
+      reason: "not_json",
+      detail: "single quotes",
+    };
     expect(() => t.outbox.commit(messages(2_001, 500, { padding: 500 }), [bad])).not.toThrow();
     expect(t.drops.disk_full).toBe(500);
     expect(seqsIn(t.outbox).at(-1)).toBe(2_000);
@@ -155,7 +161,13 @@ describe("outbox cap", () => {
   it("bounds the quarantine in bytes as well as rows", () => {
     const t = open({ maxBytes: 4 * MiB });
     const budget = planSpace(4 * MiB).quarantineBudget;
-    const big = (i: number): QuarantinedMessage => ({ source: "mqtt:x", receivedAt: i, payload: Buffer.alloc(60_000, 65), reason: "too_large", detail: "big" });
+    const big = (i: number): QuarantinedMessage => ({
+      source: "mqtt:x",
+      receivedAt: i,
+      payload: Buffer.alloc(60_000, 65),
+      reason: "too_large",
+      detail: "big",
+    });
     for (let i = 0; i < 40; i++) t.outbox.commit([], [big(i)]);
     const bytes = (t.outbox.db.prepare("SELECT sum(length(payload)) AS b FROM quarantine").get() as { b: number }).b;
     expect(bytes).toBeLessThanOrEqual(budget);

@@ -15,13 +15,29 @@ const status = {
   uplink: null,
   forwarding: { state: "idle", readingsPerSecond: null, etaSeconds: null, maxReadingsPerSec: 0, maxBytesPerSec: 0 },
   sources: [],
-  outbox: { readings: 0, messages: 0, bytes: 0, fileBytes: 0, maxBytes: null, policy: null, oldestAgeSeconds: null, inflight: null, path: "x" },
+  outbox: {
+    readings: 0,
+    messages: 0,
+    bytes: 0,
+    fileBytes: 0,
+    maxBytes: null,
+    policy: null,
+    oldestAgeSeconds: null,
+    inflight: null,
+    path: "x",
+  },
   quarantine: { not_json: 12 },
   dropped: {},
   lastError: null,
 } as unknown as GatewayStatus;
 
-const row = (payload: Buffer, i = 0): QuarantinedRow => ({ receivedAt: 1_764_270_000_000 + i, source: "mqtt:sensors/x", reason: "not_json", detail: "d".repeat(2_000), payload });
+const row = (payload: Buffer, i = 0): QuarantinedRow => ({
+  receivedAt: 1_764_270_000_000 + i,
+  source: "mqtt:sensors/x",
+  reason: "not_json",
+  detail: "d".repeat(2_000),
+  payload,
+});
 
 describe("quarantine sample in the health report", () => {
   it("cuts a large payload to 1,024 characters and says how large it was", () => {
@@ -41,7 +57,17 @@ describe("quarantine sample in the health report", () => {
     expect(report.recentQuarantine!.length).toBeLessThanOrEqual(QUARANTINE_SAMPLE.entries);
     expect(report.recentQuarantine![0]!.receivedAt).toBe(rows[0]!.receivedAt);
     // Plain payloads: all ten fit.
-    const plain = GatewayReport.parse(JSON.parse(Buffer.from(encodeReport(status, false, Array.from({ length: 12 }, (_, i) => row(Buffer.from("x".repeat(5_000)), i)))).toString("utf8")));
+    const plain = GatewayReport.parse(
+      JSON.parse(
+        Buffer.from(
+          encodeReport(
+            status,
+            false,
+            Array.from({ length: 12 }, (_, i) => row(Buffer.from("x".repeat(5_000)), i)),
+          ),
+        ).toString("utf8"),
+      ),
+    );
     expect(plain.recentQuarantine).toHaveLength(QUARANTINE_SAMPLE.entries);
   });
 });

@@ -38,7 +38,9 @@ interface StoredReading {
 }
 
 function outboxReadings(g: Gateway): StoredReading[] {
-  return wireMessagesIn(g.outbox).flatMap((wire) => wire.readings.map((r) => ({ ...(r as Omit<StoredReading, "source">), source: wire.source })));
+  return wireMessagesIn(g.outbox).flatMap((wire) =>
+    wire.readings.map((r) => ({ ...(r as Omit<StoredReading, "source">), source: wire.source })),
+  );
 }
 
 function rtlStatus(g: Gateway): Rtl433SourceStatus {
@@ -52,7 +54,10 @@ afterAll(async () => {
   for (const c of cleanup.reverse()) await c();
 });
 
-async function gatewayWith(env: Record<string, string>, source?: Omit<Rtl433SourceOptions, "metrics" | "logger">): Promise<{ g: Gateway; w: TestWorld }> {
+async function gatewayWith(
+  env: Record<string, string>,
+  source?: Omit<Rtl433SourceOptions, "metrics" | "logger">,
+): Promise<{ g: Gateway; w: TestWorld }> {
   const w = testWorld();
   const config = worldConfig(w, {
     DATALAB_MQTT_ENABLED: "false",
@@ -64,7 +69,12 @@ async function gatewayWith(env: Record<string, string>, source?: Omit<Rtl433Sour
   });
   const logger = silentLogger();
   const metrics = createGatewayMetrics(false);
-  const sources = source ? [(ingest: Ingest) => new Rtl433ProcessSource({ ...source, metrics: codecMetrics(metrics.registry), logger }, ingest)] : [];
+  const sources = source
+    ? [
+        (ingest: Ingest) =>
+          new Rtl433ProcessSource({ ...source, metrics: codecMetrics(metrics.registry), logger }, ingest),
+      ]
+    : [];
   const g = new Gateway(config, { logger, metrics, sources });
   cleanup.push(async () => {
     await g.stop();
@@ -89,7 +99,9 @@ describe("rtl_433 child process", () => {
       return r.length >= completed * FIXTURE_READINGS ? r : undefined;
     }, "the readings of the finished runs");
     expect(new Set(readings.map((r) => r.source))).toEqual(new Set(["rtl433:cat"]));
-    expect(readings.find((r) => r.sensorId === "rtl433-Nexus-TH-3-201" && r.metric === "temperature")?.value).toBe(29.4);
+    expect(readings.find((r) => r.sensorId === "rtl433-Nexus-TH-3-201" && r.metric === "temperature")?.value).toBe(
+      29.4,
+    );
     expect(rtlStatus(g).frames.rejected).toBe(0);
     expect(g.outbox.quarantined().length).toBe(0);
   });
@@ -98,13 +110,25 @@ describe("rtl_433 child process", () => {
     const script = `printf '%s\\n' 'rtl_433 says hello' '{"id": 5, "temperature_C": 20}' '${FIXTURE_EVENTS[0]}'`;
     const { g } = await gatewayWith({}, { command: ["sh", "-c", script], restartMinMs: 600_000 });
     await waitFor(() => g.outbox.quarantined().length === 2, "two quarantined lines");
-    expect(g.outbox.quarantined().map((q) => [q.reason, q.source]).sort()).toEqual([
+    expect(
+      g.outbox
+        .quarantined()
+        .map((q) => [q.reason, q.source])
+        .sort(),
+    ).toEqual([
       ["missing_field", "rtl433:sh"],
       ["not_json", "rtl433:sh"],
     ]);
     await waitFor(() => outboxReadings(g).length === 3, "the one good event's readings");
-    expect(await scrape(g.httpPort, "datalab_gateway_frames_rejected_total", { protocol: "rtl433", reason: "not_json" })).toBe(1);
-    expect(await scrape(g.httpPort, "datalab_gateway_frames_rejected_total", { protocol: "rtl433", reason: "missing_field" })).toBe(1);
+    expect(
+      await scrape(g.httpPort, "datalab_gateway_frames_rejected_total", { protocol: "rtl433", reason: "not_json" }),
+    ).toBe(1);
+    expect(
+      await scrape(g.httpPort, "datalab_gateway_frames_rejected_total", {
+        protocol: "rtl433",
+        reason: "missing_field",
+      }),
+    ).toBe(1);
   });
 
   it("a command that is not installed is reported in the status; the gateway keeps running", async () => {
@@ -118,18 +142,25 @@ describe("rtl_433 child process", () => {
     await waitFor(() => rtlStatus(g).starts >= 2, "another attempt after the delay");
   });
 
-  it.skipIf(!HAS_RTL433)("the real rtl_433 (needs rtl_433: apt-get install rtl-433) decodes test bits given with -y, run from DATALAB_RTL433_CMD", async () => {
-    const { g } = await gatewayWith({ DATALAB_RTL433_CMD: `rtl_433 -R 19 -F json -y "${NEXUS_BITS}"` });
-    const readings = await waitFor(() => {
-      const r = outboxReadings(g).filter((x) => x.sensorId === "rtl433-Nexus-TH-3-201");
-      return r.length >= 3 ? r : undefined;
-    }, "the Nexus-TH readings from rtl_433");
-    expect(Object.fromEntries(readings.slice(0, 3).map((r) => [r.metric, r.value]))).toEqual({ temperature: 29.4, humidity: 30, battery_ok: 1 });
-    expect(readings[0]!.source).toBe("rtl433:rtl_433");
-    expect(rtlStatus(g).command).toEqual(["rtl_433", "-R", "19", "-F", "json", "-y", NEXUS_BITS]);
-    // -y decodes and exits: the source starts it again.
-    await waitFor(() => rtlStatus(g).starts >= 2, "a restart after rtl_433 exits");
-  });
+  it.skipIf(!HAS_RTL433)(
+    "the real rtl_433 (needs rtl_433: apt-get install rtl-433) decodes test bits given with -y, run from DATALAB_RTL433_CMD",
+    async () => {
+      const { g } = await gatewayWith({ DATALAB_RTL433_CMD: `rtl_433 -R 19 -F json -y "${NEXUS_BITS}"` });
+      const readings = await waitFor(() => {
+        const r = outboxReadings(g).filter((x) => x.sensorId === "rtl433-Nexus-TH-3-201");
+        return r.length >= 3 ? r : undefined;
+      }, "the Nexus-TH readings from rtl_433");
+      expect(Object.fromEntries(readings.slice(0, 3).map((r) => [r.metric, r.value]))).toEqual({
+        temperature: 29.4,
+        humidity: 30,
+        battery_ok: 1,
+      });
+      expect(readings[0]!.source).toBe("rtl433:rtl_433");
+      expect(rtlStatus(g).command).toEqual(["rtl_433", "-R", "19", "-F", "json", "-y", NEXUS_BITS]);
+      // -y decodes and exits: the source starts it again.
+      await waitFor(() => rtlStatus(g).starts >= 2, "a restart after rtl_433 exits");
+    },
+  );
 });
 
 describe("rtl_433 events over MQTT (the same codec)", () => {
@@ -143,7 +174,10 @@ describe("rtl_433 events over MQTT (the same codec)", () => {
 
   it("fixture events become readings; bad events are quarantined with the reason", async () => {
     const { g, w } = await gatewayWith({ DATALAB_MQTT_ENABLED: "true" });
-    await waitFor(() => g.status().sources.find((s) => s.name === "mqtt")?.state === "connected", "the MQTT source to connect");
+    await waitFor(
+      () => g.status().sources.find((s) => s.name === "mqtt")?.state === "connected",
+      "the MQTT source to connect",
+    );
     const topic = `${w.id}/rtl_433/pi-garden/events`;
     for (const line of FIXTURE_EVENTS) await client.publishAsync(topic, line, { qos: 1 });
     await client.publishAsync(topic, "{'model': 'Nexus-TH'}", { qos: 1 });
@@ -152,7 +186,12 @@ describe("rtl_433 events over MQTT (the same codec)", () => {
 
     await waitFor(() => outboxReadings(g).length === FIXTURE_READINGS, "every fixture reading");
     await waitFor(() => g.outbox.quarantined().length === 3, "three quarantined events");
-    expect(g.outbox.quarantined().map((q) => q.reason).sort()).toEqual(["missing_field", "no_metrics", "not_json"]);
+    expect(
+      g.outbox
+        .quarantined()
+        .map((q) => q.reason)
+        .sort(),
+    ).toEqual(["missing_field", "no_metrics", "not_json"]);
     expect(new Set(outboxReadings(g).map((r) => r.source))).toEqual(new Set([`mqtt:${topic}`]));
   });
 

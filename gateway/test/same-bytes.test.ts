@@ -28,7 +28,9 @@ interface StoredReading {
 }
 
 function outboxReadings(g: Gateway): StoredReading[] {
-  return wireMessagesIn(g.outbox).flatMap((wire) => wire.readings.map((r) => ({ ...(r as Omit<StoredReading, "source">), source: wire.source })));
+  return wireMessagesIn(g.outbox).flatMap((wire) =>
+    wire.readings.map((r) => ({ ...(r as Omit<StoredReading, "source">), source: wire.source })),
+  );
 }
 
 describe("the same bytes over MQTT and a serial JSON-lines radio (needs socat)", () => {
@@ -58,7 +60,10 @@ describe("the same bytes over MQTT and a serial JSON-lines radio (needs socat)",
     );
     await g.start();
     client = await mqttClient();
-    await waitFor(() => g.status().sources.every((s) => s.state === "connected"), "MQTT and the serial port to connect");
+    await waitFor(
+      () => g.status().sources.every((s) => s.state === "connected"),
+      "MQTT and the serial port to connect",
+    );
     node = await NodeEnd.open(pty.node);
   });
 
@@ -89,7 +94,11 @@ describe("the same bytes over MQTT and a serial JSON-lines radio (needs socat)",
 
   it("a pressure configured as hPa is stored in Pa beside rtl_433's pressure_hPa; the unstated battery stays unknown and is counted", async () => {
     await client.publishAsync(`${w.id}/sensors/w1`, '{"sensor":"w1","pressure":1013.25,"battery":87}', { qos: 1 });
-    await client.publishAsync(`${w.id}/rtl_433/pi/events`, '{"model":"Fineoffset-WH25","id":7,"pressure_hPa":1001.7,"current":2.5}', { qos: 1 });
+    await client.publishAsync(
+      `${w.id}/rtl_433/pi/events`,
+      '{"model":"Fineoffset-WH25","id":7,"pressure_hPa":1001.7,"current":2.5}',
+      { qos: 1 },
+    );
     const got = await waitFor(() => {
       const r = outboxReadings(g).filter((x) => x.sensorId === "w1" || x.sensorId === "rtl433-Fineoffset-WH25-7");
       return r.length === 4 ? r : undefined;
@@ -104,6 +113,12 @@ describe("the same bytes over MQTT and a serial JSON-lines radio (needs socat)",
     const status = g.status();
     expect(status.fields).toMatchObject({ "jsonl:battery:unit_unknown": 1, "rtl433:current:unit_unknown": 1 });
     expect(formatStatus(status, "test")).toMatch(/fields\s+unit unknown: .*jsonl battery 1/);
-    expect(await scrape(g.httpPort, "datalab_gateway_fields_total", { format: "rtl433", field: "current", outcome: "unit_unknown" })).toBe(1);
+    expect(
+      await scrape(g.httpPort, "datalab_gateway_fields_total", {
+        format: "rtl433",
+        field: "current",
+        outcome: "unit_unknown",
+      }),
+    ).toBe(1);
   });
 });

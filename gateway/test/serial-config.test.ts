@@ -23,7 +23,11 @@ function configError(env: Record<string, string>, file?: string): string {
 
 describe("serial port specs (DATALAB_SERIAL_PORTS)", () => {
   it("reads path[@baud]:protocol, with each protocol's default speed", () => {
-    expect(parseSerialPortSpec("/dev/ttyUSB0@57600:mysensors")).toEqual({ path: "/dev/ttyUSB0", baudRate: 57_600, protocol: "mysensors" });
+    expect(parseSerialPortSpec("/dev/ttyUSB0@57600:mysensors")).toEqual({
+      path: "/dev/ttyUSB0",
+      baudRate: 57_600,
+      protocol: "mysensors",
+    });
     expect(parseSerialPortSpec("/dev/ttyUSB0:mysensors").baudRate).toBe(115_200);
     expect(parseSerialPortSpec("/dev/ttyUSB0:jsonl").baudRate).toBe(115_200);
     expect(parseSerialPortSpec("/dev/ttyUSB1:xbee").baudRate).toBe(9_600);
@@ -39,26 +43,40 @@ describe("serial port specs (DATALAB_SERIAL_PORTS)", () => {
   });
 
   it("a list from the environment; every mistake reported at once, naming the variable", () => {
-    const cfg = loadGatewayConfig({ env: { DATALAB_SERIAL_PORTS: "/dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A50285BI-if00-port0:mysensors, /dev/ttyACM0@9600:jsonl" } });
+    const cfg = loadGatewayConfig({
+      env: {
+        DATALAB_SERIAL_PORTS:
+          "/dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A50285BI-if00-port0:mysensors, /dev/ttyACM0@9600:jsonl",
+      },
+    });
     expect(cfg.serialPorts.map((p) => `${p.path}@${p.baudRate}:${p.protocol}`)).toEqual([
       "/dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A50285BI-if00-port0@115200:mysensors",
       "/dev/ttyACM0@9600:jsonl",
     ]);
-    const msg = configError({ DATALAB_SERIAL_PORTS: "/dev/ttyUSB0:zigbee,ttyUSB1:xbee,/dev/ttyUSB3@10:jsonl,/dev/ttyUSB4" });
+    const msg = configError({
+      DATALAB_SERIAL_PORTS: "/dev/ttyUSB0:zigbee,ttyUSB1:xbee,/dev/ttyUSB3@10:jsonl,/dev/ttyUSB4",
+    });
     expect(msg).toContain("DATALAB_SERIAL_PORTS=");
     expect(msg).toContain('unknown protocol "zigbee"; expected one of jsonl, mysensors, xbee, xbee2, rtl433');
     expect(msg).toContain("the path must be absolute");
     expect(msg).toContain("baud rate 10 is not an integer from 50 to 4000000");
     expect(msg).toContain('"/dev/ttyUSB4": expected path[@baud]:protocol');
     // `@fast` is not a speed: it stays part of the path (which then will not exist), never a baud rate.
-    expect(loadGatewayConfig({ env: { DATALAB_SERIAL_PORTS: "/dev/x@fast:xbee" } }).serialPorts[0]!.path).toBe("/dev/x@fast");
+    expect(loadGatewayConfig({ env: { DATALAB_SERIAL_PORTS: "/dev/x@fast:xbee" } }).serialPorts[0]!.path).toBe(
+      "/dev/x@fast",
+    );
   });
 
   it("the config file may list ports as strings or objects; the same port twice is refused", () => {
     const dir = tempDir();
     dirs.push(dir);
     const file = join(dir, "gateway.json");
-    writeFileSync(file, JSON.stringify({ serialPorts: ["/dev/ttyUSB0:mysensors", { path: "/dev/ttyUSB1", protocol: "xbee", baudRate: 115200 }] }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        serialPorts: ["/dev/ttyUSB0:mysensors", { path: "/dev/ttyUSB1", protocol: "xbee", baudRate: 115200 }],
+      }),
+    );
     expect(loadGatewayConfig({ env: {}, file }).serialPorts).toEqual([
       { path: "/dev/ttyUSB0", baudRate: 115_200, protocol: "mysensors" },
       { path: "/dev/ttyUSB1", baudRate: 115_200, protocol: "xbee" },
@@ -79,7 +97,10 @@ describe("XBee pin scaling (xbeePins)", () => {
         }),
       },
     });
-    expect(cfg.xbeePins.pins).toEqual({ AD0: { metric: "temperature", unit: "Cel", scale: 0.1173, offset: -50 }, DIO4: false });
+    expect(cfg.xbeePins.pins).toEqual({
+      AD0: { metric: "temperature", unit: "Cel", scale: 0.1173, offset: -50 },
+      DIO4: false,
+    });
     expect(Object.keys(cfg.xbeePins.pinsByNode ?? {})).toEqual(["0013A20040522BAA"]);
   });
 
@@ -93,7 +114,15 @@ describe("XBee pin scaling (xbeePins)", () => {
 
 describe("rtl_433 command (DATALAB_RTL433_CMD)", () => {
   it("splits on spaces, quotes group words, no shell", () => {
-    expect(splitCommandLine(`rtl_433 -F json -y "{36}c9a126f1e {36}c9a126f1e" -M 'time:iso:tz'`)).toEqual(["rtl_433", "-F", "json", "-y", "{36}c9a126f1e {36}c9a126f1e", "-M", "time:iso:tz"]);
+    expect(splitCommandLine(`rtl_433 -F json -y "{36}c9a126f1e {36}c9a126f1e" -M 'time:iso:tz'`)).toEqual([
+      "rtl_433",
+      "-F",
+      "json",
+      "-y",
+      "{36}c9a126f1e {36}c9a126f1e",
+      "-M",
+      "time:iso:tz",
+    ]);
     expect(splitCommandLine(`rtl_433 "-F`)).toBeUndefined();
     expect(loadGatewayConfig({ env: {} }).rtl433Command).toEqual([]);
     expect(configError({ DATALAB_RTL433_CMD: `rtl_433 "-F json` })).toMatch(/DATALAB_RTL433_CMD=.*unbalanced quotes/);
@@ -101,6 +130,8 @@ describe("rtl_433 command (DATALAB_RTL433_CMD)", () => {
 
   it("MySensors unit system is M or I", () => {
     expect(loadGatewayConfig({ env: {} }).mysensorsUnitSystem).toBe("M");
-    expect(configError({ DATALAB_MYSENSORS_UNITS: "metric" })).toMatch(/DATALAB_MYSENSORS_UNITS=.*expected M \(metric\) or I \(imperial\)/);
+    expect(configError({ DATALAB_MYSENSORS_UNITS: "metric" })).toMatch(
+      /DATALAB_MYSENSORS_UNITS=.*expected M \(metric\) or I \(imperial\)/,
+    );
   });
 });

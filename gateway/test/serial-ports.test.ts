@@ -60,7 +60,10 @@ function fakeTree(): { dev: string; sys: string } {
   link(join(sys, "class/tty/ttyACM0"), "../../devices/pci0000:00/0000:00:14.0/usb1/1-2/1-2:1.0/tty/ttyACM0");
 
   // 8250 UARTs: ttyS0 exists only on paper (type 0), ttyS1 has a chip behind it.
-  for (const [n, type] of [["ttyS0", "0"], ["ttyS1", "4"]] as const) {
+  for (const [n, type] of [
+    ["ttyS0", "0"],
+    ["ttyS1", "4"],
+  ] as const) {
     const d = join(sys, `devices/platform/serial8250/tty/${n}`);
     file(join(d, "type"), `${type}\n`);
     link(join(d, "device"), "../../../serial8250");
@@ -83,7 +86,11 @@ describe("serial port listing without udevadm", () => {
   it("reads ports from sysfs with their by-id names and USB ids", () => {
     expect(list.method).toBe("sysfs");
     expect(list.note).toMatch(/udevadm not found/);
-    expect(list.ports.map((p) => p.path)).toEqual([join(tree.dev, "ttyACM0"), join(tree.dev, "ttyS1"), join(tree.dev, "ttyUSB0")]);
+    expect(list.ports.map((p) => p.path)).toEqual([
+      join(tree.dev, "ttyACM0"),
+      join(tree.dev, "ttyS1"),
+      join(tree.dev, "ttyUSB0"),
+    ]);
     const ftdi = list.ports.find((p) => p.path.endsWith("ttyUSB0"))!;
     expect(ftdi).toMatchObject({
       vendorId: "0403",
@@ -102,7 +109,9 @@ describe("serial port listing without udevadm", () => {
 
   it("prints the by-id name to use in DATALAB_SERIAL_PORTS", () => {
     const text = formatPortList(list);
-    expect(text).toContain(`${join(tree.dev, "ttyUSB0")}  USB 0403:6001  FTDI FT232R USB UART  serial A50285BI  (ftdi_sio)`);
+    expect(text).toContain(
+      `${join(tree.dev, "ttyUSB0")}  USB 0403:6001  FTDI FT232R USB UART  serial A50285BI  (ftdi_sio)`,
+    );
     expect(text).toContain(`by-id:   ${join(tree.dev, "serial/by-id/usb-FTDI_FT232R_USB_UART_A50285BI-if00-port0")}`);
     expect(text).toMatch(/DATALAB_SERIAL_PORTS=.*by-id\/usb-Arduino.*:mysensors/);
     expect(text).toContain("(listed with sysfs; udevadm not found");

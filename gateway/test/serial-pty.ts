@@ -12,7 +12,8 @@ import { waitFor } from "@datalab/shared/testing";
 
 export function requireSocat(): void {
   const r = spawnSync("sh", ["-c", "command -v socat"], { encoding: "utf8" });
-  if (!r.stdout.trim()) throw new Error("socat is not installed: apt-get install -y socat (the serial tests use pty pairs)");
+  if (!r.stdout.trim())
+    throw new Error("socat is not installed: apt-get install -y socat (the serial tests use pty pairs)");
 }
 
 export class PtyPair {
@@ -29,7 +30,9 @@ export class PtyPair {
 
   async plug(): Promise<void> {
     requireSocat();
-    const proc = spawn("socat", ["-d", "-d", `pty,raw,echo=0,link=${this.radio}`, `pty,raw,echo=0,link=${this.node}`], { stdio: ["ignore", "ignore", "pipe"] });
+    const proc = spawn("socat", ["-d", "-d", `pty,raw,echo=0,link=${this.radio}`, `pty,raw,echo=0,link=${this.node}`], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
     this.#proc = proc;
     // Bounded: only kept to explain a failure to start.
     proc.stderr!.on("data", (d: Buffer) => (this.#log = (this.#log + d.toString()).slice(-4_000)));

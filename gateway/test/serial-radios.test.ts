@@ -8,7 +8,16 @@ import { rmSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "@datalab/shared";
 import { freePort, tempDir, waitFor } from "@datalab/shared/testing";
-import { encodeMySensors, encodeMySensorsSet, encodeXBee, MYS_SENSOR_TYPE_NAMES, MysCommand, MysInternal, MysSensorType, MysVariable } from "@datalab/sensors";
+import {
+  encodeMySensors,
+  encodeMySensorsSet,
+  encodeXBee,
+  MYS_SENSOR_TYPE_NAMES,
+  MysCommand,
+  MysInternal,
+  MysSensorType,
+  MysVariable,
+} from "@datalab/sensors";
 import { Gateway } from "../src/gateway";
 import type { SerialSourceStatus } from "../src/sources/serial";
 import { scrape, testWorld, worldConfig, type TestWorld } from "./support/gateway";
@@ -24,7 +33,9 @@ interface StoredReading {
 }
 
 function outboxReadings(g: Gateway): StoredReading[] {
-  return wireMessagesIn(g.outbox).flatMap((wire) => wire.readings.map((r) => ({ ...(r as Omit<StoredReading, "source">), source: wire.source })));
+  return wireMessagesIn(g.outbox).flatMap((wire) =>
+    wire.readings.map((r) => ({ ...(r as Omit<StoredReading, "source">), source: wire.source })),
+  );
 }
 
 function serialStatus(g: Gateway, protocol: string): SerialSourceStatus {
@@ -86,30 +97,84 @@ describe("serial radios over pty pairs (needs socat)", () => {
       rmSync(dir, { recursive: true, force: true });
       rmSync(w.dataDir, { recursive: true, force: true });
     });
-    await waitFor(() => serialStatus(g, "mysensors").state === "connected" && serialStatus(g, "xbee").state === "connected", "both ports to open");
+    await waitFor(
+      () => serialStatus(g, "mysensors").state === "connected" && serialStatus(g, "xbee").state === "connected",
+      "both ports to open",
+    );
     mysNode = await NodeEnd.open(mysPty.node);
     xbeeNode = await NodeEnd.open(xbeePty.node);
   });
 
   it("a MySensors node gets its id on the wire, presents itself, and its readings reach the outbox", async () => {
     // A new node asks for an id from the 255 address; the controller answers on the same port.
-    await mysNode.write(encodeMySensors({ nodeId: 255, childId: 255, command: MysCommand.INTERNAL, ack: 0, type: MysInternal.ID_REQUEST, payload: "" }));
-    const reply = await waitFor(() => mysNode.lines().find((l) => l.startsWith("255;255;3;0;4;")), "the ID response on the node's end");
+    await mysNode.write(
+      encodeMySensors({
+        nodeId: 255,
+        childId: 255,
+        command: MysCommand.INTERNAL,
+        ack: 0,
+        type: MysInternal.ID_REQUEST,
+        payload: "",
+      }),
+    );
+    const reply = await waitFor(
+      () => mysNode.lines().find((l) => l.startsWith("255;255;3;0;4;")),
+      "the ID response on the node's end",
+    );
     expect(reply).toBe("255;255;3;0;4;1");
     const id = Number(reply.split(";")[5]);
 
     await mysNode.write(
       Buffer.concat([
-        encodeMySensors({ nodeId: id, childId: 255, command: MysCommand.PRESENTATION, ack: 0, type: MysSensorType.ARDUINO_NODE, payload: "2.3.2" }),
-        encodeMySensors({ nodeId: id, childId: 255, command: MysCommand.INTERNAL, ack: 0, type: MysInternal.SKETCH_NAME, payload: "Kitchen" }),
-        encodeMySensors({ nodeId: id, childId: 0, command: MysCommand.PRESENTATION, ack: 0, type: MYS_SENSOR_TYPE_NAMES.indexOf("S_TEMP"), payload: "air" }),
+        encodeMySensors({
+          nodeId: id,
+          childId: 255,
+          command: MysCommand.PRESENTATION,
+          ack: 0,
+          type: MysSensorType.ARDUINO_NODE,
+          payload: "2.3.2",
+        }),
+        encodeMySensors({
+          nodeId: id,
+          childId: 255,
+          command: MysCommand.INTERNAL,
+          ack: 0,
+          type: MysInternal.SKETCH_NAME,
+          payload: "Kitchen",
+        }),
+        encodeMySensors({
+          nodeId: id,
+          childId: 0,
+          command: MysCommand.PRESENTATION,
+          ack: 0,
+          type: MYS_SENSOR_TYPE_NAMES.indexOf("S_TEMP"),
+          payload: "air",
+        }),
         encodeMySensorsSet(id, 0, MysVariable.TEMP, "21.5"),
         encodeMySensorsSet(id, 0, MysVariable.TEMP, "21.75"),
       ]),
     );
     // The node asks for the time and the unit system: answered too.
-    await mysNode.write(encodeMySensors({ nodeId: id, childId: 255, command: MysCommand.INTERNAL, ack: 0, type: MysInternal.TIME, payload: "" }));
-    await mysNode.write(encodeMySensors({ nodeId: id, childId: 255, command: MysCommand.INTERNAL, ack: 0, type: MysInternal.CONFIG, payload: "0" }));
+    await mysNode.write(
+      encodeMySensors({
+        nodeId: id,
+        childId: 255,
+        command: MysCommand.INTERNAL,
+        ack: 0,
+        type: MysInternal.TIME,
+        payload: "",
+      }),
+    );
+    await mysNode.write(
+      encodeMySensors({
+        nodeId: id,
+        childId: 255,
+        command: MysCommand.INTERNAL,
+        ack: 0,
+        type: MysInternal.CONFIG,
+        payload: "0",
+      }),
+    );
 
     const readings = await waitFor(() => {
       const r = outboxReadings(g).filter((x) => x.sensorId === `mys-${id}-0`);
@@ -121,19 +186,34 @@ describe("serial radios over pty pairs (needs socat)", () => {
     ]);
     expect(readings[0]!.source).toBe(`serial:${mysPty.radio}:mysensors`);
 
-    const timeReply = await waitFor(() => mysNode.lines().find((l) => l.startsWith(`${id};255;3;0;1;`)), "the I_TIME answer");
+    const timeReply = await waitFor(
+      () => mysNode.lines().find((l) => l.startsWith(`${id};255;3;0;1;`)),
+      "the I_TIME answer",
+    );
     expect(Math.abs(Number(timeReply.split(";")[5]) - Date.now() / 1000)).toBeLessThan(60);
-    expect(await waitFor(() => mysNode.lines().find((l) => l.startsWith(`${id};255;3;0;6;`)), "the I_CONFIG answer")).toBe(`${id};255;3;0;6;M`);
+    expect(
+      await waitFor(() => mysNode.lines().find((l) => l.startsWith(`${id};255;3;0;6;`)), "the I_CONFIG answer"),
+    ).toBe(`${id};255;3;0;6;M`);
 
     // Presentations are remembered as metadata, and shown in the gateway's status.
-    const node = await waitFor(() => serialStatus(g, "mysensors").mysensors?.nodes.find((n) => n.nodeId === id), "the node in the status");
+    const node = await waitFor(
+      () => serialStatus(g, "mysensors").mysensors?.nodes.find((n) => n.nodeId === id),
+      "the node in the status",
+    );
     expect(node.sketchName).toBe("Kitchen");
     expect(node.libraryVersion).toBe("2.3.2");
     expect(node.children["0"]).toMatchObject({ typeName: "S_TEMP", description: "air" });
   });
 
   it("while node 46 keeps sending without presenting, new nodes asking for ids one after another are never given 46", async () => {
-    const idRequest = encodeMySensors({ nodeId: 255, childId: 255, command: MysCommand.INTERNAL, ack: 0, type: MysInternal.ID_REQUEST, payload: "" });
+    const idRequest = encodeMySensors({
+      nodeId: 255,
+      childId: 255,
+      command: MysCommand.INTERNAL,
+      ack: 0,
+      type: MysInternal.ID_REQUEST,
+      payload: "",
+    });
     const given: number[] = [];
     const responses = (): string[] => mysNode.lines().filter((l) => l.startsWith("255;255;3;0;4;"));
     const before = responses().length;
@@ -151,7 +231,10 @@ describe("serial radios over pty pairs (needs socat)", () => {
     const node46 = serialStatus(g, "mysensors").mysensors?.nodes.find((n) => n.nodeId === 46);
     expect(node46).toMatchObject({ nodeId: 46 });
     expect(node46?.assignedAt).toBeUndefined();
-    await waitFor(() => outboxReadings(g).filter((r) => r.sensorId === "mys-46-1").length === given.length, "every reading of node 46 in the outbox");
+    await waitFor(
+      () => outboxReadings(g).filter((r) => r.sensorId === "mys-46-1").length === given.length,
+      "every reading of node 46 in the outbox",
+    );
   });
 
   it("an XBee coordinator's I/O sample (scaled by xbeePins) and text packet reach the outbox", async () => {
@@ -187,28 +270,60 @@ describe("serial radios over pty pairs (needs socat)", () => {
     await xbeeNode.write(good.subarray(0, 7));
 
     const byReason = (reason: string, protocol: string) =>
-      g.outbox.quarantined(1000).filter((q) => q.reason === reason && q.source === `serial:${protocol === "xbee" ? xbeePty.radio : mysPty.radio}:${protocol}`);
+      g.outbox
+        .quarantined(1000)
+        .filter(
+          (q) =>
+            q.reason === reason &&
+            q.source === `serial:${protocol === "xbee" ? xbeePty.radio : mysPty.radio}:${protocol}`,
+        );
     await waitFor(() => byReason("bad_checksum", "xbee").length === 1, "the bad checksum in the quarantine");
-    await waitFor(() => byReason("unknown_message_type", "mysensors").length === 2, "both unknown MySensors types in the quarantine");
+    await waitFor(
+      () => byReason("unknown_message_type", "mysensors").length === 2,
+      "both unknown MySensors types in the quarantine",
+    );
     await waitFor(() => byReason("truncated_frame", "xbee").length === 1, "the truncated XBee frame in the quarantine");
 
     const [checksum] = byReason("bad_checksum", "xbee");
     expect(Buffer.compare(checksum!.payload, badChecksum)).toBe(0);
     expect(checksum!.detail).toMatch(/^xbee frame: .*checksum/i);
-    expect(byReason("unknown_message_type", "mysensors").map((q) => q.payload.toString()).sort()).toEqual(["1;0;1;0;99;5", "1;0;9;0;0;1"]);
+    expect(
+      byReason("unknown_message_type", "mysensors")
+        .map((q) => q.payload.toString())
+        .sort(),
+    ).toEqual(["1;0;1;0;99;5", "1;0;9;0;0;1"]);
 
     const port = g.httpPort;
-    expect(await scrape(port, "datalab_gateway_frames_rejected_total", { protocol: "xbee", reason: "bad_checksum" })).toBe(1);
-    expect(await scrape(port, "datalab_gateway_frames_rejected_total", { protocol: "xbee", reason: "truncated_frame" })).toBe(1);
-    expect(await scrape(port, "datalab_gateway_frames_rejected_total", { protocol: "mysensors", reason: "unknown_message_type" })).toBe(2);
-    expect(await scrape(port, "datalab_gateway_quarantined_total", { reason: "bad_checksum", source: "serial" })).toBe(1);
+    expect(
+      await scrape(port, "datalab_gateway_frames_rejected_total", { protocol: "xbee", reason: "bad_checksum" }),
+    ).toBe(1);
+    expect(
+      await scrape(port, "datalab_gateway_frames_rejected_total", { protocol: "xbee", reason: "truncated_frame" }),
+    ).toBe(1);
+    expect(
+      await scrape(port, "datalab_gateway_frames_rejected_total", {
+        protocol: "mysensors",
+        reason: "unknown_message_type",
+      }),
+    ).toBe(2);
+    expect(await scrape(port, "datalab_gateway_quarantined_total", { reason: "bad_checksum", source: "serial" })).toBe(
+      1,
+    );
     expect(serialStatus(g, "xbee").frames.rejectedBy).toEqual({ bad_checksum: 1, truncated_frame: 1 });
     // Valid traffic that is no measurement (the ID request, presentations) is only counted.
-    expect(await scrape(port, "datalab_gateway_frames_ignored_total", { protocol: "mysensors", category: "presentation" })).toBe(2);
+    expect(
+      await scrape(port, "datalab_gateway_frames_ignored_total", { protocol: "mysensors", category: "presentation" }),
+    ).toBe(2);
 
     // The line carries on after the bad frames.
     await xbeeNode.write(good);
-    await waitFor(() => outboxReadings(g).some((r) => r.sensorId === `xbee-${XBEE_ADDRESS}` && Math.abs(r.value - (610 * 0.1173 - 50)) < 1e-6), "the next good frame");
+    await waitFor(
+      () =>
+        outboxReadings(g).some(
+          (r) => r.sensorId === `xbee-${XBEE_ADDRESS}` && Math.abs(r.value - (610 * 0.1173 - 50)) < 1e-6,
+        ),
+      "the next good frame",
+    );
   });
 });
 
@@ -230,14 +345,20 @@ describe("a radio unplugged and plugged back (needs socat)", () => {
 
     // The gateway starts before the radio is plugged in: it waits for the device.
     g = await startGateway(w, `${pty.radio}@57600:mysensors`);
-    await waitFor(() => /waiting for .* to appear/.test(serialStatus(g!, "mysensors").lastError ?? ""), "the source to wait for the device");
+    await waitFor(
+      () => /waiting for .* to appear/.test(serialStatus(g!, "mysensors").lastError ?? ""),
+      "the source to wait for the device",
+    );
     expect(serialStatus(g, "mysensors").state).toBe("disconnected");
 
     await pty.plug();
     await waitFor(() => serialStatus(g!, "mysensors").state === "connected", "the port to open once it appears");
     node = await NodeEnd.open(pty.node);
     await node.write(encodeMySensorsSet(7, 1, MysVariable.HUM, 41));
-    await waitFor(() => outboxReadings(g!).some((r) => r.sensorId === "mys-7-1" && r.value === 41), "the first reading");
+    await waitFor(
+      () => outboxReadings(g!).some((r) => r.sensorId === "mys-7-1" && r.value === 41),
+      "the first reading",
+    );
 
     // Unplug: both ends vanish.
     await node.close();
@@ -247,14 +368,27 @@ describe("a radio unplugged and plugged back (needs socat)", () => {
 
     // Plug back in under the same name: a new pty behind the same link.
     await pty.plug();
-    await waitFor(() => serialStatus(g!, "mysensors").state === "connected" && serialStatus(g!, "mysensors").opens === 2, "the port to reopen");
+    await waitFor(
+      () => serialStatus(g!, "mysensors").state === "connected" && serialStatus(g!, "mysensors").opens === 2,
+      "the port to reopen",
+    );
     node = await NodeEnd.open(pty.node);
     await node.write(encodeMySensorsSet(7, 1, MysVariable.HUM, 42));
-    await waitFor(() => outboxReadings(g!).some((r) => r.sensorId === "mys-7-1" && r.value === 42), "readings to resume after the replug");
+    await waitFor(
+      () => outboxReadings(g!).some((r) => r.sensorId === "mys-7-1" && r.value === 42),
+      "readings to resume after the replug",
+    );
     expect(serialStatus(g, "mysensors").baudRate).toBe(57_600);
 
     // Node ids live in <dataDir>/mysensors.db: after a gateway restart the next id is new.
-    const idRequest = encodeMySensors({ nodeId: 255, childId: 255, command: MysCommand.INTERNAL, ack: 0, type: MysInternal.ID_REQUEST, payload: "" });
+    const idRequest = encodeMySensors({
+      nodeId: 255,
+      childId: 255,
+      command: MysCommand.INTERNAL,
+      ack: 0,
+      type: MysInternal.ID_REQUEST,
+      payload: "",
+    });
     await node.write(idRequest);
     await waitFor(() => node!.lines().includes("255;255;3;0;4;1"), "id 1 for the first new node");
     await g.stop();

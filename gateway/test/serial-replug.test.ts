@@ -27,7 +27,8 @@ function recorder() {
   const readings: DecodedReading[] = [];
   const quarantined: string[] = [];
   const ingest = {
-    receive: (_source: string, payload: Buffer, decode: (p: Buffer, ctx: object) => DecodedReading[]) => readings.push(...decode(payload, {})),
+    receive: (_source: string, payload: Buffer, decode: (p: Buffer, ctx: object) => DecodedReading[]) =>
+      readings.push(...decode(payload, {})),
     quarantine: (_source: string, _payload: Buffer, reason: string) => quarantined.push(reason),
   } as unknown as Ingest;
   return { ingest, readings, quarantined };
@@ -35,20 +36,33 @@ function recorder() {
 
 /** Bytes waiting in a tty's input queue (FIONREAD), read without consuming them. */
 async function queued(tty: string): Promise<number> {
-  const script = "import os,fcntl,termios,struct,sys\nfd=os.open(sys.argv[1],os.O_RDONLY|os.O_NOCTTY|os.O_NONBLOCK)\nprint(struct.unpack('i',fcntl.ioctl(fd,termios.FIONREAD,b'\\0'*4))[0])";
+  const script =
+    "import os,fcntl,termios,struct,sys\nfd=os.open(sys.argv[1],os.O_RDONLY|os.O_NOCTTY|os.O_NONBLOCK)\nprint(struct.unpack('i',fcntl.ioctl(fd,termios.FIONREAD,b'\\0'*4))[0])";
   const r = await runCommand("/usr/bin/python3", ["-c", script, tty]);
   if (r.code !== 0) throw new Error(`FIONREAD on ${tty} failed: ${r.stderr}`);
   return Number(r.stdout.trim());
 }
 
-async function replugCase(protocol: "mysensors" | "xbee", frame: (i: number) => Buffer, valueOf: (r: DecodedReading) => number | undefined) {
+async function replugCase(
+  protocol: "mysensors" | "xbee",
+  frame: (i: number) => Buffer,
+  valueOf: (r: DecodedReading) => number | undefined,
+) {
   requireSocat();
   const dir = tempDir("datalab-replug-");
   const byId = join(dir, "by-id");
   const path = join(byId, "usb-radio-if00");
   const pty = new PtyPair(dir, protocol);
   const { ingest, readings, quarantined } = recorder();
-  const source = new SerialSource({ spec: { path, protocol, baudRate: 115_200 }, metrics: codecMetrics(createRegistry("test", false)), logger: silentLogger(), pollMs: 3_600_000 }, ingest);
+  const source = new SerialSource(
+    {
+      spec: { path, protocol, baudRate: 115_200 },
+      metrics: codecMetrics(createRegistry("test", false)),
+      logger: silentLogger(),
+      pollMs: 3_600_000,
+    },
+    ingest,
+  );
   let node: NodeEnd | undefined;
   cleanup.push(async () => {
     await node?.close();
@@ -57,7 +71,10 @@ async function replugCase(protocol: "mysensors" | "xbee", frame: (i: number) => 
     rmSync(dir, { recursive: true, force: true });
   });
   await source.start();
-  await waitFor(() => /waiting for .* to appear/.test(source.status().lastError ?? ""), "the source to wait for the device");
+  await waitFor(
+    () => /waiting for .* to appear/.test(source.status().lastError ?? ""),
+    "the source to wait for the device",
+  );
 
   let sent = 0;
   for (let plug = 1; plug <= 2; plug++) {
@@ -75,7 +92,10 @@ async function replugCase(protocol: "mysensors" | "xbee", frame: (i: number) => 
     await waitFor(async () => (await queued(pty.radio)) === bytes, `${bytes} bytes waiting at the radio's end`);
     mkdirSync(byId, { recursive: true });
     symlinkSync(pty.radio, path);
-    await waitFor(() => source.status().state === "connected" && source.status().opens === plug, `the port to open on plug ${plug} (no poll: only the watch can open it)`);
+    await waitFor(
+      () => source.status().state === "connected" && source.status().opens === plug,
+      `the port to open on plug ${plug} (no poll: only the watch can open it)`,
+    );
     // And after the open, as usual.
     for (let i = 0; i < 5; i++) await node.write(frame(sent++));
     await waitFor(() => readings.length === sent, `${sent} readings after plug ${plug} (seen ${readings.length})`);
@@ -97,11 +117,19 @@ async function replugCase(protocol: "mysensors" | "xbee", frame: (i: number) => 
 
 describe("a radio plugged back in (needs socat)", () => {
   it("MySensors: the port opens when the device node appears, and the lines sent before the open are read, not lost", async () => {
-    await replugCase("mysensors", (i) => encodeMySensorsSet(7, 1, MysVariable.HUM, i), (r) => r.value);
+    await replugCase(
+      "mysensors",
+      (i) => encodeMySensorsSet(7, 1, MysVariable.HUM, i),
+      (r) => r.value,
+    );
   });
 
   it("XBee: the same for binary frames", async () => {
     // A text packet from one node: "temperature=<i>" is read as that metric's value.
-    await replugCase("xbee", (i) => encodeXBee({ type: 0x90, source64: "0013a20040522bab", data: `temperature=${i}` }), (r) => r.value);
+    await replugCase(
+      "xbee",
+      (i) => encodeXBee({ type: 0x90, source64: "0013a20040522bab", data: `temperature=${i}` }),
+      (r) => r.value,
+    );
   });
 });

@@ -23,7 +23,12 @@ describe("SIGTERM", () => {
   it("stops intake, commits what is in memory, sends it all in a last drain, and exits 0", async () => {
     // Readings would wait in memory for 10 s and in the outbox for a minute: only the
     // shutdown path can get them to the stream this quickly.
-    const w = testWorld({ DATALAB_COMMIT_INTERVAL_MS: "10000", DATALAB_COMMIT_MAX_READINGS: "100000", DATALAB_BATCH_MAX_AGE_MS: "60000", DATALAB_BATCH_MAX_READINGS: "50000" });
+    const w = testWorld({
+      DATALAB_COMMIT_INTERVAL_MS: "10000",
+      DATALAB_COMMIT_MAX_READINGS: "100000",
+      DATALAB_BATCH_MAX_AGE_MS: "60000",
+      DATALAB_BATCH_MAX_READINGS: "50000",
+    });
     const admin = await natsAdmin(NATS_URL);
     cleanup.push(async () => {
       await deleteStream(admin.jsm, subjects(w.id).stream);
@@ -34,7 +39,10 @@ describe("SIGTERM", () => {
     cleanup.push(async () => void (await gw.kill()));
     const port = await gw.ready();
     await publishRange(publisher, `${w.topic}/t`, 0, 300);
-    await waitFor(async () => (await scrape(port, "datalab_gateway_messages_received_total")) === 300, "the gateway to receive 300 messages");
+    await waitFor(
+      async () => (await scrape(port, "datalab_gateway_messages_received_total")) === 300,
+      "the gateway to receive 300 messages",
+    );
     expect((await getJson<GatewayStatus>(port, "/status")).outbox.readings).toBe(0);
 
     const exit = await gw.kill("SIGTERM");
@@ -59,7 +67,10 @@ describe("SIGTERM", () => {
     cleanup.push(async () => void (await gw.kill()));
     const port = await gw.ready();
     await publishRange(publisher, `${w.topic}/u`, 0, 100);
-    await waitFor(async () => (await getJson<GatewayStatus>(port, "/status")).outbox.readings === 100, "100 readings in the outbox");
+    await waitFor(
+      async () => (await getJson<GatewayStatus>(port, "/status")).outbox.readings === 100,
+      "100 readings in the outbox",
+    );
 
     // While it runs, the status command asks it over HTTP.
     const env = { ...w.env, DATALAB_HTTP_PORT: String(port) };
@@ -69,14 +80,21 @@ describe("SIGTERM", () => {
     expect(online.stdout).toMatch(/100 readings in 100 messages/);
     expect(online.stdout).toMatch(/waiting for uplink/);
     const asJson = JSON.parse((await runCli(["status", "--json"], env)).stdout) as GatewayStatus;
-    expect(asJson).toMatchObject({ online: true, outbox: { readings: 100, policy: "drop_oldest" }, forwarding: { state: "waiting_for_uplink" } });
+    expect(asJson).toMatchObject({
+      online: true,
+      outbox: { readings: 100, policy: "drop_oldest" },
+      forwarding: { state: "waiting_for_uplink" },
+    });
     expect(asJson.outbox.oldestAgeSeconds).toBeGreaterThanOrEqual(0);
 
     const t0 = Date.now();
     const exit = await gw.kill("SIGTERM");
     expect(exit.code).toBe(0);
     expect(Date.now() - t0).toBeLessThan(15_000);
-    expect(gw.lines().find((l) => l.msg === "gateway stopped")).toMatchObject({ drained: false, readingsLeftInOutbox: 100 });
+    expect(gw.lines().find((l) => l.msg === "gateway stopped")).toMatchObject({
+      drained: false,
+      readingsLeftInOutbox: 100,
+    });
 
     const offline = await runCli(["status"], env);
     expect(offline.code).toBe(3);

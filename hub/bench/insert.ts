@@ -58,12 +58,39 @@ function makeBatches(): SinkBatch[] {
         const at = t0 + seq * 50;
         const readings = [];
         for (let k = 0; k < 4 && seq <= perGateway; k++, seq++) {
-          readings.push({ seq, sensorId: sensor, metric: METRICS[k]!, value: ((seq * 13) % 1000) / 10, unit: UNITS[k]!, ts: at });
+          readings.push({
+            seq,
+            sensorId: sensor,
+            metric: METRICS[k]!,
+            value: ((seq * 13) % 1000) / 10,
+            unit: UNITS[k]!,
+            ts: at,
+          });
         }
-        messages.push({ source: "mqtt:sensors", receivedAt: at, payload: `{"sensor":"${sensor}"}`, encoding: "utf8", readings });
+        messages.push({
+          source: "mqtt:sensors",
+          receivedAt: at,
+          payload: `{"sensor":"${sensor}"}`,
+          encoding: "utf8",
+          readings,
+        });
       }
-      const batch: Batch = { v: BATCH_FORMAT_VERSION, gatewayId, instance: "bench", firstSeq, lastSeq: seq - 1, sentAt: t0 + seq * 50, messages };
-      out.push({ gatewayId, batch, readings: batchReadings(batch, gatewayId), streamSeq: ++streamSeq, bytes: JSON.stringify(batch).length });
+      const batch: Batch = {
+        v: BATCH_FORMAT_VERSION,
+        gatewayId,
+        instance: "bench",
+        firstSeq,
+        lastSeq: seq - 1,
+        sentAt: t0 + seq * 50,
+        messages,
+      };
+      out.push({
+        gatewayId,
+        batch,
+        readings: batchReadings(batch, gatewayId),
+        streamSeq: ++streamSeq,
+        bytes: JSON.stringify(batch).length,
+      });
     }
   }
   return out;
@@ -81,7 +108,11 @@ async function countRows(db: TestDatabase): Promise<number> {
   return Number((await db.pool.query<{ n: string }>("SELECT count(*) AS n FROM readings")).rows[0]!.n);
 }
 
-async function hubWrite(db: TestDatabase, batches: SinkBatch[], concurrency: number): Promise<{ seconds: number; inserted: number; duplicates: number }> {
+async function hubWrite(
+  db: TestDatabase,
+  batches: SinkBatch[],
+  concurrency: number,
+): Promise<{ seconds: number; inserted: number; duplicates: number }> {
   const pool = new pg.Pool({ connectionString: db.url, max: concurrency + 1 });
   const sink = new PostgresSink(pool, silentLogger());
   let next = 0;
@@ -113,7 +144,18 @@ function copyIn(db: TestDatabase, batches: SinkBatch[]): { seconds: number } {
   for (const b of batches) {
     for (const r of b.readings) {
       lines.push(
-        [r.gatewayId, r.instance, r.seq, csvField(r.sensorId), csvField(r.metric), new Date(r.ts).toISOString(), r.value, r.unit ?? "", new Date(r.receivedAt).toISOString(), csvField(r.source)].join(","),
+        [
+          r.gatewayId,
+          r.instance,
+          r.seq,
+          csvField(r.sensorId),
+          csvField(r.metric),
+          new Date(r.ts).toISOString(),
+          r.value,
+          r.unit ?? "",
+          new Date(r.receivedAt).toISOString(),
+          csvField(r.source),
+        ].join(","),
       );
     }
   }
@@ -148,7 +190,14 @@ async function main(): Promise<void> {
     dbs.push(copyDb);
     const copy = copyIn(copyDb, batches);
     const copyRate = total / copy.seconds;
-    rows.push({ method: "psql \\copy (CSV, one COPY)", readings: total, seconds: copy.seconds, readingsPerSecond: copyRate, vsCopy: 1, inserted: await countRows(copyDb) });
+    rows.push({
+      method: "psql \\copy (CSV, one COPY)",
+      readings: total,
+      seconds: copy.seconds,
+      readingsPerSecond: copyRate,
+      vsCopy: 1,
+      inserted: await countRows(copyDb),
+    });
 
     for (const concurrency of [1, 4]) {
       const db = await freshDb();
@@ -165,9 +214,17 @@ async function main(): Promise<void> {
       if (concurrency === 1) {
         // Idempotence: the same batches again into the filled table insert nothing.
         const again = await hubWrite(db, batches, 1);
-        if (again.inserted !== 0 || again.duplicates !== total) throw new Error(`re-run inserted ${again.inserted} rows: not idempotent`);
+        if (again.inserted !== 0 || again.duplicates !== total)
+          throw new Error(`re-run inserted ${again.inserted} rows: not idempotent`);
         if ((await countRows(db)) !== total) throw new Error("row count changed on re-run");
-        rows.push({ method: "hub, same batches again (all duplicates)", readings: total, seconds: again.seconds, readingsPerSecond: total / again.seconds, vsCopy: total / again.seconds / copyRate, inserted: again.inserted });
+        rows.push({
+          method: "hub, same batches again (all duplicates)",
+          readings: total,
+          seconds: again.seconds,
+          readingsPerSecond: total / again.seconds,
+          vsCopy: total / again.seconds / copyRate,
+          inserted: again.inserted,
+        });
       }
     }
   } finally {
@@ -175,16 +232,30 @@ async function main(): Promise<void> {
   }
 
   const head = ["method", "readings", "seconds", "readings/s", "× \\copy", "rows inserted"];
-  const body = rows.map((r) => [r.method, String(r.readings), r.seconds.toFixed(2), Math.round(r.readingsPerSecond).toLocaleString("en"), r.vsCopy.toFixed(2), String(r.inserted)]);
+  const body = rows.map((r) => [
+    r.method,
+    String(r.readings),
+    r.seconds.toFixed(2),
+    Math.round(r.readingsPerSecond).toLocaleString("en"),
+    r.vsCopy.toFixed(2),
+    String(r.inserted),
+  ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
   process.stdout.write(`${line(head)}\n${widths.map((w) => "-".repeat(w)).join("  ")}\n${body.map(line).join("\n")}\n`);
 
   const pgVersion = spawnSync("psql", [PG_URL, "-Atc", "SHOW server_version"], { encoding: "utf8" }).stdout.trim();
   const result = {
     bench: "hub/bench/insert.ts",
     at: new Date().toISOString(),
-    machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, postgres: pgVersion },
+    machine: {
+      cpus: cpus().length,
+      cpu: cpus()[0]?.model,
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+      postgres: pgVersion,
+    },
     readings: total,
     batchSize: PER_BATCH,
     batches: batches.length,

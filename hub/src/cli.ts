@@ -1,7 +1,17 @@
 import { parseArgs } from "node:util";
 import pg from "pg";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { ConfigError, connectNats, createLogger, describeConfig, natsConnectionOptions, onStopSignal, redact, subjects, runMain } from "@datalab/shared";
+import {
+  ConfigError,
+  connectNats,
+  createLogger,
+  describeConfig,
+  natsConnectionOptions,
+  onStopSignal,
+  redact,
+  subjects,
+  runMain,
+} from "@datalab/shared";
 import { hubFields, loadHubConfig, type HubConfig } from "./config";
 import { listDeadLetters, replayDeadLetters, type DeadLetter } from "./consume/dead-letters";
 import { Hub } from "./hub";
@@ -33,7 +43,11 @@ pnpm hub <command> --help lists that command's options and variables; run --help
 `;
 
 /** The variables a command that only reads NATS (and Postgres) uses: the server, its prefix and credentials. */
-const natsOnly = Object.fromEntries(Object.entries(hubFields).filter(([k]) => k === "natsUrl" || k === "natsPrefix" || (k.startsWith("nats") && k !== "natsEnsureStream"))) as Partial<typeof hubFields>;
+const natsOnly = Object.fromEntries(
+  Object.entries(hubFields).filter(
+    ([k]) => k === "natsUrl" || k === "natsPrefix" || (k.startsWith("nats") && k !== "natsEnsureStream"),
+  ),
+) as Partial<typeof hubFields>;
 
 const COMMAND_HELP: Record<string, string> = {
   run: `Usage: pnpm hub run [--config FILE]
@@ -110,7 +124,9 @@ async function main(argv: string[]): Promise<number> {
     }
     case "status":
       return withNats(config, async (nc) => {
-        const pool = config.pgEnabled ? new pg.Pool({ connectionString: config.pgUrl, max: 1, connectionTimeoutMillis: 5_000 }) : undefined;
+        const pool = config.pgEnabled
+          ? new pg.Pool({ connectionString: config.pgUrl, max: 1, connectionTimeoutMillis: 5_000 })
+          : undefined;
         try {
           const sinks = [...(config.pgEnabled ? ["postgres"] : []), ...(config.mongoUrl ? ["mongo"] : [])];
           const report = await hubStatus(nc, subjects(config.natsPrefix), sinks, pool);
@@ -133,14 +149,25 @@ async function main(argv: string[]): Promise<number> {
           limit,
         });
         if (!values.replay) {
-          process.stdout.write(values.json ? `${JSON.stringify(letters.map(({ data: _data, ...d }) => d), null, 2)}\n` : formatDeadLetters(letters));
+          process.stdout.write(
+            values.json
+              ? `${JSON.stringify(
+                  letters.map(({ data: _data, ...d }) => d),
+                  null,
+                  2,
+                )}\n`
+              : formatDeadLetters(letters),
+          );
           return 0;
         }
         const results = await replayDeadLetters(nc, subj, letters);
         const failed = results.filter((r) => !r.ok);
         if (values.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
         else {
-          for (const r of results) process.stdout.write(r.ok ? `replayed #${r.seq} to ${r.subject}\n` : `FAILED #${r.seq} (${r.subject}): ${r.error}\n`);
+          for (const r of results)
+            process.stdout.write(
+              r.ok ? `replayed #${r.seq} to ${r.subject}\n` : `FAILED #${r.seq} (${r.subject}): ${r.error}\n`,
+            );
           process.stdout.write(`${results.length - failed.length} replayed, ${failed.length} failed\n`);
         }
         return failed.length > 0 ? 1 : 0;
@@ -164,7 +191,11 @@ async function run(config: HubConfig): Promise<number> {
 
 /** A short-lived connection for a command: fail fast instead of waiting for NATS for ever. */
 async function withNats(config: HubConfig, fn: (nc: NatsConnection) => Promise<number>): Promise<number> {
-  const opts = { ...natsConnectionOptions(config.natsUrl, config, "datalab-hub-cli"), waitOnFirstConnect: false, maxReconnectAttempts: 0 };
+  const opts = {
+    ...natsConnectionOptions(config.natsUrl, config, "datalab-hub-cli"),
+    waitOnFirstConnect: false,
+    maxReconnectAttempts: 0,
+  };
   let nc: NatsConnection;
   try {
     nc = await connectNats(opts);
@@ -181,20 +212,32 @@ async function withNats(config: HubConfig, fn: (nc: NatsConnection) => Promise<n
 
 function positiveInt(v: string, name: string): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new ConfigError([`${name}=${JSON.stringify(v)}: expected a positive integer`]);
+  if (!Number.isInteger(n) || n < 1)
+    throw new ConfigError([`${name}=${JSON.stringify(v)}: expected a positive integer`]);
   return n;
 }
 
 function formatStatus(r: HubStatusReport): string {
   const out: string[] = [];
   if ("error" in r.stream) out.push(`stream ${r.stream.name}: ${r.stream.error}`);
-  else out.push(`stream ${r.stream.name}: ${r.stream.batches} batches, ${(r.stream.bytes / 1048576).toFixed(1)} MiB, last seq ${r.stream.lastSeq}`);
+  else
+    out.push(
+      `stream ${r.stream.name}: ${r.stream.batches} batches, ${(r.stream.bytes / 1048576).toFixed(1)} MiB, last seq ${r.stream.lastSeq}`,
+    );
   out.push("");
-  out.push(table(
-    ["sink", "durable", "lag", "pending", "ack pending", "redelivered"],
-    r.consumers.map((c) => (c.exists ? [c.sink, c.durable, c.lag, c.pending, c.ackPending, c.redelivered] : [c.sink, c.durable, "(no consumer yet)", "", "", ""])),
-  ));
-  const by = Object.entries(r.deadLetters.bySink).map(([s, n]) => `${s}: ${n}`).join(", ");
+  out.push(
+    table(
+      ["sink", "durable", "lag", "pending", "ack pending", "redelivered"],
+      r.consumers.map((c) =>
+        c.exists
+          ? [c.sink, c.durable, c.lag, c.pending, c.ackPending, c.redelivered]
+          : [c.sink, c.durable, "(no consumer yet)", "", "", ""],
+      ),
+    ),
+  );
+  const by = Object.entries(r.deadLetters.bySink)
+    .map(([s, n]) => `${s}: ${n}`)
+    .join(", ");
   out.push("");
   out.push(`dead letters: ${r.deadLetters.total}${by ? ` (${by})` : ""}`);
   if (r.postgres) {
@@ -202,10 +245,17 @@ function formatStatus(r: HubStatusReport): string {
     if (!p.reachable) out.push(`postgres: not reachable (${p.error})`);
     else {
       const ago = p.lastWriteAt ? ` (${Math.round((Date.now() - Date.parse(p.lastWriteAt)) / 1000)} s ago)` : "";
-      out.push(`postgres: last write ${p.lastWriteAt ?? "never"}${ago}${p.readingsEstimate !== null ? `, about ${p.readingsEstimate} readings` : ""}`);
+      out.push(
+        `postgres: last write ${p.lastWriteAt ?? "never"}${ago}${p.readingsEstimate !== null ? `, about ${p.readingsEstimate} readings` : ""}`,
+      );
       if (p.gateways.length) {
         out.push("");
-        out.push(table(["gateway", "last batch", "instance", "last seq", "readings"], p.gateways.map((g) => [g.gatewayId, g.lastBatchAt, g.lastInstance, g.lastSeq, g.lastBatchReadings])));
+        out.push(
+          table(
+            ["gateway", "last batch", "instance", "last seq", "readings"],
+            p.gateways.map((g) => [g.gatewayId, g.lastBatchAt, g.lastInstance, g.lastSeq, g.lastBatchReadings]),
+          ),
+        );
       }
     }
   }
@@ -217,7 +267,16 @@ function formatDeadLetters(letters: readonly DeadLetter[]): string {
   return `${table(
     ["seq", "time", "sink", "reason", "message", "size", "subject", "error"],
     // "message": the one message of its batch a letter holds (its position), or the whole batch.
-    letters.map((d) => [d.seq, d.time.toISOString(), d.sink, d.reason, d.message ?? "all", d.size, d.subject, d.error.length > 120 ? `${d.error.slice(0, 117)}...` : d.error]),
+    letters.map((d) => [
+      d.seq,
+      d.time.toISOString(),
+      d.sink,
+      d.reason,
+      d.message ?? "all",
+      d.size,
+      d.subject,
+      d.error.length > 120 ? `${d.error.slice(0, 117)}...` : d.error,
+    ]),
   )}\n`;
 }
 

@@ -18,11 +18,23 @@ export const hubFields = {
   ...commonFields,
   pgUrl: pgUrlField,
   pgEnabled: field("DATALAB_PG_ENABLED", bool(true), "write readings to PostgreSQL"),
-  pgPoolSize: field("DATALAB_PG_POOL_SIZE", intIn(1, 100, 8), "PostgreSQL connections per hub process (writes use up to DATALAB_SINK_CONCURRENCY of them)"),
+  pgPoolSize: field(
+    "DATALAB_PG_POOL_SIZE",
+    intIn(1, 100, 8),
+    "PostgreSQL connections per hub process (writes use up to DATALAB_SINK_CONCURRENCY of them)",
+  ),
   mongoUrl: mongoUrlField,
   mongoDb: field("DATALAB_MONGO_DB", z.string().min(1).default("datalab"), "MongoDB database name"),
-  mongoPoolSize: field("DATALAB_MONGO_POOL_SIZE", intIn(1, 100, 10), "MongoDB connections per hub process (one client, one pool)"),
-  sinkConcurrency: field("DATALAB_SINK_CONCURRENCY", intIn(1, 64, 4), "batches each sink consumer writes at once in one hub process"),
+  mongoPoolSize: field(
+    "DATALAB_MONGO_POOL_SIZE",
+    intIn(1, 100, 10),
+    "MongoDB connections per hub process (one client, one pool)",
+  ),
+  sinkConcurrency: field(
+    "DATALAB_SINK_CONCURRENCY",
+    intIn(1, 64, 4),
+    "batches each sink consumer writes at once in one hub process",
+  ),
   httpPort: httpPortField(8080),
   httpHost: field(
     "DATALAB_HTTP_HOST",
@@ -30,18 +42,42 @@ export const hubFields = {
     "address the HTTP server (API, live stream, dashboard, /metrics) listens on; beyond loopback (e.g. 0.0.0.0) it needs DATALAB_API_TOKEN",
   ),
   ...natsSecurityFields,
-  streamReplicas: field("DATALAB_STREAM_REPLICAS", intIn(1, 5, 1), "JetStream replicas of the readings and dead-letter streams, set at every start (3 on a cluster)"),
+  streamReplicas: field(
+    "DATALAB_STREAM_REPLICAS",
+    intIn(1, 5, 1),
+    "JetStream replicas of the readings and dead-letter streams, set at every start (3 on a cluster)",
+  ),
   streamMaxBytes: field(
     "DATALAB_STREAM_MAX_BYTES",
     intIn(0, 2 ** 50, 0),
     "size cap of the readings stream in bytes, set at every start (0: none, the server's max_file_store bounds it; the deploy files set 8 GiB); when full it refuses new batches, which wait in the gateways' outboxes. JetStream reserves the cap on every server: keep it plus 1 GiB of dead letters under max_file_store",
   ),
-  streamMaxAgeMs: field("DATALAB_STREAM_MAX_AGE_MS", intIn(60_000, 365 * 24 * 3600_000, 7 * 24 * 3600_000), "how long the readings stream keeps batches, set at every start"),
-  maxAckPending: field("DATALAB_MAX_ACK_PENDING", intIn(1, 10_000, 64), "batches delivered but not yet acked per sink consumer, over all hub processes (each holds up to 2 × DATALAB_SINK_CONCURRENCY)"),
+  streamMaxAgeMs: field(
+    "DATALAB_STREAM_MAX_AGE_MS",
+    intIn(60_000, 365 * 24 * 3600_000, 7 * 24 * 3600_000),
+    "how long the readings stream keeps batches, set at every start",
+  ),
+  maxAckPending: field(
+    "DATALAB_MAX_ACK_PENDING",
+    intIn(1, 10_000, 64),
+    "batches delivered but not yet acked per sink consumer, over all hub processes (each holds up to 2 × DATALAB_SINK_CONCURRENCY)",
+  ),
   ackWaitMs: field("DATALAB_ACK_WAIT_MS", intIn(1_000, 600_000, 30_000), "JetStream ack wait (ms)"),
-  maxDeliver: field("DATALAB_MAX_DELIVER", intIn(1, 1_000, 5), "refusals by a healthy sink before a batch is dead-lettered (outages never count; undecodable batches go at once)"),
-  batchMaxBytes: field("DATALAB_HUB_BATCH_MAX_BYTES", intIn(1_024, 64 * 1024 * 1024, 1024 * 1024), "largest batch accepted, checked before decoding"),
-  batchMaxMessages: field("DATALAB_HUB_BATCH_MAX_MESSAGES", intIn(1, 1_000_000, 10_000), "most messages in one batch, checked before validating"),
+  maxDeliver: field(
+    "DATALAB_MAX_DELIVER",
+    intIn(1, 1_000, 5),
+    "refusals by a healthy sink before a batch is dead-lettered (outages never count; undecodable batches go at once)",
+  ),
+  batchMaxBytes: field(
+    "DATALAB_HUB_BATCH_MAX_BYTES",
+    intIn(1_024, 64 * 1024 * 1024, 1024 * 1024),
+    "largest batch accepted, checked before decoding",
+  ),
+  batchMaxMessages: field(
+    "DATALAB_HUB_BATCH_MAX_MESSAGES",
+    intIn(1, 1_000_000, 10_000),
+    "most messages in one batch, checked before validating",
+  ),
   ...dataLabFields, // DataLab (issue #7): API token, limits, live stream
 } as const;
 

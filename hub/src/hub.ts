@@ -78,23 +78,52 @@ export class Hub {
     const c = this.config;
     // Checked before anything connects: an open port beyond loopback is refused at start.
     const token = resolveApiToken(c);
-    refusePlaceholders({ DATALAB_API_TOKEN: token, DATALAB_NATS_PASSWORD: c.natsPassword, DATALAB_NATS_TOKEN: c.natsToken, DATALAB_PG_URL: c.pgEnabled ? c.pgUrl : undefined, DATALAB_MONGO_URL: c.mongoUrl });
-    requireTokenBeyondLoopback(c.httpHost, token, { host: "DATALAB_HTTP_HOST", token: "DATALAB_API_TOKEN", what: "the API, live stream, dashboard and /metrics" });
+    refusePlaceholders({
+      DATALAB_API_TOKEN: token,
+      DATALAB_NATS_PASSWORD: c.natsPassword,
+      DATALAB_NATS_TOKEN: c.natsToken,
+      DATALAB_PG_URL: c.pgEnabled ? c.pgUrl : undefined,
+      DATALAB_MONGO_URL: c.mongoUrl,
+    });
+    requireTokenBeyondLoopback(c.httpHost, token, {
+      host: "DATALAB_HTTP_HOST",
+      token: "DATALAB_API_TOKEN",
+      what: "the API, live stream, dashboard and /metrics",
+    });
     const bearer = token ? new BearerToken(token) : undefined;
     if (c.pgEnabled) {
       this.pgPool = this.deps.pgPool ?? createPgPool(c, this.logger);
-      this.sinks.push(await createPostgresSink(this.pgPool, this.logger, { onFolded: (gateway, n) => this.metrics.folded.inc({ gateway }, n) }));
+      this.sinks.push(
+        await createPostgresSink(this.pgPool, this.logger, {
+          onFolded: (gateway, n) => this.metrics.folded.inc({ gateway }, n),
+        }),
+      );
     }
     const mongo = await createMongoSink(c, this.logger);
     if (mongo) this.sinks.push(mongo);
     this.sinks.push(...(this.deps.sinks ?? []));
     // DataLab (issue #7): API, live stream and dashboard on the HTTP port; the live feed hears each Postgres commit.
-    this.datalab = c.pgEnabled ? createDataLab(c, this.metrics.registry, this.logger.child({ part: "datalab" }), this.deps.pgPool, token) : undefined;
+    this.datalab = c.pgEnabled
+      ? createDataLab(c, this.metrics.registry, this.logger.child({ part: "datalab" }), this.deps.pgPool, token)
+      : undefined;
     this.datalab?.observeWrites(this.sinks);
     if (this.deps.inProcess) {
       const limits = { maxBytes: c.batchMaxBytes, maxMessages: c.batchMaxMessages };
-      this.direct = new DirectIntake(this.sinks, this.subjects, { limits, maxDeliver: c.maxDeliver, ...this.deps.inProcess }, this.metrics, this.logger.child({ part: "direct" }));
-      if (this.pgPool) this.reports = new ReportIntake(undefined, this.pgPool, this.subjects, this.metrics.registry, this.logger.child({ part: "reports" }));
+      this.direct = new DirectIntake(
+        this.sinks,
+        this.subjects,
+        { limits, maxDeliver: c.maxDeliver, ...this.deps.inProcess },
+        this.metrics,
+        this.logger.child({ part: "direct" }),
+      );
+      if (this.pgPool)
+        this.reports = new ReportIntake(
+          undefined,
+          this.pgPool,
+          this.subjects,
+          this.metrics.registry,
+          this.logger.child({ part: "reports" }),
+        );
     } else {
       this.nc = await connectNats(natsConnectionOptions(c.natsUrl, c, "datalab-hub"));
       this.natsUp = true;
@@ -103,11 +132,18 @@ export class Hub {
       const jsm = await jetstreamManager(this.nc);
       // The hub owns the streams' settings: a stream a gateway created first (one replica) is corrected here.
       for (const want of [
-        readingsStreamConfig(this.subjects, { replicas: c.streamReplicas, maxBytes: c.streamMaxBytes, maxAgeMs: c.streamMaxAgeMs }),
+        readingsStreamConfig(this.subjects, {
+          replicas: c.streamReplicas,
+          maxBytes: c.streamMaxBytes,
+          maxAgeMs: c.streamMaxAgeMs,
+        }),
         deadLetterStreamConfig(this.subjects, c.streamReplicas, c.streamMaxBytes ? DEAD_LETTER_MAX_BYTES : 0),
       ]) {
         const r = await reconcileStream(jsm, want);
-        this.logger.info({ stream: r.name, replicas: want.num_replicas, maxBytes: want.max_bytes, changes: r.changes }, `stream ${r.action}`);
+        this.logger.info(
+          { stream: r.name, replicas: want.num_replicas, maxBytes: want.max_bytes, changes: r.changes },
+          `stream ${r.action}`,
+        );
       }
       for (const sink of this.sinks) {
         const consumer = new SinkConsumer(
@@ -129,7 +165,13 @@ export class Hub {
         this.consumers.push(consumer);
       }
       if (this.pgPool) {
-        this.reports = new ReportIntake(this.nc, this.pgPool, this.subjects, this.metrics.registry, this.logger.child({ part: "reports" }));
+        this.reports = new ReportIntake(
+          this.nc,
+          this.pgPool,
+          this.subjects,
+          this.metrics.registry,
+          this.logger.child({ part: "reports" }),
+        );
         this.reports.start();
       }
     }
@@ -146,7 +188,10 @@ export class Hub {
       // Without the DataLab (Postgres off) nothing else guards /metrics: the shared server does.
       ...(!this.datalab && bearer ? { authorized: (req: IncomingMessage) => bearer.matches(req) } : {}),
     });
-    this.logger.info({ http: this.http.port, sinks: this.sinks.map((s) => s.name), stream: this.subjects.stream }, "hub started");
+    this.logger.info(
+      { http: this.http.port, sinks: this.sinks.map((s) => s.name), stream: this.subjects.stream },
+      "hub started",
+    );
   }
 
   get httpPort(): number {
@@ -169,7 +214,11 @@ export class Hub {
 
   status(): HubStatus {
     return {
-      nats: this.direct ? "in-process" : this.nc && this.natsUp && !this.nc.isClosed() && !this.nc.isDraining() ? "connected" : "disconnected",
+      nats: this.direct
+        ? "in-process"
+        : this.nc && this.natsUp && !this.nc.isClosed() && !this.nc.isDraining()
+          ? "connected"
+          : "disconnected",
       consumers: this.consumers.map((x) => x.status()),
     };
   }

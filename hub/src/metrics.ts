@@ -17,7 +17,12 @@ export function createHubMetrics(withDefaults = true): HubMetrics {
   const r = [registry];
   return {
     registry,
-    readingsWritten: new Counter({ name: "datalab_hub_readings_written_total", help: "Readings in batches committed and acked, by sink (redeliveries included)", labelNames: ["sink"], registers: r }),
+    readingsWritten: new Counter({
+      name: "datalab_hub_readings_written_total",
+      help: "Readings in batches committed and acked, by sink (redeliveries included)",
+      labelNames: ["sink"],
+      registers: r,
+    }),
     duplicates: new Counter({
       name: "datalab_hub_duplicates_total",
       help: "Rows (Postgres) or documents (MongoDB) already present when a batch was written: redeliveries made harmless",
@@ -30,15 +35,30 @@ export function createHubMetrics(withDefaults = true): HubMetrics {
       labelNames: ["gateway"],
       registers: r,
     }),
-    batchesWritten: new Counter({ name: "datalab_hub_batches_written_total", help: "Batches committed and acked, by sink", labelNames: ["sink"], registers: r }),
+    batchesWritten: new Counter({
+      name: "datalab_hub_batches_written_total",
+      help: "Batches committed and acked, by sink",
+      labelNames: ["sink"],
+      registers: r,
+    }),
     writeErrors: new Counter({
       name: "datalab_hub_write_errors_total",
       help: "Failed batch writes, by sink and kind (unavailable: sink down, consumer paused; rejected: counted towards the dead letters)",
       labelNames: ["sink", "kind"],
       registers: r,
     }),
-    deadLetters: new Counter({ name: "datalab_hub_dead_letters_total", help: "Batches, or single messages of a batch, sent to the dead-letter subject", labelNames: ["sink", "reason"], registers: r }),
-    sinkPaused: new Gauge({ name: "datalab_hub_sink_paused", help: "1 while a sink's consumer waits for its database to answer", labelNames: ["sink"], registers: r }),
+    deadLetters: new Counter({
+      name: "datalab_hub_dead_letters_total",
+      help: "Batches, or single messages of a batch, sent to the dead-letter subject",
+      labelNames: ["sink", "reason"],
+      registers: r,
+    }),
+    sinkPaused: new Gauge({
+      name: "datalab_hub_sink_paused",
+      help: "1 while a sink's consumer waits for its database to answer",
+      labelNames: ["sink"],
+      registers: r,
+    }),
     writeSeconds: new Histogram({
       name: "datalab_hub_write_seconds",
       help: "Time to write one batch (transaction or insertMany), by sink",

@@ -21,7 +21,8 @@ export function loadMigrations(dir = MIGRATIONS_DIR): Migration[] {
     .sort((a, b) => a.version - b.version);
   // Two files with one number would make "applied" ambiguous: refuse to start.
   for (let i = 1; i < list.length; i++) {
-    if (list[i]!.version === list[i - 1]!.version) throw new Error(`migrations ${list[i - 1]!.name} and ${list[i]!.name} share version ${list[i]!.version}`);
+    if (list[i]!.version === list[i - 1]!.version)
+      throw new Error(`migrations ${list[i - 1]!.name} and ${list[i]!.name} share version ${list[i]!.version}`);
   }
   return list;
 }
@@ -38,10 +39,13 @@ export async function migrate(pool: pg.Pool, logger: Logger, migrations = loadMi
     await client.query(
       "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
     );
-    const done = new Set((await client.query<{ version: number }>("SELECT version FROM schema_migrations")).rows.map((r) => r.version));
+    const done = new Set(
+      (await client.query<{ version: number }>("SELECT version FROM schema_migrations")).rows.map((r) => r.version),
+    );
     const newest = Math.max(0, ...migrations.map((m) => m.version));
     const ahead = [...done].filter((v) => v > newest);
-    if (ahead.length > 0) logger.warn({ versions: ahead }, "database has migrations this hub does not know (a newer hub ran here)");
+    if (ahead.length > 0)
+      logger.warn({ versions: ahead }, "database has migrations this hub does not know (a newer hub ran here)");
     for (const m of migrations) {
       if (done.has(m.version)) continue;
       await client.query("BEGIN");

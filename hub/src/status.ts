@@ -32,14 +32,25 @@ export interface PostgresStatus {
   lastWriteAt: string | null;
   /** The planner's estimate of the readings table's row count (count(*) would scan it). */
   readingsEstimate: number | null;
-  gateways: { gatewayId: string; lastBatchAt: string; lastInstance: string; lastSeq: number; lastBatchReadings: number }[];
+  gateways: {
+    gatewayId: string;
+    lastBatchAt: string;
+    lastInstance: string;
+    lastSeq: number;
+    lastBatchReadings: number;
+  }[];
 }
 
 /**
  * Gather the status from the servers themselves (JetStream consumer info, the dead-letter
  * stream, Postgres): it works without a running hub and counts every hub process at once.
  */
-export async function hubStatus(nc: NatsConnection, subj: Subjects, configured: readonly string[], pool: pg.Pool | undefined): Promise<HubStatusReport> {
+export async function hubStatus(
+  nc: NatsConnection,
+  subj: Subjects,
+  configured: readonly string[],
+  pool: pg.Pool | undefined,
+): Promise<HubStatusReport> {
   const jsm = await jetstreamManager(nc);
   // The configured sinks, plus any other sink durable on the stream (an operator's shell
   // may lack DATALAB_MONGO_URL while the hubs have it).
@@ -94,8 +105,16 @@ export async function hubStatus(nc: NatsConnection, subj: Subjects, configured: 
 async function postgresStatus(pool: pg.Pool): Promise<PostgresStatus> {
   try {
     const last = await pool.query<{ at: Date | null }>("SELECT max(last_batch_at) AS at FROM gateways");
-    const est = await pool.query<{ n: string | null }>("SELECT reltuples::bigint AS n FROM pg_class WHERE oid = to_regclass('readings')");
-    const gws = await pool.query<{ gateway_id: string; last_batch_at: Date; last_instance: string; last_batch_seq: string; last_batch_readings: number }>(
+    const est = await pool.query<{ n: string | null }>(
+      "SELECT reltuples::bigint AS n FROM pg_class WHERE oid = to_regclass('readings')",
+    );
+    const gws = await pool.query<{
+      gateway_id: string;
+      last_batch_at: Date;
+      last_instance: string;
+      last_batch_seq: string;
+      last_batch_readings: number;
+    }>(
       "SELECT gateway_id, last_batch_at, last_instance, last_batch_seq, last_batch_readings FROM gateways ORDER BY last_batch_at DESC LIMIT 20",
     );
     const n = est.rows[0]?.n;

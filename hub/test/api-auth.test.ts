@@ -20,7 +20,16 @@ beforeAll(async () => {
   const tokenFile = join(tempDir(), "api-token");
   writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
   hub = new Hub(
-    loadHubConfig({ env: { DATALAB_NATS_URL: NATS_URL, DATALAB_PG_URL: db.url, DATALAB_NATS_PREFIX: id, DATALAB_HTTP_PORT: "0", DATALAB_HTTP_HOST: "127.0.0.1", DATALAB_API_TOKEN_FILE: tokenFile } }),
+    loadHubConfig({
+      env: {
+        DATALAB_NATS_URL: NATS_URL,
+        DATALAB_PG_URL: db.url,
+        DATALAB_NATS_PREFIX: id,
+        DATALAB_HTTP_PORT: "0",
+        DATALAB_HTTP_HOST: "127.0.0.1",
+        DATALAB_API_TOKEN_FILE: tokenFile,
+      },
+    }),
     { logger: silentLogger() },
   );
   await hub.start();
@@ -67,12 +76,20 @@ describe("API token (DATALAB_API_TOKEN_FILE)", () => {
       expect(r.status, path).toBe(401);
       expect(await r.text()).toMatch(/<form method="post" action="\/login">/);
     }
-    const wrong = await fetch(`${base}/login`, { method: "POST", body: new URLSearchParams({ token: "nope" }), redirect: "manual" });
+    const wrong = await fetch(`${base}/login`, {
+      method: "POST",
+      body: new URLSearchParams({ token: "nope" }),
+      redirect: "manual",
+    });
     expect(wrong.status).toBe(401);
     expect(await wrong.text()).toMatch(/not the one this hub was given/);
     expect(wrong.headers.get("set-cookie")).toBeNull();
 
-    const login = await fetch(`${base}/login`, { method: "POST", body: new URLSearchParams({ token: TOKEN }), redirect: "manual" });
+    const login = await fetch(`${base}/login`, {
+      method: "POST",
+      body: new URLSearchParams({ token: TOKEN }),
+      redirect: "manual",
+    });
     expect(login.status).toBe(303);
     expect(login.headers.get("location")).toBe("/");
     const setCookie = login.headers.get("set-cookie")!;
@@ -88,7 +105,9 @@ describe("API token (DATALAB_API_TOKEN_FILE)", () => {
   });
 
   it("fails at start, naming the variable, when the token is too short or its file is missing", () => {
-    expect(() => loadHubConfig({ env: { DATALAB_API_TOKEN: "short" } })).toThrow(/DATALAB_API_TOKEN=\(secret\): expected at least 16 characters/);
+    expect(() => loadHubConfig({ env: { DATALAB_API_TOKEN: "short" } })).toThrow(
+      /DATALAB_API_TOKEN=\(secret\): expected at least 16 characters/,
+    );
     const cfg = loadHubConfig({ env: { DATALAB_API_TOKEN_FILE: "/nonexistent/token" } });
     expect(() => resolveApiToken(cfg)).toThrow(ConfigError);
     expect(() => resolveApiToken(cfg)).toThrow(/DATALAB_API_TOKEN_FILE="\/nonexistent\/token": cannot read it/);

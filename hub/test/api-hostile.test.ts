@@ -12,7 +12,15 @@ import pg from "pg";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { IncomingMessage } from "node:http";
-import { AttemptLimiter, clientKey, ConfigError, isLoopbackHost, metricValue, silentLogger, subjects } from "@datalab/shared";
+import {
+  AttemptLimiter,
+  clientKey,
+  ConfigError,
+  isLoopbackHost,
+  metricValue,
+  silentLogger,
+  subjects,
+} from "@datalab/shared";
 import { createTestDatabase, NATS_URL, uniqueId, waitFor, type TestDatabase } from "@datalab/shared/testing";
 import { Hub, loadHubConfig } from "../src/index";
 
@@ -63,22 +71,43 @@ interface Answer {
 /** One HTTP request from a chosen loopback source address; `keepOpen` returns once headers arrive (a live stream). */
 function call(
   path: string,
-  o: { from?: string; method?: string; body?: string; headers?: Record<string, string>; keepOpen?: boolean; token?: boolean } = {},
+  o: {
+    from?: string;
+    method?: string;
+    body?: string;
+    headers?: Record<string, string>;
+    keepOpen?: boolean;
+    token?: boolean;
+  } = {},
 ): Promise<Answer & { close: () => void }> {
   return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = { ...(o.token === false ? {} : { authorization: `Bearer ${TOKEN}` }), ...o.headers };
+    const headers: Record<string, string> = {
+      ...(o.token === false ? {} : { authorization: `Bearer ${TOKEN}` }),
+      ...o.headers,
+    };
     if (o.body !== undefined) headers["content-type"] = "application/x-www-form-urlencoded";
-    const req = request({ host: "127.0.0.1", port, path, method: o.method ?? "GET", localAddress: o.from ?? "127.0.0.1", headers, agent: false }, (res) => {
-      const close = () => res.destroy();
-      if (o.keepOpen && res.statusCode === 200) {
-        resolve({ status: 200, headers: res.headers, body: "", close });
-        return;
-      }
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d: string) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, close }));
-    });
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        path,
+        method: o.method ?? "GET",
+        localAddress: o.from ?? "127.0.0.1",
+        headers,
+        agent: false,
+      },
+      (res) => {
+        const close = () => res.destroy();
+        if (o.keepOpen && res.statusCode === 200) {
+          resolve({ status: 200, headers: res.headers, body: "", close });
+          return;
+        }
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => (body += d));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, close }));
+      },
+    );
     req.on("error", reject);
     req.end(o.body);
   });
@@ -87,9 +116,20 @@ function call(
 describe("closed by default", () => {
   it("listens on 127.0.0.1 unless configured, and refuses 0.0.0.0 without a token, naming the variables", async () => {
     expect(loadHubConfig({ env: {} }).httpHost).toBe("127.0.0.1");
-    const open = new Hub(loadHubConfig({ env: { DATALAB_NATS_URL: NATS_URL, DATALAB_PG_URL: db.url, DATALAB_NATS_PREFIX: id, DATALAB_HTTP_PORT: "0", DATALAB_HTTP_HOST: "0.0.0.0" } }), {
-      logger: silentLogger(),
-    });
+    const open = new Hub(
+      loadHubConfig({
+        env: {
+          DATALAB_NATS_URL: NATS_URL,
+          DATALAB_PG_URL: db.url,
+          DATALAB_NATS_PREFIX: id,
+          DATALAB_HTTP_PORT: "0",
+          DATALAB_HTTP_HOST: "0.0.0.0",
+        },
+      }),
+      {
+        logger: silentLogger(),
+      },
+    );
     const err = await open.start().then(
       () => undefined,
       (e: unknown) => e,
@@ -102,8 +142,10 @@ describe("closed by default", () => {
 
 describe("addresses", () => {
   it("counts as loopback only 127/8, ::1 and localhost", () => {
-    for (const h of ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost", "::ffff:127.0.0.1"]) expect(isLoopbackHost(h), h).toBe(true);
-    for (const h of ["0.0.0.0", "::", "192.0.2.2", "10.0.0.1", "fe80::1", "example.org", "128.0.0.1"]) expect(isLoopbackHost(h), h).toBe(false);
+    for (const h of ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost", "::ffff:127.0.0.1"])
+      expect(isLoopbackHost(h), h).toBe(true);
+    for (const h of ["0.0.0.0", "::", "192.0.2.2", "10.0.0.1", "fe80::1", "example.org", "128.0.0.1"])
+      expect(isLoopbackHost(h), h).toBe(false);
   });
 
   it("keys a client by its IPv4 address (also when mapped into IPv6) and an IPv6 client by its /64", () => {
@@ -141,7 +183,9 @@ describe("API pool exhausted", () => {
     await locker.query("LOCK TABLE sensors IN ACCESS EXCLUSIVE MODE");
     const busyBefore = await metricValue(hub.metrics.registry, "datalab_hub_api_busy_total");
     const t0 = Date.now();
-    const answers = Array.from({ length: 20 }, () => call("/api/sensors").then((r) => ({ ...r, after: Date.now() - t0 })));
+    const answers = Array.from({ length: 20 }, () =>
+      call("/api/sensors").then((r) => ({ ...r, after: Date.now() - t0 })),
+    );
     const settled: (Answer & { after: number })[] = [];
     for (const a of answers) void a.then((r) => settled.push(r));
     // One client gets all connections but one (of two: one); its other 19 requests are refused while the lock stands.
@@ -149,7 +193,9 @@ describe("API pool exhausted", () => {
     expect(settled.every((r) => r.status === 503)).toBe(true);
     for (const r of settled) {
       expect(r.headers["retry-after"]).toBe("5");
-      expect(JSON.parse(r.body).error).toMatch(/busy: the 2 API database connections \(DATALAB_API_POOL_SIZE\) are in use/);
+      expect(JSON.parse(r.body).error).toMatch(
+        /busy: the 2 API database connections \(DATALAB_API_POOL_SIZE\) are in use/,
+      );
       expect(r.after).toBeLessThan(8_000);
     }
     expect((await metricValue(hub.metrics.registry, "datalab_hub_api_busy_total")) - busyBefore).toBe(19);
@@ -178,7 +224,9 @@ describe("live stream", () => {
       expect(third.status).toBe(503);
       expect(third.headers["retry-after"]).toBe("10");
       expect(JSON.parse(third.body).error).toMatch(/DATALAB_LIVE_MAX_CLIENTS_PER_ADDRESS/);
-      expect(await metricValue(hub.metrics.registry, "datalab_hub_live_refused_total", { reason: "per_address" })).toBe(1);
+      expect(await metricValue(hub.metrics.registry, "datalab_hub_live_refused_total", { reason: "per_address" })).toBe(
+        1,
+      );
       const other = await call("/api/live", { keepOpen: true, from: "127.0.0.2" });
       expect(other.status).toBe(200);
       open.push(other.close);
@@ -186,7 +234,10 @@ describe("live stream", () => {
       for (const c of open) c();
     }
     // Closing frees the address's slots.
-    await waitFor(async () => (await call("/api/live", { keepOpen: true }).then((s) => (s.close(), s.status))) === 200, "a slot to free after the streams closed");
+    await waitFor(
+      async () => (await call("/api/live", { keepOpen: true }).then((s) => (s.close(), s.status))) === 200,
+      "a slot to free after the streams closed",
+    );
   });
 });
 
@@ -194,7 +245,8 @@ describe("/login", () => {
   const form = (token: string) => new URLSearchParams({ token }).toString();
 
   it("answers 429 with Retry-After after 3 wrong tokens from one address, even for the right one; another address still logs in", async () => {
-    for (let i = 0; i < 3; i++) expect((await call("/login", { method: "POST", body: form(`wrong-${i}`), token: false })).status).toBe(401);
+    for (let i = 0; i < 3; i++)
+      expect((await call("/login", { method: "POST", body: form(`wrong-${i}`), token: false })).status).toBe(401);
     const limited = await call("/login", { method: "POST", body: form(TOKEN), token: false });
     expect(limited.status).toBe(429);
     expect(Number(limited.headers["retry-after"])).toBeGreaterThan(0);
@@ -203,8 +255,12 @@ describe("/login", () => {
     expect(limited.body).toMatch(/Too many wrong tokens/);
     const other = await call("/login", { method: "POST", body: form(TOKEN), token: false, from: "127.0.0.2" });
     expect(other.status).toBe(303);
-    expect(await metricValue(hub.metrics.registry, "datalab_hub_login_refused_total", { result: "wrong_token" })).toBe(3);
-    expect(await metricValue(hub.metrics.registry, "datalab_hub_login_refused_total", { result: "rate_limited" })).toBe(1);
+    expect(await metricValue(hub.metrics.registry, "datalab_hub_login_refused_total", { result: "wrong_token" })).toBe(
+      3,
+    );
+    expect(await metricValue(hub.metrics.registry, "datalab_hub_login_refused_total", { result: "rate_limited" })).toBe(
+      1,
+    );
   });
 
   it("forgets an address's failures after the window, and tracks a bounded number of addresses", () => {

@@ -49,7 +49,14 @@ async function stalledClient(): Promise<Socket> {
 }
 
 beforeAll(async () => {
-  http = await startHttp({ port: 0, host: "127.0.0.1", registry, logger: silentLogger(), health: () => ({ ok: true }), routes: { "/api/live": feed.route } });
+  http = await startHttp({
+    port: 0,
+    host: "127.0.0.1",
+    registry,
+    logger: silentLogger(),
+    health: () => ({ ok: true }),
+    routes: { "/api/live": feed.route },
+  });
   base = `http://127.0.0.1:${http.port}`;
 });
 
@@ -89,7 +96,13 @@ describe("live stream (SSE)", () => {
     await waitFor(() => slowClosed, "the stalled client's connection to close");
 
     // The client that reads lost nothing and was never told of drops.
-    await waitFor(() => fast.events.filter((e) => e.event === "readings").reduce((n, e) => n + (JSON.parse(e.data) as unknown[]).length, 0) === published, `all ${published} readings at the reading client`);
+    await waitFor(
+      () =>
+        fast.events
+          .filter((e) => e.event === "readings")
+          .reduce((n, e) => n + (JSON.parse(e.data) as unknown[]).length, 0) === published,
+      `all ${published} readings at the reading client`,
+    );
     expect(fast.events.some((e) => e.event === "dropped")).toBe(false);
     fast.close();
     slow.destroy();
@@ -102,7 +115,9 @@ describe("live stream (SSE)", () => {
     await waitFor(() => feed.size === 2, "two clients");
     feed.publish(readings(100, 1_000_000));
     await waitFor(() => one.events.some((e) => e.event === "readings"), "s-3's readings");
-    const got = one.events.filter((e) => e.event === "readings").flatMap((e) => JSON.parse(e.data) as { sensorId: string }[]);
+    const got = one.events
+      .filter((e) => e.event === "readings")
+      .flatMap((e) => JSON.parse(e.data) as { sensorId: string }[]);
     expect(got).toHaveLength(2); // s-3 appears at i = 3 and 53
     expect(got.every((r) => r.sensorId === "s-3")).toBe(true);
     expect(other.events.filter((e) => e.event === "readings")).toHaveLength(0);
@@ -137,9 +152,13 @@ describe("write listener on a sink", () => {
     const dup = notifyOnWrite(sink(0), (r) => heard.push(r.length), silentLogger());
     await dup.write(batch);
     expect(heard).toEqual([3]);
-    const throwing = notifyOnWrite(sink(3), () => {
-      throw new Error("listener bug");
-    }, silentLogger());
+    const throwing = notifyOnWrite(
+      sink(3),
+      () => {
+        throw new Error("listener bug");
+      },
+      silentLogger(),
+    );
     expect(await throwing.write(batch)).toEqual({ inserted: 3, duplicates: 0 });
   });
 });

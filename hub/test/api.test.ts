@@ -32,8 +32,15 @@ interface Published {
 }
 const round2 = (v: number) => Math.round(v * 100) / 100;
 const published: Published[] = [];
-for (let i = 0; i < N_A; i++) published.push({ sensor: A, ts: T0 + i * STEP_MS, temperature: round2(20 + 4 * Math.sin(i / 7) + (i % 5) * 0.1), humidity: round2(40 + 10 * Math.cos(i / 11)) });
-for (let i = 0; i < N_B; i++) published.push({ sensor: B, ts: T0 + i * 4 * STEP_MS + 1_000, temperature: round2(15 + i * 0.05), humidity: 55 });
+for (let i = 0; i < N_A; i++)
+  published.push({
+    sensor: A,
+    ts: T0 + i * STEP_MS,
+    temperature: round2(20 + 4 * Math.sin(i / 7) + (i % 5) * 0.1),
+    humidity: round2(40 + 10 * Math.cos(i / 11)),
+  });
+for (let i = 0; i < N_B; i++)
+  published.push({ sensor: B, ts: T0 + i * 4 * STEP_MS + 1_000, temperature: round2(15 + i * 0.05), humidity: 55 });
 
 let pipeline: Pipeline;
 let db: TestDatabase;
@@ -50,23 +57,44 @@ async function get(path: string): Promise<{ status: number; body: any }> {
 
 async function publish(msgs: Published[]): Promise<void> {
   for (const m of msgs) {
-    await publisher.publishAsync(`${id}/sensors/${m.sensor}`, JSON.stringify({ sensor: m.sensor, temperature: m.temperature, humidity: m.humidity, units: { temperature: "Cel", humidity: "%RH" }, ts: m.ts }), { qos: 1 });
+    await publisher.publishAsync(
+      `${id}/sensors/${m.sensor}`,
+      JSON.stringify({
+        sensor: m.sensor,
+        temperature: m.temperature,
+        humidity: m.humidity,
+        units: { temperature: "Cel", humidity: "%RH" },
+        ts: m.ts,
+      }),
+      { qos: 1 },
+    );
   }
 }
 
 async function rowCount(): Promise<number> {
-  const r = await db.pool.query<{ n: string }>("SELECT count(*) AS n FROM readings WHERE sensor_id = ANY($1)", [[A, B]]);
+  const r = await db.pool.query<{ n: string }>("SELECT count(*) AS n FROM readings WHERE sensor_id = ANY($1)", [
+    [A, B],
+  ]);
   return Number(r.rows[0]!.n);
 }
 
 beforeAll(async () => {
   // Health reports off: this file checks what the hub knows without them (hub/test/reports.test.ts has them on).
-  pipeline = await startPipeline({ id, gatewayId, hubEnv: { DATALAB_API_MAX_RANGE_DAYS: "30", DATALAB_API_MAX_ROWS: "5000" }, gatewayEnv: { DATALAB_REPORT_INTERVAL_MS: "0" } });
+  pipeline = await startPipeline({
+    id,
+    gatewayId,
+    hubEnv: { DATALAB_API_MAX_RANGE_DAYS: "30", DATALAB_API_MAX_ROWS: "5000" },
+    gatewayEnv: { DATALAB_REPORT_INTERVAL_MS: "0" },
+  });
   ({ db, hub, gateway } = pipeline);
   base = `http://127.0.0.1:${hub.httpPort}`;
   publisher = await mqtt.connectAsync(MQTT_URL);
   await publish(published);
-  await waitFor(async () => (await rowCount()) === published.length * 2, `${published.length * 2} readings in Postgres`, 45_000);
+  await waitFor(
+    async () => (await rowCount()) === published.length * 2,
+    `${published.length * 2} readings in Postgres`,
+    45_000,
+  );
 });
 
 afterAll(async () => {
@@ -96,7 +124,9 @@ describe("query API on data from the real pipeline", () => {
   it("returns raw readings in a range, in order, exactly as published", async () => {
     const from = T0 + 10 * STEP_MS;
     const to = T0 + 60 * STEP_MS; // exclusive
-    const { status, body } = await get(`/api/readings?sensor=${encodeURIComponent(A)}&metric=temperature&from=${from}&to=${new Date(to).toISOString()}`);
+    const { status, body } = await get(
+      `/api/readings?sensor=${encodeURIComponent(A)}&metric=temperature&from=${from}&to=${new Date(to).toISOString()}`,
+    );
     expect(status).toBe(200);
     const want = published.filter((p) => p.sensor === A && p.ts >= from && p.ts < to);
     expect(want).toHaveLength(50);
@@ -106,9 +136,17 @@ describe("query API on data from the real pipeline", () => {
     expect(body.ts).toEqual(want.map((p) => p.ts));
     expect(body.value).toEqual(want.map((p) => p.temperature));
 
-    const newest = await get(`/api/readings?sensor=${encodeURIComponent(A)}&metric=humidity&from=-30d&order=desc&limit=3`);
+    const newest = await get(
+      `/api/readings?sensor=${encodeURIComponent(A)}&metric=humidity&from=-30d&order=desc&limit=3`,
+    );
     expect(newest.body.truncated).toBe(true);
-    expect(newest.body.value).toEqual(published.filter((p) => p.sensor === A).slice(-3).reverse().map((p) => p.humidity));
+    expect(newest.body.value).toEqual(
+      published
+        .filter((p) => p.sensor === A)
+        .slice(-3)
+        .reverse()
+        .map((p) => p.humidity),
+    );
   });
 
   for (const bucket of ["60s", "7m", "1h"]) {
@@ -117,7 +155,9 @@ describe("query API on data from the real pipeline", () => {
       // A range whose ends cut through buckets.
       const from = T0 + 3 * STEP_MS + 5_000;
       const to = T0 + (N_A - 7) * STEP_MS - 3_000;
-      const { status, body } = await get(`/api/readings?sensor=${encodeURIComponent(A)}&metric=temperature&from=${from}&to=${to}&bucket=${bucket}`);
+      const { status, body } = await get(
+        `/api/readings?sensor=${encodeURIComponent(A)}&metric=temperature&from=${from}&to=${to}&bucket=${bucket}`,
+      );
       expect(status).toBe(200);
       expect(body.bucketMs).toBe(bucketMs);
 
@@ -160,16 +200,34 @@ describe("query API on data from the real pipeline", () => {
     const both = `sensor=${encodeURIComponent(A)}&sensor=${encodeURIComponent(B)}&metric=temperature&metric=humidity&metric=pressure&from=${from}&to=${to}`;
     const { status, body } = await get(`/api/readings?${both}&bucket=1h`);
     expect(status).toBe(200);
-    expect(body.series.map((s: any) => `${s.sensor}/${s.metric}`)).toEqual([`${A}/temperature`, `${A}/humidity`, `${B}/temperature`, `${B}/humidity`]);
-    expect(body.missing).toEqual([{ sensor: A, metric: "pressure" }, { sensor: B, metric: "pressure" }]);
+    expect(body.series.map((s: any) => `${s.sensor}/${s.metric}`)).toEqual([
+      `${A}/temperature`,
+      `${A}/humidity`,
+      `${B}/temperature`,
+      `${B}/humidity`,
+    ]);
+    expect(body.missing).toEqual([
+      { sensor: A, metric: "pressure" },
+      { sensor: B, metric: "pressure" },
+    ]);
     for (const s of body.series) {
-      const alone = await get(`/api/readings?sensor=${encodeURIComponent(s.sensor)}&metric=${s.metric}&from=${from}&to=${to}&bucket=1h`);
+      const alone = await get(
+        `/api/readings?sensor=${encodeURIComponent(s.sensor)}&metric=${s.metric}&from=${from}&to=${to}&bucket=1h`,
+      );
       expect(s.ts).toEqual(alone.body.ts);
       expect(s.avg).toEqual(alone.body.avg);
       expect(s.unit).toBe(s.metric === "temperature" ? "Cel" : "%RH");
-      expect(s.extent).toEqual({ first: published.find((p) => p.sensor === s.sensor)!.ts, last: published.filter((p) => p.sensor === s.sensor).at(-1)!.ts });
+      expect(s.extent).toEqual({
+        first: published.find((p) => p.sensor === s.sensor)!.ts,
+        last: published.filter((p) => p.sensor === s.sensor).at(-1)!.ts,
+      });
       // At most 12 significant digits: no float noise such as 28.308249999999944.
-      for (const v of s.avg as number[]) expect(String(v).replace(/^-?0*|\./g, "").replace(/^0+/, "").length).toBeLessThanOrEqual(12);
+      for (const v of s.avg as number[])
+        expect(
+          String(v)
+            .replace(/^-?0*|\./g, "")
+            .replace(/^0+/, "").length,
+        ).toBeLessThanOrEqual(12);
     }
     const raw = await get(`/api/readings?${both}`);
     expect(raw.body.series[2].value).toEqual(published.filter((p) => p.sensor === B).map((p) => p.temperature));
@@ -188,7 +246,11 @@ describe("query API on data from the real pipeline", () => {
       "print(json.dumps({'raw': list(raw.columns), 'rawRows': len(raw), 'bCols': list(b.columns), 'bRows': len(b), 'bCount': int(b['count'].sum()),",
       "  'sensors': sorted(raw['sensor_id'].unique().tolist()), 'tz': str(raw['time'].dt.tz), 'first': float(raw['value'].iloc[0]), 'units': raw['unit'].unique().tolist()}))",
     ].join("\n");
-    const { stdout } = await execFileAsync("/usr/bin/python3", ["-c", py, `${base}/api/readings?${q}&format=csv`, `${base}/api/readings?${q}&bucket=1h`], { timeout: 60_000 });
+    const { stdout } = await execFileAsync(
+      "/usr/bin/python3",
+      ["-c", py, `${base}/api/readings?${q}&format=csv`, `${base}/api/readings?${q}&bucket=1h`],
+      { timeout: 60_000 },
+    );
     const r = JSON.parse(stdout);
     expect(r.raw).toEqual(["time", "sensor_id", "metric", "value", "unit", "received_at"]);
     expect(r.rawRows).toBe(N_A + N_B);
@@ -201,7 +263,9 @@ describe("query API on data from the real pipeline", () => {
   });
 
   it("gives sparklines for several sensors in one answer", async () => {
-    const { status, body } = await get(`/api/sparklines?from=${T0}&to=${T0 + N_A * STEP_MS}&points=20&metric=temperature&sensor=${encodeURIComponent(A)}&sensor=${encodeURIComponent(B)}`);
+    const { status, body } = await get(
+      `/api/sparklines?from=${T0}&to=${T0 + N_A * STEP_MS}&points=20&metric=temperature&sensor=${encodeURIComponent(A)}&sensor=${encodeURIComponent(B)}`,
+    );
     expect(status).toBe(200);
     expect(body.series.map((s: any) => s.sensorId)).toEqual([A, B]);
     for (const s of body.series) {
@@ -245,7 +309,18 @@ describe("query API on data from the real pipeline", () => {
       ["a parameter given twice", `/api/readings?sensor=${A}&metric=temperature&from=-1h&from=-2h`, /more than once/],
       ["a bad order", `/api/readings?sensor=${A}&metric=temperature&order=up`, /asc or desc/],
     ];
-    const param = { "no sensor": "sensor", "a bad time": "from", "from after to": "from", "a range over the limit": "from", "too many buckets": "bucket", "a bad bucket": "bucket", "a limit over the maximum": "limit", "a misspelt parameter": "form", "a parameter given twice": "from", "a bad order": "order" } as Record<string, string>;
+    const param = {
+      "no sensor": "sensor",
+      "a bad time": "from",
+      "from after to": "from",
+      "a range over the limit": "from",
+      "too many buckets": "bucket",
+      "a bad bucket": "bucket",
+      "a limit over the maximum": "limit",
+      "a misspelt parameter": "form",
+      "a parameter given twice": "from",
+      "a bad order": "order",
+    } as Record<string, string>;
     for (const [what, path, message] of cases) {
       it(what, async () => {
         const { status, body } = await get(path);
@@ -269,23 +344,35 @@ describe("query API on data from the real pipeline", () => {
     const everything = await openSse(`${base}/api/live`);
     try {
       expect(sse.status).toBe(200);
-      await waitFor(() => sse.events.some((e) => e.event === "hello") && everything.events.some((e) => e.event === "hello"), "the hello events");
+      await waitFor(
+        () => sse.events.some((e) => e.event === "hello") && everything.events.some((e) => e.event === "hello"),
+        "the hello events",
+      );
       // B first, then A: A's reading arrives after B's was written, so B would have been seen by now.
       const ts = Date.now();
       await publish([
         { sensor: B, ts, temperature: 99.5, humidity: 50 },
         { sensor: A, ts, temperature: 77.25, humidity: 33 },
       ]);
-      const received = () => sse.events.filter((e) => e.event === "readings").flatMap((e) => JSON.parse(e.data) as any[]);
+      const received = () =>
+        sse.events.filter((e) => e.event === "readings").flatMap((e) => JSON.parse(e.data) as any[]);
       await waitFor(() => received().filter((r) => r.ts === ts).length >= 2, "A's two new readings on the stream");
       // The unfiltered client got B's reading: by then the filtered one would have had it too.
       await waitFor(
-        () => everything.events.filter((e) => e.event === "readings").some((e) => (JSON.parse(e.data) as any[]).some((r) => r.sensorId === B && r.ts === ts)),
+        () =>
+          everything.events
+            .filter((e) => e.event === "readings")
+            .some((e) => (JSON.parse(e.data) as any[]).some((r) => r.sensorId === B && r.ts === ts)),
         "B's reading on the unfiltered stream",
       );
       const all = received();
       expect(all.every((r) => r.sensorId === A)).toBe(true);
-      expect(all.filter((r) => r.ts === ts).map((r) => [r.metric, r.value, r.unit, r.gatewayId]).sort()).toEqual([
+      expect(
+        all
+          .filter((r) => r.ts === ts)
+          .map((r) => [r.metric, r.value, r.unit, r.gatewayId])
+          .sort(),
+      ).toEqual([
         ["humidity", 33, "%RH", gatewayId],
         ["temperature", 77.25, "Cel", gatewayId],
       ]);

@@ -17,14 +17,24 @@ const CRASHER = new URL("./support/crash-after-commit.ts", import.meta.url).path
  * batch (ack_wait 1 s here) to the next hub, whose write finds everything already there:
  * no second row, no second document.
  */
-async function crashBetweenCommitAndAck(sink: "postgres" | "mongo", config: HubConfig, batches: TestBatch[], stored: () => Promise<number>, unitsPerBatch: number) {
+async function crashBetweenCommitAndAck(
+  sink: "postgres" | "mongo",
+  config: HubConfig,
+  batches: TestBatch[],
+  stored: () => Promise<number>,
+  unitsPerBatch: number,
+) {
   const nc: NatsConnection = await connect({ servers: NATS_URL });
   const subj = subjects(config.natsPrefix);
   try {
     // One write at a time, so exactly one batch is committed and not acked when it dies.
     const env = configEnv({ ...config, sinkConcurrency: 1, ackWaitMs: 1_000 });
     const crasher = spawnTs(CRASHER, [sink, "3"], env);
-    await waitFor(() => crasher.log().includes("READY") || crasher.proc.exitCode !== null, "crashing hub to start", 30_000);
+    await waitFor(
+      () => crasher.log().includes("READY") || crasher.proc.exitCode !== null,
+      "crashing hub to start",
+      30_000,
+    );
     await publishBatches(nc, subj, batches);
     await crasher.exited;
     expect(crasher.proc.signalCode).toBe("SIGKILL");
@@ -36,10 +46,17 @@ async function crashBetweenCommitAndAck(sink: "postgres" | "mongo", config: HubC
 
     const hub = await startHubProcess(configEnv({ ...config, ackWaitMs: 1_000 }), 1);
     try {
-      await waitFor(async () => (await stored()) === batches.length * unitsPerBatch, `every batch in ${sink}`, 30_000).catch((err: Error) => {
+      await waitFor(
+        async () => (await stored()) === batches.length * unitsPerBatch,
+        `every batch in ${sink}`,
+        30_000,
+      ).catch((err: Error) => {
         throw new Error(`${err.message}\n${hub.log().slice(-3000)}`);
       });
-      await waitFor(async () => (await hub.metric("datalab_hub_duplicates_total", { sink })) > 0, "the redelivered batch seen as duplicates");
+      await waitFor(
+        async () => (await hub.metric("datalab_hub_duplicates_total", { sink })) > 0,
+        "the redelivered batch seen as duplicates",
+      );
       // The committed-but-unacked batch came back as duplicates. On a busy machine a batch
       // can also wait past the 1 s ack_wait in the client's buffer and come back: more whole
       // batches of duplicates, never a second row.
@@ -83,7 +100,10 @@ describe.skipIf(!MONGO_URL)("a hub killed between commit and ack, MongoDB (needs
     client = new MongoClient(MONGO_URL!);
   });
   afterAll(async () => {
-    await client?.db(dbName).dropDatabase().catch(() => undefined);
+    await client
+      ?.db(dbName)
+      .dropDatabase()
+      .catch(() => undefined);
     await client?.close();
   });
 

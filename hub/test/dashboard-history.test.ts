@@ -17,10 +17,22 @@ import { MQTT_URL, uniqueId, waitFor } from "@datalab/shared/testing";
 import { startPipeline, type Pipeline } from "../../test/support/pipeline";
 
 /** What page-side callbacks touch, typed here: this package type-checks without the DOM library. */
-declare const document: { querySelector(selector: string): { textContent: string | null; getAttribute(name: string): string | null; hidden?: boolean } | null };
+declare const document: {
+  querySelector(
+    selector: string,
+  ): { textContent: string | null; getAttribute(name: string): string | null; hidden?: boolean } | null;
+};
 
 const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"];
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+];
 const RESULTS = fileURLToPath(new URL("../../test-results/", import.meta.url));
 const FIXTURE = fileURLToPath(new URL("../../../shared/fixtures/intel-lab/lines.txt", import.meta.url));
 const HOSTILE = "<img src=x onerror=alert(1)>";
@@ -47,9 +59,18 @@ function intelRows(): Row[] {
     .filter((l) => l.trim() !== "")
     .map((l) => {
       const [date, time, , moteId, t, h, light, v] = l.trim().split(/\s+/);
-      return { sensor: mote(moteId!), ts: Date.parse(`${date}T${time!.slice(0, 12)}Z`), temperature: Number(t), humidity: Number(h), light: Number(light), voltage: Number(v) };
+      return {
+        sensor: mote(moteId!),
+        ts: Date.parse(`${date}T${time!.slice(0, 12)}Z`),
+        temperature: Number(t),
+        humidity: Number(h),
+        light: Number(light),
+        voltage: Number(v),
+      };
     });
-  const ref = mote1.filter((r) => r.ts < Date.parse("2004-03-01T00:00:00Z")).map((r) => ({ ...r, sensor: REF, temperature: Math.round((r.temperature + 0.5) * 1e4) / 1e4 }));
+  const ref = mote1
+    .filter((r) => r.ts < Date.parse("2004-03-01T00:00:00Z"))
+    .map((r) => ({ ...r, sensor: REF, temperature: Math.round((r.temperature + 0.5) * 1e4) / 1e4 }));
   return [...mote1, ...ref];
 }
 
@@ -64,24 +85,46 @@ const attr = async (sel: string, name: string) => page.getAttribute(sel, name);
 const shot = (name: string) => page.screenshot({ path: `${RESULTS}${name}.png`, fullPage: true });
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}: the dashboard test needs Debian's package (apt-get install -y chromium)`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(
+      `Chromium is not installed at ${CHROMIUM}: the dashboard test needs Debian's package (apt-get install -y chromium)`,
+    );
   pipeline = await startPipeline({ id, gatewayId, gatewayEnv: { DATALAB_REPORT_INTERVAL_MS: "200" } });
   const publisher = await mqtt.connectAsync(MQTT_URL);
   for (const r of rows) {
     const { sensor, ...m } = r;
-    await publisher.publishAsync(`${id}/sensors/${sensor}`, JSON.stringify({ sensor, ...m, units: { temperature: "Cel", humidity: "%RH", light: "lx", voltage: "V" } }), { qos: 1 });
+    await publisher.publishAsync(
+      `${id}/sensors/${sensor}`,
+      JSON.stringify({ sensor, ...m, units: { temperature: "Cel", humidity: "%RH", light: "lx", voltage: "V" } }),
+      { qos: 1 },
+    );
   }
   await publisher.publishAsync(`${id}/sensors/evil`, HOSTILE, { qos: 1 });
   // A sensor with nine metrics, for the list's layout.
   const nine = Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`channel_${i + 1}_voltage`, 1000 + i + 0.123]));
-  await publisher.publishAsync(`${id}/sensors/many`, JSON.stringify({ sensor: MANY, ts: Date.now(), ...nine }), { qos: 1 });
+  await publisher.publishAsync(`${id}/sensors/many`, JSON.stringify({ sensor: MANY, ts: Date.now(), ...nine }), {
+    qos: 1,
+  });
   await publisher.endAsync();
   const n = rows.length * 4;
-  await waitFor(async () => (await pipeline.count("sensor_id = ANY($1)", [[mote("1"), REF]])) === n, `${n} Intel Lab readings in Postgres`, 45_000);
-  await waitFor(async () => (await pipeline.count("sensor_id = $1", [MANY])) === 9, "the nine-metric sensor in Postgres", 45_000);
+  await waitFor(
+    async () => (await pipeline.count("sensor_id = ANY($1)", [[mote("1"), REF]])) === n,
+    `${n} Intel Lab readings in Postgres`,
+    45_000,
+  );
+  await waitFor(
+    async () => (await pipeline.count("sensor_id = $1", [MANY])) === 9,
+    "the nine-metric sensor in Postgres",
+    45_000,
+  );
   // The gateway's report carries the quarantined payload to the hub.
   const q = `http://127.0.0.1:${pipeline.hub.httpPort}/api/quarantine?gateway=${gatewayId}`;
-  await waitFor(async () => ((await (await fetch(q)).json()) as { gateways: { recent: unknown[] }[] }).gateways[0]?.recent.length === 1, "the quarantined payload at the hub", 30_000);
+  await waitFor(
+    async () =>
+      ((await (await fetch(q)).json()) as { gateways: { recent: unknown[] }[] }).gateways[0]?.recent.length === 1,
+    "the quarantined payload at the hub",
+    30_000,
+  );
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   page = await browser.newPage({ viewport: { width: 1400, height: 1000 }, timezoneId: "UTC" });
   page.on("dialog", (d) => {
@@ -109,8 +152,12 @@ describe("dashboard on the Intel Lab rows of 2004", () => {
     expect(m1Rows).toHaveLength(9);
     expect(await page.textContent("#chart-title")).toBe(`${m1} · temperature`);
     // Recorded time (2004) and received time (now) side by side.
-    expect(await page.textContent("#sensor-detail")).toMatch(/recorded 2004-03-31 03:38:15; received by its gateway \d\d:\d\d:\d\d/);
-    expect(await page.locator(`#sensor-list li[data-sensor="${m1}"] .seen`).textContent()).toMatch(/^recorded 2004-03-31 03:38:15 · received \d+ s ago$/);
+    expect(await page.textContent("#sensor-detail")).toMatch(
+      /recorded 2004-03-31 03:38:15; received by its gateway \d\d:\d\d:\d\d/,
+    );
+    expect(await page.locator(`#sensor-list li[data-sensor="${m1}"] .seen`).textContent()).toMatch(
+      /^recorded 2004-03-31 03:38:15 · received \d+ s ago$/,
+    );
 
     // The last hour holds nothing: the page says where the data is and goes there on a click.
     await page.waitForSelector("#chart-empty:not([hidden])");
@@ -134,7 +181,10 @@ describe("dashboard on the Intel Lab rows of 2004", () => {
       await page.mouse.down();
       await page.mouse.move(x(b), y, { steps: 8 });
       await page.mouse.up();
-      await page.waitForFunction((old) => Number(document.querySelector("#chart")?.getAttribute("data-from")) !== old, f);
+      await page.waitForFunction(
+        (old) => Number(document.querySelector("#chart")?.getAttribute("data-from")) !== old,
+        f,
+      );
     };
     // Zoom onto 2004-02-28, then onto its eight readings: each at its own time, no bucket shared.
     await drag(Date.parse("2004-02-27T12:00:00Z"), Date.parse("2004-02-28T12:00:00Z"));
@@ -150,7 +200,9 @@ describe("dashboard on the Intel Lab rows of 2004", () => {
     await page.selectOption("#overlay-sensor", REF);
     await page.selectOption("#overlay-metric", "temperature");
     await page.click("#overlay-add");
-    await page.waitForFunction(() => document.querySelector("#chart")?.getAttribute("data-points-per-series") === "8,8");
+    await page.waitForFunction(
+      () => document.querySelector("#chart")?.getAttribute("data-points-per-series") === "8,8",
+    );
     expect(await attr("#chart", "data-series")).toBe("2");
     expect(await page.locator("#overlay-chips .chip").count()).toBe(1);
     await shot("dashboard-history-overlay");
@@ -163,7 +215,9 @@ describe("dashboard on the Intel Lab rows of 2004", () => {
     expect(hash.get("from")).toBe(from2);
     await page.reload();
     await page.waitForSelector("body[data-ready=true]", { timeout: 20_000 });
-    await page.waitForFunction(() => document.querySelector("#chart")?.getAttribute("data-points-per-series") === "8,8");
+    await page.waitForFunction(
+      () => document.querySelector("#chart")?.getAttribute("data-points-per-series") === "8,8",
+    );
     expect([await attr("#chart", "data-from"), await attr("#chart", "data-to")]).toEqual([from2, to2]);
 
     // Reset goes back to the range before the first zoom (kept in the page, not the URL).
@@ -199,7 +253,12 @@ describe("dashboard on the Intel Lab rows of 2004", () => {
     expect(await li.locator(".values span.more").textContent()).toBe("+3");
     const row = (await li.boundingBox())!;
     const list = (await page.locator("#sensor-list").boundingBox())!;
-    for (const part of [li.locator("canvas"), li.locator(".values"), li.locator(".seen"), li.locator(".values span.more")]) {
+    for (const part of [
+      li.locator("canvas"),
+      li.locator(".values"),
+      li.locator(".seen"),
+      li.locator(".values span.more"),
+    ]) {
       const b = (await part.boundingBox())!;
       expect(b.x).toBeGreaterThanOrEqual(row.x);
       expect(b.x + b.width).toBeLessThanOrEqual(row.x + row.width + 0.5);

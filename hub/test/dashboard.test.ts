@@ -15,10 +15,21 @@ import type { Hub } from "../src/index";
 import { startPipeline, type Pipeline } from "../../test/support/pipeline";
 
 /** What page-side callbacks touch, typed here: this package type-checks without the DOM library. */
-declare const document: { querySelector(selector: string): { textContent: string | null; getAttribute(name: string): string | null } | null };
+declare const document: {
+  querySelector(selector: string): { textContent: string | null; getAttribute(name: string): string | null } | null;
+};
 
 const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
 const RESULTS = fileURLToPath(new URL("../../test-results/", import.meta.url));
 
 const id = uniqueId("dash");
@@ -32,13 +43,23 @@ let publisher: mqtt.MqttClient;
 let browser: Browser | undefined;
 let page: Page;
 
-async function publish(sensor: string, m: { ts: number; temperature: number; humidity: number; battery: number }): Promise<void> {
-  await publisher.publishAsync(`${id}/sensors/${sensor}`, JSON.stringify({ sensor, ...m, units: { temperature: "Cel", humidity: "%RH", battery: "V" } }), { qos: 1 });
+async function publish(
+  sensor: string,
+  m: { ts: number; temperature: number; humidity: number; battery: number },
+): Promise<void> {
+  await publisher.publishAsync(
+    `${id}/sensors/${sensor}`,
+    JSON.stringify({ sensor, ...m, units: { temperature: "Cel", humidity: "%RH", battery: "V" } }),
+    { qos: 1 },
+  );
 }
 
 beforeAll(async () => {
   // Fail, not skip: CI must install Debian's `chromium` package for this test.
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}: the dashboard test needs Debian's package (apt-get install -y chromium)`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(
+      `Chromium is not installed at ${CHROMIUM}: the dashboard test needs Debian's package (apt-get install -y chromium)`,
+    );
   // Health reports off, so the gateway panel's backlog cell is the "not reported" dash.
   pipeline = await startPipeline({ id, gatewayId, gatewayEnv: { DATALAB_REPORT_INTERVAL_MS: "0" } });
   ({ db, hub, gateway } = pipeline);
@@ -58,10 +79,16 @@ beforeAll(async () => {
       n += 3;
     }
   }
-  await waitFor(async () => {
-    const r = await db.pool.query<{ n: string }>("SELECT count(*) AS n FROM readings WHERE sensor_id = ANY($1)", [sensors]);
-    return Number(r.rows[0]!.n) === n;
-  }, `${n} readings in Postgres`, 45_000);
+  await waitFor(
+    async () => {
+      const r = await db.pool.query<{ n: string }>("SELECT count(*) AS n FROM readings WHERE sensor_id = ANY($1)", [
+        sensors,
+      ]);
+      return Number(r.rows[0]!.n) === n;
+    },
+    `${n} readings in Postgres`,
+    45_000,
+  );
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   page = await browser.newPage({ viewport: { width: 1400, height: 860 } });
 });
@@ -108,10 +135,19 @@ describe("dashboard in headless Chromium", () => {
     await page.waitForFunction(() => document.querySelector("#live-status")?.textContent === "live");
     // A reading published now reaches the page through the live stream.
     await publish(first, { ts: Date.now(), temperature: 31.42, humidity: 50, battery: 3.2 });
-    await page.waitForFunction((s) => document.querySelector(`#sensor-list li[data-sensor="${s}"] span[data-metric=temperature]`)?.textContent === "31.42°C", first, {
-      timeout: 20_000,
-    });
-    await page.waitForFunction((n) => Number(document.querySelector("#chart")?.getAttribute("data-points")) > n, historyPoints);
+    await page.waitForFunction(
+      (s) =>
+        document.querySelector(`#sensor-list li[data-sensor="${s}"] span[data-metric=temperature]`)?.textContent ===
+        "31.42°C",
+      first,
+      {
+        timeout: 20_000,
+      },
+    );
+    await page.waitForFunction(
+      (n) => Number(document.querySelector("#chart")?.getAttribute("data-points")) > n,
+      historyPoints,
+    );
     expect(Number(await page.getAttribute("#chart", "data-live-points"))).toBeGreaterThanOrEqual(1);
 
     mkdirSync(RESULTS, { recursive: true });

@@ -25,14 +25,25 @@ describe("dead letters", () => {
   let nc: NatsConnection;
   const metrics = createHubMetrics(false);
   const gw = "gwdl";
-  const readingsIn = async () => Number((await db.pool.query<{ n: string }>("SELECT count(*) AS n FROM readings")).rows[0]!.n);
-  const dl = (reason: string) => metricValue(metrics.registry, "datalab_hub_dead_letters_total", { sink: "postgres", reason });
-  const cli = (...args: string[]) => runCommand(process.execPath, ["--import", "tsx", HUB_CLI, ...args], { env: cleanEnv(configEnv(config)), timeoutMs: 30_000 });
+  const readingsIn = async () =>
+    Number((await db.pool.query<{ n: string }>("SELECT count(*) AS n FROM readings")).rows[0]!.n);
+  const dl = (reason: string) =>
+    metricValue(metrics.registry, "datalab_hub_dead_letters_total", { sink: "postgres", reason });
+  const cli = (...args: string[]) =>
+    runCommand(process.execPath, ["--import", "tsx", HUB_CLI, ...args], {
+      env: cleanEnv(configEnv(config)),
+      timeoutMs: 30_000,
+    });
 
   beforeAll(async () => {
     db = await testDatabase();
     // One write at a time: a consumer that retried a refused batch inline would visibly block.
-    config = testConfig({ DATALAB_PG_URL: db.url, DATALAB_MAX_DELIVER: "4", DATALAB_SINK_CONCURRENCY: "1", DATALAB_ACK_WAIT_MS: "5000" });
+    config = testConfig({
+      DATALAB_PG_URL: db.url,
+      DATALAB_MAX_DELIVER: "4",
+      DATALAB_SINK_CONCURRENCY: "1",
+      DATALAB_ACK_WAIT_MS: "5000",
+    });
     hub = new Hub(config, { logger: silentLogger(), metrics });
     await hub.start();
     // A rule the operator will later decide was wrong: the sink refuses such readings.
@@ -78,7 +89,10 @@ describe("dead letters", () => {
     const refusedData = { ...refused, data: new TextEncoder().encode(JSON.stringify(refused.batch)) };
     const behind = makeBatches(gw, "i3", 5, 10);
     await publishBatches(nc, s, [refusedData, ...behind]);
-    await waitFor(async () => (await readingsIn()) === before + totalReadings(behind), "the batches behind the refused one");
+    await waitFor(
+      async () => (await readingsIn()) === before + totalReadings(behind),
+      "the batches behind the refused one",
+    );
     // With retries 0.5 s, 1 s, 2 s apart, the refused batch is still being retried now:
     // the ones behind it did not wait for it.
     expect(await dl("sink_rejected")).toBe(0);
@@ -86,8 +100,12 @@ describe("dead letters", () => {
     const [letter] = await listDeadLetters(nc, s, { reason: "sink_rejected" });
     expect(letter).toMatchObject({ sink: "postgres", attempts: 4, subject: s.readings(gw), msgId: refused.msgId });
     expect(letter!.error).toMatch(/value_sane/);
-    expect(await metricValue(metrics.registry, "datalab_hub_write_errors_total", { sink: "postgres", kind: "rejected" })).toBe(4);
-    expect(await metricValue(metrics.registry, "datalab_hub_write_errors_total", { sink: "postgres", kind: "unavailable" })).toBe(0);
+    expect(
+      await metricValue(metrics.registry, "datalab_hub_write_errors_total", { sink: "postgres", kind: "rejected" }),
+    ).toBe(4);
+    expect(
+      await metricValue(metrics.registry, "datalab_hub_write_errors_total", { sink: "postgres", kind: "unavailable" }),
+    ).toBe(0);
     // Acked or terminated: nothing of it stays pending (on 2.9 a "+TERM reason" would have).
     await waitFor(async () => {
       const ci = await (await jetstreamManager(nc)).consumers.info(s.stream, "postgres-sink");

@@ -43,7 +43,10 @@ describe("PostgreSQL errors: unavailable (pause) or refused (count)", () => {
     ["schema missing", pgError("42P01")],
     ["lost connection, no code", new Error("Connection terminated unexpectedly")],
     ["wrapped", new Error("migration 002 failed", { cause: pgError("08006") })],
-    ["every address failed", Object.assign(new AggregateError([Object.assign(new Error("x"), { code: "ECONNREFUSED" })]), {})],
+    [
+      "every address failed",
+      Object.assign(new AggregateError([Object.assign(new Error("x"), { code: "ECONNREFUSED" })]), {}),
+    ],
   ])("%s → unavailable", (_, err) => {
     expect(isPgUnavailable(err)).toBe(true);
   });
@@ -60,13 +63,32 @@ describe("PostgreSQL errors: unavailable (pause) or refused (count)", () => {
 describe("MongoDB errors", () => {
   it("network, server selection and shutdown codes are unavailable; a validation error is a refusal", () => {
     expect(isMongoUnavailable(new MongoNetworkError("connection 1 closed"))).toBe(true);
-    expect(isMongoUnavailable(new MongoServerSelectionError("no server", { type: "Unknown", servers: new Map(), stale: false, compatible: true, heartbeatFrequencyMS: 1, localThresholdMS: 1, setName: null, maxElectionId: null, maxSetVersion: null, commonWireVersion: 0, logicalSessionTimeoutMinutes: null } as never))).toBe(true);
+    expect(
+      isMongoUnavailable(
+        new MongoServerSelectionError("no server", {
+          type: "Unknown",
+          servers: new Map(),
+          stale: false,
+          compatible: true,
+          heartbeatFrequencyMS: 1,
+          localThresholdMS: 1,
+          setName: null,
+          maxElectionId: null,
+          maxSetVersion: null,
+          commonWireVersion: 0,
+          logicalSessionTimeoutMinutes: null,
+        } as never),
+      ),
+    ).toBe(true);
     expect(isMongoUnavailable(new MongoServerError({ message: "shutting down", code: 91 }))).toBe(true);
     expect(isMongoUnavailable(new MongoServerError({ message: "invalid key", code: 2 }))).toBe(false);
   });
 
   it("insertMany losing its connection is a MongoBulkWriteError without write errors: unavailable", () => {
-    const e = new MongoBulkWriteError(Object.assign(new Error("write ECONNRESET"), { code: "ECONNRESET" }) as never, {} as never);
+    const e = new MongoBulkWriteError(
+      Object.assign(new Error("write ECONNRESET"), { code: "ECONNRESET" }) as never,
+      {} as never,
+    );
     expect(isMongoUnavailable(e)).toBe(true);
     expect(duplicatesOnly(e)).toBeUndefined();
   });
@@ -74,9 +96,15 @@ describe("MongoDB errors", () => {
   it("duplicate keys only: written (a redelivery); any other write error: not", () => {
     const dup = (index: number) => ({ index, code: 11000, errmsg: "E11000 duplicate key" });
     const result = { insertedCount: 3 } as never;
-    const onlyDups = new MongoBulkWriteError({ message: "dup", code: 11000, writeErrors: [dup(0), dup(2)] as never }, result);
+    const onlyDups = new MongoBulkWriteError(
+      { message: "dup", code: 11000, writeErrors: [dup(0), dup(2)] as never },
+      result,
+    );
     expect(duplicatesOnly(onlyDups)).toEqual({ inserted: 3, duplicates: 2 });
-    const mixed = new MongoBulkWriteError({ message: "mixed", code: 11000, writeErrors: [dup(0), { index: 1, code: 2, errmsg: "invalid key" }] as never }, result);
+    const mixed = new MongoBulkWriteError(
+      { message: "mixed", code: 11000, writeErrors: [dup(0), { index: 1, code: 2, errmsg: "invalid key" }] as never },
+      result,
+    );
     expect(duplicatesOnly(mixed)).toBeUndefined();
     expect(isMongoUnavailable(mixed)).toBe(false);
   });

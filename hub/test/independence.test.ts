@@ -2,7 +2,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { metricValue, silentLogger } from "@datalab/shared";
-import { MONGO_URL, NATS_URL, startPostgres, uniqueId, waitFor, type PostgresServer, type TestDatabase } from "@datalab/shared/testing";
+import {
+  MONGO_URL,
+  NATS_URL,
+  startPostgres,
+  uniqueId,
+  waitFor,
+  type PostgresServer,
+  type TestDatabase,
+} from "@datalab/shared/testing";
 import { MongoClient } from "mongodb";
 import pg from "pg";
 import { Hub } from "../src/hub";
@@ -30,7 +38,8 @@ async function lag(nc: NatsConnection, hub: Hub, sink: string): Promise<number> 
 }
 
 const state = (hub: Hub, sink: string) => hub.status().consumers.find((c) => c.sink === sink)?.state;
-const errors = (m: HubMetrics, sink: string, kind: string) => metricValue(m.registry, "datalab_hub_write_errors_total", { sink, kind });
+const errors = (m: HubMetrics, sink: string, kind: string) =>
+  metricValue(m.registry, "datalab_hub_write_errors_total", { sink, kind });
 const deadLetters = (m: HubMetrics) => metricValue(m.registry, "datalab_hub_dead_letters_total");
 
 describe(`PostgreSQL stopped while readings arrive${MONGO_URL ? " (MongoDB keeps flowing)" : " (MongoDB part skipped: no DATALAB_MONGO_URL)"}`, () => {
@@ -47,7 +56,11 @@ describe(`PostgreSQL stopped while readings arrive${MONGO_URL ? " (MongoDB keeps
     server = await startPostgres();
     query = new pg.Pool({ connectionString: server.url, max: 1 });
     query.on("error", () => undefined);
-    const config = testConfig({ DATALAB_PG_URL: server.url, DATALAB_ACK_WAIT_MS: "5000", ...(MONGO_URL ? { DATALAB_MONGO_URL: MONGO_URL, DATALAB_MONGO_DB: mongoDb } : {}) });
+    const config = testConfig({
+      DATALAB_PG_URL: server.url,
+      DATALAB_ACK_WAIT_MS: "5000",
+      ...(MONGO_URL ? { DATALAB_MONGO_URL: MONGO_URL, DATALAB_MONGO_DB: mongoDb } : {}),
+    });
     hub = new Hub(config, { logger: testLogger(), metrics });
     await hub.start();
     nc = await connect({ servers: NATS_URL });
@@ -61,13 +74,17 @@ describe(`PostgreSQL stopped while readings arrive${MONGO_URL ? " (MongoDB keeps
       await nc.close();
     }
     await query?.end().catch(() => undefined);
-    await mongo?.db(mongoDb).dropDatabase().catch(() => undefined);
+    await mongo
+      ?.db(mongoDb)
+      .dropDatabase()
+      .catch(() => undefined);
     await mongo?.close();
     await server?.destroy();
   });
 
   it("no loss, catch-up after the restart, no duplicate, no dead letter", async () => {
-    const readings = async () => Number((await query.query<{ n: string }>("SELECT count(*) AS n FROM readings")).rows[0]!.n);
+    const readings = async () =>
+      Number((await query.query<{ n: string }>("SELECT count(*) AS n FROM readings")).rows[0]!.n);
     const messages = mongo?.db(mongoDb).collection("messages");
     const instance = uniqueId("i");
     const before = makeBatches("gwpg", instance, 10, 20);
@@ -80,17 +97,27 @@ describe(`PostgreSQL stopped while readings arrive${MONGO_URL ? " (MongoDB keeps
     await waitFor(() => state(hub, "postgres") === "waiting_for_sink", "postgres consumer to pause");
     if (messages) {
       // Postgres down does not hold MongoDB back.
-      await waitFor(async () => (await messages.countDocuments()) === totalMessages([...before, ...during]), "every message in MongoDB while Postgres is down");
+      await waitFor(
+        async () => (await messages.countDocuments()) === totalMessages([...before, ...during]),
+        "every message in MongoDB while Postgres is down",
+      );
       expect(await lag(nc, hub, "mongo")).toBe(0);
     }
     // The backlog waits in JetStream.
     expect(await lag(nc, hub, "postgres")).toBeGreaterThan(0);
 
     await server.start();
-    await waitFor(async () => (await readings()) === totalReadings([...before, ...during]), "catch-up after Postgres restarted", 30_000, 100);
+    await waitFor(
+      async () => (await readings()) === totalReadings([...before, ...during]),
+      "catch-up after Postgres restarted",
+      30_000,
+      100,
+    );
     await waitFor(async () => (await lag(nc, hub, "postgres")) === 0, "postgres backlog drained");
     expect(state(hub, "postgres")).toBe("running");
-    expect(Number((await query.query("SELECT count(DISTINCT (gateway_id, instance, seq)) AS n FROM readings")).rows[0].n)).toBe(totalReadings([...before, ...during]));
+    expect(
+      Number((await query.query("SELECT count(DISTINCT (gateway_id, instance, seq)) AS n FROM readings")).rows[0].n),
+    ).toBe(totalReadings([...before, ...during]));
     expect(await errors(metrics, "postgres", "unavailable")).toBeGreaterThan(0);
     expect(await errors(metrics, "postgres", "rejected")).toBe(0);
     expect(await deadLetters(metrics)).toBe(0);
@@ -133,7 +160,10 @@ describe.skipIf(!MONGO_URL)("MongoDB unreachable while readings arrive (needs DA
       await nc.close();
     }
     await proxy?.close();
-    await mongo?.db(mongoDb).dropDatabase().catch(() => undefined);
+    await mongo
+      ?.db(mongoDb)
+      .dropDatabase()
+      .catch(() => undefined);
     await mongo?.close();
     await db?.drop();
   });
@@ -148,13 +178,21 @@ describe.skipIf(!MONGO_URL)("MongoDB unreachable while readings arrive (needs DA
 
     await proxy.cut();
     await publishBatches(nc, hub.subjects, during);
-    await waitFor(async () => (await count(db)) === totalReadings([...before, ...during]), "every reading in Postgres while MongoDB is unreachable");
+    await waitFor(
+      async () => (await count(db)) === totalReadings([...before, ...during]),
+      "every reading in Postgres while MongoDB is unreachable",
+    );
     expect(await lag(nc, hub, "postgres")).toBe(0);
     await waitFor(() => state(hub, "mongo") === "waiting_for_sink", "mongo consumer to pause", 30_000);
     expect(await lag(nc, hub, "mongo")).toBeGreaterThan(0);
 
     await proxy.restore();
-    await waitFor(async () => (await messages.countDocuments()) === totalMessages([...before, ...during]), "MongoDB catch-up", 30_000, 100);
+    await waitFor(
+      async () => (await messages.countDocuments()) === totalMessages([...before, ...during]),
+      "MongoDB catch-up",
+      30_000,
+      100,
+    );
     await waitFor(async () => (await lag(nc, hub, "mongo")) === 0, "mongo backlog drained");
     expect(await errors(metrics, "mongo", "unavailable")).toBeGreaterThan(0);
     expect(await errors(metrics, "mongo", "rejected")).toBe(0);

@@ -66,20 +66,31 @@ describe("live stream across two hubs", () => {
     const resent = batches.slice(0, 10).map((b) => ({ ...b, msgId: `${b.msgId}-resent` }));
     await publishBatches(nc, hubs[0]!.subjects, resent);
 
-    const written = () => Promise.all(hubs.map((h) => metricValue(h.metrics.registry, "datalab_hub_batches_written_total", { sink: "postgres" })));
-    await waitFor(async () => (await written()).reduce((a, b) => a + b, 0) === BATCHES + resent.length, "every batch (and resend) written and acked", 60_000);
+    const written = () =>
+      Promise.all(
+        hubs.map((h) => metricValue(h.metrics.registry, "datalab_hub_batches_written_total", { sink: "postgres" })),
+      );
+    await waitFor(
+      async () => (await written()).reduce((a, b) => a + b, 0) === BATCHES + resent.length,
+      "every batch (and resend) written and acked",
+      60_000,
+    );
     const perHub = await written();
     // Both hubs committed part of the flood: neither alone saw it all.
     for (const n of perHub) expect(n).toBeGreaterThan(0);
     expect(Number((await db.pool.query<{ n: string }>("SELECT count(*) AS n FROM readings")).rows[0]!.n)).toBe(total);
 
     // Every announcement reached every hub, and each hub's client has read all its feed sent.
-    const fan = (h: Hub, outcome: string) => metricValue(h.metrics.registry, "datalab_hub_live_fanout_messages_total", { outcome });
+    const fan = (h: Hub, outcome: string) =>
+      metricValue(h.metrics.registry, "datalab_hub_live_fanout_messages_total", { outcome });
     await waitFor(async () => {
       const sent = (await fan(hubs[0]!, "sent")) + (await fan(hubs[1]!, "sent"));
       return (await fan(hubs[0]!, "received")) === sent && (await fan(hubs[1]!, "received")) === sent;
     }, "each hub heard every announcement");
-    const received = (c: SseClient) => c.events.filter((e) => e.event === "readings").flatMap((e) => JSON.parse(e.data) as { sensorId: string; metric: string; ts: number }[]);
+    const received = (c: SseClient) =>
+      c.events
+        .filter((e) => e.event === "readings")
+        .flatMap((e) => JSON.parse(e.data) as { sensorId: string; metric: string; ts: number }[]);
     for (const [i, c] of clients.entries()) {
       const fed = await metricValue(hubs[i]!.metrics.registry, "datalab_hub_live_readings_sent_total");
       await waitFor(() => received(c).length >= fed, `client ${i} read all ${fed} readings its hub sent`, 30_000);

@@ -26,8 +26,16 @@ describe("a poison message in a batch", () => {
   const metrics = createHubMetrics(false);
   const gw = "gwpoison";
   const count = async (where: string, params: unknown[] = []) =>
-    Number((await db.pool.query<{ n: string }>(`SELECT count(*) AS n FROM readings WHERE gateway_id = '${gw}' AND ${where}`, params)).rows[0]!.n);
-  const dl = (reason: string) => metricValue(metrics.registry, "datalab_hub_dead_letters_total", { sink: "postgres", reason });
+    Number(
+      (
+        await db.pool.query<{ n: string }>(
+          `SELECT count(*) AS n FROM readings WHERE gateway_id = '${gw}' AND ${where}`,
+          params,
+        )
+      ).rows[0]!.n,
+    );
+  const dl = (reason: string) =>
+    metricValue(metrics.registry, "datalab_hub_dead_letters_total", { sink: "postgres", reason });
 
   beforeAll(async () => {
     db = await testDatabase();
@@ -57,7 +65,11 @@ describe("a poison message in a batch", () => {
 
   // What the gateway admitted before the shared contract, and the hub (or Postgres) refused.
   const classes: [string, string, (m: Batch["messages"][number]) => void][] = [
-    ["a source over 512 characters (a long MQTT topic)", "bad_source", (m) => void (m.source = `mqtt:${"t".repeat(600)}`)],
+    [
+      "a source over 512 characters (a long MQTT topic)",
+      "bad_source",
+      (m) => void (m.source = `mqtt:${"t".repeat(600)}`),
+    ],
     ["a metric holding a lone surrogate", "bad_metric", (m) => void (m.readings[0]!.metric = "\udc00")],
     ["a unit holding a lone surrogate", "bad_unit", (m) => void (m.readings[1]!.unit = "V\ud800")],
     ["a unit holding NUL", "bad_unit", (m) => void (m.readings[0]!.unit = "\u0000")],
@@ -66,21 +78,26 @@ describe("a poison message in a batch", () => {
     ["the largest double as a value", "bad_value", (m) => void (m.readings[0]!.value = 1.7976931348623157e308)],
   ];
 
-  it.each(classes.map(([what, reason, f], i) => [what, reason, f, `i${i}`] as const))("%s: the other 19 messages land, the poison is dead-lettered alone as %s", async (_what, reason, poison, instance) => {
-    const before = await dl(reason);
-    await publishBatches(nc, hub.subjects, [withPoison(instance, poison)]);
-    await waitFor(async () => (await dl(reason)) === before + 1, `the poison dead-lettered as ${reason}`);
-    await waitFor(async () => (await count("instance = $1", [instance])) === 38, "the 38 other readings in Postgres");
-    // Not a reading of message 7 (seqs 15 and 16) was stored.
-    expect(await count("instance = $1 AND seq IN (15, 16)", [instance])).toBe(0);
-    const letters = (await listDeadLetters(nc, hub.subjects, { sink: "postgres" })).filter((d) => JSON.parse(Buffer.from(d.data).toString("utf8")).instance === instance);
-    expect(letters).toHaveLength(1);
-    expect(letters[0]).toMatchObject({ reason, message: 7, attempts: 1 });
-    expect(letters[0]!.error).toMatch(/^message 7: /);
-    const alone = JSON.parse(Buffer.from(letters[0]!.data).toString("utf8")) as Batch;
-    expect(alone.messages).toHaveLength(1);
-    expect([alone.firstSeq, alone.lastSeq]).toEqual([15, 16]);
-  });
+  it.each(classes.map(([what, reason, f], i) => [what, reason, f, `i${i}`] as const))(
+    "%s: the other 19 messages land, the poison is dead-lettered alone as %s",
+    async (_what, reason, poison, instance) => {
+      const before = await dl(reason);
+      await publishBatches(nc, hub.subjects, [withPoison(instance, poison)]);
+      await waitFor(async () => (await dl(reason)) === before + 1, `the poison dead-lettered as ${reason}`);
+      await waitFor(async () => (await count("instance = $1", [instance])) === 38, "the 38 other readings in Postgres");
+      // Not a reading of message 7 (seqs 15 and 16) was stored.
+      expect(await count("instance = $1 AND seq IN (15, 16)", [instance])).toBe(0);
+      const letters = (await listDeadLetters(nc, hub.subjects, { sink: "postgres" })).filter(
+        (d) => JSON.parse(Buffer.from(d.data).toString("utf8")).instance === instance,
+      );
+      expect(letters).toHaveLength(1);
+      expect(letters[0]).toMatchObject({ reason, message: 7, attempts: 1 });
+      expect(letters[0]!.error).toMatch(/^message 7: /);
+      const alone = JSON.parse(Buffer.from(letters[0]!.data).toString("utf8")) as Batch;
+      expect(alone.messages).toHaveLength(1);
+      expect([alone.firstSeq, alone.lastSeq]).toEqual([15, 16]);
+    },
+  );
 
   it("a message Postgres refuses is found by halving the batch: the rest land at once, the poison is dead-lettered alone after DATALAB_MAX_DELIVER refusals, and its replay after the fix lands it", async () => {
     // A rule the sink enforces and the contract does not know: what a database may refuse.
@@ -92,7 +109,11 @@ describe("a poison message in a batch", () => {
     const [letter] = await listDeadLetters(nc, hub.subjects, { sink: "postgres", reason: "sink_rejected" });
     expect(letter).toMatchObject({ message: 7, attempts: 3, msgId: b.msgId });
     expect(letter!.error).toMatch(/value_sane/);
-    expect((JSON.parse(Buffer.from(letter!.data).toString("utf8")) as Batch).messages.map((m) => m.readings.map((r) => r.seq))).toEqual([[15, 16]]);
+    expect(
+      (JSON.parse(Buffer.from(letter!.data).toString("utf8")) as Batch).messages.map((m) =>
+        m.readings.map((r) => r.seq),
+      ),
+    ).toEqual([[15, 16]]);
     await waitFor(async () => {
       const ci = await (await jetstreamManager(nc)).consumers.info(hub.subjects.stream, "postgres-sink");
       return ci.num_ack_pending === 0 && ci.num_pending === 0;
@@ -127,8 +148,13 @@ describe("a poison message in a batch", () => {
       b.batch.messages[17]!.readings[1]!.value = -5000;
       await publishBatches(nc, hub.subjects, [{ ...b, data: encodeBatch(b.batch), msgId: batchMsgId(b.batch) }]);
       await waitFor(async () => (await count("instance = 'imixed'")) === 36, "the 36 other readings in Postgres");
-      await waitFor(async () => (await dl("sink_rejected")) === sinkBefore + 1 && (await dl("bad_unit")) === unitBefore + 1, "both poisons dead-lettered");
-      const letters = (await listDeadLetters(nc, hub.subjects, { sink: "postgres" })).filter((d) => JSON.parse(Buffer.from(d.data).toString("utf8")).instance === "imixed");
+      await waitFor(
+        async () => (await dl("sink_rejected")) === sinkBefore + 1 && (await dl("bad_unit")) === unitBefore + 1,
+        "both poisons dead-lettered",
+      );
+      const letters = (await listDeadLetters(nc, hub.subjects, { sink: "postgres" })).filter(
+        (d) => JSON.parse(Buffer.from(d.data).toString("utf8")).instance === "imixed",
+      );
       expect(letters.map((d) => [d.reason, d.message, d.attempts]).sort()).toEqual([
         ["bad_unit", 2, 1],
         ["sink_rejected", 17, 3],
@@ -144,14 +170,24 @@ describe("a poison message in a batch handed over in-process (the demo's direct 
   const gw = "gwdirect";
   const dead: DirectDeadLetter[] = [];
   let intake: DirectIntake;
-  const count = async (where: string) => Number((await db.pool.query<{ n: string }>(`SELECT count(*) AS n FROM readings WHERE gateway_id = '${gw}' AND ${where}`)).rows[0]!.n);
+  const count = async (where: string) =>
+    Number(
+      (await db.pool.query<{ n: string }>(`SELECT count(*) AS n FROM readings WHERE gateway_id = '${gw}' AND ${where}`))
+        .rows[0]!.n,
+    );
   const subj = subjects(uniqueId("direct"));
 
   beforeAll(async () => {
     db = await testDatabase();
     const sink = await createPostgresSink(db.pool, silentLogger());
     await db.pool.query("ALTER TABLE readings ADD CONSTRAINT value_sane CHECK (value > -1000)");
-    intake = new DirectIntake([sink], subj, { limits: { maxBytes: 1 << 20, maxMessages: 1_000 }, maxDeliver: 2, deadLetter: async (d) => void dead.push(d) }, createHubMetrics(false), silentLogger());
+    intake = new DirectIntake(
+      [sink],
+      subj,
+      { limits: { maxBytes: 1 << 20, maxMessages: 1_000 }, maxDeliver: 2, deadLetter: async (d) => void dead.push(d) },
+      createHubMetrics(false),
+      silentLogger(),
+    );
   });
 
   afterAll(async () => {

@@ -51,7 +51,14 @@ describe("PostgreSQL schema and sink", () => {
     for (const b of [b2!, b3!, b1!, b3!]) await sink.write(sinkBatch(b));
     const all = [b1!, b2!, b3!].flatMap((b) => sinkBatch(b).readings);
     const gw = (await db.pool.query("SELECT * FROM gateways WHERE gateway_id = 'gwsum'")).rows[0];
-    expect(gw).toMatchObject({ last_instance: "instA", last_batch_readings: 12, last_batch_messages: 6, last_batch_bytes: b3!.data.byteLength, backlog_readings: null, health: null });
+    expect(gw).toMatchObject({
+      last_instance: "instA",
+      last_batch_readings: 12,
+      last_batch_messages: 6,
+      last_batch_bytes: b3!.data.byteLength,
+      backlog_readings: null,
+      health: null,
+    });
     expect(Number(gw.last_batch_seq)).toBe(b3!.batch.lastSeq);
     expect(Number(gw.last_batch_first_seq)).toBe(b3!.batch.firstSeq);
     expect(gw.last_batch_sent_at.getTime()).toBe(b3!.batch.sentAt);
@@ -66,7 +73,12 @@ describe("PostgreSQL schema and sink", () => {
       expect(s.last_gateway_id).toBe("gwsum");
       for (const metric of ["temperature", "humidity"]) {
         const newest = mine.filter((r) => r.metric === metric).sort((x, y) => y.ts - x.ts || y.seq - x.seq)[0]!;
-        expect(s.last_values[metric]).toEqual({ value: newest.value, unit: newest.unit, ts: newest.ts, seq: newest.seq });
+        expect(s.last_values[metric]).toEqual({
+          value: newest.value,
+          unit: newest.unit,
+          ts: newest.ts,
+          seq: newest.seq,
+        });
       }
     }
   });
@@ -83,13 +95,23 @@ describe("PostgreSQL schema and sink", () => {
     try {
       await Promise.all(order.map((x) => sink.write(sinkBatch(x))));
       for (const x of order) await oneByOne.write(sinkBatch(x));
-      const sensorsSql = "SELECT sensor_id, first_seen, last_seen, last_gateway_id, last_values FROM sensors WHERE sensor_id LIKE 'fold%' ORDER BY sensor_id";
+      const sensorsSql =
+        "SELECT sensor_id, first_seen, last_seen, last_gateway_id, last_values FROM sensors WHERE sensor_id LIKE 'fold%' ORDER BY sensor_id";
       const gatewaysSql =
         "SELECT gateway_id, last_batch_sent_at, last_instance, last_batch_first_seq, last_batch_seq, last_batch_readings, last_batch_messages, last_batch_bytes FROM gateways WHERE gateway_id LIKE 'gwfold%' ORDER BY gateway_id";
-      const together = { sensors: (await db.pool.query(sensorsSql)).rows, gateways: (await db.pool.query(gatewaysSql)).rows };
-      const apart = { sensors: (await other.pool.query(sensorsSql)).rows, gateways: (await other.pool.query(gatewaysSql)).rows };
+      const together = {
+        sensors: (await db.pool.query(sensorsSql)).rows,
+        gateways: (await db.pool.query(gatewaysSql)).rows,
+      };
+      const apart = {
+        sensors: (await other.pool.query(sensorsSql)).rows,
+        gateways: (await other.pool.query(gatewaysSql)).rows,
+      };
       expect(together.sensors.length).toBe(5);
-      expect(together.gateways.map((g) => Number(g.last_batch_seq))).toEqual([a[5]!.batch.lastSeq, b[5]!.batch.lastSeq]);
+      expect(together.gateways.map((g) => Number(g.last_batch_seq))).toEqual([
+        a[5]!.batch.lastSeq,
+        b[5]!.batch.lastSeq,
+      ]);
       expect(together).toEqual(apart);
     } finally {
       await oneByOne.close();
@@ -101,14 +123,20 @@ describe("PostgreSQL schema and sink", () => {
     const source = "mqtt:odd\ttopic\\with\nbreaks\r";
     const b = makeBatch({ gatewayId: "gwcopy", instance: "i", firstSeq: 1, messages: 4, message: { source } });
     expect(await sink.write(sinkBatch(b))).toEqual({ inserted: 8, duplicates: 0 });
-    const rows = (await db.pool.query("SELECT DISTINCT source, unit FROM readings WHERE gateway_id = 'gwcopy' ORDER BY unit")).rows;
+    const rows = (
+      await db.pool.query("SELECT DISTINCT source, unit FROM readings WHERE gateway_id = 'gwcopy' ORDER BY unit")
+    ).rows;
     expect(rows).toEqual([
       { source, unit: "%RH" },
       { source, unit: "Cel" },
     ]);
-    const times = (await db.pool.query("SELECT seq, ts, received_at, value FROM readings WHERE gateway_id = 'gwcopy' ORDER BY seq")).rows;
+    const times = (
+      await db.pool.query("SELECT seq, ts, received_at, value FROM readings WHERE gateway_id = 'gwcopy' ORDER BY seq")
+    ).rows;
     const sent = sinkBatch(b).readings;
-    expect(times.map((t) => [Number(t.seq), t.ts.getTime(), t.received_at.getTime(), t.value])).toEqual(sent.map((r) => [r.seq, r.ts, r.receivedAt, r.value]));
+    expect(times.map((t) => [Number(t.seq), t.ts.getTime(), t.received_at.getTime(), t.value])).toEqual(
+      sent.map((r) => [r.seq, r.ts, r.receivedAt, r.value]),
+    );
     // The same batch again, not flagged as redelivered: the COPY meets the rows and gives way to the insert.
     expect(await sink.write(sinkBatch(b))).toEqual({ inserted: 0, duplicates: 8 });
     // A re-formed batch overlapping the first: only the new readings land.
@@ -119,23 +147,42 @@ describe("PostgreSQL schema and sink", () => {
 
   it("batches written at once go in one group; one the database refuses is refused alone, its neighbours are written", async () => {
     // One group transaction at a time: the first batch goes alone, the next three wait and go together.
-    const oneRound = new PostgresSink(new pg.Pool({ connectionString: db.url, max: 2 }), silentLogger(), { copyRounds: 1 });
+    const oneRound = new PostgresSink(new pg.Pool({ connectionString: db.url, max: 2 }), silentLogger(), {
+      copyRounds: 1,
+    });
     try {
       const [good1, good2, good3] = makeBatches("gwgroup", "i", 3, 5, 2);
-      const bad = makeBatch({ gatewayId: "gwgroupbad", instance: "i", firstSeq: 1, messages: 2, message: { source: "nul\u0000here" } });
+      const bad = makeBatch({
+        gatewayId: "gwgroupbad",
+        instance: "i",
+        firstSeq: 1,
+        messages: 2,
+        message: { source: "nul\u0000here" },
+      });
       const results = await Promise.allSettled([good1!, good2!, bad, good3!].map((x) => oneRound.write(sinkBatch(x))));
       expect(results.map((r) => r.status)).toEqual(["fulfilled", "fulfilled", "rejected", "fulfilled"]);
       expect((results[2] as PromiseRejectedResult).reason).toBeInstanceOf(SinkRejectedError);
       expect(await count(db, "SELECT count(*) AS n FROM readings WHERE gateway_id = 'gwgroup'")).toBe(30);
       expect(await count(db, "SELECT count(*) AS n FROM readings WHERE gateway_id = 'gwgroupbad'")).toBe(0);
-      expect(Number((await db.pool.query("SELECT last_batch_seq FROM gateways WHERE gateway_id = 'gwgroup'")).rows[0].last_batch_seq)).toBe(good3!.batch.lastSeq);
+      expect(
+        Number(
+          (await db.pool.query("SELECT last_batch_seq FROM gateways WHERE gateway_id = 'gwgroup'")).rows[0]
+            .last_batch_seq,
+        ),
+      ).toBe(good3!.batch.lastSeq);
     } finally {
       await oneRound.close();
     }
   });
 
   it("a batch the database refuses rolls back whole (no readings, no sensor, no gateway row) and says it was refused", async () => {
-    const b = makeBatch({ gatewayId: "gwbad", instance: "i", firstSeq: 1, messages: 3, message: { source: "bad\u0000source" } });
+    const b = makeBatch({
+      gatewayId: "gwbad",
+      instance: "i",
+      firstSeq: 1,
+      messages: 3,
+      message: { source: "bad\u0000source" },
+    });
     const err = await sink.write(sinkBatch(b)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SinkRejectedError);
     expect((err as Error).message).toMatch(/0x00/);
@@ -152,13 +199,24 @@ describe("PostgreSQL schema and sink", () => {
              timestamptz '2026-01-01' + g * interval '1 second', g % 40, 'Cel', timestamptz '2026-01-01' + g * interval '1 second', 'gen'
         FROM generate_series(1, 300000) g`);
     await db.pool.query("ANALYZE readings");
-    const plan = async (sql: string) => (await db.pool.query(`EXPLAIN ${sql}`)).rows.map((r: Record<string, string>) => r["QUERY PLAN"]).join("\n");
-    expect(await plan("SELECT * FROM readings WHERE sensor_id = 'gen7' AND metric = 'humidity' AND ts BETWEEN '2026-01-02' AND '2026-01-03'")).toMatch(
-      /Index Scan on readings_sensor_metric_ts/,
-    );
-    expect(await plan("SELECT sensor_id, avg(value) FROM readings WHERE ts BETWEEN '2026-01-02' AND '2026-01-02 06:00' GROUP BY 1")).toMatch(/Bitmap Index Scan on readings_ts_brin/);
+    const plan = async (sql: string) =>
+      (await db.pool.query(`EXPLAIN ${sql}`)).rows.map((r: Record<string, string>) => r["QUERY PLAN"]).join("\n");
+    expect(
+      await plan(
+        "SELECT * FROM readings WHERE sensor_id = 'gen7' AND metric = 'humidity' AND ts BETWEEN '2026-01-02' AND '2026-01-03'",
+      ),
+    ).toMatch(/Index Scan on readings_sensor_metric_ts/);
+    expect(
+      await plan(
+        "SELECT sensor_id, avg(value) FROM readings WHERE ts BETWEEN '2026-01-02' AND '2026-01-02 06:00' GROUP BY 1",
+      ),
+    ).toMatch(/Bitmap Index Scan on readings_ts_brin/);
     // The point of BRIN: a few pages where a B-tree on ts would be as big as the one above.
-    const sizes = (await db.pool.query("SELECT pg_relation_size('readings_ts_brin') AS brin, pg_relation_size('readings_sensor_metric_ts') AS btree")).rows[0];
+    const sizes = (
+      await db.pool.query(
+        "SELECT pg_relation_size('readings_ts_brin') AS brin, pg_relation_size('readings_sensor_metric_ts') AS btree",
+      )
+    ).rows[0];
     expect(Number(sizes.brin)).toBeLessThan(Number(sizes.btree) / 100);
   });
 });
@@ -171,7 +229,9 @@ describe("a hub started while PostgreSQL is unreachable", () => {
     await proxy.cut();
     const proxied = new URL(db.url);
     proxied.port = String(proxy.port);
-    const hub = new Hub(testConfig({ DATALAB_PG_URL: proxied.toString(), DATALAB_ACK_WAIT_MS: "5000" }), { logger: silentLogger() });
+    const hub = new Hub(testConfig({ DATALAB_PG_URL: proxied.toString(), DATALAB_ACK_WAIT_MS: "5000" }), {
+      logger: silentLogger(),
+    });
     const nc = await connect({ servers: NATS_URL });
     try {
       await hub.start();
@@ -179,7 +239,11 @@ describe("a hub started while PostgreSQL is unreachable", () => {
       await publishBatches(nc, hub.subjects, batches);
       await waitFor(() => hub.status().consumers[0]?.state === "waiting_for_sink", "postgres consumer to wait");
       await proxy.restore();
-      await waitFor(async () => (await count(db).catch(() => 0)) === totalReadings(batches), "readings after Postgres became reachable", 30_000);
+      await waitFor(
+        async () => (await count(db).catch(() => 0)) === totalReadings(batches),
+        "readings after Postgres became reachable",
+        30_000,
+      );
       expect(await count(db, "SELECT count(*) AS n FROM schema_migrations")).toBe(loadMigrations().length);
     } finally {
       await hub.stop();

@@ -60,7 +60,13 @@ describe("gateway health reports", () => {
   it("carry the newest quarantined payloads, which the hub serves as text at /api/quarantine", async () => {
     const url = `http://127.0.0.1:${pipeline.hub.httpPort}/api/quarantine?gateway=${pipeline.gatewayId}`;
     const body = await waitFor(async () => {
-      const b = (await (await fetch(url)).json()) as { gateways: { gatewayId: string; counts: Record<string, number>; recent: { reason: string; payload: string; payloadBytes: number; source: string }[] }[] };
+      const b = (await (await fetch(url)).json()) as {
+        gateways: {
+          gatewayId: string;
+          counts: Record<string, number>;
+          recent: { reason: string; payload: string; payloadBytes: number; source: string }[];
+        }[];
+      };
       return b.gateways[0]?.recent.length ? b : undefined;
     }, "the quarantined payload at /api/quarantine");
     const g = body.gateways[0]!;
@@ -75,7 +81,9 @@ describe("gateway health reports", () => {
   });
 
   it("refuses a report whose payload names another gateway than its subject", async () => {
-    const before = await metricValue(pipeline.hub.metrics.registry, "datalab_hub_gateway_reports_total", { outcome: "gateway_mismatch" });
+    const before = await metricValue(pipeline.hub.metrics.registry, "datalab_hub_gateway_reports_total", {
+      outcome: "gateway_mismatch",
+    });
     const forged: GatewayReport = {
       v: 1,
       gatewayId: "someone-else",
@@ -90,7 +98,10 @@ describe("gateway health reports", () => {
     };
     nc.publish(subjects(id).status(pipeline.gatewayId), JSON.stringify(forged));
     await waitFor(
-      async () => (await metricValue(pipeline.hub.metrics.registry, "datalab_hub_gateway_reports_total", { outcome: "gateway_mismatch" })) > before,
+      async () =>
+        (await metricValue(pipeline.hub.metrics.registry, "datalab_hub_gateway_reports_total", {
+          outcome: "gateway_mismatch",
+        })) > before,
       "the forged report counted as refused",
     );
     expect((await gatewayRow())?.backlog.readings).not.toBe(999_999);

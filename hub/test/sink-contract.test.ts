@@ -107,7 +107,10 @@ describe("sinks facing an unreachable server", () => {
 
   it("PostgreSQL: healthy() is false and a write fails as unavailable (the consumer pauses, counts nothing)", async () => {
     // Port 1 on loopback: nothing listens, the connection is refused at once.
-    const pool = new pg.Pool({ connectionString: "postgres://postgres@127.0.0.1:1/none", connectionTimeoutMillis: 2_000 });
+    const pool = new pg.Pool({
+      connectionString: "postgres://postgres@127.0.0.1:1/none",
+      connectionTimeoutMillis: 2_000,
+    });
     pool.on("error", () => undefined);
     const sink = new PostgresSink(pool, silentLogger(), { probeTimeoutMs: 2_000 });
     try {
@@ -124,7 +127,10 @@ describe("sinks facing an unreachable server", () => {
   });
 
   it("MongoDB: healthy() is false and a write fails as unavailable (driver only, no server needed)", async () => {
-    const sink = new MongoSink({ url: "mongodb://127.0.0.1:1/", dbName: "none", serverSelectionTimeoutMs: 500 }, silentLogger());
+    const sink = new MongoSink(
+      { url: "mongodb://127.0.0.1:1/", dbName: "none", serverSelectionTimeoutMs: 500 },
+      silentLogger(),
+    );
     try {
       expect(await sink.healthy()).toBe(false);
       const err = await sink.write(sinkBatch(b)).catch((e: unknown) => e);

@@ -61,7 +61,8 @@ async function main(argv: string[]): Promise<number> {
   }
   if (cmd === "replay") {
     const { values, positionals } = parseArgs({ args: rest, options: REPLAY_FLAGS, allowPositionals: true });
-    if (values.gateway === undefined && process.env.DATALAB_GATEWAY_URL) values.gateway = process.env.DATALAB_GATEWAY_URL;
+    if (values.gateway === undefined && process.env.DATALAB_GATEWAY_URL)
+      values.gateway = process.env.DATALAB_GATEWAY_URL;
     const args = parseReplayArgs(positionals, values);
     const { mqttUrl } = loadConfig({ mqttUrl: commonFields.mqttUrl });
     return replayCommand(args, mqttUrl, ac.signal);

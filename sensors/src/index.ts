@@ -1,8 +1,29 @@
 export { Simulator, toMqttMessages, type SimulatorOptions, type SimulatorFormat } from "./simulate/simulator";
 export { SensorModel, DEFAULT_BATTERY_LIFE, type SensorModelOptions } from "./simulate/model";
-export { DEFAULT_KINDS, KIND_UNITS, SENSOR_KINDS, sampleToMessage, type Measurement, type SensorKind, type SensorMessage, type SimulatedSample } from "./simulate/kinds";
-export { Battery, SensorClock, misbehaviourLevel, MISBEHAVE_BELOW_V, SATURATED_TEMPERATURE } from "./simulate/behaviours";
-export { FaultInjector, type Emission, type FaultCounts, type FaultOptions, type MalformedSpec } from "./simulate/faults";
+export {
+  DEFAULT_KINDS,
+  KIND_UNITS,
+  SENSOR_KINDS,
+  sampleToMessage,
+  type Measurement,
+  type SensorKind,
+  type SensorMessage,
+  type SimulatedSample,
+} from "./simulate/kinds";
+export {
+  Battery,
+  SensorClock,
+  misbehaviourLevel,
+  MISBEHAVE_BELOW_V,
+  SATURATED_TEMPERATURE,
+} from "./simulate/behaviours";
+export {
+  FaultInjector,
+  type Emission,
+  type FaultCounts,
+  type FaultOptions,
+  type MalformedSpec,
+} from "./simulate/faults";
 export { Prng, seedOf } from "./simulate/prng";
 export { Pacer, type Speed } from "./simulate/pacer";
 export { ProgressLine, duration } from "./simulate/progress";

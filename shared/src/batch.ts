@@ -1,6 +1,15 @@
 import { isUtf8 } from "node:buffer";
 import { z } from "zod";
-import { EpochMillis, FiniteNumber, InstanceId, MessageSource, MetricName, RxWindow, SensorId, UnitName } from "./reading";
+import {
+  EpochMillis,
+  FiniteNumber,
+  InstanceId,
+  MessageSource,
+  MetricName,
+  RxWindow,
+  SensorId,
+  UnitName,
+} from "./reading";
 import { BatchError } from "./errors";
 import { isWireBatch } from "./checks";
 import type { Reading } from "./reading";
@@ -92,7 +101,10 @@ export function decodeBatch(data: Uint8Array, limits: BatchLimits = DEFAULT_BATC
   }
   const v = (json as { v?: unknown } | null)?.v;
   if (v !== BATCH_FORMAT_VERSION) {
-    throw new BatchError("unknown_version", `batch format version ${String(v)} is not supported (expected ${BATCH_FORMAT_VERSION})`);
+    throw new BatchError(
+      "unknown_version",
+      `batch format version ${String(v)} is not supported (expected ${BATCH_FORMAT_VERSION})`,
+    );
   }
   const msgs = (json as { messages?: unknown }).messages;
   if (Array.isArray(msgs) && msgs.length > limits.maxMessages) {
@@ -152,7 +164,12 @@ export function decodeBatchParts(data: Uint8Array, limits: BatchLimits = DEFAULT
       messages.push(m.data);
       indices.push(index);
     } else {
-      refused.push({ index, message: raw, reason: messageReason(m.error), error: `message ${index}: ${z.prettifyError(m.error)}` });
+      refused.push({
+        index,
+        message: raw,
+        reason: messageReason(m.error),
+        error: `message ${index}: ${z.prettifyError(m.error)}`,
+      });
     }
   });
   return { batch: { ...env.data, messages }, indices, refused };
@@ -224,7 +241,9 @@ export function batchReadings(batch: Batch, gatewayId: string): Reading[] {
 /** Encode raw bytes for the wire: text (valid UTF-8) stays readable, anything else goes as base64. */
 export function encodePayload(raw: Uint8Array): { payload: string; encoding: "utf8" | "base64" } {
   const buf = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
-  return isUtf8(buf) ? { payload: buf.toString("utf8"), encoding: "utf8" } : { payload: buf.toString("base64"), encoding: "base64" };
+  return isUtf8(buf)
+    ? { payload: buf.toString("utf8"), encoding: "utf8" }
+    : { payload: buf.toString("base64"), encoding: "base64" };
 }
 
 /**
@@ -232,13 +251,23 @@ export function encodePayload(raw: Uint8Array): { payload: string; encoding: "ut
  * same order), built as a string: the gateway encodes every message once, at its commit,
  * and building the objects only to stringify them cost more than the string.
  */
-export function encodeWireMessage(m: {
-  source: string;
-  receivedAt: number;
-  payload: string;
-  encoding: "utf8" | "base64";
-  readings: readonly { sensorId: string; metric: string; value: number; unit?: string | null | undefined; ts: number; rxWindow?: number | undefined }[];
-}, firstSeq: number): string {
+export function encodeWireMessage(
+  m: {
+    source: string;
+    receivedAt: number;
+    payload: string;
+    encoding: "utf8" | "base64";
+    readings: readonly {
+      sensorId: string;
+      metric: string;
+      value: number;
+      unit?: string | null | undefined;
+      ts: number;
+      rxWindow?: number | undefined;
+    }[];
+  },
+  firstSeq: number,
+): string {
   let out = `{"source":${JSON.stringify(m.source)},"receivedAt":${m.receivedAt},"payload":${JSON.stringify(m.payload)},"encoding":"${m.encoding}","readings":[`;
   let seq = firstSeq;
   for (let i = 0; i < m.readings.length; i++) {

@@ -74,10 +74,12 @@ export function isWireBatch(b: unknown): b is Batch {
     for (const r of readings as unknown[]) {
       if (!isRecord(r)) return false;
       const unit = r.unit;
-      if (!isSeq(r.seq) || !isName(r.sensorId, 128) || !isName(r.metric, 64) || !isValue(r.value) || !isEpochMs(r.ts)) return false;
+      if (!isSeq(r.seq) || !isName(r.sensorId, 128) || !isName(r.metric, 64) || !isValue(r.value) || !isEpochMs(r.ts))
+        return false;
       if (unit !== null && !isText(unit, 0, 32)) return false;
       const w = r.rxWindow;
-      if (w !== undefined && !(typeof w === "number" && Number.isSafeInteger(w) && w >= 0 && w <= MAX_RX_WINDOW_MS)) return false;
+      if (w !== undefined && !(typeof w === "number" && Number.isSafeInteger(w) && w >= 0 && w <= MAX_RX_WINDOW_MS))
+        return false;
     }
   }
   return true;

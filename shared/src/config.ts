@@ -44,7 +44,8 @@ export function loadConfig<F extends Fields>(fields: F, opts: LoadOptions = {}):
       } else {
         fileValues = parsed as Record<string, unknown>;
         for (const key of Object.keys(fileValues)) {
-          if (!(key in fields)) problems.push(`config file ${file}: unknown key "${key}" (known: ${Object.keys(fields).join(", ")})`);
+          if (!(key in fields))
+            problems.push(`config file ${file}: unknown key "${key}" (known: ${Object.keys(fields).join(", ")})`);
         }
       }
     } catch (err) {
@@ -100,7 +101,14 @@ export function redact<F extends Fields>(fields: F, cfg: ConfigOf<F>): Record<st
   const out: Record<string, unknown> = {};
   for (const [k, f] of Object.entries(fields)) {
     const v = (cfg as Record<string, unknown>)[k];
-    out[k] = f.secret && v !== undefined ? "(set)" : typeof v === "string" ? redactUrl(v) : Array.isArray(v) ? v.map((x) => (typeof x === "string" ? redactUrl(x) : x)) : v;
+    out[k] =
+      f.secret && v !== undefined
+        ? "(set)"
+        : typeof v === "string"
+          ? redactUrl(v)
+          : Array.isArray(v)
+            ? v.map((x) => (typeof x === "string" ? redactUrl(x) : x))
+            : v;
   }
   return out;
 }
@@ -113,16 +121,17 @@ export function redactUrl(s: string): string {
 // ---- schemas for values that come as strings from the environment ----
 
 export function urlOf(schemes: readonly string[], def?: string) {
-  const s = z
-    .string({ error: `expected a URL (${schemes.map((x) => `${x}://`).join(" or ")})` })
-    .refine((v) => {
+  const s = z.string({ error: `expected a URL (${schemes.map((x) => `${x}://`).join(" or ")})` }).refine(
+    (v) => {
       try {
         const u = new URL(v);
         return schemes.includes(u.protocol.replace(/:$/, ""));
       } catch {
         return false;
       }
-    }, `expected a URL starting with ${schemes.map((x) => `${x}://`).join(" or ")}`);
+    },
+    `expected a URL starting with ${schemes.map((x) => `${x}://`).join(" or ")}`,
+  );
   return def === undefined ? s : s.default(def);
 }
 
@@ -131,7 +140,12 @@ export function urlListOf(schemes: readonly string[], def: string) {
   return z
     .string()
     .default(def)
-    .transform((v) => v.split(",").map((x) => x.trim()).filter(Boolean))
+    .transform((v) =>
+      v
+        .split(",")
+        .map((x) => x.trim())
+        .filter(Boolean),
+    )
     .refine(
       (list) =>
         list.length > 0 &&
@@ -157,7 +171,9 @@ export function intIn(min: number, max: number, def?: number) {
 
 export function bool(def: boolean) {
   return z
-    .union([z.boolean(), z.enum(["true", "false", "1", "0", "yes", "no", "on", "off"])], { error: "expected true or false" })
+    .union([z.boolean(), z.enum(["true", "false", "1", "0", "yes", "no", "on", "off"])], {
+      error: "expected true or false",
+    })
     .default(def)
     .transform((v) => (typeof v === "boolean" ? v : ["true", "1", "yes", "on"].includes(v)));
 }
@@ -166,5 +182,12 @@ export function stringList(def: readonly string[]) {
   return z
     .union([z.array(z.string()), z.string()], { error: "expected a comma-separated list" })
     .default([...def])
-    .transform((v) => (Array.isArray(v) ? v : v.split(",").map((x) => x.trim()).filter(Boolean)));
+    .transform((v) =>
+      Array.isArray(v)
+        ? v
+        : v
+            .split(",")
+            .map((x) => x.trim())
+            .filter(Boolean),
+    );
 }

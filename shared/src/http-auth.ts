@@ -6,7 +6,9 @@ import { z } from "zod";
 import { ConfigError } from "./errors";
 
 /** A bearer token from the environment or a config file: long enough that guessing it is hopeless. */
-export const tokenSchema = z.string().min(16, "expected at least 16 characters (a random token, e.g. `openssl rand -hex 24`)");
+export const tokenSchema = z
+  .string()
+  .min(16, "expected at least 16 characters (a random token, e.g. `openssl rand -hex 24`)");
 
 /** The token in `path` (a mounted secret), read at start so a bad path or a short token stops the program. */
 export function readTokenFile(envName: string, path: string): string {
@@ -16,7 +18,8 @@ export function readTokenFile(envName: string, path: string): string {
   } catch (err) {
     throw new ConfigError([`${envName}=${JSON.stringify(path)}: cannot read it: ${(err as Error).message}`]);
   }
-  if (text.length < 16) throw new ConfigError([`${envName}=${JSON.stringify(path)}: the token in it is shorter than 16 characters`]);
+  if (text.length < 16)
+    throw new ConfigError([`${envName}=${JSON.stringify(path)}: the token in it is shorter than 16 characters`]);
   return text;
 }
 
@@ -46,7 +49,10 @@ export class BearerToken {
 
 /** True for addresses only this machine can reach: 127.0.0.0/8, ::1, localhost. */
 export function isLoopbackHost(host: string): boolean {
-  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, "$1");
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, "$1");
   if (h === "localhost" || h === "::1") return true;
   const v4 = h.startsWith("::ffff:") ? h.slice(7) : h;
   return isIP(v4) === 4 && v4.startsWith("127.");
@@ -56,7 +62,11 @@ export function isLoopbackHost(host: string): boolean {
  * Secure by default: a port reachable from other machines must ask for a token. Throws a
  * ConfigError naming the variables when `host` is not loopback and no token is configured.
  */
-export function requireTokenBeyondLoopback(host: string, token: string | undefined, names: { host: string; token: string; what: string }): void {
+export function requireTokenBeyondLoopback(
+  host: string,
+  token: string | undefined,
+  names: { host: string; token: string; what: string },
+): void {
   if (token !== undefined || isLoopbackHost(host)) return;
   throw new ConfigError([
     `${names.host}=${JSON.stringify(host)} serves ${names.what} to other machines, but ${names.token} is not set: ` +

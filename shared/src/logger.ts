@@ -6,7 +6,10 @@ export type { Logger };
  * Logs are JSON lines on stderr (journald and `kubectl logs` keep them; stdout stays free
  * for command output). Libraries take a logger from their caller and make a child of it.
  */
-export function createLogger(name: string, level: LevelWithSilent = (process.env.DATALAB_LOG_LEVEL as LevelWithSilent) || "info"): Logger {
+export function createLogger(
+  name: string,
+  level: LevelWithSilent = (process.env.DATALAB_LOG_LEVEL as LevelWithSilent) || "info",
+): Logger {
   return pino(
     {
       name,

@@ -12,12 +12,21 @@ export function createRegistry(component: string, withDefaults = true, lagSampli
   // Event-loop lag sampled every `lagSamplingMs` rather than prom-client's 10 ms: the
   // sampling timer wakes the process, and on an idle Pi those wake-ups were half of the
   // gateway's CPU at 10 ms.
-  if (withDefaults) collectDefaultMetrics({ register: registry, prefix: `datalab_${component}_`, eventLoopMonitoringPrecision: lagSamplingMs });
+  if (withDefaults)
+    collectDefaultMetrics({
+      register: registry,
+      prefix: `datalab_${component}_`,
+      eventLoopMonitoringPrecision: lagSamplingMs,
+    });
   return registry;
 }
 
 /** The current value of a counter or gauge (summed over labels unless given). */
-export async function metricValue(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
+export async function metricValue(
+  registry: Registry,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
   const m = registry.getSingleMetric(name);
   if (!m) return 0;
   const data = await m.get();

@@ -6,7 +6,14 @@ import {
   type NatsConnection,
   type NodeConnectionOptions,
 } from "@nats-io/transport-node";
-import { DiscardPolicy, jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
+import {
+  DiscardPolicy,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamManager,
+  type StreamConfig,
+} from "@nats-io/jetstream";
 import { z } from "zod";
 import { field } from "./config";
 import { ConfigError } from "./errors";
@@ -37,7 +44,11 @@ function readSecret(path: string, what: string): string {
 }
 
 /** Connection options from the security settings; files are read now, so a wrong path fails at start. */
-export function natsConnectionOptions(servers: readonly string[], sec: NatsSecurity, name: string): NodeConnectionOptions {
+export function natsConnectionOptions(
+  servers: readonly string[],
+  sec: NatsSecurity,
+  name: string,
+): NodeConnectionOptions {
   const opts: NodeConnectionOptions = {
     servers: [...servers],
     name,
@@ -48,8 +59,11 @@ export function natsConnectionOptions(servers: readonly string[], sec: NatsSecur
     timeout: 5_000,
     pingInterval: 20_000,
   };
-  const password = sec.natsPassword ?? (sec.natsPasswordFile ? readSecret(sec.natsPasswordFile, "DATALAB_NATS_PASSWORD_FILE") : undefined);
-  const token = sec.natsToken ?? (sec.natsTokenFile ? readSecret(sec.natsTokenFile, "DATALAB_NATS_TOKEN_FILE") : undefined);
+  const password =
+    sec.natsPassword ??
+    (sec.natsPasswordFile ? readSecret(sec.natsPasswordFile, "DATALAB_NATS_PASSWORD_FILE") : undefined);
+  const token =
+    sec.natsToken ?? (sec.natsTokenFile ? readSecret(sec.natsTokenFile, "DATALAB_NATS_TOKEN_FILE") : undefined);
   if (sec.natsUser) {
     opts.user = sec.natsUser;
     if (password !== undefined) opts.pass = password;
@@ -180,10 +194,12 @@ export async function reconcileStream(jsm: JetStreamManager, want: StreamSpec): 
   const changes: string[] = [];
   // The duplicate window is left as found: it only decides how long a resend is recognised.
   for (const key of ["num_replicas", "max_bytes", "max_age", "discard"] as const) {
-    if (want[key] !== undefined && have[key] !== want[key]) changes.push(`${key}: ${String(have[key])} -> ${String(want[key])}`);
+    if (want[key] !== undefined && have[key] !== want[key])
+      changes.push(`${key}: ${String(have[key])} -> ${String(want[key])}`);
   }
   const subjectsWanted = want.subjects ?? [];
-  if (subjectsWanted.some((x) => !have.subjects?.includes(x))) changes.push(`subjects: ${JSON.stringify(have.subjects)} -> ${JSON.stringify(subjectsWanted)}`);
+  if (subjectsWanted.some((x) => !have.subjects?.includes(x)))
+    changes.push(`subjects: ${JSON.stringify(have.subjects)} -> ${JSON.stringify(subjectsWanted)}`);
   if (changes.length === 0) return { name: want.name, action: "unchanged", changes };
   const { name, retention: _r, storage: _s, duplicate_window: _d, ...update } = want;
   await jsm.streams.update(name, update);

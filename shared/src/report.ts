@@ -2,7 +2,12 @@ import { z } from "zod";
 import { EpochMillis } from "./reading";
 
 /** How much of the quarantine a report carries: the hub shows it, the gateway's SQLite keeps it all. */
-export const QUARANTINE_SAMPLE = { entries: 10, payloadChars: 1_024, detailChars: 300, maxJsonBytes: 32 * 1024 } as const;
+export const QUARANTINE_SAMPLE = {
+  entries: 10,
+  payloadChars: 1_024,
+  detailChars: 300,
+  maxJsonBytes: 32 * 1024,
+} as const;
 
 /** One quarantined message as a report carries it: the payload as (lossy UTF-8) text, cut to QUARANTINE_SAMPLE. */
 export const QuarantineSample = z.object({

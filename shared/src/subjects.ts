@@ -40,7 +40,11 @@ export function subjects(prefix = "datalab"): Subjects {
     allStatus: `${prefix}.status.*`,
     live: `${prefix}.live`,
     gatewayOf(subject: string) {
-      const base = subject.startsWith(readingsPrefix) ? readingsPrefix : subject.startsWith(`${prefix}.status.`) ? `${prefix}.status.` : undefined;
+      const base = subject.startsWith(readingsPrefix)
+        ? readingsPrefix
+        : subject.startsWith(`${prefix}.status.`)
+          ? `${prefix}.status.`
+          : undefined;
       if (!base) return undefined;
       const id = subject.slice(base.length);
       return GATEWAY_ID_PATTERN.test(id) ? id : undefined;

@@ -1,6 +1,19 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { BatchError, batchMsgId, batchReadings, decodeBatch, decodeBatchParts, decodePayload, encodeBatch, encodePayload, encodeWireMessage, messageAsBatch, subjects, type Batch } from "../src/index";
+import {
+  BatchError,
+  batchMsgId,
+  batchReadings,
+  decodeBatch,
+  decodeBatchParts,
+  decodePayload,
+  encodeBatch,
+  encodePayload,
+  encodeWireMessage,
+  messageAsBatch,
+  subjects,
+  type Batch,
+} from "../src/index";
 
 const batch: Batch = {
   v: 1,
@@ -41,7 +54,18 @@ describe("batch codec", () => {
   it("flattens to readings with the gateway id given by the caller (the subject), not the payload", () => {
     const r = batchReadings(batch, "from-subject");
     expect(r).toHaveLength(2);
-    expect(r[1]).toEqual({ gatewayId: "from-subject", instance: "a1b2c3", seq: 11, sensorId: "s", metric: "other", value: 2.5, unit: "V", ts: 1_764_270_000_001, receivedAt: 1_764_270_000_000, source: "mqtt:sensors" });
+    expect(r[1]).toEqual({
+      gatewayId: "from-subject",
+      instance: "a1b2c3",
+      seq: 11,
+      sensorId: "s",
+      metric: "other",
+      value: 2.5,
+      unit: "V",
+      ts: 1_764_270_000_001,
+      receivedAt: 1_764_270_000_000,
+      source: "mqtt:sensors",
+    });
   });
 
   it("names the message id after gateway, instance, seq range and the gateway's digest", () => {
@@ -50,19 +74,27 @@ describe("batch codec", () => {
   });
 
   it("refuses an oversized batch before parsing it", () => {
-    expect(reason(() => decodeBatch(Buffer.from("x".repeat(100)), { maxBytes: 99, maxMessages: 10 }))).toBe("too_large");
+    expect(reason(() => decodeBatch(Buffer.from("x".repeat(100)), { maxBytes: 99, maxMessages: 10 }))).toBe(
+      "too_large",
+    );
   });
 
   it("refuses too many messages before validating them", () => {
     const many = { ...batch, messages: Array.from({ length: 11 }, () => batch.messages[0]) };
-    expect(reason(() => decodeBatch(encodeBatch(many as Batch), { maxBytes: 1e6, maxMessages: 10 }))).toBe("too_many_messages");
+    expect(reason(() => decodeBatch(encodeBatch(many as Batch), { maxBytes: 1e6, maxMessages: 10 }))).toBe(
+      "too_many_messages",
+    );
   });
 
   it.each([
     ["not JSON", "{nope", "not_json"],
     ["an unknown version", JSON.stringify({ ...batch, v: 2 }), "unknown_version"],
     ["a NaN-like value", JSON.stringify(batch).replace('"value":2.5', '"value":"2.5"'), "invalid"],
-    ["a sensor id with control characters", JSON.stringify(batch).replace('"sensorId":"s"', '"sensorId":"s\\u0001"'), "invalid"],
+    [
+      "a sensor id with control characters",
+      JSON.stringify(batch).replace('"sensorId":"s"', '"sensorId":"s\\u0001"'),
+      "invalid",
+    ],
   ])("refuses %s", (_what, text, want) => {
     expect(reason(() => decodeBatch(Buffer.from(text)))).toBe(want);
   });
@@ -106,8 +138,23 @@ describe("encodeWireMessage", () => {
     fc.assert(
       fc.property(message, fc.integer({ min: 1, max: 2 ** 50 }), (m, first) => {
         let seq = first;
-        const readings = m.readings.map((r) => ({ seq: seq++, sensorId: r.sensorId, metric: r.metric, value: r.value, unit: r.unit ?? null, ts: r.ts }));
-        expect(encodeWireMessage(m, first)).toBe(JSON.stringify({ source: m.source, receivedAt: m.receivedAt, payload: m.payload, encoding: m.encoding, readings }));
+        const readings = m.readings.map((r) => ({
+          seq: seq++,
+          sensorId: r.sensorId,
+          metric: r.metric,
+          value: r.value,
+          unit: r.unit ?? null,
+          ts: r.ts,
+        }));
+        expect(encodeWireMessage(m, first)).toBe(
+          JSON.stringify({
+            source: m.source,
+            receivedAt: m.receivedAt,
+            payload: m.payload,
+            encoding: m.encoding,
+            readings,
+          }),
+        );
       }),
       { numRuns: 2_000 },
     );
@@ -116,7 +163,11 @@ describe("encodeWireMessage", () => {
 
 describe("one contract for gateway and hub: each bad message is set aside alone, with its reason", () => {
   const good = batch.messages[0]!;
-  const withReading = (patch: Record<string, unknown>, msg: Record<string, unknown> = {}) => ({ ...good, ...msg, readings: [{ ...good.readings[0]!, ...patch }] });
+  const withReading = (patch: Record<string, unknown>, msg: Record<string, unknown> = {}) => ({
+    ...good,
+    ...msg,
+    readings: [{ ...good.readings[0]!, ...patch }],
+  });
   // Each class the hub used to refuse a whole batch for (or that Postgres refused in the sink).
   const poisons: [string, unknown, string][] = [
     ["a source over 512 characters", withReading({}, { source: `mqtt:${"t".repeat(508)}` }), "bad_source"],
@@ -141,7 +192,9 @@ describe("one contract for gateway and hub: each bad message is set aside alone,
     expect(parts.refused[0]).toMatchObject({ index: 1, reason: want });
     expect(parts.refused[0]!.error).toMatch(/^message 1: /);
     // The dead letter holds the poison alone, exactly as it came, and is itself a batch.
-    const alone = JSON.parse(Buffer.from(messageAsBatch(parts.batch, parts.refused[0]!.message)).toString("utf8")) as Batch;
+    const alone = JSON.parse(
+      Buffer.from(messageAsBatch(parts.batch, parts.refused[0]!.message)).toString("utf8"),
+    ) as Batch;
     expect(alone.messages).toEqual([poison]);
     expect(decodeBatchParts(messageAsBatch(parts.batch, poison)).refused).toHaveLength(1);
   });
@@ -152,14 +205,18 @@ describe("one contract for gateway and hub: each bad message is set aside alone,
   });
 
   it("a bad envelope still refuses the whole batch", () => {
-    expect(reason(() => decodeBatchParts(Buffer.from(JSON.stringify({ ...batch, instance: "i\u0000" }))))).toBe("invalid");
+    expect(reason(() => decodeBatchParts(Buffer.from(JSON.stringify({ ...batch, instance: "i\u0000" }))))).toBe(
+      "invalid",
+    );
     expect(reason(() => decodeBatchParts(Buffer.from(JSON.stringify({ ...batch, firstSeq: "1" }))))).toBe("invalid");
   });
 
   it("names the seq range of the message alone", () => {
     const b = JSON.parse(Buffer.from(messageAsBatch(batch, good)).toString("utf8")) as Batch;
     expect([b.firstSeq, b.lastSeq]).toEqual([10, 11]);
-    const none = JSON.parse(Buffer.from(messageAsBatch({ ...batch, firstSeq: 3, lastSeq: 9 }, "junk")).toString("utf8")) as Batch;
+    const none = JSON.parse(
+      Buffer.from(messageAsBatch({ ...batch, firstSeq: 3, lastSeq: 9 }, "junk")).toString("utf8"),
+    ) as Batch;
     expect([none.firstSeq, none.lastSeq]).toEqual([3, 9]);
   });
 });

@@ -6,17 +6,56 @@ import { Batch, DecodedReading, isDecodedReading, isWireBatch } from "../src/ind
 // land on both sides of each rule.
 const anyName = fc.oneof(
   fc.string({ minLength: 1, maxLength: 20 }),
-  fc.constantFrom("", "a".repeat(64), "a".repeat(65), "a".repeat(128), "a".repeat(129), "tab\there", "del\u007f", "c1\u0085", "ok-é-日本", "lone\udc00", "\ud800high", "pair-\ud83d\ude00"),
+  fc.constantFrom(
+    "",
+    "a".repeat(64),
+    "a".repeat(65),
+    "a".repeat(128),
+    "a".repeat(129),
+    "tab\there",
+    "del\u007f",
+    "c1\u0085",
+    "ok-é-日本",
+    "lone\udc00",
+    "\ud800high",
+    "pair-\ud83d\ude00",
+  ),
 );
 const anyNumber = fc.oneof(
   fc.double(),
   fc.integer(),
-  fc.constantFrom(0, -1, 1, 0.5, Number.NaN, Infinity, -Infinity, 2 ** 53, 7_258_118_400_000, 7_258_118_400_001, 1_764_270_000_000, 1e100, -1e100, 1.0000000000000001e100, 1.7976931348623157e308, -1e300),
+  fc.constantFrom(
+    0,
+    -1,
+    1,
+    0.5,
+    Number.NaN,
+    Infinity,
+    -Infinity,
+    2 ** 53,
+    7_258_118_400_000,
+    7_258_118_400_001,
+    1_764_270_000_000,
+    1e100,
+    -1e100,
+    1.0000000000000001e100,
+    1.7976931348623157e308,
+    -1e300,
+  ),
 );
-const anyValue = fc.oneof(anyNumber, anyName, fc.constant(null), fc.constant(undefined), fc.boolean(), fc.constant({}), fc.constant([]));
+const anyValue = fc.oneof(
+  anyNumber,
+  anyName,
+  fc.constant(null),
+  fc.constant(undefined),
+  fc.boolean(),
+  fc.constant({}),
+  fc.constant([]),
+);
 const maybe = <T>(a: fc.Arbitrary<T>) => fc.oneof({ weight: 4, arbitrary: a }, { weight: 1, arbitrary: anyValue });
 
-const validName = (max: number) => fc.string({ minLength: 1, maxLength: max }).filter((s) => !/[\u0000-\u001f\u007f-\u009f]/.test(s));
+const validName = (max: number) =>
+  fc.string({ minLength: 1, maxLength: max }).filter((s) => !/[\u0000-\u001f\u007f-\u009f]/.test(s));
 const validMs = fc.integer({ min: 0, max: 7_258_118_400_000 });
 const validValue = fc.double({ min: -1e100, max: 1e100, noNaN: true });
 const validReading = fc.record({
@@ -52,8 +91,24 @@ const validBatch = fc.record({
 });
 
 // The same shapes with any field possibly replaced by something else.
-const mixedReading = fc.record({ sensorId: maybe(anyName), metric: maybe(anyName), value: maybe(anyNumber), unit: maybe(anyName), ts: maybe(anyNumber) }, { requiredKeys: [] });
-const mixedWireReading = fc.record({ seq: maybe(anyNumber), sensorId: maybe(anyName), metric: maybe(anyName), value: maybe(anyNumber), unit: maybe(fc.oneof(anyName, fc.constant(null))), ts: maybe(anyNumber) });
+const mixedReading = fc.record(
+  {
+    sensorId: maybe(anyName),
+    metric: maybe(anyName),
+    value: maybe(anyNumber),
+    unit: maybe(anyName),
+    ts: maybe(anyNumber),
+  },
+  { requiredKeys: [] },
+);
+const mixedWireReading = fc.record({
+  seq: maybe(anyNumber),
+  sensorId: maybe(anyName),
+  metric: maybe(anyName),
+  value: maybe(anyNumber),
+  unit: maybe(fc.oneof(anyName, fc.constant(null))),
+  ts: maybe(anyNumber),
+});
 const mixedMessage = fc.record({
   source: maybe(fc.oneof(anyName, fc.constant("s".repeat(513)))),
   receivedAt: maybe(anyNumber),
@@ -82,7 +137,10 @@ describe("the hand-written checks never pass what zod refuses, and pass what is 
   });
 
   it("decoded readings: every valid reading takes the fast path", () => {
-    fc.assert(fc.property(validReading, (r) => isDecodedReading(r)), { numRuns: 2_000 });
+    fc.assert(
+      fc.property(validReading, (r) => isDecodedReading(r)),
+      { numRuns: 2_000 },
+    );
   });
 
   it("wire batches: anything the check passes, zod accepts", () => {
@@ -95,7 +153,10 @@ describe("the hand-written checks never pass what zod refuses, and pass what is 
   });
 
   it("wire batches: every valid batch takes the fast path", () => {
-    fc.assert(fc.property(validBatch, (b) => isWireBatch(b)), { numRuns: 2_000 });
+    fc.assert(
+      fc.property(validBatch, (b) => isWireBatch(b)),
+      { numRuns: 2_000 },
+    );
   });
 
   it("both sides of each rule are generated (the properties above are not vacuous)", () => {

@@ -25,11 +25,19 @@ function problems(fn: () => unknown): string[] {
 
 describe("configuration", () => {
   it("gives the defaults when nothing is set", () => {
-    expect(loadConfig(fields, { env: {} })).toEqual({ url: "mqtt://127.0.0.1:1883", port: 8080, flag: false, list: ["a", "b"], secret: undefined });
+    expect(loadConfig(fields, { env: {} })).toEqual({
+      url: "mqtt://127.0.0.1:1883",
+      port: 8080,
+      flag: false,
+      list: ["a", "b"],
+      secret: undefined,
+    });
   });
 
   it("reads and converts environment variables", () => {
-    const c = loadConfig(fields, { env: { T_URL: "mqtt://broker:1884", T_PORT: "9000", T_FLAG: "yes", T_LIST: "x, y,,z" } });
+    const c = loadConfig(fields, {
+      env: { T_URL: "mqtt://broker:1884", T_PORT: "9000", T_FLAG: "yes", T_LIST: "x, y,,z" },
+    });
     expect(c).toMatchObject({ url: "mqtt://broker:1884", port: 9000, flag: true, list: ["x", "y", "z"] });
   });
 

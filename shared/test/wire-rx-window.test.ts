@@ -1,10 +1,19 @@
 import { describe, expect, it } from "vitest";
 import { batchReadings, BatchError, decodeBatch, encodeWireMessage, isWireBatch, type Batch } from "../src/index";
 
-const envelope = { v: 1 as const, gatewayId: "gw", instance: "abc123", firstSeq: 1, lastSeq: 2, sentAt: 1_764_270_000_000 };
+const envelope = {
+  v: 1 as const,
+  gatewayId: "gw",
+  instance: "abc123",
+  firstSeq: 1,
+  lastSeq: 2,
+  sentAt: 1_764_270_000_000,
+};
 
 function batchOf(readings: string): Batch {
-  return JSON.parse(`{"v":1,"gatewayId":"gw","instance":"abc123","firstSeq":1,"lastSeq":2,"sentAt":1764270000000,"messages":[${readings}]}`) as Batch;
+  return JSON.parse(
+    `{"v":1,"gatewayId":"gw","instance":"abc123","firstSeq":1,"lastSeq":2,"sentAt":1764270000000,"messages":[${readings}]}`,
+  ) as Batch;
 }
 
 describe("the wire says whether a reading's time is the sensor's or the receive time (rxWindow)", () => {
@@ -32,8 +41,9 @@ describe("the wire says whether a reading's time is the sensor's or the receive 
   });
 
   it("a bad rxWindow is refused by the schema with the field named, after the fast check declined it", () => {
-    const reading = (w: string) => `{"source":"x","receivedAt":1,"payload":"","encoding":"utf8","readings":[{"seq":1,"sensorId":"s","metric":"m","value":1,"unit":null,"ts":1,"rxWindow":${w}}]}`;
-    for (const w of ["-1", "1.5", "3600001", "\"2000\""]) {
+    const reading = (w: string) =>
+      `{"source":"x","receivedAt":1,"payload":"","encoding":"utf8","readings":[{"seq":1,"sensorId":"s","metric":"m","value":1,"unit":null,"ts":1,"rxWindow":${w}}]}`;
+    for (const w of ["-1", "1.5", "3600001", '"2000"']) {
       const b = batchOf(reading(w));
       expect(isWireBatch(b), w).toBe(false);
       expect(() => decodeBatch(Buffer.from(JSON.stringify(b))), w).toThrow(BatchError);

@@ -47,7 +47,12 @@ export async function freePort(): Promise<number> {
 export const TIME_SCALE = Math.max(1, Number(process.env.DATALAB_TEST_TIME_SCALE) || 3);
 
 /** Poll `cond` until it returns a truthy value; fail with `what` after `timeoutMs` × TIME_SCALE. */
-export async function waitFor<T>(cond: () => T | Promise<T>, what: string, timeoutMs = 20_000, intervalMs = 25): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  cond: () => T | Promise<T>,
+  what: string,
+  timeoutMs = 20_000,
+  intervalMs = 25,
+): Promise<NonNullable<T>> {
   timeoutMs *= TIME_SCALE;
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
@@ -59,7 +64,8 @@ export async function waitFor<T>(cond: () => T | Promise<T>, what: string, timeo
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${String(last)})`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${String(last)})`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
@@ -116,7 +122,8 @@ async function waitForPort(port: number, proc: ChildProcess, what: string, timeo
   const { connect } = await import("node:net");
   // Fail at once if the process exits instead of listening.
   const exited = new Promise<never>((_, reject) => {
-    const onExit = (code: number | null, signal: string | null) => reject(new Error(`${what} exited (code ${code}, signal ${signal}) before listening on ${port}`));
+    const onExit = (code: number | null, signal: string | null) =>
+      reject(new Error(`${what} exited (code ${code}, signal ${signal}) before listening on ${port}`));
     if (proc.exitCode !== null) onExit(proc.exitCode, null);
     else proc.once("exit", onExit);
   });
@@ -226,7 +233,9 @@ export interface PostgresServer {
  * refuses to run as root, so as root it runs as the `postgres` user.
  */
 export async function startPostgres(): Promise<PostgresServer> {
-  const binDir = ["/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin"].find((d) => existsSync(`${d}/initdb`));
+  const binDir = ["/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin"].find((d) =>
+    existsSync(`${d}/initdb`),
+  );
   if (!binDir) throw new Error("PostgreSQL server binaries not found (apt-get install postgresql)");
   const port = await freePort();
   const dataDir = tempDir("datalab-pg-");
@@ -235,7 +244,7 @@ export async function startPostgres(): Promise<PostgresServer> {
   // initdb and pg_ctl take seconds, more on a busy machine: run asynchronously, so the
   // Vitest worker keeps answering meanwhile.
   const run = async (cmd: string, args: string[]) => {
-    const full = asRoot ? ["runuser", ["-u", "postgres", "--", cmd, ...args]] as const : [cmd, args] as const;
+    const full = asRoot ? (["runuser", ["-u", "postgres", "--", cmd, ...args]] as const) : ([cmd, args] as const);
     const r = await runCommand(full[0], [...full[1]], { timeoutMs: 120_000 });
     if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")} failed: ${r.stderr || r.stdout}`);
   };
@@ -275,7 +284,11 @@ export async function startPostgres(): Promise<PostgresServer> {
 }
 
 /** Run a command to completion; resolves with its exit code and output. */
-export function runCommand(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCommand(
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const p = spawn(cmd, args, { env: opts.env ?? process.env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
@@ -305,13 +318,24 @@ export interface MosquittoBroker {
  * messages for a subscriber that lags a burst by more than that, which a flood or a replay
  * at full speed would otherwise measure instead of the code under test.
  */
-export async function startMosquitto(o: { maxQueuedMessages?: number; extraConfig?: string[] } = {}): Promise<MosquittoBroker> {
+export async function startMosquitto(
+  o: { maxQueuedMessages?: number; extraConfig?: string[] } = {},
+): Promise<MosquittoBroker> {
   const bin = requireBinary("mosquitto", "apt-get install mosquitto");
   const port = await freePort();
   const conf = join(tempDir("datalab-mosquitto-"), "mosquitto.conf");
   writeFileSync(
     conf,
-    [`listener ${port} 127.0.0.1`, "allow_anonymous true", "persistence false", `max_queued_messages ${o.maxQueuedMessages ?? 0}`, "max_inflight_messages 100", "log_dest none", ...(o.extraConfig ?? []), ""].join("\n"),
+    [
+      `listener ${port} 127.0.0.1`,
+      "allow_anonymous true",
+      "persistence false",
+      `max_queued_messages ${o.maxQueuedMessages ?? 0}`,
+      "max_inflight_messages 100",
+      "log_dest none",
+      ...(o.extraConfig ?? []),
+      "",
+    ].join("\n"),
   );
   const proc = spawn(bin, ["-c", conf], { stdio: "ignore" });
   await waitForPort(port, proc, "mosquitto");

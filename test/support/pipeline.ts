@@ -40,7 +40,16 @@ export async function startPipeline(o: PipelineOptions = {}): Promise<Pipeline> 
   const mqttUrl = o.mqttUrl ?? MQTT_URL;
   const db = await createTestDatabase();
   const hub = new Hub(
-    loadHubConfig({ env: { DATALAB_NATS_URL: NATS_URL, DATALAB_PG_URL: db.url, DATALAB_NATS_PREFIX: id, DATALAB_HTTP_PORT: "0", DATALAB_HTTP_HOST: "127.0.0.1", ...o.hubEnv } }),
+    loadHubConfig({
+      env: {
+        DATALAB_NATS_URL: NATS_URL,
+        DATALAB_PG_URL: db.url,
+        DATALAB_NATS_PREFIX: id,
+        DATALAB_HTTP_PORT: "0",
+        DATALAB_HTTP_HOST: "127.0.0.1",
+        ...o.hubEnv,
+      },
+    }),
     { logger: silentLogger() },
   );
   await hub.start();

@@ -78,7 +78,12 @@ export class CodecBridge {
         this.metrics.ignored.inc({ protocol: this.protocol, category: out.category });
         return;
       case "error":
-        this.reject(out.reason, `${this.protocol} ${out.stage === "parse" ? "frame" : "content"}: ${out.message}`, out.raw, receivedAt);
+        this.reject(
+          out.reason,
+          `${this.protocol} ${out.stage === "parse" ? "frame" : "content"}: ${out.message}`,
+          out.raw,
+          receivedAt,
+        );
         return;
     }
   }

@@ -1,6 +1,12 @@
 import { z } from "zod";
 import { ConfigError } from "@datalab/shared";
-import { isMessageFormat, MESSAGE_FORMATS, UnitConfig, type ConfiguredUnit, type MessageFormat } from "@datalab/sensors";
+import {
+  isMessageFormat,
+  MESSAGE_FORMATS,
+  UnitConfig,
+  type ConfiguredUnit,
+  type MessageFormat,
+} from "@datalab/sensors";
 
 /**
  * `DATALAB_UNITS` / `units`: the unit of metrics whose source states none, as
@@ -10,7 +16,9 @@ import { isMessageFormat, MESSAGE_FORMATS, UnitConfig, type ConfiguredUnit, type
  * docs/radios.md, so a typo is an error at start rather than a unit nobody can convert.
  */
 export const unitsSchema = z
-  .union([z.string(), z.record(z.string(), z.string())], { error: "expected metric=unit pairs, comma-separated, or an object" })
+  .union([z.string(), z.record(z.string(), z.string())], {
+    error: "expected metric=unit pairs, comma-separated, or an object",
+  })
   .default("")
   .transform((v, ctx) => {
     const pairs: [string, string][] =
@@ -61,7 +69,9 @@ export function topicFormat(entry: string, fallback: MessageFormat = "jsonl"): T
     const format = entry.slice(colon + 1).trim();
     if (isMessageFormat(format)) return { filter: entry.slice(0, colon).trim(), format };
     if (/^[a-z0-9]+$/.test(format) && !/[+#/]/.test(format)) {
-      throw new ConfigError([`DATALAB_MQTT_TOPICS: "${entry}": unknown format "${format}"; expected one of ${MESSAGE_FORMATS.join(", ")}`]);
+      throw new ConfigError([
+        `DATALAB_MQTT_TOPICS: "${entry}": unknown format "${format}"; expected one of ${MESSAGE_FORMATS.join(", ")}`,
+      ]);
     }
   }
   return { filter: entry.trim(), format: fallback };

@@ -49,7 +49,8 @@ export class FieldCounter {
   /** Every series with its labels, for the Prometheus counter (read at scrape time, not per message). */
   *series(): Generator<[{ format: string; field: string; outcome: string }, number]> {
     for (const [format, byOutcome] of this.#series) {
-      for (const [outcome, byField] of byOutcome) for (const [field, s] of byField) yield [{ format, field, outcome }, s.n];
+      for (const [outcome, byField] of byOutcome)
+        for (const [field, s] of byField) yield [{ format, field, outcome }, s.n];
     }
   }
 
@@ -57,7 +58,8 @@ export class FieldCounter {
   snapshot(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const [format, byOutcome] of this.#series) {
-      for (const [outcome, byField] of byOutcome) for (const [field, s] of byField) out[`${format}:${field}:${outcome}`] = s.n;
+      for (const [outcome, byField] of byOutcome)
+        for (const [field, s] of byField) out[`${format}:${field}:${outcome}`] = s.n;
     }
     return out;
   }

@@ -16,11 +16,18 @@ export type MessageDecoder = (payload: Buffer, ctx: { topic?: string; sensorIdHi
 export function checkPayload(payload: Buffer, limits: PayloadLimits): void {
   if (payload.byteLength === 0) throw new DecodeError("empty", "empty payload");
   if (payload.byteLength > limits.maxPayloadBytes) {
-    throw new DecodeError("too_large", `payload of ${payload.byteLength} bytes exceeds the limit of ${limits.maxPayloadBytes} bytes`);
+    throw new DecodeError(
+      "too_large",
+      `payload of ${payload.byteLength} bytes exceeds the limit of ${limits.maxPayloadBytes} bytes`,
+    );
   }
 }
 
-const FORMAT_LABELS: Record<MessageFormat, string> = { jsonl: "DataLab JSON", rtl433: "rtl_433 event", mysensors: "MySensors message" };
+const FORMAT_LABELS: Record<MessageFormat, string> = {
+  jsonl: "DataLab JSON",
+  rtl433: "rtl_433 event",
+  mysensors: "MySensors message",
+};
 
 /**
  * The MQTT side of a format: the codec of sensors/src/protocols (the one a serial port or
@@ -30,7 +37,11 @@ const FORMAT_LABELS: Record<MessageFormat, string> = { jsonl: "DataLab JSON", rt
  * line has no "message" to keep, and such frames are only counted there. Fields the codec
  * could not store with a known unit are counted by `fields`.
  */
-export function messageDecoder<P extends MessageFormat>(format: P, options: ProtocolOptionsMap[P] = {}, fields?: FieldCounter): MessageDecoder {
+export function messageDecoder<P extends MessageFormat>(
+  format: P,
+  options: ProtocolOptionsMap[P] = {},
+  fields?: FieldCounter,
+): MessageDecoder {
   const decode = createMessageDecoder(format, options);
   const label = FORMAT_LABELS[format];
   return (payload, ctx) => {

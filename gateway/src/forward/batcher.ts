@@ -67,11 +67,17 @@ export class Batcher {
       // Cannot happen through this code (the full-outbox policy spares the batch in flight);
       // a file edited by hand could do it. Sending other boundaries under a new id is the
       // only way on; the hub's idempotent writes absorb a resend.
-      this.logger.warn({ inflight: r }, "the batch in flight at the last stop is no longer complete in the outbox; forwarding continues with new batches");
+      this.logger.warn(
+        { inflight: r },
+        "the batch in flight at the last stop is no longer complete in the outbox; forwarding continues with new batches",
+      );
       this.outbox.settle(undefined, undefined);
       return undefined;
     }
-    this.logger.info({ firstSeq: r.firstSeq, lastSeq: r.lastSeq, rows: rows.length }, "resending the batch that was in flight at the last stop");
+    this.logger.info(
+      { firstSeq: r.firstSeq, lastSeq: r.lastSeq, rows: rows.length },
+      "resending the batch that was in flight at the last stop",
+    );
     return this.assemble(rows, "backlog");
   }
 
@@ -122,7 +128,13 @@ export class Batcher {
    * One batch from the rows `afterId < id < beforeId`, oldest first, leaving out `exclude`.
    * A batch is always a run of consecutive rows: it stops where `exclude` starts.
    */
-  private build(lane: Lane, afterId: number, beforeId: number, exclude: BatchRange | undefined, force: boolean): OutgoingBatch | undefined {
+  private build(
+    lane: Lane,
+    afterId: number,
+    beforeId: number,
+    exclude: BatchRange | undefined,
+    force: boolean,
+  ): OutgoingBatch | undefined {
     const start = this.firstRow(afterId, beforeId, exclude);
     if (start === undefined) return undefined;
     const picked: OutboxRow[] = [];
@@ -132,7 +144,10 @@ export class Batcher {
     for (const r of this.outbox.scan(start - 1, beforeId)) {
       const size = r.bytes + 1;
       const excluded = exclude !== undefined && r.id >= exclude.firstId && r.id <= exclude.lastId;
-      if (excluded || (picked.length > 0 && (readings + r.n > this.opts.maxReadings || bytes + size > this.opts.maxBytes))) {
+      if (
+        excluded ||
+        (picked.length > 0 && (readings + r.n > this.opts.maxReadings || bytes + size > this.opts.maxBytes))
+      ) {
         more = true;
         break;
       }
@@ -151,7 +166,14 @@ export class Batcher {
     const first = rows[0]!;
     const last = rows[rows.length - 1]!;
     const instance = this.outbox.instance;
-    const head = { v: BATCH_FORMAT_VERSION, gatewayId: this.gatewayId, instance, firstSeq: first.firstSeq, lastSeq: last.lastSeq, sentAt: this.now() };
+    const head = {
+      v: BATCH_FORMAT_VERSION,
+      gatewayId: this.gatewayId,
+      instance,
+      firstSeq: first.firstSeq,
+      lastSeq: last.lastSeq,
+      sentAt: this.now(),
+    };
     // The rows hold finished wire messages: join them, never parse them again.
     const messagesJson = rows.map((r) => r.wire).join(",");
     const json = `${JSON.stringify(head).slice(0, -1)},"messages":[${messagesJson}]}`;
@@ -189,5 +211,11 @@ export class Batcher {
  * whose readings it could guess; 128 bits make a chance collision out of reach.
  */
 export function batchDigest(key: Buffer, range: string, messagesJson: string): string {
-  return createHmac("sha256", key).update(range).update("\n").update(messagesJson).digest().subarray(0, 16).toString("base64url");
+  return createHmac("sha256", key)
+    .update(range)
+    .update("\n")
+    .update(messagesJson)
+    .digest()
+    .subarray(0, 16)
+    .toString("base64url");
 }

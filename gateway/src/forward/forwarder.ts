@@ -54,7 +54,8 @@ export class Forwarder {
     // Under a cap, batches shrink to about one second's worth: a thin link then carries a
     // steady trickle instead of a large batch that holds it for a long time.
     const batch: BatchOptions = {
-      maxReadings: opts.maxReadingsPerSec > 0 ? Math.max(1, Math.min(opts.maxReadings, opts.maxReadingsPerSec)) : opts.maxReadings,
+      maxReadings:
+        opts.maxReadingsPerSec > 0 ? Math.max(1, Math.min(opts.maxReadings, opts.maxReadingsPerSec)) : opts.maxReadings,
       maxBytes: opts.maxBytesPerSec > 0 ? Math.max(1_024, Math.min(opts.maxBytes, opts.maxBytesPerSec)) : opts.maxBytes,
       maxAgeMs: opts.maxAgeMs,
     };
@@ -104,12 +105,13 @@ export class Forwarder {
       let timer: NodeJS.Timeout | undefined;
       const attempt = this.sendOne(true);
       attempt.catch(() => undefined);
-      const ok = await Promise.race([attempt, new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), left)))]).catch(
-        (err: unknown) => {
-          this.lastError = errorMessage(err);
-          return false;
-        },
-      );
+      const ok = await Promise.race([
+        attempt,
+        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), left))),
+      ]).catch((err: unknown) => {
+        this.lastError = errorMessage(err);
+        return false;
+      });
       clearTimeout(timer);
       if (!ok) {
         this.abandoned = true;
@@ -196,7 +198,10 @@ export class Forwarder {
   private duplicate(b: OutgoingBatch, streamSeq: number, resend: boolean): void {
     this.metrics.duplicateBatches.inc({ kind: resend ? "resend" : "first_send" });
     if (resend) {
-      this.logger.info({ msgId: b.msgId, streamSeq }, "batch was already in the stream (resent after a lost ack or a restart); JetStream dropped the copy");
+      this.logger.info(
+        { msgId: b.msgId, streamSeq },
+        "batch was already in the stream (resent after a lost ack or a restart); JetStream dropped the copy",
+      );
       return;
     }
     this.logger.warn(

@@ -1,5 +1,17 @@
 import { createHash } from "node:crypto";
-import { closeSync, copyFileSync, existsSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import type Database from "better-sqlite3";
 import type { OutboxRow } from "./store";
 
@@ -45,7 +57,8 @@ export class Ledger {
   read(): LedgerState | undefined {
     try {
       const v = JSON.parse(readFileSync(this.path, "utf8").trim()) as Partial<LedgerState>;
-      if (typeof v.instance !== "string" || !Number.isSafeInteger(v.nextSeq) || !Number.isSafeInteger(v.readings)) return undefined;
+      if (typeof v.instance !== "string" || !Number.isSafeInteger(v.nextSeq) || !Number.isSafeInteger(v.readings))
+        return undefined;
       return { instance: v.instance, nextSeq: v.nextSeq!, readings: v.readings! };
     } catch {
       return undefined;
@@ -82,7 +95,8 @@ export function checkTruncated(path: string, before: LedgerState | undefined): D
   let movedTo: string | undefined;
   if (size === 0) {
     movedTo = `${path}.truncated-${stamp()}`;
-    for (const suffix of ["", "-wal", "-shm"]) if (existsSync(path + suffix)) renameSync(path + suffix, movedTo + suffix);
+    for (const suffix of ["", "-wal", "-shm"])
+      if (existsSync(path + suffix)) renameSync(path + suffix, movedTo + suffix);
   }
   return {
     kind: "truncated",
@@ -106,19 +120,32 @@ export function inspectWal(walPath: string): { damaged: boolean; detail: string;
   const fd = openSync(walPath, "r");
   try {
     const head = Buffer.alloc(32);
-    if (readSync(fd, head, 0, 32, 0) < 32) return { damaged: true, detail: `WAL of ${size} bytes, shorter than its header`, frames: 0, lostFrames: 0 };
+    if (readSync(fd, head, 0, 32, 0) < 32)
+      return { damaged: true, detail: `WAL of ${size} bytes, shorter than its header`, frames: 0, lostFrames: 0 };
     const magic = head.readUInt32BE(0);
     const stated = head.readUInt32BE(8);
     // A damaged header cannot say its page size: the database file's header does.
-    const pageSize = stated >= 512 && stated <= 65_536 && (stated & (stated - 1)) === 0 ? stated : dbPageSize(walPath.replace(/-wal$/, ""));
+    const pageSize =
+      stated >= 512 && stated <= 65_536 && (stated & (stated - 1)) === 0
+        ? stated
+        : dbPageSize(walPath.replace(/-wal$/, ""));
     const frameBytes = 24 + pageSize;
     const whole = Math.floor((size - 32) / frameBytes);
     const bigEndian = (magic & 1) === 1;
     const [h0, h1] = checksum(head.subarray(0, 24), 0, 0, bigEndian);
-    if ((magic !== 0x377f0682 && magic !== 0x377f0683) || h0 !== head.readUInt32BE(24) || h1 !== head.readUInt32BE(28)) {
+    if (
+      (magic !== 0x377f0682 && magic !== 0x377f0683) ||
+      h0 !== head.readUInt32BE(24) ||
+      h1 !== head.readUInt32BE(28)
+    ) {
       // A header torn while the log was first written holds nothing yet.
       if (whole === 0) return ok;
-      return { damaged: true, detail: `WAL header damaged: SQLite ignores all ${whole} frames of it`, frames: whole, lostFrames: whole };
+      return {
+        damaged: true,
+        detail: `WAL header damaged: SQLite ignores all ${whole} frames of it`,
+        frames: whole,
+        lostFrames: whole,
+      };
     }
     const salt1 = head.readUInt32BE(16);
     const salt2 = head.readUInt32BE(20);
@@ -146,7 +173,12 @@ export function inspectWal(walPath: string): { damaged: boolean; detail: string;
       }
     }
     if (lostFrames > 0) {
-      return { damaged: true, detail: `WAL frame ${broken} of ${whole} is damaged: SQLite forgets it and ${lostFrames} frames of the same log after it`, frames: whole, lostFrames };
+      return {
+        damaged: true,
+        detail: `WAL frame ${broken} of ${whole} is damaged: SQLite forgets it and ${lostFrames} frames of the same log after it`,
+        frames: whole,
+        lostFrames,
+      };
     }
     // Bytes after the last whole frame are normal: SQLite cuts a reset log to
     // journal_size_limit, which need not end on a frame.
@@ -202,8 +234,19 @@ export function keepWal(path: string): string | undefined {
 }
 
 /** The checksum a row carries: its key range and counts as well as its text. */
-export function rowCrc(firstSeq: number, lastSeq: number, n: number, m: number, receivedAt: number, wire: string): number {
-  return createHash("sha1").update(`${firstSeq}:${lastSeq}:${n}:${m}:${receivedAt}:`).update(wire).digest().readInt32BE(0);
+export function rowCrc(
+  firstSeq: number,
+  lastSeq: number,
+  n: number,
+  m: number,
+  receivedAt: number,
+  wire: string,
+): number {
+  return createHash("sha1")
+    .update(`${firstSeq}:${lastSeq}:${n}:${m}:${receivedAt}:`)
+    .update(wire)
+    .digest()
+    .readInt32BE(0);
 }
 
 /** A row as stored, its checksum with it (null: written before checksums). */
@@ -217,7 +260,9 @@ type RawRow = Omit<OutboxRow, "bytes"> & { crc: number | null };
 export function checkRows(db: Database.Database, path: string): Damage | undefined {
   const bad: RawRow[] = [];
   const rows = db
-    .prepare<[], RawRow>("SELECT id, first_seq AS firstSeq, last_seq AS lastSeq, n, m, received_at AS receivedAt, wire, crc FROM outbox ORDER BY id")
+    .prepare<[], RawRow>(
+      "SELECT id, first_seq AS firstSeq, last_seq AS lastSeq, n, m, received_at AS receivedAt, wire, crc FROM outbox ORDER BY id",
+    )
     .iterate();
   for (const r of rows) if (!rowIsSound(r)) bad.push(r);
   if (bad.length === 0) return undefined;
@@ -234,15 +279,31 @@ export function checkRows(db: Database.Database, path: string): Damage | undefin
     for (const r of bad) del.run(r.id);
   })();
   // A rotten count cannot be trusted: the seq range says how many readings the row held.
-  const lost = bad.reduce((s, r) => s + (Number.isSafeInteger(r.lastSeq - r.firstSeq) && r.lastSeq >= r.firstSeq && r.lastSeq - r.firstSeq < 100_000 ? r.lastSeq - r.firstSeq + 1 : Math.max(1, r.n)), 0);
-  return { kind: "rows_damaged", movedTo, detail: `${bad.length} rows failed their checksum (ids ${bad[0]!.id}..${bad.at(-1)!.id})`, lost };
+  const lost = bad.reduce(
+    (s, r) =>
+      s +
+      (Number.isSafeInteger(r.lastSeq - r.firstSeq) && r.lastSeq >= r.firstSeq && r.lastSeq - r.firstSeq < 100_000
+        ? r.lastSeq - r.firstSeq + 1
+        : Math.max(1, r.n)),
+    0,
+  );
+  return {
+    kind: "rows_damaged",
+    movedTo,
+    detail: `${bad.length} rows failed their checksum (ids ${bad[0]!.id}..${bad.at(-1)!.id})`,
+    lost,
+  };
 }
 
 function rowIsSound(r: RawRow): boolean {
   if (r.crc !== null) return rowCrc(r.firstSeq, r.lastSeq, r.n, r.m, r.receivedAt, r.wire) === r.crc;
   try {
     const msgs = JSON.parse(`[${r.wire}]`) as { readings?: unknown[] }[];
-    return msgs.length === r.m && msgs.reduce((s, x) => s + (x.readings?.length ?? 0), 0) === r.n && r.lastSeq - r.firstSeq + 1 === r.n;
+    return (
+      msgs.length === r.m &&
+      msgs.reduce((s, x) => s + (x.readings?.length ?? 0), 0) === r.n &&
+      r.lastSeq - r.firstSeq + 1 === r.n
+    );
   } catch {
     return false;
   }

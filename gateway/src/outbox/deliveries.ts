@@ -54,7 +54,11 @@ export class DeliveryLog {
     this.insert = new Map();
     const top = db.prepare("SELECT max(ord) AS ord FROM deliveries").get() as { ord: number | null };
     this.ord = top.ord ?? 0;
-    const rows = db.prepare("SELECT id, digest, ord FROM deliveries WHERE ord > ?").all(this.ord - DELIVERY_WINDOW) as { id: number; digest: number; ord: number }[];
+    const rows = db.prepare("SELECT id, digest, ord FROM deliveries WHERE ord > ?").all(this.ord - DELIVERY_WINDOW) as {
+      id: number;
+      digest: number;
+      ord: number;
+    }[];
     for (const r of rows) this.recent.set(r.id, { digest: r.digest, ord: r.ord });
   }
 
@@ -88,7 +92,9 @@ export class DeliveryLog {
   private statement(n: number): BetterSqlite3.Statement {
     let s = this.insert.get(n);
     if (!s) {
-      s = this.db.prepare(`INSERT OR REPLACE INTO deliveries (id, digest, ord) VALUES ${Array.from({ length: n }, () => "(?,?,?)").join(",")}`);
+      s = this.db.prepare(
+        `INSERT OR REPLACE INTO deliveries (id, digest, ord) VALUES ${Array.from({ length: n }, () => "(?,?,?)").join(",")}`,
+      );
       this.insert.set(n, s);
     }
     return s;

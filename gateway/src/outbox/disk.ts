@@ -56,7 +56,8 @@ export class DiskReserve {
     let done = true;
     const fd = openSync(this.path, "a");
     try {
-      for (let at = have; at < this.bytes; at += chunk.length) writeSync(fd, chunk, 0, Math.min(chunk.length, this.bytes - at));
+      for (let at = have; at < this.bytes; at += chunk.length)
+        writeSync(fd, chunk, 0, Math.min(chunk.length, this.bytes - at));
     } catch {
       done = false;
     } finally {

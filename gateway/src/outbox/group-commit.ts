@@ -146,7 +146,11 @@ export class GroupCommitter {
     const deliveries = this.pendingDeliveries > 0 ? deliveriesOf(accepted, quarantined) : undefined;
     const log = this.opts.deliveries;
     try {
-      const n = this.outbox.commit(accepted, quarantined, deliveries && log ? () => log.persist(deliveries) : undefined);
+      const n = this.outbox.commit(
+        accepted,
+        quarantined,
+        deliveries && log ? () => log.persist(deliveries) : undefined,
+      );
       this.accepted = [];
       this.quarantined = [];
       this.pendingReadings = 0;
@@ -175,10 +179,13 @@ export class GroupCommitter {
    * whole failed group in memory for good.
    */
   private retryLater(): void {
-    this.timer ??= setTimeout(() => {
-      this.timer = undefined;
-      this.flush();
-    }, Math.max(this.opts.intervalMs, 1_000));
+    this.timer ??= setTimeout(
+      () => {
+        this.timer = undefined;
+        this.flush();
+      },
+      Math.max(this.opts.intervalMs, 1_000),
+    );
   }
 
   /** Keep at most ten groups in memory while commits fail; the policy says which readings go. */

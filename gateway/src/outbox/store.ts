@@ -6,7 +6,16 @@ import { encodePayload, encodeWireMessage, type DecodedReading, type Logger } fr
 import { isDiskFull, limitPages, openOutboxDb, type Synchronous } from "./open";
 import { fileBytes, planSpace, rowCost, type SpacePlan } from "./space";
 import { diskFree, diskSize, DiskReserve, reserveBytes } from "./disk";
-import { checkRows, checkTruncated, inspectWal, keepWal, Ledger, rowCrc, type Damage, type LedgerState } from "./damage";
+import {
+  checkRows,
+  checkTruncated,
+  inspectWal,
+  keepWal,
+  Ledger,
+  rowCrc,
+  type Damage,
+  type LedgerState,
+} from "./damage";
 import type { Delivery } from "./deliveries";
 
 export type { Synchronous };
@@ -192,35 +201,52 @@ export class Outbox {
     this.nextSeq = Number(get.get("next_seq")?.value ?? "1");
     const inflight = get.get("inflight")?.value;
     this.inflightRange = inflight ? (JSON.parse(inflight) as BatchRange) : undefined;
-    const rowCols = "id, first_seq AS firstSeq, last_seq AS lastSeq, n, m, received_at AS receivedAt, wire, octet_length(wire) AS bytes";
+    const rowCols =
+      "id, first_seq AS firstSeq, last_seq AS lastSeq, n, m, received_at AS receivedAt, wire, octet_length(wire) AS bytes";
     this.stmts = {
-      insert: db.prepare("INSERT INTO outbox (first_seq, last_seq, n, m, received_at, wire, crc) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+      insert: db.prepare(
+        "INSERT INTO outbox (first_seq, last_seq, n, m, received_at, wire, crc) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      ),
       setSeq: db.prepare("UPDATE meta SET value = ? WHERE key = 'next_seq'"),
-      setInflight: db.prepare("INSERT INTO meta (key, value) VALUES ('inflight', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+      setInflight: db.prepare(
+        "INSERT INTO meta (key, value) VALUES ('inflight', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      ),
       clearInflight: db.prepare("DELETE FROM meta WHERE key = 'inflight'"),
-      quarantine: db.prepare("INSERT INTO quarantine (received_at, source, reason, detail, payload) VALUES (?, ?, ?, ?, ?)"),
+      quarantine: db.prepare(
+        "INSERT INTO quarantine (received_at, source, reason, detail, payload) VALUES (?, ?, ?, ?, ?)",
+      ),
       quarantineOldest: db.prepare<[], { id: number; bytes: number }>(
         "SELECT id, octet_length(payload) + octet_length(detail) AS bytes FROM quarantine ORDER BY id",
       ),
       deleteQuarantineUpTo: db.prepare("DELETE FROM quarantine WHERE id <= ?"),
-      scan: db.prepare<[number, number], OutboxRow>(`SELECT ${rowCols} FROM outbox WHERE id > ? AND id < ? ORDER BY id`),
-      range: db.prepare<[number, number], OutboxRow>(`SELECT ${rowCols} FROM outbox WHERE id >= ? AND id <= ? ORDER BY id`),
+      scan: db.prepare<[number, number], OutboxRow>(
+        `SELECT ${rowCols} FROM outbox WHERE id > ? AND id < ? ORDER BY id`,
+      ),
+      range: db.prepare<[number, number], OutboxRow>(
+        `SELECT ${rowCols} FROM outbox WHERE id >= ? AND id <= ? ORDER BY id`,
+      ),
       head: db.prepare<[number, number], { id: number; receivedAt: number }>(
         "SELECT id, received_at AS receivedAt FROM outbox WHERE id > ? AND id < ? ORDER BY id LIMIT 1",
       ),
-      oldestFirst: db.prepare<[], { id: number; n: number; m: number; bytes: number }>("SELECT id, n, m, octet_length(wire) AS bytes FROM outbox ORDER BY id"),
+      oldestFirst: db.prepare<[], { id: number; n: number; m: number; bytes: number }>(
+        "SELECT id, n, m, octet_length(wire) AS bytes FROM outbox ORDER BY id",
+      ),
       deleteOldest: db.prepare("DELETE FROM outbox WHERE id <= ? AND id NOT BETWEEN ? AND ?"),
       deleteRange: db.prepare("DELETE FROM outbox WHERE id >= ? AND id <= ?"),
       rangeTotals: db.prepare<[number, number], { messages: number; readings: number | null; bytes: number | null }>(
         "SELECT coalesce(sum(m), 0) AS messages, sum(n) AS readings, sum(octet_length(wire)) AS bytes FROM outbox WHERE id >= ? AND id <= ?",
       ),
       maxId: db.prepare<[], { id: number | null }>("SELECT max(id) AS id FROM outbox"),
-      quarantineCounts: db.prepare<[], { reason: string; n: number }>("SELECT reason, count(*) AS n FROM quarantine GROUP BY reason"),
+      quarantineCounts: db.prepare<[], { reason: string; n: number }>(
+        "SELECT reason, count(*) AS n FROM quarantine GROUP BY reason",
+      ),
     };
     const t = this.stmts.rangeTotals.get(0, Number.MAX_SAFE_INTEGER)!;
     this.totals = { messages: t.messages, readings: t.readings ?? 0, bytes: t.bytes ?? 0 };
     const q = db
-      .prepare<[], { rows: number; bytes: number | null }>("SELECT count(*) AS rows, sum(octet_length(payload) + octet_length(detail)) AS bytes FROM quarantine")
+      .prepare<[], { rows: number; bytes: number | null }>(
+        "SELECT count(*) AS rows, sum(octet_length(payload) + octet_length(detail)) AS bytes FROM quarantine",
+      )
       .get()!;
     this.quarantineTotals = { rows: q.rows, bytes: q.bytes ?? 0 };
   }
@@ -251,11 +277,17 @@ export class Outbox {
         lost: fileLost,
       });
     }
-    if (!seqSound) damage.push({ kind: "rows_damaged", detail: `the stored next seq is not a number (${String(this.nextSeq)})`, lost: 0 });
+    if (!seqSound)
+      damage.push({
+        kind: "rows_damaged",
+        detail: `the stored next seq is not a number (${String(this.nextSeq)})`,
+        lost: 0,
+      });
     this.damage = damage;
     for (const d of damage) {
       // Without a ledger (an outbox from an older version) a fresh file's loss is unknown.
-      const cost = before || d.kind === "rows_damaged" ? `about ${d.lost} readings lost` : "readings lost unknown (no ledger)";
+      const cost =
+        before || d.kind === "rows_damaged" ? `about ${d.lost} readings lost` : "readings lost unknown (no ledger)";
       this.logger.error(
         { kind: d.kind, detail: d.detail, movedTo: d.movedTo, lostReadingsEstimate: d.lost, path: this.path },
         `OUTBOX DAMAGED (${d.kind}): ${d.detail}; ${cost}${d.movedTo ? `; evidence kept at ${d.movedTo}` : ""}`,
@@ -348,7 +380,11 @@ export class Outbox {
       this.reserve.ensure(128 * 1024, this.dir);
     } catch (err) {
       // Retried at every maintenance step: said once.
-      if (!this.reserveWarned) this.logger.warn({ err: (err as Error).message, path: this.reserve.path }, "could not make the disk reserve file; will retry quietly");
+      if (!this.reserveWarned)
+        this.logger.warn(
+          { err: (err as Error).message, path: this.reserve.path },
+          "could not make the disk reserve file; will retry quietly",
+        );
       this.reserveWarned = true;
     }
   }
@@ -385,7 +421,13 @@ export class Outbox {
     if (released > 0 || now - this.diskFullLoggedAt >= 60_000) {
       this.diskFullLoggedAt = now;
       this.logger.error(
-        { err: (err as Error).message, policy: this.policy, reserveReleased: released, free: diskFree(this.dir), dir: this.dir },
+        {
+          err: (err as Error).message,
+          policy: this.policy,
+          reserveReleased: released,
+          free: diskFree(this.dir),
+          dir: this.dir,
+        },
         "disk full: the outbox gave back its reserve and drops its oldest readings to keep going (counted as disk_full); next report in a minute at the earliest",
       );
     }
@@ -399,15 +441,22 @@ export class Outbox {
    * Returns the number of readings committed.
    */
   /** `inTransaction` runs inside the commit's transaction, so what it writes commits with the readings. */
-  commit(accepted: readonly AcceptedMessage[], quarantined: readonly QuarantinedMessage[] = [], inTransaction?: () => void): number {
+  commit(
+    accepted: readonly AcceptedMessage[],
+    quarantined: readonly QuarantinedMessage[] = [],
+    inTransaction?: () => void,
+  ): number {
     let rows = this.encode(accepted);
-    const txBytes = rows.reduce((s, r) => s + rowCost(r.bytes), 0) + quarantined.reduce((s, q) => s + rowCost(quarantineBytes(q)), 0);
+    const txBytes =
+      rows.reduce((s, r) => s + rowCost(r.bytes), 0) + quarantined.reduce((s, q) => s + rowCost(quarantineBytes(q)), 0);
     this.makeWalRoom(txBytes);
     // The disk may fill before the cap does (a smaller disk, or other files growing): then
     // the policy makes room inside the file instead of growing it, and says why.
     const short = this.diskShortfall(txBytes);
     try {
-      return this.apply(this.write(rows, quarantined, short > 0 || this.diskBound ? "disk_full" : "outbox_full", short, inTransaction));
+      return this.apply(
+        this.write(rows, quarantined, short > 0 || this.diskBound ? "disk_full" : "outbox_full", short, inTransaction),
+      );
     } catch (err) {
       if (!isDiskFull(err)) throw err;
       // The file system is full (or the hard limit was hit because an estimate was off).
@@ -461,11 +510,19 @@ export class Outbox {
       const n = m.readings.length;
       seq += n;
       const { payload, encoding } = encodePayload(m.payload);
-      const wire = encodeWireMessage({ source: m.source, receivedAt: m.receivedAt, payload, encoding, readings: m.readings }, first);
+      const wire = encodeWireMessage(
+        { source: m.source, receivedAt: m.receivedAt, payload, encoding, readings: m.readings },
+        first,
+      );
       const bytes = Buffer.byteLength(wire);
-      if (row && (row.m >= ROW_MAX_MESSAGES || row.n + n > this.rowMaxReadings || row.bytes + 1 + bytes > ROW_MAX_BYTES)) close();
+      if (
+        row &&
+        (row.m >= ROW_MAX_MESSAGES || row.n + n > this.rowMaxReadings || row.bytes + 1 + bytes > ROW_MAX_BYTES)
+      )
+        close();
       // bytes starts at -1: each message adds its bytes and one comma, and the first has none.
-      if (!row) row = { firstSeq: first, lastSeq: first - 1, n: 0, m: 0, receivedAt: m.receivedAt, wire: "", bytes: -1 };
+      if (!row)
+        row = { firstSeq: first, lastSeq: first - 1, n: 0, m: 0, receivedAt: m.receivedAt, wire: "", bytes: -1 };
       parts.push(wire);
       row.lastSeq = seq - 1;
       row.n += n;
@@ -480,7 +537,13 @@ export class Outbox {
    * The commit transaction. The policy acts when the group would take the outbox past its
    * soft budget, or (`mustFree` > 0, after the disk said it was full) to free that much.
    */
-  private write(rows: readonly EncodedRow[], quarantined: readonly QuarantinedMessage[], reason: DropReason, mustFree: number, inTransaction?: () => void): CommitOutcome {
+  private write(
+    rows: readonly EncodedRow[],
+    quarantined: readonly QuarantinedMessage[],
+    reason: DropReason,
+    mustFree: number,
+    inTransaction?: () => void,
+  ): CommitOutcome {
     return this.db.transaction((): CommitOutcome => {
       inTransaction?.();
       const out: CommitOutcome = {
@@ -515,7 +578,15 @@ export class Outbox {
       if (refused > 0) out.drops.push([reason, refused]);
       for (let i = 0; i < out.kept; i++) {
         const r = rows[i]!;
-        this.stmts.insert.run(r.firstSeq, r.lastSeq, r.n, r.m, r.receivedAt, r.wire, rowCrc(r.firstSeq, r.lastSeq, r.n, r.m, r.receivedAt, r.wire));
+        this.stmts.insert.run(
+          r.firstSeq,
+          r.lastSeq,
+          r.n,
+          r.m,
+          r.receivedAt,
+          r.wire,
+          rowCrc(r.firstSeq, r.lastSeq, r.n, r.m, r.receivedAt, r.wire),
+        );
         out.outbox.messages += r.m;
         out.outbox.readings += r.n;
         out.outbox.bytes += r.bytes;
@@ -527,7 +598,10 @@ export class Outbox {
         out.quarantine.rows += 1;
         out.quarantine.bytes += quarantineBytes(q);
       }
-      const trimmed = this.trimQuarantine(this.quarantineTotals.rows + out.quarantine.rows, this.quarantineTotals.bytes + out.quarantine.bytes);
+      const trimmed = this.trimQuarantine(
+        this.quarantineTotals.rows + out.quarantine.rows,
+        this.quarantineTotals.bytes + out.quarantine.bytes,
+      );
       out.quarantine.rows -= trimmed.rows;
       out.quarantine.bytes -= trimmed.bytes;
       if (out.nextSeq !== this.nextSeq) this.stmts.setSeq.run(String(out.nextSeq));
@@ -711,10 +785,21 @@ export class Outbox {
     return out;
   }
 
-  quarantined(limit = 100): { id: number; receivedAt: number; source: string; reason: string; detail: string; payload: Buffer }[] {
+  quarantined(
+    limit = 100,
+  ): { id: number; receivedAt: number; source: string; reason: string; detail: string; payload: Buffer }[] {
     return this.db
-      .prepare("SELECT id, received_at AS receivedAt, source, reason, detail, payload FROM quarantine ORDER BY id DESC LIMIT ?")
-      .all(limit) as { id: number; receivedAt: number; source: string; reason: string; detail: string; payload: Buffer }[];
+      .prepare(
+        "SELECT id, received_at AS receivedAt, source, reason, detail, payload FROM quarantine ORDER BY id DESC LIMIT ?",
+      )
+      .all(limit) as {
+      id: number;
+      receivedAt: number;
+      source: string;
+      reason: string;
+      detail: string;
+      payload: Buffer;
+    }[];
   }
 
   get nextSequence(): number {

@@ -66,7 +66,8 @@ export class BrokerDropsMonitor implements Source {
     client.on("connect", () => {
       this.st = { ...this.st, state: "connected" };
       client.subscribe(BROKER_DROPPED_TOPIC, { qos: 0 }, (err, granted) => {
-        if (err || granted?.[0]?.qos === 128) this.st = { ...this.st, lastError: `the broker refuses ${BROKER_DROPPED_TOPIC}: its drops are unknown` };
+        if (err || granted?.[0]?.qos === 128)
+          this.st = { ...this.st, lastError: `the broker refuses ${BROKER_DROPPED_TOPIC}: its drops are unknown` };
       });
     });
     client.on("message", (topic, payload, packet) => {
@@ -89,7 +90,10 @@ export class BrokerDropsMonitor implements Source {
     const newly = before !== undefined && total > before ? total - before : undefined;
     const warning = `the MQTT broker dropped messages while the gateway ran (${newly ?? "some"} at ${new Date().toISOString()}; ${total} since the broker started, every client's): readings for this gateway among them are lost before it sees them; raise max_queued_messages, see docs/raspberry-pi.md`;
     this.st = { ...this.st, warning };
-    this.o.logger.warn({ brokerDroppedTotal: total, newly, topic: BROKER_DROPPED_TOPIC }, "MQTT broker dropped messages (max_queued_messages or in-flight limits)");
+    this.o.logger.warn(
+      { brokerDroppedTotal: total, newly, topic: BROKER_DROPPED_TOPIC },
+      "MQTT broker dropped messages (max_queued_messages or in-flight limits)",
+    );
   }
 
   async stop(): Promise<void> {

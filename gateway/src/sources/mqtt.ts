@@ -119,7 +119,8 @@ export class MqttSource implements Source, DeliveryOwner {
     const window = (opts.protocolVersion ?? 5) === 5 ? (opts.receiveMaximum ?? 65_535) : (opts.inflightWindow ?? 20);
     this.commitAt = Math.max(1, Math.floor(window * WINDOW_COMMIT_SHARE));
     if (!opts.persistentSession) {
-      this.st.warning = "clean MQTT session: what sensors publish while the gateway is not connected (a restart, an upgrade, a crash) is lost";
+      this.st.warning =
+        "clean MQTT session: what sensors publish while the gateway is not connected (a restart, an upgrade, a crash) is lost";
     }
     if (opts.registry) {
       const r = [opts.registry];
@@ -168,7 +169,12 @@ export class MqttSource implements Source, DeliveryOwner {
       // each checking whether DEBUG names it); the gateway logs what matters itself.
       log: () => undefined,
       ...((o.protocolVersion ?? 5) === 5
-        ? { properties: { ...(o.receiveMaximum ? { receiveMaximum: o.receiveMaximum } : {}), ...(o.persistentSession ? { sessionExpiryInterval: o.sessionExpirySeconds } : {}) } }
+        ? {
+            properties: {
+              ...(o.receiveMaximum ? { receiveMaximum: o.receiveMaximum } : {}),
+              ...(o.persistentSession ? { sessionExpiryInterval: o.sessionExpirySeconds } : {}),
+            },
+          }
         : {}),
       ...(o.username ? { username: o.username } : {}),
       ...(o.password ? { password: o.password } : {}),
@@ -198,16 +204,15 @@ export class MqttSource implements Source, DeliveryOwner {
         this.unacked = 0;
         this.mustResume = false;
         this.pauseWhileTrickle(client);
-        o.logger.info({ url: o.url, sessionPresent: ack.sessionPresent, topics: o.routes.map((r) => r.filter) }, "MQTT connected");
-        // With a session present the broker still has our subscriptions; subscribing again is harmless.
-        client.subscribe(
-          effectiveFilters(o.routes.map((r) => r.filter)),
-          { qos: o.qos },
-          (err) => {
-            if (err) o.logger.error({ err: err.message }, "MQTT subscribe failed");
-            resolve();
-          },
+        o.logger.info(
+          { url: o.url, sessionPresent: ack.sessionPresent, topics: o.routes.map((r) => r.filter) },
+          "MQTT connected",
         );
+        // With a session present the broker still has our subscriptions; subscribing again is harmless.
+        client.subscribe(effectiveFilters(o.routes.map((r) => r.filter)), { qos: o.qos }, (err) => {
+          if (err) o.logger.error({ err: err.message }, "MQTT subscribe failed");
+          resolve();
+        });
       });
       // Do not hold start-up hostage to the broker: it may come later, the client retries.
       setTimeout(resolve, 3_000).unref();
@@ -357,7 +362,9 @@ export class MqttSource implements Source, DeliveryOwner {
       // The broker counts the given-back messages as in flight on this connection and
       // resends them only on a new one; without it, they would hold the window for good.
       this.mustResume = false;
-      this.opts.logger.warn("outbox commits work again: reconnecting so the broker resends the messages let go while they failed");
+      this.opts.logger.warn(
+        "outbox commits work again: reconnecting so the broker resends the messages let go while they failed",
+      );
       (this.client?.stream as { destroy?: () => void } | undefined)?.destroy?.();
     }
   }
@@ -376,7 +383,9 @@ export class MqttSource implements Source, DeliveryOwner {
 
   /** PUBACKs for these packet ids, in one write. */
   private writeAcks(ids: readonly number[]): void {
-    const stream = this.client?.stream as { write(b: Buffer): boolean; destroyed?: boolean; writable?: boolean } | undefined;
+    const stream = this.client?.stream as
+      | { write(b: Buffer): boolean; destroyed?: boolean; writable?: boolean }
+      | undefined;
     if (ids.length === 0 || !stream || stream.destroyed || stream.writable === false) return;
     const buf = Buffer.allocUnsafe(ids.length * PUBACK_BYTES);
     let at = 0;

@@ -200,17 +200,25 @@ function readText(file: string): string | undefined {
 export function formatPortList(list: PortList): string {
   const lines: string[] = [];
   if (list.ports.length === 0) {
-    lines.push("No serial ports found. Plug the radio in, then run this again; `dmesg | tail` shows whether the kernel saw it.");
+    lines.push(
+      "No serial ports found. Plug the radio in, then run this again; `dmesg | tail` shows whether the kernel saw it.",
+    );
   }
   for (const p of list.ports) {
     const usb = p.vendorId ? `USB ${p.vendorId}:${p.productId ?? "????"}` : "not USB";
     const what = [p.manufacturer, p.product].filter(Boolean).join(" ");
-    lines.push(`${p.path}  ${usb}${what ? `  ${what}` : ""}${p.serialNumber ? `  serial ${p.serialNumber}` : ""}${p.driver ? `  (${p.driver})` : ""}`);
+    lines.push(
+      `${p.path}  ${usb}${what ? `  ${what}` : ""}${p.serialNumber ? `  serial ${p.serialNumber}` : ""}${p.driver ? `  (${p.driver})` : ""}`,
+    );
     for (const l of p.byId) lines.push(`    by-id:   ${l}`);
     for (const l of p.byPath) lines.push(`    by-path: ${l}`);
   }
   if (list.ports.some((p) => p.byId.length > 0)) {
-    lines.push("", "Use the by-id name: it stays the same whatever the plug order, e.g.", `  DATALAB_SERIAL_PORTS=${list.ports.find((p) => p.byId.length > 0)!.byId[0]}:mysensors`);
+    lines.push(
+      "",
+      "Use the by-id name: it stays the same whatever the plug order, e.g.",
+      `  DATALAB_SERIAL_PORTS=${list.ports.find((p) => p.byId.length > 0)!.byId[0]}:mysensors`,
+    );
   }
   lines.push(`(listed with ${list.method}${list.note ? `; ${list.note}` : ""})`);
   return `${lines.join("\n")}\n`;

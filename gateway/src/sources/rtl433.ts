@@ -139,7 +139,13 @@ export class Rtl433ProcessSource implements Source {
         resolve();
       };
       child.once("error", (err: NodeJS.ErrnoException) =>
-        end(null, null, err.code === "ENOENT" ? `${cmd} not found (install it: apt-get install rtl-433)` : `cannot run ${cmd}: ${err.message}`),
+        end(
+          null,
+          null,
+          err.code === "ENOENT"
+            ? `${cmd} not found (install it: apt-get install rtl-433)`
+            : `cannot run ${cmd}: ${err.message}`,
+        ),
       );
       // 'close', not 'exit': stdout is read to its end before the process counts as gone.
       child.once("close", (code, signal) => end(code, signal));
@@ -185,8 +191,14 @@ export class Rtl433ProcessSource implements Source {
     this.#delay = Math.min(delay * 2, this.#opts.restartMaxMs ?? 60_000);
     const lastWords = this.#stderr.slice(-3).join(" | ");
     this.#state = "disconnected";
-    this.#lastError = problem ?? `rtl_433 exited (code ${code}${signal ? `, signal ${signal}` : ""})${lastWords ? `: ${lastWords}` : ""}`;
-    this.#log.warn("exit", { code, signal, ranMs, restartInMs: delay, stderr: lastWords || undefined }, `${this.#lastError}; restarting`);
+    this.#lastError =
+      problem ??
+      `rtl_433 exited (code ${code}${signal ? `, signal ${signal}` : ""})${lastWords ? `: ${lastWords}` : ""}`;
+    this.#log.warn(
+      "exit",
+      { code, signal, ranMs, restartInMs: delay, stderr: lastWords || undefined },
+      `${this.#lastError}; restarting`,
+    );
     this.#timer = setTimeout(() => this.#spawn(), delay);
     this.#timer.unref();
   }

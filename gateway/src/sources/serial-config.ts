@@ -1,5 +1,13 @@
 import { z } from "zod";
-import { CodecConfigError, createParser, isProtocolName, PROTOCOL_NAMES, type ProtocolName, type XBeeCodecOptions, type XBeePinMap } from "@datalab/sensors";
+import {
+  CodecConfigError,
+  createParser,
+  isProtocolName,
+  PROTOCOL_NAMES,
+  type ProtocolName,
+  type XBeeCodecOptions,
+  type XBeePinMap,
+} from "@datalab/sensors";
 
 /**
  * Configuration of the radios: serial ports (`DATALAB_SERIAL_PORTS` or `serialPorts` in the
@@ -51,9 +59,14 @@ export function parseSerialPortSpec(text: string): SerialPortSpec {
   return checkSpec({ path, protocol, baudRate: baud }, `"${spec}"`);
 }
 
-function checkSpec(s: { path: string; protocol: string; baudRate?: number | undefined }, where: string): SerialPortSpec {
-  if (!isProtocolName(s.protocol)) throw new Error(`${where}: unknown protocol "${s.protocol}"; expected one of ${PROTOCOL_NAMES.join(", ")}`);
-  if (!s.path.startsWith("/")) throw new Error(`${where}: the path must be absolute, e.g. /dev/serial/by-id/... or /dev/ttyUSB0`);
+function checkSpec(
+  s: { path: string; protocol: string; baudRate?: number | undefined },
+  where: string,
+): SerialPortSpec {
+  if (!isProtocolName(s.protocol))
+    throw new Error(`${where}: unknown protocol "${s.protocol}"; expected one of ${PROTOCOL_NAMES.join(", ")}`);
+  if (!s.path.startsWith("/"))
+    throw new Error(`${where}: the path must be absolute, e.g. /dev/serial/by-id/... or /dev/ttyUSB0`);
   const baudRate = s.baudRate ?? DEFAULT_BAUD_RATES[s.protocol];
   if (!Number.isInteger(baudRate) || baudRate < MIN_BAUD || baudRate > MAX_BAUD) {
     throw new Error(`${where}: baud rate ${s.baudRate} is not an integer from ${MIN_BAUD} to ${MAX_BAUD}`);
@@ -75,21 +88,26 @@ const portObject = z.object(
  * string, an array of spec strings, or an array of `{path, protocol, baudRate?}`.
  */
 export const serialPortsSchema = z
-  .union([z.string(), z.array(z.union([z.string(), portObject]))], { error: "expected path[@baud]:protocol,... or a list" })
+  .union([z.string(), z.array(z.union([z.string(), portObject]))], {
+    error: "expected path[@baud]:protocol,... or a list",
+  })
   .default([])
   .transform((value, ctx) => {
     const items = typeof value === "string" ? value.split(",").filter((s) => s.trim() !== "") : value;
     const out: SerialPortSpec[] = [];
     for (const [i, item] of items.entries()) {
       try {
-        out.push(typeof item === "string" ? parseSerialPortSpec(item) : checkSpec(item, `port ${i + 1} (${item.path})`));
+        out.push(
+          typeof item === "string" ? parseSerialPortSpec(item) : checkSpec(item, `port ${i + 1} (${item.path})`),
+        );
       } catch (err) {
         ctx.addIssue({ code: "custom", message: (err as Error).message });
       }
     }
     const seen = new Set<string>();
     for (const p of out) {
-      if (seen.has(p.path)) ctx.addIssue({ code: "custom", message: `${p.path} is listed twice: one port, one reader` });
+      if (seen.has(p.path))
+        ctx.addIssue({ code: "custom", message: `${p.path} is listed twice: one port, one reader` });
       seen.add(p.path);
     }
     return out;
@@ -130,7 +148,11 @@ export const xbeePinsSchema = z
     for (const [key, v] of Object.entries(obj)) {
       if (PIN_NAME.test(key)) pins[key] = v;
       else if (NODE_ADDRESS.test(key)) pinsByNode[key] = v;
-      else ctx.addIssue({ code: "custom", message: `"${key}" is neither a pin name (AD0..AD6, DIO0..DIO15, SUPPLY) nor a 64-bit node address (16 hex digits)` });
+      else
+        ctx.addIssue({
+          code: "custom",
+          message: `"${key}" is neither a pin name (AD0..AD6, DIO0..DIO15, SUPPLY) nor a 64-bit node address (16 hex digits)`,
+        });
     }
     const options: XBeeCodecOptions = {
       pins: pins as XBeePinMap,
@@ -138,7 +160,8 @@ export const xbeePinsSchema = z
     };
     const shape = pinMappingsShape.safeParse(options);
     if (!shape.success) {
-      for (const issue of shape.error.issues) ctx.addIssue({ code: "custom", message: `${issue.path.join(".")}: ${issue.message}` });
+      for (const issue of shape.error.issues)
+        ctx.addIssue({ code: "custom", message: `${issue.path.join(".")}: ${issue.message}` });
       return z.NEVER;
     }
     try {
@@ -154,7 +177,12 @@ export const xbeePinsSchema = z
 
 const pinMapping = z.union([
   z.literal(false),
-  z.object({ metric: z.string(), unit: z.string().optional(), scale: z.number().optional(), offset: z.number().optional() }, { error: "expected false or {metric, unit?, scale?, offset?}" }).strict(),
+  z
+    .object(
+      { metric: z.string(), unit: z.string().optional(), scale: z.number().optional(), offset: z.number().optional() },
+      { error: "expected false or {metric, unit?, scale?, offset?}" },
+    )
+    .strict(),
 ]);
 const pinMappingsShape = z.object({
   pins: z.record(z.string(), pinMapping),

@@ -46,7 +46,13 @@ export function radioSources(config: RadioConfig, logger: Logger, registry: Regi
     );
   }
   if (config.rtl433Command.length > 0) {
-    factories.push((ingest) => new Rtl433ProcessSource({ command: config.rtl433Command, metrics, logger: log, decode: { units: config.units } }, ingest));
+    factories.push(
+      (ingest) =>
+        new Rtl433ProcessSource(
+          { command: config.rtl433Command, metrics, logger: log, decode: { units: config.units } },
+          ingest,
+        ),
+    );
   }
   return factories;
 }

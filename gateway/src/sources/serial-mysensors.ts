@@ -33,7 +33,9 @@ export class SqliteControllerStorage implements ControllerStorage {
     this.#db.pragma("busy_timeout = 2000");
     this.#db.exec("CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID");
     this.#get = this.#db.prepare("SELECT value FROM kv WHERE key = ?");
-    this.#set = this.#db.prepare("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+    this.#set = this.#db.prepare(
+      "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    );
     this.#keys = this.#db.prepare("SELECT key FROM kv WHERE key LIKE ? ORDER BY key");
   }
 
@@ -87,11 +89,18 @@ export class MySensorsRole {
     if (this.#controller) return;
     try {
       this.#storage = new SqliteControllerStorage(this.opts.storagePath);
-      this.#controller = new MySensorsController({ storage: this.#storage, unitSystem: this.opts.unitSystem, ...(this.opts.now ? { now: this.opts.now } : {}) });
+      this.#controller = new MySensorsController({
+        storage: this.#storage,
+        unitSystem: this.opts.unitSystem,
+        ...(this.opts.now ? { now: this.opts.now } : {}),
+      });
       this.#problem = undefined;
     } catch (err) {
       this.#problem = `MySensors controller storage ${this.opts.storagePath} cannot be opened (${errorMessage(err)}); ID requests are not answered`;
-      this.opts.logger.error({ err: errorMessage(err), path: this.opts.storagePath }, "MySensors controller storage cannot be opened; readings still flow, ID requests are not answered");
+      this.opts.logger.error(
+        { err: errorMessage(err), path: this.opts.storagePath },
+        "MySensors controller storage cannot be opened; readings still flow, ID requests are not answered",
+      );
     }
   }
 
@@ -124,7 +133,11 @@ export class MySensorsRole {
       if (result.metadata) this.opts.logger.debug({ node: result.metadata }, "MySensors node metadata updated");
       return result.replies;
     } catch (err) {
-      this.#log.error("storage", { err: errorMessage(err) }, "MySensors controller storage failed; message not answered");
+      this.#log.error(
+        "storage",
+        { err: errorMessage(err) },
+        "MySensors controller storage failed; message not answered",
+      );
       return [];
     }
   }

@@ -113,9 +113,16 @@ export class SerialSource implements Source {
       const m = opts.mysensors ?? { storagePath: ":memory:", unitSystem: "M" };
       const role = new MySensorsRole({ ...m, logger: this.#logger, ...(opts.now ? { now: opts.now } : {}) });
       this.#mysensors = role;
-      this.#codec = createParser("mysensors", { unitSystem: m.unitSystem, sensorTypeOf: (n, c) => role.sensorTypeOf(n, c), ...(opts.units ? { units: opts.units } : {}) }) as ProtocolCodec<unknown>;
+      this.#codec = createParser("mysensors", {
+        unitSystem: m.unitSystem,
+        sensorTypeOf: (n, c) => role.sensorTypeOf(n, c),
+        ...(opts.units ? { units: opts.units } : {}),
+      }) as ProtocolCodec<unknown>;
     } else if (spec.protocol === "xbee" || spec.protocol === "xbee2") {
-      this.#codec = createParser(spec.protocol, { ...opts.xbee, ...(opts.units ? { units: opts.units } : {}) }) as ProtocolCodec<unknown>;
+      this.#codec = createParser(spec.protocol, {
+        ...opts.xbee,
+        ...(opts.units ? { units: opts.units } : {}),
+      }) as ProtocolCodec<unknown>;
     } else {
       this.#codec = createParser(spec.protocol, opts.units ? { units: opts.units } : {}) as ProtocolCodec<unknown>;
     }
@@ -182,7 +189,11 @@ export class SerialSource implements Source {
   #waitForDevice(): void {
     this.#watch ??= new DeviceWatch(this.#spec.path, () => this.#deviceEvent());
     if (!this.#watch.start()) {
-      this.#log.warn("watch", { path: this.#spec.path }, "cannot watch for the serial device (inotify limits?); looking for it every pollMs instead");
+      this.#log.warn(
+        "watch",
+        { path: this.#spec.path },
+        "cannot watch for the serial device (inotify limits?); looking for it every pollMs instead",
+      );
       this.#retryLater();
       return;
     }
@@ -223,7 +234,11 @@ export class SerialSource implements Source {
       this.#readBeforeOpen += chunk.length;
       this.#onData(chunk);
     }
-    if (pending.length > 0) this.#logger.info({ bytes: pending.reduce((a, c) => a + c.length, 0) }, "read what the radio sent before the port was opened");
+    if (pending.length > 0)
+      this.#logger.info(
+        { bytes: pending.reduce((a, c) => a + c.length, 0) },
+        "read what the radio sent before the port was opened",
+      );
     let port: SerialPort;
     try {
       port = new serialport!.SerialPort({ path, baudRate: this.#spec.baudRate, autoOpen: false });
@@ -261,7 +276,10 @@ export class SerialSource implements Source {
       this.#state = "connected";
       this.#lastError = undefined;
       for (const key of ["absent", "open", "closed"]) this.#log.reset(key);
-      this.#logger.info({ path, baudRate: this.#spec.baudRate, protocol: this.#spec.protocol, opens: this.#opens }, "serial port open");
+      this.#logger.info(
+        { path, baudRate: this.#spec.baudRate, protocol: this.#spec.protocol, opens: this.#opens },
+        "serial port open",
+      );
       port.on("data", (chunk: Buffer) => this.#onData(chunk));
       port.once("close", (closeErr: Error | null) => this.#onClosed(port, closeErr));
     });
@@ -276,7 +294,8 @@ export class SerialSource implements Source {
       // Codecs and ingest do not throw on bad input; this would be a bug. Keep reading.
       this.#log.error("bug", { err: errorMessage(err) }, "serial frame handling failed");
     }
-    if (this.#idleFlushMs !== undefined && this.#codec.parser.bufferedBytes > 0 && this.#idleTimer === undefined) this.#armIdleFlush(this.#idleFlushMs);
+    if (this.#idleFlushMs !== undefined && this.#codec.parser.bufferedBytes > 0 && this.#idleTimer === undefined)
+      this.#armIdleFlush(this.#idleFlushMs);
   }
 
   /** One timer, re-armed for the remaining time, rather than a new timer per chunk. */
@@ -323,7 +342,11 @@ export class SerialSource implements Source {
     this.#state = "disconnected";
     const closed = `port closed${err ? `: ${err.message}` : ""} (unplugged?)`;
     this.#lastError = `${closed}; waiting for it to come back`;
-    this.#log.warn("closed", { err: err?.message, path: this.#spec.path }, "serial port closed; will reopen when the device is back");
+    this.#log.warn(
+      "closed",
+      { err: err?.message, path: this.#spec.path },
+      "serial port closed; will reopen when the device is back",
+    );
     // Gone: watch for it. Still there (udev has not removed it yet): the open fails and retries.
     this.#attempt(closed);
   }

@@ -32,7 +32,9 @@ export class InProcessUplink implements Uplink {
       return ack;
     } catch (err) {
       this.st = { ...this.st, lastError: errorMessage(err), problem: "other" };
-      throw err instanceof UplinkError ? err : new UplinkError(`in-process publish to ${subject} failed: ${errorMessage(err)}`, { cause: err });
+      throw err instanceof UplinkError
+        ? err
+        : new UplinkError(`in-process publish to ${subject} failed: ${errorMessage(err)}`, { cause: err });
     }
   }
 

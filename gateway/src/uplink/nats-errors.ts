@@ -13,7 +13,11 @@ export function describeNatsError(err: unknown): { problem: UplinkProblem; messa
   const text = chain.map((e) => errorMessage(e)).join(" | ");
   const raw = errorMessage(err);
   const lower = text.toLowerCase();
-  if (names.includes("AuthorizationError") || lower.includes("authorization violation") || lower.includes("authentication")) {
+  if (
+    names.includes("AuthorizationError") ||
+    lower.includes("authorization violation") ||
+    lower.includes("authentication")
+  ) {
     return {
       problem: "authorization",
       message:
@@ -23,7 +27,9 @@ export function describeNatsError(err: unknown): { problem: UplinkProblem; messa
   }
   if (names.includes("PermissionViolationError") || lower.includes("permissions violation")) {
     // The client's error names what was refused; the message text says it too, for errors that lost their fields.
-    const violation = chain.find((e) => typeof (e as { subject?: unknown }).subject === "string") as { subject: string } | undefined;
+    const violation = chain.find((e) => typeof (e as { subject?: unknown }).subject === "string") as
+      | { subject: string }
+      | undefined;
     const refused = violation?.subject ?? /violation for \w+ to "([^"]+)"/i.exec(text)?.[1];
     if (refused?.startsWith("$JS.API.")) {
       return {
@@ -43,12 +49,19 @@ export function describeNatsError(err: unknown): { problem: UplinkProblem; messa
     };
   }
   if (names.includes("NoResponders") || lower.includes("no responders") || lower.includes("503")) {
-    return { problem: "no_stream", message: `no JetStream stream takes this gateway's subject (start the hub, or create the stream): ${raw}` };
+    return {
+      problem: "no_stream",
+      message: `no JetStream stream takes this gateway's subject (start the hub, or create the stream): ${raw}`,
+    };
   }
   if (/certificate|tls|ssl|self.signed|unable to verify/i.test(text)) {
-    return { problem: "tls", message: `TLS with the NATS server failed (check DATALAB_NATS_TLS_CA/_CERT/_KEY): ${text}` };
+    return {
+      problem: "tls",
+      message: `TLS with the NATS server failed (check DATALAB_NATS_TLS_CA/_CERT/_KEY): ${text}`,
+    };
   }
-  if (names.includes("TimeoutError") || lower.includes("timeout")) return { problem: "timeout", message: `NATS did not answer in time: ${raw}` };
+  if (names.includes("TimeoutError") || lower.includes("timeout"))
+    return { problem: "timeout", message: `NATS did not answer in time: ${raw}` };
   if (/econnrefused|ehostunreach|enotfound|etimedout|connection refused|closed|disconnect/i.test(text)) {
     return { problem: "unreachable", message: `NATS server unreachable: ${raw}` };
   }

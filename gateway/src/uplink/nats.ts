@@ -1,6 +1,14 @@
 import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection, NodeConnectionOptions } from "@nats-io/transport-node";
-import { connectNats, ensureReadingsStream, errorMessage, ThrottledLog, UplinkError, type Logger, type Subjects } from "@datalab/shared";
+import {
+  connectNats,
+  ensureReadingsStream,
+  errorMessage,
+  ThrottledLog,
+  UplinkError,
+  type Logger,
+  type Subjects,
+} from "@datalab/shared";
 import { describeNatsError } from "./nats-errors";
 import type { PubAck, Uplink, UplinkState, UplinkStatus } from "./types";
 
@@ -111,7 +119,10 @@ export class NatsUplink implements Uplink {
         await ensureReadingsStream(await jetstreamManager(this.nc), this.opts.subjects);
       } catch (err) {
         // A gateway whose credentials only allow publishing cannot manage streams: the hub does.
-        this.opts.logger.warn({ err: errorMessage(err) }, "could not check or create the readings stream; assuming the hub manages it");
+        this.opts.logger.warn(
+          { err: errorMessage(err) },
+          "could not check or create the readings stream; assuming the hub manages it",
+        );
       }
       this.streamReady = true;
     }

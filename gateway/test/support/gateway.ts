@@ -51,7 +51,11 @@ export class GatewayProcess {
   /** `command`: another way to run the gateway (a release's node and bundle, an emulator). */
   constructor(
     private readonly env: Record<string, string>,
-    private readonly command: { cmd: string; args: string[]; cwd: string } = { cmd: process.execPath, args: ["--import", "tsx", CLI, "run"], cwd: REPO_ROOT },
+    private readonly command: { cmd: string; args: string[]; cwd: string } = {
+      cmd: process.execPath,
+      args: ["--import", "tsx", CLI, "run"],
+      cwd: REPO_ROOT,
+    },
   ) {}
 
   start(): this {
@@ -86,12 +90,14 @@ export class GatewayProcess {
       "the gateway process to start",
       timeoutMs,
     );
-    if (port < 0) throw new Error(`gateway exited early (code ${exited!.code}, signal ${exited!.signal}):\n${this.log}`);
+    if (port < 0)
+      throw new Error(`gateway exited early (code ${exited!.code}, signal ${exited!.signal}):\n${this.log}`);
     return port;
   }
 
   async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) return { code: this.proc?.exitCode ?? null, signal: this.proc?.signalCode ?? null };
+    if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null)
+      return { code: this.proc?.exitCode ?? null, signal: this.proc?.signalCode ?? null };
     this.proc.kill(signal);
     return this.exit!;
   }
@@ -138,16 +144,30 @@ export async function mqttClient(opts: mqtt.IClientOptions = {}): Promise<MqttCl
 }
 
 /** Publish `{"name": sensor, "value": i}` for i in [from, to), waiting for each QoS>0 ack. */
-export async function publishRange(c: MqttClient, topic: string, from: number, to: number, qos: 0 | 1 = 0): Promise<void> {
+export async function publishRange(
+  c: MqttClient,
+  topic: string,
+  from: number,
+  to: number,
+  qos: 0 | 1 = 0,
+): Promise<void> {
   for (let i = from; i < to; i++) {
     await c.publishAsync(topic, `{"name":"sensor1","value":${i}}`, { qos });
   }
 }
 
 /** Run `cli.ts <args>` to completion (e.g. `status --json`). */
-export function runCli(args: string[], env: Record<string, string>, timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCli(
+  args: string[],
+  env: Record<string, string>,
+  timeoutMs = 30_000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ["--import", "tsx", CLI, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const p = spawn(process.execPath, ["--import", "tsx", CLI, ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     p.stdout.on("data", (d: Buffer) => (stdout += d.toString()));

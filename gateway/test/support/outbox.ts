@@ -4,7 +4,10 @@ import { tempDir } from "@datalab/shared/testing";
 import { Outbox, type AcceptedMessage, type DropReason, type OutboxOptions } from "../../src/outbox/store";
 
 /** One accepted message with one reading whose value is `i` (so a test can find it again). */
-export function message(i: number, opts: { sensor?: string; padding?: number; readings?: number } = {}): AcceptedMessage {
+export function message(
+  i: number,
+  opts: { sensor?: string; padding?: number; readings?: number } = {},
+): AcceptedMessage {
   const sensor = opts.sensor ?? "s1";
   const pad = opts.padding ? `,"pad":"${"x".repeat(opts.padding)}"` : "";
   const n = opts.readings ?? 1;
@@ -13,7 +16,12 @@ export function message(i: number, opts: { sensor?: string; padding?: number; re
     source: "mqtt:test/sensors",
     receivedAt: now,
     payload: Buffer.from(`{"name":"${sensor}","value":${i}${pad}}`),
-    readings: Array.from({ length: n }, (_, k) => ({ sensorId: sensor, metric: k === 0 ? "value" : `m${k}`, value: i, ts: now })),
+    readings: Array.from({ length: n }, (_, k) => ({
+      sensorId: sensor,
+      metric: k === 0 ? "value" : `m${k}`,
+      value: i,
+      ts: now,
+    })),
   };
 }
 

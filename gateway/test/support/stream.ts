@@ -15,7 +15,11 @@ export async function readBatches(jsm: JetStreamManager, stream: string): Promis
   for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
     const m = await jsm.streams.getMessage(stream, { seq }).catch(() => undefined);
     if (!m) continue;
-    out.push({ streamSeq: seq, msgId: m.header?.get("Nats-Msg-Id"), batch: decodeBatch(m.data, { maxBytes: 8 * 1024 * 1024, maxMessages: 100_000 }) });
+    out.push({
+      streamSeq: seq,
+      msgId: m.header?.get("Nats-Msg-Id"),
+      batch: decodeBatch(m.data, { maxBytes: 8 * 1024 * 1024, maxMessages: 100_000 }),
+    });
   }
   return out;
 }
@@ -51,7 +55,10 @@ export function doubled(c: SeqCount): string[] {
   return [...c.copies].filter(([, n]) => n > 1).map(([k]) => k);
 }
 
-export async function natsAdmin(url: string, opts: { user?: string; pass?: string } = {}): Promise<{ nc: NatsConnection; jsm: JetStreamManager }> {
+export async function natsAdmin(
+  url: string,
+  opts: { user?: string; pass?: string } = {},
+): Promise<{ nc: NatsConnection; jsm: JetStreamManager }> {
   const nc = await connect({ servers: url, ...opts });
   return { nc, jsm: await jetstreamManager(nc) };
 }

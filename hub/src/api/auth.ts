@@ -32,7 +32,11 @@ export class ApiAuth {
   constructor(token: string | undefined, limits: LoginLimits = { maxFailures: 10 }) {
     this.token = token ? new BearerToken(token) : undefined;
     this.session = token ? digest(`datalab-session\0${token}`).toString("hex") : undefined;
-    this.limiter = new AttemptLimiter({ maxFailures: limits.maxFailures, windowMs: limits.windowMs ?? 60_000, ...(limits.now ? { now: limits.now } : {}) });
+    this.limiter = new AttemptLimiter({
+      maxFailures: limits.maxFailures,
+      windowMs: limits.windowMs ?? 60_000,
+      ...(limits.now ? { now: limits.now } : {}),
+    });
     this.loginFailures = limits.registry
       ? new Counter({
           name: "datalab_hub_login_refused_total",

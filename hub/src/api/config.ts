@@ -12,19 +12,51 @@ export const dataLabFields = {
     "bearer token required by the API, live stream, dashboard and /metrics (unset: no auth, allowed only on a loopback DATALAB_HTTP_HOST; /healthz never asks)",
     { secret: true },
   ),
-  apiTokenFile: field("DATALAB_API_TOKEN_FILE", z.string().optional(), "file holding DATALAB_API_TOKEN (e.g. a mounted secret)"),
-  apiPoolSize: field("DATALAB_API_POOL_SIZE", intIn(1, 50, 4), "PostgreSQL connections for API queries (apart from the sink's, so queries never hold back writes)"),
+  apiTokenFile: field(
+    "DATALAB_API_TOKEN_FILE",
+    z.string().optional(),
+    "file holding DATALAB_API_TOKEN (e.g. a mounted secret)",
+  ),
+  apiPoolSize: field(
+    "DATALAB_API_POOL_SIZE",
+    intIn(1, 50, 4),
+    "PostgreSQL connections for API queries (apart from the sink's, so queries never hold back writes)",
+  ),
   apiQueueWaitMs: field(
     "DATALAB_API_QUEUE_WAIT_MS",
     intIn(0, 60_000, 1_000),
     "longest an API query waits for one of the DATALAB_API_POOL_SIZE connections; past it (or with 16 per connection already waiting) the answer is 503 with Retry-After",
   ),
-  loginMaxFailures: field("DATALAB_LOGIN_MAX_FAILURES", intIn(1, 10_000, 10), "wrong tokens one client address may post to /login per minute; more get 429 with Retry-After"),
-  apiStatementTimeoutMs: field("DATALAB_API_STATEMENT_TIMEOUT_MS", intIn(100, 600_000, 15_000), "longest an API query may run in PostgreSQL (ms)"),
-  apiMaxRows: field("DATALAB_API_MAX_ROWS", intIn(10, 1_000_000, 20_000), "most rows (readings, buckets, sensors) one API answer holds"),
-  apiMaxRangeDays: field("DATALAB_API_MAX_RANGE_DAYS", intIn(1, 36_500, 366), "longest time range one readings query may ask for (days)"),
-  gatewayOnlineSeconds: field("DATALAB_GATEWAY_ONLINE_SECONDS", intIn(1, 86_400, 120), "a gateway counts as online if it delivered or reported within this many seconds"),
-  liveMaxClients: field("DATALAB_LIVE_MAX_CLIENTS", intIn(1, 10_000, 200), "live-stream (SSE) connections served at once; more get 503"),
+  loginMaxFailures: field(
+    "DATALAB_LOGIN_MAX_FAILURES",
+    intIn(1, 10_000, 10),
+    "wrong tokens one client address may post to /login per minute; more get 429 with Retry-After",
+  ),
+  apiStatementTimeoutMs: field(
+    "DATALAB_API_STATEMENT_TIMEOUT_MS",
+    intIn(100, 600_000, 15_000),
+    "longest an API query may run in PostgreSQL (ms)",
+  ),
+  apiMaxRows: field(
+    "DATALAB_API_MAX_ROWS",
+    intIn(10, 1_000_000, 20_000),
+    "most rows (readings, buckets, sensors) one API answer holds",
+  ),
+  apiMaxRangeDays: field(
+    "DATALAB_API_MAX_RANGE_DAYS",
+    intIn(1, 36_500, 366),
+    "longest time range one readings query may ask for (days)",
+  ),
+  gatewayOnlineSeconds: field(
+    "DATALAB_GATEWAY_ONLINE_SECONDS",
+    intIn(1, 86_400, 120),
+    "a gateway counts as online if it delivered or reported within this many seconds",
+  ),
+  liveMaxClients: field(
+    "DATALAB_LIVE_MAX_CLIENTS",
+    intIn(1, 10_000, 200),
+    "live-stream (SSE) connections served at once; more get 503",
+  ),
   liveMaxClientsPerAddress: field(
     "DATALAB_LIVE_MAX_CLIENTS_PER_ADDRESS",
     intIn(1, 10_000, 10),
@@ -35,7 +67,11 @@ export const dataLabFields = {
     intIn(16 * 1024, 64 * 1024 * 1024, 1024 * 1024),
     "bytes queued for one live client before its readings are dropped (and counted)",
   ),
-  liveStallSeconds: field("DATALAB_LIVE_STALL_SECONDS", intIn(1, 3_600, 30), "a live client that stays over its buffer this long is disconnected"),
+  liveStallSeconds: field(
+    "DATALAB_LIVE_STALL_SECONDS",
+    intIn(1, 3_600, 30),
+    "a live client that stays over its buffer this long is disconnected",
+  ),
 } as const;
 
 /** The settings the DataLab reads (a HubConfig satisfies it). */

@@ -31,7 +31,13 @@ export interface DataLab {
  * `sharedPool`: a pool the hub was handed instead of DATALAB_PG_URL (the desktop demo's
  * embedded Postgres); the API then queries through it and leaves closing it to its owner.
  */
-export function createDataLab(c: DataLabConfig, registry: Registry, logger: Logger, sharedPool?: pg.Pool, token = resolveApiToken(c)): DataLab {
+export function createDataLab(
+  c: DataLabConfig,
+  registry: Registry,
+  logger: Logger,
+  sharedPool?: pg.Pool,
+  token = resolveApiToken(c),
+): DataLab {
   const auth = new ApiAuth(token, { maxFailures: c.loginMaxFailures, registry });
   const pool = sharedPool ?? createApiPool(c, logger);
   const gate = new QueryGate(pool, {
@@ -79,10 +85,22 @@ export function createDataLab(c: DataLabConfig, registry: Registry, logger: Logg
     feed,
     pool,
     observeWrites(sinks) {
-      observeSinks(sinks, "postgres", (readings) => (fanout ? fanout.announce(readings) : feed.publish(readings)), logger);
+      observeSinks(
+        sinks,
+        "postgres",
+        (readings) => (fanout ? fanout.announce(readings) : feed.publish(readings)),
+        logger,
+      );
     },
     fanOut(nc, subject) {
-      fanout = new LiveFanout(nc, subject, (readings) => feed.publish(readings), registry, logger.child({ part: "live-fanout" }), () => feed.size > 0);
+      fanout = new LiveFanout(
+        nc,
+        subject,
+        (readings) => feed.publish(readings),
+        registry,
+        logger.child({ part: "live-fanout" }),
+        () => feed.size > 0,
+      );
       fanout.start();
     },
     async close() {

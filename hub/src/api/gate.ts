@@ -63,7 +63,8 @@ export class QueryGate {
   /** The pool as one client (its address) sees it. */
   forClient(key: string): Db {
     // pg.Pool's query is heavily overloaded; the API only calls it as query(config) or query(text, values).
-    const query = (...args: unknown[]) => this.run(key, () => (this.db.query as (...a: unknown[]) => Promise<unknown>)(...args));
+    const query = (...args: unknown[]) =>
+      this.run(key, () => (this.db.query as (...a: unknown[]) => Promise<unknown>)(...args));
     return { query: query as unknown as pg.Pool["query"] };
   }
 
@@ -108,7 +109,11 @@ export class QueryGate {
       this.begin(key);
       return Promise.resolve();
     }
-    if (this.o.maxWaitMs === 0 || this.waiting.length >= this.o.maxWaiting || (this.waitingBy.get(key) ?? 0) >= this.perClientWaiting) {
+    if (
+      this.o.maxWaitMs === 0 ||
+      this.waiting.length >= this.o.maxWaiting ||
+      (this.waitingBy.get(key) ?? 0) >= this.perClientWaiting
+    ) {
       return Promise.reject(this.busy("queue_full"));
     }
     return new Promise<void>((resolve, reject) => {

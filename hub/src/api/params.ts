@@ -64,7 +64,8 @@ export function parseTime(v: string, now: number): number | undefined {
   return undefined;
 }
 
-const TIME_HELP = "expected epoch milliseconds, an ISO-8601 time, `now`, or a time relative to now such as -6h or now-7d, between 1970 and 2200";
+const TIME_HELP =
+  "expected epoch milliseconds, an ISO-8601 time, `now`, or a time relative to now such as -6h or now-7d, between 1970 and 2200";
 
 /** A time parameter; `now` is bound when the schema is made, once per request. */
 export function timeParam(now: number) {
@@ -81,7 +82,10 @@ export function timeParam(now: number) {
 export const durationParam = z.string().transform((v, ctx) => {
   const ms = parseDurationMs(v.trim());
   if (ms === undefined || ms === 0) {
-    ctx.addIssue({ code: "custom", message: `expected a duration such as 500ms, 30s, 5m, 1h or 1d, at most 36500d, got ${JSON.stringify(v.slice(0, 40))}` });
+    ctx.addIssue({
+      code: "custom",
+      message: `expected a duration such as 500ms, 30s, 5m, 1h or 1d, at most 36500d, got ${JSON.stringify(v.slice(0, 40))}`,
+    });
     return z.NEVER;
   }
   return ms;
@@ -118,7 +122,11 @@ export function listParam<T extends z.ZodType<string, string>>(item: T, max: num
  * Parse a query string with a zod object schema. Parameters named in `lists` may repeat;
  * any other one given twice, or one the schema does not know, is a 400 naming it.
  */
-export function parseQuery<S extends z.ZodObject>(schema: S, params: URLSearchParams, lists: readonly string[] = []): z.output<S> {
+export function parseQuery<S extends z.ZodObject>(
+  schema: S,
+  params: URLSearchParams,
+  lists: readonly string[] = [],
+): z.output<S> {
   const raw: Record<string, string | string[]> = {};
   const problems: Problem[] = [];
   const known = Object.keys(schema.shape);

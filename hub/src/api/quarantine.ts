@@ -12,7 +12,9 @@ export interface GatewayQuarantine {
   reportedAt: number | null;
 }
 
-const gatewayParam = z.string().regex(GATEWAY_ID_PATTERN, "expected a gateway id (letters, digits, - and _, at most 64)");
+const gatewayParam = z
+  .string()
+  .regex(GATEWAY_ID_PATTERN, "expected a gateway id (letters, digits, - and _, at most 64)");
 
 /**
  * GET /api/quarantine[?gateway=][&limit=]: what gateways refused, from their latest health
@@ -21,14 +23,22 @@ const gatewayParam = z.string().regex(GATEWAY_ID_PATTERN, "expected a gateway id
  */
 export function quarantineHandler(o: { maxRows: number }) {
   return async (url: URL, db: Db): Promise<unknown> => {
-    const q = parseQuery(z.object({ gateway: gatewayParam.optional(), limit: intParam(1, o.maxRows).optional() }), url.searchParams);
+    const q = parseQuery(
+      z.object({ gateway: gatewayParam.optional(), limit: intParam(1, o.maxRows).optional() }),
+      url.searchParams,
+    );
     const limit = q.limit ?? Math.min(1_000, o.maxRows);
-    const r = await db.query<{ gateway_id: string; detail: { quarantine?: unknown; recentQuarantine?: unknown } | null; reported_at: number | null }>(
+    const r = await db.query<{
+      gateway_id: string;
+      detail: { quarantine?: unknown; recentQuarantine?: unknown } | null;
+      reported_at: number | null;
+    }>(
       `SELECT gateway_id, health_detail AS detail, round(extract(epoch from reported_at) * 1000)::float8 AS reported_at
          FROM gateways WHERE ($1::text IS NULL OR gateway_id = $1) ORDER BY gateway_id LIMIT $2`,
       [q.gateway ?? null, limit + 1],
     );
-    if (q.gateway && r.rows.length === 0) throw new ApiError(404, `no gateway ${JSON.stringify(q.gateway)} has delivered a batch (see /api/gateways)`);
+    if (q.gateway && r.rows.length === 0)
+      throw new ApiError(404, `no gateway ${JSON.stringify(q.gateway)} has delivered a batch (see /api/gateways)`);
     const gateways: GatewayQuarantine[] = r.rows.slice(0, limit).map((g) => ({
       gatewayId: g.gateway_id,
       counts: counts(g.detail?.quarantine),
@@ -41,7 +51,8 @@ export function quarantineHandler(o: { maxRows: number }) {
 
 function counts(v: unknown): Record<string, number> {
   const out: Record<string, number> = {};
-  if (v && typeof v === "object" && !Array.isArray(v)) for (const [k, n] of Object.entries(v)) if (typeof n === "number" && Number.isFinite(n)) out[k] = n;
+  if (v && typeof v === "object" && !Array.isArray(v))
+    for (const [k, n] of Object.entries(v)) if (typeof n === "number" && Number.isFinite(n)) out[k] = n;
   return out;
 }
 

@@ -16,7 +16,8 @@ const at = (param: string) => `to_timestamp(${param}::float8 / 1000.0)`;
  * Bucket start: date_bin with the Unix epoch as origin, so a bucket of b ms starts at
  * floor(t / b) * b whatever the range asked for, and two queries agree on boundaries.
  */
-const bucketOf = (param: string) => `date_bin(${param}::bigint * interval '1 millisecond', ts, timestamptz '1970-01-01 00:00:00+00')`;
+const bucketOf = (param: string) =>
+  `date_bin(${param}::bigint * interval '1 millisecond', ts, timestamptz '1970-01-01 00:00:00+00')`;
 
 export interface LastValue {
   value: number;
@@ -33,8 +34,17 @@ export interface SensorInfo {
   metrics: Record<string, LastValue>;
 }
 
-export async function listSensors(db: Db, q: { ids?: string[]; prefix?: string; limit: number }): Promise<{ sensors: SensorInfo[]; truncated: boolean }> {
-  const r = await db.query<{ sensor_id: string; first_seen: number; last_seen: number; gw: string; last_values: Record<string, { value: number; unit: string | null; ts: number }> }>(
+export async function listSensors(
+  db: Db,
+  q: { ids?: string[]; prefix?: string; limit: number },
+): Promise<{ sensors: SensorInfo[]; truncated: boolean }> {
+  const r = await db.query<{
+    sensor_id: string;
+    first_seen: number;
+    last_seen: number;
+    gw: string;
+    last_values: Record<string, { value: number; unit: string | null; ts: number }>;
+  }>(
     `SELECT sensor_id, ${ms("first_seen")} AS first_seen, ${ms("last_seen")} AS last_seen, last_gateway_id AS gw, last_values
        FROM sensors
       WHERE ($1::text[] IS NULL OR sensor_id = ANY($1::text[]))
@@ -48,7 +58,8 @@ export async function listSensors(db: Db, q: { ids?: string[]; prefix?: string; 
     truncated: r.rows.length > q.limit,
     sensors: rows.map((x) => {
       const metrics: Record<string, LastValue> = {};
-      for (const [name, v] of Object.entries(x.last_values ?? {})) metrics[name] = { value: v.value, unit: v.unit ?? null, ts: Number(v.ts) };
+      for (const [name, v] of Object.entries(x.last_values ?? {}))
+        metrics[name] = { value: v.value, unit: v.unit ?? null, ts: Number(v.ts) };
       return { sensorId: x.sensor_id, firstSeen: x.first_seen, lastSeen: x.last_seen, gatewayId: x.gw, metrics };
     }),
   };
@@ -76,7 +87,14 @@ export async function sparklines(
               GROUP BY 1, 2, 3) x
            ORDER BY 1, 2, b
            LIMIT $6`,
-    values: [q.from, q.to, q.bucketMs, q.sensors && q.sensors.length > 0 ? q.sensors : null, q.metric ?? null, q.maxRows + 1],
+    values: [
+      q.from,
+      q.to,
+      q.bucketMs,
+      q.sensors && q.sensors.length > 0 ? q.sensors : null,
+      q.metric ?? null,
+      q.maxRows + 1,
+    ],
     rowMode: "array",
   });
   const truncated = r.rows.length > q.maxRows;
@@ -113,7 +131,10 @@ export interface GatewayInfo {
   reportedAt: number | null;
 }
 
-export async function listGateways(db: Db, q: { onlineSeconds: number; limit: number }): Promise<{ gateways: GatewayInfo[]; truncated: boolean; now: number }> {
+export async function listGateways(
+  db: Db,
+  q: { onlineSeconds: number; limit: number },
+): Promise<{ gateways: GatewayInfo[]; truncated: boolean; now: number }> {
   const r = await db.query<{
     gateway_id: string;
     online: boolean;
@@ -162,7 +183,13 @@ export async function listGateways(db: Db, q: { onlineSeconds: number; limit: nu
       lastBatchSentAt: g.last_batch_sent_at,
       deliveryLagMs: Math.max(0, g.last_batch_at - g.last_batch_sent_at),
       instance: g.last_instance,
-      lastBatch: { firstSeq: g.first_seq, lastSeq: g.last_seq, readings: g.readings, messages: g.messages, bytes: g.bytes },
+      lastBatch: {
+        firstSeq: g.first_seq,
+        lastSeq: g.last_seq,
+        readings: g.readings,
+        messages: g.messages,
+        bytes: g.bytes,
+      },
       sensors: g.sensors,
       backlog: { readings: g.backlog_readings, bytes: g.backlog_bytes, oldestAt: g.oldest_backlog_at },
       health: g.health,

@@ -1,6 +1,15 @@
 import type { IncomingMessage } from "node:http";
 import { z } from "zod";
-import { ApiError, durationParam, intParam, listParam, metricParam, parseQuery, sensorParam, timeParam } from "./params";
+import {
+  ApiError,
+  durationParam,
+  intParam,
+  listParam,
+  metricParam,
+  parseQuery,
+  sensorParam,
+  timeParam,
+} from "./params";
 import { bucketRows, CsvBody, iso, rawRows, seriesInfo, type SeriesInfo, type SeriesKey } from "./series";
 import type { Db } from "./gate";
 
@@ -11,7 +20,12 @@ const DAY = 86_400_000;
 export interface ReadingsOptions {
   maxRows: number;
   /** The route's range check (default span, max range), shared with the other routes. */
-  range(t0: number, from: number | undefined, to: number | undefined, defaultSpan: number): { from: number; to: number };
+  range(
+    t0: number,
+    from: number | undefined,
+    to: number | undefined,
+    defaultSpan: number,
+  ): { from: number; to: number };
   formatSpan(ms: number): string;
   now: () => number;
 }
@@ -48,7 +62,12 @@ export function readingsHandler(o: ReadingsOptions) {
     const single = keys.length === 1;
     const csv = wantsCsv(q.format, req);
     if (q.bucket !== undefined && (q.limit !== undefined || q.order !== undefined)) {
-      throw ApiError.badRequest([{ param: q.limit !== undefined ? "limit" : "order", message: "applies to raw readings only; with bucket= every bucket in the range is returned" }]);
+      throw ApiError.badRequest([
+        {
+          param: q.limit !== undefined ? "limit" : "order",
+          message: "applies to raw readings only; with bucket= every bucket in the range is returned",
+        },
+      ]);
     }
 
     const found = await seriesInfo(db, keys);
@@ -78,12 +97,29 @@ export function readingsHandler(o: ReadingsOptions) {
         return new CsvBody(
           "readings.csv",
           ["time", "sensor_id", "metric", "min", "avg", "max", "count", "unit"],
-          b.ts.map((t, i) => [iso(t), b.sensor[i]!, b.metric[i]!, b.min[i]!, b.avg[i]!, b.max[i]!, b.count[i]!, unit(b.sensor[i]!, b.metric[i]!)]),
+          b.ts.map((t, i) => [
+            iso(t),
+            b.sensor[i]!,
+            b.metric[i]!,
+            b.min[i]!,
+            b.avg[i]!,
+            b.max[i]!,
+            b.count[i]!,
+            unit(b.sensor[i]!, b.metric[i]!),
+          ]),
         );
       }
       const series = found.map((f) => {
         const idx = indexesOf(b.sensor, b.metric, f);
-        return { ...head(f), rows: idx.length, ts: idx.map((i) => b.ts[i]!), min: idx.map((i) => b.min[i]!), max: idx.map((i) => b.max[i]!), avg: idx.map((i) => b.avg[i]!), count: idx.map((i) => b.count[i]!) };
+        return {
+          ...head(f),
+          rows: idx.length,
+          ts: idx.map((i) => b.ts[i]!),
+          min: idx.map((i) => b.min[i]!),
+          max: idx.map((i) => b.max[i]!),
+          avg: idx.map((i) => b.avg[i]!),
+          count: idx.map((i) => b.count[i]!),
+        };
       });
       if (single) {
         const { sensor, metric, unit, extent, rows, ...cols } = series[0]!;
@@ -99,13 +135,26 @@ export function readingsHandler(o: ReadingsOptions) {
       return new CsvBody(
         "readings.csv",
         ["time", "sensor_id", "metric", "value", "unit", "received_at"],
-        r.ts.map((t, i) => [iso(t), r.sensor[i]!, r.metric[i]!, r.value[i]!, unit(r.sensor[i]!, r.metric[i]!), iso(r.receivedAt[i]!)]),
+        r.ts.map((t, i) => [
+          iso(t),
+          r.sensor[i]!,
+          r.metric[i]!,
+          r.value[i]!,
+          unit(r.sensor[i]!, r.metric[i]!),
+          iso(r.receivedAt[i]!),
+        ]),
         r.truncated,
       );
     }
     const series = found.map((f) => {
       const idx = indexesOf(r.sensor, r.metric, f);
-      return { ...head(f), rows: idx.length, ts: idx.map((i) => r.ts[i]!), value: idx.map((i) => r.value[i]!), receivedAt: idx.map((i) => r.receivedAt[i]!) };
+      return {
+        ...head(f),
+        rows: idx.length,
+        ts: idx.map((i) => r.ts[i]!),
+        value: idx.map((i) => r.value[i]!),
+        receivedAt: idx.map((i) => r.receivedAt[i]!),
+      };
     });
     if (single) {
       const { sensor, metric, unit, extent, rows, ...cols } = series[0]!;

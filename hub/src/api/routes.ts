@@ -1,7 +1,17 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
 import { clientKey, errorMessage, sendJson, type Logger, type Route } from "@datalab/shared";
-import { ApiError, durationParam, intParam, listParam, metricParam, parseQuery, sensorParam, textParam, timeParam } from "./params";
+import {
+  ApiError,
+  durationParam,
+  intParam,
+  listParam,
+  metricParam,
+  parseQuery,
+  sensorParam,
+  textParam,
+  timeParam,
+} from "./params";
 import { listGateways, listSensors, sparklines } from "./queries";
 import { QueryGate, type Db } from "./gate";
 import { quarantineHandler } from "./quarantine";
@@ -35,15 +45,37 @@ export function createApiRoutes(source: Db | QueryGate, o: ApiOptions): Record<s
   const handle =
     (fn: (url: URL, db: Db, req: IncomingMessage) => Promise<unknown>): Route =>
     (req, res, url) =>
-      serve(req, res, url, (u) => fn(u, source instanceof QueryGate ? source.forClient(clientKey(req)) : source, req), o);
+      serve(
+        req,
+        res,
+        url,
+        (u) => fn(u, source instanceof QueryGate ? source.forClient(clientKey(req)) : source, req),
+        o,
+      );
 
   /** `t0`: the request's one reading of the clock, so `-30d` and a defaulted `to` agree on "now". */
-  const range = (t0: number, from: number | undefined, to: number | undefined, defaultSpan: number): { from: number; to: number } => {
+  const range = (
+    t0: number,
+    from: number | undefined,
+    to: number | undefined,
+    defaultSpan: number,
+  ): { from: number; to: number } => {
     const t = to ?? t0;
     const f = from ?? t - defaultSpan;
-    if (f >= t) throw ApiError.badRequest([{ param: "from", message: `must be before "to" (from=${new Date(f).toISOString()}, to=${new Date(t).toISOString()})` }]);
+    if (f >= t)
+      throw ApiError.badRequest([
+        {
+          param: "from",
+          message: `must be before "to" (from=${new Date(f).toISOString()}, to=${new Date(t).toISOString()})`,
+        },
+      ]);
     if (t - f > o.maxRangeMs) {
-      throw ApiError.badRequest([{ param: "from", message: `the range from..to spans ${formatSpan(t - f)}; at most ${formatSpan(o.maxRangeMs)} (DATALAB_API_MAX_RANGE_DAYS)` }]);
+      throw ApiError.badRequest([
+        {
+          param: "from",
+          message: `the range from..to spans ${formatSpan(t - f)}; at most ${formatSpan(o.maxRangeMs)} (DATALAB_API_MAX_RANGE_DAYS)`,
+        },
+      ]);
     }
     return { from: f, to: t };
   };
@@ -52,11 +84,15 @@ export function createApiRoutes(source: Db | QueryGate, o: ApiOptions): Record<s
     "/api": handle(async () => ({
       endpoints: {
         "/api/sensors": "sensors and their last values. ?sensor=<id> (repeatable), ?prefix=, ?limit=",
-        "/api/readings": "sensors' metrics over time. ?sensor=&metric= (required, repeatable: every sensor × metric), ?from=&to= (default: last 24 h), ?bucket=1m for min/max/avg/count per bucket, else raw with ?limit= and ?order=asc|desc; ?format=csv or Accept: text/csv for CSV",
-        "/api/quarantine": "what gateways refused, from their latest reports: counts by reason and the newest payloads as text. ?gateway=",
-        "/api/sparklines": "averages per bucket for many sensors. ?from=&to= (default: last 6 h), ?points=, ?metric=, ?sensor= (repeatable)",
+        "/api/readings":
+          "sensors' metrics over time. ?sensor=&metric= (required, repeatable: every sensor × metric), ?from=&to= (default: last 24 h), ?bucket=1m for min/max/avg/count per bucket, else raw with ?limit= and ?order=asc|desc; ?format=csv or Accept: text/csv for CSV",
+        "/api/quarantine":
+          "what gateways refused, from their latest reports: counts by reason and the newest payloads as text. ?gateway=",
+        "/api/sparklines":
+          "averages per bucket for many sensors. ?from=&to= (default: last 6 h), ?points=, ?metric=, ?sensor= (repeatable)",
         "/api/gateways": "gateways and their health",
-        "/api/live": "Server-Sent Events: readings as the hub writes them. ?sensor= (repeatable), ?metric= (repeatable)",
+        "/api/live":
+          "Server-Sent Events: readings as the hub writes them. ?sensor= (repeatable), ?metric= (repeatable)",
       },
       times: "epoch ms, ISO-8601, now, or relative: -6h, now-7d",
       limits: { maxRows: o.maxRows, maxRangeDays: o.maxRangeMs / DAY },
@@ -73,7 +109,11 @@ export function createApiRoutes(source: Db | QueryGate, o: ApiOptions): Record<s
         ["sensor"],
       );
       const limit = q.limit ?? Math.min(1_000, o.maxRows);
-      const r = await listSensors(db, { ...(q.sensor ? { ids: q.sensor } : {}), ...(q.prefix ? { prefix: q.prefix } : {}), limit });
+      const r = await listSensors(db, {
+        ...(q.sensor ? { ids: q.sensor } : {}),
+        ...(q.prefix ? { prefix: q.prefix } : {}),
+        limit,
+      });
       return { ...r, limit };
     }),
 
@@ -110,7 +150,10 @@ export function createApiRoutes(source: Db | QueryGate, o: ApiOptions): Record<s
 
     "/api/gateways": handle(async (url, db) => {
       const q = parseQuery(z.object({ limit: intParam(1, o.maxRows).optional() }), url.searchParams);
-      const r = await listGateways(db, { onlineSeconds: o.gatewayOnlineSeconds, limit: q.limit ?? Math.min(1_000, o.maxRows) });
+      const r = await listGateways(db, {
+        onlineSeconds: o.gatewayOnlineSeconds,
+        limit: q.limit ?? Math.min(1_000, o.maxRows),
+      });
       return { ...r, onlineWindowMs: o.gatewayOnlineSeconds * 1_000 };
     }),
   };
@@ -119,7 +162,13 @@ export function createApiRoutes(source: Db | QueryGate, o: ApiOptions): Record<s
 /** PostgreSQL SQLSTATEs that mean "not now" rather than "bug": connection trouble, shutdown, too many clients. */
 const UNAVAILABLE = /^(08|53|57P0)/;
 
-async function serve(req: IncomingMessage, res: ServerResponse, url: URL, fn: (url: URL) => Promise<unknown>, o: ApiOptions): Promise<void> {
+async function serve(
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  fn: (url: URL) => Promise<unknown>,
+  o: ApiOptions,
+): Promise<void> {
   if (req.method !== "GET" && req.method !== "HEAD") {
     res.setHeader("allow", "GET, HEAD");
     sendJson(res, 405, { error: `method ${req.method ?? "?"} not allowed: the API is read-only` });
@@ -146,7 +195,9 @@ async function serve(req: IncomingMessage, res: ServerResponse, url: URL, fn: (u
     }
     const code = (err as { code?: unknown }).code;
     if (code === "57014") {
-      sendJson(res, 503, { error: `the query ran longer than ${o.statementTimeoutMs} ms (DATALAB_API_STATEMENT_TIMEOUT_MS): ask for a shorter range or a larger bucket` });
+      sendJson(res, 503, {
+        error: `the query ran longer than ${o.statementTimeoutMs} ms (DATALAB_API_STATEMENT_TIMEOUT_MS): ask for a shorter range or a larger bucket`,
+      });
       return;
     }
     if ((typeof code === "string" && UNAVAILABLE.test(code)) || isConnectionError(err)) {

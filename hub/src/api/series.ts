@@ -55,7 +55,10 @@ export interface RawRows {
 }
 
 /** Raw readings of several series, ordered by series then time; `limit` counts all series together. */
-export async function rawRows(db: Db, q: { keys: readonly SeriesKey[]; from: number; to: number; limit: number; order: "asc" | "desc" }): Promise<RawRows> {
+export async function rawRows(
+  db: Db,
+  q: { keys: readonly SeriesKey[]; from: number; to: number; limit: number; order: "asc" | "desc" },
+): Promise<RawRows> {
   const r = await db.query<[string, string, number, number, number]>({
     text: `SELECT r.sensor_id, r.metric, ${ms("r.ts")}, r.value, ${ms("r.received_at")}
              FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS p(s, m, i)
@@ -66,7 +69,14 @@ export async function rawRows(db: Db, q: { keys: readonly SeriesKey[]; from: num
     values: [q.keys.map((k) => k.sensor), q.keys.map((k) => k.metric), q.from, q.to, q.limit + 1],
     rowMode: "array",
   });
-  const out: RawRows = { sensor: [], metric: [], ts: [], value: [], receivedAt: [], truncated: r.rows.length > q.limit };
+  const out: RawRows = {
+    sensor: [],
+    metric: [],
+    ts: [],
+    value: [],
+    receivedAt: [],
+    truncated: r.rows.length > q.limit,
+  };
   for (const row of r.rows.slice(0, q.limit)) {
     out.sensor.push(row[0]);
     out.metric.push(row[1]);
@@ -88,7 +98,10 @@ export interface BucketRows {
 }
 
 /** min/max/avg/count per bucket (date_bin from the Unix epoch, as /api/readings) for several series. */
-export async function bucketRows(db: Db, q: { keys: readonly SeriesKey[]; from: number; to: number; bucketMs: number }): Promise<BucketRows> {
+export async function bucketRows(
+  db: Db,
+  q: { keys: readonly SeriesKey[]; from: number; to: number; bucketMs: number },
+): Promise<BucketRows> {
   const r = await db.query<[string, string, number, number, number, number, number]>({
     text: `SELECT s, m, ${ms("b")}, mn, mx, av, n FROM (
              SELECT p.i, p.s, p.m, date_bin($5::bigint * interval '1 millisecond', r.ts, timestamptz '1970-01-01 00:00:00+00') AS b,

@@ -1,6 +1,25 @@
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
+import {
+  AckPolicy,
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JsMsg,
+} from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { BatchError, batchReadings, decodeBatchParts, errorMessage, messageAsBatch, msToNanos, type BatchLimits, type Logger, type RefusedMessage, type Subjects } from "@datalab/shared";
+import {
+  BatchError,
+  batchReadings,
+  decodeBatchParts,
+  errorMessage,
+  messageAsBatch,
+  msToNanos,
+  type BatchLimits,
+  type Logger,
+  type RefusedMessage,
+  type Subjects,
+} from "@datalab/shared";
 import { SinkUnavailableError, type Sink, type SinkBatch, type WriteResult } from "../sinks/types";
 import type { HubMetrics } from "../metrics";
 import { deadLetterHeaders, deadLetterMsgId } from "./dead-letters";
@@ -89,7 +108,17 @@ export class SinkConsumer {
   ) {
     this.durable = durableName(sink.name);
     this.js = jetstream(nc);
-    this.st = { sink: sink.name, durable: this.durable, state: "starting", lastWriteAt: null, lastError: undefined, written: 0, duplicates: 0, deadLettered: 0, inFlight: 0 };
+    this.st = {
+      sink: sink.name,
+      durable: this.durable,
+      state: "starting",
+      lastWriteAt: null,
+      lastError: undefined,
+      written: 0,
+      duplicates: 0,
+      deadLettered: 0,
+      inFlight: 0,
+    };
   }
 
   /** Create the durable consumer, or bring an existing one's limits up to date. */
@@ -211,9 +240,19 @@ export class SinkConsumer {
       const { batch, indices, refused } = decodeBatchParts(m.data, this.opts.limits);
       // Trust the subject (NATS permissions can tie it to one gateway's credentials), not the payload.
       if (batch.gatewayId !== gatewayId) {
-        throw new BatchError("gateway_mismatch", `batch claims gateway "${batch.gatewayId}" but came on the subject of "${gatewayId}"`);
+        throw new BatchError(
+          "gateway_mismatch",
+          `batch claims gateway "${batch.gatewayId}" but came on the subject of "${gatewayId}"`,
+        );
       }
-      const sb: SinkBatch = { gatewayId, batch, readings: batchReadings(batch, gatewayId), streamSeq: m.seq, bytes: m.data.byteLength, redelivered: m.redelivered };
+      const sb: SinkBatch = {
+        gatewayId,
+        batch,
+        readings: batchReadings(batch, gatewayId),
+        streamSeq: m.seq,
+        bytes: m.data.byteLength,
+        redelivered: m.redelivered,
+      };
       return { sb, parts: batch.messages.map((message, i) => ({ index: indices[i]!, message })), refused };
     } catch (err) {
       return { reason: err instanceof BatchError ? err.reason : "decode_failed", error: errorMessage(err) };
@@ -236,13 +275,16 @@ export class SinkConsumer {
       return;
     }
     // Keep the batch ours while a slow write runs (resets JetStream's ack_wait).
-    const keepAlive = setInterval(() => {
-      try {
-        m.working();
-      } catch {
-        // connection gone; nothing to keep alive
-      }
-    }, Math.max(500, this.opts.ackWaitMs / 3));
+    const keepAlive = setInterval(
+      () => {
+        try {
+          m.working();
+        } catch {
+          // connection gone; nothing to keep alive
+        }
+      },
+      Math.max(500, this.opts.ackWaitMs / 3),
+    );
     const end = this.metrics.writeSeconds.startTimer({ sink: this.sink.name });
     let res: WriteResult;
     try {
@@ -265,7 +307,10 @@ export class SinkConsumer {
     try {
       m.ack();
     } catch (err) {
-      this.logger.warn({ err: errorMessage(err), seq: m.seq }, "ack not sent; the batch will be redelivered (harmless)");
+      this.logger.warn(
+        { err: errorMessage(err), seq: m.seq },
+        "ack not sent; the batch will be redelivered (harmless)",
+      );
     }
     this.failures.clear(m.seq);
     this.lastCommitAt = performance.now();
@@ -337,14 +382,23 @@ export class SinkConsumer {
         await this.deadLetter(m, "sink_rejected", error, f.counted);
       } else {
         const letters = bad.map((p) => this.letter(d.sb, p.index, p.message, "sink_rejected", p.error));
-        if ((await this.deadLetterAlone(m, letters, f.counted)) && (await this.deadLetterAlone(m, refused, 1))) this.committed(m, written, duplicates);
+        if ((await this.deadLetterAlone(m, letters, f.counted)) && (await this.deadLetterAlone(m, refused, 1)))
+          this.committed(m, written, duplicates);
       }
       this.failures.clear(m.seq);
       return;
     }
     const delay = retryDelayMs(f.tries);
     this.logger.warn(
-      { err: error, counted: f.counted, of: this.opts.maxDeliver, retryInMs: delay, seq: m.seq, refusedMessages: bad.length, messages: d.parts.length },
+      {
+        err: error,
+        counted: f.counted,
+        of: this.opts.maxDeliver,
+        retryInMs: delay,
+        seq: m.seq,
+        refusedMessages: bad.length,
+        messages: d.parts.length,
+      },
       "batch write failed; will retry",
     );
     m.nak(delay);
@@ -359,7 +413,10 @@ export class SinkConsumer {
     if (this.paused) return;
     this.paused = true;
     this.setState("waiting_for_sink");
-    this.logger.warn({ err: error }, "sink unavailable; pausing this consumer until it answers (its batches wait in JetStream)");
+    this.logger.warn(
+      { err: error },
+      "sink unavailable; pausing this consumer until it answers (its batches wait in JetStream)",
+    );
     // Ends the iterator after it hands us what it had buffered; run() gives those back.
     this.messages?.stop();
   }
@@ -389,11 +446,20 @@ export class SinkConsumer {
     for (const l of letters) {
       try {
         await this.js.publish(this.subj.deadLetter(this.sink.name), l.data, {
-          headers: deadLetterHeaders(m, { reason: l.reason, error: l.error, sink: this.sink.name, attempts, message: l.index }),
+          headers: deadLetterHeaders(m, {
+            reason: l.reason,
+            error: l.error,
+            sink: this.sink.name,
+            attempts,
+            message: l.index,
+          }),
           msgID: deadLetterMsgId(this.sink.name, m.seq, l.index),
         });
       } catch (err) {
-        this.logger.error({ err: errorMessage(err), seq: m.seq }, "dead-letter publish failed; batch will be redelivered");
+        this.logger.error(
+          { err: errorMessage(err), seq: m.seq },
+          "dead-letter publish failed; batch will be redelivered",
+        );
         try {
           m.nak(5_000);
         } catch {
@@ -405,7 +471,10 @@ export class SinkConsumer {
     for (const l of letters) {
       this.st.deadLettered++;
       this.metrics.deadLetters.inc({ sink: this.sink.name, reason: l.reason });
-      this.logger.error({ reason: l.reason, error: l.error, seq: m.seq, message: l.index, subject: m.subject, attempts }, "message dead-lettered alone; the rest of its batch is written");
+      this.logger.error(
+        { reason: l.reason, error: l.error, seq: m.seq, message: l.index, subject: m.subject, attempts },
+        "message dead-lettered alone; the rest of its batch is written",
+      );
     }
     return true;
   }
@@ -419,7 +488,10 @@ export class SinkConsumer {
       });
     } catch (err) {
       // Could not park it: leave it to be redelivered rather than lose it.
-      this.logger.error({ err: errorMessage(err), seq: m.seq }, "dead-letter publish failed; batch will be redelivered");
+      this.logger.error(
+        { err: errorMessage(err), seq: m.seq },
+        "dead-letter publish failed; batch will be redelivered",
+      );
       try {
         m.nak(5_000);
       } catch {

@@ -77,7 +77,11 @@ export interface DeadLetterFilter {
 }
 
 /** Dead letters in the stream, oldest first (an ordered consumer: reading them changes nothing). */
-export async function listDeadLetters(nc: NatsConnection, subj: Subjects, f: DeadLetterFilter = {}): Promise<DeadLetter[]> {
+export async function listDeadLetters(
+  nc: NatsConnection,
+  subj: Subjects,
+  f: DeadLetterFilter = {},
+): Promise<DeadLetter[]> {
   const jsm = await jetstreamManager(nc);
   const filter = f.sink ? subj.deadLetter(f.sink) : subj.allDeadLetters;
   let available: number;
@@ -152,13 +156,22 @@ export interface ReplayResult {
  * dead-letter stream. Every sink's consumer sees a replayed batch again; the sinks that had
  * already written it find only duplicates.
  */
-export async function replayDeadLetters(nc: NatsConnection, subj: Subjects, letters: readonly DeadLetter[]): Promise<ReplayResult[]> {
+export async function replayDeadLetters(
+  nc: NatsConnection,
+  subj: Subjects,
+  letters: readonly DeadLetter[],
+): Promise<ReplayResult[]> {
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const out: ReplayResult[] = [];
   for (const d of letters) {
     if (!subj.gatewayOf(d.subject)) {
-      out.push({ seq: d.seq, subject: d.subject, ok: false, error: `"${d.subject}" is not a readings subject of prefix "${subj.prefix}"` });
+      out.push({
+        seq: d.seq,
+        subject: d.subject,
+        ok: false,
+        error: `"${d.subject}" is not a readings subject of prefix "${subj.prefix}"`,
+      });
       continue;
     }
     try {

@@ -1,4 +1,15 @@
-import { BatchError, batchReadings, decodeBatchParts, errorMessage, messageAsBatch, UplinkError, type BatchLimits, type Logger, type RefusedMessage, type Subjects } from "@datalab/shared";
+import {
+  BatchError,
+  batchReadings,
+  decodeBatchParts,
+  errorMessage,
+  messageAsBatch,
+  UplinkError,
+  type BatchLimits,
+  type Logger,
+  type RefusedMessage,
+  type Subjects,
+} from "@datalab/shared";
 import type { HubMetrics } from "../metrics";
 import { SinkUnavailableError, type Sink, type SinkBatch } from "../sinks/types";
 import { FailureCounts } from "./failures";
@@ -74,7 +85,8 @@ export class DirectIntake {
       return this.acked(msgId, seq);
     }
     const b = d.sb;
-    const results = b.batch.messages.length === 0 ? [] : await Promise.allSettled(this.sinks.map((s) => this.write(s, b)));
+    const results =
+      b.batch.messages.length === 0 ? [] : await Promise.allSettled(this.sinks.map((s) => this.write(s, b)));
     const failed: string[] = [];
     for (const [i, r] of results.entries()) {
       if (r.status === "fulfilled") continue;
@@ -90,7 +102,8 @@ export class DirectIntake {
         // Narrow the refusal down to the messages the sink refuses alone; write the others.
         try {
           const iso = await isolateRefusals(sink, b, d.parts);
-          for (const x of iso.refused) await this.giveUpMessage(sink.name, "sink_rejected", x.error, subject, msgId, b, x.index, x.message);
+          for (const x of iso.refused)
+            await this.giveUpMessage(sink.name, "sink_rejected", x.error, subject, msgId, b, x.index, x.message);
           continue;
         } catch (err) {
           failed.push(`${sink.name}: ${errorMessage(err)}`);
@@ -101,13 +114,31 @@ export class DirectIntake {
     }
     if (failed.length > 0) throw new UplinkError(`hub did not commit the batch (${failed.join("; ")})`);
     // Messages set aside at decoding: parked once every sink took the rest.
-    for (const r of d.refused) await this.giveUpMessage(undefined, r.reason, r.error, subject, msgId, b, r.index, r.message);
+    for (const r of d.refused)
+      await this.giveUpMessage(undefined, r.reason, r.error, subject, msgId, b, r.index, r.message);
     this.failures.clear(seq);
     return this.acked(msgId, seq);
   }
 
-  private async giveUpMessage(sink: string | undefined, reason: string, error: string, subject: string, msgId: string, b: SinkBatch, index: number, message: unknown): Promise<void> {
-    await this.giveUp({ sink, reason, error, subject, msgId: `${msgId}:m${index}`, message: index, data: messageAsBatch(b.batch, message) });
+  private async giveUpMessage(
+    sink: string | undefined,
+    reason: string,
+    error: string,
+    subject: string,
+    msgId: string,
+    b: SinkBatch,
+    index: number,
+    message: unknown,
+  ): Promise<void> {
+    await this.giveUp({
+      sink,
+      reason,
+      error,
+      subject,
+      msgId: `${msgId}:m${index}`,
+      message: index,
+      data: messageAsBatch(b.batch, message),
+    });
   }
 
   private async write(sink: Sink, b: SinkBatch): Promise<void> {
@@ -119,15 +150,28 @@ export class DirectIntake {
     this.metrics.batchesWritten.inc({ sink: sink.name });
   }
 
-  private decode(subject: string, data: Uint8Array, seq: number): { sb: SinkBatch; parts: Part[]; refused: RefusedMessage[] } | { reason: string; error: string } {
+  private decode(
+    subject: string,
+    data: Uint8Array,
+    seq: number,
+  ): { sb: SinkBatch; parts: Part[]; refused: RefusedMessage[] } | { reason: string; error: string } {
     try {
       const gatewayId = this.subj.gatewayOf(subject);
       if (!gatewayId) throw new BatchError("bad_subject", `subject ${subject} does not name a gateway`);
       const { batch, indices, refused } = decodeBatchParts(data, this.opts.limits);
       if (batch.gatewayId !== gatewayId) {
-        throw new BatchError("gateway_mismatch", `batch claims gateway "${batch.gatewayId}" but came on the subject of "${gatewayId}"`);
+        throw new BatchError(
+          "gateway_mismatch",
+          `batch claims gateway "${batch.gatewayId}" but came on the subject of "${gatewayId}"`,
+        );
       }
-      const sb: SinkBatch = { gatewayId, batch, readings: batchReadings(batch, gatewayId), streamSeq: seq, bytes: data.byteLength };
+      const sb: SinkBatch = {
+        gatewayId,
+        batch,
+        readings: batchReadings(batch, gatewayId),
+        streamSeq: seq,
+        bytes: data.byteLength,
+      };
       return { sb, parts: batch.messages.map((message, i) => ({ index: indices[i]!, message })), refused };
     } catch (err) {
       return { reason: err instanceof BatchError ? err.reason : "decode_failed", error: errorMessage(err) };
@@ -135,7 +179,8 @@ export class DirectIntake {
   }
 
   private async giveUp(d: DirectDeadLetter): Promise<void> {
-    if (!this.opts.deadLetter) throw new UplinkError(`hub refused the batch (${d.reason}: ${d.error}); it stays in the gateway's outbox`);
+    if (!this.opts.deadLetter)
+      throw new UplinkError(`hub refused the batch (${d.reason}: ${d.error}); it stays in the gateway's outbox`);
     await this.opts.deadLetter(d);
     this.metrics.deadLetters.inc({ sink: d.sink ?? "all", reason: d.reason });
     this.logger.error({ reason: d.reason, error: d.error, subject: d.subject, msgId: d.msgId }, "batch dead-lettered");

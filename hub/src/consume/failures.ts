@@ -32,7 +32,11 @@ export class FailureCounts {
   /** Record one more failure, held against the batch or not; returns the totals so far. */
   record(seq: number, counted: boolean, now: number): Failures {
     const prev = this.entries.get(seq);
-    const f: Failures = { counted: (prev?.counted ?? 0) + (counted ? 1 : 0), tries: (prev?.tries ?? 0) + 1, lastAt: now };
+    const f: Failures = {
+      counted: (prev?.counted ?? 0) + (counted ? 1 : 0),
+      tries: (prev?.tries ?? 0) + 1,
+      lastAt: now,
+    };
     // Re-insert so the Map's insertion order is least-recently-failed first.
     this.entries.delete(seq);
     this.entries.set(seq, f);

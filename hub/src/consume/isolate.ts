@@ -42,7 +42,9 @@ export async function isolateRefusals(sink: Sink, b: SinkBatch, parts: readonly 
       return;
     } catch (err) {
       if (!(await sink.healthy())) {
-        throw err instanceof SinkUnavailableError ? err : new SinkUnavailableError(`${sink.name} stopped answering: ${errorMessage(err)}`, { cause: err });
+        throw err instanceof SinkUnavailableError
+          ? err
+          : new SinkUnavailableError(`${sink.name} stopped answering: ${errorMessage(err)}`, { cause: err });
       }
       if (group.length === 1) {
         out.refused.push({ index: group[0]!.index, message: group[0]!.message, error: errorMessage(err) });

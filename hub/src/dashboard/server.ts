@@ -31,7 +31,8 @@ interface StaticFile {
 function load(path: string): StaticFile {
   const body = readFileSync(path);
   const type = TYPES[extname(path)];
-  if (!type) throw new Error(`dashboard file ${path}: no content type known for ${extname(path) || "a file without extension"}`);
+  if (!type)
+    throw new Error(`dashboard file ${path}: no content type known for ${extname(path) || "a file without extension"}`);
   return { body, type, etag: `"${createHash("sha256").update(body).digest("base64url").slice(0, 22)}"` };
 }
 
@@ -47,7 +48,8 @@ function listFiles(dir: string): string[] {
 
 // Scripts and styles come from this origin only; uPlot sets styles through the DOM (allowed).
 const SECURITY_HEADERS = {
-  "content-security-policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+  "content-security-policy":
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
   "x-content-type-options": "nosniff",
   "referrer-policy": "no-referrer",
 };

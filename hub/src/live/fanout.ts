@@ -76,7 +76,14 @@ export class LiveFanout {
 
   /** After a commit: tell every hub. Never throws at the sink. */
   announce(readings: readonly Reading[]): void {
-    const wire: LiveReading[] = readings.map((r) => ({ sensorId: r.sensorId, metric: r.metric, value: r.value, unit: r.unit, ts: r.ts, gatewayId: r.gatewayId }));
+    const wire: LiveReading[] = readings.map((r) => ({
+      sensorId: r.sensorId,
+      metric: r.metric,
+      value: r.value,
+      unit: r.unit,
+      ts: r.ts,
+      gatewayId: r.gatewayId,
+    }));
     for (let i = 0; i < wire.length; i += CHUNK) this.send(wire.slice(i, i + CHUNK));
   }
 
@@ -95,7 +102,10 @@ export class LiveFanout {
       this.messages.inc({ outcome: "sent" });
     } catch (err) {
       this.messages.inc({ outcome: "publish_failed" });
-      this.logger.warn({ err: errorMessage(err) }, "live fan-out publish failed; browsers on other hubs miss these readings");
+      this.logger.warn(
+        { err: errorMessage(err) },
+        "live fan-out publish failed; browsers on other hubs miss these readings",
+      );
     }
   }
 

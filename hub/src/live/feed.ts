@@ -44,7 +44,11 @@ export function createLiveMetrics(registry: Registry): LiveMetrics {
   const registers = [registry];
   return {
     clients: new Gauge({ name: "datalab_hub_live_clients", help: "Live-stream (SSE) clients connected", registers }),
-    sent: new Counter({ name: "datalab_hub_live_readings_sent_total", help: "Readings written to live-stream clients", registers }),
+    sent: new Counter({
+      name: "datalab_hub_live_readings_sent_total",
+      help: "Readings written to live-stream clients",
+      registers,
+    }),
     dropped: new Counter({
       name: "datalab_hub_live_readings_dropped_total",
       help: "Readings not sent to a live client because its buffer was full (slow client); the client is told how many",
@@ -104,7 +108,12 @@ export class LiveFeed {
 
   /** Per-client state, for status pages and tests: bytes waiting in its buffer, readings dropped since its last event. */
   stats(): { id: number; buffered: number; dropped: number; stalled: boolean }[] {
-    return [...this.clients].map((c) => ({ id: c.id, buffered: c.res.writableLength, dropped: c.dropped, stalled: c.stalledSince !== null }));
+    return [...this.clients].map((c) => ({
+      id: c.id,
+      buffered: c.res.writableLength,
+      dropped: c.dropped,
+      stalled: c.stalledSince !== null,
+    }));
   }
 
   /** Called after a batch committed (here or, through the fan-out, on another hub). Cheap when nobody listens; never throws at the caller. */
@@ -119,7 +128,9 @@ export class LiveFeed {
         this.send(c, everything, wire.length, t);
         continue;
       }
-      const mine = wire.filter((r) => (!c.sensors || c.sensors.has(r.sensorId)) && (!c.metrics || c.metrics.has(r.metric)));
+      const mine = wire.filter(
+        (r) => (!c.sensors || c.sensors.has(r.sensorId)) && (!c.metrics || c.metrics.has(r.metric)),
+      );
       if (mine.length > 0) this.send(c, frame("readings", mine), mine.length, t);
     }
   }
@@ -178,7 +189,10 @@ export class LiveFeed {
     let filter: { sensor?: string[] | undefined; metric?: string[] | undefined };
     try {
       filter = parseQuery(
-        z.object({ sensor: listParam(sensorParam, MAX_FILTER).optional(), metric: listParam(metricParam, MAX_FILTER).optional() }),
+        z.object({
+          sensor: listParam(sensorParam, MAX_FILTER).optional(),
+          metric: listParam(metricParam, MAX_FILTER).optional(),
+        }),
         url.searchParams,
         ["sensor", "metric"],
       );
@@ -198,7 +212,9 @@ export class LiveFeed {
     if ((this.perAddress.get(address) ?? 0) >= perAddress) {
       this.o.metrics.refused.inc({ reason: "per_address" });
       res.setHeader("retry-after", "10");
-      sendJson(res, 503, { error: `your address already holds ${perAddress} live streams (DATALAB_LIVE_MAX_CLIENTS_PER_ADDRESS); close one first` });
+      sendJson(res, 503, {
+        error: `your address already holds ${perAddress} live streams (DATALAB_LIVE_MAX_CLIENTS_PER_ADDRESS); close one first`,
+      });
       return;
     }
     res.writeHead(200, {
@@ -219,7 +235,9 @@ export class LiveFeed {
       stalledSince: null,
     };
     // retry: how long an EventSource waits before reconnecting after the stream ends.
-    res.write(`retry: 3000\n\n${frame("hello", { client: c.id, sensors: filter.sensor ?? null, metrics: filter.metric ?? null })}`);
+    res.write(
+      `retry: 3000\n\n${frame("hello", { client: c.id, sensors: filter.sensor ?? null, metrics: filter.metric ?? null })}`,
+    );
     this.clients.add(c);
     this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
     this.o.metrics.clients.set(this.clients.size);

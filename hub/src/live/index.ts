@@ -1,3 +1,9 @@
-export { LiveFeed, createLiveMetrics as createLiveFeedMetrics, type LiveMetrics, type LiveOptions, type LiveReading } from "./feed";
+export {
+  LiveFeed,
+  createLiveMetrics as createLiveFeedMetrics,
+  type LiveMetrics,
+  type LiveOptions,
+  type LiveReading,
+} from "./feed";
 export { LiveFanout } from "./fanout";
 export { notifyOnWrite, observeSinks, type WrittenListener } from "./observe";

@@ -20,7 +20,10 @@ export function notifyOnWrite(inner: Sink, listener: WrittenListener, logger: Lo
         try {
           listener(b.readings);
         } catch (err) {
-          logger.warn({ err: errorMessage(err), sink: inner.name }, "write listener failed; the batch is written all the same");
+          logger.warn(
+            { err: errorMessage(err), sink: inner.name },
+            "write listener failed; the batch is written all the same",
+          );
         }
       }
       return result;

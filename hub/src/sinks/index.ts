@@ -25,7 +25,11 @@ export function createPgPool(config: Pick<HubConfig, "pgUrl" | "pgPoolSize">, lo
  * The PostgreSQL sink, schema migrated. When Postgres is unreachable at start the hub still
  * starts (so MongoDB keeps flowing); the sink migrates once the database answers.
  */
-export async function createPostgresSink(pool: pg.Pool, logger: Logger, opts: Pick<PostgresSinkOptions, "onFolded"> = {}): Promise<PostgresSink> {
+export async function createPostgresSink(
+  pool: pg.Pool,
+  logger: Logger,
+  opts: Pick<PostgresSinkOptions, "onFolded"> = {},
+): Promise<PostgresSink> {
   const log = logger.child({ sink: "postgres" });
   try {
     await migrate(pool, logger);
@@ -41,10 +45,16 @@ export async function createPostgresSink(pool: pg.Pool, logger: Logger, opts: Pi
  * The MongoDB sink, or undefined when DATALAB_MONGO_URL is unset. The driver module is
  * imported only here, only when configured: a hub without MongoDB never loads it.
  */
-export async function createMongoSink(config: Pick<HubConfig, "mongoUrl" | "mongoDb" | "mongoPoolSize">, logger: Logger): Promise<Sink | undefined> {
+export async function createMongoSink(
+  config: Pick<HubConfig, "mongoUrl" | "mongoDb" | "mongoPoolSize">,
+  logger: Logger,
+): Promise<Sink | undefined> {
   if (!config.mongoUrl) return undefined;
   const { MongoSink } = await import("./mongo");
-  const sink = new MongoSink({ url: config.mongoUrl, dbName: config.mongoDb, poolSize: config.mongoPoolSize }, logger.child({ sink: "mongo" }));
+  const sink = new MongoSink(
+    { url: config.mongoUrl, dbName: config.mongoDb, poolSize: config.mongoPoolSize },
+    logger.child({ sink: "mongo" }),
+  );
   // Indexes at start, without waiting: a MongoDB that is down retries them at the first write.
   sink.ensureIndexes().catch(() => undefined);
   return sink;

@@ -50,7 +50,10 @@ export function messageId(gatewayId: string, instance: string, m: WireMessage): 
     for (const r of m.readings) if (r.seq < first) first = r.seq;
     return `${gatewayId}:${instance}:${first}`;
   }
-  const h = createHash("sha256").update(`${m.receivedAt}\n${m.source}\n${m.encoding}\n${m.payload}`).digest("hex").slice(0, 32);
+  const h = createHash("sha256")
+    .update(`${m.receivedAt}\n${m.source}\n${m.encoding}\n${m.payload}`)
+    .digest("hex")
+    .slice(0, 32);
   return `${gatewayId}:${instance}:nr-${h}`;
 }
 
@@ -105,7 +108,9 @@ export function payloadValue(raw: Buffer): { payload: unknown; type: PayloadType
       return { payload: text, type: "text" };
     }
     const problem = documentProblem(parsed, 0);
-    return problem ? { payload: text, type: "text", note: `JSON kept as text: ${problem}` } : { payload: parsed, type: "json" };
+    return problem
+      ? { payload: text, type: "text", note: `JSON kept as text: ${problem}` }
+      : { payload: parsed, type: "json" };
   }
   return { payload: text, type: "text" };
 }

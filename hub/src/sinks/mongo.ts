@@ -101,7 +101,10 @@ export class MongoSink implements Sink {
       const e = classifyMongoError(err);
       if (e instanceof SinkUnavailableError) throw e;
       // A server that refuses an index still stores documents: log loudly, keep writing.
-      this.logger.error({ err: errorMessage(err) }, "could not create MongoDB indexes; queries by sensor, time and seq will scan");
+      this.logger.error(
+        { err: errorMessage(err) },
+        "could not create MongoDB indexes; queries by sensor, time and seq will scan",
+      );
     }
   }
 
@@ -137,7 +140,16 @@ export function classifyMongoError(err: unknown): Error {
 }
 
 /** Node socket errors: the server went away. */
-const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN"]);
+const NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+]);
 
 export function isMongoUnavailable(err: unknown, depth = 0): boolean {
   if (depth > 3) return false;
@@ -162,7 +174,12 @@ export function isMongoUnavailable(err: unknown, depth = 0): boolean {
     return true;
   }
   const e = err as { code?: unknown; hasErrorLabel?: (l: string) => boolean } | null;
-  if (e && typeof e.hasErrorLabel === "function" && (e.hasErrorLabel("RetryableWriteError") || e.hasErrorLabel("ResetPool"))) return true;
+  if (
+    e &&
+    typeof e.hasErrorLabel === "function" &&
+    (e.hasErrorLabel("RetryableWriteError") || e.hasErrorLabel("ResetPool"))
+  )
+    return true;
   return typeof e?.code === "number" && UNAVAILABLE_CODES.has(e.code);
 }
 
@@ -170,7 +187,8 @@ function describe(err: unknown): string {
   if (err instanceof MongoBulkWriteError) {
     const errors: WriteError[] = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
     const other = errors.find((e) => e.code !== DUPLICATE_KEY);
-    if (other) return `document ${other.index}: ${other.errmsg ?? ""} (code ${other.code}; ${errors.length} write errors)`;
+    if (other)
+      return `document ${other.index}: ${other.errmsg ?? ""} (code ${other.code}; ${errors.length} write errors)`;
   }
   return errorMessage(err);
 }

@@ -5,7 +5,16 @@
  */
 
 /** Node socket errors: the server is not there. */
-const NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN"]);
+const NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+]);
 
 /** Conditions that pass without anyone changing the batch. */
 const UNAVAILABLE_SQLSTATES = new Set([
@@ -22,10 +31,16 @@ const UNAVAILABLE_SQLSTATES = new Set([
 ]);
 
 /** SQLSTATE classes that are never the batch's fault. */
-const UNAVAILABLE_CLASSES = ["08" /* connection exception */, "53" /* insufficient resources: disk full, too many connections */, "28" /* auth */, "58" /* system error (I/O) */];
+const UNAVAILABLE_CLASSES = [
+  "08" /* connection exception */,
+  "53" /* insufficient resources: disk full, too many connections */,
+  "28" /* auth */,
+  "58" /* system error (I/O) */,
+];
 
 /** Messages node-postgres uses for a connection that went away (these carry no code). */
-const DRIVER_MESSAGES = /connection terminated|terminating connection|connection timeout|timeout exceeded when trying to connect|not queryable|server closed the connection|client was closed|cannot use a pool after calling end/i;
+const DRIVER_MESSAGES =
+  /connection terminated|terminating connection|connection timeout|timeout exceeded when trying to connect|not queryable|server closed the connection|client was closed|cannot use a pool after calling end/i;
 
 export function isPgUnavailable(err: unknown): boolean {
   if (!err || typeof err !== "object") return false;

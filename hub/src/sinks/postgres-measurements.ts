@@ -52,7 +52,14 @@ export async function foldWindowed(client: pg.PoolClient, readings: readonly Rea
     }
   }
   const qs = [...ranges.values()];
-  const res = await client.query<{ k: string; value: number; t: number; gateway_id: string; instance: string; seq: string }>(
+  const res = await client.query<{
+    k: string;
+    value: number;
+    t: number;
+    gateway_id: string;
+    instance: string;
+    seq: string;
+  }>(
     `SELECT q.k, r.value, round(extract(epoch FROM r.ts) * 1000)::float8 AS t, r.gateway_id, r.instance, r.seq
        FROM unnest($1::text[], $2::text[], $3::float8[], $4::float8[]) WITH ORDINALITY AS q(sid, m, lo, hi, k)
        JOIN readings r ON r.sensor_id = q.sid AND r.metric = q.m
@@ -60,7 +67,12 @@ export async function foldWindowed(client: pg.PoolClient, readings: readonly Rea
     [qs.map((q) => q.sid), qs.map((q) => q.m), qs.map((q) => q.lo), qs.map((q) => q.hi)],
   );
   const byIndex = qs.map(() => [] as Neighbour[]);
-  for (const row of res.rows) byIndex[Number(row.k) - 1]!.push({ value: row.value, t: row.t, own: `${row.gateway_id}\u0000${row.instance}\u0000${row.seq}` });
+  for (const row of res.rows)
+    byIndex[Number(row.k) - 1]!.push({
+      value: row.value,
+      t: row.t,
+      own: `${row.gateway_id}\u0000${row.instance}\u0000${row.seq}`,
+    });
 
   const folded = new Set<Reading>();
   const stored = new Set<Reading>();

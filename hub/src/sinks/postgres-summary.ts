@@ -46,7 +46,13 @@ export function summarizeBatch(b: SinkBatch): BatchSummary {
   for (const r of b.readings) {
     let s = bySensor.get(r.sensorId);
     if (!s) {
-      s = { sensorId: r.sensorId, lastGatewayId: b.gatewayId, firstSeen: r.receivedAt, lastSeen: r.receivedAt, lastValues: Object.create(null) as Record<string, LastValue> };
+      s = {
+        sensorId: r.sensorId,
+        lastGatewayId: b.gatewayId,
+        firstSeen: r.receivedAt,
+        lastSeen: r.receivedAt,
+        lastValues: Object.create(null) as Record<string, LastValue>,
+      };
       bySensor.set(r.sensorId, s);
     }
     if (r.receivedAt < s.firstSeen) s.firstSeen = r.receivedAt;
@@ -73,7 +79,8 @@ export function summarizeBatch(b: SinkBatch): BatchSummary {
   };
 }
 
-const bySensorId = (a: SensorSummary, c: SensorSummary) => (a.sensorId < c.sensorId ? -1 : a.sensorId > c.sensorId ? 1 : 0);
+const bySensorId = (a: SensorSummary, c: SensorSummary) =>
+  a.sensorId < c.sensorId ? -1 : a.sensorId > c.sensorId ? 1 : 0;
 
 /** The SQL merge's rule in JS: does `a` replace `b` as a metric's newest value? */
 function newer(a: LastValue, b: LastValue): boolean {
@@ -109,7 +116,8 @@ export class SummaryFold {
     }
     const g = s.gateway;
     const have = this.gatewayMap.get(g.gatewayId);
-    if (!have || g.sentAt > have.sentAt || (g.sentAt === have.sentAt && g.lastSeq >= have.lastSeq)) this.gatewayMap.set(g.gatewayId, g);
+    if (!have || g.sentAt > have.sentAt || (g.sentAt === have.sentAt && g.lastSeq >= have.lastSeq))
+      this.gatewayMap.set(g.gatewayId, g);
   }
 
   /** Sorted by id, so that every writer locks rows in the same order (no deadlocks). */
@@ -118,6 +126,8 @@ export class SummaryFold {
   }
 
   gateways(): GatewaySummary[] {
-    return [...this.gatewayMap.values()].sort((a, c) => (a.gatewayId < c.gatewayId ? -1 : a.gatewayId > c.gatewayId ? 1 : 0));
+    return [...this.gatewayMap.values()].sort((a, c) =>
+      a.gatewayId < c.gatewayId ? -1 : a.gatewayId > c.gatewayId ? 1 : 0,
+    );
   }
 }

@@ -3,7 +3,13 @@ import { from as copyFrom } from "pg-copy-streams";
 import { errorMessage, type Logger, type Reading } from "@datalab/shared";
 import { isPgRetryableNow, isPgUnavailable, isUniqueViolation } from "./postgres-errors";
 import { foldWindowed, recordFolds } from "./postgres-measurements";
-import { summarizeBatch, SummaryFold, type BatchSummary, type GatewaySummary, type SensorSummary } from "./postgres-summary";
+import {
+  summarizeBatch,
+  SummaryFold,
+  type BatchSummary,
+  type GatewaySummary,
+  type SensorSummary,
+} from "./postgres-summary";
 import { SinkRejectedError, SinkUnavailableError, type Sink, type SinkBatch, type WriteResult } from "./types";
 
 export interface PostgresSinkOptions {
@@ -56,11 +62,13 @@ export class PostgresSink implements Sink {
     this.pendingMigration = opts.pendingMigration;
     this.probeTimeoutMs = opts.probeTimeoutMs ?? 5_000;
     this.onFolded = opts.onFolded;
-    if (opts.copy ?? pool instanceof pg.Pool) this.groups = new CopyGroups(pool, opts.copyRounds ?? 3, opts.copyMaxReadings ?? 20_000);
+    if (opts.copy ?? pool instanceof pg.Pool)
+      this.groups = new CopyGroups(pool, opts.copyRounds ?? 3, opts.copyMaxReadings ?? 20_000);
   }
 
   async write(b: SinkBatch): Promise<WriteResult> {
-    if (this.pendingMigration) throw new SinkUnavailableError("postgres schema is not migrated yet (database was unreachable)");
+    if (this.pendingMigration)
+      throw new SinkUnavailableError("postgres schema is not migrated yet (database was unreachable)");
     if (b.readings.length === 0) return { inserted: 0, duplicates: 0 };
     const summary = summarizeBatch(b);
     try {
@@ -75,7 +83,9 @@ export class PostgresSink implements Sink {
       }
     } catch (err) {
       const msg = `postgres write failed: ${errorMessage(err)}`;
-      throw isPgUnavailable(err) ? new SinkUnavailableError(msg, { cause: err }) : new SinkRejectedError(msg, { cause: err });
+      throw isPgUnavailable(err)
+        ? new SinkUnavailableError(msg, { cause: err })
+        : new SinkRejectedError(msg, { cause: err });
     }
   }
 
@@ -137,7 +147,11 @@ export class CopyGroups {
   /** Resolves with what was written once committed; false when the batch must be written alone. */
   add(readings: readonly Reading[], summary: BatchSummary): Promise<WriteResult | false> {
     return new Promise<WriteResult | false>((resolve, reject) => {
-      this.queue.push({ readings, summary, done: (written, err) => (err === undefined ? resolve(written) : reject(err)) });
+      this.queue.push({
+        readings,
+        summary,
+        done: (written, err) => (err === undefined ? resolve(written) : reject(err)),
+      });
       this.pump();
     });
   }
@@ -146,7 +160,8 @@ export class CopyGroups {
     while (this.active < this.rounds && this.queue.length > 0) {
       let n = 0;
       let readings = 0;
-      while (n < this.queue.length && (n === 0 || readings + this.queue[n]!.readings.length <= this.maxReadings)) readings += this.queue[n++]!.readings.length;
+      while (n < this.queue.length && (n === 0 || readings + this.queue[n]!.readings.length <= this.maxReadings))
+        readings += this.queue[n++]!.readings.length;
       const group = this.queue.splice(0, n);
       this.active += 1;
       void this.round(group).finally(() => {
@@ -177,7 +192,10 @@ async function writeGroup(pool: pg.Pool, group: readonly Waiting[]): Promise<Wri
   const fold = new SummaryFold();
   for (const w of group) fold.add(w.summary);
   return transaction(pool, async (client) => {
-    const folds = await foldWindowed(client, group.length === 1 ? group[0]!.readings : group.flatMap((w) => w.readings));
+    const folds = await foldWindowed(
+      client,
+      group.length === 1 ? group[0]!.readings : group.flatMap((w) => w.readings),
+    );
     await copyReadings(client, folds.keep);
     await upsertSummary(client, fold);
     const results: WriteResult[] = [];
@@ -203,7 +221,10 @@ async function writeAlone(pool: pg.Pool, readings: readonly Reading[], summary: 
   fold.add(summary);
   return transaction(pool, async (client) => {
     const folds = await foldWindowed(client, readings);
-    const windowFolds = await recordFolds(client, folds.folded.size > 0 ? readings.filter((r) => folds.folded.has(r)) : []);
+    const windowFolds = await recordFolds(
+      client,
+      folds.folded.size > 0 ? readings.filter((r) => folds.folded.has(r)) : [],
+    );
     const res = await insertReadings(client, folds.keep);
     await upsertSummary(client, fold);
     const folded = windowFolds + res.folded;
@@ -242,7 +263,8 @@ async function transaction<T>(pool: pg.Pool, body: (client: pg.PoolClient) => Pr
   }
 }
 
-const COPY_READINGS = "COPY readings (gateway_id, instance, seq, sensor_id, metric, ts, value, unit, received_at, source, sensor_time) FROM STDIN";
+const COPY_READINGS =
+  "COPY readings (gateway_id, instance, seq, sensor_id, metric, ts, value, unit, received_at, source, sensor_time) FROM STDIN";
 const COPY_SPECIAL = /[\\\t\n\r]/;
 const COPY_ESCAPES: Record<string, string> = { "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r" };
 
@@ -305,7 +327,10 @@ class IsoTimes {
  * newly folded: not there under their own key (a redelivery) yet not inserted, because their
  * measurement's row was (their keys go to readings_folded; one recorded before is a duplicate).
  */
-export async function insertReadings(client: Queryable, readings: readonly Reading[]): Promise<{ inserted: number; folded: number }> {
+export async function insertReadings(
+  client: Queryable,
+  readings: readonly Reading[],
+): Promise<{ inserted: number; folded: number }> {
   if (readings.length === 0) return { inserted: 0, folded: 0 };
   const n = readings.length;
   const gw = new Array<string>(n);

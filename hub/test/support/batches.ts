@@ -1,6 +1,14 @@
 import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { batchMsgId, batchReadings, BATCH_FORMAT_VERSION, encodeBatch, type Batch, type Subjects, type WireMessage } from "@datalab/shared";
+import {
+  batchMsgId,
+  batchReadings,
+  BATCH_FORMAT_VERSION,
+  encodeBatch,
+  type Batch,
+  type Subjects,
+  type WireMessage,
+} from "@datalab/shared";
 import type { SinkBatch } from "../../src/sinks/types";
 
 /**
@@ -58,7 +66,15 @@ export function makeBatch(s: BatchSpec): TestBatch {
       const metric = METRICS[k % METRICS.length]!;
       const value = Math.round(((seq * 7) % 400) + k) / 10;
       values[metric] = value;
-      readings.push({ seq: seq++, sensorId: sensor, metric, value, unit: UNITS[metric] ?? null, ts: receivedAt, ...(s.sensorTime ? {} : { rxWindow: s.rxWindow ?? 0 }) });
+      readings.push({
+        seq: seq++,
+        sensorId: sensor,
+        metric,
+        value,
+        unit: UNITS[metric] ?? null,
+        ts: receivedAt,
+        ...(s.sensorTime ? {} : { rxWindow: s.rxWindow ?? 0 }),
+      });
     }
     messages.push({
       source: "mqtt:sensors",
@@ -69,16 +85,39 @@ export function makeBatch(s: BatchSpec): TestBatch {
       ...s.message,
     });
   }
-  const batch: Batch = { v: BATCH_FORMAT_VERSION, gatewayId: s.gatewayId, instance: s.instance, firstSeq: s.firstSeq, lastSeq: seq - 1, sentAt: t0 + seq, messages };
+  const batch: Batch = {
+    v: BATCH_FORMAT_VERSION,
+    gatewayId: s.gatewayId,
+    instance: s.instance,
+    firstSeq: s.firstSeq,
+    lastSeq: seq - 1,
+    sentAt: t0 + seq,
+    messages,
+  };
   return { batch, data: encodeBatch(batch), msgId: batchMsgId(batch), readings: seq - s.firstSeq };
 }
 
 /** `count` consecutive batches of one gateway instance. */
-export function makeBatches(gatewayId: string, instance: string, count: number, messagesPerBatch: number, metricsPerMessage = 2, startSeq = 1, sensorPrefix = "s"): TestBatch[] {
+export function makeBatches(
+  gatewayId: string,
+  instance: string,
+  count: number,
+  messagesPerBatch: number,
+  metricsPerMessage = 2,
+  startSeq = 1,
+  sensorPrefix = "s",
+): TestBatch[] {
   const out: TestBatch[] = [];
   let seq = startSeq;
   for (let i = 0; i < count; i++) {
-    const b = makeBatch({ gatewayId, instance, firstSeq: seq, messages: messagesPerBatch, metricsPerMessage, sensorPrefix });
+    const b = makeBatch({
+      gatewayId,
+      instance,
+      firstSeq: seq,
+      messages: messagesPerBatch,
+      metricsPerMessage,
+      sensorPrefix,
+    });
     out.push(b);
     seq = b.batch.lastSeq + 1;
   }
@@ -89,7 +128,12 @@ export function makeBatches(gatewayId: string, instance: string, count: number, 
  * Publish batches as a gateway does: wait for each PubAck, and on failure retry the same
  * bytes under the same Nats-Msg-Id (JetStream drops the copy if the first try landed).
  */
-export async function publishBatches(nc: NatsConnection, subj: Subjects, batches: readonly TestBatch[], opts: { subject?: string; retryForMs?: number } = {}): Promise<void> {
+export async function publishBatches(
+  nc: NatsConnection,
+  subj: Subjects,
+  batches: readonly TestBatch[],
+  opts: { subject?: string; retryForMs?: number } = {},
+): Promise<void> {
   const js = jetstream(nc, { timeout: 3_000 });
   for (const b of batches) {
     const subject = opts.subject ?? subj.readings(b.batch.gatewayId);
@@ -116,5 +160,11 @@ export function totalMessages(batches: readonly TestBatch[]): number {
 
 /** What the consumer hands a sink for this batch. */
 export function sinkBatch(b: TestBatch, streamSeq = 1): SinkBatch {
-  return { gatewayId: b.batch.gatewayId, batch: b.batch, readings: batchReadings(b.batch, b.batch.gatewayId), streamSeq, bytes: b.data.byteLength };
+  return {
+    gatewayId: b.batch.gatewayId,
+    batch: b.batch,
+    readings: batchReadings(b.batch, b.batch.gatewayId),
+    streamSeq,
+    bytes: b.data.byteLength,
+  };
 }

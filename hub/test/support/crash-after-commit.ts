@@ -40,10 +40,16 @@ const which = process.argv[2];
 const after = Number(process.argv[3] ?? "1");
 const config = loadHubConfig();
 const logger = silentLogger();
-const inner = which === "mongo" ? await createMongoSink(config, logger) : await createPostgresSink(createPgPool(config, logger), logger);
+const inner =
+  which === "mongo"
+    ? await createMongoSink(config, logger)
+    : await createPostgresSink(createPgPool(config, logger), logger);
 if (!inner) throw new Error("mongo sink requested without DATALAB_MONGO_URL");
 // The wrapped sink is the hub's only one; it keeps the real sink's name, so it binds to the
 // same durable consumer ("postgres-sink" / "mongo-sink") a normal hub uses.
-const hub = new Hub({ ...config, pgEnabled: false, mongoUrl: undefined }, { logger, sinks: [new CommitThenDie(inner, after)] });
+const hub = new Hub(
+  { ...config, pgEnabled: false, mongoUrl: undefined },
+  { logger, sinks: [new CommitThenDie(inner, after)] },
+);
 await hub.start();
 process.stderr.write("READY\n");

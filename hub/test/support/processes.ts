@@ -22,7 +22,11 @@ export interface Child {
 
 /** Run a TypeScript entry point with tsx, as `pnpm hub` does. */
 export function spawnTs(script: string, args: string[], env: Record<string, string>): Child {
-  const proc = spawn(process.execPath, ["--import", "tsx", script, ...args], { cwd: REPO_ROOT, env: cleanEnv(env), stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn(process.execPath, ["--import", "tsx", script, ...args], {
+    cwd: REPO_ROOT,
+    env: cleanEnv(env),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let log = "";
   const keep = (d: Buffer) => {
     log += d.toString();
@@ -68,7 +72,8 @@ export async function startHubProcess(env: Record<string, string>, expectSinks =
   };
   await waitFor(
     async () => {
-      if (child.proc.exitCode !== null) throw new Error(`hub exited with ${child.proc.exitCode}: ${child.log().slice(-2000)}`);
+      if (child.proc.exitCode !== null)
+        throw new Error(`hub exited with ${child.proc.exitCode}: ${child.log().slice(-2000)}`);
       const h = await hub.health();
       return h.consumers.length === expectSinks && h.consumers.every((c) => c.state === "running");
     },

@@ -17,5 +17,7 @@ const rows = measureParsers({ frames: FRAMES }).map((r) => ({
   "frames/s (cpu)": r.framesPerSecondCpu.toLocaleString("en-US"),
   "MB/s (wall)": r.mbPerSecondWall.toFixed(1),
 }));
-console.log(`parser + decode, ${FRAMES.toLocaleString("en-US")} frames per protocol, best of 5, Node ${process.version}`);
+console.log(
+  `parser + decode, ${FRAMES.toLocaleString("en-US")} frames per protocol, best of 5, Node ${process.version}`,
+);
 console.table(rows);

@@ -14,36 +14,71 @@ import { createParser, type ProtocolName } from "./registry";
 import { encodeRtl433 } from "./rtl433/encode";
 import { encodeXBee } from "./xbee/encode";
 
-
 export function corpus(protocol: ProtocolName, n: number): Buffer {
   const parts: Buffer[] = [];
   for (let i = 0; i < n; i++) {
     const t = 15 + (i % 200) / 10;
     switch (protocol) {
       case "jsonl":
-        parts.push(encodeJsonl({ sensor: `node-${i % 50}`, temperature: t, humidity: 40 + (i % 30), ts: 1_700_000_000 + i }));
+        parts.push(
+          encodeJsonl({ sensor: `node-${i % 50}`, temperature: t, humidity: 40 + (i % 30), ts: 1_700_000_000 + i }),
+        );
         break;
       case "mysensors":
-        parts.push(i % 3 === 2
-          ? Buffer.from(`${1 + (i % 40)};255;3;0;0;${50 + (i % 50)}\n`)
-          : encodeMySensorsSet(1 + (i % 40), i % 3, i % 3, i % 3 === 0 ? t.toFixed(1) : String(40 + (i % 30))));
+        parts.push(
+          i % 3 === 2
+            ? Buffer.from(`${1 + (i % 40)};255;3;0;0;${50 + (i % 50)}\n`)
+            : encodeMySensorsSet(1 + (i % 40), i % 3, i % 3, i % 3 === 0 ? t.toFixed(1) : String(40 + (i % 30))),
+        );
         break;
       case "xbee":
       case "xbee2": {
         const mode = protocol === "xbee" ? 1 : 2;
         const source64 = `0013a2004052${(i % 4096).toString(16).padStart(4, "0")}`;
-        parts.push(i % 2 === 0
-          ? encodeXBee({ type: 0x92, source64, digital: { DIO2: 1, DIO4: (i & 4) === 4 }, analog: { AD1: i % 1024, AD2: 0x13 } }, mode)
-          : encodeXBee({ type: 0x90, source64, data: `temperature=${t.toFixed(1)},humidity=${40 + (i % 30)}` }, mode));
+        parts.push(
+          i % 2 === 0
+            ? encodeXBee(
+                {
+                  type: 0x92,
+                  source64,
+                  digital: { DIO2: 1, DIO4: (i & 4) === 4 },
+                  analog: { AD1: i % 1024, AD2: 0x13 },
+                },
+                mode,
+              )
+            : encodeXBee({ type: 0x90, source64, data: `temperature=${t.toFixed(1)},humidity=${40 + (i % 30)}` }, mode),
+        );
         break;
       }
       case "rtl433":
-        parts.push(i % 2 === 0
-          ? encodeRtl433({ time: "@0.084672s", model: "Nexus-TH", id: i % 256, channel: 1 + (i % 3), battery_ok: 1, temperature_C: t, humidity: 30 })
-          : encodeRtl433({
-              time: "@0.210812s", model: "Fineoffset-WH24", id: 191, battery_ok: 1, temperature_C: t, humidity: 78,
-              wind_dir_deg: 266, wind_avg_m_s: 1.12, wind_max_m_s: 2.24, rain_mm: 22.2, uv: 1, uvi: 0, light_lux: 0, mic: "CRC",
-            }));
+        parts.push(
+          i % 2 === 0
+            ? encodeRtl433({
+                time: "@0.084672s",
+                model: "Nexus-TH",
+                id: i % 256,
+                channel: 1 + (i % 3),
+                battery_ok: 1,
+                temperature_C: t,
+                humidity: 30,
+              })
+            : encodeRtl433({
+                time: "@0.210812s",
+                model: "Fineoffset-WH24",
+                id: 191,
+                battery_ok: 1,
+                temperature_C: t,
+                humidity: 78,
+                wind_dir_deg: 266,
+                wind_avg_m_s: 1.12,
+                wind_max_m_s: 2.24,
+                rain_mm: 22.2,
+                uv: 1,
+                uvi: 0,
+                light_lux: 0,
+                mic: "CRC",
+              }),
+        );
         break;
     }
   }
@@ -56,7 +91,10 @@ export function chunks(bytes: Buffer, size: number): Buffer[] {
   return out;
 }
 
-export function runOnce(protocol: ProtocolName, input: Buffer[]): { frames: number; readings: number; errors: number; ms: number; cpuMs: number } {
+export function runOnce(
+  protocol: ProtocolName,
+  input: Buffer[],
+): { frames: number; readings: number; errors: number; ms: number; cpuMs: number } {
   const codec = createParser(protocol);
   let frames = 0;
   let readings = 0;

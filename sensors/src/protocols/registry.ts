@@ -70,7 +70,10 @@ export interface ProtocolCodec<F = unknown> extends ChunkConsumer<CodecOutput<F>
  * Every decoder's last step: configured units for readings whose source stated none, then
  * each known unit to its quantity's canonical unit (common/units.ts).
  */
-function withUnits<F>(decode: (frame: F) => DecodeResult, units: UnitConfig = NO_CONFIGURED_UNITS): (frame: F) => DecodeResult {
+function withUnits<F>(
+  decode: (frame: F) => DecodeResult,
+  units: UnitConfig = NO_CONFIGURED_UNITS,
+): (frame: F) => DecodeResult {
   return (frame) => {
     const r = decode(frame);
     if (r.kind !== "readings") return r;
@@ -79,7 +82,12 @@ function withUnits<F>(decode: (frame: F) => DecodeResult, units: UnitConfig = NO
   };
 }
 
-function makeCodec<F>(protocol: ProtocolName, parser: IncrementalParser<F>, rawDecode: (frame: F) => DecodeResult, units?: UnitConfig): ProtocolCodec<F> {
+function makeCodec<F>(
+  protocol: ProtocolName,
+  parser: IncrementalParser<F>,
+  rawDecode: (frame: F) => DecodeResult,
+  units?: UnitConfig,
+): ProtocolCodec<F> {
   const decode = withUnits(rawDecode, units);
   const codec: ProtocolCodec<F> = {
     protocol,
@@ -104,38 +112,63 @@ export function createParser(protocol: ProtocolName, options: object = {}): Prot
   switch (protocol) {
     case "jsonl": {
       const o = options as ProtocolOptionsMap["jsonl"];
-      return makeCodec<DataLabJson>(protocol, new JsonlParser(o), (f) => decodeDataLabJson(f.value), o.units) as ProtocolCodec<unknown>;
+      return makeCodec<DataLabJson>(
+        protocol,
+        new JsonlParser(o),
+        (f) => decodeDataLabJson(f.value),
+        o.units,
+      ) as ProtocolCodec<unknown>;
     }
     case "mysensors": {
       const o = options as ProtocolOptionsMap["mysensors"];
       checkMySensorsOptions(o);
-      return makeCodec<MySensorsMessage>(protocol, new MySensorsParser(o), (f) => decodeMySensors(f, o), o.units) as ProtocolCodec<unknown>;
+      return makeCodec<MySensorsMessage>(
+        protocol,
+        new MySensorsParser(o),
+        (f) => decodeMySensors(f, o),
+        o.units,
+      ) as ProtocolCodec<unknown>;
     }
     case "xbee":
     case "xbee2": {
       const o = normalizeXBeeOptions(options as XBeeCodecOptions);
       const parser = new XBeeParser({ ...o, mode: protocol === "xbee2" ? 2 : 1 });
-      return makeCodec<XBeeFrame>(protocol, parser, (f) => decodeXBee(f, o), (options as UnitOptions).units) as ProtocolCodec<unknown>;
+      return makeCodec<XBeeFrame>(
+        protocol,
+        parser,
+        (f) => decodeXBee(f, o),
+        (options as UnitOptions).units,
+      ) as ProtocolCodec<unknown>;
     }
     case "rtl433": {
       const o = options as ProtocolOptionsMap["rtl433"];
-      return makeCodec<Rtl433Event>(protocol, new Rtl433Parser(o), (f) => decodeRtl433(f, o), o.units) as ProtocolCodec<unknown>;
+      return makeCodec<Rtl433Event>(
+        protocol,
+        new Rtl433Parser(o),
+        (f) => decodeRtl433(f, o),
+        o.units,
+      ) as ProtocolCodec<unknown>;
     }
     default:
-      throw new CodecConfigError(`unknown protocol ${JSON.stringify(protocol)}; expected one of ${PROTOCOL_NAMES.join(", ")}`);
+      throw new CodecConfigError(
+        `unknown protocol ${JSON.stringify(protocol)}; expected one of ${PROTOCOL_NAMES.join(", ")}`,
+      );
   }
 }
 
 function checkMySensorsOptions(o: MySensorsDecodeOptions): void {
   const problems: string[] = [];
-  if (o.unitSystem !== undefined && o.unitSystem !== "M" && o.unitSystem !== "I") problems.push(`unitSystem must be "M" or "I"`);
-  if (o.pressureUnit !== undefined && o.pressureUnit !== "hPa" && o.pressureUnit !== "Pa") problems.push(`pressureUnit must be "hPa" or "Pa"`);
+  if (o.unitSystem !== undefined && o.unitSystem !== "M" && o.unitSystem !== "I")
+    problems.push(`unitSystem must be "M" or "I"`);
+  if (o.pressureUnit !== undefined && o.pressureUnit !== "hPa" && o.pressureUnit !== "Pa")
+    problems.push(`pressureUnit must be "hPa" or "Pa"`);
   if (problems.length) throw new CodecConfigError(`mysensors options: ${problems.join("; ")}`);
 }
 
 function pinMapProblems(where: string, pins: XBeePinMap, problems: string[]): void {
   for (const [pin, mapping] of Object.entries(pins)) {
-    if (!/^(AD[0-6]|DIO\d{1,2}|SUPPLY)$/.test(pin)) problems.push(`${where}.${pin}: not a pin name (AD0..AD6, DIO0..DIO15, SUPPLY)`);
+    if (!/^(AD[0-6]|DIO\d{1,2}|SUPPLY)$/.test(pin))
+      problems.push(`${where}.${pin}: not a pin name (AD0..AD6, DIO0..DIO15, SUPPLY)`);
     if (mapping === false) continue;
     const nameProblem = metricNameProblem(mapping.metric ?? "");
     if (nameProblem) problems.push(`${where}.${pin}.metric: ${nameProblem}`);
@@ -152,7 +185,8 @@ function normalizeXBeeOptions(o: XBeeCodecOptions): XBeeCodecOptions {
   if (o.pins) pinMapProblems("pins", o.pins, problems);
   const pinsByNode: Record<string, XBeePinMap> = {};
   for (const [address, pins] of Object.entries(o.pinsByNode ?? {})) {
-    if (!/^[0-9a-fA-F]{16}$/.test(address)) problems.push(`pinsByNode.${address}: not a 64-bit address (16 hex digits)`);
+    if (!/^[0-9a-fA-F]{16}$/.test(address))
+      problems.push(`pinsByNode.${address}: not a 64-bit address (16 hex digits)`);
     pinMapProblems(`pinsByNode.${address}`, pins, problems);
     pinsByNode[address.toLowerCase()] = pins;
   }
@@ -169,7 +203,9 @@ export function isMessageFormat(value: unknown): value is MessageFormat {
 }
 
 /** What a message decoder returns: the decode result, or the reason the bytes made no frame. */
-export type MessageResult = DecodeResult | { readonly kind: "error"; readonly stage: "parse"; readonly reason: CodecErrorReason; readonly message: string };
+export type MessageResult =
+  | DecodeResult
+  | { readonly kind: "error"; readonly stage: "parse"; readonly reason: CodecErrorReason; readonly message: string };
 
 export interface MessageContext {
   /** DataLab JSON only: the sensor id implied by the carrier (the last MQTT topic level). */
@@ -202,7 +238,9 @@ export function createMessageDecoder<P extends MessageFormat>(
       const decode = withUnits((f: Rtl433Event) => decodeRtl433(f, o), units);
       return (bytes) => {
         const frame = Rtl433Event.fromBuffer(bytes);
-        return frame.ok ? decode(frame.frame) : { kind: "error", stage: "parse", reason: frame.reason, message: frame.message };
+        return frame.ok
+          ? decode(frame.frame)
+          : { kind: "error", stage: "parse", reason: frame.reason, message: frame.message };
       };
     }
     case "mysensors": {
@@ -211,10 +249,14 @@ export function createMessageDecoder<P extends MessageFormat>(
       const decode = withUnits((f: MySensorsMessage) => decodeMySensors(f, o), units);
       return (bytes) => {
         const frame = MySensorsMessage.fromBuffer(bytes);
-        return frame.ok ? decode(frame.frame) : { kind: "error", stage: "parse", reason: frame.reason, message: frame.message };
+        return frame.ok
+          ? decode(frame.frame)
+          : { kind: "error", stage: "parse", reason: frame.reason, message: frame.message };
       };
     }
     default:
-      throw new CodecConfigError(`format ${JSON.stringify(format)} cannot be read from whole messages; expected one of ${MESSAGE_FORMATS.join(", ")}`);
+      throw new CodecConfigError(
+        `format ${JSON.stringify(format)} cannot be read from whole messages; expected one of ${MESSAGE_FORMATS.join(", ")}`,
+      );
   }
 }

@@ -77,60 +77,65 @@ export const REPLAY_HELP = `replay FILE: push a recorded data set through the pi
  lagging subscriber beyond max_queued_messages (default 1000), which the check then reports.
 `;
 
-const ReplayArgs = z
-  .object({
-    format: z.enum(REPLAY_FORMATS, { error: `expected ${REPLAY_FORMATS.join(" or ")}` }).optional(),
-    sensor: z.string().min(1).optional(),
-    "sensor-prefix": z.string().optional(),
-    time: z
-      .string()
-      .transform((v) => v.split(",").map((c) => c.trim()))
-      .optional(),
-    interval: num(0).optional(),
-    start: isoTime.optional(),
-    zone: z
-      .string()
-      .default("Z")
-      .transform((v, ctx) => {
-        const m = zoneMinutes(v);
-        if (Number.isNaN(m)) ctx.addIssue({ code: "custom", message: "expected Z or ±HH:MM" });
-        return m;
+const ReplayArgs = z.object({
+  format: z.enum(REPLAY_FORMATS, { error: `expected ${REPLAY_FORMATS.join(" or ")}` }).optional(),
+  sensor: z.string().min(1).optional(),
+  "sensor-prefix": z.string().optional(),
+  time: z
+    .string()
+    .transform((v) => v.split(",").map((c) => c.trim()))
+    .optional(),
+  interval: num(0).optional(),
+  start: isoTime.optional(),
+  zone: z
+    .string()
+    .default("Z")
+    .transform((v, ctx) => {
+      const m = zoneMinutes(v);
+      if (Number.isNaN(m)) ctx.addIssue({ code: "custom", message: "expected Z or ±HH:MM" });
+      return m;
+    }),
+  metric: z
+    .array(z.string())
+    .optional()
+    .transform((specs, ctx): MetricMapping[] | undefined =>
+      specs?.map((spec) => {
+        const m = parseMetricSpec(spec);
+        if ("problem" in m) ctx.addIssue({ code: "custom", message: m.problem });
+        return "problem" in m ? { column: spec, metric: spec } : m;
       }),
-    metric: z
-      .array(z.string())
-      .optional()
-      .transform((specs, ctx): MetricMapping[] | undefined =>
-        specs?.map((spec) => {
-          const m = parseMetricSpec(spec);
-          if ("problem" in m) ctx.addIssue({ code: "custom", message: m.problem });
-          return "problem" in m ? { column: spec, metric: spec } : m;
-        }),
-      ),
-    speed,
-    limit: int(1).optional(),
-    delimiter: z.string().length(1, "expected one character").optional(),
-    headerless: z.boolean().default(false),
-    topic: z.string().min(1).default("sensors"),
-    out: outputSpec,
-    gateway: z.url({ protocol: /^https?$/, error: "expected the gateway's http(s):// address" }).optional(),
-    window: int(1).default(500),
-    quiet: z.boolean().default(false),
-  });
+    ),
+  speed,
+  limit: int(1).optional(),
+  delimiter: z.string().length(1, "expected one character").optional(),
+  headerless: z.boolean().default(false),
+  topic: z.string().min(1).default("sensors"),
+  out: outputSpec,
+  gateway: z.url({ protocol: /^https?$/, error: "expected the gateway's http(s):// address" }).optional(),
+  window: int(1).default(500),
+  quiet: z.boolean().default(false),
+});
 
 export type ReplayArgs = z.infer<typeof ReplayArgs> & { file: string; formatName: ReplayFormatName };
 
 export function parseReplayArgs(positionals: readonly string[], values: Record<string, unknown>): ReplayArgs {
   const a = parseFlags(ReplayArgs, values, [["time", "interval"]]);
   if (positionals.length !== 1) {
-    throw new ConfigError([positionals.length === 0 ? "replay needs a FILE" : `replay takes one FILE, got ${positionals.length}: ${positionals.join(" ")}`]);
+    throw new ConfigError([
+      positionals.length === 0
+        ? "replay needs a FILE"
+        : `replay takes one FILE, got ${positionals.length}: ${positionals.join(" ")}`,
+    ]);
   }
   const file = positionals[0]!;
-  if (a.gateway !== undefined && a.out.kind !== "mqtt") throw new ConfigError(["--gateway: the gateway is checked for --out mqtt only"]);
+  if (a.gateway !== undefined && a.out.kind !== "mqtt")
+    throw new ConfigError(["--gateway: the gateway is checked for --out mqtt only"]);
   return { ...a, file, formatName: a.format ?? formatForFile(file) };
 }
 
 export function toReplayOptions(a: ReplayArgs, signal?: AbortSignal): ReplayOptions {
-  const intervalMs = a.interval !== undefined ? a.interval * 1000 : a.time === undefined && a.formatName === "csv" ? 1000 : undefined;
+  const intervalMs =
+    a.interval !== undefined ? a.interval * 1000 : a.time === undefined && a.formatName === "csv" ? 1000 : undefined;
   const o: ReplayOptions = {
     file: a.file,
     format: a.formatName,
@@ -167,7 +172,8 @@ export async function replayCommand(a: ReplayArgs, mqttUrl: string, signal: Abor
       process.stderr.write(`${a.file}:${p.line}: skipped (${p.reason}): ${p.message}\n`);
     }
   };
-  if (!a.quiet) o.onProgress = (p) => progress.update(`replay ${a.file}: rows published`, p.published, p.elapsedMs, p.fraction);
+  if (!a.quiet)
+    o.onProgress = (p) => progress.update(`replay ${a.file}: rows published`, p.published, p.elapsedMs, p.fraction);
   let flow: GatewayFlow | undefined;
   let drops: BrokerDrops | undefined;
   try {
@@ -179,11 +185,15 @@ export async function replayCommand(a: ReplayArgs, mqttUrl: string, signal: Abor
     }
     if (a.out.kind === "mqtt") {
       drops = await BrokerDrops.watch(mqttUrl).catch((err: Error) => {
-        process.stderr.write(`warning: the broker's $SYS counters cannot be read (${err.message}): its drops will not be checked\n`);
+        process.stderr.write(
+          `warning: the broker's $SYS counters cannot be read (${err.message}): its drops will not be checked\n`,
+        );
         return undefined;
       });
     }
-    process.stderr.write(`replaying ${a.file} (${a.formatName}) to ${describeSpec(a.out) === "mqtt" ? output.description : describeSpec(a.out)} at speed ${a.speed}${flow ? `, at most ${a.window} rows ahead of the gateway at ${a.gateway}` : ""}\n`);
+    process.stderr.write(
+      `replaying ${a.file} (${a.formatName}) to ${describeSpec(a.out) === "mqtt" ? output.description : describeSpec(a.out)} at speed ${a.speed}${flow ? `, at most ${a.window} rows ahead of the gateway at ${a.gateway}` : ""}\n`,
+    );
     const summary = await runClosing(output, progress, () => replayFile(o, encoder, output));
     process.stderr.write(`${summary.format()}\n`);
     // A stop asked for is not a failure (pnpm would print one for any other code).
@@ -210,7 +220,12 @@ const STALL_MS = 30_000;
  * returns false when a reading is known to be missing. Readings the gateway committed beyond
  * those published are other sources' (the count is the gateway's total).
  */
-async function endOfRunCheck(summary: ReplaySummary, flow: GatewayFlow | undefined, drops: BrokerDrops | undefined, signal: AbortSignal): Promise<boolean> {
+async function endOfRunCheck(
+  summary: ReplaySummary,
+  flow: GatewayFlow | undefined,
+  drops: BrokerDrops | undefined,
+  signal: AbortSignal,
+): Promise<boolean> {
   let ok = true;
   const lines = [`check: ${summary.published} rows published (${summary.readings} readings)`];
   let committedAll = false;
@@ -220,18 +235,25 @@ async function endOfRunCheck(summary: ReplaySummary, flow: GatewayFlow | undefin
     if (committedAll) lines.push(`  gateway: committed all ${summary.readings} readings`);
     else {
       ok = false;
-      lines.push(`  SHORTFALL: the gateway committed ${committed} of ${summary.readings} readings (${summary.readings - committed} missing, no progress for ${STALL_MS / 1000} s)`);
+      lines.push(
+        `  SHORTFALL: the gateway committed ${committed} of ${summary.readings} readings (${summary.readings - committed} missing, no progress for ${STALL_MS / 1000} s)`,
+      );
     }
   }
   if (drops) {
     const d = await drops.droppedSinceStart();
-    const what = d?.total ? `messages during the replay (${d.dropped} since the broker started; its count before the replay had expired)` : `${d?.dropped} messages during the replay`;
-    if (d === undefined) lines.push("  broker: drops unknown (no $SYS update within 15 s: sys_interval 0, or not Mosquitto)");
+    const what = d?.total
+      ? `messages during the replay (${d.dropped} since the broker started; its count before the replay had expired)`
+      : `${d?.dropped} messages during the replay`;
+    if (d === undefined)
+      lines.push("  broker: drops unknown (no $SYS update within 15 s: sys_interval 0, or not Mosquitto)");
     else if (d.dropped === 0) lines.push("  broker: dropped no messages");
     else if (committedAll) lines.push(`  broker: dropped ${what}, none of this replay's (another client's)`);
     else {
       ok = false;
-      lines.push(`  SHORTFALL: the broker dropped ${what} (max_queued_messages reached for a lagging subscriber): replay with --gateway to pace it, or raise the limit`);
+      lines.push(
+        `  SHORTFALL: the broker dropped ${what} (max_queued_messages reached for a lagging subscriber): replay with --gateway to pace it, or raise the limit`,
+      );
     }
   }
   if (!flow) lines.push("  gateway: not checked (give --gateway URL to pace the replay and check what it committed)");

@@ -44,7 +44,26 @@ export interface ReplayRecord {
  * Metric names the gateway's JSON decoder reads as the sensor id, the time or descriptive
  * metadata: a column published under one of these would be taken for something else.
  */
-const RESERVED_METRICS = new Set(["sensor", "sensorId", "sensor_id", "id", "device", "name", "ts", "time", "timestamp", "units", "unit", "type", "model", "location", "room", "fw", "firmware", "meta"]);
+const RESERVED_METRICS = new Set([
+  "sensor",
+  "sensorId",
+  "sensor_id",
+  "id",
+  "device",
+  "name",
+  "ts",
+  "time",
+  "timestamp",
+  "units",
+  "unit",
+  "type",
+  "model",
+  "location",
+  "room",
+  "fw",
+  "firmware",
+  "meta",
+]);
 
 /** `COLUMN`, `COLUMN=NAME` or `COLUMN=NAME:UNIT` (NAME may be empty: `temp=:Cel`). */
 export function parseMetricSpec(spec: string): MetricMapping | { problem: string } {
@@ -89,20 +108,31 @@ export class RowMapper {
     this.sensorIndex = sensor === undefined ? undefined : indexOf(sensor, "--sensor");
     const time = o.time ?? (o.intervalMs === undefined ? defaults.time : undefined);
     this.timeIndexes = time?.map((c) => indexOf(c, "--time"));
-    if (time === undefined && o.intervalMs === undefined) problems.push("no time column: give --time COLUMN, or --interval SECONDS to space rows evenly");
-    if (o.intervalMs !== undefined && !(o.intervalMs >= 0)) problems.push(`--interval must be ≥ 0, got ${o.intervalMs / 1000}`);
+    if (time === undefined && o.intervalMs === undefined)
+      problems.push("no time column: give --time COLUMN, or --interval SECONDS to space rows evenly");
+    if (o.intervalMs !== undefined && !(o.intervalMs >= 0))
+      problems.push(`--interval must be ≥ 0, got ${o.intervalMs / 1000}`);
     const used = new Set([sensor, ...(time ?? [])]);
-    const mapped: readonly MetricMapping[] = o.metrics ?? defaults.metrics ?? columns.filter((c) => !used.has(c)).map((c) => ({ column: c, metric: c }));
+    const mapped: readonly MetricMapping[] =
+      o.metrics ?? defaults.metrics ?? columns.filter((c) => !used.has(c)).map((c) => ({ column: c, metric: c }));
     if (mapped.length === 0) problems.push("no metric columns: give --metric COLUMN=NAME[:UNIT]");
     const seen = new Set<string>();
     this.metrics = mapped.map((m) => {
       const nameProblem = metricNameProblem(m.metric);
       if (nameProblem) problems.push(`--metric ${m.column}: ${nameProblem}`);
-      if (RESERVED_METRICS.has(m.metric)) problems.push(`--metric ${m.column}=${m.metric}: "${m.metric}" would be read as the sensor id, the time or metadata; choose another name`);
+      if (RESERVED_METRICS.has(m.metric))
+        problems.push(
+          `--metric ${m.column}=${m.metric}: "${m.metric}" would be read as the sensor id, the time or metadata; choose another name`,
+        );
       if (seen.has(m.metric)) problems.push(`--metric: metric "${m.metric}" is mapped twice`);
       seen.add(m.metric);
       const unit = m.unit ?? GENERIC_UNITS[m.metric];
-      return { index: indexOf(m.column, "--metric"), column: m.column, metric: m.metric, ...(unit === undefined ? {} : { unit }) };
+      return {
+        index: indexOf(m.column, "--metric"),
+        column: m.column,
+        metric: m.metric,
+        ...(unit === undefined ? {} : { unit }),
+      };
     });
     if (problems.length > 0) throw new ConfigError(problems);
     this.prefix = o.sensorPrefix ?? "";
@@ -129,7 +159,12 @@ export class RowMapper {
     if (this.timeIndexes) {
       const text = this.timeIndexes.map((i) => cells[i] ?? "").join(" ");
       const parsed = parseTime(text, this.o.zoneOffsetMinutes);
-      if (parsed === undefined) return problem(line, "bad_time", `${JSON.stringify(text.slice(0, 60))} is not a time between 1970 and 2200 (epoch seconds/ms or YYYY-MM-DD[ HH:MM[:SS[.fff]]][zone])`);
+      if (parsed === undefined)
+        return problem(
+          line,
+          "bad_time",
+          `${JSON.stringify(text.slice(0, 60))} is not a time between 1970 and 2200 (epoch seconds/ms or YYYY-MM-DD[ HH:MM[:SS[.fff]]][zone])`,
+        );
       ts = parsed;
     } else {
       // Counted before the values are read, so a sensor's bad row keeps its slot.
@@ -146,10 +181,12 @@ export class RowMapper {
       const text = cells[m.index] ?? "";
       if (text.trim() === "") continue;
       const value = parseDecimal(text);
-      if (value === undefined) return problem(line, "bad_value", `column "${m.column}": ${JSON.stringify(text.slice(0, 40))} is not a number`);
+      if (value === undefined)
+        return problem(line, "bad_value", `column "${m.column}": ${JSON.stringify(text.slice(0, 40))} is not a number`);
       metrics.push(m.unit === undefined ? { metric: m.metric, value } : { metric: m.metric, value, unit: m.unit });
     }
-    if (metrics.length === 0) return problem(line, "no_values", `no values in ${this.metrics.map((m) => m.column).join(", ")}`);
+    if (metrics.length === 0)
+      return problem(line, "no_values", `no values in ${this.metrics.map((m) => m.column).join(", ")}`);
     return { line, sensorId, ts, metrics };
   }
 }

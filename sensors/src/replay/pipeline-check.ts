@@ -25,14 +25,25 @@ export class GatewayProgress {
   async committed(): Promise<number> {
     let res: Response;
     try {
-      res = await fetch(this.url, { signal: AbortSignal.timeout(5_000), ...(this.token ? { headers: { authorization: `Bearer ${this.token}` } } : {}) });
+      res = await fetch(this.url, {
+        signal: AbortSignal.timeout(5_000),
+        ...(this.token ? { headers: { authorization: `Bearer ${this.token}` } } : {}),
+      });
     } catch (err) {
-      throw new Error(`the gateway's metrics at ${redactUrl(this.url)} cannot be read: ${(err as Error).message}`, { cause: err });
+      throw new Error(`the gateway's metrics at ${redactUrl(this.url)} cannot be read: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
-    if (res.status === 401) throw new Error(`the gateway at ${redactUrl(this.url)} asks for a token: set DATALAB_HTTP_TOKEN as for the gateway`);
+    if (res.status === 401)
+      throw new Error(
+        `the gateway at ${redactUrl(this.url)} asks for a token: set DATALAB_HTTP_TOKEN as for the gateway`,
+      );
     if (!res.ok) throw new Error(`the gateway's metrics at ${redactUrl(this.url)} answered HTTP ${res.status}`);
     const m = COMMITTED.exec(await res.text());
-    if (!m) throw new Error(`${redactUrl(this.url)} has no datalab_gateway_readings_committed_total: is it a DataLab gateway?`);
+    if (!m)
+      throw new Error(
+        `${redactUrl(this.url)} has no datalab_gateway_readings_committed_total: is it a DataLab gateway?`,
+      );
     return Number(m[1]);
   }
 }
@@ -69,7 +80,8 @@ export class GatewayFlow {
     const perMessage = messages > 0 ? readings / messages : 1;
     while (!signal?.aborted && (readings - this.committedSeen) / perMessage >= this.window) {
       const before = this.committedSeen;
-      if ((await this.committedSinceStart()) === before) await sleep(this.pollMs, undefined, { signal }).catch(() => undefined);
+      if ((await this.committedSinceStart()) === before)
+        await sleep(this.pollMs, undefined, { signal }).catch(() => undefined);
     }
   }
 
@@ -120,7 +132,11 @@ export class BrokerDrops {
   }
 
   static async watch(url: string): Promise<BrokerDrops> {
-    const client = mqtt.connect(url, { clientId: `datalab-replay-sys-${process.pid}-${Date.now().toString(36)}`, reconnectPeriod: 0, connectTimeout: 10_000 });
+    const client = mqtt.connect(url, {
+      clientId: `datalab-replay-sys-${process.pid}-${Date.now().toString(36)}`,
+      reconnectPeriod: 0,
+      connectTimeout: 10_000,
+    });
     await new Promise<void>((resolve, reject) => {
       client.once("connect", () => resolve());
       client.once("error", reject);
@@ -163,7 +179,9 @@ export class BrokerDrops {
     // The dropped count of that update follows its uptime in the same burst.
     await this.roundTrip();
     if (this.live === undefined) return { dropped: 0, total: false };
-    return this.baseline === undefined ? { dropped: this.live, total: true } : { dropped: this.live - this.baseline, total: false };
+    return this.baseline === undefined
+      ? { dropped: this.live, total: true }
+      : { dropped: this.live - this.baseline, total: false };
   }
 
   async close(): Promise<void> {

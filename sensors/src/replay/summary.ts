@@ -28,14 +28,24 @@ export class ReplaySummary {
   }
 
   toJSON(): object {
-    return { read: this.read, published: this.published, readings: this.readings, skipped: Object.fromEntries(this.skipped), elapsedMs: Math.round(this.elapsedMs), stopped: this.stopped };
+    return {
+      read: this.read,
+      published: this.published,
+      readings: this.readings,
+      skipped: Object.fromEntries(this.skipped),
+      elapsedMs: Math.round(this.elapsedMs),
+      stopped: this.stopped,
+    };
   }
 
   format(): string {
     const secs = this.elapsedMs / 1000;
     const rate = secs > 0 ? ` (${Math.round(this.published / secs).toLocaleString("en-US")}/s)` : "";
     const head = `replay ${this.stopped ? "stopped" : "done"}: ${this.read} rows read, ${this.published} published, ${this.skippedTotal} skipped in ${secs.toFixed(1)} s${rate}`;
-    const lines = [...this.skipped.entries()].map(([reason, s]) => `  skipped ${reason}: ${s.count} (line${s.lines.length > 1 ? "s" : ""} ${s.lines.join(", ")}${s.count > s.lines.length ? ", …" : ""})`);
+    const lines = [...this.skipped.entries()].map(
+      ([reason, s]) =>
+        `  skipped ${reason}: ${s.count} (line${s.lines.length > 1 ? "s" : ""} ${s.lines.join(", ")}${s.count > s.lines.length ? ", …" : ""})`,
+    );
     return [head, ...lines].join("\n");
   }
 }

@@ -25,7 +25,14 @@ export function parseTime(text: string, zoneOffsetMinutes = 0): number | undefin
     ms = Date.UTC(...parts) + Number(frac.slice(0, 3).padEnd(3, "0"));
     // Date.UTC rolls 2004-02-30 over into March; a date that does not round-trip is not a date.
     const back = new Date(Date.UTC(...parts));
-    if (back.getUTCMonth() !== parts[1] || back.getUTCDate() !== parts[2] || back.getUTCHours() !== parts[3] || back.getUTCMinutes() !== parts[4] || parts[5] > 59) return undefined;
+    if (
+      back.getUTCMonth() !== parts[1] ||
+      back.getUTCDate() !== parts[2] ||
+      back.getUTCHours() !== parts[3] ||
+      back.getUTCMinutes() !== parts[4] ||
+      parts[5] > 59
+    )
+      return undefined;
     ms -= (zone === undefined ? zoneOffsetMinutes : zoneMinutes(zone)) * 60_000;
   }
   return Number.isFinite(ms) && ms >= 0 && ms <= MAX_EPOCH_MS ? ms : undefined;

@@ -85,38 +85,45 @@ const REALISTIC: Record<string, string> = {
   "clock-offset": "2",
 };
 
-const SimulateArgs = z
-  .object({
-    sensors: int(1, 1_000_000).default(10),
-    rate: num(1e-6).optional(),
-    interval: num(1e-6).optional(),
-    seed: z.string().min(1).default("1"),
-    count: int(1).optional(),
-    format: z.enum(["multi", "original"], { error: "expected multi or original" }).default("multi"),
-    topic: z.string().min(1).default("sensors"),
-    qos: z.enum(["0", "1"], { error: "expected 0 or 1" }).default("0").transform((q) => (q === "1" ? 1 : 0) as 0 | 1),
-    kinds: z
-      .string()
-      .transform((v) => v.split(",").map((k) => k.trim()).filter(Boolean))
-      .pipe(z.array(z.enum(SENSOR_KINDS, { error: `expected kinds among ${SENSOR_KINDS.join(", ")}` })).min(1))
-      .optional(),
-    out: outputSpec,
-    speed,
-    start: isoTime.optional(),
-    "id-prefix": z.string().min(1).default("sim"),
-    profile: z.enum(["clean", "realistic"], { error: "expected clean or realistic" }).default("clean"),
-    "temperature-mean": num(-60, 120).optional(),
-    "daily-amplitude": num(0, 50).optional(),
-    noise: num(0, 50).optional(),
-    "battery-life": int(1).optional(),
-    "clock-drift": num(0, 100_000).optional(),
-    "clock-offset": num(0).optional(),
-    "dropout-rate": num(0, 1).optional(),
-    "duplicate-rate": num(0, 1).optional(),
-    "reorder-rate": num(0, 1).optional(),
-    "malformed-rate": num(0, 1).optional(),
-    quiet: z.boolean().default(false),
-  });
+const SimulateArgs = z.object({
+  sensors: int(1, 1_000_000).default(10),
+  rate: num(1e-6).optional(),
+  interval: num(1e-6).optional(),
+  seed: z.string().min(1).default("1"),
+  count: int(1).optional(),
+  format: z.enum(["multi", "original"], { error: "expected multi or original" }).default("multi"),
+  topic: z.string().min(1).default("sensors"),
+  qos: z
+    .enum(["0", "1"], { error: "expected 0 or 1" })
+    .default("0")
+    .transform((q) => (q === "1" ? 1 : 0) as 0 | 1),
+  kinds: z
+    .string()
+    .transform((v) =>
+      v
+        .split(",")
+        .map((k) => k.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.enum(SENSOR_KINDS, { error: `expected kinds among ${SENSOR_KINDS.join(", ")}` })).min(1))
+    .optional(),
+  out: outputSpec,
+  speed,
+  start: isoTime.optional(),
+  "id-prefix": z.string().min(1).default("sim"),
+  profile: z.enum(["clean", "realistic"], { error: "expected clean or realistic" }).default("clean"),
+  "temperature-mean": num(-60, 120).optional(),
+  "daily-amplitude": num(0, 50).optional(),
+  noise: num(0, 50).optional(),
+  "battery-life": int(1).optional(),
+  "clock-drift": num(0, 100_000).optional(),
+  "clock-offset": num(0).optional(),
+  "dropout-rate": num(0, 1).optional(),
+  "duplicate-rate": num(0, 1).optional(),
+  "reorder-rate": num(0, 1).optional(),
+  "malformed-rate": num(0, 1).optional(),
+  quiet: z.boolean().default(false),
+});
 
 export type SimulateArgs = z.infer<typeof SimulateArgs>;
 
@@ -158,7 +165,9 @@ export async function simulateCommand(a: SimulateArgs, mqttUrl: string, signal: 
   const output = await openOutput(a.out, { mqttUrl, qos: a.qos });
   const progress = new ProgressLine();
   const o = toRunOptions(a, signal);
-  if (!a.quiet) o.onProgress = (s) => progress.update("simulate: messages sent", s.sent, s.elapsedMs, a.count ? s.cycles / a.count : undefined);
+  if (!a.quiet)
+    o.onProgress = (s) =>
+      progress.update("simulate: messages sent", s.sent, s.elapsedMs, a.count ? s.cycles / a.count : undefined);
   const stats: SimulationStats = await runClosing(output, progress, () => runSimulation(o, encoder, output));
   const secs = stats.elapsedMs / 1000;
   process.stderr.write(

@@ -7,11 +7,17 @@ import { parseOutputSpec, type OutputSpec } from "./outputs/spec";
  * Command-line values arrive as strings; these schemas give each flag its type, default and
  * check, and `parseFlags` reports every bad flag at once, each by name.
  */
-const notANumber = { error: (iss: { code?: string }) => (iss.code === "invalid_type" ? "expected a number" : undefined) };
+const notANumber = {
+  error: (iss: { code?: string }) => (iss.code === "invalid_type" ? "expected a number" : undefined),
+};
 export const num = (min: number, max = Number.POSITIVE_INFINITY) =>
   z.coerce.number(notANumber).min(min, `expected a number ≥ ${min}`).max(max, `expected a number ≤ ${max}`);
 export const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
-  z.coerce.number(notANumber).int("expected a whole number").min(min, `expected a number ≥ ${min}`).max(max, `expected a number ≤ ${max}`);
+  z.coerce
+    .number(notANumber)
+    .int("expected a whole number")
+    .min(min, `expected a number ≥ ${min}`)
+    .max(max, `expected a number ≤ ${max}`);
 export const rate01 = num(0, 1).default(0);
 
 export const speed = z
@@ -26,7 +32,8 @@ export const speed = z
 
 export const isoTime = z.string().transform((v, ctx) => {
   const ms = Date.parse(v);
-  if (Number.isNaN(ms) || !/\d{4}-\d{2}-\d{2}/.test(v)) ctx.addIssue({ code: "custom", message: "expected an ISO 8601 time, e.g. 2026-01-01T00:00:00Z" });
+  if (Number.isNaN(ms) || !/\d{4}-\d{2}-\d{2}/.test(v))
+    ctx.addIssue({ code: "custom", message: "expected an ISO 8601 time, e.g. 2026-01-01T00:00:00Z" });
   return ms;
 });
 
@@ -43,9 +50,14 @@ export const outputSpec = z
   });
 
 /** `exclusive`: pairs of flags that cannot be given together, checked alongside the schema. */
-export function parseFlags<S extends z.ZodType>(schema: S, values: Record<string, unknown>, exclusive: readonly [string, string][] = []): z.infer<S> {
+export function parseFlags<S extends z.ZodType>(
+  schema: S,
+  values: Record<string, unknown>,
+  exclusive: readonly [string, string][] = [],
+): z.infer<S> {
   const problems: string[] = [];
-  for (const [a, b] of exclusive) if (values[a] !== undefined && values[b] !== undefined) problems.push(`give --${a} or --${b}, not both`);
+  for (const [a, b] of exclusive)
+    if (values[a] !== undefined && values[b] !== undefined) problems.push(`give --${a} or --${b}, not both`);
   const r = schema.safeParse(values);
   if (r.success && problems.length === 0) return r.data;
   const issues = r.success

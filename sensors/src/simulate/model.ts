@@ -1,4 +1,11 @@
-import { Battery, SATURATED_TEMPERATURE, dyingHumidity, dyingTemperature, misbehaviourLevel, SensorClock } from "./behaviours";
+import {
+  Battery,
+  SATURATED_TEMPERATURE,
+  dyingHumidity,
+  dyingTemperature,
+  misbehaviourLevel,
+  SensorClock,
+} from "./behaviours";
 import { DEFAULT_KINDS, type SensorKind, type SimulatedSample } from "./kinds";
 import { Prng } from "./prng";
 
@@ -106,7 +113,10 @@ export class SensorModel {
           s.temperature = roundUnlessSaturated(dyingTemperature(expected + this.noise * gT, level, uSpike));
           break;
         case "humidity":
-          s.humidity = round(dyingHumidity(clamp(this.humidityBase - 2.2 * (expected - this.mean) + 0.8 * gH, 0, 100), level), 1);
+          s.humidity = round(
+            dyingHumidity(clamp(this.humidityBase - 2.2 * (expected - this.mean) + 0.8 * gH, 0, 100), level),
+            1,
+          );
           break;
         case "light":
           s.light = round(this.light(trueTs, gL), 1);
@@ -132,7 +142,13 @@ export class SensorModel {
   private pressure(ts: number, g: number): number {
     const days = ts / DAY_MS;
     const [p1, p2] = this.weatherPhase;
-    return 101_325 + 600 * Math.sin((2 * Math.PI * days) / 4.3 + p1) + 250 * Math.sin((2 * Math.PI * days) / 1.3 + p2) + 80 * Math.cos(4 * Math.PI * (days - 10 / 24)) + 8 * g;
+    return (
+      101_325 +
+      600 * Math.sin((2 * Math.PI * days) / 4.3 + p1) +
+      250 * Math.sin((2 * Math.PI * days) / 1.3 + p2) +
+      80 * Math.cos(4 * Math.PI * (days - 10 / 24)) +
+      8 * g
+    );
   }
 
   get meanTemperature(): number {

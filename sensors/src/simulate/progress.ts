@@ -42,7 +42,9 @@ export function duration(ms: number): string {
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);
   const sec = s % 60;
-  return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${String(sec).padStart(2, "0")}` : `${m}:${String(sec).padStart(2, "0")}`;
+  return h > 0
+    ? `${h}:${String(m).padStart(2, "0")}:${String(sec).padStart(2, "0")}`
+    : `${m}:${String(sec).padStart(2, "0")}`;
 }
 
 /**
@@ -50,7 +52,11 @@ export function duration(ms: number): string {
  * still flushes and closes (its own close error then yields to the run's), and the progress
  * line is ended either way.
  */
-export async function runClosing<T>(output: { close(): Promise<void> }, progress: ProgressLine, job: () => Promise<T>): Promise<T> {
+export async function runClosing<T>(
+  output: { close(): Promise<void> },
+  progress: ProgressLine,
+  job: () => Promise<T>,
+): Promise<T> {
   let result: T;
   try {
     result = await job();

@@ -27,7 +27,11 @@ export interface SimulationStats extends FaultCounts {
  * time, paced by sensor time (see Pacer). Nothing is buffered here beyond one cycle (plus one
  * held back by the reorder fault); the output's backpressure is what bounds memory.
  */
-export async function runSimulation(o: RunSimulationOptions, encoder: MessageEncoder, output: Output): Promise<SimulationStats> {
+export async function runSimulation(
+  o: RunSimulationOptions,
+  encoder: MessageEncoder,
+  output: Output,
+): Promise<SimulationStats> {
   const sim = new Simulator(o);
   const faults = new FaultInjector(seedOf(o.seed), o);
   const pacer = new Pacer(o.speed ?? 1);

@@ -52,7 +52,14 @@ export class Simulator {
           seed: (seed + n * 0x9e3779b1) >>> 0,
           kinds: this.kinds,
           clockOrigin: this.startTs,
-          ...pick(opts, ["meanTemperature", "dailyAmplitude", "noise", "batteryLife", "maxClockOffsetMs", "maxClockDriftPpm"]),
+          ...pick(opts, [
+            "meanTemperature",
+            "dailyAmplitude",
+            "noise",
+            "batteryLife",
+            "maxClockOffsetMs",
+            "maxClockDriftPpm",
+          ]),
         }),
     );
   }

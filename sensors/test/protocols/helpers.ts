@@ -9,7 +9,10 @@ export function fixture(path: string): Buffer {
 }
 
 export function fixtureLines(path: string): string[] {
-  return fixture(path).toString("utf8").split("\n").filter((l) => l.trim() !== "");
+  return fixture(path)
+    .toString("utf8")
+    .split("\n")
+    .filter((l) => l.trim() !== "");
 }
 
 /** Every reading a decoder emits must pass the schema the hub will apply. */

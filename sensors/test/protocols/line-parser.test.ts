@@ -21,7 +21,12 @@ describe("LineParser (via JsonlParser and MySensorsParser)", () => {
       expect(feed(new JsonlParser(), splitAt(bytes, [cut])), `cut at ${cut}`).toEqual(whole);
     }
     // and one byte at a time
-    expect(feed(new JsonlParser(), [...bytes].map((b) => Buffer.of(b)))).toEqual(whole);
+    expect(
+      feed(
+        new JsonlParser(),
+        [...bytes].map((b) => Buffer.of(b)),
+      ),
+    ).toEqual(whole);
   });
 
   it("strips CR and skips blank lines, raw excludes the terminator", () => {

@@ -57,12 +57,16 @@ describe("MySensorsController: node ids", () => {
     }
     expect(given).toHaveLength(60);
     expect(given).not.toContain(46);
-    expect(given).toEqual([...Array.from({ length: 45 }, (_, i) => i + 1), ...Array.from({ length: 15 }, (_, i) => i + 47)]);
+    expect(given).toEqual([
+      ...Array.from({ length: 45 }, (_, i) => i + 1),
+      ...Array.from({ length: 15 }, (_, i) => i + 47),
+    ]);
     expect(c.node(46)).toMatchObject({ nodeId: 46, firstSeenAt: NOW });
     expect(c.node(46)?.assignedAt).toBeUndefined();
     // A restarted controller over the same storage still knows 46 is taken.
     const next = controller(storage);
-    for (let id = 62; id <= 254; id++) expect(next.handle(msg("255;255;3;0;3;")).replies).toEqual([`255;255;3;0;4;${id}\n`]);
+    for (let id = 62; id <= 254; id++)
+      expect(next.handle(msg("255;255;3;0;3;")).replies).toEqual([`255;255;3;0;4;${id}\n`]);
     expect(next.handle(msg("255;255;3;0;3;")).warning).toMatch(/no free/);
   });
 
@@ -102,12 +106,19 @@ describe("MySensorsController: time and config", () => {
 
   it("answers I_CONFIG with M, or I when configured", () => {
     expect(controller().handle(msg("5;255;3;0;6;0")).replies).toEqual(["5;255;3;0;6;M\n"]);
-    expect(controller(undefined, { unitSystem: "I" }).handle(msg("5;255;3;0;6;0")).replies).toEqual(["5;255;3;0;6;I\n"]);
+    expect(controller(undefined, { unitSystem: "I" }).handle(msg("5;255;3;0;6;0")).replies).toEqual([
+      "5;255;3;0;6;I\n",
+    ]);
   });
 
   it("does not reply to readings, logs or requests", () => {
     const c = controller();
-    for (const line of ["46;0;1;0;0;20.3", "0;255;3;0;9;TSM:INIT", "1;2;2;0;2;", "0;255;3;0;14;Gateway startup complete."]) {
+    for (const line of [
+      "46;0;1;0;0;20.3",
+      "0;255;3;0;9;TSM:INIT",
+      "1;2;2;0;2;",
+      "0;255;3;0;14;Gateway startup complete.",
+    ]) {
       expect(c.handle(msg(line)).replies).toEqual([]);
     }
   });
@@ -123,7 +134,12 @@ describe("MySensorsController: metadata", () => {
     }
     // Node 5 asked for the config (5;255;3;0;6;0) during its start-up.
     expect(replies).toEqual(["5;255;3;0;6;M\n"]);
-    expect(c.node(5)).toMatchObject({ nodeId: 5, libraryVersion: "2.1.0", repeater: false, sketchName: "Weather_Station" });
+    expect(c.node(5)).toMatchObject({
+      nodeId: 5,
+      libraryVersion: "2.1.0",
+      repeater: false,
+      sketchName: "Weather_Station",
+    });
     expect(c.node(0)).toMatchObject({ libraryVersion: "2.1.0", repeater: true });
     // Persisted: a new instance sees the same.
     expect(controller(storage).node(5)).toMatchObject({ sketchName: "Weather_Station" });
@@ -132,7 +148,11 @@ describe("MySensorsController: metadata", () => {
   it("records children and feeds their sensor type to decode (V_LEVEL of an S_LIGHT_LEVEL)", () => {
     const c = controller();
     const presented = c.handle(msg("48;3;0;0;16;Lux meter"));
-    expect(presented.metadata?.children["3"]).toEqual({ type: 16, typeName: "S_LIGHT_LEVEL", description: "Lux meter" });
+    expect(presented.metadata?.children["3"]).toEqual({
+      type: 16,
+      typeName: "S_LIGHT_LEVEL",
+      description: "Lux meter",
+    });
     c.handle(msg("48;255;3;0;12;1.4"));
     expect(c.node(48)).toMatchObject({ sketchVersion: "1.4" });
     const decoded = decodeMySensors(msg("48;3;1;0;37;329.0"), { sensorTypeOf: (n, ch) => c.sensorTypeOf(n, ch) });

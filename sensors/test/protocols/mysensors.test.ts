@@ -34,7 +34,9 @@ describe("MySensors fixtures", () => {
 
   it("serial-log.txt: classifies the real presentation and internal lines", () => {
     expect(decode("0;255;3;0;14;Gateway startup complete.")).toEqual({
-      kind: "ignored", category: "gateway_ready", message: "Gateway startup complete.",
+      kind: "ignored",
+      category: "gateway_ready",
+      message: "Gateway startup complete.",
     });
     expect(decode("5;255;0;0;17;2.1.0")).toMatchObject({ kind: "ignored", category: "presentation" });
     expect(decode("5;255;3;0;11;Weather_Station")).toMatchObject({ kind: "ignored", category: "internal" });
@@ -82,8 +84,12 @@ describe("MySensors frame", () => {
     const bytes = encodeMySensorsSet(46, 0, MysVariable.TEMP, 20.3);
     expect(bytes.toString()).toBe("46;0;1;0;0;20.3\n");
     expect(framesOf(feed(new MySensorsParser(), [bytes]))[0]).toEqual(msg("46;0;1;0;0;20.3"));
-    expect(() => encodeMySensors({ nodeId: 300, childId: 0, command: 1, ack: 0, type: 0, payload: "1" })).toThrowError(/node id/);
-    expect(() => encodeMySensors({ nodeId: 1, childId: 0, command: 1, ack: 0, type: 47, payload: "a\nb" })).toThrowError(/line break/);
+    expect(() => encodeMySensors({ nodeId: 300, childId: 0, command: 1, ack: 0, type: 0, payload: "1" })).toThrowError(
+      /node id/,
+    );
+    expect(() =>
+      encodeMySensors({ nodeId: 1, childId: 0, command: 1, ack: 0, type: 47, payload: "a\nb" }),
+    ).toThrowError(/line break/);
   });
 });
 
@@ -109,7 +115,12 @@ describe("MySensors decode", () => {
 
   it("refines V_LEVEL from the child's presentation when known", () => {
     const sensorTypeOf = (node: number, child: number) => (node === 48 && child === 3 ? 16 : undefined);
-    expect(readingsOf(decode("48;3;1;0;37;329.0", { sensorTypeOf }))[0]).toEqual({ sensorId: "mys-48-3", metric: "light", value: 329, unit: "lx" });
+    expect(readingsOf(decode("48;3;1;0;37;329.0", { sensorTypeOf }))[0]).toEqual({
+      sensorId: "mys-48-3",
+      metric: "light",
+      value: 329,
+      unit: "lx",
+    });
     expect(readingsOf(decode("48;4;1;0;37;329.0", { sensorTypeOf }))[0]).toMatchObject({ metric: "level" });
   });
 
@@ -140,7 +151,10 @@ describe("MySensors parser properties", () => {
       command: fc.integer({ min: 0, max: 4 }),
       ack: fc.integer({ min: 0, max: 1 }),
       type: fc.integer({ min: 0, max: 60 }),
-      payload: fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }).map(String), fc.string({ maxLength: 25 }).map((s) => s.replace(/[\r\n]/g, ""))),
+      payload: fc.oneof(
+        fc.double({ noNaN: true, noDefaultInfinity: true }).map(String),
+        fc.string({ maxLength: 25 }).map((s) => s.replace(/[\r\n]/g, "")),
+      ),
     })
     .map((f) => MySensorsMessage.create(f));
 
@@ -148,7 +162,10 @@ describe("MySensors parser properties", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 1500 }), fc.array(fc.nat(1500), { maxLength: 6 }), (bytes, cuts) => {
         const p = new MySensorsParser();
-        for (const chunk of splitAt(bytes, cuts.filter((c) => c <= bytes.length))) {
+        for (const chunk of splitAt(
+          bytes,
+          cuts.filter((c) => c <= bytes.length),
+        )) {
           for (const r of p.push(chunk)) if (r.kind === "frame") expectValidReadings(decodeMySensors(r.frame));
           expect(p.bufferedBytes).toBeLessThanOrEqual(256);
         }
@@ -158,34 +175,49 @@ describe("MySensors parser properties", () => {
   });
 
   it("recovers every valid message among garbage lines, however chunked", () => {
-    const garbage = fc.uint8Array({ maxLength: 60 }).map((b) => Buffer.concat([Buffer.from(b.filter((x) => x !== 0x0a)), Buffer.of(0x0a)]));
+    const garbage = fc
+      .uint8Array({ maxLength: 60 })
+      .map((b) => Buffer.concat([Buffer.from(b.filter((x) => x !== 0x0a)), Buffer.of(0x0a)]));
     fc.assert(
-      fc.property(fc.array(fc.tuple(garbage, anyMessage), { maxLength: 15 }), fc.array(fc.nat(2000), { maxLength: 8 }), (items, cuts) => {
-        const lines = items.flatMap(([g, m]) => [g, m.toBuffer()]);
-        const bytes = Buffer.concat(lines);
-        const results = feed(new MySensorsParser(), splitAt(bytes, cuts.filter((c) => c <= bytes.length)));
-        expect(results).toEqual(lines.flatMap((l) => feed(new MySensorsParser(), [l])));
-        // Each valid message is the frame parsed from its own line.
-        const perLine = lines.map((l) => feed(new MySensorsParser(), [l]));
-        items.forEach(([, m], i) => {
-          const own = perLine[2 * i + 1]!;
-          expect(own).toHaveLength(1);
-          expect(own[0]).toMatchObject({ kind: "frame", frame: m });
-        });
-      }),
+      fc.property(
+        fc.array(fc.tuple(garbage, anyMessage), { maxLength: 15 }),
+        fc.array(fc.nat(2000), { maxLength: 8 }),
+        (items, cuts) => {
+          const lines = items.flatMap(([g, m]) => [g, m.toBuffer()]);
+          const bytes = Buffer.concat(lines);
+          const results = feed(
+            new MySensorsParser(),
+            splitAt(
+              bytes,
+              cuts.filter((c) => c <= bytes.length),
+            ),
+          );
+          expect(results).toEqual(lines.flatMap((l) => feed(new MySensorsParser(), [l])));
+          // Each valid message is the frame parsed from its own line.
+          const perLine = lines.map((l) => feed(new MySensorsParser(), [l]));
+          items.forEach(([, m], i) => {
+            const own = perLine[2 * i + 1]!;
+            expect(own).toHaveLength(1);
+            expect(own[0]).toMatchObject({ kind: "frame", frame: m });
+          });
+        },
+      ),
     );
   });
 
   it("never throws on mutated valid lines and recovers the next one", () => {
     const good = Buffer.from("46;0;1;0;0;20.3\n");
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.nat(good.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }), (edits) => {
-        const bad = Buffer.from(good);
-        for (const [at, b] of edits) bad[at] = b;
-        const results = feed(new MySensorsParser(), [bad, Buffer.of(0x0a), good]);
-        for (const r of results) if (r.kind === "frame") decodeMySensors(r.frame);
-        expect(results.at(-1)).toMatchObject({ kind: "frame", frame: msg("46;0;1;0;0;20.3") });
-      }),
+      fc.property(
+        fc.array(fc.tuple(fc.nat(good.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }),
+        (edits) => {
+          const bad = Buffer.from(good);
+          for (const [at, b] of edits) bad[at] = b;
+          const results = feed(new MySensorsParser(), [bad, Buffer.of(0x0a), good]);
+          for (const r of results) if (r.kind === "frame") decodeMySensors(r.frame);
+          expect(results.at(-1)).toMatchObject({ kind: "frame", frame: msg("46;0;1;0;0;20.3") });
+        },
+      ),
     );
   });
 });

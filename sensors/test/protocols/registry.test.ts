@@ -36,7 +36,9 @@ describe("createParser", () => {
 
   it("mysensors: readings, ignored traffic, and decode errors with the raw line", () => {
     const codec = createParser("mysensors");
-    const outs = codec.push(Buffer.concat([fixture("mysensors/controller-doc.txt"), Buffer.from("1;2;1;0;0;warm\nnot a message\n")]));
+    const outs = codec.push(
+      Buffer.concat([fixture("mysensors/controller-doc.txt"), Buffer.from("1;2;1;0;0;warm\nnot a message\n")]),
+    );
     expect(count(outs)).toEqual({ ignored: 2, readings: 4, "decode:bad_field": 1, "parse:bad_field": 1 });
     const decodeError = outs.find((o) => o.kind === "error" && o.stage === "decode");
     expect(decodeError?.raw.toString()).toBe("1;2;1;0;0;warm");
@@ -58,11 +60,15 @@ describe("createParser", () => {
     const m1 = createParser("xbee").push(encodeXBee(frame, 1));
     const m2 = createParser("xbee2").push(encodeXBee(frame, 2));
     expect(encodeXBee(frame, 1).equals(encodeXBee(frame, 2))).toBe(false);
-    expect(m1.map((o) => (o.kind === "readings" ? o.readings : o))).toEqual(m2.map((o) => (o.kind === "readings" ? o.readings : o)));
+    expect(m1.map((o) => (o.kind === "readings" ? o.readings : o))).toEqual(
+      m2.map((o) => (o.kind === "readings" ? o.readings : o)),
+    );
   });
 
   it("xbee: pin options reach decode, node addresses in any case", () => {
-    const codec = createParser("xbee", { pinsByNode: { "0013A20040522BAA": { AD1: { metric: "moisture", unit: "%", scale: 0.1 } } } });
+    const codec = createParser("xbee", {
+      pinsByNode: { "0013A20040522BAA": { AD1: { metric: "moisture", unit: "%", scale: 0.1 } } },
+    });
     const outs = codec.push(encodeXBee({ type: 0x92, source64: "0013a20040522baa", analog: { AD1: 500 } }));
     expect(outs[0]).toMatchObject({ kind: "readings", readings: [{ metric: "moisture", value: 50, unit: "%" }] });
   });
@@ -80,7 +86,10 @@ describe("createParser", () => {
     expect(() => createParser("mysensors", { unitSystem: "X" as never })).toThrowError(/unitSystem/);
     let error: unknown;
     try {
-      createParser("xbee", { pins: { AD9: { metric: "" }, DIO1: { metric: "x", scale: Number.NaN } }, pinsByNode: { zz: {} } });
+      createParser("xbee", {
+        pins: { AD9: { metric: "" }, DIO1: { metric: "x", scale: Number.NaN } },
+        pinsByNode: { zz: {} },
+      });
     } catch (err) {
       error = err;
     }

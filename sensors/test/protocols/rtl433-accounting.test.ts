@@ -7,7 +7,13 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { runCommand } from "@datalab/shared/testing";
-import { createMessageDecoder, RTL433_FIELD_RULES, splitUnitSuffix, UnitConfig, type FieldNote } from "../../src/protocols/index";
+import {
+  createMessageDecoder,
+  RTL433_FIELD_RULES,
+  splitUnitSuffix,
+  UnitConfig,
+  type FieldNote,
+} from "../../src/protocols/index";
 
 const decode = createMessageDecoder("rtl433");
 /** Keys that name the sensor or the time; not measurements, not counted. */
@@ -42,7 +48,15 @@ function account(line: string): Account {
 
 describe("rtl_433 fields: stored or counted, never dropped", () => {
   it("pressure_PSI, current and strike_count are each stored or counted", () => {
-    const line = JSON.stringify({ model: "Tyre-And-Storm", id: 9, pressure_PSI: 32.5, current: 4.641, strike_count: 12, storm_dist_km: 8, rssi: -12.1 });
+    const line = JSON.stringify({
+      model: "Tyre-And-Storm",
+      id: 9,
+      pressure_PSI: 32.5,
+      current: 4.641,
+      strike_count: 12,
+      storm_dist_km: 8,
+      rssi: -12.1,
+    });
     const r = decode(Buffer.from(line));
     expect(r.kind).toBe("readings");
     if (r.kind !== "readings") return;
@@ -59,17 +73,37 @@ describe("rtl_433 fields: stored or counted, never dropped", () => {
     ]);
     expect(account(line).unaccounted).toEqual([]);
     // With the unit configured (Efergy's is amperes), `current` is stored in A and no longer counted.
-    const configured = createMessageDecoder("rtl433", { units: new UnitConfig([{ metric: "current", unit: "A" }]) })(Buffer.from(line));
+    const configured = createMessageDecoder("rtl433", { units: new UnitConfig([{ metric: "current", unit: "A" }]) })(
+      Buffer.from(line),
+    );
     expect(configured).toMatchObject({ kind: "readings", notes: [{ field: "rssi", outcome: "metadata" }] });
-    if (configured.kind === "readings") expect(configured.readings.find((x) => x.metric === "current")).toMatchObject({ value: 4.641, unit: "A" });
+    if (configured.kind === "readings")
+      expect(configured.readings.find((x) => x.metric === "current")).toMatchObject({ value: 4.641, unit: "A" });
   });
 
   it("the same quantity in -C si and -C customary spellings lands in one canonical unit", () => {
-    const si = decode(Buffer.from('{"model":"W","id":1,"temperature_C":20,"pressure_kPa":220,"rain_mm":25.4,"wind_avg_km_h":36,"setpoint_C":21}'));
-    const customary = decode(Buffer.from('{"model":"W","id":1,"temperature_F":68,"pressure_PSI":31.9083,"rain_in":1,"wind_avg_mi_h":22.3694,"setpoint_F":69.8}'));
-    const values = (r: typeof si) => (r.kind === "readings" ? Object.fromEntries(r.readings.map((x) => [x.metric, [Math.round(x.value * 10) / 10, x.unit]])) : {});
+    const si = decode(
+      Buffer.from(
+        '{"model":"W","id":1,"temperature_C":20,"pressure_kPa":220,"rain_mm":25.4,"wind_avg_km_h":36,"setpoint_C":21}',
+      ),
+    );
+    const customary = decode(
+      Buffer.from(
+        '{"model":"W","id":1,"temperature_F":68,"pressure_PSI":31.9083,"rain_in":1,"wind_avg_mi_h":22.3694,"setpoint_F":69.8}',
+      ),
+    );
+    const values = (r: typeof si) =>
+      r.kind === "readings"
+        ? Object.fromEntries(r.readings.map((x) => [x.metric, [Math.round(x.value * 10) / 10, x.unit]]))
+        : {};
     expect(values(customary)).toEqual(values(si));
-    expect(values(si)).toEqual({ temperature: [20, "Cel"], pressure: [220000, "Pa"], rain: [25.4, "mm"], wind_speed: [10, "m/s"], setpoint: [21, "Cel"] });
+    expect(values(si)).toEqual({
+      temperature: [20, "Cel"],
+      pressure: [220000, "Pa"],
+      rain: [25.4, "mm"],
+      wind_speed: [10, "m/s"],
+      setpoint: [21, "Cel"],
+    });
   });
 
   it("Debian's rtl_433 -y on its decoders' test codes, -C si and -C customary: every numeric field accounted for (needs rtl_433)", async () => {
@@ -83,7 +117,9 @@ describe("rtl_433 fields: stored or counted, never dropped", () => {
       .slice(1)
       .map((l) => l.split("\t")[0]!)
       .filter(Boolean);
-    const jobs = [...new Set(codes)].flatMap((code) => (["si", "customary"] as const).map((units) => ({ code, units })));
+    const jobs = [...new Set(codes)].flatMap((code) =>
+      (["si", "customary"] as const).map((units) => ({ code, units })),
+    );
     const lines: { units: string; line: string }[] = [];
     // Two at a time, asynchronously: the vitest worker is never blocked, the machine's two cores are shared.
     let next = 0;
@@ -111,6 +147,8 @@ describe("rtl_433 fields: stored or counted, never dropped", () => {
       for (const n of a.counted) counted[n.outcome] = (counted[n.outcome] ?? 0) + 1;
     }
     expect(stored).toBeGreaterThan(0);
-    console.info(`rtl_433 -y: ${models.size} models, ${lines.length} events (-C si and -C customary), ${numeric} numeric fields: ${stored} stored, counted ${JSON.stringify(counted)}`);
+    console.info(
+      `rtl_433 -y: ${models.size} models, ${lines.length} events (-C si and -C customary), ${numeric} numeric fields: ${stored} stored, counted ${JSON.stringify(counted)}`,
+    );
   }, 120_000);
 });

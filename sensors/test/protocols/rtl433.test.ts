@@ -8,7 +8,17 @@ import {
   rtl433Timestamp,
   type DecodeResult,
 } from "../../src/protocols/index";
-import { expectValidReadings, feed, fixture, fixtureLines, framesOf, readingsOf, splitAt, unitsByMetric, valuesByMetric } from "./helpers";
+import {
+  expectValidReadings,
+  feed,
+  fixture,
+  fixtureLines,
+  framesOf,
+  readingsOf,
+  splitAt,
+  unitsByMetric,
+  valuesByMetric,
+} from "./helpers";
 
 function decodeLine(line: string, options = {}): DecodeResult {
   const event = Rtl433Event.fromBuffer(Buffer.from(line));
@@ -43,7 +53,8 @@ describe("rtl_433 fixtures: every line decodes", () => {
 
   it("matches the fixture README's counts: battery_ok on 41 lines, humidity on 20, °F on 6", () => {
     const counts: Record<string, number> = {};
-    for (const line of events) for (const r of readingsOf(decodeLine(line))) counts[r.metric] = (counts[r.metric] ?? 0) + 1;
+    for (const line of events)
+      for (const r of readingsOf(decodeLine(line))) counts[r.metric] = (counts[r.metric] ?? 0) + 1;
     expect(counts["battery_ok"]).toBe(41);
     expect(counts["humidity"]).toBe(20);
     expect(events.filter((l) => l.includes("temperature_F"))).toHaveLength(6);
@@ -78,10 +89,24 @@ describe("rtl_433 decode: exact values", () => {
   it("Fineoffset-WH24: wind, rain, light, uv", () => {
     const r = decodeLine(events.find((l) => l.includes('"id" : 191'))!);
     expect(valuesByMetric(r)).toEqual({
-      temperature: 11.8, humidity: 78, battery_ok: 1, wind_speed: 1.12, wind_gust: 2.24,
-      wind_direction: 266, rain: 22.2, light: 0, uv: 1, uv_index: 0,
+      temperature: 11.8,
+      humidity: 78,
+      battery_ok: 1,
+      wind_speed: 1.12,
+      wind_gust: 2.24,
+      wind_direction: 266,
+      rain: 22.2,
+      light: 0,
+      uv: 1,
+      uv_index: 0,
     });
-    expect(unitsByMetric(r)).toMatchObject({ wind_speed: "m/s", wind_gust: "m/s", wind_direction: "deg", rain: "mm", light: "lx" });
+    expect(unitsByMetric(r)).toMatchObject({
+      wind_speed: "m/s",
+      wind_gust: "m/s",
+      wind_direction: "deg",
+      rain: "mm",
+      light: "lx",
+    });
   });
 
   it("Fineoffset-WHx080: km/h wind to m/s", () => {
@@ -109,12 +134,14 @@ describe("rtl_433 decode: exact values", () => {
     expect(valuesByMetric(r515)["temperature"]).toBeCloseTo(-14.1111, 4);
   });
 
-  it("Acurite-Atlas: \"lux\" key is light; Acurite-606TX id format", () => {
+  it('Acurite-Atlas: "lux" key is light; Acurite-606TX id format', () => {
     expect(valuesByMetric(decodeLine(events.find((l) => l.includes("Acurite-Atlas"))!))["light"]).toBe(360);
-    expect(readingsOf(decodeLine(events.find((l) => l.includes("Acurite-606TX"))!))[0]!.sensorId).toBe("rtl433-Acurite-606TX-1-163");
+    expect(readingsOf(decodeLine(events.find((l) => l.includes("Acurite-606TX"))!))[0]!.sensorId).toBe(
+      "rtl433-Acurite-606TX-1-163",
+    );
   });
 
-  it("legacy style: battery \"OK\", model with spaces, Oregon gust/average/direction in m/s", () => {
+  it('legacy style: battery "OK", model with spaces, Oregon gust/average/direction in m/s', () => {
     const nexus = decodeLine(legacy[0]!);
     expect(readingsOf(nexus)[0]!.sensorId).toBe("rtl433-Nexus-Temperature-183");
     expect(valuesByMetric(nexus)).toEqual({ temperature: 24.9 });
@@ -147,7 +174,10 @@ describe("rtl_433 time forms", () => {
 
 describe("rtl_433 rejects", () => {
   it("events without a usable model", () => {
-    expect(Rtl433Event.fromBuffer(Buffer.from('{"id":1,"temperature_C":2}'))).toMatchObject({ ok: false, reason: "missing_field" });
+    expect(Rtl433Event.fromBuffer(Buffer.from('{"id":1,"temperature_C":2}'))).toMatchObject({
+      ok: false,
+      reason: "missing_field",
+    });
     expect(Rtl433Event.fromBuffer(Buffer.from('{"model":5}'))).toMatchObject({ ok: false, reason: "bad_field" });
     expect(Rtl433Event.fromBuffer(Buffer.from("[]"))).toMatchObject({ ok: false, reason: "not_object" });
   });
@@ -157,7 +187,10 @@ describe("rtl_433 rejects", () => {
   });
 
   it("treats an event without measurements as ignored", () => {
-    expect(decodeLine('{"model":"Doorbell","id":3,"button":1}')).toMatchObject({ kind: "ignored", category: "no_metrics" });
+    expect(decodeLine('{"model":"Doorbell","id":3,"button":1}')).toMatchObject({
+      kind: "ignored",
+      category: "no_metrics",
+    });
   });
 
   it("reads numbered probes", () => {
@@ -177,7 +210,13 @@ describe("rtl_433 encode and properties", () => {
   it("never throws on random bytes, and decode never throws on what parses", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 1500 }), fc.array(fc.nat(1500), { maxLength: 6 }), (bytes, cuts) => {
-        const results = feed(new Rtl433Parser({ maxLineLength: 200 }), splitAt(bytes, cuts.filter((c) => c <= bytes.length)));
+        const results = feed(
+          new Rtl433Parser({ maxLineLength: 200 }),
+          splitAt(
+            bytes,
+            cuts.filter((c) => c <= bytes.length),
+          ),
+        );
         for (const r of results) if (r.kind === "frame") decodeRtl433(r.frame);
       }),
     );
@@ -185,39 +224,63 @@ describe("rtl_433 encode and properties", () => {
 
   it("decode never throws on arbitrary JSON objects with a model", () => {
     fc.assert(
-      fc.property(fc.dictionary(fc.constantFrom("temperature_C", "humidity", "battery", "wind_avg_km_h", "time", "id", "channel", "x"), fc.jsonValue()), (fields) => {
-        const event = Rtl433Event.fromObject({ ...fields, model: "M" });
-        if (!event.ok) throw new Error("model was set");
-        expectValidReadings(decodeRtl433(event.frame));
-      }),
+      fc.property(
+        fc.dictionary(
+          fc.constantFrom("temperature_C", "humidity", "battery", "wind_avg_km_h", "time", "id", "channel", "x"),
+          fc.jsonValue(),
+        ),
+        (fields) => {
+          const event = Rtl433Event.fromObject({ ...fields, model: "M" });
+          if (!event.ok) throw new Error("model was set");
+          expectValidReadings(decodeRtl433(event.frame));
+        },
+      ),
     );
   });
 
   it("never throws on mutated fixture lines, and recovers the next line", () => {
     fc.assert(
-      fc.property(fc.nat(events.length - 1), fc.array(fc.tuple(fc.nat(400), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }), (i, edits) => {
-        const bad = Buffer.from(events[i]!);
-        for (const [at, b] of edits) bad[at % bad.length] = b;
-        const results = feed(new Rtl433Parser(), [bad, Buffer.from(`\n${events[0]!}\n`)]);
-        for (const r of results) if (r.kind === "frame") expectValidReadings(decodeRtl433(r.frame));
-        expect(results.at(-1)).toMatchObject({ kind: "frame", raw: Buffer.from(events[0]!) });
-      }),
+      fc.property(
+        fc.nat(events.length - 1),
+        fc.array(fc.tuple(fc.nat(400), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }),
+        (i, edits) => {
+          const bad = Buffer.from(events[i]!);
+          for (const [at, b] of edits) bad[at % bad.length] = b;
+          const results = feed(new Rtl433Parser(), [bad, Buffer.from(`\n${events[0]!}\n`)]);
+          for (const r of results) if (r.kind === "frame") expectValidReadings(decodeRtl433(r.frame));
+          expect(results.at(-1)).toMatchObject({ kind: "frame", raw: Buffer.from(events[0]!) });
+        },
+      ),
     );
   });
 
   it("recovers every fixture event interleaved with garbage lines, however chunked", () => {
-    const garbage = fc.uint8Array({ maxLength: 80 }).map((b) => Buffer.concat([Buffer.from(b.filter((x) => x !== 0x0a)), Buffer.of(0x0a)]));
+    const garbage = fc
+      .uint8Array({ maxLength: 80 })
+      .map((b) => Buffer.concat([Buffer.from(b.filter((x) => x !== 0x0a)), Buffer.of(0x0a)]));
     fc.assert(
-      fc.property(fc.array(fc.tuple(garbage, fc.nat(events.length - 1)), { maxLength: 15 }), fc.array(fc.nat(4000), { maxLength: 8 }), (items, cuts) => {
-        const lines = items.flatMap(([g, i]) => [g, Buffer.from(`${events[i]!}\n`)]);
-        const bytes = Buffer.concat(lines);
-        const results = feed(new Rtl433Parser(), splitAt(bytes, cuts.filter((c) => c <= bytes.length)));
-        // Chunking changes nothing: the same results as each line parsed on its own...
-        expect(results).toEqual(lines.flatMap((l) => feed(new Rtl433Parser(), [l])));
-        // ...and every event line came back as its own frame, in order.
-        const eventRaws = results.filter((r) => r.kind === "frame" && events.includes(r.raw.toString())).map((r) => r.raw.toString());
-        expect(eventRaws).toEqual(items.map(([, i]) => events[i]));
-      }),
+      fc.property(
+        fc.array(fc.tuple(garbage, fc.nat(events.length - 1)), { maxLength: 15 }),
+        fc.array(fc.nat(4000), { maxLength: 8 }),
+        (items, cuts) => {
+          const lines = items.flatMap(([g, i]) => [g, Buffer.from(`${events[i]!}\n`)]);
+          const bytes = Buffer.concat(lines);
+          const results = feed(
+            new Rtl433Parser(),
+            splitAt(
+              bytes,
+              cuts.filter((c) => c <= bytes.length),
+            ),
+          );
+          // Chunking changes nothing: the same results as each line parsed on its own...
+          expect(results).toEqual(lines.flatMap((l) => feed(new Rtl433Parser(), [l])));
+          // ...and every event line came back as its own frame, in order.
+          const eventRaws = results
+            .filter((r) => r.kind === "frame" && events.includes(r.raw.toString()))
+            .map((r) => r.raw.toString());
+          expect(eventRaws).toEqual(items.map(([, i]) => events[i]));
+        },
+      ),
     );
   });
 });

@@ -11,7 +11,16 @@ import {
   type DecodeResult,
   type XBeeDecodeOptions,
 } from "../../src/protocols/index";
-import { errorsOf, expectValidReadings, feed, framesOf, hex, readingsOf, unitsByMetric, valuesByMetric } from "./helpers";
+import {
+  errorsOf,
+  expectValidReadings,
+  feed,
+  framesOf,
+  hex,
+  readingsOf,
+  unitsByMetric,
+  valuesByMetric,
+} from "./helpers";
 import { summaryFields, xbeeFixtureRows } from "./xbee-fixtures";
 
 const rows = xbeeFixtureRows();
@@ -82,13 +91,30 @@ describe("XBee fixture rows: decode outcome and expected_summary values", () => 
         // xbee-api states analog values in mV, round(raw * 1200 / 1023): map every AD pin so.
         if (f.analogMv) {
           const mv: XBeeDecodeOptions = {
-            pins: Object.fromEntries(["AD0", "AD1", "AD2", "AD3"].map((p) => [p, { metric: `${p}_mV`, unit: "mV", scale: XBEE_S2_ADC_MV_PER_COUNT }])),
+            pins: Object.fromEntries(
+              ["AD0", "AD1", "AD2", "AD3"].map((p) => [
+                p,
+                { metric: `${p}_mV`, unit: "mV", scale: XBEE_S2_ADC_MV_PER_COUNT },
+              ]),
+            ),
           };
           const mvValues = valuesByMetric(decodeXBee(frame, mv));
-          expect(Object.fromEntries(Object.entries(mvValues).filter(([k]) => k.endsWith("_mV")).map(([k, v]) => [k.slice(0, -3), Math.round(v)]))).toEqual(f.analogMv);
+          expect(
+            Object.fromEntries(
+              Object.entries(mvValues)
+                .filter(([k]) => k.endsWith("_mV"))
+                .map(([k, v]) => [k.slice(0, -3), Math.round(v)]),
+            ),
+          ).toEqual(f.analogMv);
         }
         if (f.digitalMv) {
-          expect(Object.fromEntries(Object.entries(defaults).filter(([k]) => k.startsWith("dio")).map(([k, v]) => [`DIO${k.slice(3)}`, v]))).toEqual(f.digitalMv);
+          expect(
+            Object.fromEntries(
+              Object.entries(defaults)
+                .filter(([k]) => k.startsWith("dio"))
+                .map(([k, v]) => [`DIO${k.slice(3)}`, v]),
+            ),
+          ).toEqual(f.digitalMv);
         }
         for (const [pin, raw] of Object.entries(f.analogRaw)) expect(defaults[`adc${pin.slice(2)}`]).toBe(raw);
         for (const [pin, state] of Object.entries(f.digitalRaw)) expect(defaults[`dio${pin.slice(3)}`]).toBe(state);
@@ -125,7 +151,12 @@ describe("XBee 0x90 payloads", () => {
   };
 
   it("reads key=value pairs with any of the separators", () => {
-    for (const text of ["temperature=21.5,humidity=40", "temperature=21.5;humidity=40", "temperature=21.5&humidity=40", "temperature=21.5 humidity=40\r\n"]) {
+    for (const text of [
+      "temperature=21.5,humidity=40",
+      "temperature=21.5;humidity=40",
+      "temperature=21.5&humidity=40",
+      "temperature=21.5 humidity=40\r\n",
+    ]) {
       const r = rx(text);
       expectValidReadings(r);
       expect(readingsOf(r)).toEqual([
@@ -145,7 +176,9 @@ describe("XBee 0x90 payloads", () => {
 
   it("skips non-numeric pairs, takes ts, drops a trailing NUL", () => {
     const r = rx(Buffer.concat([Buffer.from("v=3.3,state=ok,ts=1700000000"), Buffer.of(0)]));
-    expect(readingsOf(r)).toEqual([{ sensorId: "xbee-0013a20040522baa", metric: "v", value: 3.3, ts: 1_700_000_000_000 }]);
+    expect(readingsOf(r)).toEqual([
+      { sensorId: "xbee-0013a20040522baa", metric: "v", value: 3.3, ts: 1_700_000_000_000 },
+    ]);
     expect(rx("state=ok")).toMatchObject({ kind: "ignored", category: "no_metrics" });
   });
 
@@ -160,17 +193,30 @@ describe("XBee 0x90 payloads", () => {
   it("decodes 0x91 (AO=1) payloads the same way", () => {
     // Fixture row 2's header with a key=value payload instead of "test message".
     const data = Buffer.concat([hex("0013A20040C401A9 0000 E8 E8 0011 C105 01"), Buffer.from("t=5")]);
-    expect(readingsOf(decodeXBee(new XBeeFrame(0x91, data)))).toEqual([{ sensorId: "xbee-0013a20040c401a9", metric: "t", value: 5 }]);
+    expect(readingsOf(decodeXBee(new XBeeFrame(0x91, data)))).toEqual([
+      { sensorId: "xbee-0013a20040c401a9", metric: "t", value: 5 },
+    ]);
   });
 
   it("reports a 0x90 shorter than its header as truncated", () => {
-    expect(decodeXBee(new XBeeFrame(0x90, hex("0013A200")))).toMatchObject({ kind: "error", reason: "truncated_frame" });
+    expect(decodeXBee(new XBeeFrame(0x90, hex("0013A200")))).toMatchObject({
+      kind: "error",
+      reason: "truncated_frame",
+    });
   });
 });
 
 describe("XBee 0x92 pin mapping", () => {
   const sample = XBeeFrame.fromBuffer(
-    encodeXBee({ type: 0x92, source64: "0013a20040522baa", digital: { DIO3: 0, DIO4: true }, analog: { AD1: 549, AD2: 300, SUPPLY: 2816 } }, 2),
+    encodeXBee(
+      {
+        type: 0x92,
+        source64: "0013a20040522baa",
+        digital: { DIO3: 0, DIO4: true },
+        analog: { AD1: 549, AD2: 300, SUPPLY: 2816 },
+      },
+      2,
+    ),
     2,
   );
   if (!sample.ok) throw new Error(sample.message);
@@ -179,17 +225,26 @@ describe("XBee 0x92 pin mapping", () => {
   it("defaults: raw ADC counts, DIO 0/1, supply voltage in volts", () => {
     const r = decodeXBee(frame);
     expect(valuesByMetric(r)).toEqual({ adc1: 549, adc2: 300, supply_voltage: 3.3, dio3: 0, dio4: 1 });
-    expect(unitsByMetric(r)).toEqual({ adc1: undefined, adc2: undefined, supply_voltage: "V", dio3: undefined, dio4: undefined });
+    expect(unitsByMetric(r)).toEqual({
+      adc1: undefined,
+      adc2: undefined,
+      supply_voltage: "V",
+      dio3: undefined,
+      dio4: undefined,
+    });
   });
 
   it("applies scale and offset per pin, per node overrides, and false drops a pin", () => {
     const options: XBeeDecodeOptions = {
       // A TMP36 on AD1: 10 mV/°C with a 500 mV offset.
-      pins: { AD1: { metric: "temperature", unit: "Cel", scale: XBEE_S2_ADC_MV_PER_COUNT / 10, offset: -50 }, DIO3: false },
+      pins: {
+        AD1: { metric: "temperature", unit: "Cel", scale: XBEE_S2_ADC_MV_PER_COUNT / 10, offset: -50 },
+        DIO3: false,
+      },
       pinsByNode: { "0013a20040522baa": { AD2: { metric: "light_level", unit: "%", scale: 100 / 1023 } } },
     };
     const v = valuesByMetric(decodeXBee(frame, options));
-    expect(v["temperature"]).toBeCloseTo(549 * (1200 / 1023) / 10 - 50, 9);
+    expect(v["temperature"]).toBeCloseTo((549 * (1200 / 1023)) / 10 - 50, 9);
     expect(v["light_level"]).toBeCloseTo(29.3255, 4);
     expect(v).not.toHaveProperty("dio3");
     expect(v).not.toHaveProperty("adc1");
@@ -197,8 +252,14 @@ describe("XBee 0x92 pin mapping", () => {
 
   it("refuses a sample whose masks do not match its length", () => {
     const good = frame.data;
-    expect(decodeXBee(new XBeeFrame(0x92, good.subarray(0, good.length - 1)))).toMatchObject({ kind: "error", reason: "truncated_frame" });
-    expect(decodeXBee(new XBeeFrame(0x92, Buffer.concat([good, Buffer.of(0)])))).toMatchObject({ kind: "error", reason: "bad_length" });
+    expect(decodeXBee(new XBeeFrame(0x92, good.subarray(0, good.length - 1)))).toMatchObject({
+      kind: "error",
+      reason: "truncated_frame",
+    });
+    expect(decodeXBee(new XBeeFrame(0x92, Buffer.concat([good, Buffer.of(0)])))).toMatchObject({
+      kind: "error",
+      reason: "bad_length",
+    });
     const twoSamples = Buffer.from(good);
     twoSamples[11] = 2;
     expect(decodeXBee(new XBeeFrame(0x92, twoSamples))).toMatchObject({ kind: "error", reason: "bad_field" });

@@ -31,7 +31,8 @@ export function xbeeFixtureRows(): XBeeFixtureRow[] {
  * (xbee-api's `remote64=` / `receiveOptions=` or the `src64=` / `options=0x..` of rows 18-27).
  */
 export function summaryFields(summary: string) {
-  const num = (text: string | undefined) => (text === undefined ? undefined : text.startsWith("0x") ? parseInt(text, 16) : Number(text));
+  const num = (text: string | undefined) =>
+    text === undefined ? undefined : text.startsWith("0x") ? parseInt(text, 16) : Number(text);
   const remote64 = /(?:remote64|src64)=([0-9a-f]{16})/.exec(summary)?.[1];
   const remote16 = /(?:remote16|src16)=([0-9a-f]{4})/.exec(summary)?.[1];
   const options = num(/(?:receiveOptions|options)=(0x[0-9a-f]+|\d+)/.exec(summary)?.[1]);
@@ -41,15 +42,26 @@ export function summaryFields(summary: string) {
   const digitalBlock = /digitalSamples=\{([^}]*)\}/.exec(summary)?.[1];
   const analogBlock = /analogSamples=\{([^}]*)\}/.exec(summary)?.[1];
   const pairs = (block: string | undefined) =>
-    block === undefined ? undefined : Object.fromEntries(block.split(",").filter(Boolean).map((p) => p.split(":")).map(([k, v]) => [k!, Number(v)]));
+    block === undefined
+      ? undefined
+      : Object.fromEntries(
+          block
+            .split(",")
+            .filter(Boolean)
+            .map((p) => p.split(":"))
+            .map(([k, v]) => [k!, Number(v)]),
+        );
   // rows 18-19 style: DIO1=0 AD0=0x02b7 (raw)
   const digitalRaw = Object.fromEntries([...summary.matchAll(/\b(DIO\d+)=(\d)\b/g)].map((m) => [m[1]!, Number(m[2])]));
-  const analogRaw = Object.fromEntries([...summary.matchAll(/\b(AD\d)=0x([0-9a-f]{4})\b/g)].map((m) => [m[1]!, parseInt(m[2]!, 16)]));
+  const analogRaw = Object.fromEntries(
+    [...summary.matchAll(/\b(AD\d)=0x([0-9a-f]{4})\b/g)].map((m) => [m[1]!, parseInt(m[2]!, 16)]),
+  );
   return {
     remote64,
     remote16: remote16 === undefined ? undefined : parseInt(remote16, 16),
     options,
-    data: dataHex !== undefined ? Buffer.from(dataHex, "hex") : dataText !== undefined ? Buffer.from(dataText) : undefined,
+    data:
+      dataHex !== undefined ? Buffer.from(dataHex, "hex") : dataText !== undefined ? Buffer.from(dataText) : undefined,
     digitalMv: pairs(digitalBlock),
     analogMv: pairs(analogBlock),
     digitalRaw,

@@ -1,13 +1,7 @@
 import fc from "fast-check";
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import {
-  XBeeFrame,
-  XBeeParser,
-  XBeeParserStream,
-  type ParseResult,
-  type XBeeApiMode,
-} from "../../src/protocols/index";
+import { XBeeFrame, XBeeParser, XBeeParserStream, type ParseResult, type XBeeApiMode } from "../../src/protocols/index";
 import { errorsOf, feed, framesOf, hex, splitAt } from "./helpers";
 import { xbeeFixtureRows } from "./xbee-fixtures";
 
@@ -24,7 +18,8 @@ const escaped = (frame: Buffer) => {
 const RX2 = escaped(RX);
 const IO2 = escaped(IO);
 
-const kinds = (results: ParseResult<XBeeFrame>[]) => results.map((r) => (r.kind === "frame" ? `frame:${r.frame.type.toString(16)}` : r.reason));
+const kinds = (results: ParseResult<XBeeFrame>[]) =>
+  results.map((r) => (r.kind === "frame" ? `frame:${r.frame.type.toString(16)}` : r.reason));
 
 describe("XBeeParser: inline bytes", () => {
   it("joins a frame split across two chunks", () => {
@@ -44,7 +39,12 @@ describe("XBeeParser: inline bytes", () => {
       for (let cut = 0; cut <= frame.length; cut++) {
         expect(feed(new XBeeParser(), splitAt(frame, [cut])), `cut at ${cut}`).toEqual(whole);
       }
-      expect(feed(new XBeeParser(), [...frame].map((b) => Buffer.of(b)))).toEqual(whole);
+      expect(
+        feed(
+          new XBeeParser(),
+          [...frame].map((b) => Buffer.of(b)),
+        ),
+      ).toEqual(whole);
     }
   });
 
@@ -136,7 +136,9 @@ describe("XBeeParser: inline bytes", () => {
 
   it("works as a Transform with objectMode output", async () => {
     const results: ParseResult<XBeeFrame>[] = [];
-    for await (const r of Readable.from([IO.subarray(0, 5), Buffer.concat([IO.subarray(5), BAD])]).pipe(new XBeeParserStream())) {
+    for await (const r of Readable.from([IO.subarray(0, 5), Buffer.concat([IO.subarray(5), BAD])]).pipe(
+      new XBeeParserStream(),
+    )) {
       results.push(r as ParseResult<XBeeFrame>);
     }
     expect(kinds(results)).toEqual(["frame:92", "bad_checksum"]);
@@ -146,23 +148,35 @@ describe("XBeeParser: inline bytes", () => {
 describe("XBeeParser: fixture rows", () => {
   const rows = xbeeFixtureRows();
 
-  it.each(rows.map((r) => [r.row, r.frameType, r] as const))("row %i (%s) at every split position", (_row, _type, r) => {
-    const whole = feed(new XBeeParser({ mode: r.mode }), [r.bytes]);
-    const expected = r.summary.startsWith("NEGATIVE CASE") ? ["bad_checksum"] : r.frameType.split("+").map((t) => `frame:${t.slice(2).toLowerCase()}`);
-    expect(kinds(whole)).toEqual(expected);
-    for (let cut = 0; cut <= r.bytes.length; cut++) {
-      expect(feed(new XBeeParser({ mode: r.mode }), splitAt(r.bytes, [cut]))).toEqual(whole);
-    }
-  });
+  it.each(rows.map((r) => [r.row, r.frameType, r] as const))(
+    "row %i (%s) at every split position",
+    (_row, _type, r) => {
+      const whole = feed(new XBeeParser({ mode: r.mode }), [r.bytes]);
+      const expected = r.summary.startsWith("NEGATIVE CASE")
+        ? ["bad_checksum"]
+        : r.frameType.split("+").map((t) => `frame:${t.slice(2).toLowerCase()}`);
+      expect(kinds(whole)).toEqual(expected);
+      for (let cut = 0; cut <= r.bytes.length; cut++) {
+        expect(feed(new XBeeParser({ mode: r.mode }), splitAt(r.bytes, [cut]))).toEqual(whole);
+      }
+    },
+  );
 
   it("parses all rows fed as one stream per API mode, with garbage in between", () => {
     for (const mode of [1, 2] as const) {
       const ofMode = rows.filter((r) => r.mode === mode);
       const bytes = Buffer.concat(ofMode.flatMap((r) => [Buffer.from("noise\r\n"), r.bytes]));
       const out = feed(new XBeeParser({ mode }), splitAt(bytes, [7, 100, 333]));
-      const frameCount = ofMode.reduce((n, r) => n + (r.summary.startsWith("NEGATIVE") ? 0 : r.frameType.split("+").length), 0);
+      const frameCount = ofMode.reduce(
+        (n, r) => n + (r.summary.startsWith("NEGATIVE") ? 0 : r.frameType.split("+").length),
+        0,
+      );
       expect(framesOf(out)).toHaveLength(frameCount);
-      expect(errorsOf(out).filter((e) => e.reason !== "garbage").map((e) => e.reason)).toEqual(mode === 1 ? ["bad_checksum"] : []);
+      expect(
+        errorsOf(out)
+          .filter((e) => e.reason !== "garbage")
+          .map((e) => e.reason),
+      ).toEqual(mode === 1 ? ["bad_checksum"] : []);
     }
   });
 });
@@ -170,9 +184,14 @@ describe("XBeeParser: fixture rows", () => {
 // ---- properties ------------------------------------------------------------------------
 
 /** Bytes biased towards the ones that matter to framing. */
-const byte = fc.oneof({ weight: 1, arbitrary: fc.constantFrom(0x7e, 0x7d, 0x11, 0x13, 0x00, 0xff) }, { weight: 3, arbitrary: fc.integer({ min: 0, max: 255 }) });
+const byte = fc.oneof(
+  { weight: 1, arbitrary: fc.constantFrom(0x7e, 0x7d, 0x11, 0x13, 0x00, 0xff) },
+  { weight: 3, arbitrary: fc.integer({ min: 0, max: 255 }) },
+);
 const bytes = (maxLength: number) => fc.array(byte, { maxLength }).map((a) => Buffer.from(a));
-const frameArb = fc.record({ type: fc.integer({ min: 0, max: 255 }), data: bytes(40) }).map(({ type, data }) => new XBeeFrame(type, data));
+const frameArb = fc
+  .record({ type: fc.integer({ min: 0, max: 255 }), data: bytes(40) })
+  .map(({ type, data }) => new XBeeFrame(type, data));
 const cutsArb = fc.array(fc.nat(3000), { maxLength: 8 });
 
 interface Placed {
@@ -185,7 +204,10 @@ interface Placed {
 function run(mode: XBeeApiMode, input: Buffer, cuts: number[]): Placed[] {
   const p = new XBeeParser({ mode, maxFrameLength: 128 });
   const results: ParseResult<XBeeFrame>[] = [];
-  for (const chunk of splitAt(input, cuts.filter((c) => c <= input.length))) {
+  for (const chunk of splitAt(
+    input,
+    cuts.filter((c) => c <= input.length),
+  )) {
     results.push(...p.push(chunk));
     expect(p.bufferedBytes).toBeLessThanOrEqual(2 * (128 + 4));
   }
@@ -233,7 +255,9 @@ describe("XBeeParser properties", () => {
       fc.property(fc.array(fc.record({ garbage, frame: frameArb }), { maxLength: 12 }), cutsArb, (segments, cuts) => {
         const { input, placed } = layout(1, segments);
         const out = run(1, input, cuts);
-        expect(out.filter((o) => o.result.kind === "frame").map((o) => [o.start, o.end])).toEqual(placed.map((p) => [p.start, p.end]));
+        expect(out.filter((o) => o.result.kind === "frame").map((o) => [o.start, o.end])).toEqual(
+          placed.map((p) => [p.start, p.end]),
+        );
         expect(framesOf(out.map((o) => o.result))).toEqual(placed.map((p) => p.frame));
         expect(out.every((o) => o.result.kind === "frame" || o.result.reason === "garbage")).toBe(true);
       }),
@@ -246,26 +270,39 @@ describe("XBeeParser properties", () => {
     // and then swallow the start of the real frame behind it. Mode 1 cannot tell; the honest
     // property is that this is the only way a real frame goes missing.
     fc.assert(
-      fc.property(fc.array(fc.record({ garbage: bytes(30), frame: frameArb }), { maxLength: 12 }), cutsArb, (segments, cuts) => {
-        const { input, placed } = layout(1, segments);
-        const out = run(1, input, cuts);
-        const phantoms = out.filter((o) => o.result.kind === "frame" && !placed.some((p) => p.start === o.start && p.end === o.end));
-        for (const real of placed) {
-          if (recovered(out, real)) continue;
-          expect(phantoms.some((ph) => ph.start < real.end && real.start < ph.end), `frame at ${real.start} lost without a phantom`).toBe(true);
-        }
-      }),
+      fc.property(
+        fc.array(fc.record({ garbage: bytes(30), frame: frameArb }), { maxLength: 12 }),
+        cutsArb,
+        (segments, cuts) => {
+          const { input, placed } = layout(1, segments);
+          const out = run(1, input, cuts);
+          const phantoms = out.filter(
+            (o) => o.result.kind === "frame" && !placed.some((p) => p.start === o.start && p.end === o.end),
+          );
+          for (const real of placed) {
+            if (recovered(out, real)) continue;
+            expect(
+              phantoms.some((ph) => ph.start < real.end && real.start < ph.end),
+              `frame at ${real.start} lost without a phantom`,
+            ).toBe(true);
+          }
+        },
+      ),
       { numRuns: 500 },
     );
   });
 
   it("API mode 2: every valid frame is recovered whatever the garbage, 0x7E and 0x7D included", () => {
     fc.assert(
-      fc.property(fc.array(fc.record({ garbage: bytes(30), frame: frameArb }), { maxLength: 12 }), cutsArb, (segments, cuts) => {
-        const { input, placed } = layout(2, segments);
-        const out = run(2, input, cuts);
-        for (const real of placed) expect(recovered(out, real), `frame at ${real.start}`).toBe(true);
-      }),
+      fc.property(
+        fc.array(fc.record({ garbage: bytes(30), frame: frameArb }), { maxLength: 12 }),
+        cutsArb,
+        (segments, cuts) => {
+          const { input, placed } = layout(2, segments);
+          const out = run(2, input, cuts);
+          for (const real of placed) expect(recovered(out, real), `frame at ${real.start}`).toBe(true);
+        },
+      ),
       { numRuns: 500 },
     );
   });

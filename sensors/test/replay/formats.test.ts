@@ -1,7 +1,17 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "@datalab/shared";
-import { CsvFormat, IntelLabFormat, parseMetricSpec, parseTime, RowMapper, splitCsvLine, type ParsedLine, type ReplayRecord, type TableFormat } from "../../src/index";
+import {
+  CsvFormat,
+  IntelLabFormat,
+  parseMetricSpec,
+  parseTime,
+  RowMapper,
+  splitCsvLine,
+  type ParsedLine,
+  type ReplayRecord,
+  type TableFormat,
+} from "../../src/index";
 import { fixturePath } from "./helpers";
 
 function parseAll(format: TableFormat, text: string): ParsedLine[] {
@@ -93,7 +103,10 @@ describe("CSV format", () => {
     const f = new CsvFormat();
     const text = readFileSync(fixturePath("suthaharan/single-hop.csv"), "utf8").split("\n").slice(0, 3).join("\n");
     const parsed = parseAll(f, text);
-    expect(parsed[0]).toEqual({ kind: "header", columns: ["reading", "mote_id", "indoor", "humidity", "temperature", "label"] });
+    expect(parsed[0]).toEqual({
+      kind: "header",
+      columns: ["reading", "mote_id", "indoor", "humidity", "temperature", "label"],
+    });
     expect(parsed[1]).toEqual({ kind: "row", row: { line: 2, cells: ["1", "1", "1", "45.93", "27.97", "0"] } });
   });
 
@@ -115,9 +128,33 @@ describe("CSV format", () => {
       return mapper.toRecord(p.row);
     });
     expect(recs).toEqual([
-      { line: 2, sensorId: "telosb-1", ts: start, metrics: [{ metric: "rh", value: 45.93, unit: "%RH" }, { metric: "temperature", value: 27.97, unit: "Cel" }] },
-      { line: 3, sensorId: "telosb-4", ts: start, metrics: [{ metric: "rh", value: 45.9, unit: "%RH" }, { metric: "temperature", value: 27.95, unit: "Cel" }] },
-      { line: 4, sensorId: "telosb-1", ts: start + 5_000, metrics: [{ metric: "rh", value: 45.8, unit: "%RH" }, { metric: "temperature", value: 27.9, unit: "Cel" }] },
+      {
+        line: 2,
+        sensorId: "telosb-1",
+        ts: start,
+        metrics: [
+          { metric: "rh", value: 45.93, unit: "%RH" },
+          { metric: "temperature", value: 27.97, unit: "Cel" },
+        ],
+      },
+      {
+        line: 3,
+        sensorId: "telosb-4",
+        ts: start,
+        metrics: [
+          { metric: "rh", value: 45.9, unit: "%RH" },
+          { metric: "temperature", value: 27.95, unit: "Cel" },
+        ],
+      },
+      {
+        line: 4,
+        sensorId: "telosb-1",
+        ts: start + 5_000,
+        metrics: [
+          { metric: "rh", value: 45.8, unit: "%RH" },
+          { metric: "temperature", value: 27.9, unit: "Cel" },
+        ],
+      },
     ]);
   });
 
@@ -136,7 +173,17 @@ describe("CSV format", () => {
       "9,1,45.0,-1.5", // 10 ok
       "10,\u0007bell,45,27", // 11 control character in the id
     ].join("\n");
-    const mapper = () => new RowMapper(f.columns!, { defaultSensorId: "x", sensor: "mote_id", intervalMs: 1000, startMs: 0, metrics: [{ column: "humidity", metric: "humidity" }, { column: "temperature", metric: "temperature" }] });
+    const mapper = () =>
+      new RowMapper(f.columns!, {
+        defaultSensorId: "x",
+        sensor: "mote_id",
+        intervalMs: 1000,
+        startMs: 0,
+        metrics: [
+          { column: "humidity", metric: "humidity" },
+          { column: "temperature", metric: "temperature" },
+        ],
+      });
     let m: RowMapper | undefined;
     const out: [number, string][] = [];
     for (const p of parseAll(f, text)) {
@@ -165,7 +212,12 @@ describe("CSV format", () => {
     const f = new CsvFormat({ headerless: true, delimiter: ";" });
     const p1 = f.parseLine("kitchen;1700000000;21.5", 1);
     expect(f.columns).toEqual(["1", "2", "3"]);
-    const m = new RowMapper(f.columns!, { defaultSensorId: "x", sensor: "1", time: ["2"], metrics: [{ column: "3", metric: "temperature" }] });
+    const m = new RowMapper(f.columns!, {
+      defaultSensorId: "x",
+      sensor: "1",
+      time: ["2"],
+      metrics: [{ column: "3", metric: "temperature" }],
+    });
     if (p1.kind !== "row") throw new Error("not a row");
     expect(m.toRecord(p1.row)).toMatchObject({ sensorId: "kitchen", ts: 1_700_000_000_000 });
     const p2 = f.parseLine("kitchen;2023-11-14T22:13:20.250+01:00;21.6", 2);
@@ -177,7 +229,15 @@ describe("CSV format", () => {
     const cols = ["reading", "mote_id", "humidity"];
     let err: unknown;
     try {
-      new RowMapper(cols, { defaultSensorId: "x", sensor: "mote", time: ["when"], metrics: [{ column: "humidity", metric: "ts" }, { column: "temp", metric: "t" }] });
+      new RowMapper(cols, {
+        defaultSensorId: "x",
+        sensor: "mote",
+        time: ["when"],
+        metrics: [
+          { column: "humidity", metric: "ts" },
+          { column: "temp", metric: "t" },
+        ],
+      });
     } catch (e) {
       err = e;
     }
@@ -198,7 +258,8 @@ describe("time and metric specs", () => {
     expect(parseTime("2004-03-31 03:38:15.757551", -8 * 60)).toBe(Date.UTC(2004, 2, 31, 11, 38, 15, 757));
     expect(parseTime("2004-03-31T03:38Z")).toBe(Date.UTC(2004, 2, 31, 3, 38));
     expect(parseTime("2004-03-31")).toBe(Date.UTC(2004, 2, 31));
-    for (const bad of ["", "yesterday", "2004-13-01 00:00:00", "2004-02-30", "1960-01-01", "2004-03-31 03:38:61"]) expect(parseTime(bad), bad).toBeUndefined();
+    for (const bad of ["", "yesterday", "2004-13-01 00:00:00", "2004-02-30", "1960-01-01", "2004-03-31 03:38:61"])
+      expect(parseTime(bad), bad).toBeUndefined();
   });
 
   it("parses COLUMN, COLUMN=NAME and COLUMN=NAME:UNIT", () => {

@@ -8,7 +8,11 @@ const mqtt = (root = "lab") => new MqttEncoder("multi", root);
 describe("replayFile", () => {
   it("publishes each Intel Lab row as one multi-metric message on <root>/<sensor>, with its original timestamp", async () => {
     const out = new MemoryOutput();
-    const summary = await replayFile({ file: fixturePath("intel-lab/lines.txt"), format: "intel-lab", mapping: {}, speed: "max" }, mqtt(), out);
+    const summary = await replayFile(
+      { file: fixturePath("intel-lab/lines.txt"), format: "intel-lab", mapping: {}, speed: "max" },
+      mqtt(),
+      out,
+    );
     expect(summary.toJSON()).toMatchObject({ read: 9, published: 9, skipped: {} });
     expect(out.messages.map((m) => m.topic)).toEqual(Array(9).fill("lab/1"));
     expect(out.json()[0]).toEqual({
@@ -26,10 +30,25 @@ describe("replayFile", () => {
   it("with --interval, the four motes of multi-hop.csv overlap: each mote's first row is at --start, its n-th at n × interval", async () => {
     const out = new MemoryOutput();
     const start = Date.UTC(2010, 5, 1);
-    const summary = await replayFile({ file: fixturePath("suthaharan/multi-hop.csv"), format: "csv", mapping: { sensor: "mote_id", intervalMs: 5_000, startMs: start, metrics: [{ column: "humidity", metric: "humidity" }] }, speed: "max" }, mqtt(), out);
+    const summary = await replayFile(
+      {
+        file: fixturePath("suthaharan/multi-hop.csv"),
+        format: "csv",
+        mapping: {
+          sensor: "mote_id",
+          intervalMs: 5_000,
+          startMs: start,
+          metrics: [{ column: "humidity", metric: "humidity" }],
+        },
+        speed: "max",
+      },
+      mqtt(),
+      out,
+    );
     expect(summary.published).toBe(18_760);
     const byMote = new Map<string, number[]>();
-    for (const m of out.json() as { sensor: string; ts: number }[]) byMote.set(m.sensor, [...(byMote.get(m.sensor) ?? []), m.ts]);
+    for (const m of out.json() as { sensor: string; ts: number }[])
+      byMote.set(m.sensor, [...(byMote.get(m.sensor) ?? []), m.ts]);
     expect([...byMote.keys()].sort()).toEqual(["1", "2", "3", "4"]);
     for (const [mote, ts] of byMote) {
       expect(ts[0], mote).toBe(start);
@@ -47,7 +66,15 @@ describe("replayFile", () => {
     const o: ReplayOptions = {
       file,
       format: "csv",
-      mapping: { sensor: "mote_id", intervalMs: 1000, startMs: 0, metrics: [{ column: "humidity", metric: "humidity" }, { column: "temperature", metric: "temperature" }] },
+      mapping: {
+        sensor: "mote_id",
+        intervalMs: 1000,
+        startMs: 0,
+        metrics: [
+          { column: "humidity", metric: "humidity" },
+          { column: "temperature", metric: "temperature" },
+        ],
+      },
       speed: "max",
       onProblem: (p) => problems.push(p.line),
     };
@@ -56,7 +83,10 @@ describe("replayFile", () => {
     expect(problems).toEqual([4, 7, 10, 13, 16, 19, 22]);
     expect(summary.read).toBe(21);
     expect(summary.published).toBe(14);
-    expect(Object.fromEntries(summary.skipped)).toEqual({ bad_value: { count: 6, lines: [4, 7, 10, 13, 16] }, field_count: { count: 1, lines: [22] } });
+    expect(Object.fromEntries(summary.skipped)).toEqual({
+      bad_value: { count: 6, lines: [4, 7, 10, 13, 16] },
+      field_count: { count: 1, lines: [22] },
+    });
     expect(summary.format()).toMatch(/21 rows read, 14 published, 7 skipped/);
     expect(summary.format()).toMatch(/skipped bad_value: 6 \(lines 4, 7, 10, 13, 16, …\)/);
     expect(summary.format()).toMatch(/skipped field_count: 1 \(line 22\)/);
@@ -75,7 +105,11 @@ describe("replayFile", () => {
     for await (const l of new LineReader(file).lines()) lines.push(l.text);
     expect(lines).toEqual(["sensor,t", "a,1", undefined, "b,2"]);
     const out = new MemoryOutput();
-    const s = await replayFile({ file, format: "csv", mapping: { sensor: "sensor", intervalMs: 0, startMs: 1e12 }, speed: "max" }, mqtt(), out);
+    const s = await replayFile(
+      { file, format: "csv", mapping: { sensor: "sensor", intervalMs: 0, startMs: 1e12 }, speed: "max" },
+      mqtt(),
+      out,
+    );
     expect(Object.fromEntries(s.skipped)).toEqual({ line_too_long: { count: 1, lines: [3] } });
     expect(out.json()).toEqual([
       { sensor: "a", t: 1, ts: 1e12 },
@@ -84,25 +118,52 @@ describe("replayFile", () => {
   });
 
   it("uses the file name as the sensor without --sensor, states the units of its metrics, and stops at --limit", async () => {
-    const file = writeTemp("greenhouse.csv", "when,soil,air\n2024-05-01T10:00:00Z,31.5,22\n2024-05-01T10:01:00Z,31.4,22.5\n2024-05-01T10:02:00Z,31.2,23\n");
+    const file = writeTemp(
+      "greenhouse.csv",
+      "when,soil,air\n2024-05-01T10:00:00Z,31.5,22\n2024-05-01T10:01:00Z,31.4,22.5\n2024-05-01T10:02:00Z,31.2,23\n",
+    );
     const out = new MemoryOutput();
     const s = await replayFile(
-      { file, format: "csv", mapping: { time: ["when"], metrics: [{ column: "soil", metric: "moisture", unit: "%" }, { column: "air", metric: "temperature" }] }, speed: "max", limit: 2 },
+      {
+        file,
+        format: "csv",
+        mapping: {
+          time: ["when"],
+          metrics: [
+            { column: "soil", metric: "moisture", unit: "%" },
+            { column: "air", metric: "temperature" },
+          ],
+        },
+        speed: "max",
+        limit: 2,
+      },
       mqtt("farm"),
       out,
     );
     expect(s.read).toBe(2);
     expect(out.messages.map((m) => m.topic)).toEqual(["farm/greenhouse", "farm/greenhouse"]);
-    expect(out.json()[1]).toEqual({ sensor: "greenhouse", moisture: 31.4, temperature: 22.5, units: { moisture: "%", temperature: "Cel" }, ts: Date.UTC(2024, 4, 1, 10, 1) });
+    expect(out.json()[1]).toEqual({
+      sensor: "greenhouse",
+      moisture: 31.4,
+      temperature: 22.5,
+      units: { moisture: "%", temperature: "Cel" },
+      ts: Date.UTC(2024, 4, 1, 10, 1),
+    });
   });
 
   it("replays into a radio codec that the gateway's parser reads back, skipping rows the protocol cannot carry", async () => {
     const file = writeTemp("mixed.csv", "mote,temperature,co2\n3,21.5,\n3,21.6,400\n");
     const out = new MemoryOutput();
-    const s = await replayFile({ file, format: "csv", mapping: { sensor: "mote", intervalMs: 1000, startMs: 1e12 }, speed: "max" }, createSerialEncoder("mysensors"), out);
+    const s = await replayFile(
+      { file, format: "csv", mapping: { sensor: "mote", intervalMs: 1000, startMs: 1e12 }, speed: "max" },
+      createSerialEncoder("mysensors"),
+      out,
+    );
     expect(Object.fromEntries(s.skipped)).toEqual({ not_encodable: { count: 1, lines: [3] } });
     const codec = createParser("mysensors");
-    const readings = codec.push(Buffer.concat(out.messages.map((m) => m.payload))).flatMap((o) => (o.kind === "readings" ? o.readings : []));
+    const readings = codec
+      .push(Buffer.concat(out.messages.map((m) => m.payload)))
+      .flatMap((o) => (o.kind === "readings" ? o.readings : []));
     expect(readings).toEqual([{ sensorId: "mys-3-0", metric: "temperature", value: 21.5, unit: "Cel" }]);
   });
 

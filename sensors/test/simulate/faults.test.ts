@@ -1,6 +1,16 @@
 import { describe, expect, it } from "vitest";
 import { createMessageDecoder, createParser } from "../../src/protocols/index";
-import { createSerialEncoder, FaultInjector, MqttEncoder, sampleToMessage, seedOf, Simulator, type Emission, type FaultOptions, type MessageEncoder } from "../../src/index";
+import {
+  createSerialEncoder,
+  FaultInjector,
+  MqttEncoder,
+  sampleToMessage,
+  seedOf,
+  Simulator,
+  type Emission,
+  type FaultOptions,
+  type MessageEncoder,
+} from "../../src/index";
 
 const START = Date.UTC(2026, 0, 1);
 const KINDS = ["temperature", "humidity", "battery"] as const;
@@ -15,7 +25,11 @@ function stream(seed: string, faults: FaultOptions, cycles: number): Emission[] 
 }
 
 function bytes(encoder: MessageEncoder, emissions: Emission[]): Buffer[] {
-  return emissions.flatMap((e) => encoder.encode(sampleToMessage(e.sample, KINDS), e.malformed).map((m) => Buffer.concat([Buffer.from(m.topic), m.payload])));
+  return emissions.flatMap((e) =>
+    encoder
+      .encode(sampleToMessage(e.sample, KINDS), e.malformed)
+      .map((m) => Buffer.concat([Buffer.from(m.topic), m.payload])),
+  );
 }
 
 /** What the gateway's MQTT side accepts: the DataLab JSON codec, the same one a JSON-lines radio uses. */
@@ -49,7 +63,9 @@ describe("faults", () => {
     expect(emissions).toHaveLength(N);
     const mqtt = new MqttEncoder("multi", "t");
     const flagged = emissions.map((e) => e.malformed !== undefined);
-    const rejected = emissions.map((e) => !acceptedAsMqttJson(mqtt.encode(sampleToMessage(e.sample, KINDS), e.malformed)[0]!.payload));
+    const rejected = emissions.map(
+      (e) => !acceptedAsMqttJson(mqtt.encode(sampleToMessage(e.sample, KINDS), e.malformed)[0]!.payload),
+    );
     expect(rejected).toEqual(flagged);
     const observed = rejected.filter(Boolean).length / N;
     expect(Math.abs(observed - rate)).toBeLessThan(tolerance(rate, N));
@@ -95,7 +111,9 @@ describe("faults", () => {
     let inversions = 0;
     for (let i = 1; i < faulty.length; i++) if (faulty[i]!.sample.ts < faulty[i - 1]!.sample.ts) inversions += 1;
     expect(inversions).toBe(late);
-    const changed = faulty.filter((e) => JSON.stringify(e.sample) !== JSON.stringify(clean.get(`${e.sample.sensorId}#${e.sample.n}`)));
+    const changed = faulty.filter(
+      (e) => JSON.stringify(e.sample) !== JSON.stringify(clean.get(`${e.sample.sensorId}#${e.sample.n}`)),
+    );
     expect(changed).toEqual([]);
   });
 

@@ -41,7 +41,19 @@ function correlation(x: number[], y: number[]): number {
 
 describe("simulator statistics match the configuration", () => {
   // One reading a minute for 14 days: 20,160 readings.
-  const samples = run({ sensors: 1, rate: 1 / 60, seed: "stats", startTs: START, meanTemperature: 20, dailyAmplitude: 3, noise: 0.15, kinds: ["temperature", "humidity", "light", "pressure", "battery"] }, 14 * 1440);
+  const samples = run(
+    {
+      sensors: 1,
+      rate: 1 / 60,
+      seed: "stats",
+      startTs: START,
+      meanTemperature: 20,
+      dailyAmplitude: 3,
+      noise: 0.15,
+      kinds: ["temperature", "humidity", "light", "pressure", "battery"],
+    },
+    14 * 1440,
+  );
   const ts = samples.map((s) => s.ts);
   const temp = samples.map((s) => s.temperature!);
 
@@ -51,7 +63,9 @@ describe("simulator statistics match the configuration", () => {
     expect(Math.abs(fit.amplitude - 3)).toBeLessThan(0.02);
     // The residual is the configured noise (0.15 °C) within 10 %, rounding to 0.01 °C included.
     const phase = phaseOf(ts, temp);
-    const residuals = temp.map((v, i) => v - (fit.mean + fit.amplitude * Math.cos(2 * Math.PI * ((ts[i]! % DAY) / DAY - phase))));
+    const residuals = temp.map(
+      (v, i) => v - (fit.mean + fit.amplitude * Math.cos(2 * Math.PI * ((ts[i]! % DAY) / DAY - phase))),
+    );
     const sd = Math.sqrt(residuals.reduce((acc, r) => acc + r * r, 0) / residuals.length);
     expect(sd).toBeGreaterThan(0.135);
     expect(sd).toBeLessThan(0.165);
@@ -118,7 +132,10 @@ function phaseOf(ts: number[], v: number[]): number {
 
 describe("a dying battery, as in the Intel Lab data", () => {
   const life = 2_000;
-  const samples = run({ sensors: 1, rate: 1, seed: "dying", startTs: START, meanTemperature: 20, dailyAmplitude: 2, batteryLife: life }, 2.5 * life);
+  const samples = run(
+    { sensors: 1, rate: 1, seed: "dying", startTs: START, meanTemperature: 20, dailyAmplitude: 2, batteryLife: life },
+    2.5 * life,
+  );
   const alive = samples.filter((s) => !s.silent);
 
   it("readings are normal while the voltage is above 2.4 V", () => {
@@ -131,7 +148,9 @@ describe("a dying battery, as in the Intel Lab data", () => {
     const dying = alive.filter((s) => s.battery! < MISBEHAVE_BELOW_V);
     expect(dying.length).toBeGreaterThan(20);
     expect(dying.filter((s) => s.temperature === SATURATED_TEMPERATURE).length).toBeGreaterThan(0);
-    expect(dying.filter((s) => s.temperature! > 40 && s.temperature! < SATURATED_TEMPERATURE).length).toBeGreaterThan(0);
+    expect(dying.filter((s) => s.temperature! > 40 && s.temperature! < SATURATED_TEMPERATURE).length).toBeGreaterThan(
+      0,
+    );
     expect(dying.some((s) => s.humidity! < 0)).toBe(true);
     // Worse the lower the voltage: the last readings before it goes flat are the furthest off.
     const last = dying.slice(-5);
@@ -151,7 +170,14 @@ describe("a dying battery, as in the Intel Lab data", () => {
 
 describe("clock drift", () => {
   it("each sensor's timestamps run fast or slow within the configured ± ppm, and offset within ± the configured seconds", () => {
-    const sim = new Simulator({ sensors: 5, rate: 5 / 60, seed: "clock", startTs: START, maxClockDriftPpm: 50, maxClockOffsetMs: 2_000 });
+    const sim = new Simulator({
+      sensors: 5,
+      rate: 5 / 60,
+      seed: "clock",
+      startTs: START,
+      maxClockDriftPpm: 50,
+      maxClockOffsetMs: 2_000,
+    });
     const first = new Map<string, SimulatedSample>();
     const last = new Map<string, SimulatedSample>();
     const trueTs = (i: number) => START + i * 12_000;
@@ -159,7 +185,7 @@ describe("clock drift", () => {
     const lastI = new Map<string, number>();
     for (let i = 0; i < 5 * 1440 * 10; i++) {
       const s = sim.next();
-      if (!first.has(s.sensorId)) (first.set(s.sensorId, s), firstI.set(s.sensorId, i));
+      if (!first.has(s.sensorId)) first.set(s.sensorId, s), firstI.set(s.sensorId, i);
       last.set(s.sensorId, s);
       lastI.set(s.sensorId, i);
     }

@@ -23,14 +23,21 @@ describe("--out specs", () => {
     expect(parseOutputSpec("mqtt")).toEqual({ kind: "mqtt" });
     expect(parseOutputSpec("stdout")).toEqual({ kind: "stdout", protocol: "jsonl" });
     expect(parseOutputSpec("stdout:xbee2")).toEqual({ kind: "stdout", protocol: "xbee2" });
-    expect(parseOutputSpec("serial:/dev/ttyUSB0:mysensors")).toEqual({ kind: "serial", path: "/dev/ttyUSB0", baudRate: 115_200, protocol: "mysensors" });
+    expect(parseOutputSpec("serial:/dev/ttyUSB0:mysensors")).toEqual({
+      kind: "serial",
+      path: "/dev/ttyUSB0",
+      baudRate: 115_200,
+      protocol: "mysensors",
+    });
     expect(parseOutputSpec("serial:/dev/serial/by-path/pci-0000:00:14.0-usb-0:2:1.0-port0@9600:xbee")).toEqual({
       kind: "serial",
       path: "/dev/serial/by-path/pci-0000:00:14.0-usb-0:2:1.0-port0",
       baudRate: 9600,
       protocol: "xbee",
     });
-    expect(parseOutputSpec("serial:/dev/ttyUSB0:zigbee")).toEqual({ problem: expect.stringMatching(/unknown protocol "zigbee": expected one of jsonl, mysensors/) });
+    expect(parseOutputSpec("serial:/dev/ttyUSB0:zigbee")).toEqual({
+      problem: expect.stringMatching(/unknown protocol "zigbee": expected one of jsonl, mysensors/),
+    });
     expect(parseOutputSpec("serial:/dev/ttyUSB0@12:jsonl")).toEqual({ problem: expect.stringMatching(/baud rate 12/) });
     expect(parseOutputSpec("kafka")).toHaveProperty("problem");
   });
@@ -48,15 +55,29 @@ describe("MQTT output against the real Mosquitto", () => {
     const opts = { sensors: 5, rate: 100, seed: id, startTs: START, malformedRate: 0.1, duplicateRate: 0.05 };
     // Under Mosquitto's default max_queued_messages (1000 per subscriber), so a subscriber that
     // lags behind this same process's publisher is never dropped from.
-    const cycles = await publishSimulation({ ...opts, mqttUrl: MQTT_URL, format: "multi", topicRoot, count: 600, qos: 1, speed: "max" });
+    const cycles = await publishSimulation({
+      ...opts,
+      mqttUrl: MQTT_URL,
+      format: "multi",
+      topicRoot,
+      count: 600,
+      qos: 1,
+      speed: "max",
+    });
     expect(cycles).toBe(600);
     // Regenerate the same stream in memory: the broker must have delivered exactly it.
     const memory: { topic: string; payload: Buffer }[] = [];
-    await runSimulation({ ...opts, count: 600, speed: "max" }, new MqttEncoder("multi", topicRoot), { description: "memory", send: (m) => void memory.push(m), close: async () => undefined });
+    await runSimulation({ ...opts, count: 600, speed: "max" }, new MqttEncoder("multi", topicRoot), {
+      description: "memory",
+      send: (m) => void memory.push(m),
+      close: async () => undefined,
+    });
     await waitFor(() => got.length >= memory.length, `${memory.length} messages at the subscriber`);
     await sub.endAsync();
     expect(got.length).toBe(memory.length);
-    expect(got.map((m) => `${m.topic} ${m.payload.toString("hex")}`).sort()).toEqual(memory.map((m) => `${m.topic} ${m.payload.toString("hex")}`).sort());
+    expect(got.map((m) => `${m.topic} ${m.payload.toString("hex")}`).sort()).toEqual(
+      memory.map((m) => `${m.topic} ${m.payload.toString("hex")}`).sort(),
+    );
   });
 
   it("keeps at most `window` publishes in flight, so memory stays bounded whatever the rate", async () => {
@@ -99,7 +120,15 @@ describe("serial output through a real pty pair (socat)", () => {
   it("writes MySensors lines that arrive whole on the other end and decode to the simulated values", async () => {
     const reader = await openReader(pty.b);
     const out = await openSerialOutput(pty.a, 115_200);
-    const opts = { sensors: 3, rate: 1000, seed: "serial", startTs: START, kinds: ["temperature", "humidity", "battery"] as const, count: 300, speed: "max" as const };
+    const opts = {
+      sensors: 3,
+      rate: 1000,
+      seed: "serial",
+      startTs: START,
+      kinds: ["temperature", "humidity", "battery"] as const,
+      count: 300,
+      speed: "max" as const,
+    };
     const stats = await runSimulation(opts, createSerialEncoder("mysensors"), out);
     await out.close();
     expect(stats.sent).toBe(300);

@@ -18,7 +18,9 @@ export async function startPtyPair(): Promise<PtyPair> {
   const dir = tempDir("datalab-pty-");
   const a = join(dir, "a");
   const b = join(dir, "b");
-  const p: ChildProcess = spawn("socat", ["-d", "-d", `pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: ["ignore", "ignore", "pipe"] });
+  const p: ChildProcess = spawn("socat", ["-d", "-d", `pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   let failed: Error | undefined;
   p.on("error", (err) => (failed = new Error(`cannot start socat (apt-get install socat): ${err.message}`)));
   await waitFor(() => failed !== undefined || (existsSync(a) && existsSync(b)), "socat's pty links", 10_000);
@@ -36,7 +38,9 @@ export async function startPtyPair(): Promise<PtyPair> {
 }
 
 /** Opens the reading end and collects every byte that arrives. */
-export async function openReader(path: string): Promise<{ port: SerialPort; received: () => Buffer; close: () => Promise<void> }> {
+export async function openReader(
+  path: string,
+): Promise<{ port: SerialPort; received: () => Buffer; close: () => Promise<void> }> {
   const port = new SerialPort({ path, baudRate: 115_200, autoOpen: false });
   await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
   const chunks: Buffer[] = [];

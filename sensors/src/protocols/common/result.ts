@@ -70,8 +70,17 @@ export type FrameResult<F> =
  * - `error`: the frame cannot be turned into readings; quarantine it with `reason`.
  */
 export type DecodeResult =
-  | { readonly kind: "readings"; readonly readings: DecodedReading[]; readonly notes?: readonly FieldNote[] | undefined }
-  | { readonly kind: "ignored"; readonly category: string; readonly message: string; readonly notes?: readonly FieldNote[] | undefined }
+  | {
+      readonly kind: "readings";
+      readonly readings: DecodedReading[];
+      readonly notes?: readonly FieldNote[] | undefined;
+    }
+  | {
+      readonly kind: "ignored";
+      readonly category: string;
+      readonly message: string;
+      readonly notes?: readonly FieldNote[] | undefined;
+    }
   | { readonly kind: "error"; readonly reason: CodecErrorReason; readonly message: string };
 
 /** Parse and decode in one step, as `ProtocolCodec.push` returns it. */
@@ -111,11 +120,15 @@ export function frameError<F = never>(reason: CodecErrorReason, message: string)
 }
 
 export function readingsResult(readings: DecodedReading[], notes?: readonly FieldNote[]): DecodeResult {
-  return notes === undefined || notes.length === 0 ? { kind: "readings", readings } : { kind: "readings", readings, notes };
+  return notes === undefined || notes.length === 0
+    ? { kind: "readings", readings }
+    : { kind: "readings", readings, notes };
 }
 
 export function ignoredResult(category: string, message: string, notes?: readonly FieldNote[]): DecodeResult {
-  return notes === undefined || notes.length === 0 ? { kind: "ignored", category, message } : { kind: "ignored", category, message, notes };
+  return notes === undefined || notes.length === 0
+    ? { kind: "ignored", category, message }
+    : { kind: "ignored", category, message, notes };
 }
 
 export function decodeError(reason: CodecErrorReason, message: string): DecodeResult {
@@ -123,10 +136,7 @@ export function decodeError(reason: CodecErrorReason, message: string): DecodeRe
 }
 
 /** Joins a parse result with its decode result into one output for generic sources. */
-export function toCodecOutput<F>(
-  result: ParseResult<F>,
-  decode: (frame: F) => DecodeResult,
-): CodecOutput<F> {
+export function toCodecOutput<F>(result: ParseResult<F>, decode: (frame: F) => DecodeResult): CodecOutput<F> {
   if (result.kind === "error") {
     return {
       kind: "error",
@@ -140,7 +150,9 @@ export function toCodecOutput<F>(
   const decoded = decode(frame);
   switch (decoded.kind) {
     case "readings":
-      return decoded.notes ? { kind: "readings", frame, readings: decoded.readings, raw, notes: decoded.notes } : { kind: "readings", frame, readings: decoded.readings, raw };
+      return decoded.notes
+        ? { kind: "readings", frame, readings: decoded.readings, raw, notes: decoded.notes }
+        : { kind: "readings", frame, readings: decoded.readings, raw };
     case "ignored":
       return decoded.notes
         ? { kind: "ignored", frame, category: decoded.category, message: decoded.message, raw, notes: decoded.notes }

@@ -14,8 +14,7 @@ export class ParserStream<T> extends Transform {
 
   override _transform(chunk: unknown, encoding: BufferEncoding, callback: TransformCallback): void {
     try {
-      const bytes =
-        typeof chunk === "string" ? Buffer.from(chunk, encoding) : asBuffer(chunk as Uint8Array);
+      const bytes = typeof chunk === "string" ? Buffer.from(chunk, encoding) : asBuffer(chunk as Uint8Array);
       for (const result of this.consumer.push(bytes)) this.push(result);
       callback();
     } catch (err) {

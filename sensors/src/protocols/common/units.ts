@@ -243,7 +243,9 @@ export class UnitConfig {
     const problems: string[] = [];
     for (const e of entries) {
       if (!CANONICAL.has(e.unit)) {
-        problems.push(`${e.sensor === undefined ? "" : `${e.sensor}/`}${e.metric}: unit ${JSON.stringify(e.unit)} is not one of ${knownUnits().join(" ")}`);
+        problems.push(
+          `${e.sensor === undefined ? "" : `${e.sensor}/`}${e.metric}: unit ${JSON.stringify(e.unit)} is not one of ${knownUnits().join(" ")}`,
+        );
       }
     }
     return problems;
@@ -253,7 +255,12 @@ export class UnitConfig {
 export const NO_CONFIGURED_UNITS = new UnitConfig();
 
 function globRegExp(glob: string): RegExp {
-  return new RegExp(`^${glob.split("*").map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`);
+  return new RegExp(
+    `^${glob
+      .split("*")
+      .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
+      .join(".*")}$`,
+  );
 }
 
 /**

@@ -30,7 +30,18 @@ export const SENSOR_KEYS = ["sensor", "sensorId", "sensor_id", "id", "device", "
 export const TIME_KEYS = ["ts", "time", "timestamp"] as const;
 const RESERVED = new Set<string>([...SENSOR_KEYS, ...TIME_KEYS]);
 /** Descriptive keys a device may add; strings there are metadata, not values. */
-const META_KEYS = new Set(["unit", "units", "type", "model", "location", "room", "fw", "firmware", "meta", "rssi_unit"]);
+const META_KEYS = new Set([
+  "unit",
+  "units",
+  "type",
+  "model",
+  "location",
+  "room",
+  "fw",
+  "firmware",
+  "meta",
+  "rssi_unit",
+]);
 
 class Refused extends Error {
   constructor(
@@ -41,9 +52,14 @@ class Refused extends Error {
   }
 }
 
-export function decodeDataLabJson(value: Readonly<JsonObject> | readonly unknown[], options: DataLabJsonOptions = {}): DecodeResult {
+export function decodeDataLabJson(
+  value: Readonly<JsonObject> | readonly unknown[],
+  options: DataLabJsonOptions = {},
+): DecodeResult {
   try {
-    return Array.isArray(value) ? decodeSenml(value, options.now ?? Date.now) : decodeObject(value as Readonly<JsonObject>, options);
+    return Array.isArray(value)
+      ? decodeSenml(value, options.now ?? Date.now)
+      : decodeObject(value as Readonly<JsonObject>, options);
   } catch (err) {
     if (err instanceof Refused) return decodeError(err.reason, err.message);
     throw err;
@@ -68,7 +84,8 @@ function decodeObject(o: Readonly<JsonObject>, options: DataLabJsonOptions): Dec
     break;
   }
   // The original DataLab message names its sensor with "name" and carries "value".
-  const original = o["value"] !== undefined && o["name"] !== undefined && o["sensor"] === undefined && o["sensorId"] === undefined;
+  const original =
+    o["value"] !== undefined && o["name"] !== undefined && o["sensor"] === undefined && o["sensorId"] === undefined;
   let sensorId: string | undefined = options.sensorId;
   let idKey: string | undefined;
   if (sensorId !== undefined) {
@@ -87,13 +104,19 @@ function decodeObject(o: Readonly<JsonObject>, options: DataLabJsonOptions): Dec
   }
   sensorId ??= options.sensorIdHint;
   if (sensorId === undefined) {
-    throw new Refused("wrong_shape", `no sensor id: expected one of the keys ${SENSOR_KEYS.map((k) => `"${k}"`).join(", ")} (or a topic sensors/<id>)`);
+    throw new Refused(
+      "wrong_shape",
+      `no sensor id: expected one of the keys ${SENSOR_KEYS.map((k) => `"${k}"`).join(", ")} (or a topic sensors/<id>)`,
+    );
   }
   const idProblem = sensorIdProblem(sensorId);
   if (idProblem) throw new Refused("bad_sensor_id", idProblem);
 
   const unitsValue = o["units"];
-  const units = unitsValue !== null && typeof unitsValue === "object" && !Array.isArray(unitsValue) ? (unitsValue as JsonObject) : undefined;
+  const units =
+    unitsValue !== null && typeof unitsValue === "object" && !Array.isArray(unitsValue)
+      ? (unitsValue as JsonObject)
+      : undefined;
   const out: DecodedReading[] = [];
   let notes: FieldNote[] | undefined;
   /** Metrics emitted so far; only built once a key states its unit by suffix (two keys may then name one metric). */
@@ -108,7 +131,8 @@ function decodeObject(o: Readonly<JsonObject>, options: DataLabJsonOptions): Dec
     if (typeof v === "string") {
       if (META_KEYS.has(k)) continue;
       // A number sent as text: refused with the fix, rather than skipped as a label.
-      if (parseDecimal(v) !== undefined) throw new Refused("bad_value", `"${k}" must be a JSON number, got ${describe(v)}`);
+      if (parseDecimal(v) !== undefined)
+        throw new Refused("bad_value", `"${k}" must be a JSON number, got ${describe(v)}`);
       continue;
     }
     if (v === null) throw new Refused("bad_value", `"${k}" is null; leave the key out when there is no value`);
@@ -119,7 +143,8 @@ function decodeObject(o: Readonly<JsonObject>, options: DataLabJsonOptions): Dec
     if (typeof v === "boolean") {
       value = v ? 1 : 0;
     } else if (typeof v === "number") {
-      if (!(v <= MAX_ABS_VALUE && v >= -MAX_ABS_VALUE)) throw new Refused("bad_value", `"${k}" is ${v}, outside ±${MAX_ABS_VALUE}`);
+      if (!(v <= MAX_ABS_VALUE && v >= -MAX_ABS_VALUE))
+        throw new Refused("bad_value", `"${k}" is ${v}, outside ±${MAX_ABS_VALUE}`);
       value = v;
       const stated = units !== undefined && Object.hasOwn(units, k) ? units[k] : undefined;
       if (typeof stated === "string") unit = stated;
@@ -150,7 +175,8 @@ function decodeObject(o: Readonly<JsonObject>, options: DataLabJsonOptions): Dec
     if (ts !== undefined) r.ts = ts;
     out.push(r);
   }
-  if (out.length === 0) return ignoredResult("no_readings", `message for sensor "${sensorId}" carries no numeric values`, notes);
+  if (out.length === 0)
+    return ignoredResult("no_readings", `message for sensor "${sensorId}" carries no numeric values`, notes);
   return readingsResult(out, notes);
 }
 
@@ -162,7 +188,8 @@ function idOf(v: unknown, key: string): string {
 
 function numberOf(v: unknown, what: string): number {
   if (typeof v === "number") {
-    if (!(v <= MAX_ABS_VALUE && v >= -MAX_ABS_VALUE)) throw new Refused("bad_value", `${what} is ${v}, outside ±${MAX_ABS_VALUE}`);
+    if (!(v <= MAX_ABS_VALUE && v >= -MAX_ABS_VALUE))
+      throw new Refused("bad_value", `${what} is ${v}, outside ±${MAX_ABS_VALUE}`);
     return v;
   }
   throw new Refused("bad_value", `${what} must be a number, got ${describe(v)}`);

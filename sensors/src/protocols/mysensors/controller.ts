@@ -146,8 +146,10 @@ export class MySensorsController {
   }
 
   #presentation(msg: MySensorsMessage): MysControllerResult {
-    if (msg.childId === MYS_NODE_CHILD_ID &&
-        (msg.type === MysSensorType.ARDUINO_NODE || msg.type === MysSensorType.ARDUINO_REPEATER_NODE)) {
+    if (
+      msg.childId === MYS_NODE_CHILD_ID &&
+      (msg.type === MysSensorType.ARDUINO_NODE || msg.type === MysSensorType.ARDUINO_REPEATER_NODE)
+    ) {
       // A node presents itself on child 255 with its library version as payload.
       return this.#update(msg.nodeId, (node) => ({
         ...node,

@@ -64,18 +64,31 @@ export function decodeMySensors(msg: MySensorsMessage, options: MySensorsDecodeO
     case MysCommand.INTERNAL:
       return decodeInternal(msg);
     case MysCommand.PRESENTATION:
-      return ignored("presentation", `${where} presents ${nameOf(MYS_SENSOR_TYPE_NAMES, msg.type, "S_")} ${JSON.stringify(msg.payload)}`);
+      return ignored(
+        "presentation",
+        `${where} presents ${nameOf(MYS_SENSOR_TYPE_NAMES, msg.type, "S_")} ${JSON.stringify(msg.payload)}`,
+      );
     case MysCommand.REQ:
       return ignored("request", `${where} requests ${nameOf(MYS_VARIABLE_NAMES, msg.type, "V_")}`);
     case MysCommand.STREAM:
       return ignored("stream", `${where} stream message type ${msg.type}`);
     default:
-      return decodeError("unknown_message_type", `command ${msg.command} is not one of ${MYS_COMMAND_NAMES.join(", ")}`);
+      return decodeError(
+        "unknown_message_type",
+        `command ${msg.command} is not one of ${MYS_COMMAND_NAMES.join(", ")}`,
+      );
   }
 }
 
 /** States and indexes that have no unit (V_STATUS, V_ARMED, V_TRIPPED, V_LOCK_STATUS, V_UV, V_POWER_FACTOR). */
-const MYS_DIMENSIONLESS: ReadonlySet<string> = new Set(["status", "armed", "tripped", "lock_status", "uv_index", "power_factor"]);
+const MYS_DIMENSIONLESS: ReadonlySet<string> = new Set([
+  "status",
+  "armed",
+  "tripped",
+  "lock_status",
+  "uv_index",
+  "power_factor",
+]);
 
 function decodeSet(msg: MySensorsMessage, options: MySensorsDecodeOptions): DecodeResult {
   const typeName = nameOf(MYS_VARIABLE_NAMES, msg.type, "V_");
@@ -98,12 +111,19 @@ function decodeSet(msg: MySensorsMessage, options: MySensorsDecodeOptions): Deco
     return decodeError("bad_field", `${typeName} payload ${JSON.stringify(msg.payload.slice(0, 40))} is not a number`);
   }
   const converted = rule.convert
-    ? cleanFloat(rule.convert(value, { unitSystem: options.unitSystem ?? "M", pressureUnit: options.pressureUnit ?? "hPa" }))
+    ? cleanFloat(
+        rule.convert(value, { unitSystem: options.unitSystem ?? "M", pressureUnit: options.pressureUnit ?? "hPa" }),
+      )
     : value;
-  const reading: DecodedReading = { sensorId: mysSensorId(msg.nodeId, msg.childId), metric: rule.metric, value: converted };
+  const reading: DecodedReading = {
+    sensorId: mysSensorId(msg.nodeId, msg.childId),
+    metric: rule.metric,
+    value: converted,
+  };
   if (rule.unit !== undefined) reading.unit = rule.unit;
   // V_RAIN, V_WIND, V_WEIGHT... have no unit in the spec: configured per metric, or unknown.
-  else if (!MYS_DIMENSIONLESS.has(rule.metric)) return readingsResult([reading], [{ field: rule.metric, outcome: "unit_unknown" }]);
+  else if (!MYS_DIMENSIONLESS.has(rule.metric))
+    return readingsResult([reading], [{ field: rule.metric, outcome: "unit_unknown" }]);
   return readingsResult([reading]);
 }
 
@@ -113,7 +133,10 @@ function decodeInternal(msg: MySensorsMessage): DecodeResult {
     case MysInternal.BATTERY_LEVEL: {
       const value = parseDecimal(msg.payload);
       if (value === undefined) {
-        return decodeError("bad_field", `I_BATTERY_LEVEL payload ${JSON.stringify(msg.payload.slice(0, 40))} is not a number`);
+        return decodeError(
+          "bad_field",
+          `I_BATTERY_LEVEL payload ${JSON.stringify(msg.payload.slice(0, 40))} is not a number`,
+        );
       }
       // Kept as sent, even above 100: sketches compute the percentage from a voltage and
       // overshoot when the battery is fresh (the fixture has 102). Clamping would hide a

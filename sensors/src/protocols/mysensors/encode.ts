@@ -7,6 +7,18 @@ export function encodeMySensors(fields: MySensorsFields): Buffer {
 }
 
 /** A C_SET line as a node would send it through the gateway, e.g. `46;0;1;0;0;20.3\n`. */
-export function encodeMySensorsSet(nodeId: number, childId: number, variableType: number, value: number | string): Buffer {
-  return encodeMySensors({ nodeId, childId, command: MysCommand.SET, ack: 0, type: variableType, payload: String(value) });
+export function encodeMySensorsSet(
+  nodeId: number,
+  childId: number,
+  variableType: number,
+  value: number | string,
+): Buffer {
+  return encodeMySensors({
+    nodeId,
+    childId,
+    command: MysCommand.SET,
+    ack: 0,
+    type: variableType,
+    payload: String(value),
+  });
 }

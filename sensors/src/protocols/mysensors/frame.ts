@@ -56,7 +56,10 @@ export class MySensorsMessage implements MySensorsFields {
       }
       const text = line.slice(start, end);
       if (!UINT8.test(text) || Number(text) > 255) {
-        return frameError("bad_field", `${HEADER_FIELDS[field]} ${JSON.stringify(text.slice(0, 20))} is not a number 0..255`);
+        return frameError(
+          "bad_field",
+          `${HEADER_FIELDS[field]} ${JSON.stringify(text.slice(0, 20))} is not a number 0..255`,
+        );
       }
       header.push(Number(text));
       start = end + 1;

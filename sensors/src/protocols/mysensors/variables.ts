@@ -29,8 +29,7 @@ export interface MysVariableRule {
   readonly convert?: (value: number, ctx: MysConversionContext) => number;
 }
 
-const temperature = (v: number, ctx: MysConversionContext): number =>
-  ctx.unitSystem === "I" ? ((v - 32) * 5) / 9 : v;
+const temperature = (v: number, ctx: MysConversionContext): number => (ctx.unitSystem === "I" ? ((v - 32) * 5) / 9 : v);
 const distance = (v: number, ctx: MysConversionContext): number => (ctx.unitSystem === "I" ? v * 2.54 : v);
 const pressure = (v: number, ctx: MysConversionContext): number => (ctx.pressureUnit === "hPa" ? v * 100 : v);
 

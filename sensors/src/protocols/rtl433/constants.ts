@@ -25,12 +25,24 @@ export interface Rtl433FieldRule {
  * sources is dimensionless (battery_ok, uv index, a count).
  */
 export const RTL433_FIELD_RULES: readonly Rtl433FieldRule[] = [
-  { metric: "temperature", sources: [{ key: "temperature_C", unit: "Cel" }, { key: "temperature_F", unit: "F" }] },
+  {
+    metric: "temperature",
+    sources: [
+      { key: "temperature_C", unit: "Cel" },
+      { key: "temperature_F", unit: "F" },
+    ],
+  },
   // rtl_433 documents `humidity` as percent relative humidity.
   { metric: "humidity", sources: [{ key: "humidity", unit: "%RH" }] },
   // 1 = battery fine, 0 = low. Some newer decoders report a 0..1 level here; kept as sent.
   { metric: "battery_ok", sources: [{ key: "battery_ok" }] },
-  { metric: "battery_voltage", sources: [{ key: "battery_mV", unit: "mV" }, { key: "battery_V", unit: "V" }] },
+  {
+    metric: "battery_voltage",
+    sources: [
+      { key: "battery_mV", unit: "mV" },
+      { key: "battery_V", unit: "V" },
+    ],
+  },
   {
     metric: "pressure",
     sources: [
@@ -61,11 +73,35 @@ export const RTL433_FIELD_RULES: readonly Rtl433FieldRule[] = [
     ],
   },
   // Legacy Oregon output: "direction" in degrees.
-  { metric: "wind_direction", sources: [{ key: "wind_dir_deg", unit: "deg" }, { key: "direction", unit: "deg" }] },
-  { metric: "rain", sources: [{ key: "rain_mm", unit: "mm" }, { key: "rain_in", unit: "in" }] },
-  { metric: "rain_rate", sources: [{ key: "rain_rate_mm_h", unit: "mm/h" }, { key: "rain_rate_in_h", unit: "in/h" }] },
+  {
+    metric: "wind_direction",
+    sources: [
+      { key: "wind_dir_deg", unit: "deg" },
+      { key: "direction", unit: "deg" },
+    ],
+  },
+  {
+    metric: "rain",
+    sources: [
+      { key: "rain_mm", unit: "mm" },
+      { key: "rain_in", unit: "in" },
+    ],
+  },
+  {
+    metric: "rain_rate",
+    sources: [
+      { key: "rain_rate_mm_h", unit: "mm/h" },
+      { key: "rain_rate_in_h", unit: "in/h" },
+    ],
+  },
   // Acurite-Atlas prints "lux" rather than "light_lux".
-  { metric: "light", sources: [{ key: "light_lux", unit: "lx" }, { key: "lux", unit: "lx" }] },
+  {
+    metric: "light",
+    sources: [
+      { key: "light_lux", unit: "lx" },
+      { key: "lux", unit: "lx" },
+    ],
+  },
   // Fineoffset-WH24 "uv" is the raw sensor count, "uvi" the UV index: both dimensionless.
   { metric: "uv", sources: [{ key: "uv" }] },
   { metric: "uv_index", sources: [{ key: "uvi" }] },
@@ -82,8 +118,21 @@ export const RTL433_FIELD_RULES: readonly Rtl433FieldRule[] = [
   { metric: "voltage", sources: [{ key: "voltage_V", unit: "V" }] },
   // Lightning detectors (Fineoffset-WH57, Acurite-6045M): a count of strikes.
   { metric: "strike_count", sources: [{ key: "strike_count" }] },
-  { metric: "storm_distance", sources: [{ key: "storm_dist_km", unit: "km" }, { key: "storm_dist_mi", unit: "mi" }, { key: "storm_dist", unit: "km" }] },
-  { metric: "setpoint", sources: [{ key: "setpoint_C", unit: "Cel" }, { key: "setpoint_F", unit: "F" }] },
+  {
+    metric: "storm_distance",
+    sources: [
+      { key: "storm_dist_km", unit: "km" },
+      { key: "storm_dist_mi", unit: "mi" },
+      { key: "storm_dist", unit: "km" },
+    ],
+  },
+  {
+    metric: "setpoint",
+    sources: [
+      { key: "setpoint_C", unit: "Cel" },
+      { key: "setpoint_F", unit: "F" },
+    ],
+  },
 ];
 
 /**
@@ -140,4 +189,3 @@ export const RTL433_SENSOR_ID_PREFIX = "rtl433";
 
 /** rtl_433 events are a few hundred bytes; 8 KiB bounds the buffer with a wide margin. */
 export const RTL433_DEFAULT_MAX_LINE_LENGTH = 8192;
-

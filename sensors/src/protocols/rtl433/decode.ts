@@ -1,7 +1,13 @@
 import { MAX_ABS_VALUE, type DecodedReading } from "@datalab/shared/reading";
 import { typeOf } from "../common/numbers";
 import { decodeError, ignoredResult, readingsResult, type DecodeResult } from "../common/result";
-import { canonicalizeUnits, NO_CONFIGURED_UNITS, splitUnitSuffix, type FieldNote, type UnitConfig } from "../common/units";
+import {
+  canonicalizeUnits,
+  NO_CONFIGURED_UNITS,
+  splitUnitSuffix,
+  type FieldNote,
+  type UnitConfig,
+} from "../common/units";
 import {
   RTL433_FIELD_RULES,
   RTL433_IDENTITY_KEYS,
@@ -21,9 +27,18 @@ export interface Rtl433DecodeOptions extends Rtl433TimeOptions {
 
 /** key -> the rule it feeds, its rank among that rule's sources (0 = preferred) and its stated unit. */
 const SOURCES = new Map<string, { readonly rule: number; readonly rank: number; readonly unit: string | undefined }>();
-RTL433_FIELD_RULES.forEach((rule, ruleIndex) => rule.sources.forEach((source, rank) => SOURCES.set(source.key, { rule: ruleIndex, rank, unit: source.unit })));
+RTL433_FIELD_RULES.forEach((rule, ruleIndex) =>
+  rule.sources.forEach((source, rank) => SOURCES.set(source.key, { rule: ruleIndex, rank, unit: source.unit })),
+);
 
-function addReading(readings: DecodedReading[], sensorId: string, ts: number | undefined, metric: string, value: number, unit: string | undefined): void {
+function addReading(
+  readings: DecodedReading[],
+  sensorId: string,
+  ts: number | undefined,
+  metric: string,
+  value: number,
+  unit: string | undefined,
+): void {
   const reading: DecodedReading = { sensorId, metric, value };
   if (unit !== undefined) reading.unit = unit;
   if (ts !== undefined) reading.ts = ts;
@@ -31,7 +46,10 @@ function addReading(readings: DecodedReading[], sensorId: string, ts: number | u
 }
 
 function badField(key: string, raw: unknown): DecodeResult {
-  return decodeError("bad_field", `"${key}" is ${typeOf(raw)} ${JSON.stringify(raw)}, expected a finite number within ±${MAX_ABS_VALUE}`);
+  return decodeError(
+    "bad_field",
+    `"${key}" is ${typeOf(raw)} ${JSON.stringify(raw)}, expected a finite number within ±${MAX_ABS_VALUE}`,
+  );
 }
 
 /** The contract's value range (shared/src/reading.ts): a decoder never emits what the schema refuses. */

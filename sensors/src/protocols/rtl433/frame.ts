@@ -23,7 +23,10 @@ export class Rtl433Event {
     const model = fields["model"];
     if (model === undefined || model === null) return frameError("missing_field", 'event has no "model"');
     if (typeof model !== "string" || model.trim() === "") {
-      return frameError("bad_field", `"model" is ${typeOf(model)} ${JSON.stringify(model)}, expected a non-empty string`);
+      return frameError(
+        "bad_field",
+        `"model" is ${typeOf(model)} ${JSON.stringify(model)}, expected a non-empty string`,
+      );
     }
     return frameOk(new Rtl433Event(model, fields));
   }

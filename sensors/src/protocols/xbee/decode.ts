@@ -3,12 +3,7 @@ import { decodeDataLabJson } from "../jsonl/decode";
 import { cleanFloat, toEpochMillis } from "../common/numbers";
 import { decodeError, ignoredResult, readingsResult, type DecodeResult } from "../common/result";
 import type { FieldNote } from "../common/units";
-import {
-  XBEE_CONTROL_FRAME_TYPES,
-  XBEE_SENSOR_ID_PREFIX,
-  XBEE_SUPPLY_MV_PER_COUNT,
-  XBeeFrameType,
-} from "./constants";
+import { XBEE_CONTROL_FRAME_TYPES, XBEE_SENSOR_ID_PREFIX, XBEE_SUPPLY_MV_PER_COUNT, XBeeFrameType } from "./constants";
 import type { XBeeFrame } from "./frame";
 import {
   parseExplicitReceivePacket,
@@ -56,7 +51,8 @@ const DEFAULT_MAPPINGS = new Map<string, XBeePinMapping>();
 function defaultMapping(pin: string): XBeePinMapping {
   let mapping = DEFAULT_MAPPINGS.get(pin);
   if (mapping === undefined) {
-    if (pin === XBEE_SUPPLY_PIN) mapping = { metric: "supply_voltage", unit: "V", scale: XBEE_SUPPLY_MV_PER_COUNT / 1000 };
+    if (pin === XBEE_SUPPLY_PIN)
+      mapping = { metric: "supply_voltage", unit: "V", scale: XBEE_SUPPLY_MV_PER_COUNT / 1000 };
     else if (pin.startsWith("AD")) mapping = { metric: `adc${pin.slice(2)}` };
     else mapping = { metric: `dio${pin.slice(3)}` };
     DEFAULT_MAPPINGS.set(pin, mapping); // at most 24 pin names
@@ -128,9 +124,10 @@ function decodeIoSample(sample: XBeeIoSample, options: XBeeDecodeOptions): Decod
       const configured = nodePins?.[pin] ?? options.pins?.[pin];
       if (configured === false) continue;
       const mapping = configured ?? defaultMapping(pin);
-      const value = mapping.scale === undefined && mapping.offset === undefined
-        ? raw
-        : cleanFloat(raw * (mapping.scale ?? 1) + (mapping.offset ?? 0));
+      const value =
+        mapping.scale === undefined && mapping.offset === undefined
+          ? raw
+          : cleanFloat(raw * (mapping.scale ?? 1) + (mapping.offset ?? 0));
       const reading: DecodedReading = { sensorId, metric: mapping.metric, value };
       if (mapping.unit !== undefined) reading.unit = mapping.unit;
       // Digital lines are 0/1 states; an analog line's unit is the pin map's, or unknown.
@@ -138,7 +135,8 @@ function decodeIoSample(sample: XBeeIoSample, options: XBeeDecodeOptions): Decod
       readings.push(reading);
     }
   }
-  if (readings.length === 0) return ignoredResult("no_metrics", `I/O sample from ${sensorId} has no enabled (or mapped) lines`);
+  if (readings.length === 0)
+    return ignoredResult("no_metrics", `I/O sample from ${sensorId} has no enabled (or mapped) lines`);
   return readingsResult(readings, notes);
 }
 

@@ -26,21 +26,31 @@ export class XBeeFrame {
    * Shared by `fromBuffer` and the stream parser so the checks live in one place.
    */
   static fromUnescaped(body: Uint8Array): FrameResult<XBeeFrame> {
-    if (body.length < 3) return frameError("truncated_frame", `frame ends after ${body.length} bytes, before its length field`);
+    if (body.length < 3)
+      return frameError("truncated_frame", `frame ends after ${body.length} bytes, before its length field`);
     const length = (body[0]! << 8) | body[1]!;
     if (length === 0) return frameError("bad_length", "length field is 0; a frame carries at least its API identifier");
     if (body.length < length + 3) {
-      return frameError("truncated_frame", `length field says ${length} bytes of frame data, only ${body.length - 3} present`);
+      return frameError(
+        "truncated_frame",
+        `length field says ${length} bytes of frame data, only ${body.length - 3} present`,
+      );
     }
     if (body.length > length + 3) {
-      return frameError("bad_length", `${body.length - length - 3} bytes follow the checksum of a ${length}-byte frame`);
+      return frameError(
+        "bad_length",
+        `${body.length - length - 3} bytes follow the checksum of a ${length}-byte frame`,
+      );
     }
     let sum = 0;
     for (let i = 2; i < length + 3; i++) sum += body[i]!;
     if ((sum & 0xff) !== 0xff) {
       const expected = xbeeChecksum(body.subarray(2, length + 2));
       const got = body[length + 2]!;
-      return frameError("bad_checksum", `checksum 0x${hex2(got)} does not match frame data (expected 0x${hex2(expected)})`);
+      return frameError(
+        "bad_checksum",
+        `checksum 0x${hex2(got)} does not match frame data (expected 0x${hex2(expected)})`,
+      );
     }
     return frameOk(new XBeeFrame(body[2]!, Buffer.from(body.subarray(3, length + 2))));
   }
@@ -54,7 +64,8 @@ export class XBeeFrame {
     let n = 0;
     for (let i = 0; i < rest.length; i++) {
       let b = rest[i]!;
-      if (b === XBEE_START) return frameError("truncated_frame", `a new frame starts at byte ${i + 1} (unescaped 0x7E)`);
+      if (b === XBEE_START)
+        return frameError("truncated_frame", `a new frame starts at byte ${i + 1} (unescaped 0x7E)`);
       if (b === XBEE_ESCAPE) {
         const next = rest[++i];
         if (next === undefined) return frameError("truncated_frame", "frame ends inside an escape sequence");

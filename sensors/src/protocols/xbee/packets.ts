@@ -53,7 +53,12 @@ const ANALOG_PIN_NAMES = Array.from({ length: 8 }, (_, bit) => analogPinName(bit
 export function parseReceivePacket(frame: XBeeFrame): FrameResult<XBeeReceivePacket> {
   const d = frame.data;
   if (d.length < 11) return frameError("truncated_frame", `0x90 needs 11 header bytes, has ${d.length}`);
-  return frameOk({ source64: d.toString("hex", 0, 8), source16: d.readUInt16BE(8), options: d[10]!, data: d.subarray(11) });
+  return frameOk({
+    source64: d.toString("hex", 0, 8),
+    source16: d.readUInt16BE(8),
+    options: d[10]!,
+    data: d.subarray(11),
+  });
 }
 
 export function parseExplicitReceivePacket(frame: XBeeFrame): FrameResult<XBeeExplicitReceivePacket> {
@@ -87,7 +92,8 @@ export function parseIoSample(frame: XBeeFrame): FrameResult<XBeeIoSample> {
   const analogMask = d[14]!;
   // Digital states take 2 bytes only when some line is enabled; each analog input takes 2.
   const expected = 15 + (digitalMask ? 2 : 0) + 2 * popcount(analogMask);
-  if (d.length < expected) return frameError("truncated_frame", `0x92 masks need ${expected} bytes, frame has ${d.length}`);
+  if (d.length < expected)
+    return frameError("truncated_frame", `0x92 masks need ${expected} bytes, frame has ${d.length}`);
   if (d.length > expected) return frameError("bad_length", `0x92 masks need ${expected} bytes, frame has ${d.length}`);
 
   let at = 15;
@@ -133,8 +139,10 @@ function writeSource(buf: Buffer, init: XBeeSourceInit): void {
   buf.write(init.source64, 0, "hex");
   const source16 = init.source16 ?? 0xfffe;
   const options = init.options ?? 0x01;
-  if (!Number.isInteger(source16) || source16 < 0 || source16 > 0xffff) throw new EncodeError(`source16 out of range: ${source16}`);
-  if (!Number.isInteger(options) || options < 0 || options > 0xff) throw new EncodeError(`options out of range: ${options}`);
+  if (!Number.isInteger(source16) || source16 < 0 || source16 > 0xffff)
+    throw new EncodeError(`source16 out of range: ${source16}`);
+  if (!Number.isInteger(options) || options < 0 || options > 0xff)
+    throw new EncodeError(`options out of range: ${options}`);
   buf.writeUInt16BE(source16, 8);
   buf[10] = options;
 }
@@ -162,8 +170,10 @@ export function buildIoSample(init: XBeeIoSampleInit): XBeeFrame {
   for (const [name, value] of Object.entries(init.analog ?? {})) {
     const m = /^AD([0-6])$/.exec(name);
     const bit = name === XBEE_SUPPLY_PIN ? SUPPLY_BIT : m ? Number(m[1]) : NaN;
-    if (Number.isNaN(bit)) throw new EncodeError(`analog input ${JSON.stringify(name)} is not AD0..AD6 or ${XBEE_SUPPLY_PIN}`);
-    if (!Number.isInteger(value) || value < 0 || value > 0xffff) throw new EncodeError(`analog ${name} value ${value} is not 0..65535`);
+    if (Number.isNaN(bit))
+      throw new EncodeError(`analog input ${JSON.stringify(name)} is not AD0..AD6 or ${XBEE_SUPPLY_PIN}`);
+    if (!Number.isInteger(value) || value < 0 || value > 0xffff)
+      throw new EncodeError(`analog ${name} value ${value} is not 0..65535`);
     analogMask |= 1 << bit;
     analogByBit.set(bit, value);
   }

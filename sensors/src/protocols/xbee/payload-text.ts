@@ -11,7 +11,12 @@ import { parseDecimal } from "../common/numbers";
  */
 export type TextPayload =
   | { readonly ok: true; readonly form: "json"; readonly object: Readonly<Record<string, unknown>> }
-  | { readonly ok: true; readonly form: "pairs"; readonly pairs: ReadonlyArray<readonly [string, number]>; readonly ts?: string }
+  | {
+      readonly ok: true;
+      readonly form: "pairs";
+      readonly pairs: ReadonlyArray<readonly [string, number]>;
+      readonly ts?: string;
+    }
   | { readonly ok: false; readonly message: string };
 
 const SEPARATORS = /[,;&\s]+/;
@@ -47,7 +52,11 @@ export function parseTextPayload(data: Uint8Array): TextPayload {
   for (const token of text.split(SEPARATORS)) {
     if (token === "") continue;
     const eq = token.indexOf("=");
-    if (eq <= 0) return { ok: false, message: `payload ${JSON.stringify(text.slice(0, 40))} is neither a JSON object nor key=value pairs` };
+    if (eq <= 0)
+      return {
+        ok: false,
+        message: `payload ${JSON.stringify(text.slice(0, 40))} is neither a JSON object nor key=value pairs`,
+      };
     const key = token.slice(0, eq);
     const valueText = token.slice(eq + 1);
     const problem = metricNameProblem(key);

@@ -29,7 +29,13 @@ function error(out: Out, reason: CodecErrorReason, message: string, data: Buffer
  * end of the data and is kept for the next chunk (so noise arriving a byte at a time is
  * reported as one run, not one error per byte).
  */
-function skipGarbage(data: Buffer, pos: number, final: boolean, limits: ScanLimits, out: Out): { pos: number; wait: boolean } {
+function skipGarbage(
+  data: Buffer,
+  pos: number,
+  final: boolean,
+  limits: ScanLimits,
+  out: Out,
+): { pos: number; wait: boolean } {
   const next = data.indexOf(XBEE_START, pos);
   const end = next === -1 ? data.length : next;
   while (end - pos >= limits.maxGarbageRun) {
@@ -75,7 +81,14 @@ export function scanApi1(data: Buffer, limits: ScanLimits, final: boolean, out: 
     if (length === 0 || length > limits.maxFrameLength) {
       // Only the start byte is blamed: the two "length" bytes may belong to a real frame.
       const reason = length === 0 ? "bad_length" : "frame_too_long";
-      error(out, reason, `start byte followed by length ${length} (accepted 1..${limits.maxFrameLength}); resyncing`, data, pos, pos + 1);
+      error(
+        out,
+        reason,
+        `start byte followed by length ${length} (accepted 1..${limits.maxFrameLength}); resyncing`,
+        data,
+        pos,
+        pos + 1,
+      );
       pos += 1;
       continue;
     }
@@ -83,7 +96,14 @@ export function scanApi1(data: Buffer, limits: ScanLimits, final: boolean, out: 
     if (data.length - pos < total) {
       if (!final) return pos;
       const resume = nextStart(data, pos + 1, data.length);
-      error(out, "truncated_frame", `input ended ${total - (data.length - pos)} bytes short of a ${length}-byte frame`, data, pos, resume);
+      error(
+        out,
+        "truncated_frame",
+        `input ended ${total - (data.length - pos)} bytes short of a ${length}-byte frame`,
+        data,
+        pos,
+        resume,
+      );
       pos = resume;
       continue;
     }

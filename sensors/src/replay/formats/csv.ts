@@ -22,7 +22,8 @@ export class CsvFormat implements TableFormat {
 
   constructor(private readonly o: CsvOptions = {}) {
     this.delimiter = o.delimiter ?? ",";
-    if (this.delimiter.length !== 1 || this.delimiter === '"') throw new RangeError(`CSV delimiter must be one character other than '"', got ${JSON.stringify(this.delimiter)}`);
+    if (this.delimiter.length !== 1 || this.delimiter === '"')
+      throw new RangeError(`CSV delimiter must be one character other than '"', got ${JSON.stringify(this.delimiter)}`);
   }
 
   get columns(): readonly string[] | undefined {
@@ -34,7 +35,11 @@ export class CsvFormat implements TableFormat {
     const t = line === 1 && text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
     if (t.trim() === "") return { kind: "blank" };
     const cells = splitCsvLine(t, this.delimiter);
-    if (cells === undefined) return { kind: "problem", problem: problem(line, "unterminated_quote", "a quoted field is not closed before the end of the line") };
+    if (cells === undefined)
+      return {
+        kind: "problem",
+        problem: problem(line, "unterminated_quote", "a quoted field is not closed before the end of the line"),
+      };
     if (this.cols === undefined) {
       if (!this.o.headerless) {
         this.cols = cells.map((c) => c.trim());
@@ -44,7 +49,14 @@ export class CsvFormat implements TableFormat {
       this.cols = cells.map((_, i) => String(i + 1));
     }
     if (cells.length !== this.cols.length) {
-      return { kind: "problem", problem: problem(line, "field_count", `expected ${this.cols.length} fields (${this.cols.join(this.delimiter)}), found ${cells.length}`) };
+      return {
+        kind: "problem",
+        problem: problem(
+          line,
+          "field_count",
+          `expected ${this.cols.length} fields (${this.cols.join(this.delimiter)}), found ${cells.length}`,
+        ),
+      };
     }
     return { kind: "row", row: { line, cells } };
   }

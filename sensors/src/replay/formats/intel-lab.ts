@@ -9,7 +9,16 @@ import type { ParsedLine, TableFormat } from "./types";
  * real file end early (no light or voltage): the missing trailing values are simply absent.
  * Units per the data set's page: °C, % (temperature-corrected RH), lux, volts.
  */
-export const INTEL_LAB_COLUMNS = ["date", "time", "epoch", "moteid", "temperature", "humidity", "light", "voltage"] as const;
+export const INTEL_LAB_COLUMNS = [
+  "date",
+  "time",
+  "epoch",
+  "moteid",
+  "temperature",
+  "humidity",
+  "light",
+  "voltage",
+] as const;
 /** date, time, epoch and mote id: without them a row has no sensor or no time. */
 const REQUIRED_FIELDS = 4;
 
@@ -34,7 +43,11 @@ export class IntelLabFormat implements TableFormat {
     if (fields.length < REQUIRED_FIELDS || fields.length > INTEL_LAB_COLUMNS.length) {
       return {
         kind: "problem",
-        problem: problem(line, "field_count", `expected ${REQUIRED_FIELDS}..${INTEL_LAB_COLUMNS.length} space-separated fields (${INTEL_LAB_COLUMNS.join(" ")}), found ${fields.length}`),
+        problem: problem(
+          line,
+          "field_count",
+          `expected ${REQUIRED_FIELDS}..${INTEL_LAB_COLUMNS.length} space-separated fields (${INTEL_LAB_COLUMNS.join(" ")}), found ${fields.length}`,
+        ),
       };
     }
     while (fields.length < INTEL_LAB_COLUMNS.length) fields.push("");

@@ -6,7 +6,11 @@ export interface TableRow {
   cells: readonly string[];
 }
 
-export type ParsedLine = { kind: "row"; row: TableRow } | { kind: "header"; columns: readonly string[] } | { kind: "problem"; problem: LineProblem } | { kind: "blank" };
+export type ParsedLine =
+  | { kind: "row"; row: TableRow }
+  | { kind: "header"; columns: readonly string[] }
+  | { kind: "problem"; problem: LineProblem }
+  | { kind: "blank" };
 
 /** The column mapping a format implies when the command line gives none. */
 export interface FormatDefaults {

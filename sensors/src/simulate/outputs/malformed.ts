@@ -18,7 +18,12 @@ export function pickVariant<T extends string>(variants: readonly T[], variant: n
 }
 
 /** `obj` damaged as `variant`; `firstMetric` is the key whose value the value variants spoil. */
-export function malformJson(obj: Record<string, unknown>, firstMetric: string | undefined, variant: string, at: number): Buffer {
+export function malformJson(
+  obj: Record<string, unknown>,
+  firstMetric: string | undefined,
+  variant: string,
+  at: number,
+): Buffer {
   switch (variant) {
     case "single_quotes":
       return Buffer.from(JSON.stringify(obj).replaceAll('"', "'"));
@@ -33,7 +38,9 @@ export function malformJson(obj: Record<string, unknown>, firstMetric: string | 
       return Buffer.from(JSON.stringify({ ...obj, [firstMetric]: marker }).replace(JSON.stringify(marker), "NaN"));
     }
     case "string_value":
-      return Buffer.from(JSON.stringify(firstMetric === undefined ? obj : { ...obj, [firstMetric]: String(obj[firstMetric]) }));
+      return Buffer.from(
+        JSON.stringify(firstMetric === undefined ? obj : { ...obj, [firstMetric]: String(obj[firstMetric]) }),
+      );
     case "empty":
       return Buffer.alloc(0);
     default:

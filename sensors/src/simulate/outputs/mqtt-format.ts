@@ -53,13 +53,21 @@ export class MqttEncoder implements MessageEncoder {
       topic = `${this.topicRoot}/${m.sensorId}`;
       valueKey = m.metrics[0]?.metric;
     }
-    const payload = malformed ? malformJson(obj, valueKey, pickVariant(JSON_MALFORMED, malformed.variant), malformed.at) : Buffer.from(JSON.stringify(obj));
+    const payload = malformed
+      ? malformJson(obj, valueKey, pickVariant(JSON_MALFORMED, malformed.variant), malformed.at)
+      : Buffer.from(JSON.stringify(obj));
     return [{ topic, payload }];
   }
 }
 
 /** The MQTT topic and payload of one sample, in one of the DataLab's accepted formats. */
-export function toMqttMessages(s: SimulatedSample, format: SimulatorFormat, topicRoot = "sensors"): { topic: string; payload: string }[] {
+export function toMqttMessages(
+  s: SimulatedSample,
+  format: SimulatorFormat,
+  topicRoot = "sensors",
+): { topic: string; payload: string }[] {
   const kinds = SENSOR_KINDS.filter((k) => s[k] !== undefined);
-  return new MqttEncoder(format, topicRoot).encode(sampleToMessage(s, kinds)).map((m) => ({ topic: m.topic, payload: m.payload.toString() }));
+  return new MqttEncoder(format, topicRoot)
+    .encode(sampleToMessage(s, kinds))
+    .map((m) => ({ topic: m.topic, payload: m.payload.toString() }));
 }

@@ -51,7 +51,13 @@ export class MqttOutput implements Output {
       const fail = (why: string, cause?: unknown) => {
         clearTimeout(timer);
         client.end(true);
-        reject(new OutputError(`cannot reach the MQTT broker at ${redactUrl(o.url)}: ${why} (set DATALAB_MQTT_URL)`, "unreachable", { cause }));
+        reject(
+          new OutputError(
+            `cannot reach the MQTT broker at ${redactUrl(o.url)}: ${why} (set DATALAB_MQTT_URL)`,
+            "unreachable",
+            { cause },
+          ),
+        );
       };
       const timer = setTimeout(() => fail(`no connection within ${timeoutMs / 1000} s`), timeoutMs);
       client.once("connect", () => {
@@ -71,7 +77,8 @@ export class MqttOutput implements Output {
   }
 
   send(m: OutMessage): Promise<void> | undefined {
-    if (this.failure) throw new OutputError(`MQTT publish failed: ${this.failure.message}`, "failed", { cause: this.failure });
+    if (this.failure)
+      throw new OutputError(`MQTT publish failed: ${this.failure.message}`, "failed", { cause: this.failure });
     this.pending += 1;
     this.client.publish(m.topic, m.payload, { qos: this.o.qos }, this.settled);
     if (this.pending < this.window) return undefined;
@@ -92,6 +99,7 @@ export class MqttOutput implements Output {
   async close(): Promise<void> {
     if (this.pending > 0) await new Promise<void>((resolve) => (this.idle = resolve));
     await this.client.endAsync();
-    if (this.failure) throw new OutputError(`MQTT publish failed: ${this.failure.message}`, "failed", { cause: this.failure });
+    if (this.failure)
+      throw new OutputError(`MQTT publish failed: ${this.failure.message}`, "failed", { cause: this.failure });
   }
 }

@@ -27,7 +27,10 @@ export class NodeIds {
       while (this.used.has(this.nextFree)) this.nextFree += 1;
       node = this.nextFree;
     }
-    if (node > this.max) throw new EncodeError(`${this.protocol} addresses at most ${this.max - this.min + 1} nodes; sensor "${sensorId}" is one too many`);
+    if (node > this.max)
+      throw new EncodeError(
+        `${this.protocol} addresses at most ${this.max - this.min + 1} nodes; sensor "${sensorId}" is one too many`,
+      );
     this.byId.set(sensorId, node);
     this.used.add(node);
     return { node, isNew: true };

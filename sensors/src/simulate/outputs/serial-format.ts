@@ -63,15 +63,16 @@ class JsonlEncoder implements MessageEncoder {
  * that V_LEVEL on child 2 is a light level in lux. The serial API carries no time: the gateway
  * stamps these readings with its receive time.
  */
-const MYS_CHILDREN: Readonly<Record<string, { child: number; sensorType: number; variable: number; scale?: number }>> = {
-  temperature: { child: 0, sensorType: 6 /* S_TEMP */, variable: MysVariable.TEMP },
-  humidity: { child: 1, sensorType: 7 /* S_HUM */, variable: MysVariable.HUM },
-  light: { child: 2, sensorType: MysSensorType.LIGHT_LEVEL, variable: MysVariable.LEVEL },
-  // The MySensors pressure sketch sends hPa (the decoder's default).
-  pressure: { child: 3, sensorType: 8 /* S_BARO */, variable: MysVariable.PRESSURE, scale: 0.01 },
-  battery: { child: 4, sensorType: 30 /* S_MULTIMETER */, variable: MysVariable.VOLTAGE },
-  voltage: { child: 4, sensorType: 30 /* S_MULTIMETER */, variable: MysVariable.VOLTAGE },
-};
+const MYS_CHILDREN: Readonly<Record<string, { child: number; sensorType: number; variable: number; scale?: number }>> =
+  {
+    temperature: { child: 0, sensorType: 6 /* S_TEMP */, variable: MysVariable.TEMP },
+    humidity: { child: 1, sensorType: 7 /* S_HUM */, variable: MysVariable.HUM },
+    light: { child: 2, sensorType: MysSensorType.LIGHT_LEVEL, variable: MysVariable.LEVEL },
+    // The MySensors pressure sketch sends hPa (the decoder's default).
+    pressure: { child: 3, sensorType: 8 /* S_BARO */, variable: MysVariable.PRESSURE, scale: 0.01 },
+    battery: { child: 4, sensorType: 30 /* S_MULTIMETER */, variable: MysVariable.VOLTAGE },
+    voltage: { child: 4, sensorType: 30 /* S_MULTIMETER */, variable: MysVariable.VOLTAGE },
+  };
 const MYS_LIBRARY_VERSION = "2.3.2";
 
 class MySensorsEncoder implements MessageEncoder {
@@ -82,7 +83,10 @@ class MySensorsEncoder implements MessageEncoder {
   encode(m: SensorMessage, malformed?: MalformedSpec): OutMessage[] {
     const children = m.metrics.map((x) => {
       const c = MYS_CHILDREN[x.metric];
-      if (!c) throw new EncodeError(`MySensors has no variable for metric "${x.metric}" (it carries ${Object.keys(MYS_CHILDREN).join(", ")})`);
+      if (!c)
+        throw new EncodeError(
+          `MySensors has no variable for metric "${x.metric}" (it carries ${Object.keys(MYS_CHILDREN).join(", ")})`,
+        );
       return { x, c };
     });
     const { node, isNew } = this.nodes.of(m.sensorId);
@@ -91,13 +95,32 @@ class MySensorsEncoder implements MessageEncoder {
       const present = (child: number, type: number, payload: string) =>
         encodeMySensors({ nodeId: node, childId: child, command: MysCommand.PRESENTATION, ack: 0, type, payload });
       lines.push(present(MYS_NODE_CHILD_ID, MysSensorType.ARDUINO_NODE, MYS_LIBRARY_VERSION));
-      lines.push(encodeMySensors({ nodeId: node, childId: MYS_NODE_CHILD_ID, command: MysCommand.INTERNAL, ack: 0, type: MysInternal.SKETCH_NAME, payload: m.sensorId.slice(0, 25) }));
+      lines.push(
+        encodeMySensors({
+          nodeId: node,
+          childId: MYS_NODE_CHILD_ID,
+          command: MysCommand.INTERNAL,
+          ack: 0,
+          type: MysInternal.SKETCH_NAME,
+          payload: m.sensorId.slice(0, 25),
+        }),
+      );
       for (const { x, c } of children) lines.push(present(c.child, c.sensorType, x.metric));
     }
     children.forEach(({ x, c }, i) => {
       const value = c.scale === undefined ? x.value : Number((x.value * c.scale).toPrecision(12));
       if (malformed && i === 0) lines.push(this.damaged(node, c.child, c.variable, value, malformed));
-      else lines.push(encodeMySensors({ nodeId: node, childId: c.child, command: MysCommand.SET, ack: 0, type: c.variable, payload: String(value) }));
+      else
+        lines.push(
+          encodeMySensors({
+            nodeId: node,
+            childId: c.child,
+            command: MysCommand.SET,
+            ack: 0,
+            type: c.variable,
+            payload: String(value),
+          }),
+        );
     });
     return [out(Buffer.concat(lines))];
   }
@@ -133,11 +156,15 @@ class XBeeEncoder implements MessageEncoder {
   encode(m: SensorMessage, malformed?: MalformedSpec): OutMessage[] {
     const { node } = this.nodes.of(m.sensorId);
     const pairs = m.metrics.map((x) => {
-      if (!/^[A-Za-z0-9_.-]+$/.test(x.metric)) throw new EncodeError(`metric "${x.metric}" cannot be a key=value key in an XBee payload`);
+      if (!/^[A-Za-z0-9_.-]+$/.test(x.metric))
+        throw new EncodeError(`metric "${x.metric}" cannot be a key=value key in an XBee payload`);
       return `${x.metric}=${x.value}`;
     });
     if (m.ts !== undefined) pairs.push(`ts=${m.ts}`);
-    const frame = encodeXBee({ type: 0x90, source64: `0013a200${node.toString(16).padStart(8, "0")}`, data: pairs.join(",") }, this.mode);
+    const frame = encodeXBee(
+      { type: 0x90, source64: `0013a200${node.toString(16).padStart(8, "0")}`, data: pairs.join(",") },
+      this.mode,
+    );
     if (malformed) {
       // Digits are never escaped in API mode 2, so changing one keeps the framing intact.
       for (let i = frame.length - 2; i > 0; i--) {
@@ -190,6 +217,9 @@ class Rtl433Encoder implements MessageEncoder {
 
 function fieldOf(x: Measurement): [string, number] {
   const f = RTL433_FIELDS[x.metric];
-  if (!f) throw new EncodeError(`rtl_433 output has no field for metric "${x.metric}" (it carries ${Object.keys(RTL433_FIELDS).join(", ")})`);
+  if (!f)
+    throw new EncodeError(
+      `rtl_433 output has no field for metric "${x.metric}" (it carries ${Object.keys(RTL433_FIELDS).join(", ")})`,
+    );
   return f(x.value);
 }

@@ -10,7 +10,11 @@ export async function openSerialOutput(path: string, baudRate: number): Promise<
   const { SerialPort } = await import("serialport");
   const port = new SerialPort({ path, baudRate, autoOpen: false });
   await new Promise<void>((resolve, reject) =>
-    port.open((err) => (err ? reject(new OutputError(`cannot open serial port ${path}: ${err.message}`, "unreachable", { cause: err })) : resolve())),
+    port.open((err) =>
+      err
+        ? reject(new OutputError(`cannot open serial port ${path}: ${err.message}`, "unreachable", { cause: err }))
+        : resolve(),
+    ),
   );
   const close = async (): Promise<void> => {
     // end() hands every buffered write to the port ('finish'); drain() waits until the UART has

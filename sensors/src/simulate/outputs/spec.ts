@@ -25,7 +25,8 @@ export function parseOutputSpec(text: string): OutputSpec | { problem: string } 
   if (text.startsWith("serial:")) {
     const rest = text.slice("serial:".length);
     const cut = rest.lastIndexOf(":");
-    if (cut <= 0) return { problem: `"${text}": expected serial:PATH[@BAUD]:PROTOCOL, e.g. serial:/dev/ttyUSB0@115200:mysensors` };
+    if (cut <= 0)
+      return { problem: `"${text}": expected serial:PATH[@BAUD]:PROTOCOL, e.g. serial:/dev/ttyUSB0@115200:mysensors` };
     const protocol = rest.slice(cut + 1);
     if (!isProtocolName(protocol)) return { problem: unknownProtocol(protocol) };
     let path = rest.slice(0, cut);

@@ -36,7 +36,8 @@ export class StreamOutput implements Output {
 
   async close(): Promise<void> {
     // An empty write's callback runs once everything before it is flushed: the process may exit right after.
-    if (!this.failure && !this.stream.writableEnded) await new Promise<void>((resolve) => this.stream.write(Buffer.alloc(0), () => resolve()));
+    if (!this.failure && !this.stream.writableEnded)
+      await new Promise<void>((resolve) => this.stream.write(Buffer.alloc(0), () => resolve()));
     await this.closeStream();
     if (this.failure && this.failure.reason !== "closed") throw this.failure;
   }

@@ -31,6 +31,8 @@ export function liveStream(on) {
     on.state("reconnecting");
   });
   es.addEventListener("readings", (ev) => on.readings(JSON.parse(ev.data)));
-  es.addEventListener("dropped", (ev) => on.resync(`the hub skipped ${JSON.parse(ev.data).dropped} readings for this slow connection`));
+  es.addEventListener("dropped", (ev) =>
+    on.resync(`the hub skipped ${JSON.parse(ev.data).dropped} readings for this slow connection`),
+  );
   return es;
 }

@@ -12,7 +12,10 @@ import { decodeView, encodeView, toLocalInput, fromLocalInput } from "./view.js"
 const $ = (id) => document.getElementById(id);
 
 /** Bucket sizes the chart may ask for; it takes the smallest giving at most TARGET_BUCKETS. */
-const BUCKETS_MS = [1e3, 2e3, 5e3, 10e3, 15e3, 30e3, 60e3, 120e3, 300e3, 600e3, 900e3, 1800e3, 3600e3, 7200e3, 21600e3, 43200e3, 86400e3, 604800e3, 2592000e3];
+const BUCKETS_MS = [
+  1e3, 2e3, 5e3, 10e3, 15e3, 30e3, 60e3, 120e3, 300e3, 600e3, 900e3, 1800e3, 3600e3, 7200e3, 21600e3, 43200e3, 86400e3,
+  604800e3, 2592000e3,
+];
 const TARGET_BUCKETS = 360;
 const MAX_HELD_BACK = 10_000;
 const MAX_OVERLAYS = 5;
@@ -63,7 +66,8 @@ function saveView() {
 }
 
 function showRangeControls() {
-  for (const b of document.querySelectorAll("#range-buttons button")) b.classList.toggle("active", Number(b.dataset.range) === state.range.rel);
+  for (const b of document.querySelectorAll("#range-buttons button"))
+    b.classList.toggle("active", Number(b.dataset.range) === state.range.rel);
   const { from, to } = span();
   $("range-from").value = toLocalInput(from);
   $("range-to").value = toLocalInput(to);
@@ -93,7 +97,15 @@ async function loadHistory() {
     const answered = h.series ?? [h];
     const shown = state.series.map((s) => {
       const a = answered.find((x) => x.sensor === s.sensor && x.metric === s.metric);
-      return { label: label(s), unit: a?.unit ?? null, extent: a?.extent ?? null, ts: a?.ts ?? [], avg: a?.avg ?? [], min: a?.min ?? [], max: a?.max ?? [] };
+      return {
+        label: label(s),
+        unit: a?.unit ?? null,
+        extent: a?.extent ?? null,
+        ts: a?.ts ?? [],
+        avg: a?.avg ?? [],
+        min: a?.min ?? [],
+        max: a?.max ?? [],
+      };
     });
     chart.setSeries(shown, { from, to });
     state.extent = unionExtent(shown.map((s) => s.extent));
@@ -104,7 +116,10 @@ async function loadHistory() {
     }
     const buckets = shown.reduce((n, s) => n + s.ts.length, 0);
     const live = state.range.rel && state.series.length === 1 ? "; new readings appear as they arrive" : "";
-    note("chart-note", `${buckets} buckets of ${duration(bucket)} (${state.series.length === 1 ? "min · avg · max" : "averages"}) from ${dateTime(from)} to ${dateTime(to)}${live}. Drag across the chart to zoom.`);
+    note(
+      "chart-note",
+      `${buckets} buckets of ${duration(bucket)} (${state.series.length === 1 ? "min · avg · max" : "averages"}) from ${dateTime(from)} to ${dateTime(to)}${live}. Drag across the chart to zoom.`,
+    );
     const empty = shown.filter((s) => s.ts.length === 0);
     if (empty.length > 0) offerData(empty, shown.length);
   } catch (err) {
@@ -122,7 +137,9 @@ async function loadHistory() {
 
 /** A series has nothing in the range: say where its data is, and offer a range holding every series' data. */
 function offerData(empty, shown) {
-  const where = empty.filter((s) => s.extent).map((s) => `${s.label} has data from ${dateTime(s.extent.first)} to ${dateTime(s.extent.last)}`);
+  const where = empty
+    .filter((s) => s.extent)
+    .map((s) => `${s.label} has data from ${dateTime(s.extent.first)} to ${dateTime(s.extent.last)}`);
   if (where.length === 0 || !state.extent) return;
   $("chart-empty-text").textContent = `No readings in this range: ${where.join("; ")} (recorded time).`;
   $("jump-to-data").textContent = shown > 1 ? "Show all their data" : "Show its data";
@@ -168,13 +185,20 @@ function resetZoom() {
 
 function fillMetricSelect(sel, sensorId, chosen) {
   const s = list.get(sensorId);
-  sel.replaceChildren(...Object.keys(s?.metrics ?? {}).sort().map((m) => new Option(m, m, false, m === chosen)));
+  sel.replaceChildren(
+    ...Object.keys(s?.metrics ?? {})
+      .sort()
+      .map((m) => new Option(m, m, false, m === chosen)),
+  );
 }
 
 async function select(id, metric) {
   const s = list.get(id);
   const m = metric && s?.metrics[metric] ? metric : primaryMetric(s?.metrics ?? {});
-  state.series = [{ sensor: id, metric: m }, ...state.series.slice(1).filter((o) => !(o.sensor === id && o.metric === m))];
+  state.series = [
+    { sensor: id, metric: m },
+    ...state.series.slice(1).filter((o) => !(o.sensor === id && o.metric === m)),
+  ];
   showSelection();
   saveView();
   await loadHistory();
@@ -187,7 +211,10 @@ function showSelection() {
   $("chart-title").textContent = primary ? label(primary) : "Select a sensor";
   const s = primary && list.get(primary.sensor);
   const newest = s ? Math.max(...Object.values(s.metrics).map((v) => v.ts)) : NaN;
-  note("sensor-detail", s ? `Newest reading recorded ${dateTime(newest)}; received by its gateway ${dateTime(s.lastSeen)}.` : "");
+  note(
+    "sensor-detail",
+    s ? `Newest reading recorded ${dateTime(newest)}; received by its gateway ${dateTime(s.lastSeen)}.` : "",
+  );
   renderOverlays();
 }
 
@@ -217,7 +244,10 @@ function renderOverlays() {
 function fillOverlaySensors() {
   const sel = $("overlay-sensor");
   const keep = sel.value;
-  sel.replaceChildren(new Option("compare with…", ""), ...[...list.sensors.keys()].sort().map((id) => new Option(id, id, false, id === keep)));
+  sel.replaceChildren(
+    new Option("compare with…", ""),
+    ...[...list.sensors.keys()].sort().map((id) => new Option(id, id, false, id === keep)),
+  );
   fillMetricSelect($("overlay-metric"), sel.value, state.series[0]?.metric);
 }
 
@@ -250,7 +280,10 @@ async function loadSensors() {
   const r = await api("/api/sensors?limit=2000");
   list.setSensors(r.sensors);
   $("sensor-count").textContent = `(${list.size})`;
-  note("sensor-note", r.truncated ? `Showing the first ${r.limit} sensors.` : list.size === 0 ? "No readings yet." : "");
+  note(
+    "sensor-note",
+    r.truncated ? `Showing the first ${r.limit} sensors.` : list.size === 0 ? "No readings yet." : "",
+  );
   fillOverlaySensors();
 }
 
@@ -278,7 +311,8 @@ function setLiveState(s) {
 function wireControls() {
   $("sensor-filter").addEventListener("input", (e) => list.setFilter(e.target.value));
   $("metric-select").addEventListener("change", (e) => void select(state.series[0].sensor, e.target.value));
-  for (const b of document.querySelectorAll("#range-buttons button")) b.addEventListener("click", () => setRange({ rel: Number(b.dataset.range) }));
+  for (const b of document.querySelectorAll("#range-buttons button"))
+    b.addEventListener("click", () => setRange({ rel: Number(b.dataset.range) }));
   $("range-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const from = fromLocalInput($("range-from").value);
@@ -291,7 +325,9 @@ function wireControls() {
   });
   $("zoom-reset").addEventListener("click", resetZoom);
   $("jump-to-data").addEventListener("click", jumpToData);
-  $("overlay-sensor").addEventListener("change", (e) => fillMetricSelect($("overlay-metric"), e.target.value, state.series[0]?.metric));
+  $("overlay-sensor").addEventListener("change", (e) =>
+    fillMetricSelect($("overlay-metric"), e.target.value, state.series[0]?.metric),
+  );
   $("overlay-add").addEventListener("click", addOverlay);
 }
 
@@ -313,7 +349,10 @@ async function main() {
   if (view.range) state.range = view.range;
   const wanted = view.series.filter((s) => list.get(s.sensor));
   if (wanted.length > 0) {
-    state.series = wanted.map((s) => ({ sensor: s.sensor, metric: s.metric && list.get(s.sensor).metrics[s.metric] ? s.metric : primaryMetric(list.get(s.sensor).metrics) }));
+    state.series = wanted.map((s) => ({
+      sensor: s.sensor,
+      metric: s.metric && list.get(s.sensor).metrics[s.metric] ? s.metric : primaryMetric(list.get(s.sensor).metrics),
+    }));
     showSelection();
     showRangeControls();
     saveView();

@@ -74,7 +74,8 @@ export class SeriesChart {
   /** Counts on the element: what a person can inspect and a test can wait for. */
   publish(seriesCount) {
     const perSeries = [];
-    for (let s = 1; s < (this.single ? 2 : this.data.length); s++) perSeries.push(this.data[s].filter((v) => v != null).length);
+    for (let s = 1; s < (this.single ? 2 : this.data.length); s++)
+      perSeries.push(this.data[s].filter((v) => v != null).length);
     this.el.dataset.points = String(perSeries.reduce((a, b) => a + b, 0));
     this.el.dataset.pointsPerSeries = perSeries.join(",");
     this.el.dataset.livePoints = String(this.livePoints);
@@ -97,7 +98,16 @@ export class SeriesChart {
         { label: "max", stroke: "#93c5fd", width: 1, dash: [4, 3], value: fmt(h.unit), points: { show: false } },
       );
     } else {
-      list.forEach((h, i) => series.push({ label: h.label, stroke: COLORS[i % COLORS.length], width: 2, value: fmt(h.unit), spanGaps: true, points: { size: 4 } }));
+      list.forEach((h, i) =>
+        series.push({
+          label: h.label,
+          stroke: COLORS[i % COLORS.length],
+          width: 2,
+          value: fmt(h.unit),
+          spanGaps: true,
+          points: { size: 4 },
+        }),
+      );
     }
     const opts = {
       width: this.width(),
@@ -105,7 +115,14 @@ export class SeriesChart {
       scales: { x: { time: true, range: () => [this.range.from / 1000, this.range.to / 1000] } },
       series,
       ...(this.single ? { bands: [{ series: [3, 2], fill: "rgba(37, 99, 235, 0.08)" }] } : {}),
-      axes: [{}, { label: unit === null && units.length > 1 ? "mixed units" : unitLabel(unit), size: 60, values: (_u, ticks) => ticks.map((v) => +v.toFixed(2)) }],
+      axes: [
+        {},
+        {
+          label: unit === null && units.length > 1 ? "mixed units" : unitLabel(unit),
+          size: 60,
+          values: (_u, ticks) => ticks.map((v) => +v.toFixed(2)),
+        },
+      ],
       // Dragging selects a time span; the page then asks the hub for it at a finer bucket.
       cursor: { drag: { x: true, y: false, setScale: false } },
       hooks: {

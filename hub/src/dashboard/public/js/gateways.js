@@ -38,7 +38,10 @@ export function renderGateways(tbody, data, onQuarantine) {
       } else {
         td.textContent = text;
       }
-      if (i === 7 && g.quarantine) td.title = Object.entries(g.quarantine).map(([k, v]) => `${k}: ${v}`).join("\n");
+      if (i === 7 && g.quarantine)
+        td.title = Object.entries(g.quarantine)
+          .map(([k, v]) => `${k}: ${v}`)
+          .join("\n");
       tr.append(td);
     }
     return tr;

@@ -14,12 +14,16 @@ export class QuarantinePanel {
 
   setGateways(ids) {
     const keep = this.select.value;
-    this.select.replaceChildren(new Option("choose a gateway", ""), ...ids.map((id) => new Option(id, id, false, id === keep)));
+    this.select.replaceChildren(
+      new Option("choose a gateway", ""),
+      ...ids.map((id) => new Option(id, id, false, id === keep)),
+    );
   }
 
   async show(gatewayId) {
     if (!gatewayId) return;
-    if (![...this.select.options].some((o) => o.value === gatewayId)) this.select.append(new Option(gatewayId, gatewayId));
+    if (![...this.select.options].some((o) => o.value === gatewayId))
+      this.select.append(new Option(gatewayId, gatewayId));
     this.select.value = gatewayId;
     this.section.dataset.gateway = gatewayId;
     this.section.dataset.loaded = "false";

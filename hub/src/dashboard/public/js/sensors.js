@@ -35,7 +35,8 @@ export class SensorList {
         this.sensors.set(s.sensorId, { sensorId: s.sensorId, lastSeen: s.lastSeen, metrics: { ...s.metrics } });
       } else {
         // A reload must not undo values the live stream brought in the meantime.
-        for (const [m, v] of Object.entries(s.metrics)) if (!cur.metrics[m] || v.ts > cur.metrics[m].ts) cur.metrics[m] = v;
+        for (const [m, v] of Object.entries(s.metrics))
+          if (!cur.metrics[m] || v.ts > cur.metrics[m].ts) cur.metrics[m] = v;
         cur.lastSeen = Math.max(cur.lastSeen, s.lastSeen);
       }
       this.dirty.add(s.sensorId);
@@ -105,7 +106,8 @@ export class SensorList {
       if (!li) {
         li = document.createElement("li");
         li.dataset.sensor = id;
-        li.innerHTML = '<div class="name"></div><div class="values"></div><div class="seen"></div><canvas class="spark"></canvas>';
+        li.innerHTML =
+          '<div class="name"></div><div class="values"></div><div class="seen"></div><canvas class="spark"></canvas>';
         li.querySelector(".name").textContent = id;
         li.title = id;
         li.addEventListener("click", () => this.onSelect(id));
@@ -127,7 +129,9 @@ export class SensorList {
   fill(li, s) {
     const metric = primaryMetric(s.metrics);
     const values = li.querySelector(".values");
-    const names = Object.keys(s.metrics).sort((a, b) => (a === metric ? -1 : b === metric ? 1 : a < b ? -1 : a > b ? 1 : 0));
+    const names = Object.keys(s.metrics).sort((a, b) =>
+      a === metric ? -1 : b === metric ? 1 : a < b ? -1 : a > b ? 1 : 0,
+    );
     const more = names.slice(MAX_VALUES);
     values.replaceChildren(
       ...names.slice(0, MAX_VALUES).map((m) => {
