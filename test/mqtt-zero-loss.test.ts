@@ -84,7 +84,7 @@ describe("MQTT QoS 1 through kill -9 of the gateway, default settings", () => {
       // Paced at about 2,000 messages/s, and the last 5,000 held until the kills are done, so
       // the flood goes on through every kill and restart however slow the machine.
       let published = 0;
-      let killsDone = () => undefined as void;
+      let killsDone: () => void = () => {};
       const killed = new Promise<void>((r) => (killsDone = r));
       const flood = (async () => {
         const started = Date.now();

@@ -114,7 +114,7 @@ describe("deploy/k8s manifests", () => {
     const copy = tempDir("datalab-k8s-");
     cpSync(K8S, copy, { recursive: true });
     appendFileSync(join(copy, "hub.env"), "DATALAB_MAX_DELIVER=6\n");
-    writeFileSync(join(copy, "nats.conf"), readFileSync(join(copy, "nats.conf"), "utf8") + "\n# edited\n");
+    writeFileSync(join(copy, "nats.conf"), `${readFileSync(join(copy, "nats.conf"), "utf8")}\n# edited\n`);
     const edited = await kustomize(copy);
     const names = edited.filter((o) => o.kind === "ConfigMap").map((o) => o.metadata.name);
     expect(names).not.toContain(hubConfig);

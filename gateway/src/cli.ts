@@ -163,7 +163,7 @@ async function main(argv: string[]): Promise<number> {
         ...(values.reason ? { reason: values.reason } : {}),
       };
       const path = outboxPath(config, values.config === undefined);
-      let r;
+      let r: ReturnType<typeof listQuarantine>;
       try {
         r = listQuarantine(path, filter);
       } catch (err) {

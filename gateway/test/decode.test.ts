@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { createRegistry, DecodeError } from "@datalab/shared";
 import { UnitConfig } from "@datalab/sensors";
 import { unitsSchema } from "../src/decode/config";
-import { FieldCounter, fieldCounter } from "../src/decode/fields";
+import { type FieldCounter, fieldCounter } from "../src/decode/fields";
 import { checkPayload, messageDecoder } from "../src/decode/index";
 import { validateReadings } from "../src/validate";
 

@@ -46,7 +46,7 @@ async function queued(tty: string): Promise<number> {
 async function replugCase(
   protocol: "mysensors" | "xbee",
   frame: (i: number) => Buffer,
-  valueOf: (r: DecodedReading) => number | undefined,
+  readingValue: (r: DecodedReading) => number | undefined,
 ) {
   requireSocat();
   const dir = tempDir("datalab-replug-");
@@ -99,7 +99,7 @@ async function replugCase(
     // And after the open, as usual.
     for (let i = 0; i < 5; i++) await node.write(frame(sent++));
     await waitFor(() => readings.length === sent, `${sent} readings after plug ${plug} (seen ${readings.length})`);
-    expect(readings.slice(first).map(valueOf)).toEqual(Array.from({ length: sent - first }, (_, i) => first + i));
+    expect(readings.slice(first).map(readingValue)).toEqual(Array.from({ length: sent - first }, (_, i) => first + i));
     expect(quarantined).toEqual([]);
 
     // Unplug: both ends go, and so does the by-id directory (udev removes it with the last device).

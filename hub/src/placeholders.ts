@@ -9,7 +9,7 @@ export const PLACEHOLDER = "CHANGE-ME";
  */
 export function refusePlaceholders(secrets: Record<string, string | undefined>): void {
   const problems = Object.entries(secrets)
-    .filter(([, v]) => v !== undefined && v.includes(PLACEHOLDER))
+    .filter(([, v]) => v?.includes(PLACEHOLDER))
     .map(
       ([k]) =>
         `${k}: still holds the placeholder ${PLACEHOLDER}; replace it with a secret of your own (e.g. openssl rand -hex 24)`,

@@ -9,7 +9,6 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import mqtt from "mqtt";
 import { MQTT_URL, uniqueId, waitFor, type TestDatabase } from "@datalab/shared/testing";
-import type { Gateway } from "@datalab/gateway";
 import type { Hub } from "../src/index";
 import { startPipeline, type Pipeline } from "../../test/support/pipeline";
 import { openSse } from "./api-sse";
@@ -45,7 +44,6 @@ for (let i = 0; i < N_B; i++)
 let pipeline: Pipeline;
 let db: TestDatabase;
 let hub: Hub;
-let gateway: Gateway;
 let base: string;
 let publisher: mqtt.MqttClient;
 const gatewayId = `gw-${id}`;
@@ -86,7 +84,7 @@ beforeAll(async () => {
     hubEnv: { DATALAB_API_MAX_RANGE_DAYS: "30", DATALAB_API_MAX_ROWS: "5000" },
     gatewayEnv: { DATALAB_REPORT_INTERVAL_MS: "0" },
   });
-  ({ db, hub, gateway } = pipeline);
+  ({ db, hub } = pipeline);
   base = `http://127.0.0.1:${hub.httpPort}`;
   publisher = await mqtt.connectAsync(MQTT_URL);
   await publish(published);

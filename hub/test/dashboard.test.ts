@@ -10,7 +10,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import mqtt from "mqtt";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { MQTT_URL, uniqueId, waitFor, type TestDatabase } from "@datalab/shared/testing";
-import type { Gateway } from "@datalab/gateway";
 import type { Hub } from "../src/index";
 import { startPipeline, type Pipeline } from "../../test/support/pipeline";
 
@@ -38,7 +37,6 @@ const gatewayId = `gw-${id}`;
 let pipeline: Pipeline;
 let db: TestDatabase;
 let hub: Hub;
-let gateway: Gateway;
 let publisher: mqtt.MqttClient;
 let browser: Browser | undefined;
 let page: Page;
@@ -62,7 +60,7 @@ beforeAll(async () => {
     );
   // Health reports off, so the gateway panel's backlog cell is the "not reported" dash.
   pipeline = await startPipeline({ id, gatewayId, gatewayEnv: { DATALAB_REPORT_INTERVAL_MS: "0" } });
-  ({ db, hub, gateway } = pipeline);
+  ({ db, hub } = pipeline);
   publisher = await mqtt.connectAsync(MQTT_URL);
   // 50 minutes of history, one reading per sensor every 30 s.
   const now = Date.now();

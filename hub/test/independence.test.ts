@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { metricValue, silentLogger } from "@datalab/shared";
+import { metricValue } from "@datalab/shared";
 import {
   MONGO_URL,
   NATS_URL,

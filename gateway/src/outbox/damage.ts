@@ -268,7 +268,7 @@ export function checkRows(db: Database.Database, path: string): Damage | undefin
   if (bad.length === 0) return undefined;
   let movedTo: string | undefined = `${path}.damaged-rows-${stamp()}.jsonl`;
   try {
-    writeFileSync(movedTo, bad.map((r) => JSON.stringify(r)).join("\n") + "\n");
+    writeFileSync(movedTo, `${bad.map((r) => JSON.stringify(r)).join("\n")}\n`);
   } catch {
     // A full disk: the rows go all the same (they would poison their batch); the log says so.
     rmSync(movedTo, { force: true });

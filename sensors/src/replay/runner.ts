@@ -71,7 +71,7 @@ export async function replayFile(o: ReplayOptions, encoder: MessageEncoder, outp
     const due = pacer.wait(rec.ts - firstTs, o.signal);
     if (due) await due;
     if (o.signal?.aborted) return;
-    let messages;
+    let messages: ReturnType<typeof encoder.encode>;
     try {
       messages = encoder.encode({ sensorId: rec.sensorId, ts: rec.ts, metrics: rec.metrics });
     } catch (err) {

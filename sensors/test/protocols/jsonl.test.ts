@@ -138,12 +138,10 @@ describe("JsonlParser properties", () => {
       .map((o) => ({ kind: "valid" as const, value: o, bytes: encodeJsonl(o) }));
     // Garbage: any bytes without a newline, ended by one. It may still happen to be a JSON
     // object; "recovered" means each valid line yields its own frame, in order.
-    const garbage = fc
-      .uint8Array({ maxLength: 60 })
-      .map((b) => ({
-        kind: "garbage" as const,
-        bytes: Buffer.concat([Buffer.from(b.filter((x) => x !== 0x0a)), Buffer.of(0x0a)]),
-      }));
+    const garbage = fc.uint8Array({ maxLength: 60 }).map((b) => ({
+      kind: "garbage" as const,
+      bytes: Buffer.concat([Buffer.from(b.filter((x) => x !== 0x0a)), Buffer.of(0x0a)]),
+    }));
     fc.assert(
       fc.property(
         fc.array(fc.oneof(valid, garbage), { maxLength: 20 }),
