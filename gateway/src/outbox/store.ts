@@ -16,7 +16,7 @@ import {
   type Damage,
   type LedgerState,
 } from "./damage";
-import type { Delivery } from "./deliveries";
+import { DeliveryLog, type Delivery } from "./deliveries";
 
 export type { Synchronous };
 
@@ -164,6 +164,7 @@ export class Outbox {
   private readonly ledger: Ledger;
   /** What was found damaged at start (empty when the file was sound). */
   damage: readonly Damage[] = [];
+  private deliveries: DeliveryLog | undefined;
 
   private constructor(
     readonly db: Database.Database,
@@ -800,6 +801,12 @@ export class Outbox {
       detail: string;
       payload: Buffer;
     }[];
+  }
+
+  /** The record of committed MQTT deliveries, kept in this database (one per outbox). */
+  deliveryLog(): DeliveryLog {
+    this.deliveries ??= new DeliveryLog(this.db);
+    return this.deliveries;
   }
 
   get nextSequence(): number {
