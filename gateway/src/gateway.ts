@@ -127,7 +127,7 @@ export class Gateway {
       this.logger.child({ part: "forward" }),
       now,
     );
-    const deliveries = config.mqttEnabled ? new DeliveryLog(this.outbox.db) : undefined;
+    const deliveries = config.mqttEnabled ? this.outbox.deliveryLog() : undefined;
     this.committer = new GroupCommitter(this.outbox, {
       ...(deliveries ? { deliveries } : {}),
       intervalMs: config.commitIntervalMs,
