@@ -9,7 +9,7 @@ export {
   type SensorKind,
   type SensorMessage,
   type SimulatedSample,
-} from "./simulate/kinds";
+} from "./simulate/samples/kinds";
 export {
   Battery,
   SensorClock,
@@ -23,8 +23,8 @@ export {
   type FaultCounts,
   type FaultOptions,
   type MalformedSpec,
-} from "./simulate/faults";
-export { Prng, seedOf } from "./simulate/prng";
+} from "./simulate/samples/faults";
+export { Prng, seedOf } from "./simulate/samples/prng";
 export { Pacer, type Speed } from "./simulate/pacer";
 export { ProgressLine, duration } from "./simulate/progress";
 export { runSimulation, type RunSimulationOptions, type SimulationStats } from "./simulate/run";

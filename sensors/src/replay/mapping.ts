@@ -1,9 +1,9 @@
 import { ConfigError } from "@datalab/shared";
-import { GENERIC_UNITS, parseDecimal } from "../protocols";
+import { GENERIC_UNITS, parseDecimal } from "../protocols/index";
 import { metricNameProblem, sensorIdProblem } from "../protocols/common/names";
-import type { Measurement } from "../simulate/kinds";
+import type { Measurement } from "../simulate/samples/kinds";
 import type { FormatDefaults, TableRow } from "./formats/types";
-import { problem, type LineProblem } from "./problems";
+import { problem, type LineProblem } from "./formats/problems";
 import { parseTime } from "./time";
 
 /** One column to publish: `--metric COLUMN=NAME[:UNIT]`. */

@@ -2,13 +2,13 @@ import { stat } from "node:fs/promises";
 import { basename, extname } from "node:path";
 import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { ConfigError } from "@datalab/shared";
-import { EncodeError } from "../protocols";
+import { EncodeError } from "../protocols/index";
 import type { MessageEncoder, Output } from "../simulate/outputs/types";
 import { Pacer, type Speed } from "../simulate/pacer";
 import { createFormat, type CsvOptions, type ReplayFormatName } from "./formats/index";
 import { LineReader } from "./lines";
 import { RowMapper, type MappingOptions, type ReplayRecord } from "./mapping";
-import { problem, type LineProblem } from "./problems";
+import { problem, type LineProblem } from "./formats/problems";
 import { ReplaySummary } from "./summary";
 
 export interface ReplayOptions {

@@ -1,4 +1,4 @@
-import type { LineProblem, SkipReason } from "./problems";
+import type { LineProblem, SkipReason } from "./formats/problems";
 
 /** How many line numbers per reason the summary keeps: enough to find them, bounded for huge files. */
 const LINES_KEPT = 5;

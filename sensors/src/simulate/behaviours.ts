@@ -1,4 +1,4 @@
-import type { Prng } from "./prng";
+import type { Prng } from "./samples/prng";
 
 /**
  * What happens inside one sensor over its life, apart from the physics it measures:

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import type { FaultOptions } from "./faults";
-import { SENSOR_KINDS } from "./kinds";
+import type { FaultOptions } from "./samples/faults";
+import { SENSOR_KINDS } from "./samples/kinds";
 import { createEncoder, describeSpec, openOutput, OUTPUT_SPEC_HELP } from "./outputs/index";
 import { runSimulation, type RunSimulationOptions, type SimulationStats } from "./run";
 import { ProgressLine, runClosing } from "./progress";

@@ -6,10 +6,10 @@ import {
   misbehaviourLevel,
   SensorClock,
 } from "./behaviours";
-import { DEFAULT_KINDS, type SensorKind, type SimulatedSample } from "./kinds";
-import { Prng } from "./prng";
+import { DEFAULT_KINDS, type SensorKind, type SimulatedSample } from "./samples/kinds";
+import { Prng } from "./samples/prng";
 
-export type { SimulatedSample } from "./kinds";
+export type { SimulatedSample } from "./samples/kinds";
 
 const DAY_MS = 86_400_000;
 /** Reading cycles a default battery lasts: about 9.5 years at one reading a minute. */

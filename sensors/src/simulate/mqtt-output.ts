@@ -1,4 +1,4 @@
-import type { FaultOptions } from "./faults";
+import type { FaultOptions } from "./samples/faults";
 import { MqttEncoder, type SimulatorFormat } from "./outputs/mqtt-format";
 import { MqttOutput } from "./outputs/mqtt";
 import type { Speed } from "./pacer";

@@ -1,9 +1,9 @@
 import { setImmediate as yieldToLoop } from "node:timers/promises";
-import { FaultInjector, type Emission, type FaultCounts, type FaultOptions } from "./faults";
-import { sampleToMessage, type SensorKind } from "./kinds";
+import { FaultInjector, type Emission, type FaultCounts, type FaultOptions } from "./samples/faults";
+import { sampleToMessage, type SensorKind } from "./samples/kinds";
 import type { MessageEncoder, Output } from "./outputs/types";
 import { Pacer, type Speed } from "./pacer";
-import { seedOf } from "./prng";
+import { seedOf } from "./samples/prng";
 import { Simulator, type SimulatorOptions } from "./simulator";
 
 export interface RunSimulationOptions extends SimulatorOptions, FaultOptions {

@@ -1,6 +1,6 @@
-import { DEFAULT_KINDS, type SensorKind, type SimulatedSample } from "./kinds";
+import { DEFAULT_KINDS, type SensorKind, type SimulatedSample } from "./samples/kinds";
 import { SensorModel } from "./model";
-import { seedOf } from "./prng";
+import { seedOf } from "./samples/prng";
 
 export { toMqttMessages, type SimulatorFormat } from "./outputs/mqtt-format";
 

@@ -1,4 +1,4 @@
-import { problem } from "../problems";
+import { problem } from "./problems";
 import type { ParsedLine, TableFormat } from "./types";
 
 /**

@@ -1,4 +1,4 @@
-import type { LineProblem } from "../problems";
+import type { LineProblem } from "./problems";
 
 /** One data line of a recorded table: its 1-based line number in the file and its cells. */
 export interface TableRow {

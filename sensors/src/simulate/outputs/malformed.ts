@@ -1,4 +1,4 @@
-import { Prng } from "../prng";
+import { Prng } from "../samples/prng";
 
 /**
  * Ways a payload arrives damaged. Each variant is something a real deployment sends:

@@ -1,5 +1,5 @@
-import type { MalformedSpec } from "../faults";
-import { SENSOR_KINDS, type SensorMessage, type SimulatedSample, sampleToMessage } from "../kinds";
+import type { MalformedSpec } from "../samples/faults";
+import { SENSOR_KINDS, type SensorMessage, type SimulatedSample, sampleToMessage } from "../samples/kinds";
 import { JSON_MALFORMED, malformJson, pickVariant } from "./malformed";
 import type { MessageEncoder, OutMessage } from "./types";
 

@@ -1,4 +1,4 @@
-import { EncodeError } from "../../protocols";
+import { EncodeError } from "../../protocols/index";
 
 /**
  * Radio protocols address nodes by number (MySensors 1..254, an XBee by its 64-bit address),

@@ -12,9 +12,9 @@ import {
   MysSensorType,
   MysVariable,
   type ProtocolName,
-} from "../../protocols";
-import type { MalformedSpec } from "../faults";
-import type { Measurement, SensorMessage } from "../kinds";
+} from "../../protocols/index";
+import type { MalformedSpec } from "../samples/faults";
+import type { Measurement, SensorMessage } from "../samples/kinds";
 import { garbage, JSON_LINE_MALFORMED, malformJson, pickVariant } from "./malformed";
 import { multiObject } from "./mqtt-format";
 import { NodeIds } from "./node-ids";

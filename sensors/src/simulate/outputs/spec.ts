@@ -1,4 +1,4 @@
-import { isProtocolName, PROTOCOL_NAMES, type ProtocolName } from "../../protocols";
+import { isProtocolName, PROTOCOL_NAMES, type ProtocolName } from "../../protocols/index";
 
 /** Where a run's messages go, as written on the command line (`--out`). */
 export type OutputSpec =

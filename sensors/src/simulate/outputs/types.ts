@@ -1,6 +1,6 @@
 import { DataLabError } from "@datalab/shared";
-import type { MalformedSpec } from "../faults";
-import type { SensorMessage } from "../kinds";
+import type { MalformedSpec } from "../samples/faults";
+import type { SensorMessage } from "../samples/kinds";
 
 /** One unit of output: an MQTT publish, or bytes for a serial line / stdout (topic unused). */
 export interface OutMessage {
