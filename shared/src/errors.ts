@@ -41,9 +41,27 @@ export class BatchError extends DataLabError {
   }
 }
 
-/** The uplink (NATS) refused or failed a publish. */
+/** Why the uplink could not deliver, as a label an operator (or an alert) can act on. */
+export type UplinkErrorKind =
+  | "authorization"
+  | "permission"
+  | "no_stream"
+  | "tls"
+  | "timeout"
+  | "unreachable"
+  | "other";
+
+/**
+ * The uplink (NATS) refused or failed a publish. `kind` is classified once, where the error
+ * entered the uplink; everything after reads the field.
+ */
 export class UplinkError extends DataLabError {
   override name = "UplinkError";
+  readonly kind: UplinkErrorKind;
+  constructor(message: string, options?: { cause?: unknown; kind?: UplinkErrorKind }) {
+    super(message, options);
+    this.kind = options?.kind ?? "other";
+  }
 }
 
 /** A sink (Postgres, MongoDB) failed to write. */
