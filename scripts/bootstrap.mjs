@@ -67,7 +67,8 @@ async function ensureServices() {
   const canInstall = process.platform === "linux" && existsSync("/usr/bin/apt-get");
   if (!canInstall) {
     say(
-      `not answering on 127.0.0.1: ${missing.join(", ")}. Start them (see README, "Servers"), or use Docker: deploy/compose.yaml.`,
+      `not answering on 127.0.0.1: ${missing.join(", ")}. ` +
+        `Start them (see README, "Servers"), or use Docker: deploy/compose.yaml.`,
     );
     process.exit(1);
   }

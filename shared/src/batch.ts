@@ -268,11 +268,17 @@ export function encodeWireMessage(
   },
   firstSeq: number,
 ): string {
-  let out = `{"source":${JSON.stringify(m.source)},"receivedAt":${m.receivedAt},"payload":${JSON.stringify(m.payload)},"encoding":"${m.encoding}","readings":[`;
+  let out =
+    `{"source":${JSON.stringify(m.source)},"receivedAt":${m.receivedAt},` +
+    `"payload":${JSON.stringify(m.payload)},"encoding":"${m.encoding}","readings":[`;
   let seq = firstSeq;
   for (let i = 0; i < m.readings.length; i++) {
     const r = m.readings[i]!;
-    out += `${i === 0 ? "" : ","}{"seq":${seq++},"sensorId":${JSON.stringify(r.sensorId)},"metric":${JSON.stringify(r.metric)},"value":${JSON.stringify(r.value)},"unit":${r.unit == null ? "null" : JSON.stringify(r.unit)},"ts":${r.ts}${r.rxWindow === undefined ? "" : `,"rxWindow":${r.rxWindow}`}}`;
+    const unit = r.unit == null ? "null" : JSON.stringify(r.unit);
+    const rxWindow = r.rxWindow === undefined ? "" : `,"rxWindow":${r.rxWindow}`;
+    out +=
+      `${i === 0 ? "" : ","}{"seq":${seq++},"sensorId":${JSON.stringify(r.sensorId)},` +
+      `"metric":${JSON.stringify(r.metric)},"value":${JSON.stringify(r.value)},"unit":${unit},"ts":${r.ts}${rxWindow}}`;
   }
   return `${out}]}`;
 }

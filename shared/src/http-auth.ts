@@ -70,7 +70,8 @@ export function requireTokenBeyondLoopback(
   if (token !== undefined || isLoopbackHost(host)) return;
   throw new ConfigError([
     `${names.host}=${JSON.stringify(host)} serves ${names.what} to other machines, but ${names.token} is not set: ` +
-      `set ${names.token} (or ${names.token}_FILE) to a random token of 16+ characters (openssl rand -hex 24), or listen on 127.0.0.1 (see docs/security.md)`,
+      `set ${names.token} (or ${names.token}_FILE) to a random token of 16+ characters (openssl rand -hex 24), ` +
+      "or listen on 127.0.0.1 (see docs/security.md)",
   ]);
 }
 

@@ -256,7 +256,8 @@ export function createMessageDecoder<P extends MessageFormat>(
     }
     default:
       throw new CodecConfigError(
-        `format ${JSON.stringify(format)} cannot be read from whole messages; expected one of ${MESSAGE_FORMATS.join(", ")}`,
+        `format ${JSON.stringify(format)} cannot be read from whole messages; ` +
+          `expected one of ${MESSAGE_FORMATS.join(", ")}`,
       );
   }
 }

@@ -191,9 +191,9 @@ export async function replayCommand(a: ReplayArgs, mqttUrl: string, signal: Abor
         return undefined;
       });
     }
-    process.stderr.write(
-      `replaying ${a.file} (${a.formatName}) to ${describeSpec(a.out) === "mqtt" ? output.description : describeSpec(a.out)} at speed ${a.speed}${flow ? `, at most ${a.window} rows ahead of the gateway at ${a.gateway}` : ""}\n`,
-    );
+    const target = describeSpec(a.out) === "mqtt" ? output.description : describeSpec(a.out);
+    const pacing = flow ? `, at most ${a.window} rows ahead of the gateway at ${a.gateway}` : "";
+    process.stderr.write(`replaying ${a.file} (${a.formatName}) to ${target} at speed ${a.speed}${pacing}\n`);
     const summary = await runClosing(output, progress, () => replayFile(o, encoder, output));
     process.stderr.write(`${summary.format()}\n`);
     // A stop asked for is not a failure (pnpm would print one for any other code).
@@ -236,7 +236,8 @@ async function endOfRunCheck(
     else {
       ok = false;
       lines.push(
-        `  SHORTFALL: the gateway committed ${committed} of ${summary.readings} readings (${summary.readings - committed} missing, no progress for ${STALL_MS / 1000} s)`,
+        `  SHORTFALL: the gateway committed ${committed} of ${summary.readings} readings ` +
+          `(${summary.readings - committed} missing, no progress for ${STALL_MS / 1000} s)`,
       );
     }
   }
@@ -252,7 +253,8 @@ async function endOfRunCheck(
     else {
       ok = false;
       lines.push(
-        `  SHORTFALL: the broker dropped ${what} (max_queued_messages reached for a lagging subscriber): replay with --gateway to pace it, or raise the limit`,
+        `  SHORTFALL: the broker dropped ${what} (max_queued_messages reached for a lagging subscriber): ` +
+          "replay with --gateway to pace it, or raise the limit",
       );
     }
   }

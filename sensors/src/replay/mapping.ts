@@ -122,7 +122,8 @@ export class RowMapper {
       if (nameProblem) problems.push(`--metric ${m.column}: ${nameProblem}`);
       if (RESERVED_METRICS.has(m.metric))
         problems.push(
-          `--metric ${m.column}=${m.metric}: "${m.metric}" would be read as the sensor id, the time or metadata; choose another name`,
+          `--metric ${m.column}=${m.metric}: "${m.metric}" would be read as the sensor id, the time or metadata; ` +
+            "choose another name",
         );
       if (seen.has(m.metric)) problems.push(`--metric: metric "${m.metric}" is mapped twice`);
       seen.add(m.metric);
@@ -163,7 +164,8 @@ export class RowMapper {
         return problem(
           line,
           "bad_time",
-          `${JSON.stringify(text.slice(0, 60))} is not a time between 1970 and 2200 (epoch seconds/ms or YYYY-MM-DD[ HH:MM[:SS[.fff]]][zone])`,
+          `${JSON.stringify(text.slice(0, 60))} is not a time between 1970 and 2200 ` +
+            "(epoch seconds/ms or YYYY-MM-DD[ HH:MM[:SS[.fff]]][zone])",
         );
       ts = parsed;
     } else {

@@ -41,11 +41,13 @@ export class ReplaySummary {
   format(): string {
     const secs = this.elapsedMs / 1000;
     const rate = secs > 0 ? ` (${Math.round(this.published / secs).toLocaleString("en-US")}/s)` : "";
-    const head = `replay ${this.stopped ? "stopped" : "done"}: ${this.read} rows read, ${this.published} published, ${this.skippedTotal} skipped in ${secs.toFixed(1)} s${rate}`;
-    const lines = [...this.skipped.entries()].map(
-      ([reason, s]) =>
-        `  skipped ${reason}: ${s.count} (line${s.lines.length > 1 ? "s" : ""} ${s.lines.join(", ")}${s.count > s.lines.length ? ", …" : ""})`,
-    );
+    const head =
+      `replay ${this.stopped ? "stopped" : "done"}: ${this.read} rows read, ${this.published} published, ` +
+      `${this.skippedTotal} skipped in ${secs.toFixed(1)} s${rate}`;
+    const lines = [...this.skipped.entries()].map(([reason, s]) => {
+      const more = s.count > s.lines.length ? ", …" : "";
+      return `  skipped ${reason}: ${s.count} (line${s.lines.length > 1 ? "s" : ""} ${s.lines.join(", ")}${more})`;
+    });
     return [head, ...lines].join("\n");
   }
 }

@@ -170,10 +170,13 @@ export async function simulateCommand(a: SimulateArgs, mqttUrl: string, signal: 
       progress.update("simulate: messages sent", s.sent, s.elapsedMs, a.count ? s.cycles / a.count : undefined);
   const stats: SimulationStats = await runClosing(output, progress, () => runSimulation(o, encoder, output));
   const secs = stats.elapsedMs / 1000;
+  const target = describeSpec(a.out) === "mqtt" ? output.description : describeSpec(a.out);
+  const rate = Math.round(stats.sent / Math.max(secs, 1e-9)).toLocaleString("en-US");
   process.stderr.write(
-    `simulated ${stats.cycles} reading cycles of ${a.sensors} sensors; sent ${stats.sent} messages to ${describeSpec(a.out) === "mqtt" ? output.description : describeSpec(a.out)} ` +
-      `in ${secs.toFixed(2)} s (${Math.round(stats.sent / Math.max(secs, 1e-9)).toLocaleString("en-US")} messages/s)\n` +
-      `  faults: ${stats.dropped} dropped, ${stats.batteryFlat} silent (flat battery), ${stats.duplicated} duplicated, ${stats.reordered} reordered, ${stats.malformed} malformed\n`,
+    `simulated ${stats.cycles} reading cycles of ${a.sensors} sensors; sent ${stats.sent} messages to ${target} ` +
+      `in ${secs.toFixed(2)} s (${rate} messages/s)\n` +
+      `  faults: ${stats.dropped} dropped, ${stats.batteryFlat} silent (flat battery), ` +
+      `${stats.duplicated} duplicated, ${stats.reordered} reordered, ${stats.malformed} malformed\n`,
   );
   return 0;
 }

@@ -89,7 +89,8 @@ describe("rtl_433 fields: stored or counted, never dropped", () => {
     );
     const customary = decode(
       Buffer.from(
-        '{"model":"W","id":1,"temperature_F":68,"pressure_PSI":31.9083,"rain_in":1,"wind_avg_mi_h":22.3694,"setpoint_F":69.8}',
+        '{"model":"W","id":1,"temperature_F":68,"pressure_PSI":31.9083,"rain_in":1,' +
+          '"wind_avg_mi_h":22.3694,"setpoint_F":69.8}',
       ),
     );
     const values = (r: typeof si) =>
@@ -106,7 +107,8 @@ describe("rtl_433 fields: stored or counted, never dropped", () => {
     });
   });
 
-  it("Debian's rtl_433 -y on its decoders' test codes, -C si and -C customary: every numeric field accounted for (needs rtl_433)", async () => {
+  it("Debian's rtl_433 -y on its decoders' test codes, -C si and -C customary: " +
+    "every numeric field accounted for (needs rtl_433)", async () => {
     const which = await runCommand("sh", ["-c", "command -v rtl_433"]);
     if (which.stdout.trim() === "") {
       console.warn("SKIPPED: rtl_433 is not installed (apt-get install rtl-433)");
@@ -148,7 +150,8 @@ describe("rtl_433 fields: stored or counted, never dropped", () => {
     }
     expect(stored).toBeGreaterThan(0);
     console.info(
-      `rtl_433 -y: ${models.size} models, ${lines.length} events (-C si and -C customary), ${numeric} numeric fields: ${stored} stored, counted ${JSON.stringify(counted)}`,
+      `rtl_433 -y: ${models.size} models, ${lines.length} events (-C si and -C customary), ` +
+        `${numeric} numeric fields: ${stored} stored, counted ${JSON.stringify(counted)}`,
     );
   }, 120_000);
 });

@@ -110,53 +110,57 @@ describe("CSV format", () => {
     expect(parsed[1]).toEqual({ kind: "row", row: { line: 2, cells: ["1", "1", "1", "45.93", "27.97", "0"] } });
   });
 
-  it("maps a column per metric, spaces each sensor's rows --interval apart from --start (sensors overlap), and keeps the file order", () => {
-    const f = new CsvFormat();
-    parseAll(f, "reading,mote_id,indoor,humidity,temperature,label");
-    const start = Date.UTC(2010, 0, 1);
-    const mapper = new RowMapper(f.columns!, {
-      defaultSensorId: "x",
-      sensor: "mote_id",
-      sensorPrefix: "telosb-",
-      intervalMs: 5_000,
-      startMs: start,
-      metrics: [parseMetricSpec("humidity=rh:%RH") as never, parseMetricSpec("temperature") as never],
-    });
-    const recs = ["1,1,1,45.93,27.97,0", "2,4,1,45.9,27.95,0", "3,1,1,45.8,27.9,0"].map((l, i) => {
-      const p = f.parseLine(l, i + 2);
-      if (p.kind !== "row") throw new Error("not a row");
-      return mapper.toRecord(p.row);
-    });
-    expect(recs).toEqual([
-      {
-        line: 2,
-        sensorId: "telosb-1",
-        ts: start,
-        metrics: [
-          { metric: "rh", value: 45.93, unit: "%RH" },
-          { metric: "temperature", value: 27.97, unit: "Cel" },
-        ],
-      },
-      {
-        line: 3,
-        sensorId: "telosb-4",
-        ts: start,
-        metrics: [
-          { metric: "rh", value: 45.9, unit: "%RH" },
-          { metric: "temperature", value: 27.95, unit: "Cel" },
-        ],
-      },
-      {
-        line: 4,
-        sensorId: "telosb-1",
-        ts: start + 5_000,
-        metrics: [
-          { metric: "rh", value: 45.8, unit: "%RH" },
-          { metric: "temperature", value: 27.9, unit: "Cel" },
-        ],
-      },
-    ]);
-  });
+  it(
+    "maps a column per metric, spaces each sensor's rows --interval apart from --start (sensors overlap), " +
+      "and keeps the file order",
+    () => {
+      const f = new CsvFormat();
+      parseAll(f, "reading,mote_id,indoor,humidity,temperature,label");
+      const start = Date.UTC(2010, 0, 1);
+      const mapper = new RowMapper(f.columns!, {
+        defaultSensorId: "x",
+        sensor: "mote_id",
+        sensorPrefix: "telosb-",
+        intervalMs: 5_000,
+        startMs: start,
+        metrics: [parseMetricSpec("humidity=rh:%RH") as never, parseMetricSpec("temperature") as never],
+      });
+      const recs = ["1,1,1,45.93,27.97,0", "2,4,1,45.9,27.95,0", "3,1,1,45.8,27.9,0"].map((l, i) => {
+        const p = f.parseLine(l, i + 2);
+        if (p.kind !== "row") throw new Error("not a row");
+        return mapper.toRecord(p.row);
+      });
+      expect(recs).toEqual([
+        {
+          line: 2,
+          sensorId: "telosb-1",
+          ts: start,
+          metrics: [
+            { metric: "rh", value: 45.93, unit: "%RH" },
+            { metric: "temperature", value: 27.97, unit: "Cel" },
+          ],
+        },
+        {
+          line: 3,
+          sensorId: "telosb-4",
+          ts: start,
+          metrics: [
+            { metric: "rh", value: 45.9, unit: "%RH" },
+            { metric: "temperature", value: 27.95, unit: "Cel" },
+          ],
+        },
+        {
+          line: 4,
+          sensorId: "telosb-1",
+          ts: start + 5_000,
+          metrics: [
+            { metric: "rh", value: 45.8, unit: "%RH" },
+            { metric: "temperature", value: 27.9, unit: "Cel" },
+          ],
+        },
+      ]);
+    },
+  );
 
   it("reports bad lines with their line numbers and reasons, and keeps reading", () => {
     const f = new CsvFormat();

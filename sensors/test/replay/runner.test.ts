@@ -6,7 +6,7 @@ import { fixturePath, MemoryOutput, writeTemp } from "./helpers";
 const mqtt = (root = "lab") => new MqttEncoder("multi", root);
 
 describe("replayFile", () => {
-  it("publishes each Intel Lab row as one multi-metric message on <root>/<sensor>, with its original timestamp", async () => {
+  it("publishes each Intel Lab row as one multi-metric message on <root>/<sensor>, at its original time", async () => {
     const out = new MemoryOutput();
     const summary = await replayFile(
       { file: fixturePath("intel-lab/lines.txt"), format: "intel-lab", mapping: {}, speed: "max" },
@@ -27,34 +27,38 @@ describe("replayFile", () => {
     expect(out.json()[8]).toMatchObject({ ts: Date.UTC(2004, 1, 28, 1, 11, 46, 941) });
   });
 
-  it("with --interval, the four motes of multi-hop.csv overlap: each mote's first row is at --start, its n-th at n × interval", async () => {
-    const out = new MemoryOutput();
-    const start = Date.UTC(2010, 5, 1);
-    const summary = await replayFile(
-      {
-        file: fixturePath("suthaharan/multi-hop.csv"),
-        format: "csv",
-        mapping: {
-          sensor: "mote_id",
-          intervalMs: 5_000,
-          startMs: start,
-          metrics: [{ column: "humidity", metric: "humidity" }],
+  it(
+    "with --interval, the four motes of multi-hop.csv overlap: each mote's first row is at --start, " +
+      "its n-th at n × interval",
+    async () => {
+      const out = new MemoryOutput();
+      const start = Date.UTC(2010, 5, 1);
+      const summary = await replayFile(
+        {
+          file: fixturePath("suthaharan/multi-hop.csv"),
+          format: "csv",
+          mapping: {
+            sensor: "mote_id",
+            intervalMs: 5_000,
+            startMs: start,
+            metrics: [{ column: "humidity", metric: "humidity" }],
+          },
+          speed: "max",
         },
-        speed: "max",
-      },
-      mqtt(),
-      out,
-    );
-    expect(summary.published).toBe(18_760);
-    const byMote = new Map<string, number[]>();
-    for (const m of out.json() as { sensor: string; ts: number }[])
-      byMote.set(m.sensor, [...(byMote.get(m.sensor) ?? []), m.ts]);
-    expect([...byMote.keys()].sort()).toEqual(["1", "2", "3", "4"]);
-    for (const [mote, ts] of byMote) {
-      expect(ts[0], mote).toBe(start);
-      expect(ts.at(-1), mote).toBe(start + (ts.length - 1) * 5_000);
-    }
-  });
+        mqtt(),
+        out,
+      );
+      expect(summary.published).toBe(18_760);
+      const byMote = new Map<string, number[]>();
+      for (const m of out.json() as { sensor: string; ts: number }[])
+        byMote.set(m.sensor, [...(byMote.get(m.sensor) ?? []), m.ts]);
+      expect([...byMote.keys()].sort()).toEqual(["1", "2", "3", "4"]);
+      for (const [mote, ts] of byMote) {
+        expect(ts[0], mote).toBe(start);
+        expect(ts.at(-1), mote).toBe(start + (ts.length - 1) * 5_000);
+      }
+    },
+  );
 
   it("skips bad lines, never stops for them, and sums them up by reason with their first line numbers", async () => {
     const rows = ["reading,mote_id,humidity,temperature"];
@@ -98,7 +102,7 @@ describe("replayFile", () => {
     expect(out.json()[3]).toMatchObject({ sensor: "1", ts: 2000 });
   });
 
-  it("reads CRLF files, a last line without a newline, and reports an over-long line without holding it in memory", async () => {
+  it("reads CRLF files and a last line without a newline; reports an over-long line without buffering it", async () => {
     const long = "x".repeat(70 * 1024);
     const file = writeTemp("crlf.csv", `sensor,t\r\na,1\r\n${long}\r\nb,2`);
     const lines: (string | undefined)[] = [];
@@ -117,7 +121,7 @@ describe("replayFile", () => {
     ]);
   });
 
-  it("uses the file name as the sensor without --sensor, states the units of its metrics, and stops at --limit", async () => {
+  it("takes the file name as sensor without --sensor, states its metrics' units, and stops at --limit", async () => {
     const file = writeTemp(
       "greenhouse.csv",
       "when,soil,air\n2024-05-01T10:00:00Z,31.5,22\n2024-05-01T10:01:00Z,31.4,22.5\n2024-05-01T10:02:00Z,31.2,23\n",
@@ -151,7 +155,7 @@ describe("replayFile", () => {
     });
   });
 
-  it("replays into a radio codec that the gateway's parser reads back, skipping rows the protocol cannot carry", async () => {
+  it("replays into a radio codec that the gateway's parser reads back, skipping rows it cannot carry", async () => {
     const file = writeTemp("mixed.csv", "mote,temperature,co2\n3,21.5,\n3,21.6,400\n");
     const out = new MemoryOutput();
     const s = await replayFile(

@@ -55,48 +55,58 @@ describe("encoders: what the simulator writes, the protocol parsers read back", 
     expect(readings.find((r) => r.metric === "pressure")).toMatchObject({ unit: "Pa", value: ss[0]!.pressure });
   });
 
-  it("MySensors: presentation first, then one C_SET per child; light becomes lux through the presented S_LIGHT_LEVEL type", () => {
-    const enc = createSerialEncoder("mysensors");
-    const bytes = Buffer.concat(ss.flatMap((s) => enc.encode(sampleToMessage(s, SENSOR_KINDS)).map((m) => m.payload)));
-    expect(bytes.toString().split("\n").slice(0, 3)).toEqual([
-      "1;255;0;0;17;2.3.2",
-      "1;255;3;0;11;sim-1",
-      "1;0;0;0;6;temperature",
-    ]);
-    // A controller learns child types from the presentation; here the decoder is told what it would learn.
-    const readings = decodeChunked("mysensors", bytes, {
-      sensorTypeOf: (_n: number, child: number) => (child === 2 ? MysSensorType.LIGHT_LEVEL : undefined),
-    });
-    expect(readings).toHaveLength(40 * 5);
-    const first = new Map(readings.slice(0, 5).map((r) => [r.metric, r]));
-    expect(first.get("temperature")).toEqual({
-      sensorId: "mys-1-0",
-      metric: "temperature",
-      value: ss[0]!.temperature,
-      unit: "Cel",
-    });
-    expect(first.get("light")).toMatchObject({ sensorId: "mys-1-2", value: ss[0]!.light, unit: "lx" });
-    expect(first.get("pressure")).toMatchObject({ value: ss[0]!.pressure, unit: "Pa" });
-    expect(first.get("voltage")).toMatchObject({ value: ss[0]!.battery, unit: "V" });
-  });
-
-  for (const protocol of ["xbee", "xbee2"] as const) {
-    it(`XBee API mode ${protocol === "xbee" ? 1 : 2}: 0x90 frames from 0013A200 + node number, key=value payload with sensor time`, () => {
-      const enc = createSerialEncoder(protocol);
-      const readings = decodeChunked(
-        protocol,
-        Buffer.concat(ss.flatMap((s) => enc.encode(sampleToMessage(s, SENSOR_KINDS)).map((m) => m.payload))),
+  it(
+    "MySensors: presentation first, then one C_SET per child; " +
+      "light becomes lux through the presented S_LIGHT_LEVEL type",
+    () => {
+      const enc = createSerialEncoder("mysensors");
+      const bytes = Buffer.concat(
+        ss.flatMap((s) => enc.encode(sampleToMessage(s, SENSOR_KINDS)).map((m) => m.payload)),
       );
+      expect(bytes.toString().split("\n").slice(0, 3)).toEqual([
+        "1;255;0;0;17;2.3.2",
+        "1;255;3;0;11;sim-1",
+        "1;0;0;0;6;temperature",
+      ]);
+      // A controller learns child types from the presentation; here the decoder is told what it would learn.
+      const readings = decodeChunked("mysensors", bytes, {
+        sensorTypeOf: (_n: number, child: number) => (child === 2 ? MysSensorType.LIGHT_LEVEL : undefined),
+      });
       expect(readings).toHaveLength(40 * 5);
-      // `metric=value` text states no unit: unknown unless the operator configures one.
-      expect(readings[0]).toEqual({
-        sensorId: "xbee-0013a20000000001",
+      const first = new Map(readings.slice(0, 5).map((r) => [r.metric, r]));
+      expect(first.get("temperature")).toEqual({
+        sensorId: "mys-1-0",
         metric: "temperature",
         value: ss[0]!.temperature,
-        ts: ss[0]!.ts,
+        unit: "Cel",
       });
-      expect(new Set(readings.map((r) => r.sensorId)).size).toBe(4);
-    });
+      expect(first.get("light")).toMatchObject({ sensorId: "mys-1-2", value: ss[0]!.light, unit: "lx" });
+      expect(first.get("pressure")).toMatchObject({ value: ss[0]!.pressure, unit: "Pa" });
+      expect(first.get("voltage")).toMatchObject({ value: ss[0]!.battery, unit: "V" });
+    },
+  );
+
+  for (const protocol of ["xbee", "xbee2"] as const) {
+    it(
+      `XBee API mode ${protocol === "xbee" ? 1 : 2}: 0x90 frames from 0013A200 + node number, ` +
+        `key=value payload with sensor time`,
+      () => {
+        const enc = createSerialEncoder(protocol);
+        const readings = decodeChunked(
+          protocol,
+          Buffer.concat(ss.flatMap((s) => enc.encode(sampleToMessage(s, SENSOR_KINDS)).map((m) => m.payload))),
+        );
+        expect(readings).toHaveLength(40 * 5);
+        // `metric=value` text states no unit: unknown unless the operator configures one.
+        expect(readings[0]).toEqual({
+          sensorId: "xbee-0013a20000000001",
+          metric: "temperature",
+          value: ss[0]!.temperature,
+          ts: ss[0]!.ts,
+        });
+        expect(new Set(readings.map((r) => r.sensorId)).size).toBe(4);
+      },
+    );
   }
 
   it("rtl_433 JSON: rtl_433's field names and units, ISO time with zone", () => {

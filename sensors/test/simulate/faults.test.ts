@@ -38,7 +38,10 @@ function acceptedAsMqttJson(payload: Buffer): boolean {
   return mqttJson(payload).kind === "readings";
 }
 
-/** ±4.5 standard deviations of a binomial proportion: fails by chance about once in 150,000 runs (and the seed is fixed). */
+/**
+ * ±4.5 standard deviations of a binomial proportion: fails by chance about once in 150,000 runs
+ * (and the seed is fixed).
+ */
 function tolerance(p: number, n: number): number {
   return 4.5 * Math.sqrt((p * (1 - p)) / n);
 }
@@ -57,29 +60,34 @@ describe("faults", () => {
     expect(Buffer.concat(a).equals(Buffer.concat(c))).toBe(false);
   });
 
-  it(`the malformed rate matches its setting (0.05 ± 4.5σ over ${N} cycles), and exactly the flagged payloads fail to decode`, () => {
-    const rate = 0.05;
-    const emissions = stream("malformed", { malformedRate: rate }, N);
-    expect(emissions).toHaveLength(N);
-    const mqtt = new MqttEncoder("multi", "t");
-    const flagged = emissions.map((e) => e.malformed !== undefined);
-    const rejected = emissions.map(
-      (e) => !acceptedAsMqttJson(mqtt.encode(sampleToMessage(e.sample, KINDS), e.malformed)[0]!.payload),
-    );
-    expect(rejected).toEqual(flagged);
-    const observed = rejected.filter(Boolean).length / N;
-    expect(Math.abs(observed - rate)).toBeLessThan(tolerance(rate, N));
+  it(
+    `the malformed rate matches its setting (0.05 ± 4.5σ over ${N} cycles), ` +
+      `and exactly the flagged payloads fail to decode`,
+    () => {
+      const rate = 0.05;
+      const emissions = stream("malformed", { malformedRate: rate }, N);
+      expect(emissions).toHaveLength(N);
+      const mqtt = new MqttEncoder("multi", "t");
+      const flagged = emissions.map((e) => e.malformed !== undefined);
+      const rejected = emissions.map(
+        (e) => !acceptedAsMqttJson(mqtt.encode(sampleToMessage(e.sample, KINDS), e.malformed)[0]!.payload),
+      );
+      expect(rejected).toEqual(flagged);
+      const observed = rejected.filter(Boolean).length / N;
+      expect(Math.abs(observed - rate)).toBeLessThan(tolerance(rate, N));
 
-    // The same through a radio codec: each flagged JSON line is an error for the JSON-lines parser, the others readings.
-    const codec = createParser("jsonl");
-    const enc = createSerialEncoder("jsonl");
-    const outcome = emissions.map((e) => {
-      const outs = codec.push(enc.encode(sampleToMessage(e.sample, KINDS), e.malformed)[0]!.payload);
-      return outs.length === 1 ? outs[0]!.kind : `${outs.length} outputs`;
-    });
-    expect(outcome.filter((k) => k !== "error" && k !== "readings")).toEqual([]);
-    expect(outcome.map((k) => k === "error")).toEqual(flagged);
-  });
+      // The same through a radio codec: each flagged JSON line is an error for the JSON-lines parser,
+      // the others readings.
+      const codec = createParser("jsonl");
+      const enc = createSerialEncoder("jsonl");
+      const outcome = emissions.map((e) => {
+        const outs = codec.push(enc.encode(sampleToMessage(e.sample, KINDS), e.malformed)[0]!.payload);
+        return outs.length === 1 ? outs[0]!.kind : `${outs.length} outputs`;
+      });
+      expect(outcome.filter((k) => k !== "error" && k !== "readings")).toEqual([]);
+      expect(outcome.map((k) => k === "error")).toEqual(flagged);
+    },
+  );
 
   it("every malformed variant of every output is refused by the matching parser", () => {
     for (const protocol of ["jsonl", "mysensors", "xbee", "xbee2", "rtl433"] as const) {
@@ -96,26 +104,30 @@ describe("faults", () => {
     }
   });
 
-  it("dropouts, duplicates and reordering happen at their configured rates (± 4.5σ), and never change the values sent", () => {
-    const faults = { dropoutRate: 0.1, duplicateRate: 0.05, reorderRate: 0.02 };
-    const faulty = stream("rates", faults, N);
-    const clean = new Map(stream("rates", {}, N).map((e) => [`${e.sample.sensorId}#${e.sample.n}`, e.sample]));
-    const dropped = N - new Set(faulty.map((e) => `${e.sample.sensorId}#${e.sample.n}`)).size;
-    expect(Math.abs(dropped / N - 0.1)).toBeLessThan(tolerance(0.1, N));
-    const sent = N - dropped;
-    const dups = faulty.filter((e) => e.duplicate).length;
-    expect(Math.abs(dups / sent - 0.05)).toBeLessThan(tolerance(0.05, sent));
-    // A reordered message is followed, in sensor-time order, by one that overtook it.
-    const late = faulty.filter((e) => e.reordered && !e.duplicate).length;
-    expect(Math.abs(late / sent - 0.02)).toBeLessThan(tolerance(0.02, sent) + 0.002);
-    let inversions = 0;
-    for (let i = 1; i < faulty.length; i++) if (faulty[i]!.sample.ts < faulty[i - 1]!.sample.ts) inversions += 1;
-    expect(inversions).toBe(late);
-    const changed = faulty.filter(
-      (e) => JSON.stringify(e.sample) !== JSON.stringify(clean.get(`${e.sample.sensorId}#${e.sample.n}`)),
-    );
-    expect(changed).toEqual([]);
-  });
+  it(
+    "dropouts, duplicates and reordering happen at their configured rates (± 4.5σ), " +
+      "and never change the values sent",
+    () => {
+      const faults = { dropoutRate: 0.1, duplicateRate: 0.05, reorderRate: 0.02 };
+      const faulty = stream("rates", faults, N);
+      const clean = new Map(stream("rates", {}, N).map((e) => [`${e.sample.sensorId}#${e.sample.n}`, e.sample]));
+      const dropped = N - new Set(faulty.map((e) => `${e.sample.sensorId}#${e.sample.n}`)).size;
+      expect(Math.abs(dropped / N - 0.1)).toBeLessThan(tolerance(0.1, N));
+      const sent = N - dropped;
+      const dups = faulty.filter((e) => e.duplicate).length;
+      expect(Math.abs(dups / sent - 0.05)).toBeLessThan(tolerance(0.05, sent));
+      // A reordered message is followed, in sensor-time order, by one that overtook it.
+      const late = faulty.filter((e) => e.reordered && !e.duplicate).length;
+      expect(Math.abs(late / sent - 0.02)).toBeLessThan(tolerance(0.02, sent) + 0.002);
+      let inversions = 0;
+      for (let i = 1; i < faulty.length; i++) if (faulty[i]!.sample.ts < faulty[i - 1]!.sample.ts) inversions += 1;
+      expect(inversions).toBe(late);
+      const changed = faulty.filter(
+        (e) => JSON.stringify(e.sample) !== JSON.stringify(clean.get(`${e.sample.sensorId}#${e.sample.n}`)),
+      );
+      expect(changed).toEqual([]);
+    },
+  );
 
   it("a sensor with a flat battery sends nothing while it is flat", () => {
     const sim = new Simulator({ sensors: 1, rate: 1, seed: "flat", startTs: START, batteryLife: 100 });

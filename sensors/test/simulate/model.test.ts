@@ -91,7 +91,7 @@ describe("simulator statistics match the configuration", () => {
     expect(Math.min(...day)).toBeGreaterThan(200);
   });
 
-  it("pressure stays around sea level (99–104 kPa) and moves with the weather (standard deviation above 100 Pa)", () => {
+  it("pressure stays around sea level (99–104 kPa) and moves with the weather (std deviation above 100 Pa)", () => {
     const p = samples.map((s) => s.pressure!);
     expect(Math.min(...p)).toBeGreaterThan(99_000);
     expect(Math.max(...p)).toBeLessThan(104_000);
@@ -169,37 +169,41 @@ describe("a dying battery, as in the Intel Lab data", () => {
 });
 
 describe("clock drift", () => {
-  it("each sensor's timestamps run fast or slow within the configured ± ppm, and offset within ± the configured seconds", () => {
-    const sim = new Simulator({
-      sensors: 5,
-      rate: 5 / 60,
-      seed: "clock",
-      startTs: START,
-      maxClockDriftPpm: 50,
-      maxClockOffsetMs: 2_000,
-    });
-    const first = new Map<string, SimulatedSample>();
-    const last = new Map<string, SimulatedSample>();
-    const trueTs = (i: number) => START + i * 12_000;
-    const firstI = new Map<string, number>();
-    const lastI = new Map<string, number>();
-    for (let i = 0; i < 5 * 1440 * 10; i++) {
-      const s = sim.next();
-      if (!first.has(s.sensorId)) first.set(s.sensorId, s), firstI.set(s.sensorId, i);
-      last.set(s.sensorId, s);
-      lastI.set(s.sensorId, i);
-    }
-    const drifts: number[] = [];
-    for (const [id, f] of first) {
-      const l = last.get(id)!;
-      const offset = f.ts - trueTs(firstI.get(id)!);
-      expect(Math.abs(offset)).toBeLessThanOrEqual(2_000);
-      const ppm = ((l.ts - f.ts) / (trueTs(lastI.get(id)!) - trueTs(firstI.get(id)!)) - 1) * 1e6;
-      expect(Math.abs(ppm)).toBeLessThanOrEqual(50.1);
-      drifts.push(ppm);
-    }
-    // Ten days at tens of ppm is tens of seconds: the drift is there, and differs per sensor.
-    expect(Math.max(...drifts.map(Math.abs))).toBeGreaterThan(5);
-    expect(new Set(drifts.map((d) => d.toFixed(3))).size).toBe(5);
-  });
+  it(
+    "each sensor's timestamps run fast or slow within the configured ± ppm, " +
+      "and offset within ± the configured seconds",
+    () => {
+      const sim = new Simulator({
+        sensors: 5,
+        rate: 5 / 60,
+        seed: "clock",
+        startTs: START,
+        maxClockDriftPpm: 50,
+        maxClockOffsetMs: 2_000,
+      });
+      const first = new Map<string, SimulatedSample>();
+      const last = new Map<string, SimulatedSample>();
+      const trueTs = (i: number) => START + i * 12_000;
+      const firstI = new Map<string, number>();
+      const lastI = new Map<string, number>();
+      for (let i = 0; i < 5 * 1440 * 10; i++) {
+        const s = sim.next();
+        if (!first.has(s.sensorId)) first.set(s.sensorId, s), firstI.set(s.sensorId, i);
+        last.set(s.sensorId, s);
+        lastI.set(s.sensorId, i);
+      }
+      const drifts: number[] = [];
+      for (const [id, f] of first) {
+        const l = last.get(id)!;
+        const offset = f.ts - trueTs(firstI.get(id)!);
+        expect(Math.abs(offset)).toBeLessThanOrEqual(2_000);
+        const ppm = ((l.ts - f.ts) / (trueTs(lastI.get(id)!) - trueTs(firstI.get(id)!)) - 1) * 1e6;
+        expect(Math.abs(ppm)).toBeLessThanOrEqual(50.1);
+        drifts.push(ppm);
+      }
+      // Ten days at tens of ppm is tens of seconds: the drift is there, and differs per sensor.
+      expect(Math.max(...drifts.map(Math.abs))).toBeGreaterThan(5);
+      expect(new Set(drifts.map((d) => d.toFixed(3))).size).toBe(5);
+    },
+  );
 });

@@ -244,7 +244,8 @@ export class UnitConfig {
     for (const e of entries) {
       if (!CANONICAL.has(e.unit)) {
         problems.push(
-          `${e.sensor === undefined ? "" : `${e.sensor}/`}${e.metric}: unit ${JSON.stringify(e.unit)} is not one of ${knownUnits().join(" ")}`,
+          `${e.sensor === undefined ? "" : `${e.sensor}/`}${e.metric}: ` +
+            `unit ${JSON.stringify(e.unit)} is not one of ${knownUnits().join(" ")}`,
         );
       }
     }

@@ -141,7 +141,9 @@ export class MySensorsController {
     }
     return {
       replies: [],
-      warning: `no free MySensors node id (${MYS_FIRST_NODE_ID}..${MYS_LAST_NODE_ID} all assigned); ID request not answered`,
+      warning:
+        `no free MySensors node id (${MYS_FIRST_NODE_ID}..${MYS_LAST_NODE_ID} all assigned); ` +
+        "ID request not answered",
     };
   }
 

@@ -10,7 +10,10 @@ export interface MySensorsParserOptions {
   readonly maxLineLength?: number;
 }
 
-/** The serial gateway's output: one message per `\n` line (the Arduino prints `\r\n` on some builds; CR is stripped). */
+/**
+ * The serial gateway's output: one message per `\n` line (the Arduino prints `\r\n` on some
+ * builds; CR is stripped).
+ */
 export class MySensorsParser extends LineParser<MySensorsMessage> {
   constructor(options: MySensorsParserOptions = {}) {
     super({

@@ -46,7 +46,8 @@ export class IntelLabFormat implements TableFormat {
         problem: problem(
           line,
           "field_count",
-          `expected ${REQUIRED_FIELDS}..${INTEL_LAB_COLUMNS.length} space-separated fields (${INTEL_LAB_COLUMNS.join(" ")}), found ${fields.length}`,
+          `expected ${REQUIRED_FIELDS}..${INTEL_LAB_COLUMNS.length} space-separated fields ` +
+            `(${INTEL_LAB_COLUMNS.join(" ")}), found ${fields.length}`,
         ),
       };
     }
