@@ -3,14 +3,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { startNatsServer, uniqueId, waitFor, type NatsServer } from "@datalab/shared/testing";
-import { describeNatsError } from "../src/uplink/nats-errors";
+import { classifyNatsError } from "../src/uplink/nats-errors";
 
 /**
  * What an operator reads when NATS refuses something, from the errors a real server and the
  * real client produce. A gateway with the minimal permissions (no $JS.API) is refused the
  * stream check it makes at start: that must not read as a refusal of its readings subject.
  */
-describe("describeNatsError on a real server's permission violations", () => {
+describe("classifyNatsError on a real server's permission violations", () => {
   const gatewayId = uniqueId("gwe");
   let nats: NatsServer;
   let nc: NatsConnection;
@@ -45,8 +45,8 @@ describe("describeNatsError on a real server's permission violations", () => {
       "the server's -ERR for $JS.API.INFO",
     );
     for (const e of [err, async]) {
-      const d = describeNatsError(e);
-      expect(d.problem).toBe("permission");
+      const d = classifyNatsError(e);
+      expect(d.kind).toBe("permission");
       expect(d.message).toMatch(/JetStream API \(\$JS\.API\.INFO\)/);
       expect(d.message).toMatch(/DATALAB_NATS_ENSURE_STREAM/);
       expect(d.message).not.toMatch(/readings subject/);
@@ -60,8 +60,8 @@ describe("describeNatsError on a real server's permission violations", () => {
         () => undefined,
         (e: unknown) => e,
       );
-    const d = describeNatsError(err);
-    expect(d.problem).toBe("permission");
+    const d = classifyNatsError(err);
+    expect(d.kind).toBe("permission");
     expect(d.message).toMatch(/publish to its readings subject/);
     expect(d.message).toContain("datalab.readings.someone-else");
   });

@@ -69,7 +69,8 @@ export class Batcher {
       // only way on; the hub's idempotent writes absorb a resend.
       this.logger.warn(
         { inflight: r },
-        "the batch in flight at the last stop is no longer complete in the outbox; forwarding continues with new batches",
+        "the batch in flight at the last stop is no longer complete in the outbox; " +
+          "forwarding continues with new batches",
       );
       this.outbox.settle(undefined, undefined);
       return undefined;

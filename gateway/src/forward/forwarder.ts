@@ -1,7 +1,6 @@
-import { errorMessage, type Logger } from "@datalab/shared";
+import { errorMessage, UplinkError, type Counter, type Logger, type UplinkErrorKind } from "@datalab/shared";
 import type { Outbox } from "../outbox/store";
 import type { Uplink } from "../uplink/types";
-import type { GatewayMetrics } from "../metrics";
 import { Batcher, type BatchOptions, type OutgoingBatch } from "./batcher";
 import { Pacer, RateWindow } from "./pacing";
 
@@ -10,6 +9,14 @@ export interface ForwardOptions extends BatchOptions {
   maxReadingsPerSec: number;
   /** Cap on bytes sent per second (0: none). */
   maxBytesPerSec: number;
+}
+
+/** The counters the forwarder keeps (the gateway's metrics have them). */
+export interface ForwardMetrics {
+  forwardedReadings: Counter;
+  forwardedBatches: Counter;
+  uplinkErrors: Counter<"kind">;
+  duplicateBatches: Counter<"kind">;
 }
 
 /** What the forwarder is doing: status as data, for /status, /healthz and the CLI. */
@@ -46,7 +53,7 @@ export class Forwarder {
     private readonly subject: string,
     gatewayId: string,
     opts: ForwardOptions,
-    private readonly metrics: GatewayMetrics,
+    private readonly metrics: ForwardMetrics,
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
   ) {
@@ -150,7 +157,7 @@ export class Forwarder {
         if (!sent && this.running) await this.sleep(this.batcher.waitMs());
       } catch (err) {
         this.lastError = errorMessage(err);
-        this.metrics.uplinkErrors.inc({ kind: errorKind(err) });
+        this.metrics.uplinkErrors.inc({ kind: uplinkErrorKind(err) });
         this.logger.warn({ err: this.lastError, retryInMs: backoff }, "batch not acknowledged; it stays in the outbox");
         await this.sleep(backoff);
         backoff = Math.min(backoff * 2, 10_000);
@@ -206,20 +213,17 @@ export class Forwarder {
     }
     this.logger.warn(
       { msgId: b.msgId, streamSeq, readings: b.readings },
-      "JetStream answered 'duplicate' to a batch this gateway had not sent since it started; its id can only come from this outbox (an outbox restored from a copy, or a lost in-flight record), so its readings count as delivered",
+      "JetStream answered 'duplicate' to a batch this gateway had not sent since it started; its id can only " +
+        "come from this outbox (an outbox restored from a copy, or a lost in-flight record), " +
+        "so its readings count as delivered",
     );
   }
 }
 
-/** A short label for the metric: what kind of failure kept a batch from its PubAck. */
-export function errorKind(err: unknown): string {
-  const e = err as { name?: string; cause?: { name?: string } };
-  const names = `${e.name ?? ""} ${e.cause?.name ?? ""}`;
-  const m = errorMessage(err).toLowerCase();
-  if (names.includes("AuthorizationError") || m.includes("authorization")) return "authorization";
-  if (names.includes("PermissionViolationError") || m.includes("permission")) return "permission";
-  if (names.includes("NoRespondersError") || m.includes("no responders") || m.includes("503")) return "no_stream";
-  if (names.includes("TimeoutError") || m.includes("timeout") || m.includes("timed out")) return "timeout";
-  if (m.includes("uplink is")) return "disconnected";
-  return "other";
+/**
+ * The metric's label: the kind the uplink gave its error where the error entered it. Uplinks
+ * fail with an UplinkError; anything else counts as "other".
+ */
+function uplinkErrorKind(err: unknown): UplinkErrorKind {
+  return err instanceof UplinkError ? err.kind : "other";
 }

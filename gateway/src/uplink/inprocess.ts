@@ -11,30 +11,36 @@ export type InProcessReceiver = (subject: string, data: Uint8Array, msgId: strin
 
 export class InProcessUplink implements Uplink {
   readonly kind = "inprocess";
-  private st: UplinkStatus = { state: "connected", server: "in-process", since: Date.now() };
+  private st: UplinkStatus;
   private waiters: (() => void)[] = [];
 
   constructor(
     private readonly receive: InProcessReceiver,
     /** Where health reports go in-process (the hub's report intake), if anywhere. */
     private readonly reports?: (subject: string, data: Uint8Array) => void,
-  ) {}
+    /** The clock of `status().since`. */
+    private readonly now: () => number = Date.now,
+  ) {
+    this.st = { state: "connected", server: "in-process", since: now() };
+  }
 
   sendReport(subject: string, data: Uint8Array): void {
     this.reports?.(subject, data);
   }
 
   async publish(subject: string, data: Uint8Array, msgId: string): Promise<PubAck> {
-    if (this.st.state !== "connected") throw new UplinkError(`uplink is ${this.st.state}`);
+    if (this.st.state !== "connected") throw new UplinkError(`uplink is ${this.st.state}`, { kind: "unreachable" });
     try {
       const ack = await this.receive(subject, data, msgId);
       if (this.st.lastError !== undefined) this.st = { ...this.st, lastError: undefined };
       return ack;
     } catch (err) {
-      this.st = { ...this.st, lastError: errorMessage(err), problem: "other" };
-      throw err instanceof UplinkError
-        ? err
-        : new UplinkError(`in-process publish to ${subject} failed: ${errorMessage(err)}`, { cause: err });
+      const e =
+        err instanceof UplinkError
+          ? err
+          : new UplinkError(`in-process publish to ${subject} failed: ${errorMessage(err)}`, { cause: err });
+      this.st = { ...this.st, lastError: errorMessage(err), problem: e.kind };
+      throw e;
     }
   }
 
@@ -57,7 +63,7 @@ export class InProcessUplink implements Uplink {
   }
 
   async close(): Promise<void> {
-    this.st = { ...this.st, state: "closed", since: Date.now() };
+    this.st = { ...this.st, state: "closed", since: this.now() };
     for (const w of this.waiters.splice(0)) w();
   }
 }

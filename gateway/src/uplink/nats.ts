@@ -9,7 +9,7 @@ import {
   type Logger,
   type Subjects,
 } from "@datalab/shared";
-import { describeNatsError } from "./nats-errors";
+import { classifyNatsError } from "./nats-errors";
 import type { PubAck, Uplink, UplinkState, UplinkStatus } from "./types";
 
 export interface NatsUplinkOptions {
@@ -19,6 +19,8 @@ export interface NatsUplinkOptions {
   ensureStream: boolean;
   publishTimeoutMs?: number;
   logger: Logger;
+  /** The clock of `status().since` and of the throttled log (default `Date.now`). */
+  now?: () => number;
 }
 
 /**
@@ -30,20 +32,23 @@ export class NatsUplink implements Uplink {
   readonly kind = "nats";
   private nc: NatsConnection | undefined;
   private js: JetStreamClient | undefined;
-  private st: UplinkStatus = { state: "connecting", since: Date.now() };
+  private st: UplinkStatus;
   private waiters: (() => void)[] = [];
   private closed = false;
   private streamReady = false;
   /** Connection problems: each distinct one at once, then once a minute while it repeats. */
   private readonly problems: ThrottledLog;
+  private readonly now: () => number;
 
   constructor(private readonly opts: NatsUplinkOptions) {
-    this.problems = new ThrottledLog(opts.logger, 60_000);
+    this.now = opts.now ?? Date.now;
+    this.st = { state: "connecting", since: this.now() };
+    this.problems = new ThrottledLog(opts.logger, 60_000, this.now);
     void this.run();
   }
 
   private setState(state: UplinkState, extra: Partial<UplinkStatus> = {}): void {
-    this.st = { ...this.st, ...extra, state, since: Date.now() };
+    this.st = { ...this.st, ...extra, state, since: this.now() };
     for (const w of this.waiters.splice(0)) w();
   }
 
@@ -51,11 +56,11 @@ export class NatsUplink implements Uplink {
    * Log a connection problem loudly the first time and when it changes, then once a minute:
    * a gateway retrying every few seconds for a day must not fill the journal.
    */
-  private report(err: unknown, what: string): string {
-    const { problem, message } = describeNatsError(err);
-    this.st = { ...this.st, lastError: message, problem };
-    this.problems.error(message, { err: message, problem }, what);
-    return message;
+  private report(err: unknown, what: string): UplinkError {
+    const e = classifyNatsError(err);
+    this.st = { ...this.st, lastError: e.message, problem: e.kind };
+    this.problems.error(e.message, { err: e.message, problem: e.kind }, what);
+    return e;
   }
 
   private async run(): Promise<void> {
@@ -113,7 +118,9 @@ export class NatsUplink implements Uplink {
   }
 
   async publish(subject: string, data: Uint8Array, msgId: string): Promise<PubAck> {
-    if (!this.js || !this.nc || this.st.state !== "connected") throw new UplinkError(`uplink is ${this.st.state}`);
+    if (!this.js || !this.nc || this.st.state !== "connected") {
+      throw new UplinkError(`uplink is ${this.st.state}`, { kind: "unreachable" });
+    }
     if (!this.streamReady && this.opts.ensureStream) {
       try {
         await ensureReadingsStream(await jetstreamManager(this.nc), this.opts.subjects);
@@ -130,8 +137,8 @@ export class NatsUplink implements Uplink {
       const ack = await this.js.publish(subject, data, { msgID: msgId });
       return { seq: ack.seq, duplicate: ack.duplicate };
     } catch (err) {
-      const message = this.report(err, "publish failed");
-      throw new UplinkError(`publish to ${subject} failed: ${message}`, { cause: err });
+      const e = this.report(err, "publish failed");
+      throw new UplinkError(`publish to ${subject} failed: ${e.message}`, { cause: err, kind: e.kind });
     }
   }
 

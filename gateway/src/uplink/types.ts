@@ -1,8 +1,10 @@
+import type { UplinkErrorKind } from "@datalab/shared";
+
 /** Where the uplink stands: status as data, read by the CLI, /healthz and metrics alike. */
 export type UplinkState = "connecting" | "connected" | "reconnecting" | "disconnected" | "closed";
 
-/** What went wrong last, as a label an operator (or an alert) can act on. */
-export type UplinkProblem = "authorization" | "permission" | "no_stream" | "tls" | "timeout" | "unreachable" | "other";
+/** What went wrong last: the `kind` of the uplink's last error, the same label as in the metrics. */
+export type UplinkProblem = UplinkErrorKind;
 
 export interface UplinkStatus {
   state: UplinkState;
