@@ -5,7 +5,7 @@ import { ConfigError, describeConfig, errorMessage, onStopSignal, redact, runMai
 import { gatewayFields, loadGatewayConfig, type GatewayConfig } from "./config";
 import { Gateway, gatewayHttpToken } from "./gateway";
 import { formatStatus, readOfflineStatus, type GatewayStatus } from "./status";
-import { portsCommand } from "./sources/ports";
+import { portsCommand } from "./sources/serial/ports";
 import { formatQuarantine, listQuarantine, parseSince } from "./quarantine-list";
 
 const HELP = `Usage: pnpm gateway <command> [options]

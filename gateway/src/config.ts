@@ -9,13 +9,11 @@ import {
   intIn,
   loadConfig,
   natsSecurityFields,
-  stringList,
   tokenSchema,
   type ConfigOf,
   type LoadOptions,
 } from "@datalab/shared";
-// radios (issue #5): schemas beside the serial sources
-import { commandLineSchema, serialPortsSchema, xbeePinsSchema } from "./sources/serial-config";
+import { mqttFields, rtl433Fields, serialFields } from "./sources/index";
 import { unitsSchema } from "./decode/config";
 import { rxWindowsSchema } from "./measurement";
 
@@ -83,63 +81,7 @@ export const gatewayFields = {
     z.string().optional(),
     "file holding DATALAB_HTTP_TOKEN (e.g. a mounted secret)",
   ),
-  mqttEnabled: field("DATALAB_MQTT_ENABLED", bool(true), "read sensors from the MQTT broker"),
-  mqttTopics: field(
-    "DATALAB_MQTT_TOPICS",
-    stringList(["sensors", "sensors/#"]),
-    "topic filters, comma-separated, each filter[:format] naming its payloads' format as a serial port names its protocol: jsonl (DataLab JSON + SenML, the default), rtl433, mysensors",
-  ),
-  mqttRtl433Topics: field(
-    "DATALAB_MQTT_RTL433_TOPICS",
-    stringList(["rtl_433/+/events"]),
-    "topic filters with rtl_433 events, comma-separated (empty: none)",
-  ),
-  mqttClientId: field(
-    "DATALAB_MQTT_CLIENT_ID",
-    z.string().optional(),
-    "MQTT client id (default: datalab-gateway-<gateway id>)",
-  ),
-  mqttQos: field(
-    "DATALAB_MQTT_QOS",
-    intIn(0, 1, 1),
-    "QoS of the gateway's subscriptions: 1 (default) lets the broker pace delivery by acks instead of dropping a lagging client's QoS 0 messages",
-  ),
-  mqttPersistentSession: field(
-    "DATALAB_MQTT_PERSISTENT",
-    bool(true),
-    "persistent MQTT session (QoS 1, fixed client id): the broker keeps and resends what the gateway has not committed, through restarts and crashes; false loses what is published while the gateway is away",
-  ),
-  mqttReceiveMaximum: field(
-    "DATALAB_MQTT_RECEIVE_MAXIMUM",
-    intIn(1, 32_767, 1_000),
-    "MQTT 5: QoS 1 messages the broker may send ahead of their acknowledgement, which waits for the commit",
-  ),
-  mqttInflightWindow: field(
-    "DATALAB_MQTT_INFLIGHT_WINDOW",
-    intIn(1, 32_767, 20),
-    "MQTT 3.1.1: the broker's in-flight window (Mosquitto's max_inflight_messages); a commit group closes when it is nearly used up",
-  ),
-  mqttProtocol: field(
-    "DATALAB_MQTT_PROTOCOL",
-    z.enum(["5", "3.1.1"], { error: "expected 5 or 3.1.1" }).default("5"),
-    "MQTT protocol version spoken to the broker (3.1.1 for brokers without MQTT 5)",
-  ),
-  mqttReadPauseMs: field(
-    "DATALAB_MQTT_READ_PAUSE_MS",
-    intIn(0, 1_000, 100),
-    "when MQTT messages come a few at a time, let them gather this long before reading on: fewer wake-ups (adds at most this to latency; 0: read each at once)",
-  ),
-  mqttSessionExpiry: field(
-    "DATALAB_MQTT_SESSION_EXPIRY",
-    intIn(0, 4294967295, 86_400),
-    "MQTT 5 session expiry in seconds, for the persistent session",
-  ),
-  mqttUsername: field("DATALAB_MQTT_USERNAME", z.string().optional(), "MQTT user name"),
-  mqttPassword: field("DATALAB_MQTT_PASSWORD", z.string().optional(), "MQTT password", { secret: true }),
-  mqttPasswordFile: field("DATALAB_MQTT_PASSWORD_FILE", z.string().optional(), "file holding the MQTT password"),
-  mqttTlsCa: field("DATALAB_MQTT_TLS_CA", z.string().optional(), "CA certificate file for mqtts://"),
-  mqttTlsCert: field("DATALAB_MQTT_TLS_CERT", z.string().optional(), "client certificate file for mqtts://"),
-  mqttTlsKey: field("DATALAB_MQTT_TLS_KEY", z.string().optional(), "client key file for mqtts://"),
+  ...mqttFields,
   ...natsSecurityFields,
   natsEnsureStream: field("DATALAB_NATS_ENSURE_STREAM", bool(true), "create the readings stream if missing"),
   natsInboxPrefix: field(
@@ -233,33 +175,13 @@ export const gatewayFields = {
     intIn(0, 600_000, 5_000),
     "on SIGTERM, try to send the outbox for this long",
   ),
-  // --- radios (issue #5; see docs/radios.md and gateway/src/sources/serial-config.ts) ---
-  serialPorts: field(
-    "DATALAB_SERIAL_PORTS",
-    serialPortsSchema,
-    "serial radios, comma-separated path[@baud]:protocol (jsonl, mysensors, xbee = API mode 1, xbee2 = API mode 2, rtl433), e.g. /dev/serial/by-id/usb-FTDI_..-port0@115200:mysensors; default baud 115200, xbee 9600",
-  ),
-  xbeePins: field(
-    "DATALAB_XBEE_PINS",
-    xbeePinsSchema,
-    'XBee I/O pin scaling as JSON: {"AD0": {"metric": "temperature", "unit": "Cel", "scale": 0.1, "offset": -50}, "<64-bit address>": {...per node}}',
-  ),
-  mysensorsUnitSystem: field(
-    "DATALAB_MYSENSORS_UNITS",
-    z.enum(["M", "I"], { error: "expected M (metric) or I (imperial)" }).default("M"),
-    "what the MySensors controller answers to I_CONFIG: M metric, I imperial",
-  ),
+  ...serialFields,
   measurementWindows: field(
     "DATALAB_MEASUREMENT_WINDOWS",
     rxWindowsSchema,
     "fold window (ms) of readings stamped on receipt, per format, e.g. rtl433=2000,mysensors=250: the same value from the same sensor within it is one measurement at the hub (defaults: rtl433=2000, others 0 = off)",
   ),
-  rtl433Command: field(
-    "DATALAB_RTL433_CMD",
-    commandLineSchema,
-    'run rtl_433 as a child process with this command line, e.g. "rtl_433 -F json" (empty: not run); restarted when it exits',
-  ),
-  // --- end radios ---
+  ...rtl433Fields,
 } as const;
 
 export type GatewayConfig = ConfigOf<typeof gatewayFields>;

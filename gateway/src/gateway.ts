@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { join } from "node:path";
 import {
@@ -16,22 +15,16 @@ import {
   type Logger,
 } from "@datalab/shared";
 import { gatewayInboxPrefix, type GatewayConfig } from "./config";
-import { topicFormat } from "./decode/config";
 import { fieldCounter } from "./decode/fields";
-import { messageDecoder } from "./decode/index";
 import { Forwarder } from "./forward/forwarder";
 import { Ingest } from "./ingest";
 import { createGatewayMetrics, type GatewayMetrics } from "./metrics";
-import { DeliveryLog } from "./outbox/deliveries";
 import { GroupCommitter } from "./outbox/group-commit";
 import { Outbox, type DropReason } from "./outbox/store";
 import { rxWindowOf } from "./measurement";
-import { MqttSource, type MqttRoute } from "./sources/mqtt";
-import { BrokerDropsMonitor } from "./sources/mqtt-broker-drops";
-import type { Source } from "./sources/types";
+import { createSources, mqttTopicFormats, type Source } from "./sources/index";
 import { NatsUplink } from "./uplink/nats";
 import type { Uplink, UplinkState } from "./uplink/types";
-import { radioSources } from "./sources/serial-factory";
 import { encodeReport, type GatewayStatus } from "./status";
 
 export type { GatewayStatus };
@@ -63,7 +56,7 @@ export class Gateway {
   readonly uplink: Uplink;
   readonly forwarder: Forwarder;
   private readonly committer: GroupCommitter;
-  private readonly sources: Source[] = [];
+  private readonly sources: Source[];
   private http: HttpServer | undefined;
   private lastError: string | undefined;
   private readonly dropped: Partial<Record<DropReason, number>> = {};
@@ -152,10 +145,7 @@ export class Gateway {
       },
       onDropped: (reason, n) => this.countDrop(reason, n),
     });
-    const topicFormats = [
-      ...config.mqttRtl433Topics.map((filter) => topicFormat(filter, "rtl433")),
-      ...config.mqttTopics.map((entry) => topicFormat(entry)),
-    ];
+    const topicFormats = mqttTopicFormats(config);
     this.ingest = new Ingest(
       this.committer,
       this.metrics,
@@ -164,63 +154,14 @@ export class Gateway {
       now,
       rxWindowOf(config.measurementWindows, topicFormats),
     );
-    if (config.mqttEnabled) {
-      // A topic names its payloads' format as a serial port names its protocol; one decoder per format.
-      const fields = fieldCounter(this.metrics.registry);
-      const decoders = new Map<string, MqttRoute["decoder"]>();
-      const routes: MqttRoute[] = topicFormats.map(({ filter, format }) => {
-        let decoder = decoders.get(format);
-        if (decoder === undefined)
-          decoders.set(format, (decoder = messageDecoder(format, { units: config.units }, fields)));
-        return { filter, decoder };
-      });
-      this.sources.push(
-        new MqttSource(
-          {
-            url: config.mqttUrl,
-            routes,
-            clientId: config.mqttClientId ?? `datalab-gateway-${config.gatewayId}`,
-            persistentSession: config.mqttPersistentSession,
-            receiveMaximum: config.mqttReceiveMaximum,
-            inflightWindow: config.mqttInflightWindow,
-            ...(deliveries ? { deliveries } : {}),
-            registry: this.metrics.registry,
-            sessionExpirySeconds: config.mqttSessionExpiry,
-            protocolVersion: config.mqttProtocol === "3.1.1" ? 4 : 5,
-            qos: config.mqttPersistentSession ? 1 : (config.mqttQos as 0 | 1),
-            readPauseMs: config.mqttReadPauseMs,
-            username: config.mqttUsername,
-            password:
-              config.mqttPassword ??
-              (config.mqttPasswordFile ? readFileSync(config.mqttPasswordFile, "utf8").trim() : undefined),
-            caFile: config.mqttTlsCa,
-            certFile: config.mqttTlsCert,
-            keyFile: config.mqttTlsKey,
-            logger: this.logger.child({ part: "mqtt" }),
-          },
-          this.ingest,
-        ),
-      );
-      // The broker's own count of messages it dropped ($SYS), on a connection of its own.
-      this.sources.push(
-        new BrokerDropsMonitor({
-          url: config.mqttUrl,
-          clientId: `${config.mqttClientId ?? `datalab-gateway-${config.gatewayId}`}-sys`,
-          username: config.mqttUsername,
-          password:
-            config.mqttPassword ??
-            (config.mqttPasswordFile ? readFileSync(config.mqttPasswordFile, "utf8").trim() : undefined),
-          caFile: config.mqttTlsCa,
-          certFile: config.mqttTlsCert,
-          keyFile: config.mqttTlsKey,
-          registry: this.metrics.registry,
-          logger: this.logger.child({ part: "mqtt-broker" }),
-        }),
-      );
-    }
-    for (const make of deps.sources ?? []) this.sources.push(make(this.ingest));
-    // Radios (serial ports, rtl_433 child process) from the config: sources/serial-factory.ts
-    for (const make of radioSources(config, this.logger, this.metrics.registry)) this.sources.push(make(this.ingest));
+    this.sources = createSources(config, {
+      ingest: this.ingest,
+      registry: this.metrics.registry,
+      logger: this.logger,
+      now,
+      deliveries,
+      extra: deps.sources ?? [],
+    });
   }
 
   async start(): Promise<void> {

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { QUARANTINE_SAMPLE, type GatewayReport, type QuarantineSample } from "@datalab/shared";
 import Database from "better-sqlite3";
 import type { ForwardingState } from "./forward/forwarder";
-import type { SourceStatus } from "./sources/types";
+import type { SourceStatus } from "./sources/index";
 import { fileBytes } from "./outbox/space";
 import type { BatchRange, FullPolicy } from "./outbox/store";
 import type { UplinkStatus } from "./uplink/types";

@@ -14,7 +14,7 @@ import { MQTT_URL, startMosquitto, tempDir, uniqueId, waitFor } from "@datalab/s
 import { Gateway } from "../src/gateway";
 import type { Ingest } from "../src/ingest";
 import { DeliveryLog, type Delivery } from "../src/outbox/deliveries";
-import { MqttSource } from "../src/sources/mqtt";
+import { MqttSource } from "../src/sources/mqtt/source";
 import { scrape, testWorld, worldConfig } from "./support/gateway";
 
 const stops: (() => Promise<void> | void)[] = [];

@@ -9,7 +9,7 @@ import { silentLogger } from "@datalab/shared";
 import { MQTT_URL, startMosquitto, uniqueId, waitFor } from "@datalab/shared/testing";
 import type { Ingest } from "../src/ingest";
 import type { Delivery } from "../src/outbox/deliveries";
-import { MqttSource } from "../src/sources/mqtt";
+import { MqttSource } from "../src/sources/mqtt/source";
 
 /** Records what the source hands on, grouped by the event-loop turn it arrived in. */
 function recorder() {

@@ -16,7 +16,7 @@ import { messageDecoder } from "../src/decode/index";
 import { Gateway } from "../src/gateway";
 import type { Ingest } from "../src/ingest";
 import { createGatewayMetrics } from "../src/metrics";
-import { Rtl433ProcessSource, type Rtl433SourceOptions, type Rtl433SourceStatus } from "../src/sources/rtl433";
+import { Rtl433ProcessSource, type Rtl433SourceOptions, type Rtl433SourceStatus } from "../src/sources/rtl433/source";
 import { mqttClient, scrape, testWorld, worldConfig, type TestWorld } from "./support/gateway";
 import { wireMessagesIn } from "./support/outbox";
 

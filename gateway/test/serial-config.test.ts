@@ -4,7 +4,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { ConfigError } from "@datalab/shared";
 import { tempDir } from "@datalab/shared/testing";
 import { loadGatewayConfig } from "../src/config";
-import { parseSerialPortSpec, splitCommandLine } from "../src/sources/serial-config";
+import { splitCommandLine } from "../src/sources/rtl433/config";
+import { parseSerialPortSpec } from "../src/sources/serial/config";
 
 const dirs: string[] = [];
 afterAll(() => {

@@ -8,7 +8,7 @@ import { chmodSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:f
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir } from "@datalab/shared/testing";
-import { formatPortList, listSerialPorts, type PortList } from "../src/sources/ports";
+import { formatPortList, listSerialPorts, type PortList } from "../src/sources/serial/ports";
 import { runCli } from "./support/gateway";
 
 const dirs: string[] = [];

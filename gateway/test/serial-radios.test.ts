@@ -19,7 +19,7 @@ import {
   MysVariable,
 } from "@datalab/sensors";
 import { Gateway } from "../src/gateway";
-import type { SerialSourceStatus } from "../src/sources/serial";
+import type { SerialSourceStatus } from "../src/sources/serial/source";
 import { scrape, testWorld, worldConfig, type TestWorld } from "./support/gateway";
 import { NodeEnd, PtyPair, requireSocat } from "./serial-pty";
 import { wireMessagesIn } from "./support/outbox";

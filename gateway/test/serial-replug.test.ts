@@ -14,7 +14,7 @@ import { runCommand, tempDir, waitFor } from "@datalab/shared/testing";
 import { encodeMySensorsSet, encodeXBee, MysVariable } from "@datalab/sensors";
 import { codecMetrics } from "../src/decode/codec";
 import type { Ingest } from "../src/ingest";
-import { SerialSource } from "../src/sources/serial";
+import { SerialSource } from "../src/sources/serial/source";
 import { NodeEnd, PtyPair, requireSocat } from "./serial-pty";
 
 const cleanup: (() => Promise<void> | void)[] = [];

@@ -1,12 +1,5 @@
 import { z } from "zod";
-import { ConfigError } from "@datalab/shared";
-import {
-  isMessageFormat,
-  MESSAGE_FORMATS,
-  UnitConfig,
-  type ConfiguredUnit,
-  type MessageFormat,
-} from "@datalab/sensors";
+import { type ConfiguredUnit, UnitConfig } from "@datalab/sensors";
 
 /**
  * `DATALAB_UNITS` / `units`: the unit of metrics whose source states none, as
@@ -51,28 +44,3 @@ export const unitsSchema = z
     }
     return new UnitConfig(entries);
   });
-
-export interface TopicFormat {
-  filter: string;
-  format: MessageFormat;
-}
-
-/**
- * `filter[:format]` from DATALAB_MQTT_TOPICS, e.g. `sensors/#`, `rtl_433/+/events:rtl433`,
- * `mysensors/out:mysensors`: as a serial port names its protocol (`path:protocol`), a topic
- * names the format of its payloads; DataLab JSON (`jsonl`) when it names none. The format is
- * taken after the last colon only when it is a format name (topics may contain colons).
- */
-export function topicFormat(entry: string, fallback: MessageFormat = "jsonl"): TopicFormat {
-  const colon = entry.lastIndexOf(":");
-  if (colon > 0) {
-    const format = entry.slice(colon + 1).trim();
-    if (isMessageFormat(format)) return { filter: entry.slice(0, colon).trim(), format };
-    if (/^[a-z0-9]+$/.test(format) && !/[+#/]/.test(format)) {
-      throw new ConfigError([
-        `DATALAB_MQTT_TOPICS: "${entry}": unknown format "${format}"; expected one of ${MESSAGE_FORMATS.join(", ")}`,
-      ]);
-    }
-  }
-  return { filter: entry.trim(), format: fallback };
-}

@@ -1,11 +1,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { basename } from "node:path";
-import { errorMessage, type Logger } from "@datalab/shared";
+import { errorMessage, type Logger, ThrottledLog } from "@datalab/shared";
 import { createParser, type ProtocolCodec, type Rtl433DecodeOptions, type Rtl433Event } from "@datalab/sensors";
-import { CodecBridge, type CodecMetrics, type FrameCounts } from "../decode/codec";
-import type { Ingest } from "../ingest";
-import { ThrottledLog } from "@datalab/shared";
-import type { Source, SourceStatus } from "./types";
+import { CodecBridge, type CodecMetrics, type FrameCounts } from "../../decode/codec";
+import type { Ingest } from "../../ingest";
+import type { Source, SourceStatus } from "../common/types";
 
 export interface Rtl433SourceOptions {
   /** argv, e.g. `["rtl_433", "-F", "json"]`; run without a shell. */

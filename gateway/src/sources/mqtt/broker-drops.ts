@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { Gauge, type Logger, type Registry } from "@datalab/shared";
-import type { Source, SourceStatus } from "./types";
+import type { Source, SourceStatus } from "../common/types";
 
 /**
  * What the broker says it dropped: Mosquitto counts the PUBLISH messages it gave up on (a

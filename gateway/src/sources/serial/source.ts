@@ -1,12 +1,6 @@
 import { existsSync } from "node:fs";
 import type { SerialPort } from "serialport";
-
-/**
- * serialport's native module is loaded when the first serial source starts, not when the
- * gateway does: most gateways read MQTT only, and a Pi's memory is better spent elsewhere.
- */
-let serialport: typeof import("serialport") | undefined;
-import { errorMessage, type Logger } from "@datalab/shared";
+import { errorMessage, type Logger, ThrottledLog } from "@datalab/shared";
 import {
   createParser,
   toCodecOutput,
@@ -17,13 +11,18 @@ import {
   type UnitConfig,
   type XBeeCodecOptions,
 } from "@datalab/sensors";
-import { CodecBridge, type CodecMetrics, type FrameCounts } from "../decode/codec";
-import type { Ingest } from "../ingest";
-import type { SerialPortSpec } from "./serial-config";
-import { ThrottledLog } from "@datalab/shared";
-import { MySensorsRole } from "./serial-mysensors";
+import { CodecBridge, type CodecMetrics, type FrameCounts } from "../../decode/codec";
+import type { Ingest } from "../../ingest";
+import type { SerialPortSpec } from "./config";
+import { MySensorsRole } from "./mysensors";
 import { DeviceWatch, readPending } from "./device-watch";
-import type { Source, SourceStatus } from "./types";
+import type { Source, SourceStatus } from "../common/types";
+
+/**
+ * serialport's native module is loaded when the first serial source starts, not when the
+ * gateway does: most gateways read MQTT only, and a Pi's memory is better spent elsewhere.
+ */
+let serialport: typeof import("serialport") | undefined;
 
 export interface SerialSourceOptions {
   spec: SerialPortSpec;

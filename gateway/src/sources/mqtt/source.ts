@@ -1,10 +1,12 @@
 import { readFileSync } from "node:fs";
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from "mqtt";
 import { Counter, Gauge, errorMessage, type Logger, type Registry } from "@datalab/shared";
-import type { Ingest } from "../ingest";
-import { deliveryDigest, type Delivery, type DeliveryLog, type DeliveryOwner } from "../outbox/deliveries";
-import type { MessageDecoder } from "../decode/index";
-import type { Source, SourceStatus } from "./types";
+import type { Ingest } from "../../ingest";
+import { deliveryDigest, type Delivery, type DeliveryLog, type DeliveryOwner } from "../../outbox/deliveries";
+import type { MessageDecoder } from "../../decode/index";
+import type { Source, SourceStatus } from "../common/types";
+import { type PausableStream, ReadPause } from "./read-pause";
+import { effectiveFilters, topicMatches } from "./topics";
 
 export interface MqttRoute {
   /** MQTT topic filter, e.g. `sensors/#` or `rtl_433/+/events`. */
@@ -79,25 +81,14 @@ interface MqttDelivery extends Delivery {
   conn: object;
 }
 
-/** The message rate that decides whether reads pause is measured over windows this long. */
-const RATE_WINDOW_MS = 1_000;
-
-/**
- * Reads pause while fewer than this many messages arrive per pause, on average over the last
- * window, and a read that brings this many ends the pausing. While reads pause, the source
- * can still take in the broker's whole in-flight window per pause (Mosquitto's default is 20
- * QoS 1 messages, more than this), so a rising rate shows: a backlog brings full reads.
- */
-const TRICKLE_PER_PAUSE = 15;
-
 export class MqttSource implements Source, DeliveryOwner {
   readonly name = "mqtt";
   private client: MqttClient | undefined;
   private st: SourceStatus = { name: "mqtt", state: "starting" };
   private readonly topics = new Map<string, TopicRoute | null>();
   private readonly paced = new WeakSet<object>();
-  /** Called per message: counts it for the read pause's rate. */
-  private countRead: () => void = () => undefined;
+  /** The read pause of the current connection, when there is one. */
+  private readPause: ReadPause | undefined;
   /** QoS 1 messages of the current connection waiting for their commit (and so their acknowledgement). */
   private unacked = 0;
   /** Deliveries handed to ingest and not yet committed or given back, by packet id. */
@@ -108,9 +99,6 @@ export class MqttSource implements Source, DeliveryOwner {
   private readonly returnedCount: Counter | undefined;
   /** Messages of the current connection were given back unacknowledged: reconnect once commits work. */
   private mustResume = false;
-  private resumeTimer: NodeJS.Timeout | undefined;
-  /** Ends a read pause at once (stop needs the socket reading to see it close). */
-  private resumeNow: (() => void) | undefined;
 
   constructor(
     private readonly opts: MqttSourceOptions,
@@ -203,7 +191,7 @@ export class MqttSource implements Source, DeliveryOwner {
         // What was unacknowledged on the last connection, the broker resends on this one.
         this.unacked = 0;
         this.mustResume = false;
-        this.pauseWhileTrickle(client);
+        this.startReadPause(client);
         o.logger.info(
           { url: o.url, sessionPresent: ack.sessionPresent, topics: o.routes.map((r) => r.filter) },
           "MQTT connected",
@@ -219,67 +207,13 @@ export class MqttSource implements Source, DeliveryOwner {
     });
   }
 
-  /**
-   * At low rates each message is a wake-up of its own (a read, a parse), and those wake-ups,
-   * not the messages, are what the CPU goes to: 100 sensors at 1 Hz cost several times what
-   * a bare node receiving the same packets does. So while the rate is a trickle (fewer than
-   * TRICKLE_PER_PAUSE messages per `readPauseMs` over the last second), the socket stops
-   * reading for `readPauseMs` after each read, and the next read takes what gathered
-   * meanwhile, in one wake-up. Messages wait in the kernel and at the broker. The price is
-   * latency, at most `readPauseMs`, and a burst that starts during a pause waits at the
-   * broker for that long (within `max_queued_messages`). A read that brings
-   * TRICKLE_PER_PAUSE messages or more ends the pausing at once, and above that rate reads
-   * never pause, so a flood is not slowed.
-   */
-  private pauseWhileTrickle(client: MqttClient): void {
-    type Socket = { pause(): void; resume(): void; on: (e: string, f: () => void) => void };
-    const stream = client.stream as unknown as Socket | undefined;
+  /** Reads pause while messages trickle in (read-pause.ts); one pause per connection's socket. */
+  private startReadPause(client: MqttClient): void {
+    const stream = client.stream as unknown as PausableStream | undefined;
     const pauseMs = this.opts.readPauseMs ?? 0;
     if (!stream || pauseMs === 0 || this.paced.has(stream)) return;
     this.paced.add(stream);
-    let scheduled = false;
-    let inChunk = 0; // messages handed on since the last afterChunk
-    let windowStart = performance.now();
-    let windowCount = 0;
-    let trickle = false;
-    const afterChunk = () => {
-      scheduled = false;
-      // Messages since the last chunk was handled: mqtt.js may hand a chunk's messages on
-      // after this runs, so they are counted here, not per 'data' event.
-      const read = inChunk;
-      inChunk = 0;
-      windowCount += read;
-      const now = performance.now();
-      if (read >= TRICKLE_PER_PAUSE) {
-        // One read brought a pause's worth or more: not a trickle, whatever the window says.
-        trickle = false;
-        windowStart = now;
-        windowCount = 0;
-      } else if (now - windowStart >= RATE_WINDOW_MS) {
-        trickle = windowCount * pauseMs < TRICKLE_PER_PAUSE * (now - windowStart);
-        windowStart = now;
-        windowCount = 0;
-      }
-      if (trickle && this.resumeTimer === undefined) {
-        const stopped = pauseReading(stream);
-        this.resumeNow = () => {
-          clearTimeout(this.resumeTimer);
-          this.resumeTimer = undefined;
-          this.resumeNow = undefined;
-          resumeReading(stream, stopped);
-        };
-        this.resumeTimer = setTimeout(this.resumeNow, pauseMs);
-      }
-    };
-    // setImmediate runs after the nextTick chain mqtt.js works through a chunk with.
-    stream.on("data", () => {
-      if (scheduled) return;
-      scheduled = true;
-      setImmediate(afterChunk);
-    });
-    this.countRead = () => {
-      inChunk++;
-    };
+    this.readPause = new ReadPause(stream, { pauseMs });
   }
 
   /**
@@ -290,7 +224,7 @@ export class MqttSource implements Source, DeliveryOwner {
    * committed before its acknowledgement got out is acknowledged again and not stored twice.
    */
   private onPublish(packet: IPublishPacket, done: (err?: Error) => void): void {
-    this.countRead();
+    this.readPause?.count();
     const topic = packet.topic;
     const payload = typeof packet.payload === "string" ? Buffer.from(packet.payload) : (packet.payload as Buffer);
     const r = this.routeOf(topic);
@@ -415,7 +349,7 @@ export class MqttSource implements Source, DeliveryOwner {
 
   async stop(): Promise<void> {
     this.st = { ...this.st, state: "stopped" };
-    this.resumeNow?.();
+    this.readPause?.resumeNow();
     const c = this.client;
     if (!c) return;
     // Commit what waits, so its acknowledgements leave before the connection closes (else
@@ -427,52 +361,4 @@ export class MqttSource implements Source, DeliveryOwner {
   status(): SourceStatus {
     return this.st;
   }
-}
-
-type SocketHandle = { reading?: boolean; readStop?: () => number; readStart?: () => number };
-
-/**
- * Pause a socket so that the kernel keeps what arrives: `pause()` alone stops the 'data'
- * events but not the reads, so each packet would still wake the process. This stops the
- * handle's reads as Node's own socket does when it runs with a fixed read buffer; true when
- * it did, and then only resumeReading starts them again.
- */
-function pauseReading(socket: { pause(): void }): boolean {
-  socket.pause();
-  const handle = (socket as { _handle?: SocketHandle | null })._handle;
-  if (!handle?.reading || typeof handle.readStop !== "function" || typeof handle.readStart !== "function") return false;
-  // Marked as not reading only once it has stopped: otherwise nothing would start it again.
-  if (handle.readStop() !== 0) return false;
-  handle.reading = false;
-  return true;
-}
-
-function resumeReading(socket: { resume(): void; destroyed?: boolean }, stopped: boolean): void {
-  const handle = (socket as { _handle?: SocketHandle | null })._handle;
-  if (stopped && handle && !handle.reading && !socket.destroyed) {
-    handle.reading = true;
-    handle.readStart!();
-  }
-  socket.resume();
-}
-
-/** MQTT topic filter matching (`+` one level, `#` the rest). */
-export function topicMatches(filter: string, topic: string): boolean {
-  const f = filter.split("/");
-  const t = topic.split("/");
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === "#") return true;
-    if (i >= t.length) return false;
-    if (f[i] !== "+" && f[i] !== t[i]) return false;
-  }
-  return f.length === t.length;
-}
-
-/**
- * `sensors/#` also matches `sensors`: subscribing to both could make the broker deliver a
- * message twice. Drop a wildcard-free filter that another filter already covers.
- */
-export function effectiveFilters(filters: readonly string[]): string[] {
-  const unique = [...new Set(filters)];
-  return unique.filter((f) => /[+#]/.test(f) || !unique.some((g) => g !== f && topicMatches(g, f)));
 }

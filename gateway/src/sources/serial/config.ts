@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { type ConfigOf, field } from "@datalab/shared";
 import {
   CodecConfigError,
   createParser,
@@ -10,10 +11,8 @@ import {
 } from "@datalab/sensors";
 
 /**
- * Configuration of the radios: serial ports (`DATALAB_SERIAL_PORTS` or `serialPorts` in the
- * config file), XBee pin scaling (`xbeePins`), the MySensors unit system and the rtl_433
- * command. The schemas live here, beside the sources that use them; gateway/src/config.ts
- * lists the fields.
+ * Configuration of the serial radios: ports (`DATALAB_SERIAL_PORTS` or `serialPorts` in the
+ * config file), XBee pin scaling (`xbeePins`) and the MySensors unit system.
  */
 
 export interface SerialPortSpec {
@@ -151,7 +150,9 @@ export const xbeePinsSchema = z
       else
         ctx.addIssue({
           code: "custom",
-          message: `"${key}" is neither a pin name (AD0..AD6, DIO0..DIO15, SUPPLY) nor a 64-bit node address (16 hex digits)`,
+          message:
+            `"${key}" is neither a pin name (AD0..AD6, DIO0..DIO15, SUPPLY) ` +
+            "nor a 64-bit node address (16 hex digits)",
         });
     }
     const options: XBeeCodecOptions = {
@@ -189,45 +190,29 @@ const pinMappingsShape = z.object({
   pinsByNode: z.record(z.string(), z.record(z.string(), pinMapping, { error: "expected an object of pin mappings" })),
 });
 
-/**
- * A command line: an array in the config file, or one string in the environment split on
- * spaces (quotes group words: `rtl_433 -F json -C si -R "19"`). No shell is involved.
- */
-export const commandLineSchema = z
-  .union([z.string(), z.array(z.string())], { error: "expected a command line" })
-  .default([])
-  .transform((value, ctx) => {
-    if (Array.isArray(value)) return value;
-    const words = splitCommandLine(value);
-    if (words === undefined) {
-      ctx.addIssue({ code: "custom", message: "unbalanced quotes" });
-      return z.NEVER;
-    }
-    return words;
-  });
+export const serialFields = {
+  serialPorts: field(
+    "DATALAB_SERIAL_PORTS",
+    serialPortsSchema,
+    "serial radios, comma-separated path[@baud]:protocol (jsonl, mysensors, xbee = API mode 1, " +
+      "xbee2 = API mode 2, rtl433), e.g. /dev/serial/by-id/usb-FTDI_..-port0@115200:mysensors; " +
+      "default baud 115200, xbee 9600",
+  ),
+  xbeePins: field(
+    "DATALAB_XBEE_PINS",
+    xbeePinsSchema,
+    'XBee I/O pin scaling as JSON: {"AD0": {"metric": "temperature", "unit": "Cel", "scale": 0.1, ' +
+      '"offset": -50}, "<64-bit address>": {...per node}}',
+  ),
+  mysensorsUnitSystem: field(
+    "DATALAB_MYSENSORS_UNITS",
+    z.enum(["M", "I"], { error: "expected M (metric) or I (imperial)" }).default("M"),
+    "what the MySensors controller answers to I_CONFIG: M metric, I imperial",
+  ),
+} as const;
 
-export function splitCommandLine(text: string): string[] | undefined {
-  const words: string[] = [];
-  let word = "";
-  let inWord = false;
-  let quote: string | undefined;
-  for (const ch of text) {
-    if (quote) {
-      if (ch === quote) quote = undefined;
-      else word += ch;
-    } else if (ch === '"' || ch === "'") {
-      quote = ch;
-      inWord = true;
-    } else if (/\s/.test(ch)) {
-      if (inWord) words.push(word);
-      word = "";
-      inWord = false;
-    } else {
-      word += ch;
-      inWord = true;
-    }
-  }
-  if (quote) return undefined;
-  if (inWord) words.push(word);
-  return words;
-}
+/** What the serial sources read from the gateway's config. */
+export type SerialConfig = ConfigOf<typeof serialFields> & {
+  /** Where the MySensors controller keeps its node ids (mysensors.db). */
+  readonly dataDir: string;
+};
