@@ -39,7 +39,10 @@ try {
 }
 if (values.help) {
   process.stdout.write(
-    `Usage: pnpm bench [--quick] [--stages ${Object.keys(STAGES).join(",")}]\n\n--quick runs smaller sizes (under two minutes); the default sizes are the issue's (1,000,000-reading drain).\nNeeds Mosquitto, NATS and PostgreSQL at DATALAB_MQTT_URL, DATALAB_NATS_URL, DATALAB_PG_URL.\n`,
+    `Usage: pnpm bench [--quick] [--stages ${Object.keys(STAGES).join(",")}]\n\n` +
+      "--quick runs smaller sizes (under two minutes); " +
+      "the default sizes are the full ones (1,000,000-reading drain).\n" +
+      "Needs Mosquitto, NATS and PostgreSQL at DATALAB_MQTT_URL, DATALAB_NATS_URL, DATALAB_PG_URL.\n",
   );
   process.exit(0);
 }
@@ -81,7 +84,9 @@ const gatewayRun =
     : benchGateway
       ? `gateway from the release ${benchGateway} (its bin/node, dist/cli.mjs), node ${GATEWAY_NODE_FLAGS.join(" ")}`
       : `gateway bundled (gateway/dist/cli.mjs), node ${GATEWAY_NODE_FLAGS.join(" ")}`;
-const machine = `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${process.platform}/${process.arch}`;
+const machine =
+  `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ` +
+  `Node ${process.version}, ${process.platform}/${process.arch}`;
 const started = Date.now();
 const figures: Figure[] = [];
 const failures: { stage: string; error: string }[] = [];
@@ -107,13 +112,15 @@ const rows = figures.map((f) => ({
   met: f.met === undefined ? "" : f.met ? "yes" : "NO",
 }));
 process.stdout.write(
-  `\nWireless Sensor DataLab benchmark — ${new Date(started).toISOString()}${ctx.quick ? " (quick)" : ""}\nmachine: ${machine}\n${gatewayRun}\n\n`,
+  `\nWireless Sensor DataLab benchmark — ${new Date(started).toISOString()}${ctx.quick ? " (quick)" : ""}\n` +
+    `machine: ${machine}\n${gatewayRun}\n\n`,
 );
 const header = ["stage", "figure", "value", "limit", "ratio", "target", "met"] as const;
 const widths = header.map((h) => Math.max(h.length, ...rows.map((r) => r[h].length)));
 const line = (cells: readonly string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
 process.stdout.write(
-  `${line(header)}\n${line(widths.map((w) => "-".repeat(w)))}\n${rows.map((r) => line(header.map((h) => r[h]))).join("\n")}\n`,
+  `${line(header)}\n${line(widths.map((w) => "-".repeat(w)))}\n` +
+    `${rows.map((r) => line(header.map((h) => r[h]))).join("\n")}\n`,
 );
 for (const f of figures.filter((x) => x.note)) process.stdout.write(`  - ${f.stage} / ${f.figure}: ${f.note}\n`);
 for (const f of failures) process.stdout.write(`  ! stage ${f.stage} failed: ${f.error}\n`);

@@ -32,7 +32,9 @@ export async function flood(o: FloodOptions): Promise<{ seconds: number }> {
       if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     }
     const sensor = `bench-${i % o.sensors}`;
-    const payload = `{"sensor":"${sensor}","temperature":${(20 + (i % 100) / 10).toFixed(1)},"ts":${o.stampTs ? Date.now() : 1_764_000_000_000 + i}}`;
+    const temperature = (20 + (i % 100) / 10).toFixed(1);
+    const ts = o.stampTs ? Date.now() : 1_764_000_000_000 + i;
+    const payload = `{"sensor":"${sensor}","temperature":${temperature},"ts":${ts}}`;
     inFlight++;
     client.publish(`${o.topicRoot}/${sensor}`, payload, { qos: o.qos }, done);
     if (inFlight >= 500) await new Promise<void>((r) => (wake = r));

@@ -71,7 +71,7 @@ export async function scrape(port: number, name: string): Promise<number> {
   return (await scrapeMany(port, [name]))[0]!;
 }
 
-/** Several counters from one fetch of /metrics: a scrape costs the process about 2 ms of CPU. */
+/** Several counters from one fetch of /metrics: each scrape costs the measured process CPU. */
 export async function scrapeMany(port: number, names: readonly string[]): Promise<number[]> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   const sums = names.map(() => 0);

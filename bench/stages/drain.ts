@@ -72,7 +72,8 @@ export async function drainStage(ctx: BenchContext): Promise<Figure[]> {
     rates.push(rate);
     ratios.push(rate / copyRate);
     ctx.log(
-      `drain round ${round}: psql \\copy ${Math.round(copyRate)} rows/s, pipeline ${Math.round(rate)} readings/s (${(rate / copyRate).toFixed(2)})`,
+      `drain round ${round}: psql \\copy ${Math.round(copyRate)} rows/s, ` +
+        `pipeline ${Math.round(rate)} readings/s (${(rate / copyRate).toFixed(2)})`,
     );
   }
   const ratio = median(ratios);
@@ -85,7 +86,11 @@ export async function drainStage(ctx: BenchContext): Promise<Figure[]> {
       limit: { what: "psql \\copy, same rows, same table", value: median(copyRates), unit: "rows/s" },
       target: "≥ 0.5× limit",
       met: ratio >= 0.5,
-      note: `${n.toLocaleString("en-US")}-reading backlog, ${PER_MESSAGE} readings per message, timed from the gateway answering to the last row committed; medians of ${rounds} alternating round(s), median ratio ${ratio.toFixed(2)} (rounds: ${ratios.map((r) => r.toFixed(2)).join(", ")})`,
+      note:
+        `${n.toLocaleString("en-US")}-reading backlog, ${PER_MESSAGE} readings per message, ` +
+        "timed from the gateway answering to the last row committed; " +
+        `medians of ${rounds} alternating round(s), median ratio ${ratio.toFixed(2)} ` +
+        `(rounds: ${ratios.map((r) => r.toFixed(2)).join(", ")})`,
     },
   ];
 }
@@ -103,7 +108,9 @@ async function copyOnce(pgUrl: string, csv: string, n: number): Promise<number> 
         "-v",
         "ON_ERROR_STOP=1",
         "-qc",
-        `\\copy readings (gateway_id, instance, seq, sensor_id, metric, ts, value, unit, received_at, source, sensor_time) FROM '${csv}' WITH (FORMAT csv)`,
+        "\\copy readings (gateway_id, instance, seq, sensor_id, metric, ts, value, unit, " +
+          "received_at, source, sensor_time) " +
+          `FROM '${csv}' WITH (FORMAT csv)`,
       ],
       { encoding: "utf8" },
     );

@@ -58,8 +58,12 @@ export async function e2eStage(ctx: BenchContext): Promise<Figure[]> {
       results.push(r);
       ratios.push(r.rate / subRate);
       const per = (s: number) => ((s * 100_000) / n).toFixed(2);
+      const cpus = PATH.map((p) => `${p} ${per(r.cpu[p])}`).join(", ");
       ctx.log(
-        `e2e round ${round}: mosquitto_sub ${Math.round(subRate)} msg/s, path ${Math.round(r.rate)} readings/s (${(r.rate / subRate).toFixed(2)}; published by ${r.published.toFixed(2)} s, all committed by the gateway by ${r.committed.toFixed(2)} s, last row at ${(n / r.rate).toFixed(2)} s); CPU-s per 100k: ${PATH.map((p) => `${p} ${per(r.cpu[p])}`).join(", ")}, mosquitto ${per(r.cpu.mosquitto)}`,
+        `e2e round ${round}: mosquitto_sub ${Math.round(subRate)} msg/s, ` +
+          `path ${Math.round(r.rate)} readings/s (${(r.rate / subRate).toFixed(2)}; ` +
+          `published by ${r.published.toFixed(2)} s, all committed by the gateway by ${r.committed.toFixed(2)} s, ` +
+          `last row at ${(n / r.rate).toFixed(2)} s); CPU-s per 100k: ${cpus}, mosquitto ${per(r.cpu.mosquitto)}`,
       );
     }
   } finally {
@@ -84,7 +88,11 @@ export async function e2eStage(ctx: BenchContext): Promise<Figure[]> {
       limit: { what: "mosquitto_sub, same flood", value: median(subRates), unit: "msg/s" },
       target: "≥ 0.8× limit",
       met: ratio >= 0.8,
-      note: `${n.toLocaleString("en-US")} single-reading messages, QoS 1, first publish to last row in Postgres (confirmed by count(*)); ${sinks}; medians of ${rounds} alternating rounds, median ratio ${ratio.toFixed(2)} (rounds: ${ratios.map((r) => r.toFixed(2)).join(", ")})`,
+      note:
+        `${n.toLocaleString("en-US")} single-reading messages, QoS 1, ` +
+        `first publish to last row in Postgres (confirmed by count(*)); ${sinks}; ` +
+        `medians of ${rounds} alternating rounds, median ratio ${ratio.toFixed(2)} ` +
+        `(rounds: ${ratios.map((r) => r.toFixed(2)).join(", ")})`,
     },
     {
       stage: STAGE,
@@ -93,7 +101,12 @@ export async function e2eStage(ctx: BenchContext): Promise<Figure[]> {
       unit: "CPU-s",
       target: "≤ 2.3",
       met: cpu <= 2.3,
-      note: `gateway + hub + nats-server + Postgres backends, medians per process: ${breakdown} (Mosquitto is not in the sum: the limit's rounds use the same broker, ${median(subBrokerCpu.map(per100k)).toFixed(2)} CPU-s per 100k delivering to mosquitto_sub); rounds: ${whole.map((w) => w.toFixed(2)).join(", ")}; up to ${Math.max(...results.map((r) => r.backends))} Postgres backends seen`,
+      note:
+        `gateway + hub + nats-server + Postgres backends, medians per process: ${breakdown} ` +
+        "(Mosquitto is not in the sum: the limit's rounds use the same broker, " +
+        `${median(subBrokerCpu.map(per100k)).toFixed(2)} CPU-s per 100k delivering to mosquitto_sub); ` +
+        `rounds: ${whole.map((w) => w.toFixed(2)).join(", ")}; ` +
+        `up to ${Math.max(...results.map((r) => r.backends))} Postgres backends seen`,
     },
   ];
 }
@@ -166,12 +179,11 @@ async function pathOnce(ctx: BenchContext, broker: MosquittoBroker, n: number): 
           rate: 0,
           qos: 1,
         }).then(() => (publishedAt = performance.now()));
-        // `count(*)` of 100,000 rows takes about 30 ms of a Postgres core here: polled every
-        // 50 ms it would take a third of this 2-core machine from the path it measures. So it
-        // only confirms, once cheaper signals say the end is near: the flood published, the
-        // gateway's forwarded counter (scraped from then on) at n, and the hub's durable
-        // consumer with nothing pending (JetStream info, answered by nats-server; the hub
-        // acks a batch only after its commit).
+        // `count(*)` costs Postgres CPU, and polled often it would take that from the path it
+        // measures. So it only confirms, once cheaper signals say the end is near: the flood
+        // published, the gateway's forwarded counter (scraped from then on) at n, and the hub's
+        // durable consumer with nothing pending (JetStream info, answered by nats-server; the
+        // hub acks a batch only after its commit).
         let committedAt = Number.NaN;
         let forwarded = false;
         let polls = 0;

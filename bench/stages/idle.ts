@@ -59,11 +59,14 @@ export async function idleStage(ctx: BenchContext): Promise<Figure[]> {
     const bareCpu = ((cpuSeconds(bare.pid) - b0) / wall) * 100;
     await warm;
     const gwRss = median(rss);
+    const gibPerDay = ((bytesPerReading * 100 * 86_400) / 1024 ** 3).toFixed(2);
     ctx.log(
-      `idle: disk writes ${bytesPerReading.toFixed(0)} bytes per reading (${((bytesPerReading * 100 * 86_400) / 1024 ** 3).toFixed(2)} GiB a day at 100 readings/s)`,
+      `idle: disk writes ${bytesPerReading.toFixed(0)} bytes per reading (${gibPerDay} GiB a day at 100 readings/s)`,
     );
     ctx.log(
-      `idle: gateway RSS ${gwRss.toFixed(0)} MB, CPU ${cpu.toFixed(2)} % (user ${user.toFixed(2)}, kernel ${system.toFixed(2)}); bare node ${median(bareRss).toFixed(0)} MB, ${bareCpu.toFixed(2)} %`,
+      `idle: gateway RSS ${gwRss.toFixed(0)} MB, CPU ${cpu.toFixed(2)} % ` +
+        `(user ${user.toFixed(2)}, kernel ${system.toFixed(2)}); ` +
+        `bare node ${median(bareRss).toFixed(0)} MB, ${bareCpu.toFixed(2)} %`,
     );
     return [
       {
@@ -82,7 +85,7 @@ export async function idleStage(ctx: BenchContext): Promise<Figure[]> {
         unit: "bytes",
         target: "≤ 200 bytes",
         met: bytesPerReading <= 200,
-        note: `write_bytes of /proc/<pid>/io over ${seconds} s; ${((bytesPerReading * 100 * 86_400) / 1024 ** 3).toFixed(2)} GiB a day at this load`,
+        note: `write_bytes of /proc/<pid>/io over ${seconds} s; ${gibPerDay} GiB a day at this load`,
       },
       {
         stage: "Gateway idle, 100 sensors at 1 Hz",

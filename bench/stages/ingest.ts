@@ -26,7 +26,8 @@ export async function ingestStage(ctx: BenchContext): Promise<Figure[]> {
     cpuPer100k.push((g.cpu * 100_000) / n);
     peak = Math.max(peak, g.peakMb);
     ctx.log(
-      `ingest round ${round}: mosquitto_sub ${Math.round(subRate)} msg/s, gateway ${Math.round(g.rate)} readings/s, ${g.cpu.toFixed(2)} CPU-s, peak RSS ${g.peakMb.toFixed(0)} MB`,
+      `ingest round ${round}: mosquitto_sub ${Math.round(subRate)} msg/s, gateway ${Math.round(g.rate)} readings/s, ` +
+        `${g.cpu.toFixed(2)} CPU-s, peak RSS ${g.peakMb.toFixed(0)} MB`,
     );
   }
   const ratio = median(ratios);
@@ -40,7 +41,9 @@ export async function ingestStage(ctx: BenchContext): Promise<Figure[]> {
       limit: { what: "mosquitto_sub, same flood", value: median(subRates), unit: "msg/s" },
       target: "≥ 0.8× limit",
       met: ratio >= 0.8,
-      note: `${n} single-reading messages, QoS 1; medians of ${rounds} alternating rounds, median ratio ${ratio.toFixed(2)} (rounds: ${ratios.map((r) => r.toFixed(2)).join(", ")})`,
+      note:
+        `${n} single-reading messages, QoS 1; medians of ${rounds} alternating rounds, ` +
+        `median ratio ${ratio.toFixed(2)} (rounds: ${ratios.map((r) => r.toFixed(2)).join(", ")})`,
     },
     {
       stage: "MQTT ingest → outbox",

@@ -31,7 +31,8 @@ export async function latencyStage(ctx: BenchContext): Promise<Figure[]> {
       100,
     );
     const r = await db.pool.query<{ p50: number; p99: number; max: number }>(
-      `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50, percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99, max(ms) AS max
+      `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50,
+              percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99, max(ms) AS max
          FROM (SELECT extract(epoch FROM committed_at - ts) * 1000 AS ms FROM readings) x`,
     );
     const { p50, p99, max } = r.rows[0]!;

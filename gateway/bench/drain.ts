@@ -4,7 +4,8 @@
  * outbox → batch → publish → PubAck → delete, with `synchronous=FULL`, i.e. what the
  * gateway does after an outage. Postgres is not involved (that is the hub's job).
  *
- *   pnpm exec tsx gateway/bench/drain.ts [--readings 1000000] [--per-message 1] [--batch 2000] [--nats nats://127.0.0.1:4222]
+ *   pnpm exec tsx gateway/bench/drain.ts [--readings 1000000] [--per-message 1] [--batch 2000]
+ *     [--nats nats://127.0.0.1:4222]
  */
 import { rmSync } from "node:fs";
 import { join } from "node:path";
@@ -71,9 +72,11 @@ const fillSeconds = (performance.now() - t) / 1000;
 const stats = outbox.stats();
 const file = outbox.fileBytes();
 console.log(
-  `backlog: ${stats.readings.toLocaleString("en-US")} readings in ${stats.messages.toLocaleString("en-US")} messages, ` +
+  `backlog: ${stats.readings.toLocaleString("en-US")} readings ` +
+    `in ${stats.messages.toLocaleString("en-US")} messages, ` +
     `${(stats.bytes / 1024 ** 2).toFixed(1)} MiB of wire messages, file ${(file.total / 1024 ** 2).toFixed(1)} MiB; ` +
-    `committed at ${Math.round(stats.readings / fillSeconds).toLocaleString("en-US")} readings/s (groups of ${group} messages, synchronous=${values.synchronous})`,
+    `committed at ${Math.round(stats.readings / fillSeconds).toLocaleString("en-US")} readings/s ` +
+    `(groups of ${group} messages, synchronous=${values.synchronous})`,
 );
 
 async function startProfile(): Promise<() => Promise<void>> {
@@ -122,11 +125,15 @@ await profile?.();
 await f.stop();
 const batches = (await metrics.forwardedBatches.get()).values[0]?.value ?? 0;
 console.log(
-  `drain: ${stats.readings.toLocaleString("en-US")} readings in ${seconds.toFixed(2)} s = ${Math.round(stats.readings / seconds).toLocaleString("en-US")} readings/s ` +
-    `(${batches} batches of up to ${batchReadings}, ${(stats.bytes / 1024 ** 2 / seconds).toFixed(1)} MiB/s of messages), outbox → JetStream PubAck → delete`,
+  `drain: ${stats.readings.toLocaleString("en-US")} readings in ${seconds.toFixed(2)} s = ` +
+    `${Math.round(stats.readings / seconds).toLocaleString("en-US")} readings/s ` +
+    `(${batches} batches of up to ${batchReadings}, ` +
+    `${(stats.bytes / 1024 ** 2 / seconds).toFixed(1)} MiB/s of messages), ` +
+    "outbox → JetStream PubAck → delete",
 );
 console.log(
-  `event-loop delay while draining: p50 ${(loop.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms, max ${(loop.max / 1e6).toFixed(1)} ms`,
+  `event-loop delay while draining: p50 ${(loop.percentile(50) / 1e6).toFixed(1)} ms, ` +
+    `p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms, max ${(loop.max / 1e6).toFixed(1)} ms`,
 );
 
 await uplink.close();
@@ -135,7 +142,8 @@ const nc = await connect({ servers: natsUrl });
 const jsm = await jetstreamManager(nc);
 const info = await jsm.streams.info(subj.stream);
 console.log(
-  `stream ${subj.stream}: ${info.state.messages} batches, ${(info.state.bytes / 1024 ** 2).toFixed(1)} MiB (deleted now)`,
+  `stream ${subj.stream}: ${info.state.messages} batches, ` +
+    `${(info.state.bytes / 1024 ** 2).toFixed(1)} MiB (deleted now)`,
 );
 await jsm.streams.delete(subj.stream);
 await nc.close();

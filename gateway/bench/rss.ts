@@ -6,10 +6,11 @@
  *   idle:  100 sensors, one message a second each (3 readings per message)
  *   flood: messages as fast as the broker takes them, for a while
  *
- *   pnpm exec tsx gateway/bench/rss.ts [--idle-seconds 40] [--flood-seconds 20] [--entry FILE] ["--node-flags=--flag ..."]
+ *   pnpm exec tsx gateway/bench/rss.ts [--idle-seconds 40] [--flood-seconds 20] [--entry FILE]
+ *     ["--node-flags=--flag ..."]
  *
  * --entry runs `node [flags] FILE run` instead (e.g. a bundle of cli.ts built with esbuild):
- * tsx's loader runs in a thread of its own that alone takes about 30 MiB.
+ * tsx's loader runs in a thread of its own, whose memory would count in the RSS measured.
  */
 import { spawn } from "node:child_process";
 import { readFileSync, rmSync } from "node:fs";
@@ -68,7 +69,10 @@ const received = async () => {
 const heapMiB = async () => {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   const v = (name: string) => Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)`, "m").exec(text)?.[1] ?? 0) / 1024 ** 2;
-  return `V8 heap ${v("datalab_gateway_nodejs_heap_size_used_bytes").toFixed(1)} used of ${v("datalab_gateway_nodejs_heap_size_total_bytes").toFixed(1)} MiB, external ${v("datalab_gateway_nodejs_external_memory_bytes").toFixed(1)} MiB`;
+  const used = v("datalab_gateway_nodejs_heap_size_used_bytes").toFixed(1);
+  const total = v("datalab_gateway_nodejs_heap_size_total_bytes").toFixed(1);
+  const external = v("datalab_gateway_nodejs_external_memory_bytes").toFixed(1);
+  return `V8 heap ${used} used of ${total} MiB, external ${external} MiB`;
 };
 const forwarded = async () =>
   Number(
@@ -80,7 +84,8 @@ const pub = mqtt.connect(MQTT_URL, { protocolVersion: 5 });
 await new Promise((r) => pub.once("connect", r));
 const message = (i: number) => {
   const k = i % 100;
-  return `{"sensor":"s${k}","temperature":${(20 + (i % 50) / 10).toFixed(1)},"humidity":${40 + (i % 20)},"battery":3.${i % 10}}`;
+  const temperature = (20 + (i % 50) / 10).toFixed(1);
+  return `{"sensor":"s${k}","temperature":${temperature},"humidity":${40 + (i % 20)},"battery":3.${i % 10}}`;
 };
 const stats = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -115,7 +120,8 @@ while (Date.now() - f0 < floodSeconds * 1000) {
 }
 const took = (await received()) - r0;
 console.log(
-  `flood (${floodSeconds} s): ${Math.round(took / floodSeconds).toLocaleString("en-US")} messages/s (${Math.round((3 * took) / floodSeconds).toLocaleString("en-US")} readings/s) taken in; RSS ${stats(flood)}`,
+  `flood (${floodSeconds} s): ${Math.round(took / floodSeconds).toLocaleString("en-US")} messages/s ` +
+    `(${Math.round((3 * took) / floodSeconds).toLocaleString("en-US")} readings/s) taken in; RSS ${stats(flood)}`,
 );
 await waitFor(async () => (await forwarded()) >= 3 * (i + took), "the gateway to forward everything", 120_000, 200);
 console.log(`after the flood, everything forwarded: RSS ${rssMiB().toFixed(1)} MiB`);

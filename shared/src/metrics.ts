@@ -10,8 +10,7 @@ export function createRegistry(component: string, withDefaults = true, lagSampli
   const registry = new Registry();
   registry.setDefaultLabels({ component });
   // Event-loop lag sampled every `lagSamplingMs` rather than prom-client's 10 ms: the
-  // sampling timer wakes the process, and on an idle Pi those wake-ups were half of the
-  // gateway's CPU at 10 ms.
+  // sampling timer wakes the process, and on an idle Pi those wake-ups dominate its CPU.
   if (withDefaults)
     collectDefaultMetrics({
       register: registry,
