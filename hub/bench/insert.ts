@@ -23,7 +23,7 @@ import { parseArgs } from "node:util";
 import pg from "pg";
 import { batchReadings, BATCH_FORMAT_VERSION, silentLogger, type Batch, type WireMessage } from "@datalab/shared";
 import { createTestDatabase, PG_URL, tempDir, type TestDatabase } from "@datalab/shared/testing";
-import { migrate } from "../src/migrate";
+import { migrate } from "../src/sinks/postgres-migrate";
 import { PostgresSink } from "../src/sinks/postgres";
 import type { SinkBatch } from "../src/sinks/types";
 

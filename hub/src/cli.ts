@@ -14,9 +14,9 @@ import {
 } from "@datalab/shared";
 import { hubFields, loadHubConfig, type HubConfig } from "./config";
 import { listDeadLetters, replayDeadLetters, type DeadLetter } from "./consume/dead-letters";
+import { hubStatus, type HubStatusReport } from "./consume/status";
 import { Hub } from "./hub";
-import { migrate } from "./migrate";
-import { hubStatus, type HubStatusReport } from "./status";
+import { migrate } from "./sinks/postgres-migrate";
 
 const HELP = `Usage: pnpm hub <command> [options]
 

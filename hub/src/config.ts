@@ -1,35 +1,22 @@
 import {
-  bool,
   commonFields,
+  ConfigError,
   field,
   httpPortField,
   intIn,
   loadConfig,
-  mongoUrlField,
   natsSecurityFields,
-  pgUrlField,
   type ConfigOf,
   type LoadOptions,
 } from "@datalab/shared";
 import { z } from "zod";
-import { dataLabFields } from "./api/config"; // DataLab (issue #7)
+import { dataLabFields } from "./api/config";
+import { sinkFields } from "./sinks/config";
 
+/** The hub's one-pass config: each part's fields (sinks, consumers, HTTP, DataLab) in one schema. */
 export const hubFields = {
   ...commonFields,
-  pgUrl: pgUrlField,
-  pgEnabled: field("DATALAB_PG_ENABLED", bool(true), "write readings to PostgreSQL"),
-  pgPoolSize: field(
-    "DATALAB_PG_POOL_SIZE",
-    intIn(1, 100, 8),
-    "PostgreSQL connections per hub process (writes use up to DATALAB_SINK_CONCURRENCY of them)",
-  ),
-  mongoUrl: mongoUrlField,
-  mongoDb: field("DATALAB_MONGO_DB", z.string().min(1).default("datalab"), "MongoDB database name"),
-  mongoPoolSize: field(
-    "DATALAB_MONGO_POOL_SIZE",
-    intIn(1, 100, 10),
-    "MongoDB connections per hub process (one client, one pool)",
-  ),
+  ...sinkFields,
   sinkConcurrency: field(
     "DATALAB_SINK_CONCURRENCY",
     intIn(1, 64, 4),
@@ -39,7 +26,8 @@ export const hubFields = {
   httpHost: field(
     "DATALAB_HTTP_HOST",
     z.string().min(1).default("127.0.0.1"),
-    "address the HTTP server (API, live stream, dashboard, /metrics) listens on; beyond loopback (e.g. 0.0.0.0) it needs DATALAB_API_TOKEN",
+    "address the HTTP server (API, live stream, dashboard, /metrics) listens on; " +
+      "beyond loopback (e.g. 0.0.0.0) it needs DATALAB_API_TOKEN",
   ),
   ...natsSecurityFields,
   streamReplicas: field(
@@ -50,7 +38,10 @@ export const hubFields = {
   streamMaxBytes: field(
     "DATALAB_STREAM_MAX_BYTES",
     intIn(0, 2 ** 50, 0),
-    "size cap of the readings stream in bytes, set at every start (0: none, the server's max_file_store bounds it; the deploy files set 8 GiB); when full it refuses new batches, which wait in the gateways' outboxes. JetStream reserves the cap on every server: keep it plus 1 GiB of dead letters under max_file_store",
+    "size cap of the readings stream in bytes, set at every start " +
+      "(0: none, the server's max_file_store bounds it; the deploy files set 8 GiB); " +
+      "when full it refuses new batches, which wait in the gateways' outboxes. " +
+      "JetStream reserves the cap on every server: keep it plus 1 GiB of dead letters under max_file_store",
   ),
   streamMaxAgeMs: field(
     "DATALAB_STREAM_MAX_AGE_MS",
@@ -60,13 +51,15 @@ export const hubFields = {
   maxAckPending: field(
     "DATALAB_MAX_ACK_PENDING",
     intIn(1, 10_000, 64),
-    "batches delivered but not yet acked per sink consumer, over all hub processes (each holds up to 2 × DATALAB_SINK_CONCURRENCY)",
+    "batches delivered but not yet acked per sink consumer, over all hub processes " +
+      "(each holds up to 2 × DATALAB_SINK_CONCURRENCY)",
   ),
   ackWaitMs: field("DATALAB_ACK_WAIT_MS", intIn(1_000, 600_000, 30_000), "JetStream ack wait (ms)"),
   maxDeliver: field(
     "DATALAB_MAX_DELIVER",
     intIn(1, 1_000, 5),
-    "refusals by a healthy sink before a batch is dead-lettered (outages never count; undecodable batches go at once)",
+    "refusals by a healthy sink before a batch is dead-lettered " +
+      "(outages never count; undecodable batches go at once)",
   ),
   batchMaxBytes: field(
     "DATALAB_HUB_BATCH_MAX_BYTES",
@@ -78,11 +71,30 @@ export const hubFields = {
     intIn(1, 1_000_000, 10_000),
     "most messages in one batch, checked before validating",
   ),
-  ...dataLabFields, // DataLab (issue #7): API token, limits, live stream
+  // The DataLab's: API token, limits, live stream.
+  ...dataLabFields,
 } as const;
 
 export type HubConfig = ConfigOf<typeof hubFields>;
 
 export function loadHubConfig(opts: LoadOptions = {}): HubConfig {
   return loadConfig(hubFields, opts);
+}
+
+/** The mark the shipped manifests put in every secret an operator must replace. */
+export const PLACEHOLDER = "CHANGE-ME";
+
+/**
+ * Refuse to start with a secret still holding a shipped placeholder: a placeholder that works
+ * is a password everyone who read the manifests knows. Each offending variable is named.
+ */
+export function refusePlaceholders(secrets: Record<string, string | undefined>): void {
+  const problems = Object.entries(secrets)
+    .filter(([, v]) => v?.includes(PLACEHOLDER))
+    .map(
+      ([k]) =>
+        `${k}: still holds the placeholder ${PLACEHOLDER}; ` +
+        "replace it with a secret of your own (e.g. openssl rand -hex 24)",
+    );
+  if (problems.length > 0) throw new ConfigError(problems);
 }

@@ -18,16 +18,15 @@ import {
   type Logger,
   type Route,
 } from "@datalab/shared";
-import type { HubConfig } from "./config";
-import { ReportIntake } from "./consume/reports";
+import { resolveApiToken } from "./api/config";
+import { refusePlaceholders, type HubConfig } from "./config";
 import { SinkConsumer, type ConsumerStatus } from "./consume/consumer";
 import { DirectIntake, type DirectIntakeOptions } from "./consume/direct";
-import { createHubMetrics, type HubMetrics } from "./metrics";
+import { createHubMetrics, type HubMetrics } from "./consume/metrics";
+import { ReportIntake } from "./consume/reports";
+import { createDataLab, type DataLab } from "./datalab";
 import { createMongoSink, createPgPool, createPostgresSink } from "./sinks/index";
 import type { Sink } from "./sinks/types";
-import { createDataLab, type DataLab } from "./api/datalab"; // DataLab (issue #7)
-import { resolveApiToken } from "./api/config";
-import { refusePlaceholders } from "./placeholders";
 
 export interface HubDeps {
   logger?: Logger;
@@ -54,7 +53,7 @@ export class Hub {
   readonly subjects;
   pgPool: pg.Pool | undefined;
   private nc: NatsConnection | undefined;
-  /** From the connection's status events: a client reconnecting in the background is not closed, yet NATS is down. */
+  /** From the connection's status events: a client reconnecting is not closed, yet NATS is down. */
   private natsUp = false;
   private reports: ReportIntake | undefined;
   /** Set in in-process mode (deps.inProcess) instead of the NATS consumers. */
@@ -62,7 +61,7 @@ export class Hub {
   private readonly sinks: Sink[] = [];
   private readonly consumers: SinkConsumer[] = [];
   private http: HttpServer | undefined;
-  /** DataLab (issue #7): query API, live stream, dashboard. */
+  /** Query API, live stream, dashboard (with Postgres only). */
   private datalab: DataLab | undefined;
 
   constructor(
@@ -91,22 +90,21 @@ export class Hub {
       what: "the API, live stream, dashboard and /metrics",
     });
     const bearer = token ? new BearerToken(token) : undefined;
+    // The DataLab (API, live stream, dashboard) on the HTTP port; it reads what Postgres holds.
+    this.datalab = c.pgEnabled
+      ? createDataLab(c, this.metrics.registry, this.logger.child({ part: "datalab" }), this.deps.pgPool, token)
+      : undefined;
     if (c.pgEnabled) {
       this.pgPool = this.deps.pgPool ?? createPgPool(c, this.logger);
-      this.sinks.push(
-        await createPostgresSink(this.pgPool, this.logger, {
-          onFolded: (gateway, n) => this.metrics.folded.inc({ gateway }, n),
-        }),
-      );
+      const postgres = await createPostgresSink(this.pgPool, this.logger, {
+        onFolded: (gateway, n) => this.metrics.folded.inc({ gateway }, n),
+      });
+      // The live feed hears each batch Postgres commits.
+      this.sinks.push(this.datalab ? this.datalab.announcing(postgres) : postgres);
     }
     const mongo = await createMongoSink(c, this.logger);
     if (mongo) this.sinks.push(mongo);
     this.sinks.push(...(this.deps.sinks ?? []));
-    // DataLab (issue #7): API, live stream and dashboard on the HTTP port; the live feed hears each Postgres commit.
-    this.datalab = c.pgEnabled
-      ? createDataLab(c, this.metrics.registry, this.logger.child({ part: "datalab" }), this.deps.pgPool, token)
-      : undefined;
-    this.datalab?.observeWrites(this.sinks);
     if (this.deps.inProcess) {
       const limits = { maxBytes: c.batchMaxBytes, maxMessages: c.batchMaxMessages };
       this.direct = new DirectIntake(
@@ -184,7 +182,7 @@ export class Hub {
         const s = this.status();
         return { ok: s.nats !== "disconnected", ...s };
       },
-      routes: { ...this.datalab?.routes, ...this.deps.routes }, // DataLab (issue #7)
+      routes: { ...this.datalab?.routes, ...this.deps.routes },
       // Without the DataLab (Postgres off) nothing else guards /metrics: the shared server does.
       ...(!this.datalab && bearer ? { authorized: (req: IncomingMessage) => bearer.matches(req) } : {}),
     });
@@ -240,7 +238,7 @@ export class Hub {
     this.reports?.stop();
     await Promise.all(this.consumers.map((x) => x.stop()));
     await this.http?.close();
-    await this.datalab?.close(); // DataLab (issue #7)
+    await this.datalab?.close();
     if (this.nc && !this.nc.isClosed()) await this.nc.drain().catch(() => this.nc?.close());
     for (const s of this.sinks) await s.close().catch(() => undefined);
     this.logger.info("hub stopped");

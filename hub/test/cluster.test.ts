@@ -14,7 +14,7 @@ import {
   TIME_SCALE,
 } from "@datalab/shared/testing";
 import { Hub } from "../src/hub";
-import { createHubMetrics } from "../src/metrics";
+import { createHubMetrics } from "../src/consume/metrics";
 import { makeBatches, publishBatches, totalReadings } from "./support/batches";
 import { testConfig, testLogger } from "./support/config";
 import { count, testDatabase } from "./support/db";

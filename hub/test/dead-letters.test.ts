@@ -6,7 +6,7 @@ import { NATS_URL, runCommand, waitFor, type TestDatabase } from "@datalab/share
 import { testDatabase } from "./support/db";
 import { listDeadLetters } from "../src/consume/dead-letters";
 import { Hub } from "../src/hub";
-import { createHubMetrics } from "../src/metrics";
+import { createHubMetrics } from "../src/consume/metrics";
 import { makeBatch, makeBatches, publishBatches, totalReadings } from "./support/batches";
 import { configEnv, testConfig } from "./support/config";
 import { cleanEnv, HUB_CLI } from "./support/processes";

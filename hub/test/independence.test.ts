@@ -14,7 +14,7 @@ import {
 import { MongoClient } from "mongodb";
 import pg from "pg";
 import { Hub } from "../src/hub";
-import { createHubMetrics, type HubMetrics } from "../src/metrics";
+import { createHubMetrics, type HubMetrics } from "../src/consume/metrics";
 import { makeBatches, publishBatches, totalMessages, totalReadings } from "./support/batches";
 import { testConfig, testLogger } from "./support/config";
 import { count, testDatabase } from "./support/db";

@@ -12,7 +12,7 @@ import { metricValue, silentLogger } from "@datalab/shared";
 import { waitFor, type TestDatabase } from "@datalab/shared/testing";
 import { testDatabase } from "./support/db";
 import { Hub } from "../src/hub";
-import { createHubMetrics } from "../src/metrics";
+import { createHubMetrics } from "../src/consume/metrics";
 import { makeBatches, publishBatches, totalReadings } from "./support/batches";
 import { testConfig } from "./support/config";
 import { openSse, type SseClient } from "./api-sse";

@@ -14,7 +14,7 @@ import {
   type WireReading,
 } from "@datalab/shared";
 import { uniqueId, type TestDatabase } from "@datalab/shared/testing";
-import { migrate } from "../src/migrate";
+import { migrate } from "../src/sinks/postgres-migrate";
 import { PostgresSink } from "../src/sinks/postgres";
 import type { SinkBatch } from "../src/sinks/types";
 import { makeBatch, sinkBatch } from "./support/batches";

@@ -8,7 +8,7 @@ import { listDeadLetters, replayDeadLetters } from "../src/consume/dead-letters"
 import { DirectIntake, type DirectDeadLetter } from "../src/consume/direct";
 import { createPostgresSink } from "../src/sinks/index";
 import { Hub } from "../src/hub";
-import { createHubMetrics } from "../src/metrics";
+import { createHubMetrics } from "../src/consume/metrics";
 import { makeBatch, publishBatches, type TestBatch } from "./support/batches";
 import { testConfig } from "./support/config";
 import type { HubConfig } from "../src/config";

@@ -5,7 +5,7 @@ import pg from "pg";
 import { silentLogger } from "@datalab/shared";
 import { NATS_URL, waitFor, type TestDatabase } from "@datalab/shared/testing";
 import { Hub } from "../src/hub";
-import { loadMigrations, migrate } from "../src/migrate";
+import { loadMigrations, migrate } from "../src/sinks/postgres-migrate";
 import { PostgresSink } from "../src/sinks/postgres";
 import { SinkRejectedError } from "../src/sinks/types";
 import { makeBatch, makeBatches, publishBatches, sinkBatch, totalReadings } from "./support/batches";

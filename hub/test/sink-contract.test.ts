@@ -3,7 +3,7 @@ import pg from "pg";
 import { silentLogger, SinkError } from "@datalab/shared";
 import { MONGO_URL, uniqueId, type TestDatabase } from "@datalab/shared/testing";
 import { testDatabase } from "./support/db";
-import { migrate } from "../src/migrate";
+import { migrate } from "../src/sinks/postgres-migrate";
 import { PostgresSink } from "../src/sinks/postgres";
 import { MongoSink } from "../src/sinks/mongo";
 import { SinkUnavailableError, type Sink } from "../src/sinks/types";

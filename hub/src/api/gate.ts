@@ -1,6 +1,6 @@
 import type pg from "pg";
 import { Counter, type Registry } from "@datalab/shared";
-import { ApiError } from "./params";
+import { ApiError } from "../http/params";
 
 export type Db = Pick<pg.Pool, "query">;
 

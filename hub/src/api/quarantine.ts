@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { GATEWAY_ID_PATTERN, QuarantineSample } from "@datalab/shared";
-import { ApiError, intParam, parseQuery } from "./params";
+import { ApiError, intParam, parseQuery } from "../http/params";
 import type { Db } from "./gate";
 
 export interface GatewayQuarantine {

@@ -9,7 +9,7 @@ import {
   parseQuery,
   sensorParam,
   timeParam,
-} from "./params";
+} from "../http/params";
 import { bucketRows, CsvBody, iso, rawRows, seriesInfo, type SeriesInfo, type SeriesKey } from "./series";
 import type { Db } from "./gate";
 

@@ -1,7 +1,16 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
 import { clientKey, errorMessage, sendJson, type Logger, type Route } from "@datalab/shared";
-import { ApiError, intParam, listParam, metricParam, parseQuery, sensorParam, textParam, timeParam } from "./params";
+import {
+  ApiError,
+  intParam,
+  listParam,
+  metricParam,
+  parseQuery,
+  sensorParam,
+  textParam,
+  timeParam,
+} from "../http/params";
 import { listGateways, listSensors, sparklines } from "./queries";
 import { QueryGate, type Db } from "./gate";
 import { quarantineHandler } from "./quarantine";

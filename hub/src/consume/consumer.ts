@@ -1,48 +1,16 @@
-import {
-  AckPolicy,
-  DeliverPolicy,
-  jetstream,
-  jetstreamManager,
-  type ConsumerMessages,
-  type JetStreamClient,
-  type JsMsg,
-} from "@nats-io/jetstream";
+import { jetstream, type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import {
-  BatchError,
-  batchReadings,
-  decodeBatchParts,
-  errorMessage,
-  messageAsBatch,
-  msToNanos,
-  type BatchLimits,
-  type Logger,
-  type RefusedMessage,
-  type Subjects,
-} from "@datalab/shared";
+import { errorMessage, messageAsBatch, type BatchLimits, type Logger, type Subjects } from "@datalab/shared";
 import { SinkUnavailableError, type Sink, type SinkBatch, type WriteResult } from "../sinks/types";
-import type { HubMetrics } from "../metrics";
-import { deadLetterHeaders, deadLetterMsgId } from "./dead-letters";
+import { DeadLetterPublisher, type Letter } from "./dead-letters";
+import { durableName, ensureDurable } from "./durable";
 import { FailureCounts, retryDelayMs } from "./failures";
-import { isolateRefusals, type Part } from "./isolate";
-
-/** A decoded batch: what goes to the sink, and the messages set aside because they break the contract. */
-interface Decoded {
-  sb: SinkBatch;
-  parts: Part[];
-  refused: RefusedMessage[];
-}
-
-/** One message dead-lettered alone. */
-interface Letter {
-  index: number;
-  reason: string;
-  error: string;
-  data: Uint8Array;
-}
+import { countWritten, decodeArrival, timedWrite, type Decoded } from "./intake";
+import { isolateRefusals } from "./isolate";
+import type { HubMetrics } from "./metrics";
 
 export interface ConsumerOptions {
-  /** Batches delivered but not yet acked, over all hub processes on this durable (JetStream's max_ack_pending). */
+  /** Batches delivered but not yet acked, over all hub processes on this durable (max_ack_pending). */
   maxAckPending: number;
   /** How long JetStream waits for an ack before redelivering; long writes call working(). */
   ackWaitMs: number;
@@ -85,6 +53,7 @@ export interface ConsumerStatus {
 export class SinkConsumer {
   readonly durable: string;
   private readonly js: JetStreamClient;
+  private readonly deadLetters: DeadLetterPublisher;
   private messages: ConsumerMessages | undefined;
   private loop: Promise<void> | undefined;
   private running = false;
@@ -108,6 +77,7 @@ export class SinkConsumer {
   ) {
     this.durable = durableName(sink.name);
     this.js = jetstream(nc);
+    this.deadLetters = new DeadLetterPublisher(this.js, subj, sink.name, metrics, logger);
     this.st = {
       sink: sink.name,
       durable: this.durable,
@@ -122,35 +92,8 @@ export class SinkConsumer {
   }
 
   /** Create the durable consumer, or bring an existing one's limits up to date. */
-  async ensure(): Promise<void> {
-    const jsm = await jetstreamManager(this.nc);
-    const limits = {
-      max_ack_pending: this.opts.maxAckPending,
-      ack_wait: msToNanos(this.opts.ackWaitMs),
-      // Unlimited on the server: the hub itself dead-letters a batch after maxDeliver
-      // refusals. A server-side limit would count sink outages too, and would silently stop
-      // delivering the batch instead of parking it with its reason. (The server's `backoff`
-      // list needs a finite max_deliver, so the retry delays come from nak(delay) instead.)
-      max_deliver: -1,
-    };
-    try {
-      await jsm.consumers.info(this.subj.stream, this.durable);
-      await jsm.consumers.update(this.subj.stream, this.durable, limits);
-    } catch (err) {
-      if ((err as Error).name !== "ConsumerNotFoundError" && !/consumer not found/i.test(errorMessage(err))) throw err;
-      await jsm.consumers
-        .add(this.subj.stream, {
-          durable_name: this.durable,
-          ack_policy: AckPolicy.Explicit,
-          deliver_policy: DeliverPolicy.All,
-          filter_subject: this.subj.allReadings,
-          ...limits,
-        })
-        .catch((e: unknown) => {
-          // Another hub process created it between our look and our add.
-          if (!/already (exists|in use)/i.test(errorMessage(e))) throw e;
-        });
-    }
+  ensure(): Promise<void> {
+    return ensureDurable(this.nc, this.subj, this.durable, this.opts);
   }
 
   start(): void {
@@ -231,36 +174,8 @@ export class SinkConsumer {
     }
   }
 
-  private decode(m: JsMsg): Decoded | { reason: string; error: string } {
-    try {
-      const gatewayId = this.subj.gatewayOf(m.subject);
-      if (!gatewayId) throw new BatchError("bad_subject", `subject ${m.subject} does not name a gateway`);
-      // Limits (bytes, message count) are checked before parsing/validating. A message that
-      // breaks the contract is set aside alone; the rest of its batch is written.
-      const { batch, indices, refused } = decodeBatchParts(m.data, this.opts.limits);
-      // Trust the subject (NATS permissions can tie it to one gateway's credentials), not the payload.
-      if (batch.gatewayId !== gatewayId) {
-        throw new BatchError(
-          "gateway_mismatch",
-          `batch claims gateway "${batch.gatewayId}" but came on the subject of "${gatewayId}"`,
-        );
-      }
-      const sb: SinkBatch = {
-        gatewayId,
-        batch,
-        readings: batchReadings(batch, gatewayId),
-        streamSeq: m.seq,
-        bytes: m.data.byteLength,
-        redelivered: m.redelivered,
-      };
-      return { sb, parts: batch.messages.map((message, i) => ({ index: indices[i]!, message })), refused };
-    } catch (err) {
-      return { reason: err instanceof BatchError ? err.reason : "decode_failed", error: errorMessage(err) };
-    }
-  }
-
   private async handle(m: JsMsg): Promise<void> {
-    const d = this.decode(m);
+    const d = decodeArrival(m, this.subj, this.opts.limits);
     if ("reason" in d) {
       // Decoding is deterministic: a batch that fails once fails every time, so it goes to
       // the dead letters on its first delivery instead of after maxDeliver.
@@ -285,11 +200,9 @@ export class SinkConsumer {
       },
       Math.max(500, this.opts.ackWaitMs / 3),
     );
-    const end = this.metrics.writeSeconds.startTimer({ sink: this.sink.name });
     let res: WriteResult;
     try {
-      res = await this.sink.write(b);
-      end();
+      res = await timedWrite(this.sink, b, this.metrics);
     } catch (err) {
       await this.writeFailed(m, err, d, refused);
       return;
@@ -319,9 +232,7 @@ export class SinkConsumer {
     this.st.written += n;
     this.st.duplicates += duplicates;
     this.st.lastError = undefined;
-    this.metrics.readingsWritten.inc({ sink: this.sink.name }, n);
-    if (duplicates > 0) this.metrics.duplicates.inc({ sink: this.sink.name }, duplicates);
-    this.metrics.batchesWritten.inc({ sink: this.sink.name });
+    countWritten(this.metrics, this.sink.name, n, duplicates);
   }
 
   private letter(b: SinkBatch, index: number, message: unknown, reason: string, error: string): Letter {
@@ -437,74 +348,16 @@ export class SinkConsumer {
     }
   }
 
-  /**
-   * Publish each letter (one message of the batch) to the dead-letter subject. False when one
-   * could not be parked: the batch is then handed back to come again, and its letters' ids
-   * make the ones already published duplicates.
-   */
+  /** Park each letter alone (see DeadLetterPublisher.messages); false when the batch was handed back. */
   private async deadLetterAlone(m: JsMsg, letters: readonly Letter[], attempts: number): Promise<boolean> {
-    for (const l of letters) {
-      try {
-        await this.js.publish(this.subj.deadLetter(this.sink.name), l.data, {
-          headers: deadLetterHeaders(m, {
-            reason: l.reason,
-            error: l.error,
-            sink: this.sink.name,
-            attempts,
-            message: l.index,
-          }),
-          msgID: deadLetterMsgId(this.sink.name, m.seq, l.index),
-        });
-      } catch (err) {
-        this.logger.error(
-          { err: errorMessage(err), seq: m.seq },
-          "dead-letter publish failed; batch will be redelivered",
-        );
-        try {
-          m.nak(5_000);
-        } catch {
-          // redelivered after ack_wait
-        }
-        return false;
-      }
-    }
-    for (const l of letters) {
-      this.st.deadLettered++;
-      this.metrics.deadLetters.inc({ sink: this.sink.name, reason: l.reason });
-      this.logger.error(
-        { reason: l.reason, error: l.error, seq: m.seq, message: l.index, subject: m.subject, attempts },
-        "message dead-lettered alone; the rest of its batch is written",
-      );
-    }
+    if (!(await this.deadLetters.messages(m, letters, attempts))) return false;
+    this.st.deadLettered += letters.length;
     return true;
   }
 
-  /** Publish the batch, its reason and error to the dead-letter subject, then terminate it. */
+  /** Park the whole batch and terminate it, or hand it back when it cannot be parked. */
   private async deadLetter(m: JsMsg, reason: string, error: string, attempts: number): Promise<void> {
-    try {
-      await this.js.publish(this.subj.deadLetter(this.sink.name), m.data, {
-        headers: deadLetterHeaders(m, { reason, error, sink: this.sink.name, attempts }),
-        msgID: deadLetterMsgId(this.sink.name, m.seq),
-      });
-    } catch (err) {
-      // Could not park it: leave it to be redelivered rather than lose it.
-      this.logger.error(
-        { err: errorMessage(err), seq: m.seq },
-        "dead-letter publish failed; batch will be redelivered",
-      );
-      try {
-        m.nak(5_000);
-      } catch {
-        // redelivered after ack_wait
-      }
-      return;
-    }
-    // term() without a reason: nats-server before 2.11 does not parse "+TERM <reason>" and
-    // leaves the message pending (then redelivers it). The reason travels in the headers.
-    m.term();
-    this.st.deadLettered++;
-    this.metrics.deadLetters.inc({ sink: this.sink.name, reason });
-    this.logger.error({ reason, error, seq: m.seq, subject: m.subject, attempts }, "batch dead-lettered");
+    if (await this.deadLetters.batch(m, reason, error, attempts)) this.st.deadLettered++;
   }
 
   private setState(s: ConsumerState): void {
@@ -541,8 +394,3 @@ export class SinkConsumer {
 
 const MIN_PAUSE_MS = 500;
 const MAX_PAUSE_MS = 30_000;
-
-/** The durable consumer's name for a sink: shared by every hub process. */
-export function durableName(sink: string): string {
-  return `${sink}-sink`;
-}

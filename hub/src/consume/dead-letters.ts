@@ -1,6 +1,7 @@
-import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
+import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import { headers, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
-import { errorMessage, type Subjects } from "@datalab/shared";
+import { errorMessage, type Logger, type Subjects } from "@datalab/shared";
+import type { HubMetrics } from "./metrics";
 
 /**
  * Dead letters: batches a sink gave up on, kept in `<PREFIX>_DEADLETTER` on
@@ -14,7 +15,7 @@ export const DL_HEADER = {
   streamSeq: "Datalab-Stream-Seq",
   msgId: "Datalab-Msg-Id",
   attempts: "Datalab-Attempts",
-  /** Set when the letter holds one message of the batch (its position in the batch as sent), not the whole batch. */
+  /** Set when the letter holds one message of the batch (its position in the batch as sent), not the whole one. */
   message: "Datalab-Message",
 } as const;
 
@@ -43,9 +44,96 @@ export function deadLetterHeaders(m: Pick<JsMsg, "subject" | "seq" | "headers">,
   return h;
 }
 
-/** The dead-letter's own Nats-Msg-Id: a hub that dies after publishing it, before terminating the batch, does not park it twice. */
+/**
+ * The dead-letter's own Nats-Msg-Id: a hub that dies after publishing it, before terminating
+ * the batch, does not park it twice.
+ */
 export function deadLetterMsgId(sink: string, streamSeq: number, message?: number): string {
   return message === undefined ? `${sink}:${streamSeq}` : `${sink}:${streamSeq}:m${message}`;
+}
+
+/** One message of a batch, dead-lettered alone (as a batch of its own). */
+export interface Letter {
+  index: number;
+  reason: string;
+  error: string;
+  data: Uint8Array;
+}
+
+/**
+ * Parks what a sink's consumer gives up on in the dead-letter stream. When a publish fails,
+ * the batch is handed back to be redelivered rather than lost.
+ */
+export class DeadLetterPublisher {
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly subj: Subjects,
+    private readonly sink: string,
+    private readonly metrics: HubMetrics,
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Publish each letter (one message of the batch). False when one could not be parked: the
+   * batch is then handed back to come again, and its letters' ids make the ones already
+   * published duplicates.
+   */
+  async messages(m: JsMsg, letters: readonly Letter[], attempts: number): Promise<boolean> {
+    for (const l of letters) {
+      try {
+        await this.js.publish(this.subj.deadLetter(this.sink), l.data, {
+          headers: deadLetterHeaders(m, {
+            reason: l.reason,
+            error: l.error,
+            sink: this.sink,
+            attempts,
+            message: l.index,
+          }),
+          msgID: deadLetterMsgId(this.sink, m.seq, l.index),
+        });
+      } catch (err) {
+        this.handBack(m, err);
+        return false;
+      }
+    }
+    for (const l of letters) {
+      this.metrics.deadLetters.inc({ sink: this.sink, reason: l.reason });
+      this.logger.error(
+        { reason: l.reason, error: l.error, seq: m.seq, message: l.index, subject: m.subject, attempts },
+        "message dead-lettered alone; the rest of its batch is written",
+      );
+    }
+    return true;
+  }
+
+  /** Publish the whole batch with its reason and error, then terminate it; false when it was handed back. */
+  async batch(m: JsMsg, reason: string, error: string, attempts: number): Promise<boolean> {
+    try {
+      await this.js.publish(this.subj.deadLetter(this.sink), m.data, {
+        headers: deadLetterHeaders(m, { reason, error, sink: this.sink, attempts }),
+        msgID: deadLetterMsgId(this.sink, m.seq),
+      });
+    } catch (err) {
+      this.handBack(m, err);
+      return false;
+    }
+    // term() without a reason: nats-server before 2.11 does not parse "+TERM <reason>" and
+    // leaves the message pending (then redelivers it). The reason travels in the headers.
+    m.term();
+    this.metrics.deadLetters.inc({ sink: this.sink, reason });
+    this.logger.error({ reason, error, seq: m.seq, subject: m.subject, attempts }, "batch dead-lettered");
+    return true;
+  }
+
+  /** Could not park it: leave it to be redelivered rather than lose it. */
+  private handBack(m: JsMsg, err: unknown): void {
+    this.logger.error({ err: errorMessage(err), seq: m.seq }, "dead-letter publish failed; batch will be redelivered");
+    try {
+      m.nak(5_000);
+    } catch {
+      // redelivered after ack_wait
+    }
+  }
 }
 
 export interface DeadLetter {
@@ -62,7 +150,7 @@ export interface DeadLetter {
   /** The gateway's Nats-Msg-Id of the batch, when it had one. */
   msgId: string | undefined;
   attempts: number;
-  /** Position in its batch of the one message this letter holds; undefined when it holds the whole batch. */
+  /** Position in its batch of the one message this letter holds; undefined for the whole batch. */
   message: number | undefined;
   size: number;
   data: Uint8Array;

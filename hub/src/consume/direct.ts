@@ -1,19 +1,16 @@
 import {
-  BatchError,
-  batchReadings,
-  decodeBatchParts,
   errorMessage,
   messageAsBatch,
   UplinkError,
   type BatchLimits,
   type Logger,
-  type RefusedMessage,
   type Subjects,
 } from "@datalab/shared";
-import type { HubMetrics } from "../metrics";
 import { SinkUnavailableError, type Sink, type SinkBatch } from "../sinks/types";
 import { FailureCounts } from "./failures";
-import { isolateRefusals, type Part } from "./isolate";
+import { countWritten, decodeArrival, timedWrite } from "./intake";
+import { isolateRefusals } from "./isolate";
+import type { HubMetrics } from "./metrics";
 
 /** What the in-process path answers: the same shape as JetStream's PubAck. */
 export interface DirectAck {
@@ -78,7 +75,7 @@ export class DirectIntake {
     const known = this.seqs.get(msgId);
     if (known?.acked) return { seq: known.seq, duplicate: true };
     const seq = known?.seq ?? this.remember(msgId);
-    const d = this.decode(subject, data, seq);
+    const d = decodeArrival({ subject, data, seq }, this.subj, this.opts.limits);
     if ("reason" in d) {
       // Deterministic: the same bytes fail the same way every time.
       await this.giveUp({ sink: undefined, reason: d.reason, error: d.error, subject, msgId, data });
@@ -142,40 +139,8 @@ export class DirectIntake {
   }
 
   private async write(sink: Sink, b: SinkBatch): Promise<void> {
-    const end = this.metrics.writeSeconds.startTimer({ sink: sink.name });
-    const res = await sink.write(b);
-    end();
-    this.metrics.readingsWritten.inc({ sink: sink.name }, b.readings.length);
-    if (res.duplicates > 0) this.metrics.duplicates.inc({ sink: sink.name }, res.duplicates);
-    this.metrics.batchesWritten.inc({ sink: sink.name });
-  }
-
-  private decode(
-    subject: string,
-    data: Uint8Array,
-    seq: number,
-  ): { sb: SinkBatch; parts: Part[]; refused: RefusedMessage[] } | { reason: string; error: string } {
-    try {
-      const gatewayId = this.subj.gatewayOf(subject);
-      if (!gatewayId) throw new BatchError("bad_subject", `subject ${subject} does not name a gateway`);
-      const { batch, indices, refused } = decodeBatchParts(data, this.opts.limits);
-      if (batch.gatewayId !== gatewayId) {
-        throw new BatchError(
-          "gateway_mismatch",
-          `batch claims gateway "${batch.gatewayId}" but came on the subject of "${gatewayId}"`,
-        );
-      }
-      const sb: SinkBatch = {
-        gatewayId,
-        batch,
-        readings: batchReadings(batch, gatewayId),
-        streamSeq: seq,
-        bytes: data.byteLength,
-      };
-      return { sb, parts: batch.messages.map((message, i) => ({ index: indices[i]!, message })), refused };
-    } catch (err) {
-      return { reason: err instanceof BatchError ? err.reason : "decode_failed", error: errorMessage(err) };
-    }
+    const res = await timedWrite(sink, b, this.metrics);
+    countWritten(this.metrics, sink.name, b.readings.length, res.duplicates);
   }
 
   private async giveUp(d: DirectDeadLetter): Promise<void> {

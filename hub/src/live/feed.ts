@@ -1,7 +1,7 @@
 import type { ServerResponse } from "node:http";
 import { z } from "zod";
 import { clientKey, Counter, Gauge, sendJson, type Logger, type Registry, type Route } from "@datalab/shared";
-import { ApiError, listParam, metricParam, parseQuery, sensorParam } from "../api/params";
+import { ApiError, listParam, metricParam, parseQuery, sensorParam } from "../http/params";
 
 /** What a browser receives for one reading. */
 export interface LiveReading {

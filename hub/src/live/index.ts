@@ -6,4 +6,4 @@ export {
   type LiveReading,
 } from "./feed";
 export { LiveFanout } from "./fanout";
-export { notifyOnWrite, observeSinks, type WrittenListener } from "./observe";
+export { notifyOnWrite, type WrittenListener } from "./observe";

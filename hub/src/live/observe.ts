@@ -32,11 +32,3 @@ export function notifyOnWrite(inner: Sink, listener: WrittenListener, logger: Lo
     close: () => inner.close(),
   };
 }
-
-/** Replace, in place, the sinks named `name` with ones that notify `listener` (see notifyOnWrite). */
-export function observeSinks(sinks: Sink[], name: string, listener: WrittenListener, logger: Logger): void {
-  for (let i = 0; i < sinks.length; i++) {
-    const s = sinks[i]!;
-    if (s.name === name) sinks[i] = notifyOnWrite(s, listener, logger);
-  }
-}

@@ -1,13 +1,13 @@
 import pg from "pg";
 import { errorMessage, type Logger } from "@datalab/shared";
-import type { HubConfig } from "../config";
-import { migrate } from "../migrate";
+import type { SinkConfig } from "./config";
 import { isPgUnavailable } from "./postgres-errors";
+import { migrate } from "./postgres-migrate";
 import { PostgresSink, type PostgresSinkOptions } from "./postgres";
 import type { Sink } from "./types";
 
 /** A PostgreSQL pool as the hub uses it. */
-export function createPgPool(config: Pick<HubConfig, "pgUrl" | "pgPoolSize">, logger: Logger): pg.Pool {
+export function createPgPool(config: Pick<SinkConfig, "pgUrl" | "pgPoolSize">, logger: Logger): pg.Pool {
   const pool = new pg.Pool({
     connectionString: config.pgUrl,
     max: config.pgPoolSize,
@@ -46,7 +46,7 @@ export async function createPostgresSink(
  * imported only here, only when configured: a hub without MongoDB never loads it.
  */
 export async function createMongoSink(
-  config: Pick<HubConfig, "mongoUrl" | "mongoDb" | "mongoPoolSize">,
+  config: Pick<SinkConfig, "mongoUrl" | "mongoDb" | "mongoPoolSize">,
   logger: Logger,
 ): Promise<Sink | undefined> {
   if (!config.mongoUrl) return undefined;

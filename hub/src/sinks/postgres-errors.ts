@@ -39,8 +39,19 @@ const UNAVAILABLE_CLASSES = [
 ];
 
 /** Messages node-postgres uses for a connection that went away (these carry no code). */
-const DRIVER_MESSAGES =
-  /connection terminated|terminating connection|connection timeout|timeout exceeded when trying to connect|not queryable|server closed the connection|client was closed|cannot use a pool after calling end/i;
+const DRIVER_MESSAGES = new RegExp(
+  [
+    "connection terminated",
+    "terminating connection",
+    "connection timeout",
+    "timeout exceeded when trying to connect",
+    "not queryable",
+    "server closed the connection",
+    "client was closed",
+    "cannot use a pool after calling end",
+  ].join("|"),
+  "i",
+);
 
 export function isPgUnavailable(err: unknown): boolean {
   if (!err || typeof err !== "object") return false;

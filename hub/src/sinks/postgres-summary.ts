@@ -1,3 +1,5 @@
+import type pg from "pg";
+import type { Queryable } from "./postgres-readings";
 import type { SinkBatch } from "./types";
 
 /** The newest value of one metric of one sensor, as kept in `sensors.last_values`. */
@@ -130,4 +132,68 @@ export class SummaryFold {
       a.gatewayId < c.gatewayId ? -1 : a.gatewayId > c.gatewayId ? 1 : 0,
     );
   }
+}
+
+/** The folded summary of the batches of one transaction: the sensors, then each gateway. */
+export async function upsertSummary(client: pg.PoolClient, fold: SummaryFold): Promise<void> {
+  await upsertSensors(client, fold.sensors());
+  for (const g of fold.gateways()) await upsertGateway(client, g);
+}
+
+/**
+ * One statement for all the batch's sensors. The merge keeps, per metric, the entry with the
+ * newer sensor time, so batches applied out of order (several hub processes, redeliveries)
+ * converge on the same row. Rows are fed in sensor-id order: see summarizeBatch.
+ */
+export async function upsertSensors(client: Queryable, sensors: readonly SensorSummary[]): Promise<void> {
+  if (sensors.length === 0) return;
+  const ids = sensors.map((s) => s.sensorId);
+  const gateways = sensors.map((s) => s.lastGatewayId);
+  const first = sensors.map((s) => s.firstSeen);
+  const last = sensors.map((s) => s.lastSeen);
+  const values = sensors.map((s) => JSON.stringify(s.lastValues));
+  await client.query(
+    `INSERT INTO sensors AS s (sensor_id, first_seen, last_seen, last_gateway_id, last_values)
+     SELECT sid, to_timestamp(f / 1000.0), to_timestamp(l / 1000.0), g, lv::jsonb
+       FROM unnest($1::text[], $2::text[], $3::float8[], $4::float8[], $5::text[])
+            WITH ORDINALITY AS x(sid, g, f, l, lv, ord)
+      ORDER BY ord
+     ON CONFLICT (sensor_id) DO UPDATE SET
+       first_seen = LEAST(s.first_seen, excluded.first_seen),
+       last_seen = GREATEST(s.last_seen, excluded.last_seen),
+       last_gateway_id = CASE WHEN excluded.last_seen >= s.last_seen
+                              THEN excluded.last_gateway_id ELSE s.last_gateway_id END,
+       last_values = s.last_values || COALESCE((
+         SELECT jsonb_object_agg(n.key, n.value)
+           FROM jsonb_each(excluded.last_values) AS n
+          WHERE NOT (s.last_values ? n.key)
+             OR ((n.value->>'ts')::bigint, (n.value->>'seq')::bigint)
+                >= ((s.last_values->n.key->>'ts')::bigint, COALESCE((s.last_values->n.key->>'seq')::bigint, 0))
+       ), '{}'::jsonb)`,
+    [ids, gateways, first, last, values],
+  );
+}
+
+/** The batch being merged is the gateway's newest so far: the "last batch" fields take its values. */
+const NEWER = "(excluded.last_batch_sent_at, excluded.last_batch_seq) >= (g.last_batch_sent_at, g.last_batch_seq)";
+
+/** One statement: first/last seen merge with LEAST/GREATEST, the "last batch" fields only move forward. */
+export async function upsertGateway(client: Queryable, g: GatewaySummary): Promise<void> {
+  await client.query(
+    `INSERT INTO gateways AS g (gateway_id, first_batch_at, last_batch_at, last_batch_sent_at, last_instance,
+                                last_batch_first_seq, last_batch_seq, last_batch_readings, last_batch_messages,
+                                last_batch_bytes)
+     VALUES ($1, now(), now(), to_timestamp($2 / 1000.0), $3, $4, $5, $6, $7, $8)
+     ON CONFLICT (gateway_id) DO UPDATE SET
+       first_batch_at = LEAST(g.first_batch_at, excluded.first_batch_at),
+       last_batch_at = GREATEST(g.last_batch_at, excluded.last_batch_at),
+       last_batch_sent_at = GREATEST(g.last_batch_sent_at, excluded.last_batch_sent_at),
+       last_instance = CASE WHEN ${NEWER} THEN excluded.last_instance ELSE g.last_instance END,
+       last_batch_first_seq = CASE WHEN ${NEWER} THEN excluded.last_batch_first_seq ELSE g.last_batch_first_seq END,
+       last_batch_seq = CASE WHEN ${NEWER} THEN excluded.last_batch_seq ELSE g.last_batch_seq END,
+       last_batch_readings = CASE WHEN ${NEWER} THEN excluded.last_batch_readings ELSE g.last_batch_readings END,
+       last_batch_messages = CASE WHEN ${NEWER} THEN excluded.last_batch_messages ELSE g.last_batch_messages END,
+       last_batch_bytes = CASE WHEN ${NEWER} THEN excluded.last_batch_bytes ELSE g.last_batch_bytes END`,
+    [g.gatewayId, g.sentAt, g.instance, g.firstSeq, g.lastSeq, g.readings, g.messages, g.bytes],
+  );
 }

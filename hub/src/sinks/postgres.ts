@@ -1,15 +1,9 @@
 import pg from "pg";
-import { from as copyFrom } from "pg-copy-streams";
 import { errorMessage, type Logger, type Reading } from "@datalab/shared";
 import { isPgRetryableNow, isPgUnavailable, isUniqueViolation } from "./postgres-errors";
 import { foldWindowed, recordFolds } from "./postgres-measurements";
-import {
-  summarizeBatch,
-  SummaryFold,
-  type BatchSummary,
-  type GatewaySummary,
-  type SensorSummary,
-} from "./postgres-summary";
+import { copyReadings, insertReadings } from "./postgres-readings";
+import { summarizeBatch, SummaryFold, upsertSummary, type BatchSummary } from "./postgres-summary";
 import { SinkRejectedError, SinkUnavailableError, type Sink, type SinkBatch, type WriteResult } from "./types";
 
 export interface PostgresSinkOptions {
@@ -113,8 +107,6 @@ export class PostgresSink implements Sink {
     await this.pool.end();
   }
 }
-
-type Queryable = pg.Pool | pg.PoolClient | pg.Client;
 
 interface Waiting {
   readings: readonly Reading[];
@@ -237,11 +229,6 @@ function withFolded(res: WriteResult, folded: number): WriteResult {
   return folded > 0 ? { ...res, folded } : res;
 }
 
-async function upsertSummary(client: pg.PoolClient, fold: SummaryFold): Promise<void> {
-  await upsertSensors(client, fold.sensors());
-  for (const g of fold.gateways()) await upsertGateway(client, g);
-}
-
 async function transaction<T>(pool: pg.Pool, body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
@@ -261,177 +248,6 @@ async function transaction<T>(pool: pg.Pool, body: (client: pg.PoolClient) => Pr
   } finally {
     client.release(broken);
   }
-}
-
-const COPY_READINGS =
-  "COPY readings (gateway_id, instance, seq, sensor_id, metric, ts, value, unit, received_at, source, sensor_time) FROM STDIN";
-const COPY_SPECIAL = /[\\\t\n\r]/;
-const COPY_ESCAPES: Record<string, string> = { "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r" };
-
-/** A text field in COPY's text format: backslash, tab, newline and carriage return escaped. */
-export function copyField(s: string): string {
-  return COPY_SPECIAL.test(s) ? s.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!) : s;
-}
-
-/** Readings in one COPY (one statement: all or none; a reading already there fails it). */
-export async function copyReadings(client: pg.PoolClient | pg.Client, readings: readonly Reading[]): Promise<void> {
-  const lines = new Array<string>(readings.length);
-  // One cache each: a sensor's time and the receive time fall in different seconds, and one
-  // shared cache would miss on every call.
-  const time = new IsoTimes();
-  const received = new IsoTimes();
-  for (let i = 0; i < readings.length; i++) {
-    const r = readings[i]!;
-    lines[i] =
-      `${copyField(r.gatewayId)}\t${copyField(r.instance)}\t${r.seq}\t${copyField(r.sensorId)}\t${copyField(r.metric)}\t` +
-      `${time.of(r.ts)}\t${r.value}\t${r.unit === null ? "\\N" : copyField(r.unit)}\t${received.of(r.receivedAt)}\t${copyField(r.source)}\t${sensorTimeField(r)}\n`;
-  }
-  const stream = client.query(copyFrom(COPY_READINGS));
-  await new Promise<void>((resolve, reject) => {
-    stream.once("error", reject);
-    stream.once("finish", resolve);
-    stream.end(lines.join(""));
-  });
-}
-
-/**
- * `sensor_time`: true when ts is the sensor's own (then sensor, metric and ts identify the
- * measurement, and the unique index folds a copy); NULL when stamped on receipt, which no
- * unique index folds (NULLs are distinct): foldWindowed decides those.
- */
-function sensorTimeField(r: Reading): string {
-  return r.rxWindow === undefined ? "t" : "\\N";
-}
-
-/**
- * Epoch ms → ISO 8601 for COPY, the date and time formatted once per second: readings of a
- * batch share their seconds, and toISOString() is the costliest part of a COPY line.
- */
-class IsoTimes {
-  private second = Number.NaN;
-  private prefix = "";
-
-  of(ms: number): string {
-    const s = Math.floor(ms / 1000);
-    if (s !== this.second) {
-      this.second = s;
-      this.prefix = new Date(s * 1000).toISOString().slice(0, 20);
-    }
-    const frac = ms - s * 1000;
-    return `${this.prefix}${frac < 10 ? "00" : frac < 100 ? "0" : ""}${frac}Z`;
-  }
-}
-
-/**
- * Insert readings idempotently; returns how many rows were new, and how many readings were
- * newly folded: not there under their own key (a redelivery) yet not inserted, because their
- * measurement's row was (their keys go to readings_folded; one recorded before is a duplicate).
- */
-export async function insertReadings(
-  client: Queryable,
-  readings: readonly Reading[],
-): Promise<{ inserted: number; folded: number }> {
-  if (readings.length === 0) return { inserted: 0, folded: 0 };
-  const n = readings.length;
-  const gw = new Array<string>(n);
-  const inst = new Array<string>(n);
-  const seq = new Array<number>(n);
-  const sensor = new Array<string>(n);
-  const metric = new Array<string>(n);
-  const ts = new Array<number>(n);
-  const value = new Array<number>(n);
-  const unit = new Array<string | null>(n);
-  const recv = new Array<number>(n);
-  const source = new Array<string>(n);
-  const sensorTime = new Array<boolean | null>(n);
-  for (let i = 0; i < n; i++) {
-    const r = readings[i]!;
-    gw[i] = r.gatewayId;
-    inst[i] = r.instance;
-    seq[i] = r.seq;
-    sensor[i] = r.sensorId;
-    metric[i] = r.metric;
-    ts[i] = r.ts;
-    value[i] = r.value;
-    unit[i] = r.unit;
-    recv[i] = r.receivedAt;
-    source[i] = r.source;
-    sensorTime[i] = r.rxWindow === undefined ? true : null;
-  }
-  // One snapshot for the whole statement: `f` sees the readings rows from before the insert only.
-  const res = await client.query<{ inserted: number; folded: number }>(
-    `WITH x AS (
-       SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::float8[], $7::float8[], $8::text[], $9::float8[], $10::text[], $11::boolean[])
-         AS x(g, i, s, sid, m, t, v, u, rc, src, st)
-     ), ins AS (
-       INSERT INTO readings (gateway_id, instance, seq, sensor_id, metric, ts, value, unit, received_at, source, sensor_time)
-       SELECT g, i, s, sid, m, to_timestamp(t / 1000.0), v, u, to_timestamp(rc / 1000.0), src, st FROM x
-       ON CONFLICT DO NOTHING
-       RETURNING gateway_id, instance, seq
-     ), f AS (
-       INSERT INTO readings_folded (gateway_id, instance, seq)
-       SELECT g, i, s FROM x
-        WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.gateway_id = x.g AND ins.instance = x.i AND ins.seq = x.s)
-          AND NOT EXISTS (SELECT 1 FROM readings r WHERE r.gateway_id = x.g AND r.instance = x.i AND r.seq = x.s)
-       ON CONFLICT DO NOTHING
-       RETURNING 1
-     )
-     SELECT (SELECT count(*) FROM ins)::int AS inserted, (SELECT count(*) FROM f)::int AS folded`,
-    [gw, inst, seq, sensor, metric, ts, value, unit, recv, source, sensorTime],
-  );
-  return res.rows[0]!;
-}
-
-/**
- * One statement for all the batch's sensors. The merge keeps, per metric, the entry with the
- * newer sensor time, so batches applied out of order (several hub processes, redeliveries)
- * converge on the same row. Rows are fed in sensor-id order: see summarizeBatch.
- */
-export async function upsertSensors(client: Queryable, sensors: readonly SensorSummary[]): Promise<void> {
-  if (sensors.length === 0) return;
-  const ids = sensors.map((s) => s.sensorId);
-  const gateways = sensors.map((s) => s.lastGatewayId);
-  const first = sensors.map((s) => s.firstSeen);
-  const last = sensors.map((s) => s.lastSeen);
-  const values = sensors.map((s) => JSON.stringify(s.lastValues));
-  await client.query(
-    `INSERT INTO sensors AS s (sensor_id, first_seen, last_seen, last_gateway_id, last_values)
-     SELECT sid, to_timestamp(f / 1000.0), to_timestamp(l / 1000.0), g, lv::jsonb
-       FROM unnest($1::text[], $2::text[], $3::float8[], $4::float8[], $5::text[]) WITH ORDINALITY AS x(sid, g, f, l, lv, ord)
-      ORDER BY ord
-     ON CONFLICT (sensor_id) DO UPDATE SET
-       first_seen = LEAST(s.first_seen, excluded.first_seen),
-       last_seen = GREATEST(s.last_seen, excluded.last_seen),
-       last_gateway_id = CASE WHEN excluded.last_seen >= s.last_seen THEN excluded.last_gateway_id ELSE s.last_gateway_id END,
-       last_values = s.last_values || COALESCE((
-         SELECT jsonb_object_agg(n.key, n.value)
-           FROM jsonb_each(excluded.last_values) AS n
-          WHERE NOT (s.last_values ? n.key)
-             OR ((n.value->>'ts')::bigint, (n.value->>'seq')::bigint)
-                >= ((s.last_values->n.key->>'ts')::bigint, COALESCE((s.last_values->n.key->>'seq')::bigint, 0))
-       ), '{}'::jsonb)`,
-    [ids, gateways, first, last, values],
-  );
-}
-
-/** One statement: first/last seen merge with LEAST/GREATEST, the "last batch" fields only move forward. */
-export async function upsertGateway(client: Queryable, g: GatewaySummary): Promise<void> {
-  await client.query(
-    `INSERT INTO gateways AS g (gateway_id, first_batch_at, last_batch_at, last_batch_sent_at, last_instance,
-                                last_batch_first_seq, last_batch_seq, last_batch_readings, last_batch_messages, last_batch_bytes)
-     VALUES ($1, now(), now(), to_timestamp($2 / 1000.0), $3, $4, $5, $6, $7, $8)
-     ON CONFLICT (gateway_id) DO UPDATE SET
-       first_batch_at = LEAST(g.first_batch_at, excluded.first_batch_at),
-       last_batch_at = GREATEST(g.last_batch_at, excluded.last_batch_at),
-       last_batch_sent_at = GREATEST(g.last_batch_sent_at, excluded.last_batch_sent_at),
-       last_instance = CASE WHEN (excluded.last_batch_sent_at, excluded.last_batch_seq) >= (g.last_batch_sent_at, g.last_batch_seq) THEN excluded.last_instance ELSE g.last_instance END,
-       last_batch_first_seq = CASE WHEN (excluded.last_batch_sent_at, excluded.last_batch_seq) >= (g.last_batch_sent_at, g.last_batch_seq) THEN excluded.last_batch_first_seq ELSE g.last_batch_first_seq END,
-       last_batch_seq = CASE WHEN (excluded.last_batch_sent_at, excluded.last_batch_seq) >= (g.last_batch_sent_at, g.last_batch_seq) THEN excluded.last_batch_seq ELSE g.last_batch_seq END,
-       last_batch_readings = CASE WHEN (excluded.last_batch_sent_at, excluded.last_batch_seq) >= (g.last_batch_sent_at, g.last_batch_seq) THEN excluded.last_batch_readings ELSE g.last_batch_readings END,
-       last_batch_messages = CASE WHEN (excluded.last_batch_sent_at, excluded.last_batch_seq) >= (g.last_batch_sent_at, g.last_batch_seq) THEN excluded.last_batch_messages ELSE g.last_batch_messages END,
-       last_batch_bytes = CASE WHEN (excluded.last_batch_sent_at, excluded.last_batch_seq) >= (g.last_batch_sent_at, g.last_batch_seq) THEN excluded.last_batch_bytes ELSE g.last_batch_bytes END`,
-    [g.gatewayId, g.sentAt, g.instance, g.firstSeq, g.lastSeq, g.readings, g.messages, g.bytes],
-  );
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

@@ -1,23 +1,26 @@
 import pg from "pg";
-import { errorMessage, type Logger, type Registry, type Route } from "@datalab/shared";
-import { createDashboardRoutes } from "../dashboard/server";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { createLiveFeedMetrics, LiveFanout, LiveFeed, observeSinks } from "../live";
-import type { Sink } from "../sinks/types";
-import { ApiAuth } from "./auth";
-import { resolveApiToken, type DataLabConfig } from "./config";
-import { QueryGate } from "./gate";
-import { createApiRoutes } from "./routes";
+import { errorMessage, type Logger, type Registry, type Route } from "@datalab/shared";
+import { ApiAuth } from "./api/auth";
+import { resolveApiToken, type DataLabConfig } from "./api/config";
+import { QueryGate } from "./api/gate";
+import { createApiRoutes } from "./api/routes";
+import { createDashboardRoutes } from "./dashboard/server";
+import { createLiveFeedMetrics, LiveFanout, LiveFeed, notifyOnWrite } from "./live";
+import type { Sink } from "./sinks/types";
 
-/** The DataLab a hub serves on its HTTP port: query API, live stream, dashboard. */
+/**
+ * The DataLab a hub serves on its HTTP port, wired here in one place: the query API (api/),
+ * the live stream (live/) and the dashboard (dashboard/), behind one token.
+ */
 export interface DataLab {
-  /** Routes to mount on the hub's HTTP server (everything but /healthz behind the token, when one is set). */
+  /** Routes to mount on the hub's HTTP server (all but /healthz behind the token, when one is set). */
   readonly routes: Record<string, Route>;
   readonly feed: LiveFeed;
   /** Its own pool (unless handed one): API queries never take a connection the sink needs to write. */
   readonly pool: pg.Pool;
-  /** Make the Postgres sink announce each committed batch to the live feed. Replaces it in `sinks`. */
-  observeWrites(sinks: Sink[]): void;
+  /** The sink, announcing each batch it commits to the live feed (or, with fanOut, to every hub). */
+  announcing(sink: Sink): Sink;
   /**
    * Announce commits on `subject` (core NATS) and stream what every hub announces there,
    * so each hub's /api/live carries every committed reading. Without it (the in-process demo)
@@ -84,13 +87,8 @@ export function createDataLab(
     routes,
     feed,
     pool,
-    observeWrites(sinks) {
-      observeSinks(
-        sinks,
-        "postgres",
-        (readings) => (fanout ? fanout.announce(readings) : feed.publish(readings)),
-        logger,
-      );
+    announcing(sink) {
+      return notifyOnWrite(sink, (readings) => (fanout ? fanout.announce(readings) : feed.publish(readings)), logger);
     },
     fanOut(nc, subject) {
       fanout = new LiveFanout(
@@ -118,7 +116,8 @@ function createApiPool(c: DataLabConfig, logger: Logger): pg.Pool {
     application_name: "datalab-api",
     connectionTimeoutMillis: 10_000,
     statement_timeout: c.apiStatementTimeoutMs,
-    // The API only reads; a read-only session makes that a property of the connection, not of the code.
+    // The API only reads; a read-only session makes that a property of the connection, not of
+    // the code.
     options: "-c default_transaction_read_only=on",
   });
   pool.on("error", (err) => logger.warn({ err: errorMessage(err) }, "api pool client error"));

@@ -2,7 +2,7 @@ import type pg from "pg";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { errorMessage, type Subjects } from "@datalab/shared";
-import { durableName } from "./consume/consumer";
+import { durableName } from "./durable";
 
 /** How far each sink is behind, what was given up on, and when Postgres last took a batch. */
 export interface HubStatusReport {

@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import type pg from "pg";
 import type { Logger } from "@datalab/shared";
 
-export const MIGRATIONS_DIR = fileURLToPath(new URL("../migrations/", import.meta.url));
+export const MIGRATIONS_DIR = fileURLToPath(new URL("../../migrations/", import.meta.url));
 
 /** Arbitrary constant: the advisory lock that serialises migrations across hub processes. */
 const MIGRATION_LOCK = 0x6461_7461;
@@ -37,7 +37,8 @@ export async function migrate(pool: pg.Pool, logger: Logger, migrations = loadMi
   try {
     await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK]);
     await client.query(
-      "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+      "CREATE TABLE IF NOT EXISTS schema_migrations" +
+        " (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
     );
     const done = new Set(
       (await client.query<{ version: number }>("SELECT version FROM schema_migrations")).rows.map((r) => r.version),
