@@ -7,7 +7,7 @@ import { runCommand, startNatsServer, tempDir, waitFor, type NatsServer } from "
 import { GatewayProcess, getJson, mqttClient, scrape, testWorld } from "./support/gateway";
 import { countReadings, doubled, natsAdmin, readBatches } from "./support/stream";
 import type { GatewayStatus } from "../src/status";
-import { messages, openTestOutbox, seqsIn } from "./support/outbox";
+import { connectionOf, messages, openTestOutbox, seqsIn } from "./support/outbox";
 
 /**
  * The outbox on a small file system of its own (an 8 MiB tmpfs, mounted by the test: needs
@@ -88,7 +88,7 @@ describe.skipIf(!isRoot)("another file fills the disk (8 MiB tmpfs, needs root t
     expect(existsSync(reserve)).toBe(true);
     t.outbox.commit(messages(1, 2_000, { padding: 300 }));
     // An empty WAL on a disk full to the last byte: even a delete has nowhere to write.
-    t.outbox.db.pragma("wal_checkpoint(TRUNCATE)");
+    connectionOf(t.outbox).pragma("wal_checkpoint(TRUNCATE)");
     fillDisk(join(dir, "filler"));
     const st = statfsSync(dir);
     expect(st.bavail * st.bsize).toBe(0);

@@ -18,7 +18,7 @@ import { freePort, tempDir, waitFor } from "@datalab/shared/testing";
 import { Outbox, type DropReason } from "../src/outbox/store";
 import { GatewayProcess, getJson, mqttClient, publishRange, scrape, testWorld } from "./support/gateway";
 import type { GatewayStatus } from "../src/status";
-import { messages, seqsIn } from "./support/outbox";
+import { connectionOf, messages, seqsIn } from "./support/outbox";
 
 const cleanup: (() => Promise<void> | void)[] = [];
 afterAll(async () => {
@@ -233,7 +233,7 @@ describe("outbox damage found at start: detected, kept aside, logged, counted, a
     writeFileSync(path, bytes);
 
     const o = open(path);
-    expect(o.outbox.db.pragma("quick_check", { simple: true })).toBe("ok");
+    expect(connectionOf(o.outbox).pragma("quick_check", { simple: true })).toBe("ok");
     const line = loud(o, "rows_damaged");
     expect(line, JSON.stringify(o.lines)).toBeDefined();
     const lost = o.drops.outbox_damaged;

@@ -4,7 +4,15 @@ import { silentLogger } from "@datalab/shared";
 import { GroupCommitter } from "../src/outbox/group-commit";
 import { planSpace } from "../src/outbox/space";
 import { SEQ_SKIP_AFTER_NORMAL, type QuarantinedMessage } from "../src/outbox/store";
-import { message, messages, openTestOutbox, seqsIn, wireMessagesIn, type TestOutbox } from "./support/outbox";
+import {
+  connectionOf,
+  message,
+  messages,
+  openTestOutbox,
+  seqsIn,
+  wireMessagesIn,
+  type TestOutbox,
+} from "./support/outbox";
 
 const MiB = 1024 * 1024;
 const opened: TestOutbox[] = [];
@@ -28,14 +36,14 @@ afterAll(() => {
 describe("outbox file settings", () => {
   it("creates the file with incremental auto-vacuum, WAL and synchronous=FULL by default", () => {
     const { outbox } = open();
-    expect(outbox.db.pragma("auto_vacuum", { simple: true })).toBe(2);
-    expect(outbox.db.pragma("journal_mode", { simple: true })).toBe("wal");
-    expect(outbox.db.pragma("synchronous", { simple: true })).toBe(2);
+    expect(connectionOf(outbox).pragma("auto_vacuum", { simple: true })).toBe(2);
+    expect(connectionOf(outbox).pragma("journal_mode", { simple: true })).toBe("wal");
+    expect(connectionOf(outbox).pragma("synchronous", { simple: true })).toBe(2);
   });
 
   it("uses synchronous=NORMAL when asked", () => {
     const { outbox } = open({ synchronous: "NORMAL" });
-    expect(outbox.db.pragma("synchronous", { simple: true })).toBe(1);
+    expect(connectionOf(outbox).pragma("synchronous", { simple: true })).toBe(1);
   });
 
   it("under NORMAL, skips seqs ahead at each start (a power cut may roll back forwarded commits), with the skip synced", () => {
@@ -44,7 +52,7 @@ describe("outbox file settings", () => {
     t.reopen();
     t.outbox.commit(messages(4, 1));
     expect(seqsIn(t.outbox)).toEqual([1, 2, 3, 3 + 1 + SEQ_SKIP_AFTER_NORMAL]);
-    expect(t.outbox.db.pragma("synchronous", { simple: true })).toBe(1);
+    expect(connectionOf(t.outbox).pragma("synchronous", { simple: true })).toBe(1);
     // FULL needs no skip: a commit it acknowledged is on disk.
     const f = open();
     f.outbox.commit(messages(1, 3));
@@ -122,7 +130,7 @@ describe("outbox cap", () => {
     t.outbox.settle({ firstId: 0, lastId: t.outbox.maxId(), firstSeq: 0, lastSeq: 0 }, undefined);
     expect(t.outbox.stats().readings).toBe(0);
     for (let i = 0; i < 100 && t.outbox.maintain() > 0; i++) t.outbox.commit([message(1)]);
-    t.outbox.db.pragma("wal_checkpoint(PASSIVE)");
+    connectionOf(t.outbox).pragma("wal_checkpoint(PASSIVE)");
     const after = t.outbox.fileBytes();
     expect(after.db).toBeLessThan(full / 4);
     expect(after.total).toBeLessThanOrEqual(8 * MiB);
@@ -132,8 +140,8 @@ describe("outbox cap", () => {
     const t = open({ maxBytes: 64 * MiB });
     t.outbox.commit(messages(1, 2_000, { padding: 500 }));
     // The file may not grow any more: what SQLite answers when the file system is full.
-    const pages = t.outbox.db.pragma("page_count", { simple: true }) as number;
-    t.outbox.db.pragma(`max_page_count = ${pages}`);
+    const pages = connectionOf(t.outbox).pragma("page_count", { simple: true }) as number;
+    connectionOf(t.outbox).pragma(`max_page_count = ${pages}`);
     const n = t.outbox.commit(messages(2_001, 500, { padding: 500 }));
     expect(n).toBe(500);
     expect(t.drops.disk_full).toBeGreaterThan(0);
@@ -143,8 +151,8 @@ describe("outbox cap", () => {
   it("a full disk under refuse_newest: the new group is refused and counted, quarantine still kept", () => {
     const t = open({ maxBytes: 64 * MiB, fullPolicy: "refuse_newest" });
     t.outbox.commit(messages(1, 2_000, { padding: 500 }));
-    const pages = t.outbox.db.pragma("page_count", { simple: true }) as number;
-    t.outbox.db.pragma(`max_page_count = ${pages}`);
+    const pages = connectionOf(t.outbox).pragma("page_count", { simple: true }) as number;
+    connectionOf(t.outbox).pragma(`max_page_count = ${pages}`);
     const bad: QuarantinedMessage = {
       source: "mqtt:x",
       receivedAt: Date.now(),
@@ -169,7 +177,7 @@ describe("outbox cap", () => {
       detail: "big",
     });
     for (let i = 0; i < 40; i++) t.outbox.commit([], [big(i)]);
-    const bytes = (t.outbox.db.prepare("SELECT sum(length(payload)) AS b FROM quarantine").get() as { b: number }).b;
+    const bytes = t.outbox.quarantined(1_000).reduce((b, q) => b + q.payload.length, 0);
     expect(bytes).toBeLessThanOrEqual(budget);
     expect(t.outbox.quarantineCounts().too_large).toBeGreaterThan(0);
     expect(t.outbox.fileBytes().total).toBeLessThanOrEqual(4 * MiB);
@@ -193,13 +201,13 @@ describe("group commit while commits fail", () => {
       onDropped: (_reason, n) => dropped.push(n),
     });
     // The database refuses writes (as a failing SD card would).
-    t.outbox.db.pragma("query_only = 1");
+    connectionOf(t.outbox).pragma("query_only = 1");
     for (let i = 1; i <= 5_000; i++) gc.accept(message(i));
     expect(errors.length).toBeGreaterThan(0);
     expect(gc.pending).toBeLessThanOrEqual(1_000);
     const lost = dropped.reduce((a, b) => a + b, 0);
     expect(lost + gc.pending).toBe(5_000);
-    t.outbox.db.pragma("query_only = 0");
+    connectionOf(t.outbox).pragma("query_only = 0");
     gc.close();
     expect(committed).toBe(gc.pending === 0 ? 5_000 - lost : -1);
     // drop_oldest: what survived is the newest.

@@ -13,7 +13,7 @@ import {
   writeSync,
 } from "node:fs";
 import type Database from "better-sqlite3";
-import type { OutboxRow } from "./store";
+import type { OutboxRow } from "./types";
 
 /**
  * Damage to the outbox that SQLite itself either repairs silently (a WAL whose frames stop

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import type Database from "better-sqlite3";
 import { silentLogger, type WireMessage } from "@datalab/shared";
 import { tempDir } from "@datalab/shared/testing";
 import { Outbox, type AcceptedMessage, type DropReason, type OutboxOptions } from "../../src/outbox/store";
@@ -67,4 +68,13 @@ export function seqsIn(outbox: Outbox): number[] {
 /** The wire messages now in the outbox, in order (a row holds a few, comma-joined). */
 export function wireMessagesIn(outbox: Outbox): WireMessage[] {
   return [...outbox.scan(0)].flatMap((r) => JSON.parse(`[${r.wire}]`) as WireMessage[]);
+}
+
+/**
+ * The outbox's own SQLite connection, kept private by the outbox. Only for what no other
+ * connection has: per-connection pragmas (synchronous, max_page_count, query_only) a test
+ * reads or sets to stage a fault, and a checkpoint at a chosen moment.
+ */
+export function connectionOf(outbox: Outbox): Database.Database {
+  return (outbox as unknown as { db: Database.Database }).db;
 }

@@ -1,0 +1,147 @@
+import type Database from "better-sqlite3";
+import { encodePayload, encodeWireMessage } from "@datalab/shared";
+import { rowCrc } from "./damage";
+import {
+  ROW_MAX_BYTES,
+  ROW_MAX_MESSAGES,
+  type AcceptedMessage,
+  type BatchRange,
+  type EncodedRow,
+  type OutboxRow,
+  type Totals,
+} from "./types";
+
+const ROW_COLUMNS =
+  "id, first_seq AS firstSeq, last_seq AS lastSeq, n, m, received_at AS receivedAt, wire, octet_length(wire) AS bytes";
+
+type RangeTotals = { messages: number; readings: number | null; bytes: number | null };
+
+/**
+ * The `outbox` table: rows of wire messages, read by id. Every method is one statement; the
+ * caller (store.ts) puts the writes of one operation in one transaction.
+ */
+export class OutboxRows {
+  private readonly stmts;
+
+  constructor(db: Database.Database) {
+    this.stmts = {
+      insert: db.prepare(
+        "INSERT INTO outbox (first_seq, last_seq, n, m, received_at, wire, crc) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      ),
+      scan: db.prepare<[number, number], OutboxRow>(
+        `SELECT ${ROW_COLUMNS} FROM outbox WHERE id > ? AND id < ? ORDER BY id`,
+      ),
+      range: db.prepare<[number, number], OutboxRow>(
+        `SELECT ${ROW_COLUMNS} FROM outbox WHERE id >= ? AND id <= ? ORDER BY id`,
+      ),
+      head: db.prepare<[number, number], { id: number; receivedAt: number }>(
+        "SELECT id, received_at AS receivedAt FROM outbox WHERE id > ? AND id < ? ORDER BY id LIMIT 1",
+      ),
+      oldestFirst: db.prepare<[], { id: number; n: number; m: number; bytes: number }>(
+        "SELECT id, n, m, octet_length(wire) AS bytes FROM outbox ORDER BY id",
+      ),
+      deleteOldest: db.prepare("DELETE FROM outbox WHERE id <= ? AND id NOT BETWEEN ? AND ?"),
+      deleteRange: db.prepare("DELETE FROM outbox WHERE id >= ? AND id <= ?"),
+      rangeTotals: db.prepare<[number, number], RangeTotals>(
+        "SELECT coalesce(sum(m), 0) AS messages, sum(n) AS readings, sum(octet_length(wire)) AS bytes" +
+          " FROM outbox WHERE id >= ? AND id <= ?",
+      ),
+      maxId: db.prepare<[], { id: number | null }>("SELECT max(id) AS id FROM outbox"),
+      maxSeq: db.prepare<[], { s: number | null }>("SELECT max(last_seq) AS s FROM outbox"),
+    };
+  }
+
+  insert(r: EncodedRow): void {
+    const crc = rowCrc(r.firstSeq, r.lastSeq, r.n, r.m, r.receivedAt, r.wire);
+    this.stmts.insert.run(r.firstSeq, r.lastSeq, r.n, r.m, r.receivedAt, r.wire, crc);
+  }
+
+  /** Rows with `afterId < id < beforeId`, oldest first. */
+  scan(afterId: number, beforeId: number): IterableIterator<OutboxRow> {
+    return this.stmts.scan.iterate(afterId, beforeId);
+  }
+
+  head(afterId: number, beforeId: number): { id: number; receivedAt: number } | undefined {
+    return this.stmts.head.get(afterId, beforeId);
+  }
+
+  /** The rows of a recorded batch, if they are all still there (their seqs say so). */
+  of(r: BatchRange): OutboxRow[] | undefined {
+    const rows = this.stmts.range.all(r.firstId, r.lastId);
+    const first = rows[0];
+    const last = rows[rows.length - 1];
+    return first && last && first.firstSeq === r.firstSeq && last.lastSeq === r.lastSeq ? rows : undefined;
+  }
+
+  /** Id, counts and bytes of every row, oldest first (iterate and stop early). */
+  oldestFirst(): IterableIterator<{ id: number; n: number; m: number; bytes: number }> {
+    return this.stmts.oldestFirst.iterate();
+  }
+
+  /** Delete the rows up to `upTo`, except those of `spare`. */
+  deleteOldest(upTo: number, spare: BatchRange | undefined): void {
+    this.stmts.deleteOldest.run(upTo, spare?.firstId ?? 0, spare?.lastId ?? -1);
+  }
+
+  deleteRange(firstId: number, lastId: number): void {
+    this.stmts.deleteRange.run(firstId, lastId);
+  }
+
+  /** Messages, readings and bytes of the rows with `firstId <= id <= lastId`. */
+  totals(firstId = 0, lastId = Number.MAX_SAFE_INTEGER): Totals {
+    const t = this.stmts.rangeTotals.get(firstId, lastId)!;
+    return { messages: t.messages, readings: t.readings ?? 0, bytes: t.bytes ?? 0 };
+  }
+
+  /** Highest row id (0 when empty). */
+  maxId(): number {
+    return this.stmts.maxId.get()?.id ?? 0;
+  }
+
+  /** Highest seq in a row (0 when empty). */
+  maxSeq(): number {
+    return this.stmts.maxSeq.get()?.s ?? 0;
+  }
+}
+
+/**
+ * Rows for the accepted messages, with seqs from `firstSeq` on: runs of consecutive messages,
+ * each run at most ROW_MAX_MESSAGES messages, `rowMaxReadings` readings and about
+ * ROW_MAX_BYTES (a message larger than that is a row alone). A few rows per group instead of
+ * one per message: an insert per message cost a large share of the gateway's CPU under a flood.
+ */
+export function packRows(accepted: readonly AcceptedMessage[], firstSeq: number, rowMaxReadings: number): EncodedRow[] {
+  let seq = firstSeq;
+  const rows: EncodedRow[] = [];
+  let row: EncodedRow | undefined;
+  let parts: string[] = [];
+  const close = () => {
+    if (!row) return;
+    row.wire = parts.join(",");
+    rows.push(row);
+    row = undefined;
+    parts = [];
+  };
+  for (const m of accepted) {
+    const first = seq;
+    const n = m.readings.length;
+    seq += n;
+    const { payload, encoding } = encodePayload(m.payload);
+    const wire = encodeWireMessage(
+      { source: m.source, receivedAt: m.receivedAt, payload, encoding, readings: m.readings },
+      first,
+    );
+    const bytes = Buffer.byteLength(wire);
+    if (row && (row.m >= ROW_MAX_MESSAGES || row.n + n > rowMaxReadings || row.bytes + 1 + bytes > ROW_MAX_BYTES))
+      close();
+    // bytes starts at -1: each message adds its bytes and one comma, and the first has none.
+    if (!row) row = { firstSeq: first, lastSeq: first - 1, n: 0, m: 0, receivedAt: m.receivedAt, wire: "", bytes: -1 };
+    parts.push(wire);
+    row.lastSeq = seq - 1;
+    row.n += n;
+    row.m += 1;
+    row.bytes += bytes + 1;
+  }
+  close();
+  return rows;
+}
