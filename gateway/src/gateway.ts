@@ -15,13 +15,12 @@ import {
   type Logger,
 } from "@datalab/shared";
 import { gatewayInboxPrefix, type GatewayConfig } from "./config";
-import { fieldCounter } from "./decode/fields";
 import { Forwarder } from "./forward/forwarder";
-import { Ingest } from "./ingest";
-import { createGatewayMetrics, type GatewayMetrics } from "./metrics";
+import { Ingest } from "./ingest/index";
+import { createGatewayMetrics, fieldCounter, type GatewayMetrics } from "./metrics/index";
 import { GroupCommitter } from "./outbox/group-commit";
 import { Outbox, type DropReason } from "./outbox/store";
-import { rxWindowOf } from "./measurement";
+import { rxWindowOf } from "./sources/measurement";
 import { createSources, mqttTopicFormats, type Source } from "./sources/index";
 import { NatsUplink } from "./uplink/nats";
 import type { Uplink, UplinkState } from "./uplink/types";

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { createRegistry, DecodeError } from "@datalab/shared";
 import { UnitConfig } from "@datalab/sensors";
-import { unitsSchema } from "../src/decode/config";
-import { type FieldCounter, fieldCounter } from "../src/decode/fields";
-import { checkPayload, messageDecoder } from "../src/decode/index";
-import { validateReadings } from "../src/validate";
+import { unitsSchema } from "../src/config";
+import { checkPayload, validateReadings } from "../src/ingest/index";
+import { type FieldCounter, fieldCounter } from "../src/metrics/index";
+import { messageDecoder } from "../src/sources/mqtt/decoder";
 
 const json = messageDecoder("jsonl");
 const decode = (s: string, hint?: string) => validateReadings(json(Buffer.from(s), hint ? { sensorIdHint: hint } : {}));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_RX_WINDOWS, formatOf, rxWindowOf, rxWindowsSchema } from "../src/measurement";
+import { DEFAULT_RX_WINDOWS, formatOf, rxWindowOf, rxWindowsSchema } from "../src/sources/measurement";
 
 const routes = [
   { filter: "rtl_433/+/events", format: "rtl433" },

@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createRegistry, silentLogger, type Registry } from "@datalab/shared";
 import { MQTT_URL, startMosquitto, tempDir, uniqueId, waitFor } from "@datalab/shared/testing";
 import { Gateway } from "../src/gateway";
-import type { Ingest } from "../src/ingest";
+import type { Ingest } from "../src/ingest/index";
 import { DeliveryLog, type Delivery } from "../src/outbox/deliveries";
 import { MqttSource } from "../src/sources/mqtt/source";
 import { scrape, testWorld, worldConfig } from "./support/gateway";

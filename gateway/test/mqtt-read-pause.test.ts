@@ -7,7 +7,7 @@ import mqtt from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
 import { silentLogger } from "@datalab/shared";
 import { MQTT_URL, startMosquitto, uniqueId, waitFor } from "@datalab/shared/testing";
-import type { Ingest } from "../src/ingest";
+import type { Ingest } from "../src/ingest/index";
 import type { Delivery } from "../src/outbox/deliveries";
 import { MqttSource } from "../src/sources/mqtt/source";
 

@@ -12,8 +12,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { createRegistry, silentLogger, type DecodedReading } from "@datalab/shared";
 import { runCommand, tempDir, waitFor } from "@datalab/shared/testing";
 import { encodeMySensorsSet, encodeXBee, MysVariable } from "@datalab/sensors";
-import { codecMetrics } from "../src/decode/codec";
-import type { Ingest } from "../src/ingest";
+import type { Ingest } from "../src/ingest/index";
+import { codecMetrics } from "../src/metrics/index";
 import { SerialSource } from "../src/sources/serial/source";
 import { NodeEnd, PtyPair, requireSocat } from "./serial-pty";
 

@@ -1,7 +1,7 @@
 import type { Logger, Registry } from "@datalab/shared";
 import type { UnitConfig } from "@datalab/sensors";
-import { codecMetrics } from "../decode/codec";
-import type { Ingest } from "../ingest";
+import type { Ingest } from "../ingest/index";
+import { codecMetrics } from "../metrics/index";
 import type { DeliveryLog } from "../outbox/deliveries";
 import type { Source } from "./common/types";
 import type { MqttConfig } from "./mqtt/config";

@@ -1,11 +1,11 @@
 import type { Logger, Registry } from "@datalab/shared";
 import type { UnitConfig } from "@datalab/sensors";
-import { fieldCounter } from "../../decode/fields";
-import { messageDecoder } from "../../decode/index";
-import type { Ingest } from "../../ingest";
+import type { Ingest } from "../../ingest/index";
+import { fieldCounter } from "../../metrics/index";
 import type { DeliveryLog } from "../../outbox/deliveries";
 import type { Source } from "../common/types";
 import { BrokerDropsMonitor } from "./broker-drops";
+import { messageDecoder } from "./decoder";
 import { brokerConnection, type MqttConfig, mqttClientId, mqttTopicFormats } from "./config";
 import { type MqttRoute, MqttSource } from "./source";
 

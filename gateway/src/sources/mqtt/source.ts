@@ -1,9 +1,8 @@
 import { readFileSync } from "node:fs";
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from "mqtt";
 import { Counter, Gauge, errorMessage, type Logger, type Registry } from "@datalab/shared";
-import type { Ingest } from "../../ingest";
+import type { Ingest, MessageDecoder } from "../../ingest/index";
 import { deliveryDigest, type Delivery, type DeliveryLog, type DeliveryOwner } from "../../outbox/deliveries";
-import type { MessageDecoder } from "../../decode/index";
 import type { Source, SourceStatus } from "../common/types";
 import { type PausableStream, ReadPause } from "./read-pause";
 import { effectiveFilters, topicMatches } from "./topics";

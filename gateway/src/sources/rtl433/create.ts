@@ -1,7 +1,7 @@
 import type { Logger } from "@datalab/shared";
 import type { UnitConfig } from "@datalab/sensors";
-import type { CodecMetrics } from "../../decode/codec";
-import type { Ingest } from "../../ingest";
+import type { Ingest } from "../../ingest/index";
+import type { CodecMetrics } from "../../metrics/index";
 import type { Source } from "../common/types";
 import type { Rtl433Config } from "./config";
 import { Rtl433ProcessSource } from "./source";

@@ -2,8 +2,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { basename } from "node:path";
 import { errorMessage, type Logger, ThrottledLog } from "@datalab/shared";
 import { createParser, type ProtocolCodec, type Rtl433DecodeOptions, type Rtl433Event } from "@datalab/sensors";
-import { CodecBridge, type CodecMetrics, type FrameCounts } from "../../decode/codec";
-import type { Ingest } from "../../ingest";
+import type { Ingest } from "../../ingest/index";
+import type { CodecMetrics } from "../../metrics/index";
+import { CodecBridge, type FrameCounts } from "../common/codec-bridge";
 import type { Source, SourceStatus } from "../common/types";
 
 export interface Rtl433SourceOptions {

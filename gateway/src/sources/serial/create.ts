@@ -1,8 +1,8 @@
 import { join } from "node:path";
 import type { Logger } from "@datalab/shared";
 import type { UnitConfig } from "@datalab/sensors";
-import type { CodecMetrics } from "../../decode/codec";
-import type { Ingest } from "../../ingest";
+import type { Ingest } from "../../ingest/index";
+import type { CodecMetrics } from "../../metrics/index";
 import type { Source } from "../common/types";
 import type { SerialConfig } from "./config";
 import { SerialSource } from "./source";

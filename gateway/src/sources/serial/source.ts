@@ -11,8 +11,9 @@ import {
   type UnitConfig,
   type XBeeCodecOptions,
 } from "@datalab/sensors";
-import { CodecBridge, type CodecMetrics, type FrameCounts } from "../../decode/codec";
-import type { Ingest } from "../../ingest";
+import type { Ingest } from "../../ingest/index";
+import type { CodecMetrics } from "../../metrics/index";
+import { CodecBridge, type FrameCounts } from "../common/codec-bridge";
 import type { SerialPortSpec } from "./config";
 import { MySensorsRole } from "./mysensors";
 import { DeviceWatch, readPending } from "./device-watch";

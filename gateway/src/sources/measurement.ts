@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { MAX_RX_WINDOW_MS } from "@datalab/shared";
-import { topicMatches } from "./sources/mqtt/topics";
+import { topicMatches } from "./mqtt/topics";
 
 /**
  * The fold window of readings the gateway stamps with its receive time, per format (see

@@ -1,9 +1,29 @@
 import { DecodeError, errorMessage, ThrottledLog, type DecodedReading, type Logger } from "@datalab/shared";
-import { checkPayload, type MessageDecoder, type PayloadLimits } from "./decode/index";
-import type { Delivery } from "./outbox/deliveries";
-import type { GroupCommitter } from "./outbox/group-commit";
+import type { GatewayMetrics } from "../metrics/index";
+import type { Delivery } from "../outbox/deliveries";
+import type { GroupCommitter } from "../outbox/group-commit";
 import { checkSource, validateReadings } from "./validate";
-import type { GatewayMetrics } from "./metrics";
+
+export interface PayloadLimits {
+  /** Payloads larger than this are quarantined unread (default 64 KiB). */
+  maxPayloadBytes: number;
+}
+
+/**
+ * A decoder turns one received message into readings, or throws a DecodeError whose
+ * `reason` labels the quarantine row and the metric.
+ */
+export type MessageDecoder = (payload: Buffer, ctx: { topic?: string; sensorIdHint?: string }) => DecodedReading[];
+
+export function checkPayload(payload: Buffer, limits: PayloadLimits): void {
+  if (payload.byteLength === 0) throw new DecodeError("empty", "empty payload");
+  if (payload.byteLength > limits.maxPayloadBytes) {
+    throw new DecodeError(
+      "too_large",
+      `payload of ${payload.byteLength} bytes exceeds the limit of ${limits.maxPayloadBytes} bytes`,
+    );
+  }
+}
 
 export interface IngestContext {
   topic?: string;
@@ -26,7 +46,7 @@ export class Ingest {
     private readonly limits: PayloadLimits,
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
-    /** The fold window of a source's receipt-stamped readings (gateway/src/measurement.ts). */
+    /** The fold window of a source's receipt-stamped readings (sources/measurement.ts). */
     private readonly rxWindowOf: (source: string) => number = () => 0,
   ) {
     this.quarantineLog = new ThrottledLog(logger, 10_000, now);

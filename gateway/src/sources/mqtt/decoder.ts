@@ -1,27 +1,7 @@
-import { DecodeError, type DecodedReading } from "@datalab/shared";
+import { DecodeError } from "@datalab/shared";
 import { createMessageDecoder, type MessageFormat, type ProtocolOptionsMap } from "@datalab/sensors";
-import type { FieldCounter } from "./fields";
-
-export interface PayloadLimits {
-  /** Payloads larger than this are quarantined unread (default 64 KiB). */
-  maxPayloadBytes: number;
-}
-
-/**
- * A decoder turns one received message into readings, or throws a DecodeError whose
- * `reason` labels the quarantine row and the metric.
- */
-export type MessageDecoder = (payload: Buffer, ctx: { topic?: string; sensorIdHint?: string }) => DecodedReading[];
-
-export function checkPayload(payload: Buffer, limits: PayloadLimits): void {
-  if (payload.byteLength === 0) throw new DecodeError("empty", "empty payload");
-  if (payload.byteLength > limits.maxPayloadBytes) {
-    throw new DecodeError(
-      "too_large",
-      `payload of ${payload.byteLength} bytes exceeds the limit of ${limits.maxPayloadBytes} bytes`,
-    );
-  }
-}
+import type { MessageDecoder } from "../../ingest/index";
+import type { FieldCounter } from "../../metrics/index";
 
 const FORMAT_LABELS: Record<MessageFormat, string> = {
   jsonl: "DataLab JSON",

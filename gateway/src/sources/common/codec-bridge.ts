@@ -1,47 +1,7 @@
-import { Counter, type DecodedReading, type Registry } from "@datalab/shared";
+import type { DecodedReading } from "@datalab/shared";
 import type { CodecOutput, ProtocolName } from "@datalab/sensors";
-import type { Ingest } from "../ingest";
-import { fieldCounter, type FieldCounter } from "./fields";
-
-/**
- * The bridge from a protocol codec (sensors/src/protocols) to ingest: readings go on to
- * validate and the outbox with the frame's raw bytes; what the codec rejected goes to the
- * quarantine with the codec's reason (bad_checksum, unknown_message_type, truncated_frame...)
- * and is counted by protocol; frames that are valid but carry no measurement (a MySensors log
- * line, an XBee modem status) are only counted.
- */
-
-export interface CodecMetrics {
-  /** Frames quarantined, by protocol and codec reason (the quarantine counter has no protocol). */
-  rejected: Counter<"protocol" | "reason">;
-  ignored: Counter<"protocol" | "category">;
-  /** Numeric fields not stored with a known unit, by format and field (shared with the MQTT decoders). */
-  fields: FieldCounter;
-}
-
-const REJECTED = "datalab_gateway_frames_rejected_total";
-const IGNORED = "datalab_gateway_frames_ignored_total";
-
-/** The counters on the gateway's registry; created once, shared by every radio source. */
-export function codecMetrics(registry: Registry): CodecMetrics {
-  const rejected =
-    (registry.getSingleMetric(REJECTED) as Counter<"protocol" | "reason"> | undefined) ??
-    new Counter({
-      name: REJECTED,
-      help: "Radio frames a protocol codec could not decode (quarantined), by protocol and reason",
-      labelNames: ["protocol", "reason"],
-      registers: [registry],
-    });
-  const ignored =
-    (registry.getSingleMetric(IGNORED) as Counter<"protocol" | "category"> | undefined) ??
-    new Counter({
-      name: IGNORED,
-      help: "Valid radio frames that carry no measurement (log lines, presentations, modem status), by protocol and category",
-      labelNames: ["protocol", "category"],
-      registers: [registry],
-    });
-  return { rejected, ignored, fields: fieldCounter(registry) };
-}
+import type { Ingest } from "../../ingest/index";
+import type { CodecMetrics } from "../../metrics/index";
 
 /** Frames seen by one source since it started, for its status. */
 export interface FrameCounts {
@@ -52,6 +12,13 @@ export interface FrameCounts {
   rejectedBy: Record<string, number>;
 }
 
+/**
+ * The bridge from a protocol codec (sensors/src/protocols) to ingest: readings go on to
+ * validate and the outbox with the frame's raw bytes; what the codec rejected goes to the
+ * quarantine with the codec's reason (bad_checksum, unknown_message_type, truncated_frame...)
+ * and is counted by protocol; frames that are valid but carry no measurement (a MySensors log
+ * line, an XBee modem status) are only counted.
+ */
 export class CodecBridge {
   readonly counts: FrameCounts = { readings: 0, ignored: 0, rejected: 0, rejectedBy: {} };
 

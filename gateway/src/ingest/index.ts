@@ -1,0 +1,8 @@
+export {
+  checkPayload,
+  Ingest,
+  type IngestContext,
+  type MessageDecoder,
+  type PayloadLimits,
+} from "./ingest";
+export { checkSource, validateReadings } from "./validate";
