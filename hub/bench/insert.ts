@@ -160,7 +160,9 @@ function copyIn(db: TestDatabase, batches: SinkBatch[]): { seconds: number } {
     }
   }
   writeFileSync(file, `${lines.join("\n")}\n`);
-  const cmd = `\\copy readings (gateway_id, instance, seq, sensor_id, metric, ts, value, unit, received_at, source) FROM '${file}' WITH (FORMAT csv)`;
+  const cmd =
+    "\\copy readings (gateway_id, instance, seq, sensor_id, metric, ts, value, unit, received_at, source) " +
+    `FROM '${file}' WITH (FORMAT csv)`;
   const t = process.hrtime.bigint();
   const r = spawnSync("psql", [db.url, "-v", "ON_ERROR_STOP=1", "-c", cmd], { encoding: "utf8" });
   const seconds = Number(process.hrtime.bigint() - t) / 1e9;

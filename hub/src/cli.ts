@@ -222,7 +222,8 @@ function formatStatus(r: HubStatusReport): string {
   if ("error" in r.stream) out.push(`stream ${r.stream.name}: ${r.stream.error}`);
   else
     out.push(
-      `stream ${r.stream.name}: ${r.stream.batches} batches, ${(r.stream.bytes / 1048576).toFixed(1)} MiB, last seq ${r.stream.lastSeq}`,
+      `stream ${r.stream.name}: ${r.stream.batches} batches, ` +
+        `${(r.stream.bytes / 1048576).toFixed(1)} MiB, last seq ${r.stream.lastSeq}`,
     );
   out.push("");
   out.push(
@@ -245,9 +246,8 @@ function formatStatus(r: HubStatusReport): string {
     if (!p.reachable) out.push(`postgres: not reachable (${p.error})`);
     else {
       const ago = p.lastWriteAt ? ` (${Math.round((Date.now() - Date.parse(p.lastWriteAt)) / 1000)} s ago)` : "";
-      out.push(
-        `postgres: last write ${p.lastWriteAt ?? "never"}${ago}${p.readingsEstimate !== null ? `, about ${p.readingsEstimate} readings` : ""}`,
-      );
+      const about = p.readingsEstimate !== null ? `, about ${p.readingsEstimate} readings` : "";
+      out.push(`postgres: last write ${p.lastWriteAt ?? "never"}${ago}${about}`);
       if (p.gateways.length) {
         out.push("");
         out.push(

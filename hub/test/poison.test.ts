@@ -200,7 +200,8 @@ describe("a poison message in a batch handed over in-process (the demo's direct 
     b.batch.messages[12]!.readings[1]!.value = -5000;
     const data = encodeBatch(b.batch);
     const msgId = batchMsgId(b.batch);
-    // The sink's refusal counts once per delivery: the first fails the publish (the gateway keeps the batch), the second isolates it.
+    // The sink's refusal counts once per delivery: the first fails the publish (the gateway keeps
+    // the batch), the second isolates it.
     await expect(intake.deliver(subj.readings(gw), data, msgId)).rejects.toThrow(/value_sane/);
     await expect(intake.deliver(subj.readings(gw), data, msgId)).resolves.toMatchObject({ duplicate: false });
     expect(await count("true")).toBe(36);

@@ -49,7 +49,8 @@ function sinkContract(name: string, open: () => Promise<SinkUnderTest>) {
     it("a batch re-formed by the gateway (overlapping an earlier one) stores only what is new", async () => {
       const instance = uniqueId("i");
       const a = makeBatch({ gatewayId: "gwB", instance, firstSeq: 1, messages: 10 }); // seqs 1..20
-      const b = makeBatch({ gatewayId: "gwB", instance, firstSeq: 11, messages: 10 }); // seqs 11..30: messages 6..10 again
+      // seqs 11..30: messages 6..10 again
+      const b = makeBatch({ gatewayId: "gwB", instance, firstSeq: 11, messages: 10 });
       expect(b.batch.messages[0]).toEqual(a.batch.messages[5]);
       await t.sink.write(sinkBatch(a, 10));
       const before = await t.stored();

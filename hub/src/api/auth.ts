@@ -40,7 +40,9 @@ export class ApiAuth {
     this.loginFailures = limits.registry
       ? new Counter({
           name: "datalab_hub_login_refused_total",
-          help: "POST /login attempts refused: wrong_token, or rate_limited (over DATALAB_LOGIN_MAX_FAILURES per address per minute)",
+          help:
+            "POST /login attempts refused: wrong_token, " +
+            "or rate_limited (over DATALAB_LOGIN_MAX_FAILURES per address per minute)",
           labelNames: ["result"],
           registers: [limits.registry],
         })
@@ -152,14 +154,16 @@ function sendLoginPage(res: ServerResponse, status: number, message?: string): v
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>DataLab · log in</title>
 <style>
-body{font:15px system-ui,sans-serif;background:#f4f5f7;color:#1d2330;display:grid;place-items:center;min-height:90vh;margin:0}
+body{font:15px system-ui,sans-serif;background:#f4f5f7;color:#1d2330;
+display:grid;place-items:center;min-height:90vh;margin:0}
 form{background:#fff;padding:24px 28px;border-radius:8px;box-shadow:0 1px 4px #0002;min-width:320px}
 h1{font-size:18px;margin:0 0 12px}input{width:100%;box-sizing:border-box;padding:8px;margin:8px 0 14px;font:inherit}
 button{padding:8px 16px;font:inherit}.note{color:#a33}
 </style></head>
 <body><form method="post" action="/login">
 <h1>Wireless Sensor DataLab</h1>${note}
-<label>API token (DATALAB_API_TOKEN)<input type="password" name="token" autocomplete="current-password" autofocus required></label>
+<label>API token (DATALAB_API_TOKEN)<input type="password" name="token"
+autocomplete="current-password" autofocus required></label>
 <button type="submit">Log in</button>
 </form></body></html>`;
   res.writeHead(status, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" });

@@ -9,7 +9,8 @@ export const dataLabFields = {
   apiToken: field(
     "DATALAB_API_TOKEN",
     tokenSchema.optional(),
-    "bearer token required by the API, live stream, dashboard and /metrics (unset: no auth, allowed only on a loopback DATALAB_HTTP_HOST; /healthz never asks)",
+    "bearer token required by the API, live stream, dashboard and /metrics " +
+      "(unset: no auth, allowed only on a loopback DATALAB_HTTP_HOST; /healthz never asks)",
     { secret: true },
   ),
   apiTokenFile: field(
@@ -25,7 +26,8 @@ export const dataLabFields = {
   apiQueueWaitMs: field(
     "DATALAB_API_QUEUE_WAIT_MS",
     intIn(0, 60_000, 1_000),
-    "longest an API query waits for one of the DATALAB_API_POOL_SIZE connections; past it (or with 16 per connection already waiting) the answer is 503 with Retry-After",
+    "longest an API query waits for one of the DATALAB_API_POOL_SIZE connections; " +
+      "past it (or with 16 per connection already waiting) the answer is 503 with Retry-After",
   ),
   loginMaxFailures: field(
     "DATALAB_LOGIN_MAX_FAILURES",
@@ -60,7 +62,8 @@ export const dataLabFields = {
   liveMaxClientsPerAddress: field(
     "DATALAB_LIVE_MAX_CLIENTS_PER_ADDRESS",
     intIn(1, 10_000, 10),
-    "live-stream connections one client address (an IPv6 /64) may hold; more get 503 (behind a reverse proxy every client has the proxy's address)",
+    "live-stream connections one client address (an IPv6 /64) may hold; more get 503 " +
+      "(behind a reverse proxy every client has the proxy's address)",
   ),
   liveClientBufferBytes: field(
     "DATALAB_LIVE_CLIENT_BUFFER_BYTES",
@@ -92,7 +95,10 @@ export interface DataLabConfig {
   readonly liveStallSeconds: number;
 }
 
-/** The token from DATALAB_API_TOKEN or the file DATALAB_API_TOKEN_FILE names; read now, so a bad path fails at start. */
+/**
+ * The token from DATALAB_API_TOKEN or the file DATALAB_API_TOKEN_FILE names; read now, so a bad
+ * path fails at start.
+ */
 export function resolveApiToken(c: Pick<DataLabConfig, "apiToken" | "apiTokenFile">): string | undefined {
   if (c.apiToken) return c.apiToken;
   return c.apiTokenFile ? readTokenFile("DATALAB_API_TOKEN_FILE", c.apiTokenFile) : undefined;

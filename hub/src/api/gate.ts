@@ -49,7 +49,9 @@ export class QueryGate {
     this.refused = o.registry
       ? new Counter({
           name: "datalab_hub_api_busy_total",
-          help: "API queries answered 503 because the API connections were busy: queue_full (too many waiting, in all or from one client) or wait_timeout (DATALAB_API_QUEUE_WAIT_MS)",
+          help:
+            "API queries answered 503 because the API connections were busy: " +
+            "queue_full (too many waiting, in all or from one client) or wait_timeout (DATALAB_API_QUEUE_WAIT_MS)",
           labelNames: ["reason"],
           registers: [o.registry],
         })
@@ -104,7 +106,8 @@ export class QueryGate {
 
   /** Resolves when this query may run, holding one slot; rejects with a 503 ApiError when none frees in time. */
   private turn(key: string): Promise<void> {
-    // Waiters never could start (startWaiters runs on every release), so a newcomer that can start overtakes no one who could.
+    // Waiters never could start (startWaiters runs on every release), so a newcomer that can start
+    // overtakes no one who could.
     if (this.canStart(key)) {
       this.begin(key);
       return Promise.resolve();
@@ -142,7 +145,8 @@ export class QueryGate {
     this.refused?.inc({ reason });
     return new ApiError(
       503,
-      `the hub is busy: the ${this.o.concurrency} API database connections (DATALAB_API_POOL_SIZE) are in use; try again in ${this.o.retryAfterSeconds} s`,
+      `the hub is busy: the ${this.o.concurrency} API database connections (DATALAB_API_POOL_SIZE) are in use; ` +
+        `try again in ${this.o.retryAfterSeconds} s`,
       [],
       this.o.retryAfterSeconds,
     );

@@ -45,7 +45,8 @@ export async function listSensors(
     gw: string;
     last_values: Record<string, { value: number; unit: string | null; ts: number }>;
   }>(
-    `SELECT sensor_id, ${ms("first_seen")} AS first_seen, ${ms("last_seen")} AS last_seen, last_gateway_id AS gw, last_values
+    `SELECT sensor_id, ${ms("first_seen")} AS first_seen, ${ms("last_seen")} AS last_seen,
+            last_gateway_id AS gw, last_values
        FROM sensors
       WHERE ($1::text[] IS NULL OR sensor_id = ANY($1::text[]))
         AND ($2::text IS NULL OR starts_with(sensor_id, $2::text))
@@ -164,7 +165,8 @@ export async function listGateways(
             g.last_batch_readings AS readings, g.last_batch_messages AS messages, g.last_batch_bytes AS bytes,
             (SELECT count(*)::int FROM sensors s WHERE s.last_gateway_id = g.gateway_id) AS sensors,
             g.backlog_readings::float8 AS backlog_readings, g.backlog_bytes::float8 AS backlog_bytes,
-            ${ms("g.oldest_backlog_at")} AS oldest_backlog_at, g.health, g.health_detail, ${ms("g.reported_at")} AS reported_at,
+            ${ms("g.oldest_backlog_at")} AS oldest_backlog_at, g.health, g.health_detail,
+            ${ms("g.reported_at")} AS reported_at,
             ${ms("now()")} AS now
        FROM gateways g
       ORDER BY g.gateway_id

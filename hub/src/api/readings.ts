@@ -75,7 +75,8 @@ export function readingsHandler(o: ReadingsOptions) {
       throw new ApiError(
         404,
         single
-          ? `no readings of metric ${JSON.stringify(keys[0]!.metric)} for sensor ${JSON.stringify(keys[0]!.sensor)} (see /api/sensors for what exists)`
+          ? `no readings of metric ${JSON.stringify(keys[0]!.metric)} for sensor ${JSON.stringify(keys[0]!.sensor)} ` +
+              "(see /api/sensors for what exists)"
           : `none of the ${keys.length} sensor × metric series has readings (see /api/sensors for what exists)`,
       );
     }
@@ -87,7 +88,9 @@ export function readingsHandler(o: ReadingsOptions) {
         throw ApiError.badRequest([
           {
             param: "bucket",
-            message: `${o.formatSpan(q.bucket)} buckets over ${o.formatSpan(to - from)} for ${found.length} series make ${buckets} buckets; at most ${o.maxRows}: use a larger bucket or a shorter range`,
+            message:
+              `${o.formatSpan(q.bucket)} buckets over ${o.formatSpan(to - from)} for ${found.length} series ` +
+              `make ${buckets} buckets; at most ${o.maxRows}: use a larger bucket or a shorter range`,
           },
         ]);
       }

@@ -72,7 +72,9 @@ export function createApiRoutes(source: Db | QueryGate, o: ApiOptions): Record<s
       throw ApiError.badRequest([
         {
           param: "from",
-          message: `the range from..to spans ${formatSpan(t - f)}; at most ${formatSpan(o.maxRangeMs)} (DATALAB_API_MAX_RANGE_DAYS)`,
+          message:
+            `the range from..to spans ${formatSpan(t - f)}; ` +
+            `at most ${formatSpan(o.maxRangeMs)} (DATALAB_API_MAX_RANGE_DAYS)`,
         },
       ]);
     }
@@ -84,11 +86,15 @@ export function createApiRoutes(source: Db | QueryGate, o: ApiOptions): Record<s
       endpoints: {
         "/api/sensors": "sensors and their last values. ?sensor=<id> (repeatable), ?prefix=, ?limit=",
         "/api/readings":
-          "sensors' metrics over time. ?sensor=&metric= (required, repeatable: every sensor × metric), ?from=&to= (default: last 24 h), ?bucket=1m for min/max/avg/count per bucket, else raw with ?limit= and ?order=asc|desc; ?format=csv or Accept: text/csv for CSV",
+          "sensors' metrics over time. ?sensor=&metric= (required, repeatable: every sensor × metric), " +
+          "?from=&to= (default: last 24 h), ?bucket=1m for min/max/avg/count per bucket, " +
+          "else raw with ?limit= and ?order=asc|desc; ?format=csv or Accept: text/csv for CSV",
         "/api/quarantine":
-          "what gateways refused, from their latest reports: counts by reason and the newest payloads as text. ?gateway=",
+          "what gateways refused, from their latest reports: " +
+          "counts by reason and the newest payloads as text. ?gateway=",
         "/api/sparklines":
-          "averages per bucket for many sensors. ?from=&to= (default: last 6 h), ?points=, ?metric=, ?sensor= (repeatable)",
+          "averages per bucket for many sensors. " +
+          "?from=&to= (default: last 6 h), ?points=, ?metric=, ?sensor= (repeatable)",
         "/api/gateways": "gateways and their health",
         "/api/live":
           "Server-Sent Events: readings as the hub writes them. ?sensor= (repeatable), ?metric= (repeatable)",
@@ -195,7 +201,9 @@ async function serve(
     const code = (err as { code?: unknown }).code;
     if (code === "57014") {
       sendJson(res, 503, {
-        error: `the query ran longer than ${o.statementTimeoutMs} ms (DATALAB_API_STATEMENT_TIMEOUT_MS): ask for a shorter range or a larger bucket`,
+        error:
+          `the query ran longer than ${o.statementTimeoutMs} ms (DATALAB_API_STATEMENT_TIMEOUT_MS): ` +
+          "ask for a shorter range or a larger bucket",
       });
       return;
     }

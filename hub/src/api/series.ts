@@ -36,8 +36,10 @@ export async function seriesInfo(db: Db, keys: readonly SeriesKey[]): Promise<Se
   const r = await db.query<[string, string, string | null, number, number]>({
     text: `SELECT p.s, p.m, u.unit, ${ms("e.first")}, ${ms("e.last")}
              FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS p(s, m, i)
-             CROSS JOIN LATERAL (SELECT unit FROM readings WHERE sensor_id = p.s AND metric = p.m ORDER BY ts DESC LIMIT 1) u
-             CROSS JOIN LATERAL (SELECT min(ts) AS first, max(ts) AS last FROM readings WHERE sensor_id = p.s AND metric = p.m) e
+             CROSS JOIN LATERAL (SELECT unit FROM readings WHERE sensor_id = p.s AND metric = p.m
+                                  ORDER BY ts DESC LIMIT 1) u
+             CROSS JOIN LATERAL (SELECT min(ts) AS first, max(ts) AS last FROM readings
+                                  WHERE sensor_id = p.s AND metric = p.m) e
             ORDER BY p.i`,
     values: [keys.map((k) => k.sensor), keys.map((k) => k.metric)],
     rowMode: "array",
@@ -104,7 +106,8 @@ export async function bucketRows(
 ): Promise<BucketRows> {
   const r = await db.query<[string, string, number, number, number, number, number]>({
     text: `SELECT s, m, ${ms("b")}, mn, mx, av, n FROM (
-             SELECT p.i, p.s, p.m, date_bin($5::bigint * interval '1 millisecond', r.ts, timestamptz '1970-01-01 00:00:00+00') AS b,
+             SELECT p.i, p.s, p.m,
+                    date_bin($5::bigint * interval '1 millisecond', r.ts, timestamptz '1970-01-01 00:00:00+00') AS b,
                     min(r.value) AS mn, max(r.value) AS mx, avg(r.value) AS av, count(*)::int AS n
                FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS p(s, m, i)
                JOIN readings r ON r.sensor_id = p.s AND r.metric = p.m

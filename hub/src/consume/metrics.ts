@@ -25,13 +25,17 @@ export function createHubMetrics(withDefaults = true): HubMetrics {
     }),
     duplicates: new Counter({
       name: "datalab_hub_duplicates_total",
-      help: "Rows (Postgres) or documents (MongoDB) already present when a batch was written: redeliveries made harmless",
+      help:
+        "Rows (Postgres) or documents (MongoDB) already present when a batch was written: " +
+        "redeliveries made harmless",
       labelNames: ["sink"],
       registers: r,
     }),
     folded: new Counter({
       name: "datalab_hub_folded_total",
-      help: "Readings not stored in Postgres because their measurement already was (another gateway heard it, a radio repeated it), by the gateway that sent them",
+      help:
+        "Readings not stored in Postgres because their measurement already was " +
+        "(another gateway heard it, a radio repeated it), by the gateway that sent them",
       labelNames: ["gateway"],
       registers: r,
     }),
@@ -43,7 +47,9 @@ export function createHubMetrics(withDefaults = true): HubMetrics {
     }),
     writeErrors: new Counter({
       name: "datalab_hub_write_errors_total",
-      help: "Failed batch writes, by sink and kind (unavailable: sink down, consumer paused; rejected: counted towards the dead letters)",
+      help:
+        "Failed batch writes, by sink and kind " +
+        "(unavailable: sink down, consumer paused; rejected: counted towards the dead letters)",
       labelNames: ["sink", "kind"],
       registers: r,
     }),

@@ -115,7 +115,8 @@ async function postgresStatus(pool: pg.Pool): Promise<PostgresStatus> {
       last_batch_seq: string;
       last_batch_readings: number;
     }>(
-      "SELECT gateway_id, last_batch_at, last_instance, last_batch_seq, last_batch_readings FROM gateways ORDER BY last_batch_at DESC LIMIT 20",
+      "SELECT gateway_id, last_batch_at, last_instance, last_batch_seq, last_batch_readings" +
+        " FROM gateways ORDER BY last_batch_at DESC LIMIT 20",
     );
     const n = est.rows[0]?.n;
     return {

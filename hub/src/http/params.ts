@@ -31,7 +31,10 @@ const RELATIVE = /^(?:now)?-(\d{1,9})(ms|s|m|h|d|w)$/;
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 /** Same bound as the reading contract: a time after 2200 is a unit mistake. */
 const MAX_EPOCH_MS = 7_258_118_400_000;
-/** The longest range DATALAB_API_MAX_RANGE_DAYS allows; a longer bucket means nothing and overflows PostgreSQL's interval arithmetic. */
+/**
+ * The longest range DATALAB_API_MAX_RANGE_DAYS allows; a longer bucket means nothing and overflows
+ * PostgreSQL's interval arithmetic.
+ */
 const MAX_DURATION_MS = 36_500 * UNIT_MS.d;
 
 export function parseDurationMs(v: string): number | undefined {
@@ -65,7 +68,8 @@ export function parseTime(v: string, now: number): number | undefined {
 }
 
 const TIME_HELP =
-  "expected epoch milliseconds, an ISO-8601 time, `now`, or a time relative to now such as -6h or now-7d, between 1970 and 2200";
+  "expected epoch milliseconds, an ISO-8601 time, `now`, " +
+  "or a time relative to now such as -6h or now-7d, between 1970 and 2200";
 
 /** A time parameter; `now` is bound when the schema is made, once per request. */
 export function timeParam(now: number) {
@@ -84,7 +88,9 @@ export const durationParam = z.string().transform((v, ctx) => {
   if (ms === undefined || ms === 0) {
     ctx.addIssue({
       code: "custom",
-      message: `expected a duration such as 500ms, 30s, 5m, 1h or 1d, at most 36500d, got ${JSON.stringify(v.slice(0, 40))}`,
+      message:
+        "expected a duration such as 500ms, 30s, 5m, 1h or 1d, at most 36500d, " +
+        `got ${JSON.stringify(v.slice(0, 40))}`,
     });
     return z.NEVER;
   }

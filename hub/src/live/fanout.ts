@@ -44,7 +44,9 @@ export class LiveFanout {
   ) {
     this.messages = new Counter({
       name: "datalab_hub_live_fanout_messages_total",
-      help: "Live fan-out messages between hub processes, by outcome (sent, received, unwatched: heard while no browser watched this hub, invalid: not a list of readings, publish_failed)",
+      help:
+        "Live fan-out messages between hub processes, by outcome (sent, received, " +
+        "unwatched: heard while no browser watched this hub, invalid: not a list of readings, publish_failed)",
       labelNames: ["outcome"],
       registers: [registry],
     });

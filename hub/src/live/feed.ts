@@ -56,13 +56,17 @@ export function createLiveMetrics(registry: Registry): LiveMetrics {
     }),
     disconnected: new Counter({
       name: "datalab_hub_live_disconnects_total",
-      help: "Live clients the hub disconnected, by reason (slow: over its buffer for DATALAB_LIVE_STALL_SECONDS; shutdown)",
+      help:
+        "Live clients the hub disconnected, by reason " +
+        "(slow: over its buffer for DATALAB_LIVE_STALL_SECONDS; shutdown)",
       labelNames: ["reason"],
       registers,
     }),
     refused: new Counter({
       name: "datalab_hub_live_refused_total",
-      help: "Live-stream connections answered 503, by reason (full: DATALAB_LIVE_MAX_CLIENTS; per_address: DATALAB_LIVE_MAX_CLIENTS_PER_ADDRESS)",
+      help:
+        "Live-stream connections answered 503, by reason " +
+        "(full: DATALAB_LIVE_MAX_CLIENTS; per_address: DATALAB_LIVE_MAX_CLIENTS_PER_ADDRESS)",
       labelNames: ["reason"],
       registers,
     }),
@@ -106,7 +110,10 @@ export class LiveFeed {
     return this.clients.size;
   }
 
-  /** Per-client state, for status pages and tests: bytes waiting in its buffer, readings dropped since its last event. */
+  /**
+   * Per-client state, for status pages and tests: bytes waiting in its buffer, readings dropped
+   * since its last event.
+   */
   stats(): { id: number; buffered: number; dropped: number; stalled: boolean }[] {
     return [...this.clients].map((c) => ({
       id: c.id,
@@ -116,7 +123,10 @@ export class LiveFeed {
     }));
   }
 
-  /** Called after a batch committed (here or, through the fan-out, on another hub). Cheap when nobody listens; never throws at the caller. */
+  /**
+   * Called after a batch committed (here or, through the fan-out, on another hub). Cheap when
+   * nobody listens; never throws at the caller.
+   */
   publish(readings: readonly LiveReading[]): void {
     if (this.clients.size === 0 || readings.length === 0) return;
     const wire = readings.map(toWire);
@@ -213,7 +223,9 @@ export class LiveFeed {
       this.o.metrics.refused.inc({ reason: "per_address" });
       res.setHeader("retry-after", "10");
       sendJson(res, 503, {
-        error: `your address already holds ${perAddress} live streams (DATALAB_LIVE_MAX_CLIENTS_PER_ADDRESS); close one first`,
+        error:
+          `your address already holds ${perAddress} live streams ` +
+          "(DATALAB_LIVE_MAX_CLIENTS_PER_ADDRESS); close one first",
       });
       return;
     }
@@ -236,7 +248,11 @@ export class LiveFeed {
     };
     // retry: how long an EventSource waits before reconnecting after the stream ends.
     res.write(
-      `retry: 3000\n\n${frame("hello", { client: c.id, sensors: filter.sensor ?? null, metrics: filter.metric ?? null })}`,
+      `retry: 3000\n\n${frame("hello", {
+        client: c.id,
+        sensors: filter.sensor ?? null,
+        metrics: filter.metric ?? null,
+      })}`,
     );
     this.clients.add(c);
     this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);

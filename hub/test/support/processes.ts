@@ -5,7 +5,10 @@ import { freePort, waitFor } from "@datalab/shared/testing";
 export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 export const HUB_CLI = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
 
-/** The parent's environment without any DATALAB_* (CI sets DATALAB_MONGO_URL): children get only what the test gives. */
+/**
+ * The parent's environment without any DATALAB_* (CI sets DATALAB_MONGO_URL): children get only
+ * what the test gives.
+ */
 export function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("DATALAB_")) env[k] = v;

@@ -93,7 +93,8 @@ async function loadHistory() {
   try {
     const h = await api(`/api/readings?${q}`);
     if (seq !== state.loadSeq) return; // a newer view won
-    // One series answers flat, several as a list; the request asks every sensor × metric, the chart shows the pairs chosen.
+    // One series answers flat, several as a list; the request asks every sensor × metric, the chart
+    // shows the pairs chosen.
     const answered = h.series ?? [h];
     const shown = state.series.map((s) => {
       const a = answered.find((x) => x.sensor === s.sensor && x.metric === s.metric);
@@ -118,7 +119,8 @@ async function loadHistory() {
     const live = state.range.rel && state.series.length === 1 ? "; new readings appear as they arrive" : "";
     note(
       "chart-note",
-      `${buckets} buckets of ${duration(bucket)} (${state.series.length === 1 ? "min · avg · max" : "averages"}) from ${dateTime(from)} to ${dateTime(to)}${live}. Drag across the chart to zoom.`,
+      `${buckets} buckets of ${duration(bucket)} (${state.series.length === 1 ? "min · avg · max" : "averages"}) ` +
+        `from ${dateTime(from)} to ${dateTime(to)}${live}. Drag across the chart to zoom.`,
     );
     const empty = shown.filter((s) => s.ts.length === 0);
     if (empty.length > 0) offerData(empty, shown.length);

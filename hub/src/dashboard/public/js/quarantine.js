@@ -44,7 +44,8 @@ export class QuarantinePanel {
     this.summary.textContent =
       total === 0
         ? "Nothing quarantined (as of the gateway's latest report)."
-        : `${total} quarantined: ${counts.map(([k, c]) => `${k} ${c}`).join(", ")}. The newest ${g.recent.length} below, as the gateway's latest report carried them.`;
+        : `${total} quarantined: ${counts.map(([k, c]) => `${k} ${c}`).join(", ")}. ` +
+          `The newest ${g.recent.length} below, as the gateway's latest report carried them.`;
     this.tbody.replaceChildren(
       ...(g?.recent ?? []).map((q) => {
         const tr = document.createElement("tr");

@@ -34,7 +34,8 @@ export function decodeView(fragment) {
 export function toLocalInput(ms) {
   const d = new Date(ms);
   const p = (n, w = 2) => String(n).padStart(w, "0");
-  return `${p(d.getFullYear(), 4)}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  const date = `${p(d.getFullYear(), 4)}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
+  return `${date}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
 
 /** An <input type="datetime-local"> value (local time) as epoch ms, or null when empty or invalid. */
