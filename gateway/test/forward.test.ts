@@ -87,7 +87,7 @@ class DiesAfterFirstAck implements Uplink {
 }
 
 describe("forwarder: crash between PubAck and delete", () => {
-  it("resends exactly the recorded batch under the same Nats-Msg-Id after a restart, so the stream keeps one copy", async () => {
+  it("resends exactly the recorded batch, same Nats-Msg-Id, after a restart: the stream keeps one copy", async () => {
     const { gw, subj, t, uplink } = world();
     t.outbox.commit(messages(1, 50));
     const dying = new DiesAfterFirstAck(uplink);

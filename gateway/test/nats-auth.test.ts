@@ -113,7 +113,7 @@ describe("NATS with per-gateway permissions", () => {
     expect(gw.log).not.toContain(GW_PASSWORD);
   });
 
-  it("with wrong credentials: a clear authorization error in status, CLI and log; it keeps buffering; no secret logged", async () => {
+  it("wrong credentials: authorization error in status, CLI and log; still buffering; no secret logged", async () => {
     const w = world({
       DATALAB_NATS_PASSWORD: WRONG_PASSWORD,
       DATALAB_MQTT_USERNAME: "gw",
@@ -154,7 +154,7 @@ describe("NATS with per-gateway permissions", () => {
     expect(gw.log).not.toContain("mqtt-secret-not-to-log");
   });
 
-  it("the right credentials cannot publish as another gateway: refused as a permission problem, readings kept", async () => {
+  it("right credentials cannot publish as another gateway: a permission problem, readings kept", async () => {
     // It even takes the real gateway's inbox, so only its subject is refused.
     const w = world({
       DATALAB_NATS_PASSWORD: GW_PASSWORD,
@@ -176,7 +176,7 @@ describe("NATS with per-gateway permissions", () => {
     expect(g.status().outbox.readings).toBe(5);
   });
 
-  it("a gateway whose reply inbox the permissions do not allow (the shared _INBOX) says so, naming the setting; readings kept", async () => {
+  it("reply inbox not allowed (the shared _INBOX): says so, naming the setting; readings kept", async () => {
     const w = world({ DATALAB_NATS_PASSWORD: GW_PASSWORD, DATALAB_NATS_INBOX_PREFIX: "_INBOX" });
     const g = new Gateway(worldConfig(w), { logger: silentLogger() });
     cleanup.push(() => g.stop());

@@ -90,7 +90,7 @@ describe("NATS unreachable for a while", () => {
 });
 
 describe("outbox full", () => {
-  it("drop_oldest holds: drops are counted, ingest goes on, the file stays under its cap, and space comes back after the drain", async () => {
+  it("drop_oldest holds: drops counted, ingest goes on, file under its cap, space back after the drain", async () => {
     const natsPort = await freePort();
     const w = testWorld();
     const cap = 1 * MiB;

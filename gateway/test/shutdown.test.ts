@@ -59,7 +59,7 @@ describe("SIGTERM", () => {
     expect(JSON.parse(status.stdout)).toMatchObject({ online: false, outbox: { readings: 0, inflight: null } });
   });
 
-  it("with the uplink down: gives up the last drain at its deadline, exits 0, and the readings wait in the file", async () => {
+  it("uplink down: gives up the last drain at its deadline, exits 0, and the readings wait in the file", async () => {
     const deadPort = await freePort();
     const w = testWorld({ DATALAB_NATS_URL: `nats://127.0.0.1:${deadPort}`, DATALAB_SHUTDOWN_DRAIN_MS: "1000" });
     cleanup.push(() => rmSync(w.dataDir, { recursive: true, force: true }));
