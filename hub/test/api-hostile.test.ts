@@ -175,93 +175,104 @@ describe("parameters that reached PostgreSQL", () => {
 });
 
 describe("API pool exhausted", () => {
-  it("answers 503 with Retry-After within the queue wait, not 500 after 10 s; one client leaves a connection for others; serves again once it frees", async () => {
-    // Slow queries: a lock makes the sensors query wait inside PostgreSQL.
-    const locker = new pg.Client({ connectionString: db.url });
-    await locker.connect();
-    await locker.query("BEGIN");
-    await locker.query("LOCK TABLE sensors IN ACCESS EXCLUSIVE MODE");
-    const busyBefore = await metricValue(hub.metrics.registry, "datalab_hub_api_busy_total");
-    const t0 = Date.now();
-    const answers = Array.from({ length: 20 }, () =>
-      call("/api/sensors").then((r) => ({ ...r, after: Date.now() - t0 })),
-    );
-    const settled: (Answer & { after: number })[] = [];
-    for (const a of answers) void a.then((r) => settled.push(r));
-    // One client gets all connections but one (of two: one); its other 19 requests are refused while the lock stands.
-    await waitFor(() => settled.length >= 19, "19 requests to be refused", 20_000);
-    expect(settled.every((r) => r.status === 503)).toBe(true);
-    for (const r of settled) {
-      expect(r.headers["retry-after"]).toBe("5");
-      expect(JSON.parse(r.body).error).toMatch(
-        /busy: the 2 API database connections \(DATALAB_API_POOL_SIZE\) are in use/,
+  it(
+    "answers 503 with Retry-After within the queue wait, not 500 after 10 s; one client leaves a connection for " +
+      "others; serves again once it frees",
+    async () => {
+      // Slow queries: a lock makes the sensors query wait inside PostgreSQL.
+      const locker = new pg.Client({ connectionString: db.url });
+      await locker.connect();
+      await locker.query("BEGIN");
+      await locker.query("LOCK TABLE sensors IN ACCESS EXCLUSIVE MODE");
+      const busyBefore = await metricValue(hub.metrics.registry, "datalab_hub_api_busy_total");
+      const t0 = Date.now();
+      const answers = Array.from({ length: 20 }, () =>
+        call("/api/sensors").then((r) => ({ ...r, after: Date.now() - t0 })),
       );
-      expect(r.after).toBeLessThan(8_000);
-    }
-    expect((await metricValue(hub.metrics.registry, "datalab_hub_api_busy_total")) - busyBefore).toBe(19);
-    // Another client still gets the connection the first one could not take.
-    const other = await call("/api/readings?sensor=none&metric=temperature", { from: "127.0.0.2" });
-    expect(other.status, other.body).toBe(404); // answered from the database: no such series
-    expect(settled.length).toBe(19);
-    await locker.query("COMMIT");
-    await locker.end();
-    const all = await Promise.all(answers);
-    expect(all.filter((r) => r.status === 200)).toHaveLength(1);
-    expect((await call("/api/sensors")).status).toBe(200);
-  });
+      const settled: (Answer & { after: number })[] = [];
+      for (const a of answers) void a.then((r) => settled.push(r));
+      // One client gets all connections but one (of two: one); its other 19 requests are refused while the lock stands.
+      await waitFor(() => settled.length >= 19, "19 requests to be refused", 20_000);
+      expect(settled.every((r) => r.status === 503)).toBe(true);
+      for (const r of settled) {
+        expect(r.headers["retry-after"]).toBe("5");
+        expect(JSON.parse(r.body).error).toMatch(
+          /busy: the 2 API database connections \(DATALAB_API_POOL_SIZE\) are in use/,
+        );
+        expect(r.after).toBeLessThan(8_000);
+      }
+      expect((await metricValue(hub.metrics.registry, "datalab_hub_api_busy_total")) - busyBefore).toBe(19);
+      // Another client still gets the connection the first one could not take.
+      const other = await call("/api/readings?sensor=none&metric=temperature", { from: "127.0.0.2" });
+      expect(other.status, other.body).toBe(404); // answered from the database: no such series
+      expect(settled.length).toBe(19);
+      await locker.query("COMMIT");
+      await locker.end();
+      const all = await Promise.all(answers);
+      expect(all.filter((r) => r.status === 200)).toHaveLength(1);
+      expect((await call("/api/sensors")).status).toBe(200);
+    },
+  );
 });
 
 describe("live stream", () => {
-  it("limits streams per client address: a third from one address gets 503, another address still gets a stream", async () => {
-    const open: (() => void)[] = [];
-    try {
-      for (let i = 0; i < 2; i++) {
-        const s = await call("/api/live", { keepOpen: true });
-        expect(s.status).toBe(200);
-        open.push(s.close);
+  it(
+    "limits streams per client address: a third from one " + "address gets 503, another address still gets a stream",
+    async () => {
+      const open: (() => void)[] = [];
+      try {
+        for (let i = 0; i < 2; i++) {
+          const s = await call("/api/live", { keepOpen: true });
+          expect(s.status).toBe(200);
+          open.push(s.close);
+        }
+        const third = await call("/api/live", { keepOpen: true });
+        expect(third.status).toBe(503);
+        expect(third.headers["retry-after"]).toBe("10");
+        expect(JSON.parse(third.body).error).toMatch(/DATALAB_LIVE_MAX_CLIENTS_PER_ADDRESS/);
+        expect(
+          await metricValue(hub.metrics.registry, "datalab_hub_live_refused_total", { reason: "per_address" }),
+        ).toBe(1);
+        const other = await call("/api/live", { keepOpen: true, from: "127.0.0.2" });
+        expect(other.status).toBe(200);
+        open.push(other.close);
+      } finally {
+        for (const c of open) c();
       }
-      const third = await call("/api/live", { keepOpen: true });
-      expect(third.status).toBe(503);
-      expect(third.headers["retry-after"]).toBe("10");
-      expect(JSON.parse(third.body).error).toMatch(/DATALAB_LIVE_MAX_CLIENTS_PER_ADDRESS/);
-      expect(await metricValue(hub.metrics.registry, "datalab_hub_live_refused_total", { reason: "per_address" })).toBe(
-        1,
+      // Closing frees the address's slots.
+      await waitFor(
+        async () => (await call("/api/live", { keepOpen: true }).then((s) => (s.close(), s.status))) === 200,
+        "a slot to free after the streams closed",
       );
-      const other = await call("/api/live", { keepOpen: true, from: "127.0.0.2" });
-      expect(other.status).toBe(200);
-      open.push(other.close);
-    } finally {
-      for (const c of open) c();
-    }
-    // Closing frees the address's slots.
-    await waitFor(
-      async () => (await call("/api/live", { keepOpen: true }).then((s) => (s.close(), s.status))) === 200,
-      "a slot to free after the streams closed",
-    );
-  });
+    },
+  );
 });
 
 describe("/login", () => {
   const form = (token: string) => new URLSearchParams({ token }).toString();
 
-  it("answers 429 with Retry-After after 3 wrong tokens from one address, even for the right one; another address still logs in", async () => {
-    for (let i = 0; i < 3; i++)
-      expect((await call("/login", { method: "POST", body: form(`wrong-${i}`), token: false })).status).toBe(401);
-    const limited = await call("/login", { method: "POST", body: form(TOKEN), token: false });
-    expect(limited.status).toBe(429);
-    expect(Number(limited.headers["retry-after"])).toBeGreaterThan(0);
-    expect(Number(limited.headers["retry-after"])).toBeLessThanOrEqual(60);
-    expect(limited.headers["set-cookie"]).toBeUndefined();
-    expect(limited.body).toMatch(/Too many wrong tokens/);
-    const other = await call("/login", { method: "POST", body: form(TOKEN), token: false, from: "127.0.0.2" });
-    expect(other.status).toBe(303);
-    expect(await metricValue(hub.metrics.registry, "datalab_hub_login_refused_total", { result: "wrong_token" })).toBe(
-      3,
-    );
-    expect(await metricValue(hub.metrics.registry, "datalab_hub_login_refused_total", { result: "rate_limited" })).toBe(
-      1,
-    );
-  });
+  it(
+    "answers 429 with Retry-After after 3 wrong tokens from one address, even for the right one; another address " +
+      "still logs in",
+    async () => {
+      for (let i = 0; i < 3; i++)
+        expect((await call("/login", { method: "POST", body: form(`wrong-${i}`), token: false })).status).toBe(401);
+      const limited = await call("/login", { method: "POST", body: form(TOKEN), token: false });
+      expect(limited.status).toBe(429);
+      expect(Number(limited.headers["retry-after"])).toBeGreaterThan(0);
+      expect(Number(limited.headers["retry-after"])).toBeLessThanOrEqual(60);
+      expect(limited.headers["set-cookie"]).toBeUndefined();
+      expect(limited.body).toMatch(/Too many wrong tokens/);
+      const other = await call("/login", { method: "POST", body: form(TOKEN), token: false, from: "127.0.0.2" });
+      expect(other.status).toBe(303);
+      expect(
+        await metricValue(hub.metrics.registry, "datalab_hub_login_refused_total", { result: "wrong_token" }),
+      ).toBe(3);
+      expect(
+        await metricValue(hub.metrics.registry, "datalab_hub_login_refused_total", { result: "rate_limited" }),
+      ).toBe(1);
+    },
+  );
 
   it("forgets an address's failures after the window, and tracks a bounded number of addresses", () => {
     let t = 0;

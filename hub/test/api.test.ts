@@ -148,7 +148,7 @@ describe("query API on data from the real pipeline", () => {
   });
 
   for (const bucket of ["60s", "7m", "1h"]) {
-    it(`aggregates into ${bucket} buckets in the database, matching independent SQL and the published values`, async () => {
+    it(`aggregates into ${bucket} buckets in the database, matching independent SQL and published values`, async () => {
       const bucketMs = { "60s": 60_000, "7m": 420_000, "1h": 3_600_000 }[bucket]!;
       // A range whose ends cut through buckets.
       const from = T0 + 3 * STEP_MS + 5_000;
@@ -160,7 +160,8 @@ describe("query API on data from the real pipeline", () => {
       expect(body.bucketMs).toBe(bucketMs);
 
       const sql = await db.pool.query<{ b: string; mn: number; mx: number; av: number; n: string }>(
-        `SELECT floor(extract(epoch FROM ts) * 1000 / $5) * $5 AS b, min(value) AS mn, max(value) AS mx, avg(value) AS av, count(*) AS n
+        `SELECT floor(extract(epoch FROM ts) * 1000 / $5) * $5 AS b,
+                  min(value) AS mn, max(value) AS mx, avg(value) AS av, count(*) AS n
            FROM readings
           WHERE sensor_id = $1 AND metric = $2 AND ts >= to_timestamp($3 / 1000.0) AND ts < to_timestamp($4 / 1000.0)
           GROUP BY 1 ORDER BY 1`,
@@ -195,7 +196,9 @@ describe("query API on data from the real pipeline", () => {
   it("answers several sensors and metrics in one request, each series as asked alone, averages rounded", async () => {
     const from = T0;
     const to = T0 + N_A * STEP_MS;
-    const both = `sensor=${encodeURIComponent(A)}&sensor=${encodeURIComponent(B)}&metric=temperature&metric=humidity&metric=pressure&from=${from}&to=${to}`;
+    const both =
+      `sensor=${encodeURIComponent(A)}&sensor=${encodeURIComponent(B)}` +
+      `&metric=temperature&metric=humidity&metric=pressure&from=${from}&to=${to}`;
     const { status, body } = await get(`/api/readings?${both}&bucket=1h`);
     expect(status).toBe(200);
     expect(body.series.map((s: any) => `${s.sensor}/${s.metric}`)).toEqual([
@@ -232,37 +235,45 @@ describe("query API on data from the real pipeline", () => {
     expect(raw.body.series[2].receivedAt.every((t: number) => t >= raw.body.series[2].ts[0])).toBe(true);
   });
 
-  it("answers CSV that pandas opens with the right columns, raw (format=csv) and bucketed (Accept: text/csv)", async () => {
-    const q = `sensor=${encodeURIComponent(A)}&sensor=${encodeURIComponent(B)}&metric=temperature&from=${T0}&to=${T0 + N_A * STEP_MS}`;
-    const head = await fetch(`${base}/api/readings?${q}&format=csv`);
-    expect(head.headers.get("content-type")).toBe("text/csv; charset=utf-8");
-    await head.text();
-    const py = [
-      "import json, sys, pandas as pd",
-      "raw = pd.read_csv(sys.argv[1], parse_dates=['time', 'received_at'])",
-      "b = pd.read_csv(sys.argv[2], parse_dates=['time'], storage_options={'Accept': 'text/csv'})",
-      "print(json.dumps({'raw': list(raw.columns), 'rawRows': len(raw), 'bCols': list(b.columns), 'bRows': len(b), 'bCount': int(b['count'].sum()),",
-      "  'sensors': sorted(raw['sensor_id'].unique().tolist()), 'tz': str(raw['time'].dt.tz), 'first': float(raw['value'].iloc[0]), 'units': raw['unit'].unique().tolist()}))",
-    ].join("\n");
-    const { stdout } = await execFileAsync(
-      "/usr/bin/python3",
-      ["-c", py, `${base}/api/readings?${q}&format=csv`, `${base}/api/readings?${q}&bucket=1h`],
-      { timeout: 60_000 },
-    );
-    const r = JSON.parse(stdout);
-    expect(r.raw).toEqual(["time", "sensor_id", "metric", "value", "unit", "received_at"]);
-    expect(r.rawRows).toBe(N_A + N_B);
-    expect(r.sensors).toEqual([A, B].sort());
-    expect(r.tz).toBe("UTC");
-    expect(r.first).toBe(published[0]!.temperature);
-    expect(r.units).toEqual(["Cel"]);
-    expect(r.bCols).toEqual(["time", "sensor_id", "metric", "min", "avg", "max", "count", "unit"]);
-    expect(r.bCount).toBe(N_A + N_B);
-  });
+  it(
+    "answers CSV that pandas opens with the right columns, " + "raw (format=csv) and bucketed (Accept: text/csv)",
+    async () => {
+      const q =
+        `sensor=${encodeURIComponent(A)}&sensor=${encodeURIComponent(B)}` +
+        `&metric=temperature&from=${T0}&to=${T0 + N_A * STEP_MS}`;
+      const head = await fetch(`${base}/api/readings?${q}&format=csv`);
+      expect(head.headers.get("content-type")).toBe("text/csv; charset=utf-8");
+      await head.text();
+      const py = [
+        "import json, sys, pandas as pd",
+        "raw = pd.read_csv(sys.argv[1], parse_dates=['time', 'received_at'])",
+        "b = pd.read_csv(sys.argv[2], parse_dates=['time'], storage_options={'Accept': 'text/csv'})",
+        "print(json.dumps({'raw': list(raw.columns), 'rawRows': len(raw), 'bCols': list(b.columns), 'bRows': len(b), " +
+          "'bCount': int(b['count'].sum()),",
+        "  'sensors': sorted(raw['sensor_id'].unique().tolist()), 'tz': str(raw['time'].dt.tz), 'first': " +
+          "float(raw['value'].iloc[0]), 'units': raw['unit'].unique().tolist()}))",
+      ].join("\n");
+      const { stdout } = await execFileAsync(
+        "/usr/bin/python3",
+        ["-c", py, `${base}/api/readings?${q}&format=csv`, `${base}/api/readings?${q}&bucket=1h`],
+        { timeout: 60_000 },
+      );
+      const r = JSON.parse(stdout);
+      expect(r.raw).toEqual(["time", "sensor_id", "metric", "value", "unit", "received_at"]);
+      expect(r.rawRows).toBe(N_A + N_B);
+      expect(r.sensors).toEqual([A, B].sort());
+      expect(r.tz).toBe("UTC");
+      expect(r.first).toBe(published[0]!.temperature);
+      expect(r.units).toEqual(["Cel"]);
+      expect(r.bCols).toEqual(["time", "sensor_id", "metric", "min", "avg", "max", "count", "unit"]);
+      expect(r.bCount).toBe(N_A + N_B);
+    },
+  );
 
   it("gives sparklines for several sensors in one answer", async () => {
     const { status, body } = await get(
-      `/api/sparklines?from=${T0}&to=${T0 + N_A * STEP_MS}&points=20&metric=temperature&sensor=${encodeURIComponent(A)}&sensor=${encodeURIComponent(B)}`,
+      `/api/sparklines?from=${T0}&to=${T0 + N_A * STEP_MS}&points=20&metric=temperature` +
+        `&sensor=${encodeURIComponent(A)}&sensor=${encodeURIComponent(B)}`,
     );
     expect(status).toBe(200);
     expect(body.series.map((s: any) => s.sensorId)).toEqual([A, B]);
@@ -278,21 +289,24 @@ describe("query API on data from the real pipeline", () => {
     }
   });
 
-  it("shows the gateway with what the hub knows, and nulls for what a gateway without health reports does not tell", async () => {
-    const { status, body } = await get("/api/gateways");
-    expect(status).toBe(200);
-    const g = body.gateways.find((x: any) => x.gatewayId === gatewayId);
-    expect(g).toBeDefined();
-    expect(g.online).toBe(true);
-    expect(g.sensors).toBe(2);
-    expect(g.lastBatch.lastSeq).toBeGreaterThanOrEqual(g.lastBatch.firstSeq);
-    expect(g.lastBatch.readings).toBeGreaterThan(0);
-    expect(Date.now() - g.lastBatchAt).toBeLessThan(120_000);
-    expect(g.deliveryLagMs).toBeGreaterThanOrEqual(0);
-    expect(g.backlog).toEqual({ readings: null, bytes: null, oldestAt: null });
-    expect(g.quarantine).toBeNull();
-    expect(body.onlineWindowMs).toBe(120_000);
-  });
+  it(
+    "shows the gateway with what the hub knows, and nulls " + "for what a gateway without health reports does not tell",
+    async () => {
+      const { status, body } = await get("/api/gateways");
+      expect(status).toBe(200);
+      const g = body.gateways.find((x: any) => x.gatewayId === gatewayId);
+      expect(g).toBeDefined();
+      expect(g.online).toBe(true);
+      expect(g.sensors).toBe(2);
+      expect(g.lastBatch.lastSeq).toBeGreaterThanOrEqual(g.lastBatch.firstSeq);
+      expect(g.lastBatch.readings).toBeGreaterThan(0);
+      expect(Date.now() - g.lastBatchAt).toBeLessThan(120_000);
+      expect(g.deliveryLagMs).toBeGreaterThanOrEqual(0);
+      expect(g.backlog).toEqual({ readings: null, bytes: null, oldestAt: null });
+      expect(g.quarantine).toBeNull();
+      expect(body.onlineWindowMs).toBe(120_000);
+    },
+  );
 
   describe("refuses bad input with a 400 naming the parameter", () => {
     const cases: [string, string, RegExp][] = [

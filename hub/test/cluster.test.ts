@@ -106,11 +106,13 @@ describe("three-node NATS cluster, one node killed mid-flood", () => {
           const s = await jsm.streams.info(hub.subjects.stream).catch((e: Error) => e.message);
           const act = (
             await db.pool.query(
-              "SELECT pid, state, wait_event_type, wait_event, left(query, 60) AS q, now() - xact_start AS age FROM pg_stat_activity WHERE datname = current_database()",
+              "SELECT pid, state, wait_event_type, wait_event, left(query, 60) AS q, now() - xact_start AS age FROM " +
+                "pg_stat_activity WHERE datname = current_database()",
             )
           ).rows;
           throw new Error(
-            `${err.message}: ${await count(db)} of ${expected}; consumer ${JSON.stringify(c)}; stream ${JSON.stringify(s)}; hub ${JSON.stringify(hub.status())}; pg ${JSON.stringify(act)}`,
+            `${err.message}: ${await count(db)} of ${expected}; consumer ${JSON.stringify(c)}; stream ` +
+              `${JSON.stringify(s)}; hub ${JSON.stringify(hub.status())}; pg ${JSON.stringify(act)}`,
           );
         },
       );
@@ -134,7 +136,7 @@ describe("three-node NATS cluster, one node killed mid-flood", () => {
         250,
       );
       expect(await metricValue(metrics.registry, "datalab_hub_dead_letters_total")).toBe(0);
-      // Headroom over vitest's 60 s for a loaded CI machine; a normal run takes about 15 s.
+      // Headroom over vitest's 60 s for a loaded CI machine.
     },
     90_000 * TIME_SCALE,
   );

@@ -56,7 +56,8 @@ beforeAll(async () => {
   // Fail, not skip: CI must install Debian's `chromium` package for this test.
   if (!existsSync(CHROMIUM))
     throw new Error(
-      `Chromium is not installed at ${CHROMIUM}: the dashboard test needs Debian's package (apt-get install -y chromium)`,
+      `Chromium is not installed at ${CHROMIUM}: the dashboard test needs Debian's package (apt-get install -y ` +
+        `chromium)`,
     );
   // Health reports off, so the gateway panel's backlog cell is the "not reported" dash.
   pipeline = await startPipeline({ id, gatewayId, gatewayEnv: { DATALAB_REPORT_INTERVAL_MS: "0" } });

@@ -62,85 +62,104 @@ describe("dead letters", () => {
     await db?.drop();
   });
 
-  it("an undecodable batch and one claiming another gateway are dead-lettered at once; the batches behind them land", async () => {
-    const s = hub.subjects;
-    const [good1, ...rest] = makeBatches(gw, "i1", 5, 10);
-    await publishBatches(nc, s, [good1!]);
-    await nc.publish(s.readings(gw), new TextEncoder().encode("{not json"));
-    const impostor = makeBatch({ gatewayId: "someone-else", instance: "i9", firstSeq: 1, messages: 2 });
-    await publishBatches(nc, s, [impostor], { subject: s.readings(gw) });
-    await publishBatches(nc, s, rest);
-    const good = totalReadings([good1!, ...rest]);
-    await waitFor(async () => (await readingsIn()) === good, "the good batches in Postgres");
-    await waitFor(async () => (await dl("not_json")) === 1 && (await dl("gateway_mismatch")) === 1, "two dead letters");
-    const letters = await listDeadLetters(nc, s, { sink: "postgres" });
-    expect(letters.map((d) => d.reason)).toEqual(["not_json", "gateway_mismatch"]);
-    expect(letters[0]).toMatchObject({ sink: "postgres", subject: s.readings(gw), size: 9, attempts: 1 });
-    expect(letters[1]!.error).toMatch(/claims gateway "someone-else"/);
-    // Nothing of the impostor's reached the table.
-    expect(Number((await db.pool.query("SELECT count(*) AS n FROM readings WHERE instance = 'i9'")).rows[0].n)).toBe(0);
-  });
+  it(
+    "an undecodable batch and one claiming another gateway " +
+      "are dead-lettered at once; the batches behind them land",
+    async () => {
+      const s = hub.subjects;
+      const [good1, ...rest] = makeBatches(gw, "i1", 5, 10);
+      await publishBatches(nc, s, [good1!]);
+      await nc.publish(s.readings(gw), new TextEncoder().encode("{not json"));
+      const impostor = makeBatch({ gatewayId: "someone-else", instance: "i9", firstSeq: 1, messages: 2 });
+      await publishBatches(nc, s, [impostor], { subject: s.readings(gw) });
+      await publishBatches(nc, s, rest);
+      const good = totalReadings([good1!, ...rest]);
+      await waitFor(async () => (await readingsIn()) === good, "the good batches in Postgres");
+      await waitFor(
+        async () => (await dl("not_json")) === 1 && (await dl("gateway_mismatch")) === 1,
+        "two dead letters",
+      );
+      const letters = await listDeadLetters(nc, s, { sink: "postgres" });
+      expect(letters.map((d) => d.reason)).toEqual(["not_json", "gateway_mismatch"]);
+      expect(letters[0]).toMatchObject({ sink: "postgres", subject: s.readings(gw), size: 9, attempts: 1 });
+      expect(letters[1]!.error).toMatch(/claims gateway "someone-else"/);
+      // Nothing of the impostor's reached the table.
+      expect(Number((await db.pool.query("SELECT count(*) AS n FROM readings WHERE instance = 'i9'")).rows[0].n)).toBe(
+        0,
+      );
+    },
+  );
 
-  it("a batch the sink refuses is retried with backoff and dead-lettered after DATALAB_MAX_DELIVER refusals, without blocking", async () => {
-    const s = hub.subjects;
-    const before = await readingsIn();
-    const refused = makeBatch({ gatewayId: gw, instance: "i2", firstSeq: 1, messages: 3, metricsPerMessage: 1 });
-    for (const m of refused.batch.messages) for (const r of m.readings) r.value = -5000;
-    const refusedData = { ...refused, data: new TextEncoder().encode(JSON.stringify(refused.batch)) };
-    const behind = makeBatches(gw, "i3", 5, 10);
-    await publishBatches(nc, s, [refusedData, ...behind]);
-    await waitFor(
-      async () => (await readingsIn()) === before + totalReadings(behind),
-      "the batches behind the refused one",
-    );
-    // With retries 0.5 s, 1 s, 2 s apart, the refused batch is still being retried now:
-    // the ones behind it did not wait for it.
-    expect(await dl("sink_rejected")).toBe(0);
-    await waitFor(async () => (await dl("sink_rejected")) === 1, "the refused batch dead-lettered");
-    const [letter] = await listDeadLetters(nc, s, { reason: "sink_rejected" });
-    expect(letter).toMatchObject({ sink: "postgres", attempts: 4, subject: s.readings(gw), msgId: refused.msgId });
-    expect(letter!.error).toMatch(/value_sane/);
-    expect(
-      await metricValue(metrics.registry, "datalab_hub_write_errors_total", { sink: "postgres", kind: "rejected" }),
-    ).toBe(4);
-    expect(
-      await metricValue(metrics.registry, "datalab_hub_write_errors_total", { sink: "postgres", kind: "unavailable" }),
-    ).toBe(0);
-    // Acked or terminated: nothing of it stays pending (on 2.9 a "+TERM reason" would have).
-    await waitFor(async () => {
-      const ci = await (await jetstreamManager(nc)).consumers.info(s.stream, "postgres-sink");
-      return ci.num_ack_pending === 0 && ci.num_pending === 0;
-    }, "consumer fully acked");
-  });
+  it(
+    "a batch the sink refuses is retried with backoff and dead-lettered after DATALAB_MAX_DELIVER refusals, " +
+      "without blocking",
+    async () => {
+      const s = hub.subjects;
+      const before = await readingsIn();
+      const refused = makeBatch({ gatewayId: gw, instance: "i2", firstSeq: 1, messages: 3, metricsPerMessage: 1 });
+      for (const m of refused.batch.messages) for (const r of m.readings) r.value = -5000;
+      const refusedData = { ...refused, data: new TextEncoder().encode(JSON.stringify(refused.batch)) };
+      const behind = makeBatches(gw, "i3", 5, 10);
+      await publishBatches(nc, s, [refusedData, ...behind]);
+      await waitFor(
+        async () => (await readingsIn()) === before + totalReadings(behind),
+        "the batches behind the refused one",
+      );
+      // With retries 0.5 s, 1 s, 2 s apart, the refused batch is still being retried now:
+      // the ones behind it did not wait for it.
+      expect(await dl("sink_rejected")).toBe(0);
+      await waitFor(async () => (await dl("sink_rejected")) === 1, "the refused batch dead-lettered");
+      const [letter] = await listDeadLetters(nc, s, { reason: "sink_rejected" });
+      expect(letter).toMatchObject({ sink: "postgres", attempts: 4, subject: s.readings(gw), msgId: refused.msgId });
+      expect(letter!.error).toMatch(/value_sane/);
+      expect(
+        await metricValue(metrics.registry, "datalab_hub_write_errors_total", { sink: "postgres", kind: "rejected" }),
+      ).toBe(4);
+      expect(
+        await metricValue(metrics.registry, "datalab_hub_write_errors_total", {
+          sink: "postgres",
+          kind: "unavailable",
+        }),
+      ).toBe(0);
+      // Acked or terminated: nothing of it stays pending (on 2.9 a "+TERM reason" would have).
+      await waitFor(async () => {
+        const ci = await (await jetstreamManager(nc)).consumers.info(s.stream, "postgres-sink");
+        return ci.num_ack_pending === 0 && ci.num_pending === 0;
+      }, "consumer fully acked");
+    },
+  );
 
-  it("pnpm hub status and dead-letters report it; --replay after the fix writes the batch and removes the letter", async () => {
-    const s = hub.subjects;
-    const status = await cli("status", "--json");
-    expect(status.code, status.stderr).toBe(0);
-    const report = JSON.parse(status.stdout);
-    expect(report.consumers).toEqual([expect.objectContaining({ sink: "postgres", exists: true, lag: 0 })]);
-    expect(report.deadLetters).toEqual({ total: 3, bySink: { postgres: 3 } });
-    expect(report.postgres.reachable).toBe(true);
-    expect(Date.now() - Date.parse(report.postgres.lastWriteAt)).toBeLessThan(60_000);
-    expect(report.postgres.gateways[0]).toMatchObject({ gatewayId: gw });
+  it(
+    "pnpm hub status and dead-letters report it; --replay " + "after the fix writes the batch and removes the letter",
+    async () => {
+      const s = hub.subjects;
+      const status = await cli("status", "--json");
+      expect(status.code, status.stderr).toBe(0);
+      const report = JSON.parse(status.stdout);
+      expect(report.consumers).toEqual([expect.objectContaining({ sink: "postgres", exists: true, lag: 0 })]);
+      expect(report.deadLetters).toEqual({ total: 3, bySink: { postgres: 3 } });
+      expect(report.postgres.reachable).toBe(true);
+      expect(Date.now() - Date.parse(report.postgres.lastWriteAt)).toBeLessThan(60_000);
+      expect(report.postgres.gateways[0]).toMatchObject({ gatewayId: gw });
 
-    const list = await cli("dead-letters");
-    expect(list.code, list.stderr).toBe(0);
-    for (const reason of ["not_json", "gateway_mismatch", "sink_rejected"]) expect(list.stdout).toContain(reason);
-    expect(list.stdout).toContain(s.readings(gw));
+      const list = await cli("dead-letters");
+      expect(list.code, list.stderr).toBe(0);
+      for (const reason of ["not_json", "gateway_mismatch", "sink_rejected"]) expect(list.stdout).toContain(reason);
+      expect(list.stdout).toContain(s.readings(gw));
 
-    await db.pool.query("ALTER TABLE readings DROP CONSTRAINT value_sane");
-    const before = await readingsIn();
-    const replay = await cli("dead-letters", "--replay", "--reason", "sink_rejected");
-    expect(replay.code, replay.stderr + replay.stdout).toBe(0);
-    expect(replay.stdout).toContain("1 replayed, 0 failed");
-    await waitFor(async () => (await readingsIn()) === before + 3, "the replayed batch in Postgres");
-    expect(Number((await db.pool.query("SELECT count(*) AS n FROM readings WHERE value = -5000")).rows[0].n)).toBe(3);
-    // The letter is gone, the two undecodable ones stay.
-    expect((await listDeadLetters(nc, s)).map((d) => d.reason)).toEqual(["not_json", "gateway_mismatch"]);
-    // It went back under a new Nats-Msg-Id: the original one would have been dropped as a
-    // duplicate inside the stream's duplicate window.
-    const last = await (await jetstreamManager(nc)).streams.getMessage(s.stream, { last_by_subj: s.readings(gw) });
-    expect(last?.header.get("Nats-Msg-Id")).toMatch(/:replay:\d+$/);
-  });
+      await db.pool.query("ALTER TABLE readings DROP CONSTRAINT value_sane");
+      const before = await readingsIn();
+      const replay = await cli("dead-letters", "--replay", "--reason", "sink_rejected");
+      expect(replay.code, replay.stderr + replay.stdout).toBe(0);
+      expect(replay.stdout).toContain("1 replayed, 0 failed");
+      await waitFor(async () => (await readingsIn()) === before + 3, "the replayed batch in Postgres");
+      expect(Number((await db.pool.query("SELECT count(*) AS n FROM readings WHERE value = -5000")).rows[0].n)).toBe(3);
+      // The letter is gone, the two undecodable ones stay.
+      expect((await listDeadLetters(nc, s)).map((d) => d.reason)).toEqual(["not_json", "gateway_mismatch"]);
+      // It went back under a new Nats-Msg-Id: the original one would have been dropped as a
+      // duplicate inside the stream's duplicate window.
+      const last = await (await jetstreamManager(nc)).streams.getMessage(s.stream, { last_by_subj: s.readings(gw) });
+      expect(last?.header.get("Nats-Msg-Id")).toMatch(/:replay:\d+$/);
+    },
+  );
 });

@@ -99,70 +99,81 @@ describe("a poison message in a batch", () => {
     },
   );
 
-  it("a message Postgres refuses is found by halving the batch: the rest land at once, the poison is dead-lettered alone after DATALAB_MAX_DELIVER refusals, and its replay after the fix lands it", async () => {
-    // A rule the sink enforces and the contract does not know: what a database may refuse.
-    await db.pool.query("ALTER TABLE readings ADD CONSTRAINT value_sane CHECK (value > -1000)");
-    const b = withPoison("isink", (m) => void (m.readings[1]!.value = -5000));
-    await publishBatches(nc, hub.subjects, [b]);
-    await waitFor(async () => (await count("instance = 'isink'")) === 38, "the 38 other readings in Postgres");
-    await waitFor(async () => (await dl("sink_rejected")) === 1, "the poison dead-lettered after its refusals");
-    const [letter] = await listDeadLetters(nc, hub.subjects, { sink: "postgres", reason: "sink_rejected" });
-    expect(letter).toMatchObject({ message: 7, attempts: 3, msgId: b.msgId });
-    expect(letter!.error).toMatch(/value_sane/);
-    expect(
-      (JSON.parse(Buffer.from(letter!.data).toString("utf8")) as Batch).messages.map((m) =>
-        m.readings.map((r) => r.seq),
-      ),
-    ).toEqual([[15, 16]]);
-    await waitFor(async () => {
-      const ci = await (await jetstreamManager(nc)).consumers.info(hub.subjects.stream, "postgres-sink");
-      return ci.num_ack_pending === 0 && ci.num_pending === 0;
-    }, "the batch acked");
+  it(
+    "a message Postgres refuses is found by halving the batch: the rest land at once, the poison is dead-lettered " +
+      "alone after DATALAB_MAX_DELIVER refusals, and its replay after the fix lands it",
+    async () => {
+      // A rule the sink enforces and the contract does not know: what a database may refuse.
+      await db.pool.query("ALTER TABLE readings ADD CONSTRAINT value_sane CHECK (value > -1000)");
+      const b = withPoison("isink", (m) => void (m.readings[1]!.value = -5000));
+      await publishBatches(nc, hub.subjects, [b]);
+      await waitFor(async () => (await count("instance = 'isink'")) === 38, "the 38 other readings in Postgres");
+      await waitFor(async () => (await dl("sink_rejected")) === 1, "the poison dead-lettered after its refusals");
+      const [letter] = await listDeadLetters(nc, hub.subjects, { sink: "postgres", reason: "sink_rejected" });
+      expect(letter).toMatchObject({ message: 7, attempts: 3, msgId: b.msgId });
+      expect(letter!.error).toMatch(/value_sane/);
+      expect(
+        (JSON.parse(Buffer.from(letter!.data).toString("utf8")) as Batch).messages.map((m) =>
+          m.readings.map((r) => r.seq),
+        ),
+      ).toEqual([[15, 16]]);
+      await waitFor(async () => {
+        const ci = await (await jetstreamManager(nc)).consumers.info(hub.subjects.stream, "postgres-sink");
+        return ci.num_ack_pending === 0 && ci.num_pending === 0;
+      }, "the batch acked");
 
-    await db.pool.query("ALTER TABLE readings DROP CONSTRAINT value_sane");
-    const results = await replayDeadLetters(nc, hub.subjects, [letter!]);
-    expect(results).toEqual([expect.objectContaining({ ok: true })]);
-    await waitFor(async () => (await count("instance = 'isink'")) === 40, "the replayed message in Postgres");
-    expect(await count("instance = 'isink' AND value = -5000")).toBe(1);
-    expect(await dl("sink_rejected")).toBe(1);
-  });
+      await db.pool.query("ALTER TABLE readings DROP CONSTRAINT value_sane");
+      const results = await replayDeadLetters(nc, hub.subjects, [letter!]);
+      expect(results).toEqual([expect.objectContaining({ ok: true })]);
+      await waitFor(async () => (await count("instance = 'isink'")) === 40, "the replayed message in Postgres");
+      expect(await count("instance = 'isink' AND value = -5000")).toBe(1);
+      expect(await dl("sink_rejected")).toBe(1);
+    },
+  );
 
-  it("a replayed poison that is still invalid comes back to the dead letters alone, and nothing else moves", async () => {
-    const [letter] = await listDeadLetters(nc, hub.subjects, { sink: "postgres", reason: "bad_metric" });
-    const before = await dl("bad_metric");
-    const rows = await count("true");
-    expect(await replayDeadLetters(nc, hub.subjects, [letter!])).toEqual([expect.objectContaining({ ok: true })]);
-    await waitFor(async () => (await dl("bad_metric")) === before + 1, "the replay dead-lettered again");
-    const again = await listDeadLetters(nc, hub.subjects, { sink: "postgres", reason: "bad_metric" });
-    expect(again).toHaveLength(1);
-    expect(again[0]!.message).toBe(0);
-    expect(await count("true")).toBe(rows);
-  });
+  it(
+    "a replayed poison that is still invalid comes back " + "to the dead letters alone, and nothing else moves",
+    async () => {
+      const [letter] = await listDeadLetters(nc, hub.subjects, { sink: "postgres", reason: "bad_metric" });
+      const before = await dl("bad_metric");
+      const rows = await count("true");
+      expect(await replayDeadLetters(nc, hub.subjects, [letter!])).toEqual([expect.objectContaining({ ok: true })]);
+      await waitFor(async () => (await dl("bad_metric")) === before + 1, "the replay dead-lettered again");
+      const again = await listDeadLetters(nc, hub.subjects, { sink: "postgres", reason: "bad_metric" });
+      expect(again).toHaveLength(1);
+      expect(again[0]!.message).toBe(0);
+      expect(await count("true")).toBe(rows);
+    },
+  );
 
-  it("a batch with one message the contract refuses and one the sink refuses: 36 readings land, each poison is dead-lettered alone with its own reason and attempts", async () => {
-    await db.pool.query("ALTER TABLE readings ADD CONSTRAINT value_sane2 CHECK (value > -1000) NOT VALID");
-    try {
-      const [sinkBefore, unitBefore] = [await dl("sink_rejected"), await dl("bad_unit")];
-      const b = makeBatch({ gatewayId: gw, instance: "imixed", firstSeq: 1, messages: 20 });
-      b.batch.messages[2]!.readings[0]!.unit = "\u0000";
-      b.batch.messages[17]!.readings[1]!.value = -5000;
-      await publishBatches(nc, hub.subjects, [{ ...b, data: encodeBatch(b.batch), msgId: batchMsgId(b.batch) }]);
-      await waitFor(async () => (await count("instance = 'imixed'")) === 36, "the 36 other readings in Postgres");
-      await waitFor(
-        async () => (await dl("sink_rejected")) === sinkBefore + 1 && (await dl("bad_unit")) === unitBefore + 1,
-        "both poisons dead-lettered",
-      );
-      const letters = (await listDeadLetters(nc, hub.subjects, { sink: "postgres" })).filter(
-        (d) => JSON.parse(Buffer.from(d.data).toString("utf8")).instance === "imixed",
-      );
-      expect(letters.map((d) => [d.reason, d.message, d.attempts]).sort()).toEqual([
-        ["bad_unit", 2, 1],
-        ["sink_rejected", 17, 3],
-      ]);
-    } finally {
-      await db.pool.query("ALTER TABLE readings DROP CONSTRAINT value_sane2");
-    }
-  });
+  it(
+    "a batch with one message the contract refuses and one the sink refuses: 36 readings land, each poison is " +
+      "dead-lettered alone with its own reason and attempts",
+    async () => {
+      await db.pool.query("ALTER TABLE readings ADD CONSTRAINT value_sane2 CHECK (value > -1000) NOT VALID");
+      try {
+        const [sinkBefore, unitBefore] = [await dl("sink_rejected"), await dl("bad_unit")];
+        const b = makeBatch({ gatewayId: gw, instance: "imixed", firstSeq: 1, messages: 20 });
+        b.batch.messages[2]!.readings[0]!.unit = "\u0000";
+        b.batch.messages[17]!.readings[1]!.value = -5000;
+        await publishBatches(nc, hub.subjects, [{ ...b, data: encodeBatch(b.batch), msgId: batchMsgId(b.batch) }]);
+        await waitFor(async () => (await count("instance = 'imixed'")) === 36, "the 36 other readings in Postgres");
+        await waitFor(
+          async () => (await dl("sink_rejected")) === sinkBefore + 1 && (await dl("bad_unit")) === unitBefore + 1,
+          "both poisons dead-lettered",
+        );
+        const letters = (await listDeadLetters(nc, hub.subjects, { sink: "postgres" })).filter(
+          (d) => JSON.parse(Buffer.from(d.data).toString("utf8")).instance === "imixed",
+        );
+        expect(letters.map((d) => [d.reason, d.message, d.attempts]).sort()).toEqual([
+          ["bad_unit", 2, 1],
+          ["sink_rejected", 17, 3],
+        ]);
+      } finally {
+        await db.pool.query("ALTER TABLE readings DROP CONSTRAINT value_sane2");
+      }
+    },
+  );
 });
 
 describe("a poison message in a batch handed over in-process (the demo's direct intake)", () => {

@@ -45,150 +45,175 @@ describe("PostgreSQL schema and sink", () => {
     expect(await count(db, "SELECT count(*) AS n FROM schema_migrations")).toBe(versions.length);
   });
 
-  it("sensors and gateways are written before the batch counts as written, and converge whatever the order of batches", async () => {
-    const [b1, b2, b3] = makeBatches("gwsum", "instA", 3, 6, 2);
-    // Out of order and one redelivered: the rows must end as if applied in order, once.
-    for (const b of [b2!, b3!, b1!, b3!]) await sink.write(sinkBatch(b));
-    const all = [b1!, b2!, b3!].flatMap((b) => sinkBatch(b).readings);
-    const gw = (await db.pool.query("SELECT * FROM gateways WHERE gateway_id = 'gwsum'")).rows[0];
-    expect(gw).toMatchObject({
-      last_instance: "instA",
-      last_batch_readings: 12,
-      last_batch_messages: 6,
-      last_batch_bytes: b3!.data.byteLength,
-      backlog_readings: null,
-      health: null,
-    });
-    expect(Number(gw.last_batch_seq)).toBe(b3!.batch.lastSeq);
-    expect(Number(gw.last_batch_first_seq)).toBe(b3!.batch.firstSeq);
-    expect(gw.last_batch_sent_at.getTime()).toBe(b3!.batch.sentAt);
-    expect(gw.first_batch_at.getTime()).toBeLessThanOrEqual(gw.last_batch_at.getTime());
+  it(
+    "sensors and gateways are written before the batch counts as written, and converge whatever the order of " +
+      "batches",
+    async () => {
+      const [b1, b2, b3] = makeBatches("gwsum", "instA", 3, 6, 2);
+      // Out of order and one redelivered: the rows must end as if applied in order, once.
+      for (const b of [b2!, b3!, b1!, b3!]) await sink.write(sinkBatch(b));
+      const all = [b1!, b2!, b3!].flatMap((b) => sinkBatch(b).readings);
+      const gw = (await db.pool.query("SELECT * FROM gateways WHERE gateway_id = 'gwsum'")).rows[0];
+      expect(gw).toMatchObject({
+        last_instance: "instA",
+        last_batch_readings: 12,
+        last_batch_messages: 6,
+        last_batch_bytes: b3!.data.byteLength,
+        backlog_readings: null,
+        health: null,
+      });
+      expect(Number(gw.last_batch_seq)).toBe(b3!.batch.lastSeq);
+      expect(Number(gw.last_batch_first_seq)).toBe(b3!.batch.firstSeq);
+      expect(gw.last_batch_sent_at.getTime()).toBe(b3!.batch.sentAt);
+      expect(gw.first_batch_at.getTime()).toBeLessThanOrEqual(gw.last_batch_at.getTime());
 
-    const sensors = (await db.pool.query("SELECT * FROM sensors ORDER BY sensor_id")).rows;
-    expect(sensors.map((s) => s.sensor_id)).toEqual(["s0", "s1", "s2", "s3", "s4"]);
-    for (const s of sensors) {
-      const mine = all.filter((r) => r.sensorId === s.sensor_id);
-      expect(s.first_seen.getTime()).toBe(Math.min(...mine.map((r) => r.receivedAt)));
-      expect(s.last_seen.getTime()).toBe(Math.max(...mine.map((r) => r.receivedAt)));
-      expect(s.last_gateway_id).toBe("gwsum");
-      for (const metric of ["temperature", "humidity"]) {
-        const newest = mine.filter((r) => r.metric === metric).sort((x, y) => y.ts - x.ts || y.seq - x.seq)[0]!;
-        expect(s.last_values[metric]).toEqual({
-          value: newest.value,
-          unit: newest.unit,
-          ts: newest.ts,
-          seq: newest.seq,
-        });
+      const sensors = (await db.pool.query("SELECT * FROM sensors ORDER BY sensor_id")).rows;
+      expect(sensors.map((s) => s.sensor_id)).toEqual(["s0", "s1", "s2", "s3", "s4"]);
+      for (const s of sensors) {
+        const mine = all.filter((r) => r.sensorId === s.sensor_id);
+        expect(s.first_seen.getTime()).toBe(Math.min(...mine.map((r) => r.receivedAt)));
+        expect(s.last_seen.getTime()).toBe(Math.max(...mine.map((r) => r.receivedAt)));
+        expect(s.last_gateway_id).toBe("gwsum");
+        for (const metric of ["temperature", "humidity"]) {
+          const newest = mine.filter((r) => r.metric === metric).sort((x, y) => y.ts - x.ts || y.seq - x.seq)[0]!;
+          expect(s.last_values[metric]).toEqual({
+            value: newest.value,
+            unit: newest.unit,
+            ts: newest.ts,
+            seq: newest.seq,
+          });
+        }
       }
-    }
-  });
+    },
+  );
 
-  it("batches written at once (their summaries folded into shared upserts) leave the same sensors and gateways rows as batches written one by one", async () => {
-    // Two gateways reporting the same sensors, batches out of order and one redelivered.
-    const a = makeBatches("gwfoldA", "iA", 6, 5, 3, 1, "fold");
-    const b = makeBatches("gwfoldB", "iB", 6, 5, 2, 1, "fold");
-    const order = [a[3]!, b[0]!, a[0]!, b[5]!, a[5]!, b[2]!, a[1]!, b[1]!, a[4]!, b[4]!, a[2]!, b[3]!, a[3]!];
-    const other = await testDatabase();
-    await migrate(other.pool, silentLogger());
-    const pool = new pg.Pool({ connectionString: other.url, max: 4 });
-    const oneByOne = new PostgresSink(pool, silentLogger());
-    try {
-      await Promise.all(order.map((x) => sink.write(sinkBatch(x))));
-      for (const x of order) await oneByOne.write(sinkBatch(x));
-      const sensorsSql =
-        "SELECT sensor_id, first_seen, last_seen, last_gateway_id, last_values FROM sensors WHERE sensor_id LIKE 'fold%' ORDER BY sensor_id";
-      const gatewaysSql =
-        "SELECT gateway_id, last_batch_sent_at, last_instance, last_batch_first_seq, last_batch_seq, last_batch_readings, last_batch_messages, last_batch_bytes FROM gateways WHERE gateway_id LIKE 'gwfold%' ORDER BY gateway_id";
-      const together = {
-        sensors: (await db.pool.query(sensorsSql)).rows,
-        gateways: (await db.pool.query(gatewaysSql)).rows,
-      };
-      const apart = {
-        sensors: (await other.pool.query(sensorsSql)).rows,
-        gateways: (await other.pool.query(gatewaysSql)).rows,
-      };
-      expect(together.sensors.length).toBe(5);
-      expect(together.gateways.map((g) => Number(g.last_batch_seq))).toEqual([
-        a[5]!.batch.lastSeq,
-        b[5]!.batch.lastSeq,
+  it(
+    "batches written at once (their summaries folded into shared upserts) leave the same sensors and gateways " +
+      "rows as batches written one by one",
+    async () => {
+      // Two gateways reporting the same sensors, batches out of order and one redelivered.
+      const a = makeBatches("gwfoldA", "iA", 6, 5, 3, 1, "fold");
+      const b = makeBatches("gwfoldB", "iB", 6, 5, 2, 1, "fold");
+      const order = [a[3]!, b[0]!, a[0]!, b[5]!, a[5]!, b[2]!, a[1]!, b[1]!, a[4]!, b[4]!, a[2]!, b[3]!, a[3]!];
+      const other = await testDatabase();
+      await migrate(other.pool, silentLogger());
+      const pool = new pg.Pool({ connectionString: other.url, max: 4 });
+      const oneByOne = new PostgresSink(pool, silentLogger());
+      try {
+        await Promise.all(order.map((x) => sink.write(sinkBatch(x))));
+        for (const x of order) await oneByOne.write(sinkBatch(x));
+        const sensorsSql =
+          "SELECT sensor_id, first_seen, last_seen, last_gateway_id, last_values FROM sensors WHERE sensor_id LIKE " +
+          "'fold%' ORDER BY sensor_id";
+        const gatewaysSql =
+          "SELECT gateway_id, last_batch_sent_at, last_instance, last_batch_first_seq, last_batch_seq, " +
+          "last_batch_readings, last_batch_messages, last_batch_bytes FROM gateways WHERE gateway_id LIKE 'gwfold%' " +
+          "ORDER BY gateway_id";
+        const together = {
+          sensors: (await db.pool.query(sensorsSql)).rows,
+          gateways: (await db.pool.query(gatewaysSql)).rows,
+        };
+        const apart = {
+          sensors: (await other.pool.query(sensorsSql)).rows,
+          gateways: (await other.pool.query(gatewaysSql)).rows,
+        };
+        expect(together.sensors.length).toBe(5);
+        expect(together.gateways.map((g) => Number(g.last_batch_seq))).toEqual([
+          a[5]!.batch.lastSeq,
+          b[5]!.batch.lastSeq,
+        ]);
+        expect(together).toEqual(apart);
+      } finally {
+        await oneByOne.close();
+        await other.drop();
+      }
+    },
+  );
+
+  it(
+    "COPY carries text with tabs, newlines and backslashes unchanged; a batch written again inserts nothing and " +
+      "counts duplicates",
+    async () => {
+      const source = "mqtt:odd\ttopic\\with\nbreaks\r";
+      const b = makeBatch({ gatewayId: "gwcopy", instance: "i", firstSeq: 1, messages: 4, message: { source } });
+      expect(await sink.write(sinkBatch(b))).toEqual({ inserted: 8, duplicates: 0 });
+      const rows = (
+        await db.pool.query("SELECT DISTINCT source, unit FROM readings WHERE gateway_id = 'gwcopy' ORDER BY unit")
+      ).rows;
+      expect(rows).toEqual([
+        { source, unit: "%RH" },
+        { source, unit: "Cel" },
       ]);
-      expect(together).toEqual(apart);
-    } finally {
-      await oneByOne.close();
-      await other.drop();
-    }
-  });
+      const times = (
+        await db.pool.query("SELECT seq, ts, received_at, value FROM readings WHERE gateway_id = 'gwcopy' ORDER BY seq")
+      ).rows;
+      const sent = sinkBatch(b).readings;
+      expect(times.map((t) => [Number(t.seq), t.ts.getTime(), t.received_at.getTime(), t.value])).toEqual(
+        sent.map((r) => [r.seq, r.ts, r.receivedAt, r.value]),
+      );
+      // The same batch again, not flagged as redelivered: the COPY meets the rows and gives way to the insert.
+      expect(await sink.write(sinkBatch(b))).toEqual({ inserted: 0, duplicates: 8 });
+      // A re-formed batch overlapping the first: only the new readings land.
+      const wider = makeBatch({ gatewayId: "gwcopy", instance: "i", firstSeq: 1, messages: 6, message: { source } });
+      expect(await sink.write({ ...sinkBatch(wider), redelivered: true })).toEqual({ inserted: 4, duplicates: 8 });
+      expect(await count(db, "SELECT count(*) AS n FROM readings WHERE gateway_id = 'gwcopy'")).toBe(12);
+    },
+  );
 
-  it("COPY carries text with tabs, newlines and backslashes unchanged; a batch written again inserts nothing and counts duplicates", async () => {
-    const source = "mqtt:odd\ttopic\\with\nbreaks\r";
-    const b = makeBatch({ gatewayId: "gwcopy", instance: "i", firstSeq: 1, messages: 4, message: { source } });
-    expect(await sink.write(sinkBatch(b))).toEqual({ inserted: 8, duplicates: 0 });
-    const rows = (
-      await db.pool.query("SELECT DISTINCT source, unit FROM readings WHERE gateway_id = 'gwcopy' ORDER BY unit")
-    ).rows;
-    expect(rows).toEqual([
-      { source, unit: "%RH" },
-      { source, unit: "Cel" },
-    ]);
-    const times = (
-      await db.pool.query("SELECT seq, ts, received_at, value FROM readings WHERE gateway_id = 'gwcopy' ORDER BY seq")
-    ).rows;
-    const sent = sinkBatch(b).readings;
-    expect(times.map((t) => [Number(t.seq), t.ts.getTime(), t.received_at.getTime(), t.value])).toEqual(
-      sent.map((r) => [r.seq, r.ts, r.receivedAt, r.value]),
-    );
-    // The same batch again, not flagged as redelivered: the COPY meets the rows and gives way to the insert.
-    expect(await sink.write(sinkBatch(b))).toEqual({ inserted: 0, duplicates: 8 });
-    // A re-formed batch overlapping the first: only the new readings land.
-    const wider = makeBatch({ gatewayId: "gwcopy", instance: "i", firstSeq: 1, messages: 6, message: { source } });
-    expect(await sink.write({ ...sinkBatch(wider), redelivered: true })).toEqual({ inserted: 4, duplicates: 8 });
-    expect(await count(db, "SELECT count(*) AS n FROM readings WHERE gateway_id = 'gwcopy'")).toBe(12);
-  });
+  it(
+    "batches written at once go in one group; one the database refuses is refused alone, its neighbours are " +
+      "written",
+    async () => {
+      // One group transaction at a time: the first batch goes alone, the next three wait and go together.
+      const oneRound = new PostgresSink(new pg.Pool({ connectionString: db.url, max: 2 }), silentLogger(), {
+        copyRounds: 1,
+      });
+      try {
+        const [good1, good2, good3] = makeBatches("gwgroup", "i", 3, 5, 2);
+        const bad = makeBatch({
+          gatewayId: "gwgroupbad",
+          instance: "i",
+          firstSeq: 1,
+          messages: 2,
+          message: { source: "nul\u0000here" },
+        });
+        const results = await Promise.allSettled(
+          [good1!, good2!, bad, good3!].map((x) => oneRound.write(sinkBatch(x))),
+        );
+        expect(results.map((r) => r.status)).toEqual(["fulfilled", "fulfilled", "rejected", "fulfilled"]);
+        expect((results[2] as PromiseRejectedResult).reason).toBeInstanceOf(SinkRejectedError);
+        expect(await count(db, "SELECT count(*) AS n FROM readings WHERE gateway_id = 'gwgroup'")).toBe(30);
+        expect(await count(db, "SELECT count(*) AS n FROM readings WHERE gateway_id = 'gwgroupbad'")).toBe(0);
+        expect(
+          Number(
+            (await db.pool.query("SELECT last_batch_seq FROM gateways WHERE gateway_id = 'gwgroup'")).rows[0]
+              .last_batch_seq,
+          ),
+        ).toBe(good3!.batch.lastSeq);
+      } finally {
+        await oneRound.close();
+      }
+    },
+  );
 
-  it("batches written at once go in one group; one the database refuses is refused alone, its neighbours are written", async () => {
-    // One group transaction at a time: the first batch goes alone, the next three wait and go together.
-    const oneRound = new PostgresSink(new pg.Pool({ connectionString: db.url, max: 2 }), silentLogger(), {
-      copyRounds: 1,
-    });
-    try {
-      const [good1, good2, good3] = makeBatches("gwgroup", "i", 3, 5, 2);
-      const bad = makeBatch({
-        gatewayId: "gwgroupbad",
+  it(
+    "a batch the database refuses rolls back whole (no readings, no sensor, no gateway row) and says it was " +
+      "refused",
+    async () => {
+      const b = makeBatch({
+        gatewayId: "gwbad",
         instance: "i",
         firstSeq: 1,
-        messages: 2,
-        message: { source: "nul\u0000here" },
+        messages: 3,
+        message: { source: "bad\u0000source" },
       });
-      const results = await Promise.allSettled([good1!, good2!, bad, good3!].map((x) => oneRound.write(sinkBatch(x))));
-      expect(results.map((r) => r.status)).toEqual(["fulfilled", "fulfilled", "rejected", "fulfilled"]);
-      expect((results[2] as PromiseRejectedResult).reason).toBeInstanceOf(SinkRejectedError);
-      expect(await count(db, "SELECT count(*) AS n FROM readings WHERE gateway_id = 'gwgroup'")).toBe(30);
-      expect(await count(db, "SELECT count(*) AS n FROM readings WHERE gateway_id = 'gwgroupbad'")).toBe(0);
-      expect(
-        Number(
-          (await db.pool.query("SELECT last_batch_seq FROM gateways WHERE gateway_id = 'gwgroup'")).rows[0]
-            .last_batch_seq,
-        ),
-      ).toBe(good3!.batch.lastSeq);
-    } finally {
-      await oneRound.close();
-    }
-  });
-
-  it("a batch the database refuses rolls back whole (no readings, no sensor, no gateway row) and says it was refused", async () => {
-    const b = makeBatch({
-      gatewayId: "gwbad",
-      instance: "i",
-      firstSeq: 1,
-      messages: 3,
-      message: { source: "bad\u0000source" },
-    });
-    const err = await sink.write(sinkBatch(b)).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(SinkRejectedError);
-    expect((err as Error).message).toMatch(/0x00/);
-    expect(await count(db, "SELECT count(*) AS n FROM readings WHERE gateway_id = 'gwbad'")).toBe(0);
-    expect(await count(db, "SELECT count(*) AS n FROM gateways WHERE gateway_id = 'gwbad'")).toBe(0);
-  });
+      const err = await sink.write(sinkBatch(b)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SinkRejectedError);
+      expect((err as Error).message).toMatch(/0x00/);
+      expect(await count(db, "SELECT count(*) AS n FROM readings WHERE gateway_id = 'gwbad'")).toBe(0);
+      expect(await count(db, "SELECT count(*) AS n FROM gateways WHERE gateway_id = 'gwbad'")).toBe(0);
+    },
+  );
 
   it("indexes serve 'one sensor over a time range' (B-tree) and 'all sensors in a time range' (BRIN)", async () => {
     // 300 000 readings arriving in time order, as they do; the planner picks its plans on
@@ -196,14 +221,16 @@ describe("PostgreSQL schema and sink", () => {
     await db.pool.query(`
       INSERT INTO readings (gateway_id, instance, seq, sensor_id, metric, ts, value, unit, received_at, source)
       SELECT 'gwgen', 'i', g, 'gen' || (g % 100), CASE WHEN g % 2 = 0 THEN 'temperature' ELSE 'humidity' END,
-             timestamptz '2026-01-01' + g * interval '1 second', g % 40, 'Cel', timestamptz '2026-01-01' + g * interval '1 second', 'gen'
+             timestamptz '2026-01-01' + g * interval '1 second', g % 40, 'Cel',
+             timestamptz '2026-01-01' + g * interval '1 second', 'gen'
         FROM generate_series(1, 300000) g`);
     await db.pool.query("ANALYZE readings");
     const plan = async (sql: string) =>
       (await db.pool.query(`EXPLAIN ${sql}`)).rows.map((r: Record<string, string>) => r["QUERY PLAN"]).join("\n");
     expect(
       await plan(
-        "SELECT * FROM readings WHERE sensor_id = 'gen7' AND metric = 'humidity' AND ts BETWEEN '2026-01-02' AND '2026-01-03'",
+        "SELECT * FROM readings WHERE sensor_id = 'gen7' AND metric = 'humidity' AND ts BETWEEN '2026-01-02' AND " +
+          "'2026-01-03'",
       ),
     ).toMatch(/Index Scan on readings_sensor_metric_ts/);
     expect(

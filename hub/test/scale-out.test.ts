@@ -52,7 +52,8 @@ describe("two hub processes on one stream", () => {
   });
 
   it(
-    `share the flood; nothing written twice${MONGO_URL ? " (PostgreSQL and MongoDB)" : " (PostgreSQL; MongoDB part skipped: no DATALAB_MONGO_URL)"}`,
+    `share the flood; nothing written ` +
+      `twice${MONGO_URL ? " (PostgreSQL and MongoDB)" : " (PostgreSQL; MongoDB part skipped: no DATALAB_MONGO_URL)"}`,
     async () => {
       const c = config();
       prefix = c.natsPrefix;
