@@ -140,7 +140,8 @@ describe("kill -9 of the gateway in the middle of a flood", () => {
     const deduped = [...logs, gw!.log].join("").split("batch was already in the stream").length - 1;
     console.info(
       `kill -9 test: published ${next}, committed ${committed}, lost per phase ${lost.join("/")}, ` +
-        `MQTT redeliveries ${mqttRedeliveries}, batches ${batches.length}, in-flight batches resent at restart ${resent} (of which JetStream had ${deduped})`,
+        `MQTT redeliveries ${mqttRedeliveries}, batches ${batches.length}, ` +
+        `in-flight batches resent at restart ${resent} (of which JetStream had ${deduped})`,
     );
     expect(lost[0]).toBeLessThanOrEqual(COMMIT_MAX_READINGS);
     expect(lost[1]).toBeLessThanOrEqual(COMMIT_MAX_READINGS);

@@ -78,57 +78,67 @@ function fillDisk(path: string): void {
 }
 
 describe.skipIf(!isRoot)("another file fills the disk (8 MiB tmpfs, needs root to mount)", () => {
-  it("the outbox gives back its reserve, drops its oldest as disk_full, keeps committing and settling, and makes the reserve again", async () => {
-    const dir = await smallDisk();
-    if (!dir) throw new Error("mount -t tmpfs failed although running as root");
-    // A cap the disk can hold: the limit that bites is the disk, filled by someone else.
-    const t = openTestOutbox({ maxBytes: 4 * MiB }, dir);
-    cleanup.push(() => t.outbox.close());
-    const reserve = join(dir, "outbox.db-reserve");
-    expect(existsSync(reserve)).toBe(true);
-    t.outbox.commit(messages(1, 2_000, { padding: 300 }));
-    // An empty WAL on a disk full to the last byte: even a delete has nowhere to write.
-    connectionOf(t.outbox).pragma("wal_checkpoint(TRUNCATE)");
-    fillDisk(join(dir, "filler"));
-    const st = statfsSync(dir);
-    expect(st.bavail * st.bsize).toBe(0);
-    const first = [...t.outbox.scan(0)].slice(0, 10);
-    t.outbox.settle(
-      { firstId: first[0]!.id, lastId: first.at(-1)!.id, firstSeq: first[0]!.firstSeq, lastSeq: first.at(-1)!.lastSeq },
-      undefined,
-    );
-    expect(existsSync(reserve)).toBe(false);
-    const forwarded = first.reduce((n, r) => n + r.n, 0);
+  it(
+    "the outbox gives back its reserve, drops its oldest as disk_full, keeps committing and settling," +
+      " and makes the reserve again",
+    async () => {
+      const dir = await smallDisk();
+      if (!dir) throw new Error("mount -t tmpfs failed although running as root");
+      // A cap the disk can hold: the limit that bites is the disk, filled by someone else.
+      const t = openTestOutbox({ maxBytes: 4 * MiB }, dir);
+      cleanup.push(() => t.outbox.close());
+      const reserve = join(dir, "outbox.db-reserve");
+      expect(existsSync(reserve)).toBe(true);
+      t.outbox.commit(messages(1, 2_000, { padding: 300 }));
+      // An empty WAL on a disk full to the last byte: even a delete has nowhere to write.
+      connectionOf(t.outbox).pragma("wal_checkpoint(TRUNCATE)");
+      fillDisk(join(dir, "filler"));
+      const st = statfsSync(dir);
+      expect(st.bavail * st.bsize).toBe(0);
+      const first = [...t.outbox.scan(0)].slice(0, 10);
+      t.outbox.settle(
+        {
+          firstId: first[0]!.id,
+          lastId: first.at(-1)!.id,
+          firstSeq: first[0]!.firstSeq,
+          lastSeq: first.at(-1)!.lastSeq,
+        },
+        undefined,
+      );
+      expect(existsSync(reserve)).toBe(false);
+      const forwarded = first.reduce((n, r) => n + r.n, 0);
 
-    let committed = 0;
-    for (let g = 0; g < 30; g++) committed += t.outbox.commit(messages(2_001 + g * 100, 100, { padding: 300 }));
-    expect(committed).toBe(3_000);
-    expect(t.drops.disk_full).toBeGreaterThan(0);
-    expect(t.drops.outbox_full).toBe(0);
-    const seqs = seqsIn(t.outbox);
-    // The oldest went, every one counted; the newest are all there.
-    expect(seqs.at(-1)).toBe(5_000);
-    expect(seqs.length + t.drops.disk_full + forwarded).toBe(5_000);
-    expect(seqs.at(-1)! - seqs[0]! + 1).toBe(seqs.length);
+      let committed = 0;
+      for (let g = 0; g < 30; g++) committed += t.outbox.commit(messages(2_001 + g * 100, 100, { padding: 300 }));
+      expect(committed).toBe(3_000);
+      expect(t.drops.disk_full).toBeGreaterThan(0);
+      expect(t.drops.outbox_full).toBe(0);
+      const seqs = seqsIn(t.outbox);
+      // The oldest went, every one counted; the newest are all there.
+      expect(seqs.at(-1)).toBe(5_000);
+      expect(seqs.length + t.drops.disk_full + forwarded).toBe(5_000);
+      expect(seqs.at(-1)! - seqs[0]! + 1).toBe(seqs.length);
 
-    // Forwarding deletes rows, which writes pages first: it works on the full disk too.
-    const rows = [...t.outbox.scan(0)];
-    t.outbox.settle(
-      { firstId: rows[0]!.id, lastId: rows.at(-1)!.id, firstSeq: rows[0]!.firstSeq, lastSeq: rows.at(-1)!.lastSeq },
-      undefined,
-    );
-    expect(t.outbox.stats().readings).toBe(0);
+      // Forwarding deletes rows, which writes pages first: it works on the full disk too.
+      const rows = [...t.outbox.scan(0)];
+      t.outbox.settle(
+        { firstId: rows[0]!.id, lastId: rows.at(-1)!.id, firstSeq: rows[0]!.firstSeq, lastSeq: rows.at(-1)!.lastSeq },
+        undefined,
+      );
+      expect(t.outbox.stats().readings).toBe(0);
 
-    // Room again: the reserve comes back at the next maintenance step.
-    rmSync(join(dir, "filler"));
-    t.outbox.maintain();
-    expect(existsSync(reserve)).toBe(true);
-  });
+      // Room again: the reserve comes back at the next maintenance step.
+      rmSync(join(dir, "filler"));
+      t.outbox.maintain();
+      expect(existsSync(reserve)).toBe(true);
+    },
+  );
 });
 
 describe.skipIf(!isRoot)("a full disk with the uplink down (8 MiB tmpfs, needs root to mount)", () => {
   it(
-    `drops the oldest as disk_full, keeps memory flat while wedged (${WEDGED_MS / 1000} s), logs with a throttle, and drains once the uplink returns`,
+    `drops the oldest as disk_full, keeps memory flat while wedged (${WEDGED_MS / 1000} s), ` +
+      "logs with a throttle, and drains once the uplink returns",
     async () => {
       const dataDir = await smallDisk();
       if (!dataDir) throw new Error("mount -t tmpfs failed although running as root");
@@ -188,7 +198,9 @@ describe.skipIf(!isRoot)("a full disk with the uplink down (8 MiB tmpfs, needs r
       rss.push(rssBytes(pid));
       const growth = Math.max(...rss) - rss[0]!;
       console.log(
-        `wedged ${WEDGED_MS / 1000} s: RSS first ${(rss[0]! / MiB).toFixed(1)} MiB, max ${(Math.max(...rss) / MiB).toFixed(1)} MiB, last ${(rss.at(-1)! / MiB).toFixed(1)} MiB, growth ${(growth / MiB).toFixed(1)} MiB`,
+        `wedged ${WEDGED_MS / 1000} s: RSS first ${(rss[0]! / MiB).toFixed(1)} MiB, ` +
+          `max ${(Math.max(...rss) / MiB).toFixed(1)} MiB, last ${(rss.at(-1)! / MiB).toFixed(1)} MiB, ` +
+          `growth ${(growth / MiB).toFixed(1)} MiB`,
       );
       expect(growth).toBeLessThan(10 * MiB);
       // The errors of a full disk are throttled: a line per reason per minute, not per commit.

@@ -83,23 +83,26 @@ describe("group commit timing", () => {
     expect(commits).toEqual([5]);
   });
 
-  it("does not hold the tail of a burst: after a group that filled in time, a smaller one commits at the interval", () => {
-    const gc = committer({ minReadings: 5, maxIntervalMs: 500 });
-    for (let i = 1; i <= 6; i++) gc.accept(message(i));
-    vi.advanceTimersByTime(100);
-    expect(commits).toEqual([6]);
-    // The burst ends: its last two readings go at the interval, not at 500 ms.
-    gc.accept(message(7));
-    gc.accept(message(8));
-    vi.advanceTimersByTime(100);
-    expect(commits).toEqual([6, 2]);
-    // Still a trickle after that: the next small group waits again.
-    gc.accept(message(9));
-    vi.advanceTimersByTime(100);
-    expect(commits).toEqual([6, 2]);
-    vi.advanceTimersByTime(400);
-    expect(commits).toEqual([6, 2, 1]);
-  });
+  it(
+    "does not hold the tail of a burst: after a group that filled in time, " + "a smaller one commits at the interval",
+    () => {
+      const gc = committer({ minReadings: 5, maxIntervalMs: 500 });
+      for (let i = 1; i <= 6; i++) gc.accept(message(i));
+      vi.advanceTimersByTime(100);
+      expect(commits).toEqual([6]);
+      // The burst ends: its last two readings go at the interval, not at 500 ms.
+      gc.accept(message(7));
+      gc.accept(message(8));
+      vi.advanceTimersByTime(100);
+      expect(commits).toEqual([6, 2]);
+      // Still a trickle after that: the next small group waits again.
+      gc.accept(message(9));
+      vi.advanceTimersByTime(100);
+      expect(commits).toEqual([6, 2]);
+      vi.advanceTimersByTime(400);
+      expect(commits).toEqual([6, 2, 1]);
+    },
+  );
 
   it("commits at the count at once, whatever the age", () => {
     const gc = committer({ maxReadings: 10, minReadings: 5, maxIntervalMs: 500 });
@@ -130,43 +133,47 @@ describe("group commit timing", () => {
 });
 
 describe("deliveries (MQTT QoS 1) while commits fail", () => {
-  it("gives unacknowledged messages back to their source instead of counting them lost, and settles the rest once a commit works (a failing commit stands in for a broken disk)", () => {
-    const settled: number[] = [];
-    const returned: number[] = [];
-    const owner = {
-      settled: (ds: readonly Delivery[]) => settled.push(...ds.map((d) => d.id)),
-      returned: (ds: readonly Delivery[]) => returned.push(...ds.map((d) => d.id)),
-    };
-    let failing = true;
-    const outbox = {
-      commit: (...args: Parameters<Outbox["commit"]>) => {
-        if (failing) throw new Error("disk I/O error");
-        return t.outbox.commit(...args);
-      },
-    } as unknown as Outbox;
-    const drops: number[] = [];
-    const c = new GroupCommitter(outbox, {
-      intervalMs: 100,
-      maxReadings: 10,
-      maxBytes: 1024 * 1024,
-      policy: "drop_oldest",
-      logger: silentLogger(),
-      onCommitted: (n) => commits.push(n),
-      onError: () => undefined,
-      onDropped: (_r, n) => drops.push(n),
-    });
-    // A plain message (a serial line) and 120 deliveries: ten groups' worth stay in memory.
-    c.accept(message(0));
-    for (let i = 1; i <= 120; i++) c.accept({ ...message(i), delivery: { id: i, digest: i, owner } });
-    expect(c.failing).toBe(true);
-    // The plain message is the oldest and goes first, counted; the deliveries that follow are given back.
-    expect(drops).toEqual([1]);
-    expect(returned).toEqual(Array.from({ length: 20 }, (_, k) => k + 1));
-    expect(c.unsettled).toBe(100);
-    failing = false;
-    vi.advanceTimersByTime(1_000);
-    expect(settled).toEqual(Array.from({ length: 100 }, (_, k) => k + 21));
-    expect(c.unsettled).toBe(0);
-    expect(commits).toEqual([100]);
-  });
+  it(
+    "gives unacknowledged messages back to their source instead of counting them lost, and settles the rest " +
+      "once a commit works (a failing commit stands in for a broken disk)",
+    () => {
+      const settled: number[] = [];
+      const returned: number[] = [];
+      const owner = {
+        settled: (ds: readonly Delivery[]) => settled.push(...ds.map((d) => d.id)),
+        returned: (ds: readonly Delivery[]) => returned.push(...ds.map((d) => d.id)),
+      };
+      let failing = true;
+      const outbox = {
+        commit: (...args: Parameters<Outbox["commit"]>) => {
+          if (failing) throw new Error("disk I/O error");
+          return t.outbox.commit(...args);
+        },
+      } as unknown as Outbox;
+      const drops: number[] = [];
+      const c = new GroupCommitter(outbox, {
+        intervalMs: 100,
+        maxReadings: 10,
+        maxBytes: 1024 * 1024,
+        policy: "drop_oldest",
+        logger: silentLogger(),
+        onCommitted: (n) => commits.push(n),
+        onError: () => undefined,
+        onDropped: (_r, n) => drops.push(n),
+      });
+      // A plain message (a serial line) and 120 deliveries: ten groups' worth stay in memory.
+      c.accept(message(0));
+      for (let i = 1; i <= 120; i++) c.accept({ ...message(i), delivery: { id: i, digest: i, owner } });
+      expect(c.failing).toBe(true);
+      // The plain message is the oldest and goes first, counted; the deliveries that follow are given back.
+      expect(drops).toEqual([1]);
+      expect(returned).toEqual(Array.from({ length: 20 }, (_, k) => k + 1));
+      expect(c.unsettled).toBe(100);
+      failing = false;
+      vi.advanceTimersByTime(1_000);
+      expect(settled).toEqual(Array.from({ length: 100 }, (_, k) => k + 21));
+      expect(c.unsettled).toBe(0);
+      expect(commits).toEqual([100]);
+    },
+  );
 });

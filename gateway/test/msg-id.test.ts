@@ -59,21 +59,25 @@ describe("Nats-Msg-Id: gateway id, instance, seq range and a keyed digest of the
     expect(b1.msgId).toMatch(new RegExp(`^gw-x:${t.outbox.instance}:1-10:[A-Za-z0-9_-]{22}$`));
   });
 
-  it("cannot be predicted from the gateway id, instance, range and readings: other bytes or another outbox's key give another id", () => {
-    const a = outbox();
-    const b = outbox();
-    a.outbox.commit(messages(1, 10));
-    b.outbox.commit(messages(1, 10));
-    const idA = new Batcher(a.outbox, "gw-x", batchOpts, silentLogger(), () => 1).next(undefined, true)!.msgId;
-    const idB = new Batcher(b.outbox, "gw-x", batchOpts, silentLogger(), () => 1).next(undefined, true)!.msgId;
-    // Same readings, same range; the instances differ, and so do the digests (different keys).
-    expect(idA.split(":").at(-1)).not.toBe(idB.split(":").at(-1));
-    const c = outbox();
-    c.outbox.commit(messages(2, 10));
-    const idC = new Batcher(c.outbox, "gw-x", batchOpts, silentLogger(), () => 1).next(undefined, true)!.msgId;
-    expect(idC.split(":").slice(2, 3)).toEqual(["1-10"]);
-    expect(idC.split(":").at(-1)).not.toBe(idA.split(":").at(-1));
-  });
+  it(
+    "cannot be predicted from the gateway id, instance, range and readings: " +
+      "other bytes or another outbox's key give another id",
+    () => {
+      const a = outbox();
+      const b = outbox();
+      a.outbox.commit(messages(1, 10));
+      b.outbox.commit(messages(1, 10));
+      const idA = new Batcher(a.outbox, "gw-x", batchOpts, silentLogger(), () => 1).next(undefined, true)!.msgId;
+      const idB = new Batcher(b.outbox, "gw-x", batchOpts, silentLogger(), () => 1).next(undefined, true)!.msgId;
+      // Same readings, same range; the instances differ, and so do the digests (different keys).
+      expect(idA.split(":").at(-1)).not.toBe(idB.split(":").at(-1));
+      const c = outbox();
+      c.outbox.commit(messages(2, 10));
+      const idC = new Batcher(c.outbox, "gw-x", batchOpts, silentLogger(), () => 1).next(undefined, true)!.msgId;
+      expect(idC.split(":").slice(2, 3)).toEqual(["1-10"]);
+      expect(idC.split(":").at(-1)).not.toBe(idA.split(":").at(-1));
+    },
+  );
 });
 
 /** The real uplink, except that the process "dies" right after the first PubAck. */
@@ -177,19 +181,25 @@ describe("a duplicate PubAck is checked, not believed", () => {
     expect(lines.filter((l) => l.level >= 40)).toEqual([]);
   });
 
-  it("a batch never sent by this process answered duplicate (in-flight record lost) is counted as first_send and logged at warn", async () => {
-    const w = world();
-    await crashAfterFirstAck(w, 25);
-    // As if the outbox were restored from a copy taken before the in-flight record was written.
-    w.t.outbox.settle(undefined, undefined);
-    expect(w.t.outbox.inflight()).toBeUndefined();
-    const { metrics, lines } = await drainAndCheck(w, 25);
-    expect(await metricValue(metrics.registry, "datalab_gateway_duplicate_batches_total", { kind: "first_send" })).toBe(
-      1,
-    );
-    expect(await metricValue(metrics.registry, "datalab_gateway_duplicate_batches_total", { kind: "resend" })).toBe(0);
-    const warned = lines.filter((l) => l.level === 40 && l.msg.includes("had not sent since it started"));
-    expect(warned).toHaveLength(1);
-    expect(warned[0]!.msgId).toMatch(/:1-10:/);
-  });
+  it(
+    "a batch never sent by this process answered duplicate (in-flight record lost) " +
+      "is counted as first_send and logged at warn",
+    async () => {
+      const w = world();
+      await crashAfterFirstAck(w, 25);
+      // As if the outbox were restored from a copy taken before the in-flight record was written.
+      w.t.outbox.settle(undefined, undefined);
+      expect(w.t.outbox.inflight()).toBeUndefined();
+      const { metrics, lines } = await drainAndCheck(w, 25);
+      expect(
+        await metricValue(metrics.registry, "datalab_gateway_duplicate_batches_total", { kind: "first_send" }),
+      ).toBe(1);
+      expect(await metricValue(metrics.registry, "datalab_gateway_duplicate_batches_total", { kind: "resend" })).toBe(
+        0,
+      );
+      const warned = lines.filter((l) => l.level === 40 && l.msg.includes("had not sent since it started"));
+      expect(warned).toHaveLength(1);
+      expect(warned[0]!.msgId).toMatch(/:1-10:/);
+    },
+  );
 });

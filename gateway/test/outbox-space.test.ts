@@ -46,20 +46,24 @@ describe("outbox file settings", () => {
     expect(connectionOf(outbox).pragma("synchronous", { simple: true })).toBe(1);
   });
 
-  it("under NORMAL, skips seqs ahead at each start (a power cut may roll back forwarded commits), with the skip synced", () => {
-    const t = open({ synchronous: "NORMAL" });
-    t.outbox.commit(messages(1, 3));
-    t.reopen();
-    t.outbox.commit(messages(4, 1));
-    expect(seqsIn(t.outbox)).toEqual([1, 2, 3, 3 + 1 + SEQ_SKIP_AFTER_NORMAL]);
-    expect(connectionOf(t.outbox).pragma("synchronous", { simple: true })).toBe(1);
-    // FULL needs no skip: a commit it acknowledged is on disk.
-    const f = open();
-    f.outbox.commit(messages(1, 3));
-    f.reopen();
-    f.outbox.commit(messages(4, 1));
-    expect(seqsIn(f.outbox)).toEqual([1, 2, 3, 4]);
-  });
+  it(
+    "under NORMAL, skips seqs ahead at each start (a power cut may roll back forwarded commits), " +
+      "with the skip synced",
+    () => {
+      const t = open({ synchronous: "NORMAL" });
+      t.outbox.commit(messages(1, 3));
+      t.reopen();
+      t.outbox.commit(messages(4, 1));
+      expect(seqsIn(t.outbox)).toEqual([1, 2, 3, 3 + 1 + SEQ_SKIP_AFTER_NORMAL]);
+      expect(connectionOf(t.outbox).pragma("synchronous", { simple: true })).toBe(1);
+      // FULL needs no skip: a commit it acknowledged is on disk.
+      const f = open();
+      f.outbox.commit(messages(1, 3));
+      f.reopen();
+      f.outbox.commit(messages(4, 1));
+      expect(seqsIn(f.outbox)).toEqual([1, 2, 3, 4]);
+    },
+  );
 
   it("keeps seqs strictly increasing across a reopen", () => {
     const t = open();

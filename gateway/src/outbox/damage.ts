@@ -175,7 +175,9 @@ export function inspectWal(walPath: string): { damaged: boolean; detail: string;
     if (lostFrames > 0) {
       return {
         damaged: true,
-        detail: `WAL frame ${broken} of ${whole} is damaged: SQLite forgets it and ${lostFrames} frames of the same log after it`,
+        detail:
+          `WAL frame ${broken} of ${whole} is damaged: ` +
+          `SQLite forgets it and ${lostFrames} frames of the same log after it`,
         frames: whole,
         lostFrames,
       };
@@ -261,7 +263,8 @@ export function checkRows(db: Database.Database, path: string): Damage | undefin
   const bad: RawRow[] = [];
   const rows = db
     .prepare<[], RawRow>(
-      "SELECT id, first_seq AS firstSeq, last_seq AS lastSeq, n, m, received_at AS receivedAt, wire, crc FROM outbox ORDER BY id",
+      "SELECT id, first_seq AS firstSeq, last_seq AS lastSeq, n, m, received_at AS receivedAt, wire, crc" +
+        " FROM outbox ORDER BY id",
     )
     .iterate();
   for (const r of rows) if (!rowIsSound(r)) bad.push(r);

@@ -92,9 +92,8 @@ export class DeliveryLog {
   private statement(n: number): BetterSqlite3.Statement {
     let s = this.insert.get(n);
     if (!s) {
-      s = this.db.prepare(
-        `INSERT OR REPLACE INTO deliveries (id, digest, ord) VALUES ${Array.from({ length: n }, () => "(?,?,?)").join(",")}`,
-      );
+      const values = Array.from({ length: n }, () => "(?,?,?)").join(",");
+      s = this.db.prepare(`INSERT OR REPLACE INTO deliveries (id, digest, ord) VALUES ${values}`);
       this.insert.set(n, s);
     }
     return s;

@@ -36,7 +36,8 @@ export function openOutboxDb(path: string, opts: OpenOptions): Database.Database
     }
     opts.logger.error(
       { err: (err as Error).message, code: (err as { code?: string }).code, path, movedTo },
-      "OUTBOX DATABASE IS UNREADABLE: moved it aside and starting with an empty outbox (readings in the old file are not forwarded)",
+      "OUTBOX DATABASE IS UNREADABLE: moved it aside and starting with an empty outbox" +
+        " (readings in the old file are not forwarded)",
     );
     opts.onCorrupt?.(movedTo, err as Error);
     return openDb(path, opts);
@@ -60,7 +61,7 @@ function openDb(path: string, opts: OpenOptions): Database.Database {
     db.pragma("busy_timeout = 5000");
     // better-sqlite3 builds SQLite with a 16 MB page cache per connection. The outbox is
     // written at its tail and read near its head, pages the OS caches anyway: 2 MiB keeps
-    // the hot pages and the gateway's memory small (peak RSS in `pnpm bench --stages ingest`).
+    // the hot pages and the gateway's memory small.
     db.pragma(`cache_size = -${OUTBOX_CACHE_KIB}`);
     db.pragma(`wal_autocheckpoint = ${opts.space.checkpointPages}`);
     db.pragma(`journal_size_limit = ${opts.space.journalSizeLimit}`);

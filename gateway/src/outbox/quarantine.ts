@@ -38,7 +38,8 @@ export class Quarantine {
         "SELECT reason, count(*) AS n FROM quarantine GROUP BY reason",
       ),
       newest: db.prepare<[number], QuarantineEntry>(
-        "SELECT id, received_at AS receivedAt, source, reason, detail, payload FROM quarantine ORDER BY id DESC LIMIT ?",
+        "SELECT id, received_at AS receivedAt, source, reason, detail, payload" +
+          " FROM quarantine ORDER BY id DESC LIMIT ?",
       ),
     };
     const q = db
