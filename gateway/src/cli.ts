@@ -205,7 +205,8 @@ async function status(config: GatewayConfig, json: boolean, mayUseDemo: boolean)
     if (res.status === 401) {
       // A gateway answers, so the outbox file is in use: say what is missing instead of reading it.
       process.stderr.write(
-        `the gateway at ${url} asks for a token: run with the same DATALAB_HTTP_TOKEN (or DATALAB_HTTP_TOKEN_FILE) as the gateway\n`,
+        `the gateway at ${url} asks for a token: run with the same DATALAB_HTTP_TOKEN (or ` +
+          `DATALAB_HTTP_TOKEN_FILE) as the gateway\n`,
       );
       return 1;
     }
@@ -218,7 +219,8 @@ async function status(config: GatewayConfig, json: boolean, mayUseDemo: boolean)
       code = 3;
     } catch (fileErr) {
       process.stderr.write(
-        `no gateway answers at ${url} (${errorMessage(err)}), and its outbox cannot be read: ${errorMessage(fileErr)}\n`,
+        `no gateway answers at ${url} (${errorMessage(err)}), and its outbox cannot be read: ` +
+          `${errorMessage(fileErr)}\n`,
       );
       return 1;
     }

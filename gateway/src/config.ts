@@ -117,7 +117,8 @@ export const gatewayFields = {
   httpToken: field(
     "DATALAB_HTTP_TOKEN",
     tokenSchema.optional(),
-    "bearer token for /status and /metrics (unset: no auth, allowed only on a loopback DATALAB_HTTP_HOST; /healthz never asks, and says only ok without it)",
+    "bearer token for /status and /metrics (unset: no auth, allowed only on a loopback DATALAB_HTTP_HOST; " +
+      "/healthz never asks, and says only ok without it)",
     { secret: true },
   ),
   httpTokenFile: field(
@@ -137,12 +138,15 @@ export const gatewayFields = {
         "expected NATS subject tokens (letters, digits, _, -, $) separated by dots",
       )
       .optional(),
-    "subject prefix of the reply inbox where JetStream's acknowledgements arrive (default: _INBOX_<gateway id>; the gateway's NATS user may subscribe to <prefix>.> only)",
+    "subject prefix of the reply inbox where JetStream's acknowledgements arrive (default: _INBOX_<gateway id>; " +
+      "the gateway's NATS user may subscribe to <prefix>.> only)",
   ),
   units: field(
     "DATALAB_UNITS",
     unitsSchema,
-    "units of metrics whose source states none, metric=unit or sensor-pattern/metric=unit, comma-separated (e.g. pressure=hPa,outdoor-*/temperature=F); converted to the canonical units of docs/radios.md; without one a unit stays unknown",
+    "units of metrics whose source states none, metric=unit or sensor-pattern/metric=unit, comma-separated (e.g. " +
+      "pressure=hPa,outdoor-*/temperature=F); converted to the canonical units of docs/radios.md; without one a " +
+      "unit stays unknown",
   ),
   maxPayloadBytes: field(
     "DATALAB_MAX_PAYLOAD_BYTES",
@@ -162,7 +166,8 @@ export const gatewayFields = {
   commitMinReadings: field(
     "DATALAB_COMMIT_MIN_READINGS",
     intIn(1, 100_000, 50),
-    "group commit: a smaller group waits past DATALAB_COMMIT_INTERVAL_MS, up to DATALAB_COMMIT_MAX_INTERVAL_MS (1: never waits)",
+    "group commit: a smaller group waits past DATALAB_COMMIT_INTERVAL_MS, up to DATALAB_COMMIT_MAX_INTERVAL_MS " +
+      "(1: never waits)",
   ),
   commitMaxIntervalMs: field(
     "DATALAB_COMMIT_MAX_INTERVAL_MS",
@@ -197,7 +202,8 @@ export const gatewayFields = {
   outboxFullPolicy: field(
     "DATALAB_OUTBOX_FULL_POLICY",
     z.enum(["drop_oldest", "refuse_newest"], { error: "expected drop_oldest or refuse_newest" }).default("drop_oldest"),
-    "when the outbox is full: drop_oldest keeps the newest readings, refuse_newest keeps the oldest; every drop is counted",
+    "when the outbox is full: drop_oldest keeps the newest readings, refuse_newest keeps the oldest; every drop " +
+      "is counted",
   ),
   drainMaxReadingsPerSec: field(
     "DATALAB_DRAIN_MAX_READINGS_PER_SEC",
@@ -223,7 +229,8 @@ export const gatewayFields = {
   measurementWindows: field(
     "DATALAB_MEASUREMENT_WINDOWS",
     rxWindowsSchema,
-    "fold window (ms) of readings stamped on receipt, per format, e.g. rtl433=2000,mysensors=250: the same value from the same sensor within it is one measurement at the hub (defaults: rtl433=2000, others 0 = off)",
+    "fold window (ms) of readings stamped on receipt, per format, e.g. rtl433=2000,mysensors=250: the same value " +
+      "from the same sensor within it is one measurement at the hub (defaults: rtl433=2000, others 0 = off)",
   ),
   ...rtl433Fields,
 } as const;
@@ -234,7 +241,10 @@ export function loadGatewayConfig(opts: LoadOptions = {}): GatewayConfig {
   return loadConfig(gatewayFields, opts);
 }
 
-/** Where JetStream's PubAcks reach this gateway: a prefix per gateway, which its NATS user alone may subscribe under. */
+/**
+ * Where JetStream's PubAcks reach this gateway: a prefix per gateway, which its NATS user alone may
+ * subscribe under.
+ */
 export function gatewayInboxPrefix(c: Pick<GatewayConfig, "natsInboxPrefix" | "gatewayId">): string {
   return c.natsInboxPrefix ?? `_INBOX_${c.gatewayId}`;
 }

@@ -28,7 +28,10 @@ import { encodeReport, type GatewayStatus } from "./status";
 
 export type { GatewayStatus };
 
-/** The token from DATALAB_HTTP_TOKEN or the file DATALAB_HTTP_TOKEN_FILE names (read now: a bad path fails at start). */
+/**
+ * The token from DATALAB_HTTP_TOKEN or the file DATALAB_HTTP_TOKEN_FILE names (read now: a bad path
+ * fails at start).
+ */
 export function gatewayHttpToken(c: Pick<GatewayConfig, "httpToken" | "httpTokenFile">): string | undefined {
   if (c.httpToken) return c.httpToken;
   return c.httpTokenFile ? readTokenFile("DATALAB_HTTP_TOKEN_FILE", c.httpTokenFile) : undefined;
@@ -65,12 +68,14 @@ export class Gateway {
   private lastReportAt = 0;
   private readonly statusSubject: string;
   private stopping: Promise<void> | undefined;
+  private readonly now: () => number;
 
   constructor(
     readonly config: GatewayConfig,
     deps: GatewayDeps = {},
   ) {
     const now = deps.now ?? Date.now;
+    this.now = now;
     this.logger = deps.logger ?? createLogger("gateway", config.logLevel);
     this.throttled = new ThrottledLog(this.logger, 60_000, now);
     this.metrics = deps.metrics ?? createGatewayMetrics();
@@ -242,11 +247,12 @@ export class Gateway {
     }
     const s = this.updateGauges();
     const every = this.config.reportIntervalMs;
-    if (every > 0 && this.uplink.sendReport && Date.now() - this.lastReportAt >= every) {
-      this.lastReportAt = Date.now();
+    const now = this.now();
+    if (every > 0 && this.uplink.sendReport && now - this.lastReportAt >= every) {
+      this.lastReportAt = now;
       this.uplink.sendReport(
         this.statusSubject,
-        encodeReport(s, this.committer.failing, this.outbox.quarantined(QUARANTINE_SAMPLE.entries)),
+        encodeReport(s, this.committer.failing, this.outbox.quarantined(QUARANTINE_SAMPLE.entries), now),
       );
     }
   }
@@ -290,7 +296,7 @@ export class Gateway {
         fileBytes: this.outbox.fileBytes().total,
         maxBytes: this.config.outboxMaxBytes,
         policy: this.config.outboxFullPolicy,
-        oldestAgeSeconds: s.oldestReceivedAt === null ? null : Math.max(0, (Date.now() - s.oldestReceivedAt) / 1000),
+        oldestAgeSeconds: s.oldestReceivedAt === null ? null : Math.max(0, (this.now() - s.oldestReceivedAt) / 1000),
         inflight: inflight ? { firstSeq: inflight.firstSeq, lastSeq: inflight.lastSeq } : null,
         path: this.outbox.path,
         damage: this.outbox.damage.map((d) => ({
@@ -317,7 +323,7 @@ export class Gateway {
       );
       this.committer.close();
       await this.forwarder.stop();
-      const deadline = Date.now() + this.config.shutdownDrainMs;
+      const deadline = this.now() + this.config.shutdownDrainMs;
       const drained = await this.forwarder.drain(deadline).catch(() => false);
       const left = this.outbox.stats().readings;
       this.logger.info(

@@ -34,7 +34,8 @@ export function parseSince(text: string, now = Date.now()): number {
   const t = Date.parse(text);
   if (Number.isNaN(t))
     throw new ConfigError([
-      `--since ${JSON.stringify(text)}: expected an ISO time (2026-01-01T00:00:00Z), epoch ms, or a duration back from now (30m, 2h, 7d)`,
+      `--since ${JSON.stringify(text)}: expected an ISO time (2026-01-01T00:00:00Z), epoch ms, or a duration ` +
+        `back from now (30m, 2h, 7d)`,
     ]);
   return t;
 }
@@ -58,7 +59,8 @@ export function listQuarantine(path: string, f: QuarantineFilter): { entries: Qu
         typeof params,
         { id: number; receivedAt: number; source: string; reason: string; detail: string; head: Buffer; size: number }
       >(
-        `SELECT id, received_at AS receivedAt, source, reason, detail, substr(payload, 1, @chars) AS head, length(payload) AS size
+        `SELECT id, received_at AS receivedAt, source, reason, detail,
+                substr(payload, 1, @chars) AS head, length(payload) AS size
            FROM quarantine WHERE ${where} ORDER BY id DESC LIMIT @limit`,
       )
       .all(params);
@@ -89,9 +91,8 @@ export function listQuarantine(path: string, f: QuarantineFilter): { entries: Qu
  */
 export function formatQuarantine(r: { entries: QuarantineEntry[]; total: number }, path: string): string {
   if (r.total === 0) return `no quarantined payloads in ${path}\n`;
-  const lines = [
-    `${r.total} quarantined payload${r.total === 1 ? "" : "s"} in ${path}${r.entries.length < r.total ? ` (newest ${r.entries.length} shown; --limit N for more)` : ""}`,
-  ];
+  const shown = r.entries.length < r.total ? ` (newest ${r.entries.length} shown; --limit N for more)` : "";
+  const lines = [`${r.total} quarantined payload${r.total === 1 ? "" : "s"} in ${path}${shown}`];
   for (const e of r.entries) {
     lines.push(`#${e.id} ${new Date(e.receivedAt).toISOString()} ${e.reason} from ${JSON.stringify(e.source)}`);
     lines.push(`  detail:  ${JSON.stringify(e.detail)}`);

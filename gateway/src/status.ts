@@ -67,9 +67,11 @@ export function readOfflineStatus(path: string, gatewayId: string, now = Date.no
         .all()
         .map((r) => [r.key, r.value]),
     );
+    // Schema 2 counts each row's messages (m); before it, a row was one message.
+    const messages = (db.pragma("user_version", { simple: true }) as number) >= 2 ? "coalesce(sum(m), 0)" : "count(*)";
     const t = db
       .prepare<[], { messages: number; readings: number | null; bytes: number | null }>(
-        `SELECT ${(db.pragma("user_version", { simple: true }) as number) >= 2 ? "coalesce(sum(m), 0)" : "count(*)"} AS messages, sum(n) AS readings, sum(octet_length(wire)) AS bytes FROM outbox`,
+        `SELECT ${messages} AS messages, sum(n) AS readings, sum(octet_length(wire)) AS bytes FROM outbox`,
       )
       .get()!;
     const oldest = db
@@ -122,20 +124,21 @@ export function formatStatus(s: GatewayStatus, where: string, now = Date.now()):
   lines.push(
     s.online
       ? `Gateway ${s.gatewayId} (instance ${s.instance}) is running — ${where}`
-      : `Gateway ${s.gatewayId} (instance ${s.instance || "?"}): NO GATEWAY ANSWERS at ${where}; read the outbox file instead (offline)`,
+      : `Gateway ${s.gatewayId} (instance ${s.instance || "?"}): NO GATEWAY ANSWERS at ${where}; ` +
+          "read the outbox file instead (offline)",
   );
   if (s.uplink) {
     const u = s.uplink;
     const to = u.server ? ` to ${u.server}` : "";
-    lines.push(
-      `  uplink      ${u.state}${to} for ${duration((now - u.since) / 1000)}${u.problem ? ` — problem: ${u.problem}` : ""}`,
-    );
+    const problem = u.problem ? ` — problem: ${u.problem}` : "";
+    lines.push(`  uplink      ${u.state}${to} for ${duration((now - u.since) / 1000)}${problem}`);
   } else {
     lines.push("  uplink      unknown (gateway offline)");
   }
   const cap = o.maxBytes ? ` of ${bytes(o.maxBytes)} cap (${Math.round((100 * o.fileBytes) / o.maxBytes)}%)` : "";
   lines.push(
-    `  outbox      ${count(o.readings)} readings in ${count(o.messages)} messages, ${bytes(o.bytes)}; file ${bytes(o.fileBytes)}${cap}` +
+    `  outbox      ${count(o.readings)} readings in ${count(o.messages)} messages, ${bytes(o.bytes)}; ` +
+      `file ${bytes(o.fileBytes)}${cap}` +
       (o.policy ? `, when full: ${o.policy.replace("_", " ")}` : ""),
   );
   lines.push(
@@ -154,20 +157,19 @@ export function formatStatus(s: GatewayStatus, where: string, now = Date.now()):
       f.maxReadingsPerSec > 0 ? `${count(f.maxReadingsPerSec)} readings/s` : "",
       f.maxBytesPerSec > 0 ? `${bytes(f.maxBytesPerSec)}/s` : "",
     ].filter(Boolean);
-    lines.push(
-      `  forwarding  ${f.state.replace(/_/g, " ")}, ${rate}, ${eta}${caps.length ? ` (capped at ${caps.join(", ")})` : ""}`,
-    );
+    const capped = caps.length ? ` (capped at ${caps.join(", ")})` : "";
+    lines.push(`  forwarding  ${f.state.replace(/_/g, " ")}, ${rate}, ${eta}${capped}`);
   } else {
-    lines.push(
-      `  forwarding  not running${o.inflight ? ` (batch of seq ${o.inflight.firstSeq}..${o.inflight.lastSeq} goes again first at the next start)` : ""}`,
-    );
+    const again = o.inflight
+      ? ` (batch of seq ${o.inflight.firstSeq}..${o.inflight.lastSeq} goes again first at the next start)`
+      : "";
+    lines.push(`  forwarding  not running${again}`);
   }
   if (s.sources.length > 0) lines.push(`  sources     ${s.sources.map((x) => `${x.name} ${x.state}`).join(", ")}`);
   for (const x of s.sources) if (x.warning) lines.push(`  WARNING     ${x.name}: ${x.warning}`);
   for (const d of o.damage ?? []) {
-    lines.push(
-      `  DAMAGE      ${d.kind} at start: about ${count(d.lostReadings)} readings lost; ${d.detail}${d.movedTo ? ` (kept at ${d.movedTo})` : ""}`,
-    );
+    const kept = d.movedTo ? ` (kept at ${d.movedTo})` : "";
+    lines.push(`  DAMAGE      ${d.kind} at start: about ${count(d.lostReadings)} readings lost; ${d.detail}${kept}`);
   }
   lines.push(`  quarantine  ${listOf(s.quarantine) || "none"}`);
   if (s.fields && Object.keys(s.fields).length > 0) lines.push(`  fields      ${fieldsLine(s.fields)}`);
@@ -240,9 +242,9 @@ export function encodeReport(
   s: GatewayStatus,
   commitsFailing: boolean,
   recentQuarantine?: readonly QuarantinedRow[],
+  now = Date.now(),
 ): Uint8Array {
-  const oldestAt =
-    s.outbox.oldestAgeSeconds === null ? null : Math.round(Date.now() - s.outbox.oldestAgeSeconds * 1000);
+  const oldestAt = s.outbox.oldestAgeSeconds === null ? null : Math.round(now - s.outbox.oldestAgeSeconds * 1000);
   const health = commitsFailing
     ? "outbox_failing"
     : s.uplink && s.uplink.state !== "connected"
@@ -252,7 +254,7 @@ export function encodeReport(
     v: 1,
     gatewayId: s.gatewayId,
     instance: s.instance,
-    sentAt: Date.now(),
+    sentAt: now,
     health,
     backlog: { readings: s.outbox.readings, bytes: s.outbox.bytes, oldestAt },
     quarantine: s.quarantine,
@@ -273,7 +275,10 @@ export interface QuarantinedRow {
   payload: Buffer;
 }
 
-/** The newest samples whose JSON fits `budget` bytes: the hub refuses a report over 64 KiB, and escaped control bytes take 6 each. */
+/**
+ * The newest samples whose JSON fits `budget` bytes: the hub refuses a report over 64 KiB, and
+ * escaped control bytes take 6 each.
+ */
 function sampleWithin(rows: readonly QuarantinedRow[], budget: number): QuarantineSample[] {
   const out: QuarantineSample[] = [];
   let used = 0;

@@ -75,7 +75,10 @@ export function fieldCounter(registry: Registry): FieldCounter {
     if (registry.getSingleMetric(NAME) === undefined) {
       new Counter({
         name: NAME,
-        help: "Numeric fields of received messages not stored with a known unit, by format, field and outcome: unit_unknown (stored, unit unknown), unit_unrecognized (stored with a unit outside the table), metadata and superseded (not stored)",
+        help:
+          "Numeric fields of received messages not stored with a known unit, by format, field and outcome: " +
+          "unit_unknown (stored, unit unknown), unit_unrecognized (stored with a unit outside the table), " +
+          "metadata and superseded (not stored)",
         labelNames: ["format", "field", "outcome"],
         registers: [registry],
         // Counted in plain numbers per message; handed to prom-client only when scraped.

@@ -48,7 +48,9 @@ export function createGatewayMetrics(withDefaults = true): GatewayMetrics {
     }),
     dropped: new Counter({
       name: "datalab_gateway_dropped_readings_total",
-      help: "Readings given up, by reason: outbox_full (the cap; DATALAB_OUTBOX_FULL_POLICY says which), disk_full, commit_failed, outbox_damaged (estimated at start)",
+      help:
+        "Readings given up, by reason: outbox_full (the cap; DATALAB_OUTBOX_FULL_POLICY says which), disk_full, " +
+        "commit_failed, outbox_damaged (estimated at start)",
       labelNames: ["reason"],
       registers: r,
     }),
@@ -70,7 +72,9 @@ export function createGatewayMetrics(withDefaults = true): GatewayMetrics {
     }),
     duplicateBatches: new Counter({
       name: "datalab_gateway_duplicate_batches_total",
-      help: "Batches JetStream answered as already stored: kind resend (expected after a lost ack or a restart) or first_send (not sent before by this process: an outbox restored from a copy, or a lost in-flight record)",
+      help:
+        "Batches JetStream answered as already stored: kind resend (expected after a lost ack or a restart) or " +
+        "first_send (not sent before by this process: an outbox restored from a copy, or a lost in-flight record)",
       labelNames: ["kind"],
       registers: r,
     }),
@@ -122,7 +126,10 @@ export function createGatewayMetrics(withDefaults = true): GatewayMetrics {
     }),
     corruptDatabases: new Counter({
       name: "datalab_gateway_corrupt_databases_total",
-      help: "Outbox damage found at start, each kind once (unreadable file, file cut to 0 bytes, damaged WAL, commits rolled back, rows failing their checksum); evidence moved aside, readings lost counted as dropped{reason=outbox_damaged}",
+      help:
+        "Outbox damage found at start, each kind once (unreadable file, file cut to 0 bytes, damaged WAL, " +
+        "commits rolled back, rows failing their checksum); evidence moved aside, readings lost counted as " +
+        "dropped{reason=outbox_damaged}",
       registers: r,
     }),
   };

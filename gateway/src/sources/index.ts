@@ -48,6 +48,7 @@ export function createSources(config: SourcesConfig, deps: SourceDeps): Source[]
     logger: deps.logger,
     units: config.units,
     deliveries: deps.deliveries,
+    ...now,
   });
   for (const make of deps.extra ?? []) sources.push(make(deps.ingest));
   if (config.serialPorts.length > 0 || config.rtl433Command.length > 0) {

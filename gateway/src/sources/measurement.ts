@@ -39,7 +39,9 @@ export const rxWindowsSchema = z
       if (!m || !isMeasurementFormat(m[1]) || Number(m[2]) > MAX_RX_WINDOW_MS) {
         ctx.addIssue({
           code: "custom",
-          message: `"${part}": expected format=milliseconds, format one of ${MEASUREMENT_FORMATS.join(", ")}, at most ${MAX_RX_WINDOW_MS} ms`,
+          message:
+            `"${part}": expected format=milliseconds, format one of ${MEASUREMENT_FORMATS.join(", ")}, at most ` +
+            `${MAX_RX_WINDOW_MS} ms`,
         });
         return z.NEVER;
       }

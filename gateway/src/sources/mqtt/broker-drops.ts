@@ -27,6 +27,7 @@ export interface BrokerDropsOptions {
   keyFile?: string | undefined;
   registry: Registry;
   logger: Logger;
+  now?: () => number;
 }
 
 export class BrokerDropsMonitor implements Source {
@@ -39,7 +40,9 @@ export class BrokerDropsMonitor implements Source {
   constructor(private readonly o: BrokerDropsOptions) {
     this.gauge = new Gauge({
       name: "datalab_gateway_mqtt_broker_dropped_messages",
-      help: `Messages the MQTT broker dropped since it started (${BROKER_DROPPED_TOPIC}, every client's: queue or in-flight limits); -1 until the broker publishes it (Mosquitto: when it changes, kept for 60 s)`,
+      help:
+        `Messages the MQTT broker dropped since it started (${BROKER_DROPPED_TOPIC}, every client's: queue or ` +
+        `in-flight limits); -1 until the broker publishes it (Mosquitto: when it changes, kept for 60 s)`,
       registers: [o.registry],
     });
     this.gauge.set(-1);
@@ -88,7 +91,11 @@ export class BrokerDropsMonitor implements Source {
     this.gauge.set(total);
     if (!live || total === 0 || total === before) return;
     const newly = before !== undefined && total > before ? total - before : undefined;
-    const warning = `the MQTT broker dropped messages while the gateway ran (${newly ?? "some"} at ${new Date().toISOString()}; ${total} since the broker started, every client's): readings for this gateway among them are lost before it sees them; raise max_queued_messages, see docs/raspberry-pi.md`;
+    const at = new Date((this.o.now ?? Date.now)()).toISOString();
+    const warning =
+      `the MQTT broker dropped messages while the gateway ran (${newly ?? "some"} at ${at}; ${total} since the ` +
+      "broker started, every client's): readings for this gateway among them are lost before it sees them; " +
+      "raise max_queued_messages, see docs/raspberry-pi.md";
     this.st = { ...this.st, warning };
     this.o.logger.warn(
       { brokerDroppedTotal: total, newly, topic: BROKER_DROPPED_TOPIC },

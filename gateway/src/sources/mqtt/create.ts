@@ -17,6 +17,7 @@ export interface MqttDeps {
   units: UnitConfig;
   /** The committed deliveries, to tell a resend of a message already kept. */
   deliveries?: DeliveryLog | undefined;
+  now?: () => number;
 }
 
 /**
@@ -62,6 +63,7 @@ export function createMqttSources(config: MqttConfig, deps: MqttDeps): Source[] 
       clientId: `${clientId}-sys`,
       registry: deps.registry,
       logger: deps.logger.child({ part: "mqtt-broker" }),
+      ...(deps.now ? { now: deps.now } : {}),
     }),
   ];
 }

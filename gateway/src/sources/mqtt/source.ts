@@ -107,30 +107,40 @@ export class MqttSource implements Source, DeliveryOwner {
     this.commitAt = Math.max(1, Math.floor(window * WINDOW_COMMIT_SHARE));
     if (!opts.persistentSession) {
       this.st.warning =
-        "clean MQTT session: what sensors publish while the gateway is not connected (a restart, an upgrade, a crash) is lost";
+        "clean MQTT session: what sensors publish while the gateway is not connected (a restart, an upgrade, a " +
+        "crash) is lost";
     }
     if (opts.registry) {
       const r = [opts.registry];
       this.resends = new Counter({
         name: "datalab_gateway_mqtt_resends_total",
-        help: "QoS 1 messages the broker resent (DUP): already_committed (kept before its acknowledgement got out; acknowledged again, not stored twice), awaiting_commit (its first copy still waits for the commit; acknowledged with it) or stored",
+        help:
+          "QoS 1 messages the broker resent (DUP): already_committed (kept before its acknowledgement got out; " +
+          "acknowledged again, not stored twice), awaiting_commit (its first copy still waits for the commit; " +
+          "acknowledged with it) or stored",
         labelNames: ["outcome"],
         registers: r,
       });
       this.staleAcks = new Counter({
         name: "datalab_gateway_mqtt_acks_withheld_total",
-        help: "Committed messages not acknowledged because their connection had closed: the broker resends them and they are recognised as already committed",
+        help:
+          "Committed messages not acknowledged because their connection had closed: the broker resends them and " +
+          "they are recognised as already committed",
         registers: r,
       });
       this.returnedCount = new Counter({
         name: "datalab_gateway_mqtt_returned_total",
-        help: "QoS 1 messages let go unacknowledged while outbox commits failed; the broker resends them after the reconnect that follows the next good commit",
+        help:
+          "QoS 1 messages let go unacknowledged while outbox commits failed; the broker resends them after the " +
+          "reconnect that follows the next good commit",
         registers: r,
       });
       const source = this;
       new Gauge({
         name: "datalab_gateway_mqtt_unacked",
-        help: "QoS 1 messages received on the current connection and waiting for their commit before they are acknowledged",
+        help:
+          "QoS 1 messages received on the current connection and waiting for their commit before they are " +
+          "acknowledged",
         registers: r,
         collect() {
           this.set(source.unacked);
@@ -149,8 +159,8 @@ export class MqttSource implements Source, DeliveryOwner {
       connectTimeout: 10_000,
       keepalive: 30,
       resubscribe: true,
-      // mqtt-packet's number cache is 65,536 small Buffers (about 6 MiB of heap) to save an
-      // allocation per packet sent; the gateway sends almost nothing (acks, pings).
+      // mqtt-packet's number cache (65,536 small Buffers) saves an allocation per packet sent;
+      // the gateway sends almost nothing (acks, pings).
       writeCache: false,
       // mqtt.js traces every packet through the `debug` module (several calls per message,
       // each checking whether DEBUG names it); the gateway logs what matters itself.

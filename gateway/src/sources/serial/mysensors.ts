@@ -96,7 +96,9 @@ export class MySensorsRole {
       });
       this.#problem = undefined;
     } catch (err) {
-      this.#problem = `MySensors controller storage ${this.opts.storagePath} cannot be opened (${errorMessage(err)}); ID requests are not answered`;
+      this.#problem =
+        `MySensors controller storage ${this.opts.storagePath} cannot be opened (${errorMessage(err)}); ` +
+        "ID requests are not answered";
       this.opts.logger.error(
         { err: errorMessage(err), path: this.opts.storagePath },
         "MySensors controller storage cannot be opened; readings still flow, ID requests are not answered",

@@ -207,9 +207,8 @@ export function formatPortList(list: PortList): string {
   for (const p of list.ports) {
     const usb = p.vendorId ? `USB ${p.vendorId}:${p.productId ?? "????"}` : "not USB";
     const what = [p.manufacturer, p.product].filter(Boolean).join(" ");
-    lines.push(
-      `${p.path}  ${usb}${what ? `  ${what}` : ""}${p.serialNumber ? `  serial ${p.serialNumber}` : ""}${p.driver ? `  (${p.driver})` : ""}`,
-    );
+    const serial = p.serialNumber ? `  serial ${p.serialNumber}` : "";
+    lines.push(`${p.path}  ${usb}${what ? `  ${what}` : ""}${serial}${p.driver ? `  (${p.driver})` : ""}`);
     for (const l of p.byId) lines.push(`    by-id:   ${l}`);
     for (const l of p.byPath) lines.push(`    by-path: ${l}`);
   }

@@ -36,7 +36,10 @@ export interface SerialSourceOptions {
   metrics: CodecMetrics;
   logger: Logger;
   now?: () => number;
-  /** Retry interval for a device that is there but cannot be opened, or to look for an absent one where its directory cannot be watched (default 1 s). */
+  /**
+   * Retry interval for a device that is there but cannot be opened, or to look for an absent one
+   * where its directory cannot be watched (default 1 s).
+   */
   pollMs?: number;
   /** XBee API mode 1: release frames a stray 0x7E holds back after this much silence (default 200 ms). */
   idleFlushMs?: number;
@@ -55,7 +58,10 @@ export interface SerialSourceStatus extends SourceStatus {
    * open, which would have flushed them, and decoded like the rest.
    */
   readBeforeOpen: number;
-  /** Milliseconds the device node was there while the port was not open (between appearing and opening, failed opens). */
+  /**
+   * Milliseconds the device node was there while the port was not open (between appearing and
+   * opening, failed opens).
+   */
   unreadMs: number;
   frames: FrameCounts;
   /** MySensors ports: the nodes the controller knows, with what they presented. */
