@@ -137,9 +137,8 @@ async function start(
   }
   if (hubBase.pgEnabled && postgres.embedded) {
     const dir = join(demo.demoDir, "pglite");
-    process.stdout.write(
-      `Opening the embedded PostgreSQL in ${dir}${existsSync(dir) ? "" : " (creating it: the first run takes 5-20 s)"}...\n`,
-    );
+    const creating = existsSync(dir) ? "" : " (creating it: the first run takes 5-20 s)";
+    process.stdout.write(`Opening the embedded PostgreSQL in ${dir}${creating}...\n`);
     run.pool = await PglitePool.open(dir);
   }
 
@@ -228,7 +227,8 @@ function banner(i: DemoInfo, demo: DemoConfig): string {
     (demo.sensors > 0
       ? `  sensors     ${demo.sensors} simulated, ${demo.rate}/s, publishing to ${i.mqttUrl} topic sensors/<id>\n`
       : `  sensors     none simulated (DATALAB_DEMO_SENSORS=0)\n`) +
-    `  your own    mosquitto_pub -h ${new URL(i.mqttUrl).hostname} -p ${new URL(i.mqttUrl).port || 1883} -t sensors/mine -m '{"sensor":"mine","temperature":21.5}'\n` +
+    `  your own    mosquitto_pub -h ${new URL(i.mqttUrl).hostname} -p ${new URL(i.mqttUrl).port || 1883} ` +
+    `-t sensors/mine -m '{"sensor":"mine","temperature":21.5}'\n` +
     `  data kept   ${demo.demoDir}\n\n` +
     `Ctrl-C stops it.\n`
   );
@@ -239,7 +239,8 @@ async function printProgress(run: Running): Promise<void> {
   const s = run.gateway.status();
   const written = (await run.hub.metrics.readingsWritten.get()).values.reduce((a, v) => a + v.value, 0);
   process.stdout.write(
-    `[demo] outbox ${s.outbox.readings} readings waiting, uplink ${run.gateway.uplink.status().state}; hub wrote ${written} readings\n`,
+    `[demo] outbox ${s.outbox.readings} readings waiting, uplink ${run.gateway.uplink.status().state}; ` +
+      `hub wrote ${written} readings\n`,
   );
 }
 

@@ -232,14 +232,17 @@ export async function buildRelease(arch: Arch, outDir: string): Promise<string> 
   cpSync(join(nodeDir, "LICENSE"), join(app, "bin/node.LICENSE"));
   cpSync(join(ROOT, "deploy/pi"), join(app, "deploy/pi"), { recursive: true });
   cpSync(join(ROOT, "docs/raspberry-pi.md"), join(app, "docs/raspberry-pi.md"));
-  writeFileSync(
-    join(app, "package.json"),
-    `${JSON.stringify({ name: "@datalab/gateway", version: gatewayPkg.version, private: true, type: "module" }, null, 2)}\n`,
-  );
-  writeFileSync(
-    join(app, "RELEASE"),
-    `${JSON.stringify({ component: "gateway", version: gatewayPkg.version, os: "linux", arch, uname: ARCHES[arch].uname, node: RELEASE_NODE_VERSION }, null, 2)}\n`,
-  );
+  const manifest = { name: "@datalab/gateway", version: gatewayPkg.version, private: true, type: "module" };
+  writeFileSync(join(app, "package.json"), `${JSON.stringify(manifest, null, 2)}\n`);
+  const release = {
+    component: "gateway",
+    version: gatewayPkg.version,
+    os: "linux",
+    arch,
+    uname: ARCHES[arch].uname,
+    node: RELEASE_NODE_VERSION,
+  };
+  writeFileSync(join(app, "RELEASE"), `${JSON.stringify(release, null, 2)}\n`);
 
   mkdirSync(outDir, { recursive: true });
   const tarball = join(outDir, `${name}.tar.gz`);

@@ -44,7 +44,8 @@ const sourceUrls = {
       if (!text.includes("import.meta.url")) return undefined;
       if (!args.path.startsWith(pkgDir + sep)) {
         throw new Error(
-          `${relative(root, args.path)} uses import.meta.url outside ${component}/: bundle.mjs does not know where it lives at run time`,
+          `${relative(root, args.path)} uses import.meta.url outside ${component}/: ` +
+            "bundle.mjs does not know where it lives at run time",
         );
       }
       // Where the module sits relative to dist/cli.mjs in the deployed package.

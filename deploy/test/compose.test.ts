@@ -106,7 +106,8 @@ function composeBinary(): string {
   const path = r.stdout.trim();
   if (!path)
     throw new Error(
-      "docker-compose is not installed: apt-get install -y docker-compose (Debian's package; CI's .ci/run must install it)",
+      "docker-compose is not installed: apt-get install -y docker-compose " +
+        "(Debian's package; CI's .ci/run must install it)",
     );
   return path;
 }
@@ -204,7 +205,7 @@ describe("deploy/compose.yaml", () => {
     expect(hub.streamMaxBytes + 1024 ** 3).toBeLessThanOrEqual(fileStoreGiB * 1024 ** 3);
   });
 
-  it("runs without MongoDB with compose.no-mongo.yaml: MongoDB not started, the hub and Jupyter given no URL", async () => {
+  it("runs without MongoDB with compose.no-mongo.yaml: MongoDB not started, hub and Jupyter given no URL", async () => {
     const r = await composeConfig([COMPOSE, NO_MONGO], SECRETS);
     expect(r.code, r.stderr).toBe(0);
     const s = (parse(r.stdout) as { services: Record<string, Service> }).services;
@@ -216,19 +217,23 @@ describe("deploy/compose.yaml", () => {
     expect(loadHubConfig({ env: s.hub!.environment! }).mongoUrl).toBeUndefined();
   });
 
-  it("checks MongoDB's health with mongosh, or with the legacy mongo shell of 4.4 images (stand-in shells: no MongoDB here)", async () => {
-    const test = services.mongo!.healthcheck!.test;
-    expect(test[0]).toBe("CMD-SHELL");
-    for (const shell of ["mongo", "mongosh"]) {
-      const bin = tempDir("datalab-fake-mongo-");
-      const log = join(bin, "called");
-      writeFileSync(join(bin, shell), `#!/bin/sh\necho "$0 $*" > ${log}\necho 1\n`);
-      chmodSync(join(bin, shell), 0o755);
-      const r = await promisify(execFile)("/bin/sh", ["-c", test[1]!], { env: { PATH: `${bin}:/usr/bin:/bin` } });
-      expect(r.stdout.trim()).toBe("1");
-      expect(readFileSync(log, "utf8")).toContain(`${shell} --quiet --eval`);
-    }
-  });
+  it(
+    "checks MongoDB's health with mongosh, or with the legacy mongo shell of 4.4 images (stand-in shells: " +
+      "no MongoDB here)",
+    async () => {
+      const test = services.mongo!.healthcheck!.test;
+      expect(test[0]).toBe("CMD-SHELL");
+      for (const shell of ["mongo", "mongosh"]) {
+        const bin = tempDir("datalab-fake-mongo-");
+        const log = join(bin, "called");
+        writeFileSync(join(bin, shell), `#!/bin/sh\necho "$0 $*" > ${log}\necho 1\n`);
+        chmodSync(join(bin, shell), 0o755);
+        const r = await promisify(execFile)("/bin/sh", ["-c", test[1]!], { env: { PATH: `${bin}:/usr/bin:/bin` } });
+        expect(r.stdout.trim()).toBe("1");
+        expect(readFileSync(log, "utf8")).toContain(`${shell} --quiet --eval`);
+      }
+    },
+  );
 
   it("keeps dependencies, local data and history out of the build context with a root .dockerignore", () => {
     const ignore = readFileSync(join(DEPLOY, "..", ".dockerignore"), "utf8")
@@ -250,19 +255,24 @@ describe("deploy/compose.yaml", () => {
     }
   });
 
-  it("puts the hub and the gateway on all container interfaces only with a token, which the stack refuses to start without", () => {
-    for (const name of ["hub", "gateway"]) expect(services[name]!.environment!.DATALAB_HTTP_HOST, name).toBe("0.0.0.0");
-    expect(services.hub!.environment!.DATALAB_API_TOKEN).toBe(API_TOKEN);
-    expect(services.gateway!.environment!.DATALAB_HTTP_TOKEN).toBe(API_TOKEN);
-    const { DATALAB_API_TOKEN: _unset, ...env } = { ...cleanEnv(), ...SECRETS };
-    const r = spawnSync(composeBinary(), ["-f", COMPOSE, "--profile", "sim", "config"], {
-      encoding: "utf8",
-      cwd: DEPLOY,
-      env,
-    });
-    expect(r.status).not.toBe(0);
-    expect(r.stderr).toMatch(/set DATALAB_API_TOKEN to a random token of 16\+ characters/);
-  });
+  it(
+    "puts the hub and the gateway on all container interfaces only with a token, " +
+      "which the stack refuses to start without",
+    () => {
+      for (const name of ["hub", "gateway"])
+        expect(services[name]!.environment!.DATALAB_HTTP_HOST, name).toBe("0.0.0.0");
+      expect(services.hub!.environment!.DATALAB_API_TOKEN).toBe(API_TOKEN);
+      expect(services.gateway!.environment!.DATALAB_HTTP_TOKEN).toBe(API_TOKEN);
+      const { DATALAB_API_TOKEN: _unset, ...env } = { ...cleanEnv(), ...SECRETS };
+      const r = spawnSync(composeBinary(), ["-f", COMPOSE, "--profile", "sim", "config"], {
+        encoding: "utf8",
+        cwd: DEPLOY,
+        env,
+      });
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toMatch(/set DATALAB_API_TOKEN to a random token of 16\+ characters/);
+    },
+  );
 
   it("references only files that exist: Dockerfiles, what they copy from the context, bind-mounted configs", () => {
     const built = Object.entries(services).filter(([, s]) => s.build);

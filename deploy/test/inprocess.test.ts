@@ -182,15 +182,19 @@ describe("in-process uplink → hub direct intake", () => {
     expect(uplink.status().state).toBe("connected");
   });
 
-  it("trusts the subject, not the payload: a batch claiming another gateway is dead-lettered with its reason, not written", async () => {
-    const b = batch("gw-other", 1, "s-x", [1]);
-    await uplink.publish(subj.readings("gw-b"), encodeBatch(b), batchMsgId(b));
-    expect(dead.map((d) => d.reason)).toEqual(["gateway_mismatch"]);
-    expect(Buffer.from(dead[0]!.data).toString()).toContain("gw-other");
-    expect(await count("SELECT count(*) AS n FROM readings WHERE gateway_id IN ('gw-b', 'gw-other')")).toBe(0);
-  });
+  it(
+    "trusts the subject, not the payload: a batch claiming another gateway is dead-lettered with its reason, " +
+      "not written",
+    async () => {
+      const b = batch("gw-other", 1, "s-x", [1]);
+      await uplink.publish(subj.readings("gw-b"), encodeBatch(b), batchMsgId(b));
+      expect(dead.map((d) => d.reason)).toEqual(["gateway_mismatch"]);
+      expect(Buffer.from(dead[0]!.data).toString()).toContain("gw-other");
+      expect(await count("SELECT count(*) AS n FROM readings WHERE gateway_id IN ('gw-b', 'gw-other')")).toBe(0);
+    },
+  );
 
-  it("fails the publish while the database cannot be reached, so the gateway keeps the batch in its outbox", async () => {
+  it("fails the publish while the database is unreachable, so the gateway keeps the batch in its outbox", async () => {
     // A second pool on the same database, ended: what the sink sees of a database that went away.
     const downPool = PglitePool.over(pool);
     const downDb = downPool as unknown as pg.Pool;

@@ -81,7 +81,7 @@ beforeAll(async () => {
 });
 
 describe("deploy/k8s manifests", () => {
-  it("build with kustomize, and every object names its apiVersion, kind and metadata.name in the datalab namespace", () => {
+  it("build with kustomize; every object names its apiVersion, kind and metadata.name in the datalab namespace", () => {
     expect(objects.length).toBeGreaterThanOrEqual(10);
     for (const obj of objects) {
       const where = `${obj.kind}/${obj.metadata?.name}`;
@@ -100,26 +100,30 @@ describe("deploy/k8s manifests", () => {
     expect([...k.resources].sort()).toEqual(files.sort());
   });
 
-  it("rolls the pods when their configuration changes: ConfigMaps generated with a content hash the workloads refer to", async () => {
-    const hubConfig = generated("datalab-hub").metadata.name;
-    const natsConfig = generated("nats-config").metadata.name;
-    expect(template(named("Deployment", "datalab-hub")!).spec.containers[0]!.envFrom).toContainEqual({
-      configMapRef: { name: hubConfig },
-    });
-    expect(template(named("StatefulSet", "nats")!).spec.volumes).toContainEqual({
-      name: "config",
-      configMap: { name: natsConfig },
-    });
-    // An edit gives a new name, hence a new pod template.
-    const copy = tempDir("datalab-k8s-");
-    cpSync(K8S, copy, { recursive: true });
-    appendFileSync(join(copy, "hub.env"), "DATALAB_MAX_DELIVER=6\n");
-    writeFileSync(join(copy, "nats.conf"), `${readFileSync(join(copy, "nats.conf"), "utf8")}\n# edited\n`);
-    const edited = await kustomize(copy);
-    const names = edited.filter((o) => o.kind === "ConfigMap").map((o) => o.metadata.name);
-    expect(names).not.toContain(hubConfig);
-    expect(names).not.toContain(natsConfig);
-  });
+  it(
+    "rolls the pods when their configuration changes: " +
+      "ConfigMaps generated with a content hash the workloads refer to",
+    async () => {
+      const hubConfig = generated("datalab-hub").metadata.name;
+      const natsConfig = generated("nats-config").metadata.name;
+      expect(template(named("Deployment", "datalab-hub")!).spec.containers[0]!.envFrom).toContainEqual({
+        configMapRef: { name: hubConfig },
+      });
+      expect(template(named("StatefulSet", "nats")!).spec.volumes).toContainEqual({
+        name: "config",
+        configMap: { name: natsConfig },
+      });
+      // An edit gives a new name, hence a new pod template.
+      const copy = tempDir("datalab-k8s-");
+      cpSync(K8S, copy, { recursive: true });
+      appendFileSync(join(copy, "hub.env"), "DATALAB_MAX_DELIVER=6\n");
+      writeFileSync(join(copy, "nats.conf"), `${readFileSync(join(copy, "nats.conf"), "utf8")}\n# edited\n`);
+      const edited = await kustomize(copy);
+      const names = edited.filter((o) => o.kind === "ConfigMap").map((o) => o.metadata.name);
+      expect(names).not.toContain(hubConfig);
+      expect(names).not.toContain(natsConfig);
+    },
+  );
 
   it("moves to another namespace with one line in the kustomization", async () => {
     const copy = tempDir("datalab-k8s-ns-");
@@ -166,33 +170,37 @@ describe("deploy/k8s manifests", () => {
     }
   });
 
-  it("runs the hub horizontally: the HPA owns the replica count, probes on /healthz, config from a ConfigMap and a Secret", () => {
-    const hub = named("Deployment", "datalab-hub")!;
-    // A count here would reset the HPA's on every apply.
-    expect((hub.spec as { replicas?: number }).replicas).toBeUndefined();
-    const c = template(hub).spec.containers[0]!;
-    expect(c.readinessProbe?.httpGet?.path).toBe("/healthz");
-    expect(c.livenessProbe?.httpGet?.path).toBe("/healthz");
-    for (const ref of c.envFrom ?? []) {
-      if (ref.configMapRef) expect(named("ConfigMap", ref.configMapRef.name), ref.configMapRef.name).toBeDefined();
-      if (ref.secretRef) expect(named("Secret", ref.secretRef.name), ref.secretRef.name).toBeDefined();
-    }
-    expect(c.envFrom?.map((r) => Object.keys(r)[0]).sort()).toEqual(["configMapRef", "secretRef"]);
-    const secret = named("Secret", "datalab-hub")!;
-    expect(Object.keys(secret.stringData ?? {})).toEqual(
-      expect.arrayContaining(["DATALAB_PG_URL", "DATALAB_MONGO_URL"]),
-    );
-    // Beyond loopback the hub starts only with a token (16+ characters): the Secret carries one.
-    expect(generated("datalab-hub").data?.DATALAB_HTTP_HOST).toBe("0.0.0.0");
-    expect(secret.stringData?.DATALAB_API_TOKEN?.length).toBeGreaterThanOrEqual(16);
-    const hpa = named("HorizontalPodAutoscaler", "datalab-hub")!;
-    expect(hpa.spec).toMatchObject({ scaleTargetRef: { kind: "Deployment", name: "datalab-hub" } });
-    expect((hpa.spec as { minReplicas: number }).minReplicas).toBeGreaterThanOrEqual(2);
-    // Streams replicated on all three NATS servers.
-    expect(generated("datalab-hub").data?.DATALAB_STREAM_REPLICAS).toBe("3");
-  });
+  it(
+    "runs the hub horizontally: the HPA owns the replica count, probes on /healthz, " +
+      "config from a ConfigMap and a Secret",
+    () => {
+      const hub = named("Deployment", "datalab-hub")!;
+      // A count here would reset the HPA's on every apply.
+      expect((hub.spec as { replicas?: number }).replicas).toBeUndefined();
+      const c = template(hub).spec.containers[0]!;
+      expect(c.readinessProbe?.httpGet?.path).toBe("/healthz");
+      expect(c.livenessProbe?.httpGet?.path).toBe("/healthz");
+      for (const ref of c.envFrom ?? []) {
+        if (ref.configMapRef) expect(named("ConfigMap", ref.configMapRef.name), ref.configMapRef.name).toBeDefined();
+        if (ref.secretRef) expect(named("Secret", ref.secretRef.name), ref.secretRef.name).toBeDefined();
+      }
+      expect(c.envFrom?.map((r) => Object.keys(r)[0]).sort()).toEqual(["configMapRef", "secretRef"]);
+      const secret = named("Secret", "datalab-hub")!;
+      expect(Object.keys(secret.stringData ?? {})).toEqual(
+        expect.arrayContaining(["DATALAB_PG_URL", "DATALAB_MONGO_URL"]),
+      );
+      // Beyond loopback the hub starts only with a token (16+ characters): the Secret carries one.
+      expect(generated("datalab-hub").data?.DATALAB_HTTP_HOST).toBe("0.0.0.0");
+      expect(secret.stringData?.DATALAB_API_TOKEN?.length).toBeGreaterThanOrEqual(16);
+      const hpa = named("HorizontalPodAutoscaler", "datalab-hub")!;
+      expect(hpa.spec).toMatchObject({ scaleTargetRef: { kind: "Deployment", name: "datalab-hub" } });
+      expect((hpa.spec as { minReplicas: number }).minReplicas).toBeGreaterThanOrEqual(2);
+      // Streams replicated on all three NATS servers.
+      expect(generated("datalab-hub").data?.DATALAB_STREAM_REPLICAS).toBe("3");
+    },
+  );
 
-  it("refuses to start the hub with the shipped placeholders, naming each secret; every other value loads", async () => {
+  it("refuses to start the hub with the shipped placeholders, naming each secret; all other values load", async () => {
     const env = {
       ...generated("datalab-hub").data,
       ...named("Secret", "datalab-hub")!.stringData,
@@ -212,40 +220,44 @@ describe("deploy/k8s manifests", () => {
       expect(problems).toContain(`${name}: still holds the placeholder`);
   });
 
-  it("runs NATS as a JetStream cluster of three on three nodes, with namespace-independent routes and a volume each", () => {
-    const nats = named("StatefulSet", "nats")!;
-    const spec = nats.spec as {
-      replicas: number;
-      serviceName: string;
-      volumeClaimTemplates: { metadata: { name: string }; spec: { resources: { requests: { storage: string } } } }[];
-    };
-    expect(spec.replicas).toBe(3);
-    const headless = named("Service", spec.serviceName)!;
-    expect((headless.spec as { clusterIP: string }).clusterIP).toBe("None");
-    const conf = generated("nats-config").data!["nats.conf"]!;
-    expect(conf).toMatch(/jetstream\s*\{/);
-    // Short names: the pod's DNS search path supplies the namespace and cluster domain.
-    const routes = [...conf.matchAll(/nats:\/\/(nats-\d)\.([a-z-]+):6222/g)];
-    expect(routes.map((m) => m[1])).toEqual(["nats-0", "nats-1", "nats-2"]);
-    for (const m of routes) expect(m[2]).toBe(spec.serviceName);
-    expect(conf).not.toMatch(/svc\.cluster\.local|\.datalab\./);
-    // One server per node, required (a documented minimum of three nodes).
-    const anti = (template(nats).spec.affinity as { podAntiAffinity?: Record<string, { topologyKey: string }[]> })
-      .podAntiAffinity!;
-    expect(anti.requiredDuringSchedulingIgnoredDuringExecution?.[0]?.topologyKey).toBe("kubernetes.io/hostname");
-    expect(readFileSync(join(K8S, "README.md"), "utf8")).toMatch(/three schedulable nodes/);
-    // A server catching up on its streams is not ready, but not killed: only readiness waits for it.
-    const c = template(nats).spec.containers[0]!;
-    expect(c.startupProbe?.httpGet?.path).toBe("/healthz?js-enabled-only=true");
-    expect(c.readinessProbe?.httpGet?.path).toBe("/healthz");
-    // The hub reaches every member.
-    const urls = generated("datalab-hub").data!.DATALAB_NATS_URL!.split(",");
-    expect(urls).toHaveLength(3);
-    for (const v of template(nats).spec.volumes ?? [])
-      if (v.configMap) expect(named("ConfigMap", v.configMap.name)).toBeDefined();
-  });
+  it(
+    "runs NATS as a JetStream cluster of three on three nodes, " +
+      "with namespace-independent routes and a volume each",
+    () => {
+      const nats = named("StatefulSet", "nats")!;
+      const spec = nats.spec as {
+        replicas: number;
+        serviceName: string;
+        volumeClaimTemplates: { metadata: { name: string }; spec: { resources: { requests: { storage: string } } } }[];
+      };
+      expect(spec.replicas).toBe(3);
+      const headless = named("Service", spec.serviceName)!;
+      expect((headless.spec as { clusterIP: string }).clusterIP).toBe("None");
+      const conf = generated("nats-config").data!["nats.conf"]!;
+      expect(conf).toMatch(/jetstream\s*\{/);
+      // Short names: the pod's DNS search path supplies the namespace and cluster domain.
+      const routes = [...conf.matchAll(/nats:\/\/(nats-\d)\.([a-z-]+):6222/g)];
+      expect(routes.map((m) => m[1])).toEqual(["nats-0", "nats-1", "nats-2"]);
+      for (const m of routes) expect(m[2]).toBe(spec.serviceName);
+      expect(conf).not.toMatch(/svc\.cluster\.local|\.datalab\./);
+      // One server per node, required (a documented minimum of three nodes).
+      const anti = (template(nats).spec.affinity as { podAntiAffinity?: Record<string, { topologyKey: string }[]> })
+        .podAntiAffinity!;
+      expect(anti.requiredDuringSchedulingIgnoredDuringExecution?.[0]?.topologyKey).toBe("kubernetes.io/hostname");
+      expect(readFileSync(join(K8S, "README.md"), "utf8")).toMatch(/three schedulable nodes/);
+      // A server catching up on its streams is not ready, but not killed: only readiness waits for it.
+      const c = template(nats).spec.containers[0]!;
+      expect(c.startupProbe?.httpGet?.path).toBe("/healthz?js-enabled-only=true");
+      expect(c.readinessProbe?.httpGet?.path).toBe("/healthz");
+      // The hub reaches every member.
+      const urls = generated("datalab-hub").data!.DATALAB_NATS_URL!.split(",");
+      expect(urls).toHaveLength(3);
+      for (const v of template(nats).spec.volumes ?? [])
+        if (v.configMap) expect(named("ConfigMap", v.configMap.name)).toBeDefined();
+    },
+  );
 
-  it("leaves headroom on the NATS volume: the stream caps fit in max_file_store, which fits well inside the volume", () => {
+  it("leaves headroom on the NATS volume: the stream caps fit in max_file_store, which fits well in the volume", () => {
     const gib = 1024 ** 3;
     const volume = named("StatefulSet", "nats")!.spec as {
       volumeClaimTemplates: { metadata: { name: string }; spec: { resources: { requests: { storage: string } } } }[];
@@ -292,23 +304,29 @@ describe("deploy/k8s manifests", () => {
     });
   });
 
-  it("runs NATS with per-gateway credentials: auth.conf as in deploy/nats, passwords from a Secret the hub reads its own from", () => {
-    const conf = generated("nats-config").data!;
-    expect(conf["nats.conf"]).toMatch(/^\s*include auth\.conf\s*$/m);
-    // The set test/hostile-gateway.test.ts runs, not a copy drifting away from it.
-    expect(conf["auth.conf"]).toBe(readFileSync(fileURLToPath(new URL("../nats/auth.conf", import.meta.url)), "utf8"));
-    const passwords = [...conf["auth.conf"]!.matchAll(/password: \$(\w+)/g)].map((m) => m[1]);
-    expect(passwords.length).toBeGreaterThanOrEqual(2);
-    expect(Object.keys(named("Secret", "datalab-nats-users")?.stringData ?? {}).sort()).toEqual(passwords.sort());
-    expect(template(named("StatefulSet", "nats")!).spec.containers[0]!.envFrom).toContainEqual({
-      secretRef: { name: "datalab-nats-users" },
-    });
-    expect(generated("datalab-hub").data?.DATALAB_NATS_USER).toBe("hub");
-    expect(template(named("Deployment", "datalab-hub")!).spec.containers[0]!.env).toContainEqual({
-      name: "DATALAB_NATS_PASSWORD",
-      valueFrom: { secretKeyRef: { name: "datalab-nats-users", key: "DATALAB_NATS_HUB_PASSWORD" } },
-    });
-  });
+  it(
+    "runs NATS with per-gateway credentials: auth.conf as in deploy/nats, " +
+      "passwords from a Secret the hub reads its own from",
+    () => {
+      const conf = generated("nats-config").data!;
+      expect(conf["nats.conf"]).toMatch(/^\s*include auth\.conf\s*$/m);
+      // The set test/hostile-gateway.test.ts runs, not a copy drifting away from it.
+      expect(conf["auth.conf"]).toBe(
+        readFileSync(fileURLToPath(new URL("../nats/auth.conf", import.meta.url)), "utf8"),
+      );
+      const passwords = [...conf["auth.conf"]!.matchAll(/password: \$(\w+)/g)].map((m) => m[1]);
+      expect(passwords.length).toBeGreaterThanOrEqual(2);
+      expect(Object.keys(named("Secret", "datalab-nats-users")?.stringData ?? {}).sort()).toEqual(passwords.sort());
+      expect(template(named("StatefulSet", "nats")!).spec.containers[0]!.envFrom).toContainEqual({
+        secretRef: { name: "datalab-nats-users" },
+      });
+      expect(generated("datalab-hub").data?.DATALAB_NATS_USER).toBe("hub");
+      expect(template(named("Deployment", "datalab-hub")!).spec.containers[0]!.env).toContainEqual({
+        name: "DATALAB_NATS_PASSWORD",
+        valueFrom: { secretKeyRef: { name: "datalab-nats-users", key: "DATALAB_NATS_HUB_PASSWORD" } },
+      });
+    },
+  );
 
   it("points every Service at pods some workload makes", () => {
     const podLabels = workloads().map((w) => template(w).metadata.labels);

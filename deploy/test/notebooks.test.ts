@@ -26,7 +26,8 @@ import { replayFixtures } from "./notebooks-fixture";
 const NOTEBOOKS = fileURLToPath(new URL("../notebooks/", import.meta.url));
 const FIXTURES = fileURLToPath(new URL("../../../shared/fixtures", import.meta.url));
 const APT =
-  "apt-get install -y jupyter-nbconvert python3-ipykernel python3-pandas python3-sqlalchemy python3-psycopg2 python3-matplotlib python3-pymongo";
+  "apt-get install -y jupyter-nbconvert python3-ipykernel python3-pandas python3-sqlalchemy python3-psycopg2 " +
+  "python3-matplotlib python3-pymongo";
 const notebooks = readdirSync(NOTEBOOKS)
   .filter((f) => f.endsWith(".ipynb"))
   .sort();
@@ -138,7 +139,8 @@ describe("notebooks (deploy/notebooks)", () => {
   });
 
   it(
-    "run top to bottom on the replayed fixtures, finding the dying battery and the jumps (MongoDB join skipped without DATALAB_MONGO_URL)",
+    "run top to bottom on the replayed fixtures, finding the dying battery and the jumps " +
+      "(MongoDB join skipped without DATALAB_MONGO_URL)",
     async () => {
       expect(replayed).toBe(18_914 * 2 + 9 * 4);
       const plain = notebookEnv(false);
@@ -206,7 +208,8 @@ describe("notebooks (deploy/notebooks)", () => {
   });
 
   it.skipIf(!MONGO_URL)(
-    "the MongoDB sink creates the lookup indexes at start, before any write, and again harmlessly (needs DATALAB_MONGO_URL)",
+    "the MongoDB sink creates the lookup indexes at start, before any write, and again harmlessly " +
+      "(needs DATALAB_MONGO_URL)",
     async () => {
       const name = uniqueId("nbidx_");
       const config = loadHubConfig({
@@ -244,7 +247,8 @@ describe("notebooks (deploy/notebooks)", () => {
   );
 
   it.skipIf(!MONGO_URL)(
-    "raw_messages survives duplicate keys and gaps: a key given twice is looked up once, a reading whose message is missing is found=False (needs DATALAB_MONGO_URL)",
+    "raw_messages survives duplicate keys and gaps: a key given twice is looked up once, " +
+      "a reading whose message is missing is found=False (needs DATALAB_MONGO_URL)",
     async () => {
       const client = (
         mongo as unknown as {
@@ -260,7 +264,8 @@ describe("notebooks (deploy/notebooks)", () => {
       ).toBe(1);
       const script = [
         "import pandas as pd, datalab as dl",
-        "rows = pd.DataFrame({'gateway_id': ['replay-suthaharan'] * 4, 'instance': ['single-hop-csv'] * 4, 'seq': [102, 102, 202, 201]})",
+        "rows = pd.DataFrame({'gateway_id': ['replay-suthaharan'] * 4, 'instance': ['single-hop-csv'] * 4, " +
+          "'seq': [102, 102, 202, 201]})",
         "raw = dl.raw_messages(dl.mongo_db(), rows)",
         "print(raw[['seq', 'found']].to_json(orient='records'))",
       ].join("\n");

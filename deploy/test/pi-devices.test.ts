@@ -58,7 +58,11 @@ describe("the Pi unit's device policy", () => {
     expect(dropIn).toMatch(/^SupplementaryGroups=plugdev$/m);
     // The group the udev rules give RTL2832U dongles.
     expect(rules).toMatch(
-      /^SUBSYSTEM=="usb", ENV\{DEVTYPE\}=="usb_device", ATTRS\{idVendor\}=="0bda", ATTRS\{idProduct\}=="2832\|2838", GROUP="plugdev", MODE="0660"$/m,
+      new RegExp(
+        String.raw`^SUBSYSTEM=="usb", ENV\{DEVTYPE\}=="usb_device", ATTRS\{idVendor\}=="0bda", ` +
+          String.raw`ATTRS\{idProduct\}=="2832\|2838", GROUP="plugdev", MODE="0660"$`,
+        "m",
+      ),
     );
   });
 

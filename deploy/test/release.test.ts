@@ -179,7 +179,8 @@ describe.each([
     ];
     if (!emulator)
       throw new Error(
-        "qemu-aarch64-static is not installed: apt-get install -y qemu-user-static libc6-arm64-cross (CI's .ci/run installs them)",
+        "qemu-aarch64-static is not installed: apt-get install -y qemu-user-static libc6-arm64-cross " +
+          "(CI's .ci/run installs them)",
       );
     const cmd = [...emulator, ...argv];
     return new GatewayProcess(
@@ -226,7 +227,8 @@ describe.each([
     const unit = readFileSync(join(root, "etc/systemd/system/datalab-gateway.service"), "utf8");
     expect(unit).toMatch(
       new RegExp(
-        `^ExecStart=/${APP}/current/bin/node --max-semi-space-size=1 --max-old-space-size=64 /${APP}/current/dist/cli.mjs run$`,
+        `^ExecStart=/${APP}/current/bin/node --max-semi-space-size=1 --max-old-space-size=64 ` +
+          `/${APP}/current/dist/cli.mjs run$`,
         "m",
       ),
     );
