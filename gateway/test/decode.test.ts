@@ -33,13 +33,17 @@ describe("DataLab JSON over MQTT (the jsonl codec of sensors/src/protocols)", ()
     ]);
   });
 
-  it("takes the sensor id from sensor, sensorId, sensor_id, id, device or name, and the time from ts, time or timestamp", () => {
-    expect(decode('{"id":"n1","temperature":20.5,"timestamp":1764270000}')).toEqual([
-      { sensorId: "n1", metric: "temperature", value: 20.5, ts: 1764270000000 },
-    ]);
-    expect(decode('{"device":"d1","t":1}')[0]!.sensorId).toBe("d1");
-    expect(decode('{"sensor_id":"d2","t":1}')[0]!.sensorId).toBe("d2");
-  });
+  it(
+    "takes the sensor id from sensor, sensorId, sensor_id, id, device " +
+      "or name, and the time from ts, time or timestamp",
+    () => {
+      expect(decode('{"id":"n1","temperature":20.5,"timestamp":1764270000}')).toEqual([
+        { sensorId: "n1", metric: "temperature", value: 20.5, ts: 1764270000000 },
+      ]);
+      expect(decode('{"device":"d1","t":1}')[0]!.sensorId).toBe("d1");
+      expect(decode('{"sensor_id":"d2","t":1}')[0]!.sensorId).toBe("d2");
+    },
+  );
 
   it("takes times in milliseconds and ISO-8601 with a zone; refuses one without", () => {
     expect(decode('{"sensor":"a","t":1,"ts":1764270000123}')[0]!.ts).toBe(1764270000123);
@@ -121,19 +125,23 @@ describe("units: recorded, never guessed, stored canonical", () => {
     ]);
   });
 
-  it("with pressure configured as hPa it is stored in Pa, the canonical pressure unit, as rtl_433's pressure_hPa is", () => {
-    const units = unitsSchema.parse("pressure=hPa");
-    const configured = messageDecoder("jsonl", { units });
-    const rtl433 = messageDecoder("rtl433", { units });
-    expect(configured(Buffer.from('{"sensor":"w1","pressure":1013.25,"battery":87}'), {})).toEqual([
-      { sensorId: "w1", metric: "pressure", value: 101325, unit: "Pa" },
-      { sensorId: "w1", metric: "battery", value: 87 },
-    ]);
-    const fromRtl433 = rtl433(Buffer.from('{"model":"Fineoffset-WH25","id":1,"pressure_hPa":1001.7}'), {});
-    expect(fromRtl433).toEqual([
-      { sensorId: "rtl433-Fineoffset-WH25-1", metric: "pressure", value: 100170, unit: "Pa" },
-    ]);
-  });
+  it(
+    "with pressure configured as hPa it is stored in Pa, the " +
+      "canonical pressure unit, as rtl_433's pressure_hPa is",
+    () => {
+      const units = unitsSchema.parse("pressure=hPa");
+      const configured = messageDecoder("jsonl", { units });
+      const rtl433 = messageDecoder("rtl433", { units });
+      expect(configured(Buffer.from('{"sensor":"w1","pressure":1013.25,"battery":87}'), {})).toEqual([
+        { sensorId: "w1", metric: "pressure", value: 101325, unit: "Pa" },
+        { sensorId: "w1", metric: "battery", value: 87 },
+      ]);
+      const fromRtl433 = rtl433(Buffer.from('{"model":"Fineoffset-WH25","id":1,"pressure_hPa":1001.7}'), {});
+      expect(fromRtl433).toEqual([
+        { sensorId: "rtl433-Fineoffset-WH25-1", metric: "pressure", value: 100170, unit: "Pa" },
+      ]);
+    },
+  );
 
   it("a unit the message states (units map, key suffix, SenML u) wins over the configured one", () => {
     const d = messageDecoder("jsonl", { units: unitsSchema.parse("pressure=hPa,temperature=F") });

@@ -87,41 +87,45 @@ describe("gateway HTTP port", () => {
     expect(String((err as Error).message)).toMatch(/DATALAB_HTTP_HOST="0\.0\.0\.0".*DATALAB_HTTP_TOKEN/);
   });
 
-  it("with a token on 0.0.0.0: /status and /metrics need it, /healthz answers ok alone without it, the status command sends it", async () => {
-    const g = await startGateway({ DATALAB_HTTP_HOST: "0.0.0.0", DATALAB_HTTP_TOKEN: TOKEN });
-    const base = `http://127.0.0.1:${g.httpPort}`;
-    expect(await reaches("127.0.0.2", g.httpPort)).toBe(true);
-    for (const path of ["/status", "/metrics", "/nope"]) {
-      const none = await fetch(`${base}${path}`);
-      expect(none.status, path).toBe(401);
-      expect(none.headers.get("www-authenticate")).toMatch(/^Bearer/);
-      expect(await none.text()).not.toContain(g.outbox.instance);
-      const wrong = await fetch(`${base}${path}`, bearer(`${TOKEN}x`));
-      expect(wrong.status, path).toBe(401);
-      await wrong.body?.cancel();
-    }
-    const status = await fetch(`${base}/status`, bearer(TOKEN));
-    expect(status.status).toBe(200);
-    expect(((await status.json()) as GatewayStatus).instance).toBe(g.outbox.instance);
-    const metrics = await fetch(`${base}/metrics`, bearer(TOKEN));
-    expect(await metrics.text()).toMatch(/datalab_gateway_/);
+  it(
+    "with a token on 0.0.0.0: /status and /metrics need it, /healthz " +
+      "answers ok alone without it, the status command sends it",
+    async () => {
+      const g = await startGateway({ DATALAB_HTTP_HOST: "0.0.0.0", DATALAB_HTTP_TOKEN: TOKEN });
+      const base = `http://127.0.0.1:${g.httpPort}`;
+      expect(await reaches("127.0.0.2", g.httpPort)).toBe(true);
+      for (const path of ["/status", "/metrics", "/nope"]) {
+        const none = await fetch(`${base}${path}`);
+        expect(none.status, path).toBe(401);
+        expect(none.headers.get("www-authenticate")).toMatch(/^Bearer/);
+        expect(await none.text()).not.toContain(g.outbox.instance);
+        const wrong = await fetch(`${base}${path}`, bearer(`${TOKEN}x`));
+        expect(wrong.status, path).toBe(401);
+        await wrong.body?.cancel();
+      }
+      const status = await fetch(`${base}/status`, bearer(TOKEN));
+      expect(status.status).toBe(200);
+      expect(((await status.json()) as GatewayStatus).instance).toBe(g.outbox.instance);
+      const metrics = await fetch(`${base}/metrics`, bearer(TOKEN));
+      expect(await metrics.text()).toMatch(/datalab_gateway_/);
 
-    const open = await fetch(`${base}/healthz`);
-    expect(open.status).toBe(200);
-    expect(await open.json()).toEqual({ ok: true });
-    const full = (await (await fetch(`${base}/healthz`, bearer(TOKEN))).json()) as GatewayStatus & { ok: boolean };
-    expect(full).toMatchObject({ ok: true, instance: g.outbox.instance });
+      const open = await fetch(`${base}/healthz`);
+      expect(open.status).toBe(200);
+      expect(await open.json()).toEqual({ ok: true });
+      const full = (await (await fetch(`${base}/healthz`, bearer(TOKEN))).json()) as GatewayStatus & { ok: boolean };
+      expect(full).toMatchObject({ ok: true, instance: g.outbox.instance });
 
-    const env = {
-      DATALAB_HTTP_HOST: "0.0.0.0",
-      DATALAB_HTTP_PORT: String(g.httpPort),
-      DATALAB_DATA_DIR: g.config.dataDir,
-    };
-    const withToken = await runCli(["status", "--json"], { ...env, DATALAB_HTTP_TOKEN: TOKEN });
-    expect(withToken.code, withToken.stderr).toBe(0);
-    expect(JSON.parse(withToken.stdout)).toMatchObject({ online: true, instance: g.outbox.instance });
-    const without = await runCli(["status", "--json"], { ...env, DATALAB_HTTP_HOST: "127.0.0.1" });
-    expect(without.code).toBe(1);
-    expect(without.stderr).toMatch(/asks for a token: run with the same DATALAB_HTTP_TOKEN/);
-  });
+      const env = {
+        DATALAB_HTTP_HOST: "0.0.0.0",
+        DATALAB_HTTP_PORT: String(g.httpPort),
+        DATALAB_DATA_DIR: g.config.dataDir,
+      };
+      const withToken = await runCli(["status", "--json"], { ...env, DATALAB_HTTP_TOKEN: TOKEN });
+      expect(withToken.code, withToken.stderr).toBe(0);
+      expect(JSON.parse(withToken.stdout)).toMatchObject({ online: true, instance: g.outbox.instance });
+      const without = await runCli(["status", "--json"], { ...env, DATALAB_HTTP_HOST: "127.0.0.1" });
+      expect(without.code).toBe(1);
+      expect(without.stderr).toMatch(/asks for a token: run with the same DATALAB_HTTP_TOKEN/);
+    },
+  );
 });

@@ -93,14 +93,17 @@ describe("MQTT read pause", () => {
     expect(turnsFrom(w.turns, 50)).toBeGreaterThanOrEqual(25);
   });
 
-  it("with 100 ms, once the rate is known to be a trickle, it is read in a few wake-ups, whole and in order", async () => {
-    const w = await start(100);
-    await trickle(w.publisher, w.topic, 80, 25);
-    await waitFor(() => w.received.length === 80, "all 80 messages");
-    expect(w.received).toEqual(Array.from({ length: 80 }, (_, i) => i));
-    // The last 30 messages span at least 750 ms, read at most every 100 ms: about 8 reads.
-    expect(turnsFrom(w.turns, 50)).toBeLessThanOrEqual(12);
-  });
+  it(
+    "with 100 ms, once the rate is known to be a trickle, it is " + "read in a few wake-ups, whole and in order",
+    async () => {
+      const w = await start(100);
+      await trickle(w.publisher, w.topic, 80, 25);
+      await waitFor(() => w.received.length === 80, "all 80 messages");
+      expect(w.received).toEqual(Array.from({ length: 80 }, (_, i) => i));
+      // The last 30 messages span at least 750 ms, read at most every 100 ms: about 8 reads.
+      expect(turnsFrom(w.turns, 50)).toBeLessThanOrEqual(12);
+    },
+  );
 
   it("does not hold back a flood that follows a trickle: the first full read ends the pausing", async () => {
     // A broker of its own: the burst waits there during the first pause, beyond the shared

@@ -21,7 +21,10 @@ import { wireMessagesIn } from "./support/outbox";
 
 const FIXTURE = fileURLToPath(new URL("../../../shared/fixtures/rtl_433/events.jsonl", import.meta.url));
 const LEGACY_FIXTURE = fileURLToPath(new URL("../../../shared/fixtures/rtl_433/events-legacy.jsonl", import.meta.url));
-/** 44 events in the fixture; the codec makes 137 readings of them (LaCrosse-TX34IT's rain_raw with an unknown unit among them). */
+/**
+ * 44 events in the fixture; the codec makes 137 readings of them (LaCrosse-TX34IT's rain_raw with
+ * an unknown unit among them).
+ */
 const FIXTURE_EVENTS = readFileSync(FIXTURE, "utf8").split("\n").filter(Boolean);
 const FIXTURE_READINGS = 137;
 
@@ -84,26 +87,30 @@ async function gatewayWith(
 }
 
 describe("rtl_433 child process", () => {
-  it("a stand-in command that prints the fixture lines and exits: every event becomes readings, and it is restarted with a doubling delay", async () => {
-    const { g } = await gatewayWith({}, { command: ["cat", FIXTURE], restartMinMs: 50, restartMaxMs: 200 });
-    const status = await waitFor(() => {
-      const s = rtlStatus(g);
-      return s.starts >= 4 && s.lastRestartDelayMs === 200 ? s : undefined;
-    }, "four runs of the stand-in");
-    expect(status.lastExit?.code).toBe(0);
-    // Each complete run adds the fixture's readings; the run in progress may be partway.
-    const completed = status.starts - 1;
-    const readings = await waitFor(() => {
-      const r = outboxReadings(g);
-      return r.length >= completed * FIXTURE_READINGS ? r : undefined;
-    }, "the readings of the finished runs");
-    expect(new Set(readings.map((r) => r.source))).toEqual(new Set(["rtl433:cat"]));
-    expect(readings.find((r) => r.sensorId === "rtl433-Nexus-TH-3-201" && r.metric === "temperature")?.value).toBe(
-      29.4,
-    );
-    expect(rtlStatus(g).frames.rejected).toBe(0);
-    expect(g.outbox.quarantined().length).toBe(0);
-  });
+  it(
+    "a stand-in command that prints the fixture lines and exits: every event " +
+      "becomes readings, and it is restarted with a doubling delay",
+    async () => {
+      const { g } = await gatewayWith({}, { command: ["cat", FIXTURE], restartMinMs: 50, restartMaxMs: 200 });
+      const status = await waitFor(() => {
+        const s = rtlStatus(g);
+        return s.starts >= 4 && s.lastRestartDelayMs === 200 ? s : undefined;
+      }, "four runs of the stand-in");
+      expect(status.lastExit?.code).toBe(0);
+      // Each complete run adds the fixture's readings; the run in progress may be partway.
+      const completed = status.starts - 1;
+      const readings = await waitFor(() => {
+        const r = outboxReadings(g);
+        return r.length >= completed * FIXTURE_READINGS ? r : undefined;
+      }, "the readings of the finished runs");
+      expect(new Set(readings.map((r) => r.source))).toEqual(new Set(["rtl433:cat"]));
+      expect(readings.find((r) => r.sensorId === "rtl433-Nexus-TH-3-201" && r.metric === "temperature")?.value).toBe(
+        29.4,
+      );
+      expect(rtlStatus(g).frames.rejected).toBe(0);
+      expect(g.outbox.quarantined().length).toBe(0);
+    },
+  );
 
   it("garbage on stdout is quarantined with the codec's reason and counted by protocol", async () => {
     const script = `printf '%s\\n' 'rtl_433 says hello' '{"id": 5, "temperature_C": 20}' '${FIXTURE_EVENTS[0]}'`;
@@ -142,7 +149,8 @@ describe("rtl_433 child process", () => {
   });
 
   it.skipIf(!HAS_RTL433)(
-    "the real rtl_433 (needs rtl_433: apt-get install rtl-433) decodes test bits given with -y, run from DATALAB_RTL433_CMD",
+    "the real rtl_433 (needs rtl_433: apt-get install rtl-433) decodes " +
+      "test bits given with -y, run from DATALAB_RTL433_CMD",
     async () => {
       const { g } = await gatewayWith({ DATALAB_RTL433_CMD: `rtl_433 -R 19 -F json -y "${NEXUS_BITS}"` });
       const readings = await waitFor(() => {

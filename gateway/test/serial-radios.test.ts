@@ -205,37 +205,41 @@ describe("serial radios over pty pairs (needs socat)", () => {
     expect(node.children["0"]).toMatchObject({ typeName: "S_TEMP", description: "air" });
   });
 
-  it("while node 46 keeps sending without presenting, new nodes asking for ids one after another are never given 46", async () => {
-    const idRequest = encodeMySensors({
-      nodeId: 255,
-      childId: 255,
-      command: MysCommand.INTERNAL,
-      ack: 0,
-      type: MysInternal.ID_REQUEST,
-      payload: "",
-    });
-    const given: number[] = [];
-    const responses = (): string[] => mysNode.lines().filter((l) => l.startsWith("255;255;3;0;4;"));
-    const before = responses().length;
-    // Until the ids handed out have gone past 46, bounded: 1..45 plus a few are at most ~50 rounds.
-    for (let round = 0; round < 60 && !given.some((id) => id > 46); round++) {
-      await mysNode.write("46;1;1;0;0;21.5\n");
-      await mysNode.write(idRequest);
-      const reply = await waitFor(() => responses()[before + round], `ID response ${round + 1}`);
-      given.push(Number(reply.split(";")[5]));
-    }
-    expect(given.some((id) => id > 46)).toBe(true);
-    expect(given).not.toContain(46);
-    expect(new Set(given).size).toBe(given.length);
-    // Node 46 is in the controller's memory as a node heard, never assigned.
-    const node46 = serialStatus(g, "mysensors").mysensors?.nodes.find((n) => n.nodeId === 46);
-    expect(node46).toMatchObject({ nodeId: 46 });
-    expect(node46?.assignedAt).toBeUndefined();
-    await waitFor(
-      () => outboxReadings(g).filter((r) => r.sensorId === "mys-46-1").length === given.length,
-      "every reading of node 46 in the outbox",
-    );
-  });
+  it(
+    "while node 46 keeps sending without presenting, new nodes " +
+      "asking for ids one after another are never given 46",
+    async () => {
+      const idRequest = encodeMySensors({
+        nodeId: 255,
+        childId: 255,
+        command: MysCommand.INTERNAL,
+        ack: 0,
+        type: MysInternal.ID_REQUEST,
+        payload: "",
+      });
+      const given: number[] = [];
+      const responses = (): string[] => mysNode.lines().filter((l) => l.startsWith("255;255;3;0;4;"));
+      const before = responses().length;
+      // Until the ids handed out have gone past 46, bounded: 1..45 plus a few are at most ~50 rounds.
+      for (let round = 0; round < 60 && !given.some((id) => id > 46); round++) {
+        await mysNode.write("46;1;1;0;0;21.5\n");
+        await mysNode.write(idRequest);
+        const reply = await waitFor(() => responses()[before + round], `ID response ${round + 1}`);
+        given.push(Number(reply.split(";")[5]));
+      }
+      expect(given.some((id) => id > 46)).toBe(true);
+      expect(given).not.toContain(46);
+      expect(new Set(given).size).toBe(given.length);
+      // Node 46 is in the controller's memory as a node heard, never assigned.
+      const node46 = serialStatus(g, "mysensors").mysensors?.nodes.find((n) => n.nodeId === 46);
+      expect(node46).toMatchObject({ nodeId: 46 });
+      expect(node46?.assignedAt).toBeUndefined();
+      await waitFor(
+        () => outboxReadings(g).filter((r) => r.sensorId === "mys-46-1").length === given.length,
+        "every reading of node 46 in the outbox",
+      );
+    },
+  );
 
   it("an XBee coordinator's I/O sample (scaled by xbeePins) and text packet reach the outbox", async () => {
     await xbeeNode.write(

@@ -36,8 +36,11 @@ function recorder() {
 
 /** Bytes waiting in a tty's input queue (FIONREAD), read without consuming them. */
 async function queued(tty: string): Promise<number> {
-  const script =
-    "import os,fcntl,termios,struct,sys\nfd=os.open(sys.argv[1],os.O_RDONLY|os.O_NOCTTY|os.O_NONBLOCK)\nprint(struct.unpack('i',fcntl.ioctl(fd,termios.FIONREAD,b'\\0'*4))[0])";
+  const script = [
+    "import os,fcntl,termios,struct,sys",
+    "fd=os.open(sys.argv[1],os.O_RDONLY|os.O_NOCTTY|os.O_NONBLOCK)",
+    "print(struct.unpack('i',fcntl.ioctl(fd,termios.FIONREAD,b'\\0'*4))[0])",
+  ].join("\n");
   const r = await runCommand("/usr/bin/python3", ["-c", script, tty]);
   if (r.code !== 0) throw new Error(`FIONREAD on ${tty} failed: ${r.stderr}`);
   return Number(r.stdout.trim());
@@ -116,13 +119,17 @@ async function replugCase(
 }
 
 describe("a radio plugged back in (needs socat)", () => {
-  it("MySensors: the port opens when the device node appears, and the lines sent before the open are read, not lost", async () => {
-    await replugCase(
-      "mysensors",
-      (i) => encodeMySensorsSet(7, 1, MysVariable.HUM, i),
-      (r) => r.value,
-    );
-  });
+  it(
+    "MySensors: the port opens when the device node appears, and the " +
+      "lines sent before the open are read, not lost",
+    async () => {
+      await replugCase(
+        "mysensors",
+        (i) => encodeMySensorsSet(7, 1, MysVariable.HUM, i),
+        (r) => r.value,
+      );
+    },
+  );
 
   it("XBee: the same for binary frames", async () => {
     // A text packet from one node: "temperature=<i>" is read as that metric's value.
