@@ -1,7 +1,7 @@
-import { readFileSync } from "node:fs";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { Gauge, type Logger, type Registry } from "@datalab/shared";
 import type { Source, SourceStatus } from "../common/types";
+import { type BrokerConnection, clientAuth } from "./config";
 
 /**
  * What the broker says it dropped: Mosquitto counts the PUBLISH messages it gave up on (a
@@ -17,14 +17,8 @@ import type { Source, SourceStatus } from "../common/types";
  */
 export const BROKER_DROPPED_TOPIC = "$SYS/broker/publish/messages/dropped";
 
-export interface BrokerDropsOptions {
-  url: string;
+export interface BrokerDropsOptions extends BrokerConnection {
   clientId: string;
-  username?: string | undefined;
-  password?: string | undefined;
-  caFile?: string | undefined;
-  certFile?: string | undefined;
-  keyFile?: string | undefined;
   registry: Registry;
   logger: Logger;
   now?: () => number;
@@ -56,11 +50,7 @@ export class BrokerDropsMonitor implements Source {
       reconnectPeriod: 5_000,
       connectTimeout: 10_000,
       log: () => undefined,
-      ...(o.username ? { username: o.username } : {}),
-      ...(o.password ? { password: o.password } : {}),
-      ...(o.caFile ? { ca: readFileSync(o.caFile) } : {}),
-      ...(o.certFile ? { cert: readFileSync(o.certFile) } : {}),
-      ...(o.keyFile ? { key: readFileSync(o.keyFile) } : {}),
+      ...clientAuth(o),
     };
     const client = mqtt.connect(o.url, options);
     this.client = client;

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import type { IClientOptions } from "mqtt";
 import { z } from "zod";
 import { bool, ConfigError, type ConfigOf, field, intIn, stringList } from "@datalab/shared";
 import { isMessageFormat, MESSAGE_FORMATS, type MessageFormat } from "@datalab/sensors";
@@ -96,6 +97,17 @@ export function brokerConnection(c: MqttConfig): BrokerConnection {
     caFile: c.mqttTlsCa,
     certFile: c.mqttTlsCert,
     keyFile: c.mqttTlsKey,
+  };
+}
+
+/** The credentials and TLS files of a connection as mqtt.js takes them (the files read now). */
+export function clientAuth(b: BrokerConnection): IClientOptions {
+  return {
+    ...(b.username ? { username: b.username } : {}),
+    ...(b.password ? { password: b.password } : {}),
+    ...(b.caFile ? { ca: readFileSync(b.caFile) } : {}),
+    ...(b.certFile ? { cert: readFileSync(b.certFile) } : {}),
+    ...(b.keyFile ? { key: readFileSync(b.keyFile) } : {}),
   };
 }
 

@@ -1,9 +1,9 @@
-import { readFileSync } from "node:fs";
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from "mqtt";
 import { Counter, Gauge, errorMessage, type Logger, type Registry } from "@datalab/shared";
 import type { Ingest, MessageDecoder } from "../../ingest/index";
 import { deliveryDigest, type Delivery, type DeliveryLog, type DeliveryOwner } from "../../outbox/deliveries";
 import type { Source, SourceStatus } from "../common/types";
+import { type BrokerConnection, clientAuth } from "./config";
 import { type PausableStream, ReadPause } from "./read-pause";
 import { effectiveFilters, topicMatches } from "./topics";
 
@@ -13,8 +13,7 @@ export interface MqttRoute {
   decoder: MessageDecoder;
 }
 
-export interface MqttSourceOptions {
-  url: string;
+export interface MqttSourceOptions extends BrokerConnection {
   routes: MqttRoute[];
   clientId: string;
   /**
@@ -48,11 +47,6 @@ export interface MqttSourceOptions {
    * read, so the next read takes what gathered meanwhile (0: read each message at once).
    */
   readPauseMs?: number;
-  username?: string | undefined;
-  password?: string | undefined;
-  caFile?: string | undefined;
-  certFile?: string | undefined;
-  keyFile?: string | undefined;
   logger: Logger;
 }
 
@@ -173,11 +167,7 @@ export class MqttSource implements Source, DeliveryOwner {
             },
           }
         : {}),
-      ...(o.username ? { username: o.username } : {}),
-      ...(o.password ? { password: o.password } : {}),
-      ...(o.caFile ? { ca: readFileSync(o.caFile) } : {}),
-      ...(o.certFile ? { cert: readFileSync(o.certFile) } : {}),
-      ...(o.keyFile ? { key: readFileSync(o.keyFile) } : {}),
+      ...clientAuth(o),
     };
     if (this.st.warning) o.logger.warn({ setting: "DATALAB_MQTT_PERSISTENT=false" }, this.st.warning);
     const client = mqtt.connect(o.url, options);
