@@ -44,7 +44,7 @@ export interface GatewayDeps {
   metrics?: GatewayMetrics;
   /** Use another uplink (the demo's in-process one); default NATS JetStream. */
   uplink?: Uplink;
-  /** Extra sources (serial radios, rtl_433); the MQTT source is added from the config. */
+  /** Sources made elsewhere (a test's, the demo's), besides those createSources builds from the config. */
   sources?: ((ingest: Ingest) => Source)[];
   now?: () => number;
 }
