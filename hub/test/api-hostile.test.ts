@@ -176,8 +176,8 @@ describe("parameters that reached PostgreSQL", () => {
 
 describe("API pool exhausted", () => {
   it(
-    "answers 503 with Retry-After within the queue wait, not 500 after 10 s; one client leaves a connection for " +
-      "others; serves again once it frees",
+    "answers 503 with Retry-After within the queue wait, not 500 after 10 s; " +
+      "one client leaves a connection for others; serves again once it frees",
     async () => {
       // Slow queries: a lock makes the sensors query wait inside PostgreSQL.
       const locker = new pg.Client({ connectionString: db.url });
@@ -216,44 +216,41 @@ describe("API pool exhausted", () => {
 });
 
 describe("live stream", () => {
-  it(
-    "limits streams per client address: a third from one " + "address gets 503, another address still gets a stream",
-    async () => {
-      const open: (() => void)[] = [];
-      try {
-        for (let i = 0; i < 2; i++) {
-          const s = await call("/api/live", { keepOpen: true });
-          expect(s.status).toBe(200);
-          open.push(s.close);
-        }
-        const third = await call("/api/live", { keepOpen: true });
-        expect(third.status).toBe(503);
-        expect(third.headers["retry-after"]).toBe("10");
-        expect(JSON.parse(third.body).error).toMatch(/DATALAB_LIVE_MAX_CLIENTS_PER_ADDRESS/);
-        expect(
-          await metricValue(hub.metrics.registry, "datalab_hub_live_refused_total", { reason: "per_address" }),
-        ).toBe(1);
-        const other = await call("/api/live", { keepOpen: true, from: "127.0.0.2" });
-        expect(other.status).toBe(200);
-        open.push(other.close);
-      } finally {
-        for (const c of open) c();
+  it("limits streams per address: a third from one address gets 503, another address still gets a stream", async () => {
+    const open: (() => void)[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        const s = await call("/api/live", { keepOpen: true });
+        expect(s.status).toBe(200);
+        open.push(s.close);
       }
-      // Closing frees the address's slots.
-      await waitFor(
-        async () => (await call("/api/live", { keepOpen: true }).then((s) => (s.close(), s.status))) === 200,
-        "a slot to free after the streams closed",
+      const third = await call("/api/live", { keepOpen: true });
+      expect(third.status).toBe(503);
+      expect(third.headers["retry-after"]).toBe("10");
+      expect(JSON.parse(third.body).error).toMatch(/DATALAB_LIVE_MAX_CLIENTS_PER_ADDRESS/);
+      expect(await metricValue(hub.metrics.registry, "datalab_hub_live_refused_total", { reason: "per_address" })).toBe(
+        1,
       );
-    },
-  );
+      const other = await call("/api/live", { keepOpen: true, from: "127.0.0.2" });
+      expect(other.status).toBe(200);
+      open.push(other.close);
+    } finally {
+      for (const c of open) c();
+    }
+    // Closing frees the address's slots.
+    await waitFor(
+      async () => (await call("/api/live", { keepOpen: true }).then((s) => (s.close(), s.status))) === 200,
+      "a slot to free after the streams closed",
+    );
+  });
 });
 
 describe("/login", () => {
   const form = (token: string) => new URLSearchParams({ token }).toString();
 
   it(
-    "answers 429 with Retry-After after 3 wrong tokens from one address, even for the right one; another address " +
-      "still logs in",
+    "answers 429 with Retry-After after 3 wrong tokens from one address, even for the right one; " +
+      "another address still logs in",
     async () => {
       for (let i = 0; i < 3; i++)
         expect((await call("/login", { method: "POST", body: form(`wrong-${i}`), token: false })).status).toBe(401);

@@ -66,51 +66,48 @@ afterAll(async () => {
 });
 
 describe("live stream (SSE)", () => {
-  it(
-    "drops and counts for a stalled client, then disconnects " + "it, while a reading client gets every reading",
-    async () => {
-      const fast = await openSse(`${base}/api/live`);
-      const slow = await stalledClient();
-      let slowClosed = false;
-      slow.once("close", () => (slowClosed = true));
-      await waitFor(() => feed.size === 2, "two live clients");
+  it("drops and counts for a stalled client, then disconnects it; a reading client gets every reading", async () => {
+    const fast = await openSse(`${base}/api/live`);
+    const slow = await stalledClient();
+    let slowClosed = false;
+    slow.once("close", () => (slowClosed = true));
+    await waitFor(() => feed.size === 2, "two live clients");
 
-      const perPublish = 1_000;
-      let published = 0;
-      let maxBuffered = 0;
-      // Publish until the stalled client is over its buffer and losing readings (bounded: 400 batches, ~40 MB).
-      for (let i = 0; i < 400 && (await metricValue(registry, "datalab_hub_live_readings_dropped_total")) === 0; i++) {
-        feed.publish(readings(perPublish, published));
-        published += perPublish;
-        for (const c of feed.stats()) maxBuffered = Math.max(maxBuffered, c.buffered);
-        await new Promise((r) => setImmediate(r));
-      }
-      const dropped = await metricValue(registry, "datalab_hub_live_readings_dropped_total");
-      expect(dropped).toBeGreaterThan(0);
-      // Memory per client is bounded: its buffer limit plus at most one event (~100 kB here).
-      expect(maxBuffered).toBeLessThan(BUFFER + 200 * 1024);
+    const perPublish = 1_000;
+    let published = 0;
+    let maxBuffered = 0;
+    // Publish until the stalled client is over its buffer and losing readings (bounded: 400 batches, ~40 MB).
+    for (let i = 0; i < 400 && (await metricValue(registry, "datalab_hub_live_readings_dropped_total")) === 0; i++) {
+      feed.publish(readings(perPublish, published));
+      published += perPublish;
+      for (const c of feed.stats()) maxBuffered = Math.max(maxBuffered, c.buffered);
+      await new Promise((r) => setImmediate(r));
+    }
+    const dropped = await metricValue(registry, "datalab_hub_live_readings_dropped_total");
+    expect(dropped).toBeGreaterThan(0);
+    // Memory per client is bounded: its buffer limit plus at most one event (~100 kB here).
+    expect(maxBuffered).toBeLessThan(BUFFER + 200 * 1024);
 
-      // Still stalled after stallMs: the heartbeat notices and cuts it.
-      await waitFor(() => feed.size === 1, "the stalled client to be disconnected", 10_000);
-      expect(await metricValue(registry, "datalab_hub_live_disconnects_total", { reason: "slow" })).toBe(1);
-      // Reading again, the stalled client finds its stream ended.
-      slow.resume();
-      await waitFor(() => slowClosed, "the stalled client's connection to close");
+    // Still stalled after stallMs: the heartbeat notices and cuts it.
+    await waitFor(() => feed.size === 1, "the stalled client to be disconnected", 10_000);
+    expect(await metricValue(registry, "datalab_hub_live_disconnects_total", { reason: "slow" })).toBe(1);
+    // Reading again, the stalled client finds its stream ended.
+    slow.resume();
+    await waitFor(() => slowClosed, "the stalled client's connection to close");
 
-      // The client that reads lost nothing and was never told of drops.
-      await waitFor(
-        () =>
-          fast.events
-            .filter((e) => e.event === "readings")
-            .reduce((n, e) => n + (JSON.parse(e.data) as unknown[]).length, 0) === published,
-        `all ${published} readings at the reading client`,
-      );
-      expect(fast.events.some((e) => e.event === "dropped")).toBe(false);
-      fast.close();
-      slow.destroy();
-      await waitFor(() => feed.size === 0, "no clients");
-    },
-  );
+    // The client that reads lost nothing and was never told of drops.
+    await waitFor(
+      () =>
+        fast.events
+          .filter((e) => e.event === "readings")
+          .reduce((n, e) => n + (JSON.parse(e.data) as unknown[]).length, 0) === published,
+      `all ${published} readings at the reading client`,
+    );
+    expect(fast.events.some((e) => e.event === "dropped")).toBe(false);
+    fast.close();
+    slow.destroy();
+    await waitFor(() => feed.size === 0, "no clients");
+  });
 
   it("filters by sensor and metric, refuses bad filters, and caps the number of clients", async () => {
     const one = await openSse(`${base}/api/live?sensor=s-3&metric=temperature`);
@@ -147,24 +144,21 @@ describe("write listener on a sink", () => {
     close: async () => undefined,
   });
 
-  it(
-    "announces committed batches, not pure redeliveries, " + "and never fails a write because of the listener",
-    async () => {
-      const heard: number[] = [];
-      const s = notifyOnWrite(sink(3), (r) => heard.push(r.length), silentLogger());
-      expect(s.name).toBe("postgres");
-      expect(await s.write(batch)).toEqual({ inserted: 3, duplicates: 0 });
-      const dup = notifyOnWrite(sink(0), (r) => heard.push(r.length), silentLogger());
-      await dup.write(batch);
-      expect(heard).toEqual([3]);
-      const throwing = notifyOnWrite(
-        sink(3),
-        () => {
-          throw new Error("listener bug");
-        },
-        silentLogger(),
-      );
-      expect(await throwing.write(batch)).toEqual({ inserted: 3, duplicates: 0 });
-    },
-  );
+  it("announces committed batches, not pure redeliveries; never fails a write because of the listener", async () => {
+    const heard: number[] = [];
+    const s = notifyOnWrite(sink(3), (r) => heard.push(r.length), silentLogger());
+    expect(s.name).toBe("postgres");
+    expect(await s.write(batch)).toEqual({ inserted: 3, duplicates: 0 });
+    const dup = notifyOnWrite(sink(0), (r) => heard.push(r.length), silentLogger());
+    await dup.write(batch);
+    expect(heard).toEqual([3]);
+    const throwing = notifyOnWrite(
+      sink(3),
+      () => {
+        throw new Error("listener bug");
+      },
+      silentLogger(),
+    );
+    expect(await throwing.write(batch)).toEqual({ inserted: 3, duplicates: 0 });
+  });
 });

@@ -235,40 +235,37 @@ describe("query API on data from the real pipeline", () => {
     expect(raw.body.series[2].receivedAt.every((t: number) => t >= raw.body.series[2].ts[0])).toBe(true);
   });
 
-  it(
-    "answers CSV that pandas opens with the right columns, " + "raw (format=csv) and bucketed (Accept: text/csv)",
-    async () => {
-      const q =
-        `sensor=${encodeURIComponent(A)}&sensor=${encodeURIComponent(B)}` +
-        `&metric=temperature&from=${T0}&to=${T0 + N_A * STEP_MS}`;
-      const head = await fetch(`${base}/api/readings?${q}&format=csv`);
-      expect(head.headers.get("content-type")).toBe("text/csv; charset=utf-8");
-      await head.text();
-      const py = [
-        "import json, sys, pandas as pd",
-        "raw = pd.read_csv(sys.argv[1], parse_dates=['time', 'received_at'])",
-        "b = pd.read_csv(sys.argv[2], parse_dates=['time'], storage_options={'Accept': 'text/csv'})",
-        "print(json.dumps({'raw': list(raw.columns), 'rawRows': len(raw), 'bCols': list(b.columns), 'bRows': len(b), " +
-          "'bCount': int(b['count'].sum()),",
-        "  'sensors': sorted(raw['sensor_id'].unique().tolist()), 'tz': str(raw['time'].dt.tz), 'first': " +
-          "float(raw['value'].iloc[0]), 'units': raw['unit'].unique().tolist()}))",
-      ].join("\n");
-      const { stdout } = await execFileAsync(
-        "/usr/bin/python3",
-        ["-c", py, `${base}/api/readings?${q}&format=csv`, `${base}/api/readings?${q}&bucket=1h`],
-        { timeout: 60_000 },
-      );
-      const r = JSON.parse(stdout);
-      expect(r.raw).toEqual(["time", "sensor_id", "metric", "value", "unit", "received_at"]);
-      expect(r.rawRows).toBe(N_A + N_B);
-      expect(r.sensors).toEqual([A, B].sort());
-      expect(r.tz).toBe("UTC");
-      expect(r.first).toBe(published[0]!.temperature);
-      expect(r.units).toEqual(["Cel"]);
-      expect(r.bCols).toEqual(["time", "sensor_id", "metric", "min", "avg", "max", "count", "unit"]);
-      expect(r.bCount).toBe(N_A + N_B);
-    },
-  );
+  it("answers CSV pandas opens with the right columns, raw (format=csv) and bucketed (Accept: text/csv)", async () => {
+    const q =
+      `sensor=${encodeURIComponent(A)}&sensor=${encodeURIComponent(B)}` +
+      `&metric=temperature&from=${T0}&to=${T0 + N_A * STEP_MS}`;
+    const head = await fetch(`${base}/api/readings?${q}&format=csv`);
+    expect(head.headers.get("content-type")).toBe("text/csv; charset=utf-8");
+    await head.text();
+    const py = [
+      "import json, sys, pandas as pd",
+      "raw = pd.read_csv(sys.argv[1], parse_dates=['time', 'received_at'])",
+      "b = pd.read_csv(sys.argv[2], parse_dates=['time'], storage_options={'Accept': 'text/csv'})",
+      "print(json.dumps({'raw': list(raw.columns), 'rawRows': len(raw), 'bCols': list(b.columns), 'bRows': len(b), " +
+        "'bCount': int(b['count'].sum()),",
+      "  'sensors': sorted(raw['sensor_id'].unique().tolist()), 'tz': str(raw['time'].dt.tz), 'first': " +
+        "float(raw['value'].iloc[0]), 'units': raw['unit'].unique().tolist()}))",
+    ].join("\n");
+    const { stdout } = await execFileAsync(
+      "/usr/bin/python3",
+      ["-c", py, `${base}/api/readings?${q}&format=csv`, `${base}/api/readings?${q}&bucket=1h`],
+      { timeout: 60_000 },
+    );
+    const r = JSON.parse(stdout);
+    expect(r.raw).toEqual(["time", "sensor_id", "metric", "value", "unit", "received_at"]);
+    expect(r.rawRows).toBe(N_A + N_B);
+    expect(r.sensors).toEqual([A, B].sort());
+    expect(r.tz).toBe("UTC");
+    expect(r.first).toBe(published[0]!.temperature);
+    expect(r.units).toEqual(["Cel"]);
+    expect(r.bCols).toEqual(["time", "sensor_id", "metric", "min", "avg", "max", "count", "unit"]);
+    expect(r.bCount).toBe(N_A + N_B);
+  });
 
   it("gives sparklines for several sensors in one answer", async () => {
     const { status, body } = await get(
@@ -290,7 +287,7 @@ describe("query API on data from the real pipeline", () => {
   });
 
   it(
-    "shows the gateway with what the hub knows, and nulls " + "for what a gateway without health reports does not tell",
+    "shows the gateway with what the hub knows, " + "and nulls for what a gateway without health reports does not tell",
     async () => {
       const { status, body } = await get("/api/gateways");
       expect(status).toBe(200);

@@ -247,30 +247,27 @@ describe("dashboard on the Intel Lab rows of 2004", () => {
     expect(errors).toEqual([]);
   });
 
-  it(
-    "keeps a sensor with nine metrics readable: values " + "wrap, six shown and +3, the sparkline inside its row",
-    async () => {
-      const li = page.locator(`#sensor-list li[data-sensor="${MANY}"]`);
-      await li.waitFor();
-      expect(await li.locator(".values span[data-metric]").count()).toBe(6);
-      expect(await li.locator(".values span.more").textContent()).toBe("+3");
-      const row = (await li.boundingBox())!;
-      const list = (await page.locator("#sensor-list").boundingBox())!;
-      for (const part of [
-        li.locator("canvas"),
-        li.locator(".values"),
-        li.locator(".seen"),
-        li.locator(".values span.more"),
-      ]) {
-        const b = (await part.boundingBox())!;
-        expect(b.x).toBeGreaterThanOrEqual(row.x);
-        expect(b.x + b.width).toBeLessThanOrEqual(row.x + row.width + 0.5);
-        expect(b.y + b.height).toBeLessThanOrEqual(row.y + row.height + 0.5);
-      }
-      expect(row.x + row.width).toBeLessThanOrEqual(list.x + list.width + 0.5);
-      expect(row.height).toBeLessThan(150);
-      await li.scrollIntoViewIfNeeded();
-      await li.screenshot({ path: `${RESULTS}dashboard-history-many-metrics.png` });
-    },
-  );
+  it("keeps a sensor with nine metrics readable: values wrap, six shown and +3, sparkline inside its row", async () => {
+    const li = page.locator(`#sensor-list li[data-sensor="${MANY}"]`);
+    await li.waitFor();
+    expect(await li.locator(".values span[data-metric]").count()).toBe(6);
+    expect(await li.locator(".values span.more").textContent()).toBe("+3");
+    const row = (await li.boundingBox())!;
+    const list = (await page.locator("#sensor-list").boundingBox())!;
+    for (const part of [
+      li.locator("canvas"),
+      li.locator(".values"),
+      li.locator(".seen"),
+      li.locator(".values span.more"),
+    ]) {
+      const b = (await part.boundingBox())!;
+      expect(b.x).toBeGreaterThanOrEqual(row.x);
+      expect(b.x + b.width).toBeLessThanOrEqual(row.x + row.width + 0.5);
+      expect(b.y + b.height).toBeLessThanOrEqual(row.y + row.height + 0.5);
+    }
+    expect(row.x + row.width).toBeLessThanOrEqual(list.x + list.width + 0.5);
+    expect(row.height).toBeLessThan(150);
+    await li.scrollIntoViewIfNeeded();
+    await li.screenshot({ path: `${RESULTS}dashboard-history-many-metrics.png` });
+  });
 });

@@ -63,8 +63,8 @@ describe("dead letters", () => {
   });
 
   it(
-    "an undecodable batch and one claiming another gateway " +
-      "are dead-lettered at once; the batches behind them land",
+    "an undecodable batch and one claiming another gateway are dead-lettered at once; " +
+      "the batches behind them land",
     async () => {
       const s = hub.subjects;
       const [good1, ...rest] = makeBatches(gw, "i1", 5, 10);
@@ -91,8 +91,8 @@ describe("dead letters", () => {
   );
 
   it(
-    "a batch the sink refuses is retried with backoff and dead-lettered after DATALAB_MAX_DELIVER refusals, " +
-      "without blocking",
+    "a batch the sink refuses is retried with backoff " +
+      "and dead-lettered after DATALAB_MAX_DELIVER refusals, without blocking",
     async () => {
       const s = hub.subjects;
       const before = await readingsIn();
@@ -130,7 +130,7 @@ describe("dead letters", () => {
   );
 
   it(
-    "pnpm hub status and dead-letters report it; --replay " + "after the fix writes the batch and removes the letter",
+    "pnpm hub status and dead-letters report it; " + "--replay after the fix writes the batch and removes the letter",
     async () => {
       const s = hub.subjects;
       const status = await cli("status", "--json");

@@ -60,30 +60,27 @@ describe("MongoDB document mapping", () => {
     expect(messageId("gw1", "inst1", { ...m, payload: "other" })).not.toBe(id);
   });
 
-  it(
-    "payload: parsed JSON where it was JSON, text where text, " + "bytes where binary (decoded from the wire encoding)",
-    () => {
-      expect(payloadValue(Buffer.from('{"name": "sensor1", "value": 5.1}'))).toEqual({
-        payload: { name: "sensor1", value: 5.1 },
-        type: "json",
-      });
-      expect(payloadValue(Buffer.from('[{"n":"t","v":21}]'))).toEqual({ payload: [{ n: "t", v: 21 }], type: "json" });
-      // The original DataLab's single-quoted "JSON" is text, kept as received.
-      expect(payloadValue(Buffer.from("{'name': 'sensor1'}"))).toEqual({
-        payload: "{'name': 'sensor1'}",
-        type: "text",
-      });
-      expect(payloadValue(Buffer.from("20;1;1;0;0;21.5"))).toEqual({ payload: "20;1;1;0;0;21.5", type: "text" });
-      const frame = Buffer.from([0x7e, 0x00, 0x0a, 0x90, 0xff, 0xfe]);
-      const wire = encodePayload(frame);
-      expect(wire.encoding).toBe("base64");
-      const docs = messageDocuments(
-        sinkBatch(makeBatch({ gatewayId: "gw1", instance: "i", firstSeq: 1, messages: 1, message: wire })),
-      );
-      expect(docs[0]!.payloadType).toBe("binary");
-      expect(Buffer.compare(docs[0]!.payload as Buffer, frame)).toBe(0);
-    },
-  );
+  it("payload: parsed JSON where JSON, text where text, bytes where binary (decoded from the wire encoding)", () => {
+    expect(payloadValue(Buffer.from('{"name": "sensor1", "value": 5.1}'))).toEqual({
+      payload: { name: "sensor1", value: 5.1 },
+      type: "json",
+    });
+    expect(payloadValue(Buffer.from('[{"n":"t","v":21}]'))).toEqual({ payload: [{ n: "t", v: 21 }], type: "json" });
+    // The original DataLab's single-quoted "JSON" is text, kept as received.
+    expect(payloadValue(Buffer.from("{'name': 'sensor1'}"))).toEqual({
+      payload: "{'name': 'sensor1'}",
+      type: "text",
+    });
+    expect(payloadValue(Buffer.from("20;1;1;0;0;21.5"))).toEqual({ payload: "20;1;1;0;0;21.5", type: "text" });
+    const frame = Buffer.from([0x7e, 0x00, 0x0a, 0x90, 0xff, 0xfe]);
+    const wire = encodePayload(frame);
+    expect(wire.encoding).toBe("base64");
+    const docs = messageDocuments(
+      sinkBatch(makeBatch({ gatewayId: "gw1", instance: "i", firstSeq: 1, messages: 1, message: wire })),
+    );
+    expect(docs[0]!.payloadType).toBe("binary");
+    expect(Buffer.compare(docs[0]!.payload as Buffer, frame)).toBe(0);
+  });
 
   it("JSON a document database would refuse is kept as text, with the reason", () => {
     for (const [json, why] of [
@@ -164,32 +161,29 @@ describe("Postgres per-batch summary (sensors, gateways)", () => {
 });
 
 describe("the MongoDB driver loads only when configured (STYLE.md item 1)", () => {
-  it(
-    "no hub module imports `mongodb` at load time except " + "sinks/mongo.ts, which is only imported dynamically",
-    async () => {
-      const { readdirSync, readFileSync } = await import("node:fs");
-      const { join, relative } = await import("node:path");
-      const src = new URL("../src/", import.meta.url).pathname;
-      const files: string[] = [];
-      const walk = (d: string) => {
-        for (const e of readdirSync(d, { withFileTypes: true })) {
-          if (e.isDirectory()) walk(join(d, e.name));
-          else if (e.name.endsWith(".ts")) files.push(join(d, e.name));
-        }
-      };
-      walk(src);
-      const offenders: string[] = [];
-      for (const f of files) {
-        const rel = relative(src, f);
-        const text = readFileSync(f, "utf8");
-        // Static value imports ("import type" is erased and loads nothing).
-        if (rel !== "sinks/mongo.ts" && /^import\s+(?!type\b)[^;]*from\s+["']mongodb["']/m.test(text))
-          offenders.push(`${rel} imports mongodb`);
-        if (/^import\s+(?!type\b)[^;]*from\s+["'][./]+(sinks\/)?mongo["']/m.test(text))
-          offenders.push(`${rel} imports sinks/mongo statically`);
+  it("no hub module imports `mongodb` at load time except sinks/mongo.ts, only imported dynamically", async () => {
+    const { readdirSync, readFileSync } = await import("node:fs");
+    const { join, relative } = await import("node:path");
+    const src = new URL("../src/", import.meta.url).pathname;
+    const files: string[] = [];
+    const walk = (d: string) => {
+      for (const e of readdirSync(d, { withFileTypes: true })) {
+        if (e.isDirectory()) walk(join(d, e.name));
+        else if (e.name.endsWith(".ts")) files.push(join(d, e.name));
       }
-      expect(offenders).toEqual([]);
-      expect(readFileSync(join(src, "sinks/index.ts"), "utf8")).toMatch(/await import\("\.\/mongo"\)/);
-    },
-  );
+    };
+    walk(src);
+    const offenders: string[] = [];
+    for (const f of files) {
+      const rel = relative(src, f);
+      const text = readFileSync(f, "utf8");
+      // Static value imports ("import type" is erased and loads nothing).
+      if (rel !== "sinks/mongo.ts" && /^import\s+(?!type\b)[^;]*from\s+["']mongodb["']/m.test(text))
+        offenders.push(`${rel} imports mongodb`);
+      if (/^import\s+(?!type\b)[^;]*from\s+["'][./]+(sinks\/)?mongo["']/m.test(text))
+        offenders.push(`${rel} imports sinks/mongo statically`);
+    }
+    expect(offenders).toEqual([]);
+    expect(readFileSync(join(src, "sinks/index.ts"), "utf8")).toMatch(/await import\("\.\/mongo"\)/);
+  });
 });

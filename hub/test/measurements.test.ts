@@ -102,8 +102,8 @@ afterAll(async () => {
 
 describe("one row per measurement", () => {
   it(
-    "sensor time: a second gateway's copy is folded and counted for that gateway; redeliveries change nothing and " +
-      "count nothing twice",
+    "sensor time: a second gateway's copy is folded and counted for that gateway; " +
+      "redeliveries change nothing and count nothing twice",
     async () => {
       const sink = newSink();
       const prefix = uniqueId("st");
@@ -173,8 +173,8 @@ describe("one row per measurement", () => {
   });
 
   it(
-    "stamped on receipt: repeats and other gateways within the window fold; a changed value, or the same value " +
-      "past the window, is a new measurement",
+    "stamped on receipt: repeats and other gateways within the window fold; " +
+      "a changed value, or the same value past the window, is a new measurement",
     async () => {
       const sink = newSink();
       const s = uniqueId("rtl");
@@ -223,38 +223,35 @@ describe("one row per measurement", () => {
     },
   );
 
-  it(
-    "window off (0) or sensor time: a 1 Hz sensor reporting " + "the same value twice in a row is two measurements",
-    async () => {
-      const sink = newSink();
-      const off = uniqueId("off");
-      const t = Date.UTC(2026, 0, 2);
-      const points: [number, number][] = [
-        [t, 20],
-        [t + 1_000, 20],
-        [t + 2_000, 20],
-      ];
-      expect(await sink.write(sinkBatch2(rxBatch("gwO", "io", 1, off, points, 0)))).toEqual({
-        inserted: 3,
-        duplicates: 0,
-      });
-      // Another gateway hearing it with the window off: its readings are its own (nothing says they are the same).
-      expect(await sink.write(sinkBatch2(rxBatch("gwO2", "io2", 1, off, points, 0)))).toEqual({
-        inserted: 3,
-        duplicates: 0,
-      });
-      const st = uniqueId("st1hz");
-      expect(await sink.write(sinkBatch2(rxBatch("gwS", "is", 1, st, points, undefined)))).toEqual({
-        inserted: 3,
-        duplicates: 0,
-      });
-      expect(await rows(st)).toHaveLength(3);
-    },
-  );
+  it("window off (0) or sensor time: a 1 Hz sensor sending one value twice in a row is two measurements", async () => {
+    const sink = newSink();
+    const off = uniqueId("off");
+    const t = Date.UTC(2026, 0, 2);
+    const points: [number, number][] = [
+      [t, 20],
+      [t + 1_000, 20],
+      [t + 2_000, 20],
+    ];
+    expect(await sink.write(sinkBatch2(rxBatch("gwO", "io", 1, off, points, 0)))).toEqual({
+      inserted: 3,
+      duplicates: 0,
+    });
+    // Another gateway hearing it with the window off: its readings are its own (nothing says they are the same).
+    expect(await sink.write(sinkBatch2(rxBatch("gwO2", "io2", 1, off, points, 0)))).toEqual({
+      inserted: 3,
+      duplicates: 0,
+    });
+    const st = uniqueId("st1hz");
+    expect(await sink.write(sinkBatch2(rxBatch("gwS", "is", 1, st, points, undefined)))).toEqual({
+      inserted: 3,
+      duplicates: 0,
+    });
+    expect(await rows(st)).toHaveLength(3);
+  });
 
   it(
-    "two hub processes writing two gateways' copies at once store each measurement once (COPY groups and single " +
-      "writes alike)",
+    "two hub processes writing two gateways' copies at once store each measurement once " +
+      "(COPY groups and single writes alike)",
     async () => {
       const s = uniqueId("race");
       const t = Date.UTC(2026, 0, 3);

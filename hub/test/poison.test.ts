@@ -100,8 +100,9 @@ describe("a poison message in a batch", () => {
   );
 
   it(
-    "a message Postgres refuses is found by halving the batch: the rest land at once, the poison is dead-lettered " +
-      "alone after DATALAB_MAX_DELIVER refusals, and its replay after the fix lands it",
+    "a message Postgres refuses is found by halving the batch: the rest land at once, " +
+      "the poison is dead-lettered alone after DATALAB_MAX_DELIVER refusals, " +
+      "and its replay after the fix lands it",
     async () => {
       // A rule the sink enforces and the contract does not know: what a database may refuse.
       await db.pool.query("ALTER TABLE readings ADD CONSTRAINT value_sane CHECK (value > -1000)");
@@ -131,24 +132,21 @@ describe("a poison message in a batch", () => {
     },
   );
 
-  it(
-    "a replayed poison that is still invalid comes back " + "to the dead letters alone, and nothing else moves",
-    async () => {
-      const [letter] = await listDeadLetters(nc, hub.subjects, { sink: "postgres", reason: "bad_metric" });
-      const before = await dl("bad_metric");
-      const rows = await count("true");
-      expect(await replayDeadLetters(nc, hub.subjects, [letter!])).toEqual([expect.objectContaining({ ok: true })]);
-      await waitFor(async () => (await dl("bad_metric")) === before + 1, "the replay dead-lettered again");
-      const again = await listDeadLetters(nc, hub.subjects, { sink: "postgres", reason: "bad_metric" });
-      expect(again).toHaveLength(1);
-      expect(again[0]!.message).toBe(0);
-      expect(await count("true")).toBe(rows);
-    },
-  );
+  it("a replayed poison still invalid comes back to the dead letters alone, and nothing else moves", async () => {
+    const [letter] = await listDeadLetters(nc, hub.subjects, { sink: "postgres", reason: "bad_metric" });
+    const before = await dl("bad_metric");
+    const rows = await count("true");
+    expect(await replayDeadLetters(nc, hub.subjects, [letter!])).toEqual([expect.objectContaining({ ok: true })]);
+    await waitFor(async () => (await dl("bad_metric")) === before + 1, "the replay dead-lettered again");
+    const again = await listDeadLetters(nc, hub.subjects, { sink: "postgres", reason: "bad_metric" });
+    expect(again).toHaveLength(1);
+    expect(again[0]!.message).toBe(0);
+    expect(await count("true")).toBe(rows);
+  });
 
   it(
-    "a batch with one message the contract refuses and one the sink refuses: 36 readings land, each poison is " +
-      "dead-lettered alone with its own reason and attempts",
+    "a batch with one message the contract refuses and one the sink refuses: 36 readings land, " +
+      "each poison is dead-lettered alone with its own reason and attempts",
     async () => {
       await db.pool.query("ALTER TABLE readings ADD CONSTRAINT value_sane2 CHECK (value > -1000) NOT VALID");
       try {

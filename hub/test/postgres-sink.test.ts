@@ -46,8 +46,8 @@ describe("PostgreSQL schema and sink", () => {
   });
 
   it(
-    "sensors and gateways are written before the batch counts as written, and converge whatever the order of " +
-      "batches",
+    "sensors and gateways are written before the batch counts as written, " +
+      "and converge whatever the order of batches",
     async () => {
       const [b1, b2, b3] = makeBatches("gwsum", "instA", 3, 6, 2);
       // Out of order and one redelivered: the rows must end as if applied in order, once.
@@ -88,8 +88,8 @@ describe("PostgreSQL schema and sink", () => {
   );
 
   it(
-    "batches written at once (their summaries folded into shared upserts) leave the same sensors and gateways " +
-      "rows as batches written one by one",
+    "batches written at once (their summaries folded into shared upserts) " +
+      "leave the same sensors and gateways rows as batches written one by one",
     async () => {
       // Two gateways reporting the same sensors, batches out of order and one redelivered.
       const a = makeBatches("gwfoldA", "iA", 6, 5, 3, 1, "fold");
@@ -131,8 +131,8 @@ describe("PostgreSQL schema and sink", () => {
   );
 
   it(
-    "COPY carries text with tabs, newlines and backslashes unchanged; a batch written again inserts nothing and " +
-      "counts duplicates",
+    "COPY carries text with tabs, newlines and backslashes unchanged; " +
+      "a batch written again inserts nothing and counts duplicates",
     async () => {
       const source = "mqtt:odd\ttopic\\with\nbreaks\r";
       const b = makeBatch({ gatewayId: "gwcopy", instance: "i", firstSeq: 1, messages: 4, message: { source } });
@@ -161,8 +161,8 @@ describe("PostgreSQL schema and sink", () => {
   );
 
   it(
-    "batches written at once go in one group; one the database refuses is refused alone, its neighbours are " +
-      "written",
+    "batches written at once go in one group; " +
+      "one the database refuses is refused alone, its neighbours are written",
     async () => {
       // One group transaction at a time: the first batch goes alone, the next three wait and go together.
       const oneRound = new PostgresSink(new pg.Pool({ connectionString: db.url, max: 2 }), silentLogger(), {
@@ -197,8 +197,8 @@ describe("PostgreSQL schema and sink", () => {
   );
 
   it(
-    "a batch the database refuses rolls back whole (no readings, no sensor, no gateway row) and says it was " +
-      "refused",
+    "a batch the database refuses rolls back whole (no readings, no sensor, no gateway row) " +
+      "and says it was refused",
     async () => {
       const b = makeBatch({
         gatewayId: "gwbad",

@@ -51,9 +51,11 @@ describe("two hub processes on one stream", () => {
     await db?.drop();
   });
 
+  const sinksTested = MONGO_URL
+    ? " (PostgreSQL and MongoDB)"
+    : " (PostgreSQL; MongoDB part skipped: no DATALAB_MONGO_URL)";
   it(
-    `share the flood; nothing written ` +
-      `twice${MONGO_URL ? " (PostgreSQL and MongoDB)" : " (PostgreSQL; MongoDB part skipped: no DATALAB_MONGO_URL)"}`,
+    `share the flood; nothing written twice${sinksTested}`,
     async () => {
       const c = config();
       prefix = c.natsPrefix;

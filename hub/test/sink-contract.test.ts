@@ -106,29 +106,26 @@ describe.skipIf(!MONGO_URL)("MongoDB sink contract (needs DATALAB_MONGO_URL)", (
 describe("sinks facing an unreachable server", () => {
   const b = makeBatch({ gatewayId: "gwD", instance: "i1", firstSeq: 1, messages: 2 });
 
-  it(
-    "PostgreSQL: healthy() is false and a write fails as " + "unavailable (the consumer pauses, counts nothing)",
-    async () => {
-      // Port 1 on loopback: nothing listens, the connection is refused at once.
-      const pool = new pg.Pool({
-        connectionString: "postgres://postgres@127.0.0.1:1/none",
-        connectionTimeoutMillis: 2_000,
-      });
-      pool.on("error", () => undefined);
-      const sink = new PostgresSink(pool, silentLogger(), { probeTimeoutMs: 2_000 });
-      try {
-        expect(await sink.healthy()).toBe(false);
-        const err = await sink.write(sinkBatch(b)).catch((e: unknown) => e);
-        expect(err).toBeInstanceOf(SinkUnavailableError);
-        expect(err).toBeInstanceOf(SinkError);
-        // Refused at once, or (on a busy machine) timed out connecting: both are "unavailable",
-        // which is what the consumer acts on; the wording differs, so it is not asserted.
-        expect((err as SinkUnavailableError).cause).toBeInstanceOf(Error);
-      } finally {
-        await sink.close();
-      }
-    },
-  );
+  it("PostgreSQL: healthy() is false, a write fails as unavailable (the consumer pauses, counts nothing)", async () => {
+    // Port 1 on loopback: nothing listens, the connection is refused at once.
+    const pool = new pg.Pool({
+      connectionString: "postgres://postgres@127.0.0.1:1/none",
+      connectionTimeoutMillis: 2_000,
+    });
+    pool.on("error", () => undefined);
+    const sink = new PostgresSink(pool, silentLogger(), { probeTimeoutMs: 2_000 });
+    try {
+      expect(await sink.healthy()).toBe(false);
+      const err = await sink.write(sinkBatch(b)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SinkUnavailableError);
+      expect(err).toBeInstanceOf(SinkError);
+      // Refused at once, or (on a busy machine) timed out connecting: both are "unavailable",
+      // which is what the consumer acts on; the wording differs, so it is not asserted.
+      expect((err as SinkUnavailableError).cause).toBeInstanceOf(Error);
+    } finally {
+      await sink.close();
+    }
+  });
 
   it("MongoDB: healthy() is false and a write fails as unavailable (driver only, no server needed)", async () => {
     const sink = new MongoSink(
