@@ -107,6 +107,7 @@ export class Gateway {
         subjects: subj,
         ensureStream: config.natsEnsureStream,
         logger: this.logger.child({ part: "uplink" }),
+        now,
       });
     this.forwarder = new Forwarder(
       this.outbox,
