@@ -40,7 +40,8 @@ for (const f of files) {
   }
   if (!isSource(f)) continue;
   const dir = dirname(f);
-  for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)[^"';]*?from\s+["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g)) {
+  const specifiers = /(?:^|\n)\s*(?:import|export)[^"';]*?from\s+["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g;
+  for (const m of text.matchAll(specifiers)) {
     const spec = m[1] ?? m[2];
     if (spec.startsWith(".")) addEdge(dir, dirname(relative(root, resolve(root, dir, spec))));
     else if (spec.startsWith("@datalab/")) addEdge(dir, packageRoot(spec.slice("@datalab/".length).split("/")[0]));
@@ -85,4 +86,6 @@ if (problems.length > 0) {
   process.stderr.write(`${problems.join("\n")}\n${problems.length} problem(s)\n`);
   process.exit(1);
 }
-process.stdout.write(`structure: ${files.length} files, lines ≤ ${MAX_LINE}, source files ≤ ${MAX_FILE_LINES} lines, no folder cycles\n`);
+process.stdout.write(
+  `structure: ${files.length} files, lines ≤ ${MAX_LINE}, source files ≤ ${MAX_FILE_LINES} lines, no folder cycles\n`,
+);

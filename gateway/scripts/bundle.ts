@@ -48,7 +48,9 @@ const result = await build({
   external: ["better-sqlite3", "serialport", "@serialport/*"],
   // Bundled CommonJS packages call require(); give the ES module one.
   banner: {
-    js: "import { createRequire as __datalabRequire } from 'node:module'; const require = __datalabRequire(import.meta.url);",
+    js:
+      "import { createRequire as __datalabRequire } from 'node:module'; " +
+      "const require = __datalabRequire(import.meta.url);",
   },
   logLevel: "warning",
   metafile: true,
