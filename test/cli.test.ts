@@ -1,8 +1,8 @@
 /**
  * The command lines are a contract: help lists every option and variable; bad config fails at
- * start, clearly. And (issue 14, item 8), each run as a child process as a person or
- * a script would: per-command help, one line and exit 2 for an unknown flag, status exit codes
- * when what they check is down, the demo's outbox found, and the quarantine listed as text.
+ * start, clearly. And each run as a child process as a person or a script would: per-command
+ * help, one line and exit 2 for an unknown flag, status exit codes when what they check is
+ * down, the demo's outbox found, and the quarantine listed as text.
  */
 import { spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import mqtt from "mqtt";
 import { afterAll, describe, expect, it } from "vitest";
-import { silentLogger, subjects } from "@datalab/shared";
 import {
+  deleteStreams,
   createTestDatabase,
   MQTT_URL,
   NATS_URL,
@@ -20,10 +20,9 @@ import {
   uniqueId,
   waitFor,
 } from "@datalab/shared/testing";
-import { Gateway, gatewayFields, loadGatewayConfig } from "@datalab/gateway";
+import { type Gateway, gatewayFields } from "@datalab/gateway";
 import { hubFields } from "@datalab/hub";
-import { jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
+import { startGateway as startTestGateway } from "./support/pipeline";
 
 const root = new URL("..", import.meta.url).pathname;
 const tsx = (script: string, args: string[], env: NodeJS.ProcessEnv = {}) =>
@@ -139,17 +138,12 @@ describe("command lines", () => {
     expect(r.code).toBe(1);
   });
 
-  it("Ctrl-C through pnpm stops hub run, gateway run and sensors simulate cleanly: exit 0, their last words logged, nothing printed as a failure", async () => {
+  it("Ctrl-C through pnpm stops hub run, gateway run and sensors simulate cleanly: exit 0, their last words logged, " +
+    "nothing printed as a failure", async () => {
     const db = await createTestDatabase();
     cleanup.push(() => db.drop());
     const id = uniqueId("ctrlc");
-    cleanup.push(async () => {
-      const nc = await connect({ servers: NATS_URL });
-      const jsm = await jetstreamManager(nc);
-      for (const name of [subjects(id).stream, subjects(id).deadLetterStream])
-        await jsm.streams.delete(name).catch(() => undefined);
-      await nc.close();
-    });
+    cleanup.push(() => deleteStreams(id));
     const common = {
       DATALAB_NATS_URL: NATS_URL,
       DATALAB_NATS_PREFIX: id,
@@ -195,7 +189,7 @@ describe("command lines", () => {
     }
   }, 120_000);
 
-  it("pnpm gateway status finds the demo's outbox when DATALAB_DATA_DIR is left to its default and holds none", async () => {
+  it("pnpm gateway status finds the demo's outbox when the default DATALAB_DATA_DIR holds none", async () => {
     const cwd = tempDir("datalab-cli-");
     const demoDir = join(cwd, "demo");
     const gw = await startGateway(join(demoDir, "gateway"));
@@ -222,47 +216,51 @@ describe("command lines", () => {
     );
   });
 
-  it("pnpm gateway quarantine lists refused payloads as text (markup and escape sequences quoted), filtered by --reason and --since", async () => {
-    const dir = tempDir("datalab-cli-q-");
-    const id = uniqueId("cliq");
-    const gw = await startGateway(dir, id);
-    const c = await mqtt.connectAsync(MQTT_URL);
-    const xss = "<img src=x onerror=alert(1)>";
-    await c.publishAsync(`${id}/sensors/a`, "{'name': 'sensor1'}", { qos: 1 });
-    await c.publishAsync(`${id}/sensors/b`, `${xss}\u001b[2J`, { qos: 1 });
-    await c.endAsync();
-    await waitFor(
-      () => Object.values(gw.status().quarantine).reduce((a, b) => a + b, 0) >= 2,
-      "two payloads quarantined",
-    );
-    await gw.stop();
-    const env = { DATALAB_DATA_DIR: dir };
+  it(
+    "pnpm gateway quarantine lists refused payloads as text (markup and escape sequences quoted), " +
+      "filtered by --reason and --since",
+    async () => {
+      const dir = tempDir("datalab-cli-q-");
+      const id = uniqueId("cliq");
+      const gw = await startGateway(dir, id);
+      const c = await mqtt.connectAsync(MQTT_URL);
+      const xss = "<img src=x onerror=alert(1)>";
+      await c.publishAsync(`${id}/sensors/a`, "{'name': 'sensor1'}", { qos: 1 });
+      await c.publishAsync(`${id}/sensors/b`, `${xss}\u001b[2J`, { qos: 1 });
+      await c.endAsync();
+      await waitFor(
+        () => Object.values(gw.status().quarantine).reduce((a, b) => a + b, 0) >= 2,
+        "two payloads quarantined",
+      );
+      await gw.stop();
+      const env = { DATALAB_DATA_DIR: dir };
 
-    const text = await gatewayCli(["quarantine"], env);
-    expect(text.code, text.stderr).toBe(0);
-    expect(text.stdout).toMatch(/^2 quarantined payloads in /);
-    expect(text.stdout).toContain(JSON.stringify(`${xss}\u001b[2J`));
-    expect(text.stdout).not.toContain("\u001b");
-    expect(text.stdout).toContain(`payload: "{'name': 'sensor1'}"`);
+      const text = await gatewayCli(["quarantine"], env);
+      expect(text.code, text.stderr).toBe(0);
+      expect(text.stdout).toMatch(/^2 quarantined payloads in /);
+      expect(text.stdout).toContain(JSON.stringify(`${xss}\u001b[2J`));
+      expect(text.stdout).not.toContain("\u001b");
+      expect(text.stdout).toContain(`payload: "{'name': 'sensor1'}"`);
 
-    const json = await gatewayCli(["quarantine", "--json", "--since", "1h"], env);
-    const r = JSON.parse(json.stdout) as {
-      total: number;
-      entries: { reason: string; payload: string; source: string }[];
-    };
-    expect(r.total).toBe(2);
-    expect(r.entries.map((e) => e.payload)).toEqual([`${xss}\u001b[2J`, "{'name': 'sensor1'}"]);
-    const reason = r.entries[0]!.reason;
-    const only = JSON.parse((await gatewayCli(["quarantine", "--json", "--reason", reason], env)).stdout) as {
-      total: number;
-    };
-    expect(only.total).toBe(r.entries.filter((e) => e.reason === reason).length);
-    const future = JSON.parse(
-      (await gatewayCli(["quarantine", "--json", "--since", new Date(Date.now() + 3_600_000).toISOString()], env))
-        .stdout,
-    ) as { total: number };
-    expect(future.total).toBe(0);
-  });
+      const json = await gatewayCli(["quarantine", "--json", "--since", "1h"], env);
+      const r = JSON.parse(json.stdout) as {
+        total: number;
+        entries: { reason: string; payload: string; source: string }[];
+      };
+      expect(r.total).toBe(2);
+      expect(r.entries.map((e) => e.payload)).toEqual([`${xss}\u001b[2J`, "{'name': 'sensor1'}"]);
+      const reason = r.entries[0]!.reason;
+      const only = JSON.parse((await gatewayCli(["quarantine", "--json", "--reason", reason], env)).stdout) as {
+        total: number;
+      };
+      expect(only.total).toBe(r.entries.filter((e) => e.reason === reason).length);
+      const future = JSON.parse(
+        (await gatewayCli(["quarantine", "--json", "--since", new Date(Date.now() + 3_600_000).toISOString()], env))
+          .stdout,
+      ) as { total: number };
+      expect(future.total).toBe(0);
+    },
+  );
 });
 
 /** A command through pnpm in its own process group, stopped as a terminal's Ctrl-C does: SIGINT to the whole group. */
@@ -299,28 +297,12 @@ async function ctrlC(
 
 async function startGateway(dataDir: string, id = uniqueId("cli")): Promise<Gateway> {
   mkdirSync(dataDir, { recursive: true });
-  const gw = new Gateway(
-    loadGatewayConfig({
-      env: {
-        DATALAB_NATS_URL: NATS_URL,
-        DATALAB_MQTT_URL: MQTT_URL,
-        DATALAB_GATEWAY_ID: id,
-        DATALAB_DATA_DIR: dataDir,
-        DATALAB_NATS_PREFIX: id,
-        DATALAB_HTTP_PORT: "0",
-        DATALAB_MQTT_TOPICS: `${id}/sensors/#`,
-        DATALAB_MQTT_RTL433_TOPICS: "",
-        DATALAB_MQTT_PERSISTENT: "false",
-      },
-    }),
-    { logger: silentLogger() },
-  );
-  await gw.start();
-  cleanup.push(async () => {
-    const nc = await connect({ servers: NATS_URL });
-    const jsm = await jetstreamManager(nc);
-    await jsm.streams.delete(subjects(id).stream).catch(() => undefined);
-    await nc.close();
+  const gw = await startTestGateway({
+    id,
+    gatewayId: id,
+    dataDir,
+    env: { DATALAB_MQTT_RTL433_TOPICS: "", DATALAB_MQTT_PERSISTENT: "false" },
   });
+  cleanup.push(() => deleteStreams(id));
   return gw;
 }

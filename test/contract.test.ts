@@ -199,149 +199,158 @@ describe("gateway admits ⇒ hub stores (seeded adversarial messages, real Postg
     await db?.drop();
   });
 
-  it("every message the gateway admits lands in Postgres whole and unchanged; what it refuses is quarantined with a reason", async () => {
-    const runs = Number(process.env.DATALAB_CONTRACT_RUNS) || 60;
-    const base = Number(process.env.DATALAB_CONTRACT_SEED) || 20261204;
-    const gatewayId = "gw-contract";
-    const reasons = new Map<string, number>();
-    let admittedMessages = 0;
-    let admittedReadings = 0;
-    for (let run = 0; run < runs; run++) {
-      const seed = base + run;
-      const r = rng(seed);
+  it(
+    "every message the gateway admits lands in Postgres whole and unchanged; " +
+      "what it refuses is quarantined with a reason",
+    async () => {
+      const runs = Number(process.env.DATALAB_CONTRACT_RUNS) || 60;
+      const base = Number(process.env.DATALAB_CONTRACT_SEED) || 20261204;
+      const gatewayId = "gw-contract";
+      const reasons = new Map<string, number>();
+      let admittedMessages = 0;
+      let admittedReadings = 0;
+      for (let run = 0; run < runs; run++) {
+        const seed = base + run;
+        const r = rng(seed);
+        const admitted: Admitted[] = [];
+        const committer = {
+          accept: (m: Admitted) => void admitted.push(m),
+          quarantine: (q: { reason: string }) => void reasons.set(q.reason, (reasons.get(q.reason) ?? 0) + 1),
+        };
+        const decoder = messageDecoder("jsonl");
+        const ingest = new Ingest(
+          committer as never,
+          createGatewayMetrics(false),
+          { maxPayloadBytes: 65_536 },
+          silentLogger(),
+          () => 1_764_270_000_000 + run,
+        );
+        const sent: { topic: string; payload: Buffer }[] = [];
+        for (let i = 0; i < 40; i++) {
+          const m = message(r);
+          sent.push(m);
+          const hint = m.topic.includes("/") ? m.topic.slice(m.topic.lastIndexOf("/") + 1) : undefined;
+          // What the MQTT source does with each message (gateway/src/sources/mqtt.ts).
+          ingest.receive(`mqtt:${m.topic}`, m.payload, decoder, {
+            topic: m.topic,
+            ...(hint ? { sensorIdHint: hint } : {}),
+          });
+        }
+        if (admitted.length === 0) continue;
+        // Framed as the outbox stores each message and the batcher joins them.
+        const instance = uniqueId("i").replace(/[^A-Za-z0-9]/g, "");
+        let seq = 1;
+        const wire = admitted.map((m) => {
+          const w = encodeWireMessage(
+            { source: m.source, receivedAt: m.receivedAt, ...encodePayload(m.payload), readings: m.readings },
+            seq,
+          );
+          seq += m.readings.length;
+          return w;
+        });
+        const head = {
+          v: BATCH_FORMAT_VERSION,
+          gatewayId,
+          instance,
+          firstSeq: 1,
+          lastSeq: seq - 1,
+          sentAt: 1_764_270_000_000,
+        };
+        const data = Buffer.from(`${JSON.stringify(head).slice(0, -1)},"messages":[${wire.join(",")}]}`, "utf8");
+
+        const parts = decodeBatchParts(data, { maxBytes: 64 * 1024 * 1024, maxMessages: 100_000 });
+        expect(parts.refused, `seed ${seed}: the hub refused what the gateway admitted`).toEqual([]);
+        const readings = batchReadings(parts.batch, gatewayId);
+        const res = await sink
+          .write({ gatewayId, batch: parts.batch, readings, streamSeq: run + 1, bytes: data.byteLength })
+          .catch((err: unknown) => {
+            throw new Error(`seed ${seed}: Postgres refused what the gateway admitted: ${String(err)}`);
+          });
+        // A reading repeating a measurement already there (same sensor, metric and time) may be
+        // folded into it rather than stored twice: counted, never refused.
+        const folded = (res as { folded?: number }).folded ?? 0;
+        expect(res.inserted + folded, `seed ${seed}`).toBe(readings.length);
+
+        const rows = await db.pool.query<{
+          seq: string;
+          sensor_id: string;
+          metric: string;
+          value: number;
+          unit: string | null;
+          source: string;
+          ts: Date;
+        }>("SELECT seq, sensor_id, metric, value, unit, source, ts FROM readings WHERE instance = $1 ORDER BY seq", [
+          instance,
+        ]);
+        const want = admitted.flatMap((m) =>
+          m.readings.map((x) => ({
+            sensor_id: x.sensorId,
+            metric: x.metric,
+            value: x.value,
+            unit: x.unit ?? null,
+            source: m.source,
+            ts: new Date(x.ts),
+          })),
+        );
+        expect(rows.rows.length, `seed ${seed}`).toBe(res.inserted);
+        // Each stored row is exactly the reading admitted under its seq: no id collapsed into
+        // another, no unit or value changed on the way.
+        for (const { seq, ...row } of rows.rows) expect(row, `seed ${seed}, seq ${seq}`).toEqual(want[Number(seq) - 1]);
+        admittedMessages += admitted.length;
+        admittedReadings += want.length;
+      }
+      // Both sides of the contract were exercised: many admitted, and refusals of each class.
+      if (process.env.DATALAB_CONTRACT_RUNS)
+        console.log(
+          `${runs} runs: ${admittedMessages} messages (${admittedReadings} readings) admitted and stored; ` +
+            `refused: ${JSON.stringify([...reasons])}`,
+        );
+      expect(admittedMessages, JSON.stringify([...reasons])).toBeGreaterThan(runs * 5);
+      for (const reason of ["bad_sensor_id", "bad_metric", "bad_value", "bad_unit", "bad_source"])
+        expect(reasons.get(reason) ?? 0, reason).toBeGreaterThan(0);
+      expect(admittedReadings).toBeGreaterThan(admittedMessages);
+    },
+  );
+
+  it(
+    "each class the hub used to refuse is quarantined by the gateway with a reason; " +
+      "distinct lone-surrogate ids are refused, not merged",
+    () => {
       const admitted: Admitted[] = [];
+      const quarantined: { source: string; reason: string; detail: string }[] = [];
       const committer = {
         accept: (m: Admitted) => void admitted.push(m),
-        quarantine: (q: { reason: string }) => void reasons.set(q.reason, (reasons.get(q.reason) ?? 0) + 1),
+        quarantine: (q: { source: string; reason: string; detail: string }) => void quarantined.push(q),
       };
-      const decoder = messageDecoder("jsonl");
       const ingest = new Ingest(
         committer as never,
         createGatewayMetrics(false),
         { maxPayloadBytes: 65_536 },
         silentLogger(),
-        () => 1_764_270_000_000 + run,
       );
-      const sent: { topic: string; payload: Buffer }[] = [];
-      for (let i = 0; i < 40; i++) {
-        const m = message(r);
-        sent.push(m);
-        const hint = m.topic.includes("/") ? m.topic.slice(m.topic.lastIndexOf("/") + 1) : undefined;
-        // What the MQTT source does with each message (gateway/src/sources/mqtt.ts).
-        ingest.receive(`mqtt:${m.topic}`, m.payload, decoder, {
-          topic: m.topic,
-          ...(hint ? { sensorIdHint: hint } : {}),
-        });
-      }
-      if (admitted.length === 0) continue;
-      // Framed as the outbox stores each message and the batcher joins them.
-      const instance = uniqueId("i").replace(/[^A-Za-z0-9]/g, "");
-      let seq = 1;
-      const wire = admitted.map((m) => {
-        const w = encodeWireMessage(
-          { source: m.source, receivedAt: m.receivedAt, ...encodePayload(m.payload), readings: m.readings },
-          seq,
-        );
-        seq += m.readings.length;
-        return w;
-      });
-      const head = {
-        v: BATCH_FORMAT_VERSION,
-        gatewayId,
-        instance,
-        firstSeq: 1,
-        lastSeq: seq - 1,
-        sentAt: 1_764_270_000_000,
-      };
-      const data = Buffer.from(`${JSON.stringify(head).slice(0, -1)},"messages":[${wire.join(",")}]}`, "utf8");
-
-      const parts = decodeBatchParts(data, { maxBytes: 64 * 1024 * 1024, maxMessages: 100_000 });
-      expect(parts.refused, `seed ${seed}: the hub refused what the gateway admitted`).toEqual([]);
-      const readings = batchReadings(parts.batch, gatewayId);
-      const res = await sink
-        .write({ gatewayId, batch: parts.batch, readings, streamSeq: run + 1, bytes: data.byteLength })
-        .catch((err: unknown) => {
-          throw new Error(`seed ${seed}: Postgres refused what the gateway admitted: ${String(err)}`);
-        });
-      // A reading repeating a measurement already there (same sensor, metric and time) may be
-      // folded into it rather than stored twice: counted, never refused.
-      const folded = (res as { folded?: number }).folded ?? 0;
-      expect(res.inserted + folded, `seed ${seed}`).toBe(readings.length);
-
-      const rows = await db.pool.query<{
-        seq: string;
-        sensor_id: string;
-        metric: string;
-        value: number;
-        unit: string | null;
-        source: string;
-        ts: Date;
-      }>("SELECT seq, sensor_id, metric, value, unit, source, ts FROM readings WHERE instance = $1 ORDER BY seq", [
-        instance,
+      const decoder = messageDecoder("jsonl");
+      const send = (topic: string, body: string) =>
+        ingest.receive(`mqtt:${topic}`, Buffer.from(body, "utf8"), decoder, { topic });
+      const cases: [string, string, string, RegExp][] = [
+        [`sensors/${"t".repeat(505)}`, '{"name":"s1","value":1}', "bad_source", /source is longer than 512 characters/],
+        ["sensors", '{"sensor":"s1","\\udc00":1}', "bad_metric", /metric name contains a lone surrogate/],
+        ["sensors", '[{"bn":"s1","n":"t","u":"C\\udc00","v":1}]', "bad_unit", /unit contains a lone surrogate/],
+        ["sensors", '[{"bn":"s1","n":"t","u":"\\u0000","v":1}]', "bad_unit", /unit contains control characters/],
+        ["sensors", '{"name":"s1","value":1.7976931348623157e308}', "bad_value", /1e\+100/],
+        ["sensors", '{"name":"s\\udc00","value":1}', "bad_sensor_id", /sensor id contains a lone surrogate/],
+        ["sensors", '{"name":"s\\udc01","value":1}', "bad_sensor_id", /sensor id contains a lone surrogate/],
+      ];
+      for (const [topic, body] of cases) send(topic, body);
+      expect(admitted).toEqual([]);
+      expect(quarantined.map((q) => q.reason)).toEqual(cases.map((c) => c[2]));
+      for (const [i, c] of cases.entries()) expect(quarantined[i]!.detail).toMatch(c[3]);
+      // At the limits, admitted: a source of exactly 512 characters, a value of 1e100, an emoji id and unit.
+      send(`sensors/${"t".repeat(499)}`, '{"name":"s1","value":1e100}');
+      send("sensors", '[{"bn":"s-\\ud83d\\ude00","n":"t","u":"\\ud83c\\udf21","v":-1e100}]');
+      expect(admitted.map((m) => m.readings.map((r) => [r.sensorId, r.value]))).toEqual([
+        [["s1", 1e100]],
+        [["s-\ud83d\ude00", -1e100]],
       ]);
-      const want = admitted.flatMap((m) =>
-        m.readings.map((x) => ({
-          sensor_id: x.sensorId,
-          metric: x.metric,
-          value: x.value,
-          unit: x.unit ?? null,
-          source: m.source,
-          ts: new Date(x.ts),
-        })),
-      );
-      expect(rows.rows.length, `seed ${seed}`).toBe(res.inserted);
-      // Each stored row is exactly the reading admitted under its seq: no id collapsed into
-      // another, no unit or value changed on the way.
-      for (const { seq, ...row } of rows.rows) expect(row, `seed ${seed}, seq ${seq}`).toEqual(want[Number(seq) - 1]);
-      admittedMessages += admitted.length;
-      admittedReadings += want.length;
-    }
-    // Both sides of the contract were exercised: many admitted, and refusals of each class.
-    if (process.env.DATALAB_CONTRACT_RUNS)
-      console.log(
-        `${runs} runs: ${admittedMessages} messages (${admittedReadings} readings) admitted and stored; refused: ${JSON.stringify([...reasons])}`,
-      );
-    expect(admittedMessages, JSON.stringify([...reasons])).toBeGreaterThan(runs * 5);
-    for (const reason of ["bad_sensor_id", "bad_metric", "bad_value", "bad_unit", "bad_source"])
-      expect(reasons.get(reason) ?? 0, reason).toBeGreaterThan(0);
-    expect(admittedReadings).toBeGreaterThan(admittedMessages);
-  });
-
-  it("each class the hub used to refuse is quarantined by the gateway with a reason; distinct lone-surrogate ids are refused, not merged", () => {
-    const admitted: Admitted[] = [];
-    const quarantined: { source: string; reason: string; detail: string }[] = [];
-    const committer = {
-      accept: (m: Admitted) => void admitted.push(m),
-      quarantine: (q: { source: string; reason: string; detail: string }) => void quarantined.push(q),
-    };
-    const ingest = new Ingest(
-      committer as never,
-      createGatewayMetrics(false),
-      { maxPayloadBytes: 65_536 },
-      silentLogger(),
-    );
-    const decoder = messageDecoder("jsonl");
-    const send = (topic: string, body: string) =>
-      ingest.receive(`mqtt:${topic}`, Buffer.from(body, "utf8"), decoder, { topic });
-    const cases: [string, string, string, RegExp][] = [
-      [`sensors/${"t".repeat(505)}`, '{"name":"s1","value":1}', "bad_source", /source is longer than 512 characters/],
-      ["sensors", '{"sensor":"s1","\\udc00":1}', "bad_metric", /metric name contains a lone surrogate/],
-      ["sensors", '[{"bn":"s1","n":"t","u":"C\\udc00","v":1}]', "bad_unit", /unit contains a lone surrogate/],
-      ["sensors", '[{"bn":"s1","n":"t","u":"\\u0000","v":1}]', "bad_unit", /unit contains control characters/],
-      ["sensors", '{"name":"s1","value":1.7976931348623157e308}', "bad_value", /1e\+100/],
-      ["sensors", '{"name":"s\\udc00","value":1}', "bad_sensor_id", /sensor id contains a lone surrogate/],
-      ["sensors", '{"name":"s\\udc01","value":1}', "bad_sensor_id", /sensor id contains a lone surrogate/],
-    ];
-    for (const [topic, body] of cases) send(topic, body);
-    expect(admitted).toEqual([]);
-    expect(quarantined.map((q) => q.reason)).toEqual(cases.map((c) => c[2]));
-    for (const [i, c] of cases.entries()) expect(quarantined[i]!.detail).toMatch(c[3]);
-    // At the limits, admitted: a source of exactly 512 characters, a value of 1e100, an emoji id and unit.
-    send(`sensors/${"t".repeat(499)}`, '{"name":"s1","value":1e100}');
-    send("sensors", '[{"bn":"s-\\ud83d\\ude00","n":"t","u":"\\ud83c\\udf21","v":-1e100}]');
-    expect(admitted.map((m) => m.readings.map((r) => [r.sensorId, r.value]))).toEqual([
-      [["s1", 1e100]],
-      [["s-\ud83d\ude00", -1e100]],
-    ]);
-  });
+    },
+  );
 });

@@ -10,10 +10,9 @@
 import { rmSync } from "node:fs";
 import mqtt from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { silentLogger, subjects } from "@datalab/shared";
 import {
+  deleteStreams,
   createTestDatabase,
-  NATS_URL,
   startMosquitto,
   uniqueId,
   waitFor,
@@ -21,11 +20,10 @@ import {
   type MosquittoBroker,
   type TestDatabase,
 } from "@datalab/shared/testing";
-import { Hub, loadHubConfig } from "@datalab/hub";
+import type { Hub } from "@datalab/hub";
 import { GatewayProcess, getJson, scrape, testWorld, type TestWorld } from "../gateway/test/support/gateway";
 import type { GatewayStatus } from "../gateway/src/status";
-import { connect } from "@nats-io/transport-node";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { startHub } from "./support/pipeline";
 
 const MESSAGES = 50_000;
 const KILLS = 6;
@@ -41,31 +39,13 @@ beforeAll(async () => {
   db = await createTestDatabase();
   const id = uniqueId("zl");
   w = testWorld({ DATALAB_NATS_PREFIX: id, DATALAB_MQTT_URL: broker.url });
-  hub = new Hub(
-    loadHubConfig({
-      env: {
-        DATALAB_NATS_URL: NATS_URL,
-        DATALAB_PG_URL: db.url,
-        DATALAB_NATS_PREFIX: id,
-        DATALAB_HTTP_PORT: "0",
-        DATALAB_HTTP_HOST: "127.0.0.1",
-      },
-    }),
-    {
-      logger: silentLogger(),
-    },
-  );
-  await hub.start();
+  hub = await startHub({ prefix: id, pgUrl: db.url, env: { DATALAB_HTTP_HOST: "127.0.0.1" } });
 });
 
 afterAll(async () => {
   await gw?.kill();
   await hub?.stop();
-  const nc = await connect({ servers: NATS_URL });
-  const jsm = await jetstreamManager(nc);
-  await jsm.streams.delete(subjects(w.env.DATALAB_NATS_PREFIX!).stream).catch(() => undefined);
-  await jsm.streams.delete(subjects(w.env.DATALAB_NATS_PREFIX!).deadLetterStream).catch(() => undefined);
-  await nc.close();
+  await deleteStreams(w.env.DATALAB_NATS_PREFIX!);
   await db?.drop();
   await broker?.stop();
   rmSync(w.dataDir, { recursive: true, force: true });
@@ -73,7 +53,8 @@ afterAll(async () => {
 
 describe("MQTT QoS 1 through kill -9 of the gateway, default settings", () => {
   it(
-    `lands every one of ${MESSAGES.toLocaleString("en")} messages in Postgres exactly once through ${KILLS} kills at random points`,
+    `lands every one of ${MESSAGES.toLocaleString("en")} messages in Postgres exactly once ` +
+      `through ${KILLS} kills at random points`,
     async () => {
       gw = new GatewayProcess(w.env).start();
       let port = await gw.ready();
@@ -118,7 +99,8 @@ describe("MQTT QoS 1 through kill -9 of the gateway, default settings", () => {
           const received = await scrape(port, "datalab_gateway_messages_received_total");
           const unacked = await scrape(port, "datalab_gateway_mqtt_unacked");
           throw new Error(
-            `${err.message}; published ${published}, this run received ${received}, unacked ${unacked}\n${gw!.log.slice(-3000)}`,
+            `${err.message}; published ${published}, this run received ${received}, unacked ${unacked}\n` +
+              gw!.log.slice(-3000),
           );
         });
         await new Promise((r) => setTimeout(r, 300 + Math.random() * 2_200));
@@ -142,9 +124,8 @@ describe("MQTT QoS 1 through kill -9 of the gateway, default settings", () => {
         120_000,
         200,
       ).catch(async (err: Error) => {
-        throw new Error(
-          `${err.message}; rows ${await count("SELECT count(*) AS n FROM readings WHERE sensor_id = 'zl'")}\n${gw!.log.slice(-3000)}`,
-        );
+        const stored = await count("SELECT count(*) AS n FROM readings WHERE sensor_id = 'zl'");
+        throw new Error(`${err.message}; rows ${stored}\n${gw!.log.slice(-3000)}`);
       });
       // Nothing more to come: the outbox is empty, then count again.
       await waitFor(
@@ -154,11 +135,16 @@ describe("MQTT QoS 1 through kill -9 of the gateway, default settings", () => {
         200,
       );
       const rows = await db.pool.query<{ n: string; distinct: string; min: number; max: number }>(
-        "SELECT count(*) AS n, count(DISTINCT value) AS distinct, min(value) AS min, max(value) AS max FROM readings WHERE sensor_id = 'zl'",
+        "SELECT count(*) AS n, count(DISTINCT value) AS distinct, min(value) AS min, max(value) AS max " +
+          "FROM readings WHERE sensor_id = 'zl'",
       );
       const r = rows.rows[0]!;
+      const lastRun = await scrape(port, "datalab_gateway_readings_committed_total");
       console.info(
-        `zero-loss test: ${MESSAGES} published, kills after ${killedAt.join(", ")} readings committed by each run (the last run: ${await scrape(port, "datalab_gateway_readings_committed_total")}); resends by the broker until the last kill: ${resentKept} already committed (acknowledged, not stored again), ${resentNew} stored, ${r.n} rows (${TIME_SCALE}x deadlines)`,
+        `zero-loss test: ${MESSAGES} published, kills after ${killedAt.join(", ")} readings committed by each run ` +
+          `(the last run: ${lastRun}); resends by the broker until the last kill: ` +
+          `${resentKept} already committed (acknowledged, not stored again), ${resentNew} stored, ` +
+          `${r.n} rows (${TIME_SCALE}x deadlines)`,
       );
       expect(Number(r.distinct)).toBe(MESSAGES);
       expect(Number(r.n)).toBe(MESSAGES);

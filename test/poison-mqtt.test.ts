@@ -28,7 +28,7 @@ afterAll(async () => {
 });
 
 describe("one bad MQTT message among good ones", () => {
-  it("is quarantined by the gateway with its reason; every good reading lands and nothing is dead-lettered", async () => {
+  it("is quarantined by the gateway with its reason; every good reading lands, nothing is dead-lettered", async () => {
     const sensor = `pm-${id}`;
     const t0 = Date.now() - 60_000;
     // Each written as the JSON text a client sends (escapes included), on a topic under the gateway's filter.

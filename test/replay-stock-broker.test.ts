@@ -7,11 +7,11 @@
 import { readFileSync } from "node:fs";
 import mqtt from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCommand, startMosquitto, uniqueId, waitFor, type MosquittoBroker } from "@datalab/shared/testing";
+import { startMosquitto, uniqueId, waitFor, type MosquittoBroker } from "@datalab/shared/testing";
 import { startPipeline, type Pipeline } from "./support/pipeline";
+import { replaySuthaharan, SENSOR_SPAN } from "./support/recorded";
 
 const id = uniqueId("replaystock");
-const cli = new URL("../sensors/src/cli.ts", import.meta.url).pathname;
 const fixtures = new URL("../../shared/fixtures/suthaharan/", import.meta.url);
 let broker: MosquittoBroker;
 let pipeline: Pipeline;
@@ -30,46 +30,27 @@ function expected(file: string): { values: number; rowsPerMote: Map<string, numb
   return { values, rowsPerMote };
 }
 
-/** The count a SHORTFALL line names: this run's drops, or the broker's total when its count before the run had expired. */
+/**
+ * The count a SHORTFALL line names: this run's drops, or the broker's total when its count
+ * before the run had expired.
+ */
 function droppedCount(stderr: string): number {
-  const m =
-    /SHORTFALL: the broker dropped (?:(\d+) messages during the replay|messages during the replay \((\d+) since the broker started)/.exec(
-      stderr,
-    );
+  const m = new RegExp(
+    String.raw`SHORTFALL: the broker dropped (?:(\d+) messages during the replay|` +
+      String.raw`messages during the replay \((\d+) since the broker started)`,
+  ).exec(stderr);
   expect(m, stderr).not.toBeNull();
   return Number(m![1] ?? m![2]);
 }
 
 function replay(file: string, topic: string, extra: string[]) {
-  return runCommand(
-    "node",
-    [
-      "--import",
-      "tsx",
-      cli,
-      "replay",
-      file,
-      "--sensor",
-      "mote_id",
-      "--sensor-prefix",
-      `${topic.split("/").at(-1)}-`,
-      "--interval",
-      "1",
-      "--start",
-      "2010-06-01T00:00:00Z",
-      "--metric",
-      "humidity=humidity:%RH",
-      "--metric",
-      "temperature=temperature:Cel",
-      "--speed",
-      "max",
-      "--topic",
-      topic,
-      "--quiet",
-      ...extra,
-    ],
-    { env: { ...process.env, DATALAB_MQTT_URL: broker.url, DATALAB_GATEWAY_URL: "" }, timeoutMs: 240_000 },
-  );
+  return replaySuthaharan(file, {
+    topic,
+    start: "2010-06-01T00:00:00Z",
+    extra: ["--sensor-prefix", `${topic.split("/").at(-1)}-`, ...extra],
+    env: { ...process.env, DATALAB_MQTT_URL: broker.url, DATALAB_GATEWAY_URL: "" },
+    timeoutMs: 240_000,
+  });
 }
 
 beforeAll(async () => {
@@ -89,66 +70,78 @@ afterAll(async () => {
 });
 
 describe("replay through a stock Mosquitto (max_queued_messages 1000)", () => {
-  it("paced by the gateway (--gateway), all 18,914 rows of single-hop.csv at --speed max land in Postgres, and the check says so", async () => {
-    const file = new URL("single-hop.csv", fixtures).pathname;
-    const e = expected(file);
-    const r = await replay(file, `${id}/single`, ["--gateway", `http://127.0.0.1:${pipeline.gateway.httpPort}`]);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/18914 rows read, 18914 published, 0 skipped/);
-    expect(r.stderr).toContain(`gateway: committed all ${e.values} readings`);
-    expect(r.stderr).toContain("broker: dropped no messages");
-    await waitFor(
-      async () => (await pipeline.count("sensor_id LIKE 'single-%'")) >= e.values,
-      `${e.values} readings in Postgres`,
-      120_000,
-    );
-    expect(await pipeline.count("sensor_id LIKE 'single-%'")).toBe(e.values);
-  });
-
-  it("after replaying multi-hop.csv with --interval, every mote's first reading has the same timestamp, and its last n-1 intervals later", async () => {
-    const file = new URL("multi-hop.csv", fixtures).pathname;
-    const e = expected(file);
-    const r = await replay(file, `${id}/multi`, ["--gateway", `http://127.0.0.1:${pipeline.gateway.httpPort}`]);
-    expect(r.code, r.stderr).toBe(0);
-    await waitFor(
-      async () => (await pipeline.count("sensor_id LIKE 'multi-%'")) >= e.values,
-      `${e.values} readings in Postgres`,
-      120_000,
-    );
-    const span = await pipeline.db.pool.query<{ sensor_id: string; first: string; last: string }>(
-      "SELECT sensor_id, (extract(epoch from min(ts)) * 1000)::bigint AS first, (extract(epoch from max(ts)) * 1000)::bigint AS last FROM readings WHERE sensor_id LIKE 'multi-%' GROUP BY 1 ORDER BY 1",
-    );
-    expect(span.rows.map((x) => x.sensor_id)).toEqual(["multi-1", "multi-2", "multi-3", "multi-4"]);
-    const start = Date.UTC(2010, 5, 1);
-    for (const x of span.rows) {
-      expect(Number(x.first), x.sensor_id).toBe(start);
-      expect(Number(x.last), x.sensor_id).toBe(
-        start + (e.rowsPerMote.get(x.sensor_id.slice("multi-".length))! - 1) * 1000,
-      );
-    }
-  });
-
-  it("unpaced (no --gateway), all 18,914 rows at --speed max: exit 0 with every valid row in Postgres, or exit 1 naming the shortfall", async () => {
-    const file = new URL("single-hop.csv", fixtures).pathname;
-    const e = expected(file);
-    const r = await replay(file, `${id}/unpaced`, []);
-    expect(r.stderr).toMatch(/18914 rows read, 18914 published, 0 skipped/);
-    if (r.code === 0) {
+  it(
+    "paced by the gateway (--gateway), all 18,914 rows of single-hop.csv at --speed max land in Postgres, " +
+      "and the check says so",
+    async () => {
+      const file = new URL("single-hop.csv", fixtures).pathname;
+      const e = expected(file);
+      const r = await replay(file, `${id}/single`, ["--gateway", `http://127.0.0.1:${pipeline.gateway.httpPort}`]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/18914 rows read, 18914 published, 0 skipped/);
+      expect(r.stderr).toContain(`gateway: committed all ${e.values} readings`);
       expect(r.stderr).toContain("broker: dropped no messages");
       await waitFor(
-        async () => (await pipeline.count("sensor_id LIKE 'unpaced-%'")) >= e.values,
+        async () => (await pipeline.count("sensor_id LIKE 'single-%'")) >= e.values,
         `${e.values} readings in Postgres`,
         120_000,
       );
-      expect(await pipeline.count("sensor_id LIKE 'unpaced-%'")).toBe(e.values);
-    } else {
-      expect(r.code, r.stderr).toBe(1);
-      expect(droppedCount(r.stderr)).toBeGreaterThan(0);
-    }
-    process.stderr.write(`unpaced replay through a stock Mosquitto: exit ${r.code}\n${r.stderr}\n`);
-  });
+      expect(await pipeline.count("sensor_id LIKE 'single-%'")).toBe(e.values);
+    },
+  );
 
-  it("unpaced, messages the broker drops make the replay exit 1 naming the count, never 'done' with rows missing", async () => {
+  it(
+    "after replaying multi-hop.csv with --interval, every mote's first reading has the same timestamp, " +
+      "and its last n-1 intervals later",
+    async () => {
+      const file = new URL("multi-hop.csv", fixtures).pathname;
+      const e = expected(file);
+      const r = await replay(file, `${id}/multi`, ["--gateway", `http://127.0.0.1:${pipeline.gateway.httpPort}`]);
+      expect(r.code, r.stderr).toBe(0);
+      await waitFor(
+        async () => (await pipeline.count("sensor_id LIKE 'multi-%'")) >= e.values,
+        `${e.values} readings in Postgres`,
+        120_000,
+      );
+      const span = await pipeline.db.pool.query<{ sensor_id: string; first: string; last: string }>(
+        `SELECT ${SENSOR_SPAN} FROM readings WHERE sensor_id LIKE 'multi-%' GROUP BY 1 ORDER BY 1`,
+      );
+      expect(span.rows.map((x) => x.sensor_id)).toEqual(["multi-1", "multi-2", "multi-3", "multi-4"]);
+      const start = Date.UTC(2010, 5, 1);
+      for (const x of span.rows) {
+        expect(Number(x.first), x.sensor_id).toBe(start);
+        expect(Number(x.last), x.sensor_id).toBe(
+          start + (e.rowsPerMote.get(x.sensor_id.slice("multi-".length))! - 1) * 1000,
+        );
+      }
+    },
+  );
+
+  it(
+    "unpaced (no --gateway), all 18,914 rows at --speed max: exit 0 with every valid row in Postgres, " +
+      "or exit 1 naming the shortfall",
+    async () => {
+      const file = new URL("single-hop.csv", fixtures).pathname;
+      const e = expected(file);
+      const r = await replay(file, `${id}/unpaced`, []);
+      expect(r.stderr).toMatch(/18914 rows read, 18914 published, 0 skipped/);
+      if (r.code === 0) {
+        expect(r.stderr).toContain("broker: dropped no messages");
+        await waitFor(
+          async () => (await pipeline.count("sensor_id LIKE 'unpaced-%'")) >= e.values,
+          `${e.values} readings in Postgres`,
+          120_000,
+        );
+        expect(await pipeline.count("sensor_id LIKE 'unpaced-%'")).toBe(e.values);
+      } else {
+        expect(r.code, r.stderr).toBe(1);
+        expect(droppedCount(r.stderr)).toBeGreaterThan(0);
+      }
+      process.stderr.write(`unpaced replay through a stock Mosquitto: exit ${r.code}\n${r.stderr}\n`);
+    },
+  );
+
+  it("unpaced, broker drops make the replay exit 1 naming the count, never 'done' with rows missing", async () => {
     // A subscriber with a persistent session that is away: the broker queues 1,000 messages
     // for it and drops the rest, as it does for a gateway that lags.
     const away = `${id}-away`;

@@ -26,6 +26,7 @@ import type { Gateway } from "@datalab/gateway";
 import { MqttEncoder, MqttOutput, replayFile } from "@datalab/sensors";
 import { startPtyPair, type PtyPair } from "../sensors/test/simulate/processes";
 import { startPipeline, type Pipeline } from "./support/pipeline";
+import { intelLabReadings, READING_KEY, replaySuthaharan, SENSOR_SPAN } from "./support/recorded";
 
 const id = uniqueId("replay");
 const fixtures = new URL("../../shared/fixtures/", import.meta.url);
@@ -60,7 +61,8 @@ function add(stats: Map<string, Stat>, key: string, v: number): void {
 
 async function statsInPostgres(sensorLike: string): Promise<Map<string, Stat>> {
   const r = await db.pool.query<{ k: string; n: string; min: number; max: number; sum: number }>(
-    "SELECT sensor_id || '/' || metric AS k, count(*) AS n, min(value) AS min, max(value) AS max, sum(value) AS sum FROM readings WHERE sensor_id LIKE $1 GROUP BY 1",
+    "SELECT sensor_id || '/' || metric AS k, count(*) AS n, min(value) AS min, max(value) AS max, sum(value) AS sum " +
+      "FROM readings WHERE sensor_id LIKE $1 GROUP BY 1",
     [sensorLike],
   );
   return new Map(r.rows.map((x) => [x.k, { count: Number(x.n), min: x.min, max: x.max, sum: x.sum }]));
@@ -86,7 +88,7 @@ afterAll(async () => {
 });
 
 describe("replay: recorded data → Mosquitto or a serial line → gateway → NATS → hub → Postgres", () => {
-  it("lands exactly the valid readings of suthaharan single-hop.csv (all 18,914 rows), replayed by the real CLI", async () => {
+  it("lands exactly the valid readings of suthaharan single-hop.csv (18,914 rows), by the real CLI", async () => {
     const file = new URL("suthaharan/single-hop.csv", fixtures).pathname;
     // The expectation, from the file: header `reading,mote_id,indoor,humidity,temperature,label`.
     const expected = new Map<string, Stat>();
@@ -107,34 +109,13 @@ describe("replay: recorded data → Mosquitto or a serial line → gateway → N
     expect(rows).toHaveLength(18_914);
 
     const start = Date.UTC(2010, 5, 1);
-    const r = await runCommand(
-      "node",
-      [
-        "--import",
-        "tsx",
-        cli,
-        "replay",
-        file,
-        "--format",
-        "csv",
-        "--sensor",
-        "mote_id",
-        "--interval",
-        "1",
-        "--start",
-        new Date(start).toISOString(),
-        "--metric",
-        "humidity=humidity:%RH",
-        "--metric",
-        "temperature=temperature:Cel",
-        "--speed",
-        "max",
-        "--topic",
-        `${id}/csv`,
-        "--quiet",
-      ],
-      { env: { ...process.env, DATALAB_MQTT_URL: broker.url }, timeoutMs: 40_000 },
-    );
+    const r = await replaySuthaharan(file, {
+      topic: `${id}/csv`,
+      start: new Date(start).toISOString(),
+      extra: ["--format", "csv"],
+      env: { ...process.env, DATALAB_MQTT_URL: broker.url },
+      timeoutMs: 40_000,
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/18914 rows read, 18914 published, 0 skipped/);
 
@@ -169,7 +150,7 @@ describe("replay: recorded data → Mosquitto or a serial line → gateway → N
     const rowsPerMote = new Map<string, number>();
     for (const row of rows) rowsPerMote.set(row.split(",")[1]!, (rowsPerMote.get(row.split(",")[1]!) ?? 0) + 1);
     const span = await db.pool.query<{ sensor_id: string; first: string; last: string }>(
-      "SELECT sensor_id, (extract(epoch from min(ts)) * 1000)::bigint AS first, (extract(epoch from max(ts)) * 1000)::bigint AS last FROM readings WHERE source LIKE $1 GROUP BY 1",
+      `SELECT ${SENSOR_SPAN} FROM readings WHERE source LIKE $1 GROUP BY 1`,
       [`mqtt:${id}/csv/%`],
     );
     expect(span.rows).toHaveLength(rowsPerMote.size);
@@ -181,14 +162,7 @@ describe("replay: recorded data → Mosquitto or a serial line → gateway → N
 
   it("keeps the Intel Lab rows' original timestamps and values, the dying mote's 122.153 °C included", async () => {
     const file = new URL("intel-lab/lines.txt", fixtures).pathname;
-    const expected = new Set<string>();
-    for (const line of readFileSync(file, "utf8").trim().split("\n")) {
-      const [date, time, , mote, ...values] = line.trim().split(/\s+/);
-      const ts = Date.parse(`${date}T${time!.slice(0, 12)}Z`);
-      ["temperature", "humidity", "light", "voltage"].forEach((metric, i) =>
-        expected.add(`intel-${mote}|${metric}|${ts}|${Number(values[i])}`),
-      );
-    }
+    const expected = intelLabReadings(file, (mote) => `intel-${mote}`);
     const out = await MqttOutput.connect({ url: broker.url, qos: 1 });
     const summary = await replayFile(
       { file, format: "intel-lab", mapping: { sensorPrefix: "intel-" }, speed: "max" },
@@ -203,45 +177,42 @@ describe("replay: recorded data → Mosquitto or a serial line → gateway → N
     );
     await waitFor(() => gateway.status().outbox.readings === 0, "an empty outbox");
     const rows = await db.pool.query<{ k: string }>(
-      "SELECT sensor_id || '|' || metric || '|' || (extract(epoch from ts) * 1000)::bigint || '|' || value AS k FROM readings WHERE sensor_id LIKE 'intel-%'",
+      `SELECT ${READING_KEY} AS k FROM readings WHERE sensor_id LIKE 'intel-%'`,
     );
     expect(new Set(rows.rows.map((x) => x.k))).toEqual(expected);
     expect(rows.rows).toHaveLength(36);
     expect(expected.has(`intel-1|temperature|${Date.UTC(2004, 2, 31, 3, 38, 15, 757)}|122.153`)).toBe(true);
   });
 
-  it("replays through a serial port in XBee API mode 2, which the gateway reads: the rows reach Postgres with their recorded times", async () => {
-    const file = new URL("intel-lab/lines.txt", fixtures).pathname;
-    const expected = new Set<string>();
-    for (const line of readFileSync(file, "utf8").trim().split("\n")) {
-      const [date, time, , , ...values] = line.trim().split(/\s+/);
-      const ts = Date.parse(`${date}T${time!.slice(0, 12)}Z`);
+  it(
+    "replays through a serial port in XBee API mode 2, which the gateway reads: " +
+      "the rows reach Postgres with their recorded times",
+    async () => {
+      const file = new URL("intel-lab/lines.txt", fixtures).pathname;
       // Mote 1 is XBee node 1: the coordinator names it by its 64-bit address.
-      ["temperature", "humidity", "light", "voltage"].forEach((metric, i) =>
-        expected.add(`xbee-0013a20000000001|${metric}|${ts}|${Number(values[i])}`),
+      const expected = intelLabReadings(file, () => "xbee-0013a20000000001");
+      await waitFor(
+        () => gateway.status().sources.find((x) => x.name.startsWith("serial:"))?.state === "connected",
+        "the gateway's serial port open",
       );
-    }
-    await waitFor(
-      () => gateway.status().sources.find((x) => x.name.startsWith("serial:"))?.state === "connected",
-      "the gateway's serial port open",
-    );
-    const r = await runCommand(
-      "node",
-      ["--import", "tsx", cli, "replay", file, "--speed", "max", "--out", `serial:${radio.a}@9600:xbee2`, "--quiet"],
-      { timeoutMs: 30_000 },
-    );
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/9 rows read, 9 published, 0 skipped/);
-    await waitFor(
-      async () => (await count("SELECT count(*) AS n FROM readings WHERE sensor_id LIKE 'xbee-%'")) >= expected.size,
-      `${expected.size} readings from the serial line`,
-    );
-    await waitFor(() => gateway.status().outbox.readings === 0, "an empty outbox");
-    const rows = await db.pool.query<{ k: string; source: string }>(
-      "SELECT sensor_id || '|' || metric || '|' || (extract(epoch from ts) * 1000)::bigint || '|' || value AS k, source FROM readings WHERE sensor_id LIKE 'xbee-%'",
-    );
-    expect(new Set(rows.rows.map((x) => x.k))).toEqual(expected);
-    expect(rows.rows).toHaveLength(36);
-    expect(new Set(rows.rows.map((x) => x.source))).toEqual(new Set([`serial:${radio.b}:xbee2`]));
-  });
+      const r = await runCommand(
+        "node",
+        ["--import", "tsx", cli, "replay", file, "--speed", "max", "--out", `serial:${radio.a}@9600:xbee2`, "--quiet"],
+        { timeoutMs: 30_000 },
+      );
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/9 rows read, 9 published, 0 skipped/);
+      await waitFor(
+        async () => (await count("SELECT count(*) AS n FROM readings WHERE sensor_id LIKE 'xbee-%'")) >= expected.size,
+        `${expected.size} readings from the serial line`,
+      );
+      await waitFor(() => gateway.status().outbox.readings === 0, "an empty outbox");
+      const rows = await db.pool.query<{ k: string; source: string }>(
+        `SELECT ${READING_KEY} AS k, source FROM readings WHERE sensor_id LIKE 'xbee-%'`,
+      );
+      expect(new Set(rows.rows.map((x) => x.k))).toEqual(expected);
+      expect(rows.rows).toHaveLength(36);
+      expect(new Set(rows.rows.map((x) => x.source))).toEqual(new Set([`serial:${radio.b}:xbee2`]));
+    },
+  );
 });

@@ -5,20 +5,20 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { batchMsgId, encodeBatch, ensureReadingsStream, metricValue, subjects, type Batch } from "@datalab/shared";
 import {
-  batchMsgId,
-  encodeBatch,
-  ensureReadingsStream,
-  metricValue,
-  silentLogger,
-  subjects,
-  type Batch,
-} from "@datalab/shared";
-import { MQTT_URL, NATS_URL, runCommand, uniqueId, waitFor, type TestDatabase } from "@datalab/shared/testing";
+  deleteStreams,
+  MQTT_URL,
+  NATS_URL,
+  runCommand,
+  uniqueId,
+  waitFor,
+  type TestDatabase,
+} from "@datalab/shared/testing";
 import type { Gateway } from "@datalab/gateway";
-import { Hub, loadHubConfig } from "@datalab/hub";
 import { publishSimulation, Simulator } from "@datalab/sensors";
-import { startPipeline, type Pipeline } from "./support/pipeline";
+import { startHub, startPipeline, type Pipeline } from "./support/pipeline";
+import { READING_KEY } from "./support/recorded";
 
 const id = uniqueId("spine");
 let pipeline: Pipeline;
@@ -27,6 +27,22 @@ let gateway: Gateway;
 let nc: NatsConnection;
 
 const mqtt = new URL(MQTT_URL);
+
+/** The real mosquitto_pub, QoS 1, on the original DataLab's topic `sensors`. */
+function publishToSensors(message: string) {
+  return runCommand("mosquitto_pub", [
+    "-h",
+    mqtt.hostname,
+    "-p",
+    mqtt.port || "1883",
+    "-q",
+    "1",
+    "-t",
+    "sensors",
+    "-m",
+    message,
+  ]);
+}
 
 async function count(sql: string, params: unknown[] = []): Promise<number> {
   const r = await db.pool.query<{ n: string }>(sql, params);
@@ -43,9 +59,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await pipeline?.stop();
   if (nc) {
-    const jsm = await jetstreamManager(nc);
-    await jsm.streams.delete(subjects(`${id}r`).stream).catch(() => undefined);
-    await jsm.streams.delete(subjects(`${id}r`).deadLetterStream).catch(() => undefined);
+    await deleteStreams(`${id}r`);
     await nc.close();
   }
 });
@@ -95,7 +109,7 @@ describe("spine: Mosquitto → gateway → NATS → hub → Postgres", () => {
       expected.add(`${s.sensorId}|battery|${s.ts}|${s.battery}`);
     }
     const rows = await db.pool.query<{ k: string }>(
-      "SELECT sensor_id || '|' || metric || '|' || (extract(epoch from ts) * 1000)::bigint || '|' || value AS k FROM readings WHERE sensor_id LIKE $1",
+      `SELECT ${READING_KEY} AS k FROM readings WHERE sensor_id LIKE $1`,
       [`sim-${id}-%`],
     );
     const got = new Set(rows.rows.map((r) => r.k));
@@ -113,18 +127,7 @@ describe("spine: Mosquitto → gateway → NATS → hub → Postgres", () => {
   });
 
   it("lands the original DataLab publish, made by the real mosquitto_pub, as one row", async () => {
-    const r = await runCommand("mosquitto_pub", [
-      "-h",
-      mqtt.hostname,
-      "-p",
-      mqtt.port || "1883",
-      "-q",
-      "1",
-      "-t",
-      "sensors",
-      "-m",
-      '{"name": "sensor1", "value": 5.1}',
-    ]);
+    const r = await publishToSensors('{"name": "sensor1", "value": 5.1}');
     expect(r.code, r.stderr).toBe(0);
     await waitFor(
       async () =>
@@ -139,22 +142,11 @@ describe("spine: Mosquitto → gateway → NATS → hub → Postgres", () => {
     expect(rows.rows).toEqual([{ sensor_id: "sensor1", metric: "value", value: 5.1, unit: null }]);
   });
 
-  it("quarantines the single-quoted variant with a reason a person understands, counts it, and keeps running", async () => {
+  it("quarantines the single-quoted variant with a reason a person understands, counts it, keeps running", async () => {
     const before = await metricValue(gateway.metrics.registry, "datalab_gateway_quarantined_total", {
       reason: "not_json",
     });
-    const r = await runCommand("mosquitto_pub", [
-      "-h",
-      mqtt.hostname,
-      "-p",
-      mqtt.port || "1883",
-      "-q",
-      "1",
-      "-t",
-      "sensors",
-      "-m",
-      "{'name': 'sensor1'}",
-    ]);
+    const r = await publishToSensors("{'name': 'sensor1'}");
     expect(r.code, r.stderr).toBe(0);
     const metrics = await waitFor(async () => {
       const text = await (await fetch(`http://127.0.0.1:${gateway.httpPort}/metrics`)).text();
@@ -171,18 +163,7 @@ describe("spine: Mosquitto → gateway → NATS → hub → Postgres", () => {
     expect(q.source).toBe("mqtt:sensors");
     // Still running: a good message after the bad one lands.
     const sensor = `after-${id}`;
-    await runCommand("mosquitto_pub", [
-      "-h",
-      mqtt.hostname,
-      "-p",
-      mqtt.port || "1883",
-      "-q",
-      "1",
-      "-t",
-      "sensors",
-      "-m",
-      JSON.stringify({ name: sensor, value: 1 }),
-    ]);
+    await publishToSensors(JSON.stringify({ name: sensor, value: 1 }));
     await waitFor(
       async () => (await count("SELECT count(*) AS n FROM readings WHERE sensor_id = $1", [sensor])) === 1,
       "the next good reading",
@@ -221,20 +202,7 @@ describe("spine: Mosquitto → gateway → NATS → hub → Postgres", () => {
     const subj = subjects(prefix);
     const jsm = await jetstreamManager(nc);
     await ensureReadingsStream(jsm, subj, { duplicateWindowMs: 300 });
-    const hub2 = new Hub(
-      loadHubConfig({
-        env: {
-          DATALAB_NATS_URL: NATS_URL,
-          DATALAB_PG_URL: db.url,
-          DATALAB_NATS_PREFIX: prefix,
-          DATALAB_HTTP_PORT: "0",
-        },
-      }),
-      {
-        logger: silentLogger(),
-      },
-    );
-    await hub2.start();
+    const hub2 = await startHub({ prefix, pgUrl: db.url });
     try {
       const gw = `redeliver-${id}`;
       const batch: Batch = {

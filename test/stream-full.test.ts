@@ -7,20 +7,21 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { silentLogger, subjects } from "@datalab/shared";
+import { subjects } from "@datalab/shared";
 import {
+  deleteStreams,
   createTestDatabase,
   MQTT_URL,
   NATS_URL,
-  tempDir,
   TIME_SCALE,
   uniqueId,
   waitFor,
   type TestDatabase,
 } from "@datalab/shared/testing";
-import { Gateway, loadGatewayConfig } from "@datalab/gateway";
-import { Hub, loadHubConfig } from "@datalab/hub";
+import type { Gateway } from "@datalab/gateway";
+import type { Hub } from "@datalab/hub";
 import { publishSimulation } from "@datalab/sensors";
+import { countReadings, startGateway, startHub as startTestHub } from "./support/pipeline";
 
 const id = uniqueId("full");
 const subj = subjects(id);
@@ -31,26 +32,11 @@ let gateway: Gateway | undefined;
 let hub: Hub | undefined;
 
 function startHub(maxBytes: number): Promise<Hub> {
-  const h = new Hub(
-    loadHubConfig({
-      env: {
-        DATALAB_NATS_URL: NATS_URL,
-        DATALAB_PG_URL: db.url,
-        DATALAB_NATS_PREFIX: id,
-        DATALAB_HTTP_PORT: "0",
-        DATALAB_STREAM_MAX_BYTES: String(maxBytes),
-      },
-    }),
-    { logger: silentLogger() },
-  );
-  return h.start().then(() => h);
+  return startTestHub({ prefix: id, pgUrl: db.url, env: { DATALAB_STREAM_MAX_BYTES: String(maxBytes) } });
 }
 
-async function readings(): Promise<number> {
-  const r = await db.pool.query<{ n: string }>("SELECT count(*) AS n FROM readings WHERE sensor_id LIKE $1", [
-    `sim-${id}-%`,
-  ]);
-  return Number(r.rows[0]!.n);
+function readings(): Promise<number> {
+  return countReadings(db, "sensor_id LIKE $1", [`sim-${id}-%`]);
 }
 
 beforeAll(async () => {
@@ -61,8 +47,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await gateway?.stop();
   await hub?.stop();
-  const jsm = await jetstreamManager(nc);
-  for (const name of [subj.stream, subj.deadLetterStream]) await jsm.streams.delete(name).catch(() => undefined);
+  await deleteStreams(id);
   await nc?.close();
   await db?.drop();
 });
@@ -74,22 +59,7 @@ describe("a full readings stream", () => {
       hub = await startHub(CAP);
       const jsm = await jetstreamManager(nc);
       expect((await jsm.streams.info(subj.stream)).config).toMatchObject({ max_bytes: CAP, discard: "new" });
-      gateway = new Gateway(
-        loadGatewayConfig({
-          env: {
-            DATALAB_NATS_URL: NATS_URL,
-            DATALAB_MQTT_URL: MQTT_URL,
-            DATALAB_GATEWAY_ID: `gw-${id}`,
-            DATALAB_DATA_DIR: tempDir(),
-            DATALAB_NATS_PREFIX: id,
-            DATALAB_NATS_ENSURE_STREAM: "false",
-            DATALAB_HTTP_PORT: "0",
-            DATALAB_MQTT_TOPICS: `${id}/sensors/#`,
-          },
-        }),
-        { logger: silentLogger() },
-      );
-      await gateway.start();
+      gateway = await startGateway({ id, env: { DATALAB_NATS_ENSURE_STREAM: "false" } });
       // Well over 1 MiB of batches: the sinks write them, but limits retention keeps them.
       const sent = await publishSimulation({
         mqttUrl: MQTT_URL,
@@ -126,7 +96,8 @@ describe("a full readings stream", () => {
         100,
       ).catch(async (err: Error) => {
         throw new Error(
-          `${err.message}: ${await readings()} stored, ${gateway!.status().outbox.readings} waiting, ${expected} sent; ${JSON.stringify(stuck.s.uplink)}`,
+          `${err.message}: ${await readings()} stored, ${gateway!.status().outbox.readings} waiting, ` +
+            `${expected} sent; ${JSON.stringify(stuck.s.uplink)}`,
         );
       });
       expect(await readings()).toBeLessThan(expected);

@@ -5,31 +5,29 @@
  * and says so in its log. Killing the node that leads the stream afterwards loses nothing.
  * Real Mosquitto, three real nats-server processes, real PostgreSQL.
  */
-import { rmSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { silentLogger, subjects } from "@datalab/shared";
 import {
   createTestDatabase,
-  freePort,
   MQTT_URL,
-  startNatsServer,
-  tempDir,
+  startNatsCluster,
   TIME_SCALE,
   uniqueId,
   waitFor,
-  type NatsServer,
+  type NatsCluster,
   type TestDatabase,
 } from "@datalab/shared/testing";
-import { Gateway, loadGatewayConfig } from "@datalab/gateway";
-import { Hub, loadHubConfig } from "@datalab/hub";
+import type { Gateway } from "@datalab/gateway";
+import type { Hub } from "@datalab/hub";
 import { publishSimulation } from "@datalab/sensors";
+import { countReadings, startGateway, startHub } from "./support/pipeline";
 
 const id = uniqueId("owner");
 const subj = subjects(id);
 const names = ["o1", "o2", "o3"];
-const nodes = new Map<string, NatsServer>();
+let cluster: NatsCluster;
 let db: TestDatabase;
 let nc: NatsConnection;
 let jsm: JetStreamManager;
@@ -37,11 +35,8 @@ let gateway: Gateway | undefined;
 let hub: Hub | undefined;
 const hubLog: { obj: unknown; msg: string }[] = [];
 
-async function readings(): Promise<number> {
-  const r = await db.pool.query<{ n: string }>("SELECT count(*) AS n FROM readings WHERE sensor_id LIKE $1", [
-    `sim-${id}-%`,
-  ]);
-  return Number(r.rows[0]!.n);
+function readings(): Promise<number> {
+  return countReadings(db, "sensor_id LIKE $1", [`sim-${id}-%`]);
 }
 
 /** QoS 1 simulated messages, three metrics each, on this test's topic tree. */
@@ -63,23 +58,8 @@ async function send(count: number, seed: string): Promise<number> {
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  const clientPorts = await Promise.all(names.map(() => freePort()));
-  const routePorts = await Promise.all(names.map(() => freePort()));
-  await Promise.all(
-    names.map((name, i) => {
-      const storeDir = tempDir(`datalab-nats-${name}-`);
-      const routes = routePorts.filter((_, j) => j !== i).map((p) => `nats-route://127.0.0.1:${p}`);
-      // As in hub/test/cluster.test.ts: the harness passes `-sd`, so no store_dir here.
-      const config = [
-        `server_name: ${name}`,
-        "jetstream: enabled",
-        `cluster { name: ${id}, listen: 127.0.0.1:${routePorts[i]}, routes: [${routes.join(", ")}] }`,
-      ].join("\n");
-      return startNatsServer({ port: clientPorts[i], storeDir, config }).then((s) => nodes.set(name, s));
-    }),
-  );
-  const urls = names.map((n) => nodes.get(n)!.url);
-  nc = await connect({ servers: urls, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  cluster = await startNatsCluster(names, id);
+  nc = await connect({ servers: cluster.urls, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
   jsm = await jetstreamManager(nc, { checkAPI: false });
   // JetStream answers only once its meta leader is elected.
   await waitFor(
@@ -98,8 +78,7 @@ afterAll(async () => {
   await gateway?.stop();
   await hub?.stop();
   await nc?.close();
-  await Promise.all([...nodes.values()].map((n) => n.kill()));
-  for (const n of nodes.values()) rmSync(n.storeDir, { recursive: true, force: true });
+  await cluster?.kill();
   await db?.drop();
 });
 
@@ -107,22 +86,8 @@ describe("the hub owns the readings stream", () => {
   it(
     "a gateway first creates it with one replica; the hub brings it to three; killing a node loses nothing",
     async () => {
-      const urls = names.map((n) => nodes.get(n)!.url).join(",");
-      gateway = new Gateway(
-        loadGatewayConfig({
-          env: {
-            DATALAB_NATS_URL: urls,
-            DATALAB_MQTT_URL: MQTT_URL,
-            DATALAB_GATEWAY_ID: `gw-${id}`,
-            DATALAB_DATA_DIR: tempDir(),
-            DATALAB_NATS_PREFIX: id,
-            DATALAB_HTTP_PORT: "0",
-            DATALAB_MQTT_TOPICS: `${id}/sensors/#`,
-          },
-        }),
-        { logger: silentLogger() },
-      );
-      await gateway.start();
+      const urls = cluster.urls.join(",");
+      gateway = await startGateway({ id, natsUrl: urls });
       let expected = await send(200, "a");
       // Before any hub: the gateway made the stream, one replica, and it holds the batches.
       const first = await waitFor(
@@ -143,21 +108,17 @@ describe("the hub owns the readings stream", () => {
         return info(obj as object, msg);
       }) as typeof logger.info;
       const maxBytes = 64 * 1024 * 1024;
-      hub = new Hub(
-        loadHubConfig({
-          env: {
-            DATALAB_NATS_URL: urls,
-            DATALAB_PG_URL: db.url,
-            DATALAB_NATS_PREFIX: id,
-            DATALAB_HTTP_PORT: "0",
-            DATALAB_STREAM_REPLICAS: "3",
-            DATALAB_STREAM_MAX_BYTES: String(maxBytes),
-            DATALAB_ACK_WAIT_MS: "5000",
-          },
-        }),
-        { logger },
-      );
-      await hub.start();
+      hub = await startHub({
+        prefix: id,
+        pgUrl: db.url,
+        natsUrl: urls,
+        env: {
+          DATALAB_STREAM_REPLICAS: "3",
+          DATALAB_STREAM_MAX_BYTES: String(maxBytes),
+          DATALAB_ACK_WAIT_MS: "5000",
+        },
+        deps: { logger },
+      });
       const said = hubLog.find(
         (l) => l.msg === "stream updated" && (l.obj as { stream?: string }).stream === subj.stream,
       );
@@ -196,7 +157,7 @@ describe("the hub owns the readings stream", () => {
         50,
       );
       const leader = settled.cluster!.leader!;
-      await nodes.get(leader)!.kill();
+      await cluster.nodes.get(leader)!.kill();
       expected += await wave;
       await waitFor(
         async () => (await readings()) === expected,
@@ -205,7 +166,8 @@ describe("the hub owns the readings stream", () => {
         100,
       ).catch(async (err: Error) => {
         throw new Error(
-          `${err.message}: ${await readings()}; gateway ${JSON.stringify(gateway!.status())}; hub ${JSON.stringify(hub!.status())}`,
+          `${err.message}: ${await readings()}; ` +
+            `gateway ${JSON.stringify(gateway!.status())}; hub ${JSON.stringify(hub!.status())}`,
         );
       });
       const after = await waitFor(

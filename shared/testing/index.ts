@@ -9,7 +9,10 @@ import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import pg from "pg";
+import { subjects } from "../src/subjects";
 
 export const MQTT_URL = process.env.DATALAB_MQTT_URL ?? "mqtt://127.0.0.1:1883";
 export const NATS_URL = process.env.DATALAB_NATS_URL ?? "nats://127.0.0.1:4222";
@@ -209,6 +212,60 @@ export async function startNatsServer(o: NatsServerOptions = {}): Promise<NatsSe
   };
   await server.start();
   return server;
+}
+
+export interface NatsCluster {
+  /** The nodes by server name. */
+  nodes: Map<string, NatsServer>;
+  /** The client URLs of the nodes, in the order of their names. */
+  urls: string[];
+  /** SIGKILL every node and delete its store. */
+  kill(): Promise<void>;
+}
+
+/**
+ * A JetStream cluster of the test's own: one nats-server per name, routed to each other on
+ * free ports. A node that fails to start takes the others down with it.
+ */
+export async function startNatsCluster(names: readonly string[], clusterName: string): Promise<NatsCluster> {
+  const nodes = new Map<string, NatsServer>();
+  const kill = async () => {
+    await Promise.all([...nodes.values()].map((n) => n.kill()));
+    for (const n of nodes.values()) rmSync(n.storeDir, { recursive: true, force: true });
+  };
+  const clientPorts = await Promise.all(names.map(() => freePort()));
+  const routePorts = await Promise.all(names.map(() => freePort()));
+  try {
+    await Promise.all(
+      names.map((name, i) => {
+        const storeDir = tempDir(`datalab-nats-${name}-`);
+        const routes = routePorts.filter((_, j) => j !== i).map((p) => `nats-route://127.0.0.1:${p}`);
+        // startNatsServer passes `-sd <storeDir>`; a store_dir in the file as well is refused as a duplicate.
+        const config = [
+          `server_name: ${name}`,
+          "jetstream: enabled",
+          `cluster { name: ${clusterName}, listen: 127.0.0.1:${routePorts[i]}, routes: [${routes.join(", ")}] }`,
+        ].join("\n");
+        return startNatsServer({ port: clientPorts[i], storeDir, config }).then((s) => nodes.set(name, s));
+      }),
+    );
+  } catch (err) {
+    await kill();
+    throw err;
+  }
+  return { nodes, urls: names.map((n) => nodes.get(n)!.url), kill };
+}
+
+/** Delete the readings and dead-letter streams of a NATS prefix; missing ones are fine. */
+export async function deleteStreams(prefix: string, natsUrl = NATS_URL): Promise<void> {
+  const nc = await connect({ servers: natsUrl });
+  try {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.delete(subjects(prefix).stream).catch(() => undefined);
+    await jsm.streams.delete(subjects(prefix).deadLetterStream).catch(() => undefined);
+  } finally {
+    await nc.close();
+  }
 }
 
 async function endProcess(proc: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {
