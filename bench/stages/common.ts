@@ -1,7 +1,4 @@
-import { jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
 import { join } from "node:path";
-import { subjects } from "@datalab/shared";
 import { freePort, tempDir, uniqueId, waitFor } from "@datalab/shared/testing";
 import { ROOT, startNode, startProcess, type Child } from "../lib/proc";
 
@@ -128,16 +125,4 @@ async function untilAnswering(child: Child, what: string, answers: () => Promise
 /** A port nothing listens on: the gateway's uplink stays down and readings stay in the outbox. */
 export async function closedNatsUrl(): Promise<string> {
   return `nats://127.0.0.1:${await freePort()}`;
-}
-
-/** Delete the streams a stage created under its NATS prefix. */
-export async function dropStreams(natsUrl: string, prefix: string): Promise<void> {
-  const nc = await connect({ servers: natsUrl });
-  try {
-    const jsm = await jetstreamManager(nc);
-    await jsm.streams.delete(subjects(prefix).stream).catch(() => undefined);
-    await jsm.streams.delete(subjects(prefix).deadLetterStream).catch(() => undefined);
-  } finally {
-    await nc.close();
-  }
 }

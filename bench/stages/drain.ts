@@ -2,11 +2,11 @@ import { spawnSync } from "node:child_process";
 import { copyFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { silentLogger } from "@datalab/shared";
-import { createTestDatabase, tempDir, uniqueId, waitFor } from "@datalab/shared/testing";
+import { createTestDatabase, deleteStreams, tempDir, uniqueId, waitFor } from "@datalab/shared/testing";
 import { Outbox, type AcceptedMessage } from "@datalab/gateway";
 import { migrate } from "@datalab/hub";
 import { median } from "../lib/proc";
-import { startGateway, startHub, dropStreams, type BenchContext, type Figure } from "./common";
+import { startGateway, startHub, type BenchContext, type Figure } from "./common";
 
 const PER_MESSAGE = 3;
 
@@ -150,7 +150,7 @@ async function pipelineOnce(ctx: BenchContext, backlogDir: string, round: number
     }
   } finally {
     await hub.stop();
-    await dropStreams(ctx.natsUrl, prefix);
+    await deleteStreams(prefix, ctx.natsUrl);
     await db.drop();
     rmSync(dataDir, { recursive: true, force: true });
   }

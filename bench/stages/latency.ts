@@ -1,6 +1,6 @@
-import { createTestDatabase, uniqueId, waitFor } from "@datalab/shared/testing";
+import { createTestDatabase, deleteStreams, uniqueId, waitFor } from "@datalab/shared/testing";
 import { flood } from "../lib/flood";
-import { startGateway, startHub, dropStreams, type BenchContext, type Figure } from "./common";
+import { startGateway, startHub, type BenchContext, type Figure } from "./common";
 
 /**
  * End to end at a steady 1,000 readings/s: publish → committed row. Each message carries its
@@ -59,7 +59,7 @@ export async function latencyStage(ctx: BenchContext): Promise<Figure[]> {
   } finally {
     await gw.stop();
     await hub.stop();
-    await dropStreams(ctx.natsUrl, prefix);
+    await deleteStreams(prefix, ctx.natsUrl);
     await db.drop();
   }
 }
