@@ -140,6 +140,15 @@ describe("outbox cap", () => {
     expect(after.total).toBeLessThanOrEqual(8 * MiB);
   });
 
+  it("gives the space back when nothing is written after the drain (no checkpoint would come)", () => {
+    const cap = 1 * MiB;
+    const t = open({ maxBytes: cap });
+    flood(t, 40, 100, 300);
+    t.outbox.settle({ firstId: 0, lastId: t.outbox.maxId(), firstSeq: 0, lastSeq: 0 }, undefined);
+    for (let i = 0; i < 100 && t.outbox.maintain() > 0; i++);
+    expect(t.outbox.fileBytes().total).toBeLessThan(cap / 3);
+  });
+
   it("a full disk (SQLITE_FULL) under drop_oldest: older rows make room, counted as disk_full", () => {
     const t = open({ maxBytes: 64 * MiB });
     t.outbox.commit(messages(1, 2_000, { padding: 500 }));

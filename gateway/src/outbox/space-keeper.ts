@@ -174,6 +174,9 @@ export class SpaceKeeper {
       this.makeWalRoom(given * this.space.pageSize);
       try {
         this.db.pragma(`incremental_vacuum(${given})`);
+        // The last step of a shrink: copy it into the file now. Left in the WAL, the space would
+        // come back only at the next checkpoint, which an idle outbox may never reach.
+        if (free - given <= keep + 8) this.db.pragma("wal_checkpoint(TRUNCATE)");
       } catch (err) {
         if (!isDiskFull(err)) throw err;
         this.reclaim(err);
