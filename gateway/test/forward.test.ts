@@ -7,9 +7,10 @@ import type { JetStreamManager } from "@nats-io/jetstream";
 import { Forwarder, type ForwardOptions } from "../src/forward/forwarder";
 import { createGatewayMetrics } from "../src/metrics";
 import { NatsUplink } from "../src/uplink/nats";
-import type { PubAck, Uplink } from "../src/uplink/types";
+import type { Uplink } from "../src/uplink/types";
 import { messages, openTestOutbox, type TestOutbox } from "./support/outbox";
 import { countReadings, deleteStream, doubled, natsAdmin, readBatches } from "./support/stream";
+import { DiesAfterFirstAck } from "./support/uplink";
 
 let admin: { nc: NatsConnection; jsm: JetStreamManager };
 const cleanup: (() => Promise<void> | void)[] = [];
@@ -63,27 +64,6 @@ function forwarder(
     ...o,
   };
   return new Forwarder(t.outbox, uplink, subj.readings(gw), gw, opts, createGatewayMetrics(false), silentLogger());
-}
-
-/** The real uplink, except that the process "dies" right after the first PubAck: nothing after it runs. */
-class DiesAfterFirstAck implements Uplink {
-  readonly kind = "nats";
-  acked = 0;
-  constructor(private readonly real: Uplink) {}
-  async publish(subject: string, data: Uint8Array, msgId: string): Promise<PubAck> {
-    await this.real.publish(subject, data, msgId);
-    this.acked++;
-    return new Promise<PubAck>(() => undefined);
-  }
-  status() {
-    return this.real.status();
-  }
-  changed(ms: number) {
-    return this.real.changed(ms);
-  }
-  close() {
-    return Promise.resolve();
-  }
 }
 
 describe("forwarder: crash between PubAck and delete", () => {

@@ -15,9 +15,10 @@ import { Batcher } from "../src/forward/batcher";
 import { Forwarder, type ForwardOptions } from "../src/forward/forwarder";
 import { createGatewayMetrics, type GatewayMetrics } from "../src/metrics";
 import { NatsUplink } from "../src/uplink/nats";
-import type { PubAck, Uplink } from "../src/uplink/types";
+import type { Uplink } from "../src/uplink/types";
 import { messages, openTestOutbox, type TestOutbox } from "./support/outbox";
 import { deleteStream, natsAdmin, readBatches } from "./support/stream";
+import { DiesAfterFirstAck } from "./support/uplink";
 
 let admin: { nc: NatsConnection; jsm: JetStreamManager };
 const cleanup: (() => Promise<void> | void)[] = [];
@@ -79,27 +80,6 @@ describe("Nats-Msg-Id: gateway id, instance, seq range and a keyed digest of the
     },
   );
 });
-
-/** The real uplink, except that the process "dies" right after the first PubAck. */
-class DiesAfterFirstAck implements Uplink {
-  readonly kind = "nats";
-  acked = 0;
-  constructor(private readonly real: Uplink) {}
-  async publish(subject: string, data: Uint8Array, msgId: string): Promise<PubAck> {
-    await this.real.publish(subject, data, msgId);
-    this.acked++;
-    return new Promise<PubAck>(() => undefined);
-  }
-  status() {
-    return this.real.status();
-  }
-  changed(ms: number) {
-    return this.real.changed(ms);
-  }
-  close() {
-    return Promise.resolve();
-  }
-}
 
 type Line = { level: number; msg: string; msgId?: string };
 

@@ -1,14 +1,12 @@
-import { rmSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { ensureReadingsStream, metricValue, subjects } from "@datalab/shared";
 import {
-  freePort,
-  startNatsServer,
-  tempDir,
+  startNatsCluster,
   uniqueId,
   waitFor,
+  type NatsCluster,
   type NatsServer,
   type TestDatabase,
   TIME_SCALE,
@@ -27,7 +25,8 @@ import { count, testDatabase } from "./support/db";
  */
 describe("three-node NATS cluster, one node killed mid-flood", () => {
   const names = ["n1", "n2", "n3"];
-  const nodes = new Map<string, NatsServer>();
+  let cluster: NatsCluster | undefined;
+  let nodes = new Map<string, NatsServer>();
   let db: TestDatabase;
   let hub: Hub;
   let nc: NatsConnection;
@@ -35,21 +34,8 @@ describe("three-node NATS cluster, one node killed mid-flood", () => {
 
   beforeAll(async () => {
     db = await testDatabase();
-    const clientPorts = await Promise.all(names.map(() => freePort()));
-    const routePorts = await Promise.all(names.map(() => freePort()));
-    await Promise.all(
-      names.map((name, i) => {
-        const storeDir = tempDir(`datalab-nats-${name}-`);
-        const routes = routePorts.filter((_, j) => j !== i).map((p) => `nats-route://127.0.0.1:${p}`);
-        // The harness passes `-sd <storeDir>`; a store_dir in the file as well is refused as a duplicate.
-        const config = [
-          `server_name: ${name}`,
-          "jetstream: enabled",
-          `cluster { name: datalab-test, listen: 127.0.0.1:${routePorts[i]}, routes: [${routes.join(", ")}] }`,
-        ].join("\n");
-        return startNatsServer({ port: clientPorts[i], storeDir, config }).then((s) => nodes.set(name, s));
-      }),
-    );
+    cluster = await startNatsCluster(names, "datalab-test");
+    nodes = cluster.nodes;
     const urls = names.map((n) => nodes.get(n)!.url);
     nc = await connect({ servers: urls, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
     // No API check yet: until the meta leader is elected JetStream does not answer.
@@ -74,8 +60,7 @@ describe("three-node NATS cluster, one node killed mid-flood", () => {
   afterAll(async () => {
     await hub?.stop();
     await nc?.close();
-    await Promise.all([...nodes.values()].map((n) => n.kill()));
-    for (const n of nodes.values()) rmSync(n.storeDir, { recursive: true, force: true });
+    await cluster?.kill();
     await db?.drop();
   });
 
