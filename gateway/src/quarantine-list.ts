@@ -1,14 +1,10 @@
 import { existsSync } from "node:fs";
 import { ConfigError } from "@datalab/shared";
 import Database from "better-sqlite3";
+import type { QuarantineEntry } from "./outbox/types";
 
 /** One refused payload from the outbox's quarantine table, its bytes as text. */
-export interface QuarantineEntry {
-  id: number;
-  receivedAt: number;
-  source: string;
-  reason: string;
-  detail: string;
+export interface QuarantineListing extends Omit<QuarantineEntry, "payload"> {
   /** The payload as UTF-8 text (invalid bytes as U+FFFD), cut to the limit given. */
   payload: string;
   payloadBytes: number;
@@ -44,7 +40,7 @@ export function parseSince(text: string, now = Date.now()): number {
  * The newest quarantined payloads first, read from the outbox file opened read-only (the
  * gateway may be running: SQLite's WAL lets a reader in beside it).
  */
-export function listQuarantine(path: string, f: QuarantineFilter): { entries: QuarantineEntry[]; total: number } {
+export function listQuarantine(path: string, f: QuarantineFilter): { entries: QuarantineListing[]; total: number } {
   if (!existsSync(path)) throw new Error(`no outbox at ${path} (is DATALAB_DATA_DIR right?)`);
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
@@ -89,7 +85,7 @@ export function listQuarantine(path: string, f: QuarantineFilter): { entries: Qu
  * For a terminal: one entry per block, every string JSON-quoted so that control characters
  * and escape sequences in a payload are shown, never acted on.
  */
-export function formatQuarantine(r: { entries: QuarantineEntry[]; total: number }, path: string): string {
+export function formatQuarantine(r: { entries: QuarantineListing[]; total: number }, path: string): string {
   if (r.total === 0) return `no quarantined payloads in ${path}\n`;
   const shown = r.entries.length < r.total ? ` (newest ${r.entries.length} shown; --limit N for more)` : "";
   const lines = [`${r.total} quarantined payload${r.total === 1 ? "" : "s"} in ${path}${shown}`];
