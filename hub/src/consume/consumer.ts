@@ -3,17 +3,14 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { errorMessage, messageAsBatch, type BatchLimits, type Logger, type Subjects } from "@datalab/shared";
 import { SinkUnavailableError, type Sink, type SinkBatch, type WriteResult } from "../sinks/types";
 import { DeadLetterPublisher, type Letter } from "./dead-letters";
-import { durableName, ensureDurable } from "./durable";
+import { durableName, ensureDurable, type DurableLimits } from "./durable";
 import { FailureCounts, retryDelayMs } from "./failures";
 import { countWritten, decodeArrival, timedWrite, type Decoded } from "./intake";
 import { isolateRefusals } from "./isolate";
 import type { HubMetrics } from "./metrics";
 
-export interface ConsumerOptions {
-  /** Batches delivered but not yet acked, over all hub processes on this durable (max_ack_pending). */
-  maxAckPending: number;
-  /** How long JetStream waits for an ack before redelivering; long writes call working(). */
-  ackWaitMs: number;
+/** The durable's limits (long writes call working() to keep ack_wait from running out), and this process's. */
+export interface ConsumerOptions extends DurableLimits {
   /** A batch the sink refused this many times (with the sink healthy) goes to the dead letters. */
   maxDeliver: number;
   /** Batches this process writes at once for this sink. */
