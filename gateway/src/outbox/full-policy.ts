@@ -42,8 +42,7 @@ export function evict(
  * Delete the oldest rows until about `cost` bytes are free. The batch in flight is kept: its
  * rows must still be there to be resent byte for byte after a crash (and settle counts them).
  */
-function dropOldest(rows: OutboxRows, cost: number, inflight: BatchRange | undefined): Totals & { cost: number } {
-  const f = inflight;
+function dropOldest(rows: OutboxRows, cost: number, f: BatchRange | undefined): Totals & { cost: number } {
   const out = { messages: 0, readings: 0, bytes: 0, cost: 0 };
   let upTo = -1;
   for (const r of rows.oldestFirst()) {

@@ -1,4 +1,3 @@
-import type { Logger } from "@datalab/shared";
 import { checkTruncated, inspectWal, keepWal, type Damage, type LedgerState } from "./damage";
 import type { Synchronous } from "./open";
 import type { OutboxOptions } from "./types";
@@ -39,6 +38,9 @@ export interface StartState {
   damage: Damage[];
 }
 
+/** Where recovery reports what it found. */
+type RecoverOptions = Pick<OutboxOptions, "logger" | "onCorrupt" | "onDrop">;
+
 export interface Recovered {
   nextSeq: number;
   damage: Damage[];
@@ -53,7 +55,7 @@ export interface Recovered {
  */
 export function recover(
   s: StartState,
-  opts: Pick<OutboxOptions, "onCorrupt" | "onDrop"> & { logger: Logger },
+  opts: RecoverOptions,
   saveSeq: (seq: number, durably: boolean) => void,
 ): Recovered {
   const { before, damage, instance } = s;
@@ -103,7 +105,7 @@ export function recover(
 }
 
 /** One loud line and one `onCorrupt` per kind of damage; the readings lost counted once. */
-function report(s: StartState, opts: Pick<OutboxOptions, "onCorrupt" | "onDrop"> & { logger: Logger }): void {
+function report(s: StartState, opts: RecoverOptions): void {
   for (const d of s.damage) {
     // Without a ledger (an outbox from an older version) a fresh file's loss is unknown.
     const cost =
