@@ -180,6 +180,58 @@ describe("MQTT acknowledgements after the commit", () => {
     },
   );
 
+  it("a message ingest failed on is handed on again when the broker resends it after a reconnect", async () => {
+    const topic = `test/${uniqueId("threw")}`;
+    const clientId = uniqueId("gw-threw-");
+    stops.push(async () => {
+      const c = await mqtt.connectAsync(MQTT_URL, {
+        clientId,
+        clean: true,
+        protocolVersion: 5,
+        properties: { sessionExpiryInterval: 0 },
+      });
+      await c.endAsync();
+    });
+    const registry = createRegistry("gateway", false);
+    const r = recorder(true);
+    let thrown = 0;
+    const ingest = {
+      ...r.ingest,
+      receive(...args: Parameters<Ingest["receive"]>) {
+        if (thrown++ === 0) throw new Error("ingest broke");
+        r.ingest.receive(...args);
+      },
+    } as unknown as Ingest;
+    const source = new MqttSource(
+      {
+        url: MQTT_URL,
+        routes: [{ filter: `${topic}/#`, decoder: () => [] }],
+        clientId,
+        persistentSession: true,
+        sessionExpirySeconds: 60,
+        receiveMaximum: 100,
+        qos: 1,
+        registry,
+        logger: silentLogger(),
+      },
+      ingest,
+    );
+    stops.push(() => source.stop());
+    await source.start();
+    await waitFor(() => source.status().state === "connected", "the source to connect");
+    const publisher = await mqtt.connectAsync(MQTT_URL, { clientId: uniqueId("pub-") });
+    stops.push(() => publisher.endAsync());
+    await publisher.publishAsync(`${topic}/s`, "0", { qos: 1 });
+    await waitFor(() => thrown === 1, "ingest to fail on the message");
+    expect(r.values).toEqual([]);
+
+    // Not acknowledged: the broker resends it on the next connection, and this time it is kept.
+    (source as unknown as { client: mqtt.MqttClient }).client.stream.destroy();
+    await waitFor(() => r.values.length === 1, "the resent message handed on");
+    expect(r.values).toEqual([0]);
+    expect(await counter(registry, "datalab_gateway_mqtt_resends_total", { outcome: "stored" })).toBe(1);
+  });
+
   it(
     "MQTT 3.1.1 with Mosquitto's window of 20: groups close when the " +
       "window is nearly used, not at the 5 s interval",

@@ -273,7 +273,9 @@ export class MqttSource implements Source, DeliveryOwner {
       this.ingest.receive(r.source, payload, r.decoder, r.ctx, undefined, delivery);
     } catch (err) {
       // Ingest never throws by design; if it does, keep the client alive and say so. The
-      // message is not acknowledged, so the broker resends it on the next connection.
+      // message is not acknowledged, so the broker resends it on the next connection; it
+      // waits for no commit, so that resend is handed on rather than taken for a copy.
+      if (delivery && this.pending.get(delivery.id) === delivery) this.pending.delete(delivery.id);
       this.opts.logger.error({ err: errorMessage(err), topic: r.ctx.topic }, "ingest failed");
     }
   }
