@@ -5,4 +5,4 @@ export {
   type MessageDecoder,
   type PayloadLimits,
 } from "./ingest";
-export { checkSource, validateReadings } from "./validate";
+export { validateReadings } from "./validate";

@@ -127,7 +127,7 @@ export interface TopicFormat {
  * names the format of its payloads; DataLab JSON (`jsonl`) when it names none. The format is
  * taken after the last colon only when it is a format name (topics may contain colons).
  */
-export function topicFormat(entry: string, fallback: MessageFormat = "jsonl"): TopicFormat {
+function topicFormat(entry: string, fallback: MessageFormat = "jsonl"): TopicFormat {
   const colon = entry.lastIndexOf(":");
   if (colon > 0) {
     const format = entry.slice(colon + 1).trim();
