@@ -64,7 +64,7 @@ export class RateWindow {
   private readonly buckets: number[];
   private readonly stamps: number[];
 
-  constructor(readonly windowMs: number) {
+  constructor(windowMs: number) {
     const n = Math.ceil(windowMs / 1000);
     this.buckets = new Array<number>(n).fill(0);
     this.stamps = new Array<number>(n).fill(-1);

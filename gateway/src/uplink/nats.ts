@@ -38,6 +38,7 @@ export class NatsUplink implements Uplink {
   private streamReady = false;
   /** Connection problems: each distinct one at once, then once a minute while it repeats. */
   private readonly problems: ThrottledLog;
+  private lastProblem: string | undefined;
   private readonly now: () => number;
 
   constructor(private readonly opts: NatsUplinkOptions) {
@@ -58,8 +59,11 @@ export class NatsUplink implements Uplink {
    */
   private report(err: unknown, what: string): UplinkError {
     const e = classifyNatsError(err);
+    // A problem other than the last one logged is logged at once, even one seen a minute ago.
+    if (e.message !== this.lastProblem) this.problems.reset();
+    this.lastProblem = e.message;
     this.st = { ...this.st, lastError: e.message, problem: e.kind };
-    this.problems.error(e.message, { err: e.message, problem: e.kind }, what);
+    this.problems.error("connection", { err: e.message, problem: e.kind }, what);
     return e;
   }
 
