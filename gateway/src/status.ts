@@ -4,7 +4,7 @@ import Database from "better-sqlite3";
 import type { ForwardingState } from "./forward/forwarder";
 import type { SourceStatus } from "./sources/index";
 import { fileBytes } from "./outbox/space";
-import type { BatchRange, FullPolicy } from "./outbox/store";
+import type { BatchRange, FullPolicy, QuarantineEntry } from "./outbox/store";
 import type { UplinkStatus } from "./uplink/types";
 
 /**
@@ -267,13 +267,8 @@ export function encodeReport(
   return Buffer.from(JSON.stringify(report));
 }
 
-export interface QuarantinedRow {
-  receivedAt: number;
-  source: string;
-  reason: string;
-  detail: string;
-  payload: Buffer;
-}
+/** A quarantined message as the outbox lists it; its row id is not reported. */
+export type QuarantinedRow = Omit<QuarantineEntry, "id">;
 
 /**
  * The newest samples whose JSON fits `budget` bytes: the hub refuses a report over 64 KiB, and
