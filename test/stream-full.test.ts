@@ -85,14 +85,14 @@ describe("a full readings stream", () => {
             : undefined;
         },
         "the stream to be full and the gateway to hold the rest",
-        60_000 * TIME_SCALE,
+        60_000,
         100,
       );
       // Nothing lost: what Postgres holds and what the outbox holds make up everything sent.
       await waitFor(
         async () => (await readings()) + gateway!.status().outbox.readings === expected,
         "stored + waiting = sent",
-        30_000 * TIME_SCALE,
+        30_000,
         100,
       ).catch(async (err: Error) => {
         throw new Error(
@@ -109,7 +109,7 @@ describe("a full readings stream", () => {
       await waitFor(
         async () => (await readings()) === expected,
         `all ${expected} readings in Postgres`,
-        60_000 * TIME_SCALE,
+        60_000,
         100,
       );
       expect(gateway.status().outbox.readings).toBe(0);

@@ -69,7 +69,7 @@ beforeAll(async () => {
         .then(() => true)
         .catch(() => false),
     "the cluster's JetStream to answer",
-    30_000 * TIME_SCALE,
+    30_000,
     250,
   );
 }, 60_000 * TIME_SCALE);
@@ -96,7 +96,7 @@ describe("the hub owns the readings stream", () => {
           return si && si.state.messages > 0 && gateway!.status().outbox.readings === 0 ? si : undefined;
         },
         "the gateway to create the stream and deliver its first wave",
-        30_000 * TIME_SCALE,
+        30_000,
         100,
       );
       expect(first.config.num_replicas).toBe(1);
@@ -137,14 +137,14 @@ describe("the hub owns the readings stream", () => {
           return peers.length === 2 && peers.every((p) => p.current) && s!.cluster?.leader ? s : undefined;
         },
         "two current replicas besides the leader",
-        30_000 * TIME_SCALE,
+        30_000,
         250,
       );
       expect((await jsm.streams.info(subj.deadLetterStream)).config.num_replicas).toBe(3);
       await waitFor(
         async () => (await readings()) === expected,
         `the first ${expected} readings in Postgres`,
-        30_000 * TIME_SCALE,
+        30_000,
         100,
       );
 
@@ -153,7 +153,7 @@ describe("the hub owns the readings stream", () => {
       await waitFor(
         async () => (await readings()) > expected + 150,
         "the second wave under way",
-        30_000 * TIME_SCALE,
+        30_000,
         50,
       );
       const leader = settled.cluster!.leader!;
@@ -162,7 +162,7 @@ describe("the hub owns the readings stream", () => {
       await waitFor(
         async () => (await readings()) === expected,
         `all ${expected} readings in Postgres`,
-        60_000 * TIME_SCALE,
+        60_000,
         100,
       ).catch(async (err: Error) => {
         throw new Error(
@@ -173,7 +173,7 @@ describe("the hub owns the readings stream", () => {
       const after = await waitFor(
         () => jsm.streams.info(subj.stream),
         "stream info from the surviving nodes",
-        20_000 * TIME_SCALE,
+        20_000,
         250,
       );
       expect(after.cluster?.leader).not.toBe(leader);
