@@ -106,12 +106,7 @@ describe("a full readings stream", () => {
       await hub.stop();
       hub = await startHub(64 * CAP);
       expect((await jsm.streams.info(subj.stream)).config.max_bytes).toBe(64 * CAP);
-      await waitFor(
-        async () => (await readings()) === expected,
-        `all ${expected} readings in Postgres`,
-        60_000,
-        100,
-      );
+      await waitFor(async () => (await readings()) === expected, `all ${expected} readings in Postgres`, 60_000, 100);
       expect(gateway.status().outbox.readings).toBe(0);
     },
     180_000 * TIME_SCALE,

@@ -150,12 +150,7 @@ describe("the hub owns the readings stream", () => {
 
       // A second wave; mid-way, the node leading the stream dies.
       const wave = send(400, "b");
-      await waitFor(
-        async () => (await readings()) > expected + 150,
-        "the second wave under way",
-        30_000,
-        50,
-      );
+      await waitFor(async () => (await readings()) > expected + 150, "the second wave under way", 30_000, 50);
       const leader = settled.cluster!.leader!;
       await cluster.nodes.get(leader)!.kill();
       expected += await wave;
