@@ -186,6 +186,14 @@ describe("rtl_433 rejects", () => {
     expect(decodeLine('{"model":"X","temperature_C":"hot"}')).toMatchObject({ kind: "error", reason: "bad_field" });
   });
 
+  it("a numeric key the contract refuses as a metric name (a control character, found by the property below)", () => {
+    expect(decodeLine('{"model":"X","id":1,"d\u007f":202}')).toMatchObject({ kind: "error", reason: "bad_field" });
+    expect(decodeLine(`{"model":"X","id":1,"${"k".repeat(65)}":1}`)).toMatchObject({
+      kind: "error",
+      reason: "bad_field",
+    });
+  });
+
   it("treats an event without measurements as ignored", () => {
     expect(decodeLine('{"model":"Doorbell","id":3,"button":1}')).toMatchObject({
       kind: "ignored",

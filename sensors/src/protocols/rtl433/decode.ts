@@ -19,6 +19,7 @@ import {
 import type { Rtl433Event } from "./frame";
 import { rtl433SensorId } from "./sensor-id";
 import { rtl433Timestamp, type Rtl433TimeOptions } from "./time";
+import { metricNameProblem } from "../common/names";
 
 export interface Rtl433DecodeOptions extends Rtl433TimeOptions {
   /** Units the operator configured for metrics whose key states none (e.g. Efergy's `current`). */
@@ -116,6 +117,9 @@ export function decodeRtl433(event: Rtl433Event, options: Rtl433DecodeOptions = 
   for (const key of others) {
     const raw = fields[key] as number;
     if (!isValue(raw)) return badField(key, raw);
+    // A key becomes a metric name: one the contract refuses must refuse the event here, by its frame.
+    const nameProblem = metricNameProblem(key);
+    if (nameProblem) return decodeError("bad_field", `${nameProblem}: ${JSON.stringify(key.slice(0, 80))}`);
     const temperature = key.startsWith("temperature_") ? RTL433_INDEXED_TEMPERATURE.exec(key) : null;
     if (temperature) {
       addReading(readings, sensorId, ts, `temperature_${temperature[1]}`, raw, temperature[2] === "F" ? "F" : "Cel");
