@@ -179,6 +179,17 @@ export const gatewayFields = {
     intIn(1, 100_000, 250),
     "group commit: commit when this many readings wait",
   ),
+  commitResendableMaxIntervalMs: field(
+    "DATALAB_COMMIT_RESENDABLE_MAX_INTERVAL_MS",
+    intIn(1, 60_000, 5_000),
+    "group commit at a trickle, when every waiting message can be resent (MQTT QoS 1 on a persistent session, " +
+      "acknowledged after its commit): commit by this age (ms); fewer, fuller commits spare the SD card",
+  ),
+  commitResendableMaxReadings: field(
+    "DATALAB_COMMIT_RESENDABLE_MAX_READINGS",
+    intIn(1, 100_000, 1_000),
+    "group commit at a trickle, when every waiting message can be resent: commit when this many readings wait",
+  ),
   batchMaxReadings: field(
     "DATALAB_BATCH_MAX_READINGS",
     intIn(1, 50_000, 2_000),

@@ -133,8 +133,18 @@ export class Gateway {
       maxIntervalMs: config.commitMaxIntervalMs,
       maxReadings: config.commitMaxReadings,
       maxBytes: this.outbox.space.commitMaxBytes,
+      // Only a persistent session's broker still has an unacknowledged message after a crash.
+      ...(config.mqttEnabled && config.mqttPersistentSession
+        ? {
+            resendable: {
+              maxIntervalMs: config.commitResendableMaxIntervalMs,
+              maxReadings: config.commitResendableMaxReadings,
+            },
+          }
+        : {}),
       policy: config.outboxFullPolicy,
       logger: this.logger,
+      now,
       onCommitted: (n) => {
         this.metrics.readingsCommitted.inc(n);
         this.lastError = undefined;

@@ -132,6 +132,64 @@ describe("group commit timing", () => {
   });
 });
 
+describe("a trickle of messages the broker resends (MQTT QoS 1 on a persistent session)", () => {
+  const owner = { settled: () => undefined, returned: () => undefined };
+  const resendable = (seq: number) => ({ ...message(seq), delivery: { id: seq, digest: seq, owner } });
+  const opts = {
+    maxReadings: 10,
+    minReadings: 5,
+    maxIntervalMs: 500,
+    resendable: { maxIntervalMs: 5_000, maxReadings: 20 },
+  };
+
+  it("waits for the longer bound, in time or in count, since nothing in it is at risk", () => {
+    const gc = committer(opts);
+    gc.accept(resendable(1));
+    gc.accept(resendable(2));
+    vi.advanceTimersByTime(4_999);
+    expect(commits).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(commits).toEqual([2]);
+    // Past the interval, it waits for the longer count, not for minReadings.
+    gc.accept(resendable(3));
+    vi.advanceTimersByTime(200);
+    for (let i = 4; i <= 21; i++) gc.accept(resendable(i));
+    expect(commits).toEqual([2]);
+    gc.accept(resendable(22));
+    expect(commits).toEqual([2, 20]);
+  });
+
+  it("keeps today's bound for a rate that is no trickle: a group holding the minimum commits at the interval", () => {
+    const gc = committer(opts);
+    for (let i = 1; i <= 5; i++) gc.accept(resendable(i));
+    vi.advanceTimersByTime(100);
+    expect(commits).toEqual([5]);
+  });
+
+  it("goes back to the short bound when a message that cannot be resent joins (a serial line)", () => {
+    const gc = committer(opts);
+    gc.accept(resendable(1));
+    vi.advanceTimersByTime(300);
+    gc.accept(message(2));
+    vi.advanceTimersByTime(199);
+    expect(commits).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(commits).toEqual([2]);
+    // A group already past the short bound commits as soon as such a message joins.
+    gc.accept(resendable(3));
+    vi.advanceTimersByTime(800);
+    gc.accept(message(4));
+    expect(commits).toEqual([2, 2]);
+  });
+
+  it("without the option, such a group waits like any other", () => {
+    const gc = committer({ minReadings: 5, maxIntervalMs: 500 });
+    gc.accept(resendable(1));
+    vi.advanceTimersByTime(500);
+    expect(commits).toEqual([1]);
+  });
+});
+
 describe("deliveries (MQTT QoS 1) while commits fail", () => {
   it(
     "gives unacknowledged messages back to their source instead of counting them lost, and settles the rest " +

@@ -16,6 +16,14 @@ export interface GroupCommitOptions {
   maxReadings: number;
   /** Commit as soon as about this many bytes wait, so one transaction fits the WAL's share of the cap. */
   maxBytes: number;
+  /**
+   * A trickle group whose every message can be resent by its source (MQTT QoS 1, acknowledged
+   * only after the commit) waits longer: nothing in it is at risk, and each commit rewrites
+   * whole pages of the SD card. Absent: such groups wait like any other.
+   */
+  resendable?: { maxIntervalMs: number; maxReadings: number };
+  /** The clock group ages are measured on (default Date.now). */
+  now?: () => number;
   /** What to give up when commits keep failing and the memory bound is reached. */
   policy: FullPolicy;
   logger: Logger;
@@ -52,6 +60,10 @@ export class GroupCommitter {
   private pendingReadings = 0;
   private pendingBytes = 0;
   private pendingDeliveries = 0;
+  /** Messages waiting that no source can resend (serial, QoS 0, quarantined without a delivery). */
+  private pendingOnce = 0;
+  /** When the group's first message came (ms). */
+  private startedAt = 0;
   private isFailing = false;
   private timer: NodeJS.Timeout | undefined;
   /** The group is past `intervalMs` and waits only for `minReadings` (or `maxIntervalMs`). */
@@ -68,29 +80,37 @@ export class GroupCommitter {
   ) {}
 
   accept(m: AcceptedMessage): void {
+    this.begin();
     this.accepted.push(m);
+    const wasResendable = this.resendable;
     if (m.delivery) this.pendingDeliveries++;
+    else this.pendingOnce++;
     this.pendingReadings += m.readings.length;
     this.pendingBytes += weight(m);
     if (this.isFailing) this.bound();
-    else if (this.pendingReadings >= this.opts.maxReadings || this.pendingBytes >= this.opts.maxBytes) {
+    else if (this.pendingReadings >= this.maxReadings || this.pendingBytes >= this.opts.maxBytes) {
       this.busy = true;
       this.flush();
-    } else if (this.overdue && this.pendingReadings >= this.minReadings) this.flush();
+    } else if (this.overdue && this.pendingReadings >= this.overdueReadings) this.flush();
+    else if (this.overdue && wasResendable && !this.resendable) this.shorten();
     else this.arm();
   }
 
   quarantine(q: QuarantinedMessage): void {
+    this.begin();
     this.quarantined.push(q);
+    const wasResendable = this.resendable;
     if (q.delivery) this.pendingDeliveries++;
+    else this.pendingOnce++;
     if (this.isFailing) {
       // Bad input is already counted; while the disk refuses writes, keep only the newest.
       const gone = this.quarantined.length > this.opts.maxReadings ? this.quarantined.shift() : undefined;
       if (gone?.delivery) {
         this.pendingDeliveries--;
         gone.delivery.owner.returned([gone.delivery]);
-      }
+      } else if (gone) this.pendingOnce--;
     } else if (this.quarantined.length >= this.opts.maxReadings) this.flush();
+    else if (this.overdue && wasResendable && !this.resendable) this.shorten();
     else this.arm();
   }
 
@@ -112,11 +132,54 @@ export class GroupCommitter {
     return this.opts.minReadings ?? 1;
   }
 
+  /** Every message waiting can be resent by its source: the group may wait for the longer bounds. */
+  private get resendable(): boolean {
+    return this.opts.resendable !== undefined && this.pendingOnce === 0 && this.pendingDeliveries > 0;
+  }
+
+  private get maxReadings(): number {
+    return this.resendable ? Math.max(this.opts.maxReadings, this.opts.resendable!.maxReadings) : this.opts.maxReadings;
+  }
+
+  /** What an overdue (trickle) group waits for before it commits. */
+  private get overdueReadings(): number {
+    return this.resendable ? this.maxReadings : this.minReadings;
+  }
+
+  private get maxIntervalMs(): number {
+    const interval = this.opts.intervalMs;
+    const max = Math.max(interval, this.opts.maxIntervalMs ?? interval);
+    return this.resendable ? Math.max(max, this.opts.resendable!.maxIntervalMs) : max;
+  }
+
+  private now(): number {
+    return this.opts.now ? this.opts.now() : Date.now();
+  }
+
+  private begin(): void {
+    if (this.accepted.length === 0 && this.quarantined.length === 0) this.startedAt = this.now();
+  }
+
+  /** A message that cannot be resent joined a group waiting on the longer bound: back to the short one. */
+  private shorten(): void {
+    if (this.timer) clearTimeout(this.timer);
+    const left = this.startedAt + this.maxIntervalMs - this.now();
+    if (left <= 0) {
+      this.timer = undefined;
+      this.flush();
+      return;
+    }
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.flush();
+    }, left);
+  }
+
   private arm(): void {
     if (this.timer) return;
     const interval = this.opts.intervalMs;
-    const max = Math.max(interval, this.opts.maxIntervalMs ?? interval);
     this.timer = setTimeout(() => {
+      const max = this.maxIntervalMs;
       const full = this.pendingReadings >= this.minReadings;
       if (full || this.busy || max === interval) {
         this.busy = full;
@@ -156,6 +219,7 @@ export class GroupCommitter {
       this.pendingReadings = 0;
       this.pendingBytes = 0;
       this.pendingDeliveries = 0;
+      this.pendingOnce = 0;
       if (this.isFailing) this.opts.logger.info("outbox commits work again");
       this.isFailing = false;
       if (deliveries) {
@@ -202,7 +266,10 @@ export class GroupCommitter {
       if (m.delivery) {
         this.pendingDeliveries--;
         returned.push(m.delivery);
-      } else dropped += m.readings.length;
+      } else {
+        this.pendingOnce--;
+        dropped += m.readings.length;
+      }
     }
     if (dropped > 0) this.opts.onDropped("commit_failed", dropped);
     if (returned.length > 0) byOwner(returned, (owner, ds) => owner.returned(ds));
