@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, renameSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import type { Logger } from "@datalab/shared";
-import { MIGRATIONS } from "./schema";
+import { MIGRATIONS, OUTBOX_FORMAT } from "./schema";
 import type { SpacePlan } from "./space";
 
 export type Synchronous = "FULL" | "NORMAL";
@@ -93,6 +93,13 @@ function hasTables(db: Database.Database): boolean {
 
 function migrate(db: Database.Database): void {
   const version = db.pragma("user_version", { simple: true }) as number;
+  if (version > OUTBOX_FORMAT) {
+    throw new Error(
+      `the outbox was written by a newer release (format ${version}; this release reads up to ${OUTBOX_FORMAT}): ` +
+        `run that release's \`datalab-gateway outbox downgrade --to ${OUTBOX_FORMAT}\` first ` +
+        "(install.sh --rollback does it)",
+    );
+  }
   for (let v = version; v < MIGRATIONS.length; v++) {
     db.transaction(() => {
       db.exec(MIGRATIONS[v]!);

@@ -7,7 +7,10 @@
  * in `wire`): a batch is built by joining rows, never by re-parsing them. Version 1 had one
  * message per row; its rows read the same with `m` = 1. Version 3 adds `crc`, a checksum of
  * the row (seqs, counts, text) checked at start, because rot inside a row's text passes
- * SQLite's own checks; rows from before it have none and get a JSON check instead.
+ * SQLite's own checks; rows from before it have none and get a JSON check instead. Version 4
+ * adds `packed`: a row of a trickle group may be stored deflated (raw DEFLATE of the text,
+ * `wire` then empty), since each reading written costs the SD card; its `crc` is of the text.
+ * A release that reads only version 3 gets the file back through `outbox downgrade`.
  *
  * `auto_vacuum = INCREMENTAL` is not here: SQLite only accepts it before the first table is
  * created, so open.ts sets it on a fresh file before these steps run.
@@ -46,4 +49,10 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE outbox ADD COLUMN crc INTEGER;
   `,
+  `
+  ALTER TABLE outbox ADD COLUMN packed BLOB;
+  `,
 ];
+
+/** The outbox format this code writes (its `user_version`); it reads every earlier one too. */
+export const OUTBOX_FORMAT = MIGRATIONS.length;
