@@ -7,6 +7,8 @@ import { Gateway, gatewayHttpToken } from "./gateway";
 import { formatStatus, readOfflineStatus, type GatewayStatus } from "./status";
 import { portsCommand } from "./sources/serial/ports";
 import { formatQuarantine, listQuarantine, parseSince } from "./quarantine-list";
+import { downgradeOutbox } from "./outbox/downgrade";
+import { OUTBOX_FORMAT } from "./outbox/schema";
 
 const HELP = `Usage: pnpm gateway <command> [options]
 
@@ -17,6 +19,8 @@ Commands:
             answers on its HTTP port, the outbox file is read instead (read-only).
             Exit code 0: running; 3: not running (read from the file); 1: neither.
   quarantine  list the payloads the gateway refused, newest first, read from its outbox
+  outbox    outbox format: print the outbox format this release writes;
+            outbox downgrade --to N: convert the outbox for an older release (gateway stopped)
   ports     list serial ports with their stable /dev/serial/by-id names and USB ids (--json)
   help      this text
 
@@ -80,6 +84,23 @@ Options:
 Configuration (environment variables):
 ${describeConfig({ dataDir: gatewayFields.dataDir })}
 `,
+  outbox: `Usage: pnpm gateway outbox format
+       pnpm gateway outbox downgrade --to N [--config FILE]
+
+format     prints the outbox format this release writes (and reads, with every earlier one).
+downgrade  converts the outbox file (DATALAB_DATA_DIR/outbox.db) to format N, for a rollback
+           to a release that reads only that format; install.sh --rollback runs it. The
+           gateway must be stopped: a file still open elsewhere is left untouched. Only
+           ${OUTBOX_FORMAT} to 3 is supported; a file already in format N or older is left as it is.
+
+Options:
+  --to N          the format to convert to
+  --config FILE   JSON config file; environment variables win
+  -h, --help      this text
+
+Configuration (environment variables):
+${describeConfig({ dataDir: gatewayFields.dataDir })}
+`,
   ports: `Usage: pnpm gateway ports [--json]
 
 Lists serial ports with their stable /dev/serial/by-id names and USB ids. Needs no config.
@@ -101,8 +122,11 @@ const COMMAND_FLAGS = {
     reason: { type: "string" },
     limit: { type: "string" },
   },
+  outbox: { config: { type: "string" }, to: { type: "string" } },
   ports: { json: { type: "boolean" } },
 } as const;
+
+const OUTBOX_ACTIONS = ["format", "downgrade"];
 
 async function main(argv: string[]): Promise<number> {
   const cmd = argv[0] ?? "help";
@@ -113,10 +137,19 @@ async function main(argv: string[]): Promise<number> {
   if (cmd.startsWith("-")) throw new ConfigError([`unknown option ${cmd} (before the command)`]);
   if (!(cmd in COMMAND_FLAGS))
     throw new ConfigError([`unknown command "${cmd}" (commands: ${Object.keys(COMMAND_FLAGS).join(", ")}, help)`]);
-  const rest = argv.slice(1);
+  let rest = argv.slice(1);
   if (rest.includes("--help") || rest.includes("-h")) {
     process.stdout.write(COMMAND_HELP[cmd]!);
     return 0;
+  }
+  // `outbox` alone takes an action word before its flags.
+  const action = cmd === "outbox" ? rest[0] : undefined;
+  if (cmd === "outbox") {
+    if (action === undefined || !OUTBOX_ACTIONS.includes(action))
+      throw new ConfigError([
+        `outbox: expected an action (${OUTBOX_ACTIONS.join(", ")})${action === undefined ? "" : `, not "${action}"`}`,
+      ]);
+    rest = rest.slice(1);
   }
   const values = parseArgs({
     args: rest,
@@ -128,9 +161,15 @@ async function main(argv: string[]): Promise<number> {
     since?: string;
     reason?: string;
     limit?: string;
+    to?: string;
   };
   // Needs no config: listing ports must work before the config is written.
   if (cmd === "ports") return portsCommand(values.json === true);
+  // Needs no config either: install.sh asks it of a release it is about to roll back from.
+  if (action === "format") {
+    process.stdout.write(`${OUTBOX_FORMAT}\n`);
+    return 0;
+  }
   const config = loadGatewayConfig(values.config ? { file: values.config } : {});
   switch (cmd) {
     case "run": {
@@ -175,9 +214,31 @@ async function main(argv: string[]): Promise<number> {
       );
       return 0;
     }
+    case "outbox":
+      return outboxDowngrade(outboxPath(config, values.config === undefined), values.to);
     default:
       return 2;
   }
+}
+
+function outboxDowngrade(path: string, toText: string | undefined): number {
+  if (toText === undefined) throw new ConfigError(["outbox downgrade: --to N is needed (the format to convert to)"]);
+  const to = Number(toText);
+  if (!/^\d+$/.test(toText) || !Number.isSafeInteger(to))
+    throw new ConfigError([`--to ${JSON.stringify(toText)}: expected a format number, e.g. 3`]);
+  let r: ReturnType<typeof downgradeOutbox>;
+  try {
+    r = downgradeOutbox(path, to);
+  } catch (err) {
+    process.stderr.write(`outbox downgrade: ${errorMessage(err)}\n`);
+    return 1;
+  }
+  process.stdout.write(
+    r.from === r.to
+      ? `${path}: already in format ${r.from}; nothing to do\n`
+      : `${path}: converted from format ${r.from} to ${r.to} (${r.unpacked} packed rows unpacked)\n`,
+  );
+  return 0;
 }
 
 /**
