@@ -68,10 +68,13 @@ export function readOfflineStatus(path: string, gatewayId: string, now = Date.no
         .map((r) => [r.key, r.value]),
     );
     // Schema 2 counts each row's messages (m); before it, a row was one message.
-    const messages = (db.pragma("user_version", { simple: true }) as number) >= 2 ? "coalesce(sum(m), 0)" : "count(*)";
+    const version = db.pragma("user_version", { simple: true }) as number;
+    const messages = version >= 2 ? "coalesce(sum(m), 0)" : "count(*)";
+    // Schema 4 may store a row deflated: it takes its packed bytes.
+    const bytes = version >= 4 ? "octet_length(wire) + coalesce(octet_length(packed), 0)" : "octet_length(wire)";
     const t = db
       .prepare<[], { messages: number; readings: number | null; bytes: number | null }>(
-        `SELECT ${messages} AS messages, sum(n) AS readings, sum(octet_length(wire)) AS bytes FROM outbox`,
+        `SELECT ${messages} AS messages, sum(n) AS readings, sum(${bytes}) AS bytes FROM outbox`,
       )
       .get()!;
     const oldest = db

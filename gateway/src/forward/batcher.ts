@@ -143,7 +143,7 @@ export class Batcher {
     let bytes = HEAD_BYTES;
     let more = false;
     for (const r of this.outbox.scan(start - 1, beforeId)) {
-      const size = r.bytes + 1;
+      const size = r.wireBytes + 1;
       const excluded = exclude !== undefined && r.id >= exclude.firstId && r.id <= exclude.lastId;
       if (
         excluded ||

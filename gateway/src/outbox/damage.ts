@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { inflateRawSync } from "node:zlib";
 import {
   closeSync,
   copyFileSync,
@@ -252,7 +253,7 @@ export function rowCrc(
 }
 
 /** A row as stored, its checksum with it (null: written before checksums). */
-type RawRow = Omit<OutboxRow, "bytes"> & { crc: number | null };
+type RawRow = Omit<OutboxRow, "bytes" | "wireBytes"> & { crc: number | null; packed: Buffer | null };
 
 /**
  * Every row's checksum (rows written before checksums: their JSON and counts), checked at
@@ -263,7 +264,7 @@ export function checkRows(db: Database.Database, path: string): Damage | undefin
   const bad: RawRow[] = [];
   const rows = db
     .prepare<[], RawRow>(
-      "SELECT id, first_seq AS firstSeq, last_seq AS lastSeq, n, m, received_at AS receivedAt, wire, crc" +
+      "SELECT id, first_seq AS firstSeq, last_seq AS lastSeq, n, m, received_at AS receivedAt, wire, crc, packed" +
         " FROM outbox ORDER BY id",
     )
     .iterate();
@@ -299,6 +300,15 @@ export function checkRows(db: Database.Database, path: string): Damage | undefin
 }
 
 function rowIsSound(r: RawRow): boolean {
+  if (r.packed !== null) {
+    // A packed row always has a checksum, of its text.
+    try {
+      const text = inflateRawSync(r.packed).toString("utf8");
+      return r.crc !== null && rowCrc(r.firstSeq, r.lastSeq, r.n, r.m, r.receivedAt, text) === r.crc;
+    } catch {
+      return false;
+    }
+  }
   if (r.crc !== null) return rowCrc(r.firstSeq, r.lastSeq, r.n, r.m, r.receivedAt, r.wire) === r.crc;
   try {
     const msgs = JSON.parse(`[${r.wire}]`) as { readings?: unknown[] }[];

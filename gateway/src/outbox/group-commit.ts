@@ -202,6 +202,8 @@ export class GroupCommitter {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
+    // A trickle's group (it waited past the interval): CPU is plentiful, the SD card's pages are not.
+    const deflate = this.overdue;
     this.overdue = false;
     if (this.accepted.length === 0 && this.quarantined.length === 0) return;
     const accepted = this.accepted;
@@ -213,6 +215,7 @@ export class GroupCommitter {
         accepted,
         quarantined,
         deliveries && log ? () => log.persist(deliveries) : undefined,
+        deflate,
       );
       this.accepted = [];
       this.quarantined = [];

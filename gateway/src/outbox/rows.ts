@@ -1,7 +1,9 @@
+import { deflateRawSync, inflateRawSync } from "node:zlib";
 import type Database from "better-sqlite3";
 import { encodePayload, encodeWireMessage } from "@datalab/shared";
 import { rowCrc } from "./damage";
 import {
+  PACKED_TEXT_FACTOR,
   ROW_MAX_BYTES,
   ROW_MAX_MESSAGES,
   type AcceptedMessage,
@@ -11,8 +13,30 @@ import {
   type Totals,
 } from "./types";
 
+/** What a row takes in the file: its text, or its packed bytes. */
+const STORED_BYTES = "octet_length(wire) + coalesce(octet_length(packed), 0)";
 const ROW_COLUMNS =
-  "id, first_seq AS firstSeq, last_seq AS lastSeq, n, m, received_at AS receivedAt, wire, octet_length(wire) AS bytes";
+  "id, first_seq AS firstSeq, last_seq AS lastSeq, n, m, received_at AS receivedAt, wire, packed, " +
+  `${STORED_BYTES} AS bytes`;
+
+type StoredRow = Omit<OutboxRow, "wireBytes"> & { packed: Buffer | null };
+
+/** A row as read: a packed row's text inflated, and the size of its text beside what it takes on disk. */
+function unpack(r: StoredRow): OutboxRow {
+  const wire = r.packed === null ? r.wire : inflateRawSync(r.packed).toString("utf8");
+  const wireBytes = r.packed === null ? r.bytes : Buffer.byteLength(wire);
+  return {
+    id: r.id,
+    firstSeq: r.firstSeq,
+    lastSeq: r.lastSeq,
+    n: r.n,
+    m: r.m,
+    receivedAt: r.receivedAt,
+    wire,
+    bytes: r.bytes,
+    wireBytes,
+  };
+}
 
 type RangeTotals = { messages: number; readings: number | null; bytes: number | null };
 
@@ -26,24 +50,24 @@ export class OutboxRows {
   constructor(db: Database.Database) {
     this.stmts = {
       insert: db.prepare(
-        "INSERT INTO outbox (first_seq, last_seq, n, m, received_at, wire, crc) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO outbox (first_seq, last_seq, n, m, received_at, wire, crc, packed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
       ),
-      scan: db.prepare<[number, number], OutboxRow>(
+      scan: db.prepare<[number, number], StoredRow>(
         `SELECT ${ROW_COLUMNS} FROM outbox WHERE id > ? AND id < ? ORDER BY id`,
       ),
-      range: db.prepare<[number, number], OutboxRow>(
+      range: db.prepare<[number, number], StoredRow>(
         `SELECT ${ROW_COLUMNS} FROM outbox WHERE id >= ? AND id <= ? ORDER BY id`,
       ),
       head: db.prepare<[number, number], { id: number; receivedAt: number }>(
         "SELECT id, received_at AS receivedAt FROM outbox WHERE id > ? AND id < ? ORDER BY id LIMIT 1",
       ),
       oldestFirst: db.prepare<[], { id: number; n: number; m: number; bytes: number }>(
-        "SELECT id, n, m, octet_length(wire) AS bytes FROM outbox ORDER BY id",
+        `SELECT id, n, m, ${STORED_BYTES} AS bytes FROM outbox ORDER BY id`,
       ),
       deleteOldest: db.prepare("DELETE FROM outbox WHERE id <= ? AND id NOT BETWEEN ? AND ?"),
       deleteRange: db.prepare("DELETE FROM outbox WHERE id >= ? AND id <= ?"),
       rangeTotals: db.prepare<[number, number], RangeTotals>(
-        "SELECT coalesce(sum(m), 0) AS messages, sum(n) AS readings, sum(octet_length(wire)) AS bytes" +
+        `SELECT coalesce(sum(m), 0) AS messages, sum(n) AS readings, sum(${STORED_BYTES}) AS bytes` +
           " FROM outbox WHERE id >= ? AND id <= ?",
       ),
       maxId: db.prepare<[], { id: number | null }>("SELECT max(id) AS id FROM outbox"),
@@ -52,13 +76,15 @@ export class OutboxRows {
   }
 
   insert(r: EncodedRow): void {
+    // The checksum is of the text, packed or not: unpacking gives back a row that checks.
     const crc = rowCrc(r.firstSeq, r.lastSeq, r.n, r.m, r.receivedAt, r.wire);
-    this.stmts.insert.run(r.firstSeq, r.lastSeq, r.n, r.m, r.receivedAt, r.wire, crc);
+    const packed = r.packed ?? null;
+    this.stmts.insert.run(r.firstSeq, r.lastSeq, r.n, r.m, r.receivedAt, packed ? "" : r.wire, crc, packed);
   }
 
   /** Rows with `afterId < id < beforeId`, oldest first. */
-  scan(afterId: number, beforeId: number): IterableIterator<OutboxRow> {
-    return this.stmts.scan.iterate(afterId, beforeId);
+  *scan(afterId: number, beforeId: number): IterableIterator<OutboxRow> {
+    for (const r of this.stmts.scan.iterate(afterId, beforeId)) yield unpack(r);
   }
 
   head(afterId: number, beforeId: number): { id: number; receivedAt: number } | undefined {
@@ -67,7 +93,7 @@ export class OutboxRows {
 
   /** The rows of a recorded batch, if they are all still there (their seqs say so). */
   of(r: BatchRange): OutboxRow[] | undefined {
-    const rows = this.stmts.range.all(r.firstId, r.lastId);
+    const rows = this.stmts.range.all(r.firstId, r.lastId).map(unpack);
     const first = rows[0];
     const last = rows[rows.length - 1];
     return first && last && first.firstSeq === r.firstSeq && last.lastSeq === r.lastSeq ? rows : undefined;
@@ -110,14 +136,29 @@ export class OutboxRows {
  * ROW_MAX_BYTES (a message larger than that is a row alone). A few rows per group instead of
  * one per message: an insert per message cost a large share of the gateway's CPU under a flood.
  */
-export function packRows(accepted: readonly AcceptedMessage[], firstSeq: number, rowMaxReadings: number): EncodedRow[] {
+export function packRows(
+  accepted: readonly AcceptedMessage[],
+  firstSeq: number,
+  rowMaxReadings: number,
+  deflate = false,
+): EncodedRow[] {
   let seq = firstSeq;
   const rows: EncodedRow[] = [];
   let row: EncodedRow | undefined;
   let parts: string[] = [];
+  // Deflated rows may hold more text: what must fit a page is what is stored.
+  const maxBytes = deflate ? ROW_MAX_BYTES * PACKED_TEXT_FACTOR : ROW_MAX_BYTES;
   const close = () => {
     if (!row) return;
     row.wire = parts.join(",");
+    if (deflate) {
+      const packed = deflateRawSync(row.wire, { level: 1 });
+      // Text that does not shrink below a page (rare) is stored as it is, on overflow pages.
+      if (packed.byteLength <= ROW_MAX_BYTES) {
+        row.packed = packed;
+        row.bytes = packed.byteLength;
+      }
+    }
     rows.push(row);
     row = undefined;
     parts = [];
@@ -132,15 +173,27 @@ export function packRows(accepted: readonly AcceptedMessage[], firstSeq: number,
       first,
     );
     const bytes = Buffer.byteLength(wire);
-    if (row && (row.m >= ROW_MAX_MESSAGES || row.n + n > rowMaxReadings || row.bytes + 1 + bytes > ROW_MAX_BYTES))
+    if (row && (row.m >= ROW_MAX_MESSAGES || row.n + n > rowMaxReadings || row.wireBytes + 1 + bytes > maxBytes))
       close();
     // bytes starts at -1: each message adds its bytes and one comma, and the first has none.
-    if (!row) row = { firstSeq: first, lastSeq: first - 1, n: 0, m: 0, receivedAt: m.receivedAt, wire: "", bytes: -1 };
+    if (!row) {
+      row = {
+        firstSeq: first,
+        lastSeq: first - 1,
+        n: 0,
+        m: 0,
+        receivedAt: m.receivedAt,
+        wire: "",
+        bytes: -1,
+        wireBytes: -1,
+      };
+    }
     parts.push(wire);
     row.lastSeq = seq - 1;
     row.n += n;
     row.m += 1;
     row.bytes += bytes + 1;
+    row.wireBytes += bytes + 1;
   }
   close();
   return rows;

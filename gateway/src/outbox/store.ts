@@ -150,14 +150,17 @@ export class Outbox {
    * assigned here and made durable by the same transaction, so a crash can never hand out the
    * same seq twice. When the cap is reached, the policy acts inside the same transaction: rows
    * dropped and rows added are committed together or not at all. `inTransaction` runs inside
-   * it too, so what it writes commits with the readings. Returns the readings committed.
+   * it too, so what it writes commits with the readings. `deflate` stores the rows deflated
+   * (worth its CPU at a trickle, where each commit's pages are mostly what the SD card writes).
+   * Returns the readings committed.
    */
   commit(
     accepted: readonly AcceptedMessage[],
     quarantined: readonly QuarantinedMessage[] = [],
     inTransaction?: () => void,
+    deflate = false,
   ): number {
-    let rows = packRows(accepted, this.nextSeq, this.rowMaxReadings);
+    let rows = packRows(accepted, this.nextSeq, this.rowMaxReadings, deflate);
     const txBytes =
       rows.reduce((s, r) => s + rowCost(r.bytes), 0) + quarantined.reduce((s, q) => s + rowCost(quarantineBytes(q)), 0);
     this.keeper.makeWalRoom(txBytes);

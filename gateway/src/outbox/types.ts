@@ -52,12 +52,14 @@ export interface OutboxRow {
   m: number;
   receivedAt: number;
   wire: string;
-  /** Bytes of `wire` (UTF-8). */
+  /** Bytes the row takes in the file: its text's (UTF-8), or its packed bytes when stored deflated. */
   bytes: number;
+  /** Bytes of `wire` (UTF-8), what the row adds to a batch. */
+  wireBytes: number;
 }
 
-/** A row about to be inserted: its id comes with the insert. */
-export type EncodedRow = Omit<OutboxRow, "id">;
+/** A row about to be inserted: its id comes with the insert. `packed`: its text deflated, stored instead. */
+export type EncodedRow = Omit<OutboxRow, "id"> & { packed?: Buffer };
 
 /** A batch's rows (ids) and readings (seqs): both, so a restart can check it found the same rows. */
 export interface BatchRange {
@@ -107,3 +109,5 @@ export const DEFAULT_OUTBOX_MAX_BYTES = 256 * 1024 * 1024;
 export const ROW_MAX_MESSAGES = 64;
 /** ...and about this many bytes of wire text, so that a row fits a 4 KiB page (no overflow pages). */
 export const ROW_MAX_BYTES = 3_500;
+/** A row stored deflated holds up to this many times as much text (JSON shrinks three- to sixfold). */
+export const PACKED_TEXT_FACTOR = 3;
