@@ -7,7 +7,8 @@
  * holds one folder: `bin/node` (Node 22 LTS for the target, from the npm package
  * `node-linux-<arch>`), `dist/cli.mjs` (the gateway bundle, gateway/scripts/bundle.ts), the
  * native modules compiled for the target under `node_modules/`, `deploy/pi/` (install.sh, the
- * unit, udev rules, config examples) and `RELEASE` (what it was built from).
+ * unit, udev rules, config examples), `RELEASE` (what it was built from) and `OUTBOX_FORMAT`
+ * (the outbox format its gateway writes, which install.sh --rollback compares).
  * `deploy/pi/install.sh --from <tarball>` installs it.
  *
  * better-sqlite3 is compiled for the target with node-gyp against that Node's headers (Debian's
@@ -32,6 +33,7 @@ import {
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { OUTBOX_FORMAT } from "../gateway/src/outbox/schema";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CACHE = join(ROOT, ".cache/release");
@@ -243,6 +245,8 @@ export async function buildRelease(arch: Arch, outDir: string): Promise<string> 
     node: RELEASE_NODE_VERSION,
   };
   writeFileSync(join(app, "RELEASE"), `${JSON.stringify(release, null, 2)}\n`);
+  // A rollback to a release reading an older format converts the outbox first (install.sh).
+  writeFileSync(join(app, "OUTBOX_FORMAT"), `${OUTBOX_FORMAT}\n`);
 
   mkdirSync(outDir, { recursive: true });
   const tarball = join(outDir, `${name}.tar.gz`);

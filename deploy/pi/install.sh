@@ -168,6 +168,12 @@ build_app() {
   if [ -f "$SRC_ROOT/docs/raspberry-pi.md" ]; then
     install -D -m 0644 "$SRC_ROOT/docs/raspberry-pi.md" "$out/docs/raspberry-pi.md"
   fi
+  # A release names the outbox format it reads; a build from a checkout asks its own code, so a
+  # later --rollback knows whether the outbox must be converted first.
+  local format
+  if [ ! -f "$out/OUTBOX_FORMAT" ] && format=$(cd "$out" && "$NODE" dist/cli.mjs outbox format 2>/dev/null); then
+    printf '%s\n' "$format" >"$out/OUTBOX_FORMAT"
+  fi
 }
 
 # The machine's name for a release's architecture (RELEASE's "uname").
@@ -245,6 +251,70 @@ install_app() {
   log "gateway installed in $base/releases/$id (current${old:+; previous: $old})"
 }
 
+# The node that runs the release in $1: its own, else the one the installed unit names.
+release_node() {
+  local node
+  if [ -x "$1/bin/node" ]; then
+    printf '%s' "$1/bin/node"
+    return
+  fi
+  node=$(sed -n 's/^ExecStart=\([^ ]*\) .*/\1/p' "$DESTDIR/etc/systemd/system/$UNIT" 2>/dev/null || true)
+  if [ -z "$node" ] || [ ! -x "$node" ]; then node=${DATALAB_NODE:-$(command -v node || true)}; fi
+  printf '%s' "$node"
+}
+
+# The outbox format the release in $1 reads: its OUTBOX_FORMAT file, else what its code says;
+# a release from before formats were named reads format 3.
+release_format() {
+  local format="" node
+  if [ -f "$1/OUTBOX_FORMAT" ]; then
+    format=$(head -n 1 "$1/OUTBOX_FORMAT")
+  else
+    node=$(release_node "$1")
+    if [ -n "$node" ]; then format=$(cd "$1" && "$node" dist/cli.mjs outbox format 2>/dev/null) || format=""; fi
+  fi
+  case "$format" in
+    '' | *[!0-9]*) echo 3 ;;
+    *) echo "$format" ;;
+  esac
+}
+
+# Where the service keeps its outbox: the unit's DATALAB_DATA_DIR, unless gateway.env sets another.
+service_data_dir() {
+  local dir
+  dir=$(sed -n 's/^[[:space:]]*DATALAB_DATA_DIR=//p' "$DESTDIR/etc/datalab/gateway.env" 2>/dev/null | tail -n 1 || true)
+  dir=${dir//\"/}
+  dir=${dir//\'/}
+  printf '%s' "${dir:-/var/lib/datalab}"
+}
+
+# Before going back to a release that reads an older outbox format, the running release (which
+# knows both) converts the file, with the service stopped; on failure nothing is switched.
+downgrade_outbox() {
+  local base=$1 cur=$2 to=$3 data node out was_active=0
+  data=$DESTDIR$(service_data_dir)
+  if [ ! -e "$data/outbox.db" ]; then
+    log "no outbox at $data: nothing to convert"
+    return
+  fi
+  node=$(release_node "$base/$cur")
+  [ -n "$node" ] || die "no node to run the current release's outbox downgrade with (set DATALAB_NODE)"
+  if live && systemctl is-active --quiet "$UNIT"; then
+    log "stopping $UNIT to convert the outbox"
+    systemctl stop "$UNIT"
+    was_active=1
+  fi
+  # As the service runs it: its user owns the file, and nothing from this shell's environment.
+  local cmd=(env -i "PATH=/usr/sbin:/usr/bin:/sbin:/bin" "DATALAB_DATA_DIR=$data" NODE_ENV=production
+    "$node" "$base/$cur/dist/cli.mjs" outbox downgrade --to "$to")
+  if live; then cmd=(runuser -u datalab -- "${cmd[@]}"); fi
+  if ! out=$(cd "$base/$cur" && "${cmd[@]}" 2>&1); then
+    if [ "$was_active" = 1 ]; then systemctl start "$UNIT" || true; fi
+    die "not rolled back (still on $cur): the outbox could not be converted to format $to: $out"
+  fi
+  log "$out"
+}
+
 do_rollback() {
   local base=$DESTDIR$APP_DIR cur prev
   prev=$(readlink "$base/previous" || true)
@@ -257,9 +327,17 @@ do_rollback() {
   if [ "$own_prev" != "$own_cur" ]; then
     die "the previous release was installed the other way (from a release / from a checkout): install it again with install.sh instead"
   fi
+  local prev_format cur_format outbox="the outbox is untouched"
+  prev_format=$(release_format "$base/$prev")
+  cur_format=$(release_format "$base/$cur")
+  if [ "$prev_format" -lt "$cur_format" ]; then
+    log "the previous release reads outbox format $prev_format, the current one $cur_format: converting the outbox"
+    downgrade_outbox "$base" "$cur" "$prev_format"
+    outbox="the outbox is in format $prev_format"
+  fi
   relink "$prev" "$base/current"
   relink "$cur" "$base/previous"
-  log "rolled back: current is $prev, previous is $cur (the config and the outbox are untouched)"
+  log "rolled back: current is $prev, previous is $cur (the config is untouched, $outbox)"
   if live; then
     systemctl restart "$UNIT"
     log "restarted $UNIT"

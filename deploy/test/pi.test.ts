@@ -1,18 +1,31 @@
 /**
  * The Raspberry Pi install, into a scratch root (DESTDIR): the script passes shellcheck, lays
  * out the expected tree (a gateway that runs, a valid config, a unit systemd-analyze accepts,
- * udev rules, the service user), keeps the config across an upgrade, and uninstalls.
+ * udev rules, the service user), keeps the config across an upgrade, converts the outbox on a
+ * rollback to a release reading an older format, and uninstalls.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadGatewayConfig } from "@datalab/gateway";
+import { createRequire } from "node:module";
+import { deflateRawSync } from "node:zlib";
+import { loadGatewayConfig, Outbox } from "@datalab/gateway";
+import { silentLogger } from "@datalab/shared";
+import { OUTBOX_FORMAT } from "../../gateway/src/outbox/schema";
+import { type connectionOf, messages } from "../../gateway/test/support/outbox";
 import { freePort, runCommand, tempDir, TIME_SCALE, waitFor } from "@datalab/shared/testing";
 import { connect } from "node:net";
 
 const PI = fileURLToPath(new URL("../pi/", import.meta.url));
+/** SQLite as the gateway has it (a dependency of the gateway, not of deploy). */
+const Database = createRequire(fileURLToPath(new URL("../../gateway/package.json", import.meta.url)))(
+  "better-sqlite3",
+) as new (
+  path: string,
+  opts?: { readonly?: boolean },
+) => ReturnType<typeof connectionOf>;
 const INSTALL = join(PI, "install.sh");
 const APP = "opt/datalab/gateway";
 /** The running release: the unit and the wrapper go through this link. */
@@ -237,6 +250,80 @@ describe("install into a scratch root", () => {
       expect(back.code, back.out).toBe(0);
       expect(existsSync(join(root, CURRENT, "old-release-marker"))).toBe(true);
       expect(existsSync(join(root, APP, "previous/old-release-marker"))).toBe(false);
+    },
+    INSTALL_MS,
+  );
+
+  it(
+    "rolls back to a release reading an older outbox format only after converting the outbox",
+    async () => {
+      const base = join(root, APP);
+      // A build from the checkout names the format its code writes.
+      expect(readFileSync(join(root, CURRENT, "OUTBOX_FORMAT"), "utf8")).toBe(`${OUTBOX_FORMAT}\n`);
+      // Two releases, told apart by the format they read; the older one stands for a release
+      // from before packed rows.
+      for (const [name, format] of [
+        ["reads-3", "3"],
+        ["reads-4", "4"],
+      ] as const) {
+        const built = join(scratch, name);
+        cpSync(join(root, CURRENT), built, { recursive: true, dereference: true });
+        writeFileSync(join(built, "OUTBOX_FORMAT"), `${format}\n`);
+        writeFileSync(join(built, "marker"), name);
+        const r = await run("bash", [INSTALL, "--upgrade", "--prebuilt", built], { DESTDIR: root });
+        expect(r.code, r.out).toBe(0);
+      }
+      expect(readFileSync(join(base, "previous/marker"), "utf8")).toBe("reads-3");
+
+      // A format-4 outbox as the running release leaves it, half its rows packed.
+      const path = join(root, "var/lib/datalab/outbox.db");
+      mkdirSync(join(root, "var/lib/datalab"), { recursive: true });
+      rmSync(path, { force: true });
+      const outbox = Outbox.open(path, { logger: silentLogger() });
+      outbox.commit(messages(1, 40));
+      outbox.close();
+      const db = new Database(path);
+      const texts = db
+        .prepare<[], { id: number; wire: string }>("SELECT id, wire FROM outbox WHERE packed IS NULL ORDER BY id")
+        .all();
+      expect(texts.length).toBeGreaterThan(2);
+      const pack = db.prepare<[Buffer, number]>("UPDATE outbox SET wire = '', packed = ? WHERE id = ?");
+      for (const r of texts.filter((_, i) => i % 2 === 0)) pack.run(deflateRawSync(r.wire, { level: 1 }), r.id);
+      db.close();
+
+      // A gateway with the file open: the outbox is not converted, and the release not switched.
+      const held = Outbox.open(path, { logger: silentLogger() });
+      try {
+        const refused = await run("bash", [INSTALL, "--rollback"], { DESTDIR: root });
+        expect(refused.code, refused.out).not.toBe(0);
+        expect(refused.out).toMatch(/not rolled back.*the outbox is in use: stop the gateway first/);
+        expect(readFileSync(join(root, CURRENT, "marker"), "utf8")).toBe("reads-4");
+      } finally {
+        held.close();
+      }
+
+      const back = await run("bash", [INSTALL, "--rollback"], { DESTDIR: root });
+      expect(back.code, back.out).toBe(0);
+      expect(back.out).toMatch(/converted from format 4 to 3/);
+      expect(readFileSync(join(root, CURRENT, "marker"), "utf8")).toBe("reads-3");
+      expect(readFileSync(join(base, "previous/marker"), "utf8")).toBe("reads-4");
+      const after = new Database(path, { readonly: true });
+      try {
+        expect(after.pragma("user_version", { simple: true })).toBe(3);
+        const columns = after.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('outbox')").all();
+        expect(columns.map((c) => c.name)).not.toContain("packed");
+        expect(
+          after.prepare<[], { id: number; wire: string }>("SELECT id, wire FROM outbox ORDER BY id").all(),
+        ).toEqual(texts);
+      } finally {
+        after.close();
+      }
+
+      // Forward again to the release reading format 4 (no conversion that way), and back: the
+      // file already in format 3 is left as it is.
+      const again = await run("bash", [INSTALL, "--rollback"], { DESTDIR: root });
+      expect(again.code, again.out).toBe(0);
+      expect(again.out).not.toMatch(/converting the outbox/);
     },
     INSTALL_MS,
   );
