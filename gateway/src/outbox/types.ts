@@ -110,4 +110,4 @@ export const ROW_MAX_MESSAGES = 64;
 /** ...and about this many bytes of wire text, so that a row fits a 4 KiB page (no overflow pages). */
 export const ROW_MAX_BYTES = 3_500;
 /** A row stored deflated holds up to this many times as much text (JSON shrinks three- to sixfold). */
-export const PACKED_TEXT_FACTOR = 3;
+export const PACKED_TEXT_FACTOR = 6;
