@@ -51,7 +51,7 @@ function committedInFile(): number {
 }
 
 describe("a trickle the broker can resend (MQTT QoS 1, persistent session)", () => {
-  it("waits past the 500 ms bound uncommitted, loses nothing to a kill -9 meanwhile, and is delivered once", async () => {
+  it("waits past the 500 ms bound uncommitted, loses nothing to a kill -9 then, and is delivered once", async () => {
     // A bound long enough that the group surely still waits when the kill comes.
     gw = new GatewayProcess({ ...w.env, DATALAB_COMMIT_RESENDABLE_MAX_INTERVAL_MS: "60000" }).start();
     let port = await gw.ready();

@@ -50,7 +50,8 @@ export class OutboxRows {
   constructor(db: Database.Database) {
     this.stmts = {
       insert: db.prepare(
-        "INSERT INTO outbox (first_seq, last_seq, n, m, received_at, wire, crc, packed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO outbox (first_seq, last_seq, n, m, received_at, wire, crc, packed)" +
+          " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
       ),
       scan: db.prepare<[number, number], StoredRow>(
         `SELECT ${ROW_COLUMNS} FROM outbox WHERE id > ? AND id < ? ORDER BY id`,
