@@ -164,6 +164,9 @@ describe("a trickle of messages the broker resends (MQTT QoS 1 on a persistent s
     for (let i = 1; i <= 5; i++) gc.accept(resendable(i));
     vi.advanceTimersByTime(100);
     expect(commits).toEqual([5]);
+    // A flood's groups close at the usual count, not the trickle's larger one.
+    for (let i = 6; i <= 15; i++) gc.accept(resendable(i));
+    expect(commits).toEqual([5, 10]);
   });
 
   it("goes back to the short bound when a message that cannot be resent joins (a serial line)", () => {

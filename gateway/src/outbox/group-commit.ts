@@ -137,8 +137,11 @@ export class GroupCommitter {
     return this.opts.resendable !== undefined && this.pendingOnce === 0 && this.pendingDeliveries > 0;
   }
 
+  /** Only a trickle's group takes the larger count: a flood's groups stay small, which is cheaper in CPU and memory. */
   private get maxReadings(): number {
-    return this.resendable ? Math.max(this.opts.maxReadings, this.opts.resendable!.maxReadings) : this.opts.maxReadings;
+    return this.overdue && this.resendable
+      ? Math.max(this.opts.maxReadings, this.opts.resendable!.maxReadings)
+      : this.opts.maxReadings;
   }
 
   /** What an overdue (trickle) group waits for before it commits. */
