@@ -139,4 +139,44 @@ describe("a radio plugged back in (needs socat)", () => {
       (r) => r.value,
     );
   });
+
+  it("a device node that goes away while the port is open closes it, though the port saw no hangup", async () => {
+    requireSocat();
+    const dir = tempDir("datalab-node-gone-");
+    const byId = join(dir, "by-id");
+    const path = join(byId, "usb-radio-if00");
+    const pty = new PtyPair(dir, "mysensors");
+    const { ingest, readings } = recorder();
+    const source = new SerialSource(
+      {
+        spec: { path, protocol: "mysensors", baudRate: 115_200 },
+        metrics: codecMetrics(createRegistry("test", false)),
+        logger: silentLogger(),
+        pollMs: 3_600_000,
+      },
+      ingest,
+    );
+    let node: NodeEnd | undefined;
+    cleanup.push(async () => {
+      await node?.close();
+      await source.stop();
+      await pty.unplug();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    await pty.plug();
+    mkdirSync(byId, { recursive: true });
+    symlinkSync(pty.radio, path);
+    await source.start();
+    await waitFor(() => source.status().state === "connected", "the port to open");
+    // udev removes the node; the pty behind it lives on, so the open port itself reports nothing.
+    rmSync(byId, { recursive: true, force: true });
+    await waitFor(() => source.status().state === "disconnected", "the source to notice the node is gone");
+    mkdirSync(byId, { recursive: true });
+    symlinkSync(pty.radio, path);
+    await waitFor(() => source.status().state === "connected" && source.status().opens === 2, "the port to reopen");
+    node = await NodeEnd.open(pty.node);
+    await node.write(encodeMySensorsSet(7, 1, MysVariable.HUM, 42));
+    await waitFor(() => readings.length === 1, "a reading through the reopened port");
+    expect(readings[0]!.value).toBe(42);
+  });
 });

@@ -208,7 +208,13 @@ export class SerialSource implements Source {
   }
 
   #deviceEvent(): void {
-    if (this.#stopped || this.#port || this.#opening) return;
+    if (this.#stopped || this.#opening) return;
+    if (this.#port) {
+      // The node is gone while the port is open: serialport can miss a hangup (a pty's other
+      // end closing between two polls), and the port would stay open and dead.
+      if (!existsSync(this.#spec.path) && this.#port.isOpen) this.#port.close();
+      return;
+    }
     if (!existsSync(this.#spec.path)) {
       if (!this.#watch?.active) this.#retryLater();
       return;
@@ -288,6 +294,9 @@ export class SerialSource implements Source {
       );
       port.on("data", (chunk: Buffer) => this.#onData(chunk));
       port.once("close", (closeErr: Error | null) => this.#onClosed(port, closeErr));
+      // Watched while open too: the node going away is an unplug, whatever the port reports.
+      this.#watch ??= new DeviceWatch(path, () => this.#deviceEvent());
+      this.#watch.start();
     });
   }
 
