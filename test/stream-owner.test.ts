@@ -165,8 +165,18 @@ describe("the hub owns the readings stream", () => {
             `gateway ${JSON.stringify(gateway!.status())}; hub ${JSON.stringify(hub!.status())}`,
         );
       });
+      // Asked on a fresh connection to the survivors each time: the admin connection was on the
+      // killed node, and a request of its own may be lost while it moves over.
+      const survivors = cluster.urls.filter((_, i) => names[i] !== leader);
       const after = await waitFor(
-        () => jsm.streams.info(subj.stream),
+        async () => {
+          const c = await connect({ servers: survivors, timeout: 2_000 });
+          try {
+            return await (await jetstreamManager(c, { checkAPI: false })).streams.info(subj.stream);
+          } finally {
+            await c.close();
+          }
+        },
         "stream info from the surviving nodes",
         20_000,
         250,
