@@ -1,13 +1,11 @@
 import { rmSync } from "node:fs";
-import { join } from "node:path";
-import Database from "better-sqlite3";
 import type { MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { subjects } from "@datalab/shared";
 import { NATS_URL, waitFor } from "@datalab/shared/testing";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { JetStreamManager } from "@nats-io/jetstream";
-import { GatewayProcess, getJson, mqttClient, testWorld, type TestWorld } from "./support/gateway";
+import { committedInFile, GatewayProcess, getJson, mqttClient, testWorld, type TestWorld } from "./support/gateway";
 import { countReadings, deleteStream, doubled, natsAdmin, readBatches } from "./support/stream";
 import type { GatewayStatus } from "../src/status";
 
@@ -46,16 +44,6 @@ afterAll(async () => {
   rmSync(w.dataDir, { recursive: true, force: true });
 });
 
-/** What the outbox file says was committed (seqs 1..n), read the way a post-mortem would. */
-function committedInFile(): number {
-  const db = new Database(join(w.dataDir, "outbox.db"), { readonly: true });
-  try {
-    return Number((db.prepare("SELECT value FROM meta WHERE key = 'next_seq'").get() as { value: string }).value) - 1;
-  } finally {
-    db.close();
-  }
-}
-
 /**
  * Publish counters from `from` on with QoS 1, paced at about 5,000/s so the broker never has
  * to shed, until `stop.now` is set or `to` is reached. Resolves with the next counter.
@@ -89,13 +77,13 @@ describe("kill -9 of the gateway in the middle of a flood", () => {
       // per session, and this test measures the gateway's losses, not the broker's.
       const stop = { now: false };
       const floodDone = flood(next, next + 100_000, stop);
-      const target = committedInFile() + 3_000;
-      await waitFor(() => committedInFile() >= target, "3,000 readings of the flood to be committed", 20_000);
+      const target = committedInFile(w.dataDir) + 3_000;
+      await waitFor(() => committedInFile(w.dataDir) >= target, "3,000 readings of the flood to be committed", 20_000);
       const killed = await gw!.kill("SIGKILL");
       stop.now = true;
       expect(killed.signal).toBe("SIGKILL");
       next = await floodDone;
-      phases.push({ published: next, committedAtKill: committedInFile() });
+      phases.push({ published: next, committedAtKill: committedInFile(w.dataDir) });
       port = await startGateway();
     }
     // A last, quiet stretch, then let everything drain.
@@ -113,7 +101,7 @@ describe("kill -9 of the gateway in the middle of a flood", () => {
     );
     const batches = await readBatches(admin.jsm, subjects(w.id).stream);
     const c = countReadings(batches);
-    const committed = committedInFile();
+    const committed = committedInFile(w.dataDir);
 
     // Nothing forwarded twice: no reading (instance, seq) in two stored batches.
     expect(doubled(c)).toEqual([]);

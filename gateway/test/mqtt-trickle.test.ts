@@ -5,15 +5,13 @@
  * and every reading reaches the stream once.
  */
 import { rmSync } from "node:fs";
-import { join } from "node:path";
-import Database from "better-sqlite3";
 import type { MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { subjects } from "@datalab/shared";
 import { NATS_URL, waitFor } from "@datalab/shared/testing";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { JetStreamManager } from "@nats-io/jetstream";
-import { GatewayProcess, mqttClient, scrape, testWorld, type TestWorld } from "./support/gateway";
+import { committedInFile, GatewayProcess, mqttClient, scrape, testWorld, type TestWorld } from "./support/gateway";
 import { countReadings, deleteStream, doubled, natsAdmin, readBatches } from "./support/stream";
 
 const MESSAGES = 20;
@@ -40,16 +38,6 @@ afterAll(async () => {
   rmSync(w.dataDir, { recursive: true, force: true });
 });
 
-function committedInFile(): number {
-  const db = new Database(join(w.dataDir, "outbox.db"), { readonly: true });
-  try {
-    const row = db.prepare("SELECT value FROM meta WHERE key = 'next_seq'").get() as { value: string } | undefined;
-    return row ? Number(row.value) - 1 : 0;
-  } finally {
-    db.close();
-  }
-}
-
 describe("a trickle the broker can resend (MQTT QoS 1, persistent session)", () => {
   it("waits past the 500 ms bound uncommitted, loses nothing to a kill -9 then, and is delivered once", async () => {
     // A bound long enough that the group surely still waits when the kill comes.
@@ -69,7 +57,7 @@ describe("a trickle the broker can resend (MQTT QoS 1, persistent session)", () 
     expect(await scrape(port, "datalab_gateway_readings_committed_total")).toBe(0);
     const killed = await gw.kill("SIGKILL");
     expect(killed.signal).toBe("SIGKILL");
-    expect(committedInFile()).toBe(0);
+    expect(committedInFile(w.dataDir)).toBe(0);
 
     // The next run, with the default bound (5 s): the broker resends what was never acknowledged.
     gw = new GatewayProcess(w.env).start();
@@ -82,6 +70,6 @@ describe("a trickle the broker can resend (MQTT QoS 1, persistent session)", () 
     const c = countReadings(await readBatches(admin.jsm, subjects(w.id).stream));
     expect(doubled(c)).toEqual([]);
     expect([...c.values.keys()].sort((a, b) => a - b)).toEqual(Array.from({ length: MESSAGES }, (_, i) => i));
-    expect(committedInFile()).toBe(MESSAGES);
+    expect(committedInFile(w.dataDir)).toBe(MESSAGES);
   });
 });

@@ -12,21 +12,13 @@ import { tempDir, TIME_SCALE } from "@datalab/shared/testing";
 import { rowCrc } from "../src/outbox/damage";
 import { downgradeOutbox } from "../src/outbox/downgrade";
 import { OUTBOX_FORMAT } from "../src/outbox/schema";
-import { Outbox } from "../src/outbox/store";
+import { Outbox, type OutboxRow } from "../src/outbox/store";
 import { silentLogger } from "@datalab/shared";
 import { connectionOf, messages, openTestOutbox, wireMessagesIn } from "./support/outbox";
 import { runCli } from "./support/gateway";
 
-interface StoredRow {
-  id: number;
-  firstSeq: number;
-  lastSeq: number;
-  n: number;
-  m: number;
-  receivedAt: number;
-  wire: string;
-  crc: number | null;
-}
+/** A row as stored, its checksum with it. */
+type StoredRow = Omit<OutboxRow, "bytes" | "wireBytes"> & { crc: number | null };
 
 const ROWS_SQL =
   "SELECT id, first_seq AS firstSeq, last_seq AS lastSeq, n, m, received_at AS receivedAt, wire, crc" +

@@ -46,6 +46,19 @@ async function queued(tty: string): Promise<number> {
   return Number(r.stdout.trim());
 }
 
+/** The real serial source on `path`, with no poll: only the directory watch can open the port. */
+function serialSource(path: string, protocol: "mysensors" | "xbee", ingest: Ingest): SerialSource {
+  return new SerialSource(
+    {
+      spec: { path, protocol, baudRate: 115_200 },
+      metrics: codecMetrics(createRegistry("test", false)),
+      logger: silentLogger(),
+      pollMs: 3_600_000,
+    },
+    ingest,
+  );
+}
+
 async function replugCase(
   protocol: "mysensors" | "xbee",
   frame: (i: number) => Buffer,
@@ -57,15 +70,7 @@ async function replugCase(
   const path = join(byId, "usb-radio-if00");
   const pty = new PtyPair(dir, protocol);
   const { ingest, readings, quarantined } = recorder();
-  const source = new SerialSource(
-    {
-      spec: { path, protocol, baudRate: 115_200 },
-      metrics: codecMetrics(createRegistry("test", false)),
-      logger: silentLogger(),
-      pollMs: 3_600_000,
-    },
-    ingest,
-  );
+  const source = serialSource(path, protocol, ingest);
   let node: NodeEnd | undefined;
   cleanup.push(async () => {
     await node?.close();
@@ -147,15 +152,7 @@ describe("a radio plugged back in (needs socat)", () => {
     const path = join(byId, "usb-radio-if00");
     const pty = new PtyPair(dir, "mysensors");
     const { ingest, readings } = recorder();
-    const source = new SerialSource(
-      {
-        spec: { path, protocol: "mysensors", baudRate: 115_200 },
-        metrics: codecMetrics(createRegistry("test", false)),
-        logger: silentLogger(),
-        pollMs: 3_600_000,
-      },
-      ingest,
-    );
+    const source = serialSource(path, "mysensors", ingest);
     let node: NodeEnd | undefined;
     cleanup.push(async () => {
       await node?.close();

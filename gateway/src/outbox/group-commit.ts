@@ -91,7 +91,7 @@ export class GroupCommitter {
     else if (this.pendingReadings >= this.maxReadings || this.pendingBytes >= this.opts.maxBytes) {
       this.busy = true;
       this.flush();
-    } else if (this.overdue && this.pendingReadings >= this.overdueReadings) this.flush();
+    } else if (this.overdue && !this.resendable && this.pendingReadings >= this.minReadings) this.flush();
     else if (this.overdue && wasResendable && !this.resendable) this.shorten();
     else this.arm();
   }
@@ -144,11 +144,6 @@ export class GroupCommitter {
       : this.opts.maxReadings;
   }
 
-  /** What an overdue (trickle) group waits for before it commits. */
-  private get overdueReadings(): number {
-    return this.resendable ? this.maxReadings : this.minReadings;
-  }
-
   private get maxIntervalMs(): number {
     const interval = this.opts.intervalMs;
     const max = Math.max(interval, this.opts.maxIntervalMs ?? interval);
@@ -165,17 +160,18 @@ export class GroupCommitter {
 
   /** A message that cannot be resent joined a group waiting on the longer bound: back to the short one. */
   private shorten(): void {
-    if (this.timer) clearTimeout(this.timer);
+    clearTimeout(this.timer);
+    this.timer = undefined;
     const left = this.startedAt + this.maxIntervalMs - this.now();
-    if (left <= 0) {
-      this.timer = undefined;
-      this.flush();
-      return;
-    }
+    if (left <= 0) this.flush();
+    else this.flushIn(left);
+  }
+
+  private flushIn(ms: number): void {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.flush();
-    }, left);
+    }, ms);
   }
 
   private arm(): void {
@@ -192,10 +188,7 @@ export class GroupCommitter {
       }
       // A trickle: wait for minReadings (accept flushes then) or the time bound.
       this.overdue = true;
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.flush();
-      }, max - interval);
+      this.flushIn(max - interval);
     }, interval);
   }
 

@@ -23,19 +23,9 @@ type StoredRow = Omit<OutboxRow, "wireBytes"> & { packed: Buffer | null };
 
 /** A row as read: a packed row's text inflated, and the size of its text beside what it takes on disk. */
 function unpack(r: StoredRow): OutboxRow {
-  const wire = r.packed === null ? r.wire : inflateRawSync(r.packed).toString("utf8");
-  const wireBytes = r.packed === null ? r.bytes : Buffer.byteLength(wire);
-  return {
-    id: r.id,
-    firstSeq: r.firstSeq,
-    lastSeq: r.lastSeq,
-    n: r.n,
-    m: r.m,
-    receivedAt: r.receivedAt,
-    wire,
-    bytes: r.bytes,
-    wireBytes,
-  };
+  if (r.packed === null) return Object.assign(r, { wireBytes: r.bytes });
+  const wire = inflateRawSync(r.packed).toString("utf8");
+  return Object.assign(r, { wire, wireBytes: Buffer.byteLength(wire) });
 }
 
 type RangeTotals = { messages: number; readings: number | null; bytes: number | null };

@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import Database from "better-sqlite3";
 import { fileURLToPath } from "node:url";
 import mqtt, { type MqttClient } from "mqtt";
 import { MQTT_URL, NATS_URL, tempDir, uniqueId, waitFor } from "@datalab/shared/testing";
@@ -179,4 +181,15 @@ export function runCli(
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** What the outbox file in `dataDir` says was committed (seqs 1..n), read the way a post-mortem would. */
+export function committedInFile(dataDir: string): number {
+  const db = new Database(join(dataDir, "outbox.db"), { readonly: true });
+  try {
+    const row = db.prepare("SELECT value FROM meta WHERE key = 'next_seq'").get() as { value: string } | undefined;
+    return row ? Number(row.value) - 1 : 0;
+  } finally {
+    db.close();
+  }
 }
