@@ -32,7 +32,9 @@ export class InProcessUplink implements Uplink {
     if (this.st.state !== "connected") throw new UplinkError(`uplink is ${this.st.state}`, { kind: "unreachable" });
     try {
       const ack = await this.receive(subject, data, msgId);
-      if (this.st.lastError !== undefined) this.st = { ...this.st, lastError: undefined };
+      // A publish that got through ends the problem the last one reported.
+      if (this.st.lastError !== undefined || this.st.problem !== undefined)
+        this.st = { ...this.st, lastError: undefined, problem: undefined };
       return ack;
     } catch (err) {
       const e =

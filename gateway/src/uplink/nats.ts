@@ -139,6 +139,10 @@ export class NatsUplink implements Uplink {
     }
     try {
       const ack = await this.js.publish(subject, data, { msgID: msgId });
+      // A publish that got through ends the problem the last one reported (a refused batch
+      // on a live connection; a lost connection is cleared by the reconnect).
+      if (this.st.problem !== undefined && this.st.state === "connected")
+        this.st = { ...this.st, lastError: undefined, problem: undefined };
       return { seq: ack.seq, duplicate: ack.duplicate };
     } catch (err) {
       const e = this.report(err, "publish failed");
