@@ -1,4 +1,5 @@
 import { rmSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { PoolClient } from "pg";
@@ -27,6 +28,8 @@ interface Round {
   rate: number;
   /** CPU-seconds of each process over the round. */
   cpu: Record<PathProcess | "mosquitto", number>;
+  /** CPU-seconds of the bench's own process over the round: the flood's publisher, and the stage's polling. */
+  publisher: number;
   backends: number;
   /** Seconds from the first publish: the last PUBACK, the gateway's commit of the last reading. */
   published: number;
@@ -63,7 +66,8 @@ export async function e2eStage(ctx: BenchContext): Promise<Figure[]> {
         `e2e round ${round}: mosquitto_sub ${Math.round(subRate)} msg/s, ` +
           `path ${Math.round(r.rate)} readings/s (${(r.rate / subRate).toFixed(2)}; ` +
           `published by ${r.published.toFixed(2)} s, all committed by the gateway by ${r.committed.toFixed(2)} s, ` +
-          `last row at ${(n / r.rate).toFixed(2)} s); CPU-s per 100k: ${cpus}, mosquitto ${per(r.cpu.mosquitto)}`,
+          `last row at ${(n / r.rate).toFixed(2)} s); CPU-s per 100k: ${cpus}, mosquitto ${per(r.cpu.mosquitto)}, ` +
+          `publisher ${per(r.publisher)}`,
       );
     }
   } finally {
@@ -106,7 +110,7 @@ export async function e2eStage(ctx: BenchContext): Promise<Figure[]> {
         "(Mosquitto is not in the sum: the limit's rounds use the same broker, " +
         `${median(subBrokerCpu.map(per100k)).toFixed(2)} CPU-s per 100k delivering to mosquitto_sub); ` +
         `rounds: ${whole.map((w) => w.toFixed(2)).join(", ")}; ` +
-        `up to ${Math.max(...results.map((r) => r.backends))} Postgres backends seen`,
+        `up to ${Math.max(...results.map((r) => r.backends))} Postgres backends seen; ${budget(results, n)}`,
     },
   ];
 }
@@ -168,6 +172,7 @@ async function pathOnce(ctx: BenchContext, broker: MosquittoBroker, n: number): 
         const h0 = cpuSeconds(hub.pid);
         const n0 = cpuSeconds(nats.pid);
         const m0 = cpuSeconds(broker.pid);
+        const b0 = process.cpuUsage();
 
         const t0 = performance.now();
         let publishedAt = Number.NaN;
@@ -217,6 +222,7 @@ async function pathOnce(ctx: BenchContext, broker: MosquittoBroker, n: number): 
           60_000,
           50,
         );
+        const used = process.cpuUsage(b0);
         await sampleBackends();
         let pg = 0;
         for (const [pid, b] of backends) pg += b.last - (known.has(pid) ? b.start : 0);
@@ -229,6 +235,7 @@ async function pathOnce(ctx: BenchContext, broker: MosquittoBroker, n: number): 
             "Postgres backends": pg,
             mosquitto: cpuSeconds(broker.pid) - m0,
           },
+          publisher: (used.user + used.system) / 1e6,
           backends: backends.size,
           published: (publishedAt - t0) / 1000,
           committed: (committedAt - t0) / 1000,
@@ -247,6 +254,27 @@ async function pathOnce(ctx: BenchContext, broker: MosquittoBroker, n: number): 
     await nats.stop();
     rmSync(nats.storeDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * What the machine's cores allow: the publisher, Mosquitto and the path share them, so at
+ * this many CPU-seconds per reading no rate above cores / (CPU-s per reading) is possible.
+ * Beside the measured rate it says whether a round was bound by CPU or by waiting.
+ */
+function budget(results: readonly Round[], n: number): string {
+  const per100k = (s: number) => (s * 100_000) / n;
+  const all = median(
+    results.map((r) => per100k(r.publisher + r.cpu.mosquitto + PATH.reduce((sum, p) => sum + r.cpu[p], 0))),
+  );
+  const publisher = median(results.map((r) => per100k(r.publisher)));
+  const cores = availableParallelism();
+  const cap = (cores * 100_000) / all;
+  const rate = median(results.map((r) => r.rate));
+  return (
+    `machine: the bench's publisher ${publisher.toFixed(2)} CPU-s per 100k, with Mosquitto and the path ` +
+    `${all.toFixed(2)} in all, which ${cores} cores allow at most ${Math.round(cap).toLocaleString("en-US")} ` +
+    `readings/s (measured ${Math.round(rate).toLocaleString("en-US")}, ${Math.round((100 * rate) / cap)} % of it)`
+  );
 }
 
 /** CPU-seconds of a process that may already have exited. */
