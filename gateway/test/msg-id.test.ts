@@ -11,7 +11,8 @@ import {
 import { NATS_URL, uniqueId, waitFor } from "@datalab/shared/testing";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { JetStreamManager } from "@nats-io/jetstream";
-import { Batcher } from "../src/forward/batcher";
+import { batchDigest, Batcher, encodeBatch } from "../src/forward/batcher";
+import type { OutboxRow } from "../src/outbox/store";
 import { Forwarder, type ForwardOptions } from "../src/forward/forwarder";
 import { createGatewayMetrics, type GatewayMetrics } from "../src/metrics";
 import { NatsUplink } from "../src/uplink/nats";
@@ -79,6 +80,41 @@ describe("Nats-Msg-Id: gateway id, instance, seq range and a keyed digest of the
       expect(idC.split(":").at(-1)).not.toBe(idA.split(":").at(-1));
     },
   );
+});
+
+describe("a batch's bytes, written straight from its rows", () => {
+  const row = (id: number, wire: string, wireBytes = Buffer.byteLength(wire)): OutboxRow => ({
+    id,
+    firstSeq: id,
+    lastSeq: id,
+    n: 1,
+    m: 1,
+    receivedAt: 1,
+    wire,
+    bytes: wireBytes,
+    wireBytes,
+  });
+  const head = '{"v":1,"gatewayId":"gw-é","messages":[';
+  const rows = [row(1, '{"payload":"a"}'), row(2, '{"payload":"°C ✓ 𝄞"}'), row(3, "{}")];
+  const text = `${head}${rows.map((r) => r.wire).join(",")}]}`;
+  const key = Buffer.alloc(32, 7);
+
+  it("are the joined text's UTF-8, and the digest covers exactly the messages", () => {
+    const { data, messages } = encodeBatch(head, rows);
+    expect(data.toString("utf8")).toBe(text);
+    expect(messages.toString("utf8")).toBe(rows.map((r) => r.wire).join(","));
+    // The digest of the bytes is the digest of the text: ids stay what earlier releases sent.
+    expect(batchDigest(key, "r", messages)).toBe(batchDigest(key, "r", rows.map((r) => r.wire).join(",")));
+  });
+
+  it("a row whose recorded size is wrong, shorter or longer, still gives the whole batch", () => {
+    for (const delta of [-3, -1, 1, 2]) {
+      const bad = [rows[0]!, row(2, rows[1]!.wire, Buffer.byteLength(rows[1]!.wire) + delta), rows[2]!];
+      const { data, messages } = encodeBatch(head, bad);
+      expect(data.toString("utf8")).toBe(text);
+      expect(messages.toString("utf8")).toBe(rows.map((r) => r.wire).join(","));
+    }
+  });
 });
 
 type Line = { level: number; msg: string; msgId?: string };

@@ -175,25 +175,23 @@ export class Batcher {
       lastSeq: last.lastSeq,
       sentAt: this.now(),
     };
-    // The rows hold finished wire messages: join them, never parse them again.
-    const messagesJson = rows.map((r) => r.wire).join(",");
-    const json = `${JSON.stringify(head).slice(0, -1)},"messages":[${messagesJson}]}`;
     const ids = { gatewayId: this.gatewayId, instance, firstSeq: first.firstSeq, lastSeq: last.lastSeq };
+    const { data, messages } = encodeBatch(`${JSON.stringify(head).slice(0, -1)},"messages":[`, rows);
     let readings = 0;
     let bytes = 0;
-    let messages = 0;
+    let count = 0;
     for (const r of rows) {
       readings += r.n;
       bytes += r.bytes;
-      messages += r.m;
+      count += r.m;
     }
     return {
       range: { firstId: first.id, lastId: last.id, firstSeq: first.firstSeq, lastSeq: last.lastSeq },
       lane,
       readings,
-      totals: { messages, readings, bytes },
-      msgId: batchMsgId(ids, batchDigest(this.outbox.msgIdKey, batchMsgId(ids), messagesJson)),
-      data: Buffer.from(json, "utf8"),
+      totals: { messages: count, readings, bytes },
+      msgId: batchMsgId(ids, batchDigest(this.outbox.msgIdKey, batchMsgId(ids), messages)),
+      data,
     };
   }
 
@@ -206,16 +204,49 @@ export class Batcher {
 }
 
 /**
+ * The batch's bytes: the head, then the rows' finished wire messages, never parsed again and
+ * encoded once, straight into one buffer (a joined string would be copied and then encoded
+ * twice, for the digest and for the wire: 5 % of the gateway's CPU under a flood).
+ * `messages` is the part between the brackets, what the digest covers.
+ */
+export function encodeBatch(head: string, rows: readonly OutboxRow[]): { data: Buffer; messages: Buffer } {
+  let size = Buffer.byteLength(head) + rows.length + 1;
+  for (const r of rows) size += r.wireBytes;
+  // Slack of one UTF-8 character: a row longer than recorded then writes past its size, and is seen.
+  const buf = Buffer.allocUnsafe(size + 4);
+  let at = buf.write(head, 0, "utf8");
+  const from = at;
+  for (let i = 0; i < rows.length; i++) {
+    if (i > 0) buf[at++] = 0x2c; // ,
+    const r = rows[i]!;
+    const n = buf.write(r.wire, at, r.wireBytes + 4, "utf8");
+    // A row whose recorded size is wrong (never written so; a hand-edited file) goes the slow way.
+    if (n !== r.wireBytes) return encodeBatchText(head, rows);
+    at += n;
+  }
+  const messages = buf.subarray(from, at);
+  buf[at++] = 0x5d; // ]
+  buf[at++] = 0x7d; // }
+  return { data: buf.subarray(0, at), messages };
+}
+
+function encodeBatchText(head: string, rows: readonly OutboxRow[]): { data: Buffer; messages: Buffer } {
+  const messages = Buffer.from(rows.map((r) => r.wire).join(","), "utf8");
+  const data = Buffer.concat([Buffer.from(head, "utf8"), messages, Buffer.from("]}")]);
+  return { data, messages: data.subarray(data.byteLength - 2 - messages.byteLength, data.byteLength - 2) };
+}
+
+/**
  * The digest in a batch's `Nats-Msg-Id`: an HMAC of its key range and its messages (not of
  * `sentAt`, so a resend of the same rows carries the same id). Keyed with the outbox's own
  * secret, so no other gateway can compute the id of a batch it has not seen, even one
  * whose readings it could guess; 128 bits make a chance collision out of reach.
  */
-export function batchDigest(key: Buffer, range: string, messagesJson: string): string {
+export function batchDigest(key: Buffer, range: string, messages: string | Uint8Array): string {
   return createHmac("sha256", key)
     .update(range)
     .update("\n")
-    .update(messagesJson)
+    .update(messages)
     .digest()
     .subarray(0, 16)
     .toString("base64url");

@@ -41,7 +41,11 @@ const CHUNK = 200;
  * 65,535 rows.
  */
 export class DeliveryLog {
-  private readonly recent = new Map<number, { digest: number; ord: number }>();
+  // By packet id (1..65535): digest and commit order (0: none). Arrays rather than a Map of
+  // objects: one object per message that lives for thousands of messages was garbage for the
+  // old generation's collector, under a flood.
+  private readonly digests = new Int32Array(65_536);
+  private readonly ords = new Float64Array(65_536);
   private ord = 0;
   private readonly insert: Map<number, BetterSqlite3.Statement>;
 
@@ -59,18 +63,18 @@ export class DeliveryLog {
       digest: number;
       ord: number;
     }[];
-    for (const r of rows) this.recent.set(r.id, { digest: r.digest, ord: r.ord });
+    for (const r of rows) this.set(r.id, r.digest, r.ord);
   }
 
   /** True when this resend was committed already (its id and digest among the last committed). */
   kept(id: number, digest: number): boolean {
-    const r = this.recent.get(id);
-    return r !== undefined && r.digest === digest && r.ord > this.ord - DELIVERY_WINDOW;
+    const ord = this.ords[id] ?? 0;
+    return ord > 0 && this.digests[id] === digest && ord > this.ord - DELIVERY_WINDOW;
   }
 
   /** The broker sent a new message under `id`: it had our acknowledgement of the old one. */
   released(id: number): void {
-    this.recent.delete(id);
+    if (id >= 0 && id < this.ords.length) this.ords[id] = 0;
   }
 
   /** Inside the commit transaction: record these messages as kept. */
@@ -86,7 +90,13 @@ export class DeliveryLog {
 
   /** After the commit: the same in memory. */
   remember(deliveries: readonly Delivery[]): void {
-    for (const d of deliveries) this.recent.set(d.id, { digest: d.digest, ord: ++this.ord });
+    for (const d of deliveries) this.set(d.id, d.digest, ++this.ord);
+  }
+
+  private set(id: number, digest: number, ord: number): void {
+    if (id < 1 || id >= this.ords.length) return; // not an MQTT packet id: never resent under it
+    this.digests[id] = digest;
+    this.ords[id] = ord;
   }
 
   private statement(n: number): BetterSqlite3.Statement {
