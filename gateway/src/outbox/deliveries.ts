@@ -68,13 +68,14 @@ export class DeliveryLog {
 
   /** True when this resend was committed already (its id and digest among the last committed). */
   kept(id: number, digest: number): boolean {
-    const ord = this.ords[id] ?? 0;
+    if (!isPacketId(id)) return false;
+    const ord = this.ords[id]!;
     return ord > 0 && this.digests[id] === digest && ord > this.ord - DELIVERY_WINDOW;
   }
 
   /** The broker sent a new message under `id`: it had our acknowledgement of the old one. */
   released(id: number): void {
-    if (id >= 0 && id < this.ords.length) this.ords[id] = 0;
+    if (isPacketId(id)) this.ords[id] = 0;
   }
 
   /** Inside the commit transaction: record these messages as kept. */
@@ -94,7 +95,7 @@ export class DeliveryLog {
   }
 
   private set(id: number, digest: number, ord: number): void {
-    if (id < 1 || id >= this.ords.length) return; // not an MQTT packet id: never resent under it
+    if (!isPacketId(id)) return; // never resent under it
     this.digests[id] = digest;
     this.ords[id] = ord;
   }
@@ -108,6 +109,11 @@ export class DeliveryLog {
     }
     return s;
   }
+}
+
+/** An MQTT packet identifier: 1..65535. */
+function isPacketId(id: number): boolean {
+  return Number.isInteger(id) && id >= 1 && id <= 65_535;
 }
 
 /** FNV-1a over the topic and the payload: cheap, and only ever compared under the same packet id. */
