@@ -34,6 +34,9 @@ interface Round {
   /** Seconds from the first publish: the last PUBACK, the gateway's commit of the last reading. */
   published: number;
   committed: number;
+  /** Seconds from the first publish: the gateway's forward of the last reading, the hub's ack of the last batch. */
+  forwarded: number;
+  acked: number;
 }
 
 /**
@@ -66,6 +69,7 @@ export async function e2eStage(ctx: BenchContext): Promise<Figure[]> {
         `e2e round ${round}: mosquitto_sub ${Math.round(subRate)} msg/s, ` +
           `path ${Math.round(r.rate)} readings/s (${(r.rate / subRate).toFixed(2)}; ` +
           `published by ${r.published.toFixed(2)} s, all committed by the gateway by ${r.committed.toFixed(2)} s, ` +
+          `forwarded by ${r.forwarded.toFixed(2)} s, acknowledged by the hub by ${r.acked.toFixed(2)} s, ` +
           `last row at ${(n / r.rate).toFixed(2)} s); CPU-s per 100k: ${cpus}, mosquitto ${per(r.cpu.mosquitto)}, ` +
           `publisher ${per(r.publisher)}`,
       );
@@ -190,6 +194,8 @@ async function pathOnce(ctx: BenchContext, broker: MosquittoBroker, n: number): 
         // durable consumer with nothing pending (JetStream info, answered by nats-server; the
         // hub acks a batch only after its commit).
         let committedAt = Number.NaN;
+        let forwardedAt = Number.NaN;
+        let ackedAt = Number.NaN;
         let forwarded = false;
         let polls = 0;
         await waitFor(
@@ -204,9 +210,13 @@ async function pathOnce(ctx: BenchContext, broker: MosquittoBroker, n: number): 
               if (Number.isNaN(committedAt) && committed! >= n) committedAt = performance.now();
               forwarded = sent! >= n;
               if (!forwarded) return false;
+              forwardedAt = performance.now();
             }
-            const ci = await jsm.consumers.info(stream, durableName("postgres")).catch(() => undefined);
-            if (!ci || ci.num_pending > 0 || ci.num_ack_pending > 0) return false;
+            if (Number.isNaN(ackedAt)) {
+              const ci = await jsm.consumers.info(stream, durableName("postgres")).catch(() => undefined);
+              if (!ci || ci.num_pending > 0 || ci.num_ack_pending > 0) return false;
+              ackedAt = performance.now();
+            }
             return Number((await c.query<{ n: string }>("SELECT count(*) AS n FROM readings")).rows[0]!.n) >= n;
           },
           `${n} rows in Postgres`,
@@ -239,6 +249,8 @@ async function pathOnce(ctx: BenchContext, broker: MosquittoBroker, n: number): 
           backends: backends.size,
           published: (publishedAt - t0) / 1000,
           committed: (committedAt - t0) / 1000,
+          forwarded: (forwardedAt - t0) / 1000,
+          acked: (ackedAt - t0) / 1000,
         };
       } finally {
         await gw.stop();
