@@ -2,11 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import pg from "pg";
-import { silentLogger } from "@datalab/shared";
+import { silentLogger, type Reading } from "@datalab/shared";
 import { NATS_URL, waitFor, type TestDatabase } from "@datalab/shared/testing";
 import { Hub } from "../src/hub";
 import { loadMigrations, migrate } from "../src/sinks/postgres-migrate";
 import { PostgresSink } from "../src/sinks/postgres";
+import { copyReadings } from "../src/sinks/postgres-readings";
 import { SinkRejectedError } from "../src/sinks/types";
 import { makeBatch, makeBatches, publishBatches, sinkBatch, totalReadings } from "./support/batches";
 import { testConfig } from "./support/config";
@@ -159,6 +160,67 @@ describe("PostgreSQL schema and sink", () => {
       expect(await count(db, "SELECT count(*) AS n FROM readings WHERE gateway_id = 'gwcopy'")).toBe(12);
     },
   );
+
+  it("COPY's binary rows come back from Postgres exactly as sent: text, NULLs, floats, times", async () => {
+    const base: Reading = {
+      gatewayId: "gw\tbin\nary\\é",
+      instance: "binrt",
+      seq: 1,
+      sensorId: "température-ü-😀",
+      metric: "humidité",
+      value: 0,
+      unit: null,
+      ts: 1_764_270_000_000,
+      receivedAt: 1_764_270_000_123,
+      source: "mqtt:odd\ttopic\\with\nbreaks\r",
+    };
+    const cases: [Partial<Reading>, string, string][] = [
+      // The reading's own fields, then ts and received_at as microseconds since 1970.
+      [{ value: -0, unit: "°C" }, "1764270000000000", "1764270000123000"],
+      [{ value: -1e100, rxWindow: 0 }, "1764270000000000", "1764270000123000"],
+      [{ value: 1e100, unit: "", ts: 1_764_270_000_001 }, "1764270000001000", "1764270000123000"],
+      [{ value: 5e-324, ts: 0, receivedAt: 946_684_799_999 }, "0", "946684799999000"],
+      [{ value: -2.2250738585072014e-308, ts: 946_684_800_000 }, "946684800000000", "1764270000123000"],
+      [{ value: 0.1 + 0.2, ts: 946_684_800_001, rxWindow: 3_600_000 }, "946684800001000", "1764270000123000"],
+      [{ value: -273.15, ts: 7_258_118_400_000 }, "7258118400000000", "1764270000123000"],
+      [{ value: 21.37, seq: Number.MAX_SAFE_INTEGER, unit: "x".repeat(32) }, "1764270000000000", "1764270000123000"],
+      // Readings carry whole ms (EpochMillis); a fraction would still keep its exact microseconds.
+      [{ value: 1, ts: 946_684_800_000.001, receivedAt: 946_684_799_999.5 }, "946684800000001", "946684799999500"],
+    ];
+    const sent = cases.map(([r], i) => ({ ...base, seq: i + 2, ...r }));
+    await migrate(db.pool, silentLogger());
+    const client = await db.pool.connect();
+    try {
+      await copyReadings(client, sent);
+    } finally {
+      client.release();
+    }
+    const rows = (
+      await db.pool.query(
+        "SELECT gateway_id, instance, seq::text, sensor_id, metric, value, unit, source, sensor_time, " +
+          "(extract(epoch FROM ts) * 1000000)::bigint::text AS ts_us, " +
+          "(extract(epoch FROM received_at) * 1000000)::bigint::text AS rx_us " +
+          "FROM readings WHERE instance = 'binrt' ORDER BY readings.seq",
+      )
+    ).rows;
+    const expected = sent
+      .map((r, i) => ({
+        gateway_id: r.gatewayId,
+        instance: r.instance,
+        seq: String(r.seq),
+        sensor_id: r.sensorId,
+        metric: r.metric,
+        value: r.value,
+        unit: r.unit,
+        source: r.source,
+        sensor_time: r.rxWindow === undefined ? true : null,
+        ts_us: cases[i]![1],
+        rx_us: cases[i]![2],
+      }))
+      .sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
+    // toEqual tells -0 from 0.
+    expect(rows).toEqual(expected);
+  });
 
   it(
     "batches written at once go in one group; " +
