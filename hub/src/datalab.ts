@@ -1,12 +1,12 @@
 import pg from "pg";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { errorMessage, type Logger, type Registry, type Route } from "@datalab/shared";
+import { errorMessage, type Logger, type Registry, type Route, type Subjects } from "@datalab/shared";
 import { ApiAuth } from "./api/auth";
 import { resolveApiToken, type DataLabConfig } from "./api/config";
 import { QueryGate } from "./api/gate";
 import { createApiRoutes } from "./api/routes";
 import { createDashboardRoutes } from "./dashboard/server";
-import { createLiveFeedMetrics, LiveFanout, LiveFeed, notifyOnWrite } from "./live";
+import { createLiveFeedMetrics, LiveFanout, type LiveFanoutOptions, LiveFeed, notifyOnWrite } from "./live";
 import type { Sink } from "./sinks/types";
 
 /**
@@ -22,11 +22,12 @@ export interface DataLab {
   /** The sink, announcing each batch it commits to the live feed (or, with fanOut, to every hub). */
   announcing(sink: Sink): Sink;
   /**
-   * Announce commits on `subject` (core NATS) and stream what every hub announces there,
-   * so each hub's /api/live carries every committed reading. Without it (the in-process demo)
-   * the feed hears this hub's commits directly.
+   * Announce commits on `subjects.live` (core NATS) and stream what every hub announces there,
+   * so each hub's /api/live carries every committed reading; announce only while some hub has
+   * a browser, as beacons on `subjects.liveWatching` tell (live/fanout.ts). Without it (the
+   * in-process demo) the feed hears this hub's commits directly.
    */
-  fanOut(nc: NatsConnection, subject: string): void;
+  fanOut(nc: NatsConnection, subjects: Pick<Subjects, "live" | "liveWatching">, options?: LiveFanoutOptions): void;
   close(): Promise<void>;
 }
 
@@ -51,6 +52,7 @@ export function createDataLab(
     registry,
   });
 
+  let fanout: LiveFanout | undefined;
   const feed = new LiveFeed({
     maxClients: c.liveMaxClients,
     maxClientsPerAddress: c.liveMaxClientsPerAddress,
@@ -58,6 +60,7 @@ export function createDataLab(
     stallMs: c.liveStallSeconds * 1_000,
     metrics: createLiveFeedMetrics(registry),
     logger: logger.child({ part: "live" }),
+    onClients: (n) => fanout?.watched(n > 0),
   });
 
   const routes: Record<string, Route> = {};
@@ -82,7 +85,6 @@ export function createDataLab(
     });
   }
 
-  let fanout: LiveFanout | undefined;
   return {
     routes,
     feed,
@@ -90,16 +92,17 @@ export function createDataLab(
     announcing(sink) {
       return notifyOnWrite(sink, (readings) => (fanout ? fanout.announce(readings) : feed.publish(readings)), logger);
     },
-    fanOut(nc, subject) {
+    fanOut(nc, subjects, options) {
       fanout = new LiveFanout(
         nc,
-        subject,
+        subjects,
         (readings) => feed.publish(readings),
         registry,
         logger.child({ part: "live-fanout" }),
-        () => feed.size > 0,
+        options,
       );
       fanout.start();
+      fanout.watched(feed.size > 0);
     },
     async close() {
       fanout?.stop();

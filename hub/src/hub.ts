@@ -126,7 +126,7 @@ export class Hub {
       this.nc = await connectNats(natsConnectionOptions(c.natsUrl, c, "datalab-hub"));
       this.natsUp = true;
       void this.watchNats(this.nc);
-      this.datalab?.fanOut(this.nc, this.subjects.live);
+      this.datalab?.fanOut(this.nc, this.subjects);
       const jsm = await jetstreamManager(this.nc);
       // The hub owns the streams' settings: a stream a gateway created first (one replica) is corrected here.
       for (const want of [

@@ -18,6 +18,8 @@ export interface Subjects {
   readonly allStatus: string;
   /** Core NATS (not stored): readings a hub committed, for every hub's live stream. */
   readonly live: string;
+  /** Core NATS (not stored): hubs with a browser on their live feed say so here (hub/src/live/fanout.ts). */
+  readonly liveWatching: string;
   /** The gateway id a readings subject names, or undefined if the subject is not one. */
   gatewayOf(subject: string): string | undefined;
 }
@@ -39,6 +41,7 @@ export function subjects(prefix = "datalab"): Subjects {
     status: (gatewayId: string) => `${prefix}.status.${gatewayId}`,
     allStatus: `${prefix}.status.*`,
     live: `${prefix}.live`,
+    liveWatching: `${prefix}.live.watching`,
     gatewayOf(subject: string) {
       const base = subject.startsWith(readingsPrefix)
         ? readingsPrefix

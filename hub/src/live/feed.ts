@@ -30,6 +30,8 @@ export interface LiveOptions {
   metrics: LiveMetrics;
   logger: Logger;
   now?: () => number;
+  /** Told each time the number of clients changes (the fan-out beacons while it is above 0). */
+  onClients?: (n: number) => void;
 }
 
 export interface LiveMetrics {
@@ -182,7 +184,7 @@ export class LiveFeed {
   private disconnect(c: Client, reason: "slow" | "shutdown"): void {
     if (!this.remove(c)) return;
     this.o.metrics.disconnected.inc({ reason });
-    this.o.metrics.clients.set(this.clients.size);
+    this.counted();
     this.o.logger.info({ client: c.id, reason, dropped: c.dropped }, "live client disconnected");
     // destroy, not end: ending would first wait for the very buffer that will not drain.
     c.res.destroy();
@@ -256,15 +258,20 @@ export class LiveFeed {
     );
     this.clients.add(c);
     this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
-    this.o.metrics.clients.set(this.clients.size);
+    this.counted();
     res.on("close", () => {
       if (this.remove(c)) {
-        this.o.metrics.clients.set(this.clients.size);
+        this.counted();
         this.idle();
       }
     });
     this.heartbeat ??= setInterval(() => this.beat(), this.o.heartbeatMs ?? 15_000).unref();
   };
+
+  private counted(): void {
+    this.o.metrics.clients.set(this.clients.size);
+    this.o.onClients?.(this.clients.size);
+  }
 
   private beat(): void {
     const t = this.now();

@@ -5,5 +5,5 @@ export {
   type LiveOptions,
   type LiveReading,
 } from "./feed";
-export { LiveFanout } from "./fanout";
+export { LiveFanout, type LiveFanoutOptions } from "./fanout";
 export { notifyOnWrite, type WrittenListener } from "./observe";
