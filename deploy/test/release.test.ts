@@ -236,6 +236,10 @@ describe.each([
       arch,
       node: expect.stringMatching(/^22\./),
     });
+    // The bundle found mqtt-packet's BufferList and gave it its fast paths (gateway/scripts/bundle.ts).
+    expect(readFileSync(join(root, APP, "current/dist/cli.mjs"), "utf8")).toContain(
+      "addFastPaths(BufferList.prototype",
+    );
     // With --root, verify finds the unit's binary inside the scratch root; it needs the
     // system's targets there too.
     const units = join(root, "usr/lib/systemd/system");

@@ -11,6 +11,7 @@
  * Native addons stay outside the bundle and load from node_modules.
  */
 import { build, type Plugin } from "esbuild";
+import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -30,6 +31,23 @@ const debugOff: Plugin = {
     b.onResolve({ filter: /^debug$/ }, () => ({ path: "debug", namespace: "debug-off" }));
     b.onLoad({ filter: /.*/, namespace: "debug-off" }, () => ({
       contents: "const off = function () {}; off.enabled = false; off.extend = () => off; module.exports = () => off;",
+      loader: "js",
+    }));
+  },
+};
+/**
+ * mqtt-packet's BufferList slices a new Buffer view for every byte or number it reads: the
+ * bundle's copy gets the fast paths of src/sources/mqtt/buffer-list-fast.ts, added as the
+ * module loads.
+ */
+const fastBufferList: Plugin = {
+  name: "fast-buffer-list",
+  setup(b) {
+    b.onLoad({ filter: /[\\/]bl[\\/]BufferList\.js$/ }, async (args) => ({
+      contents:
+        `${await readFile(args.path, "utf8")}\n` +
+        `require(${JSON.stringify(`${root}src/sources/mqtt/buffer-list-fast.ts`)})` +
+        ".addFastPaths(BufferList.prototype, new BufferList());\n",
       loader: "js",
     }));
   },
@@ -54,7 +72,7 @@ const result = await build({
   },
   logLevel: "warning",
   metafile: true,
-  plugins: [debugOff],
+  plugins: [debugOff, fastBufferList],
 });
 const bytes = Object.values(result.metafile.outputs).reduce((s, o) => s + o.bytes, 0);
 console.log(`${outfile} written (${(bytes / 1024 / 1024).toFixed(1)} MiB with its source map)`);
