@@ -9,7 +9,7 @@
  */
 
 /** The part of bl's BufferList prototype this relies on. */
-interface BufferListLike {
+export interface BufferListLike {
   _bufs: Buffer[];
   readUInt8(offset?: number): number;
   readUInt16BE(offset?: number): number;
