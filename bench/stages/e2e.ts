@@ -14,8 +14,10 @@ import {
   type MosquittoBroker,
 } from "@datalab/shared/testing";
 import { flood } from "../lib/flood";
+import { BackendCpu } from "../lib/pg-backends";
 import { cpuSeconds, median, scrape, scrapeMany } from "../lib/proc";
 import { startGateway, startHub, type BenchContext, type Figure } from "./common";
+import { findTelegraf, peerFigures, peerLoss, telegrafOnce, type PeerRound, type Telegraf } from "./e2e-peer";
 import { mosquittoSubRate } from "./ingest";
 
 const STAGE = "End to end: MQTT → gateway → NATS → hub → Postgres";
@@ -43,7 +45,8 @@ interface Round {
  * The flood through the whole path a user runs, all at once on one machine: Mosquitto →
  * the gateway as a Pi runs it → a NATS server of the stage's own → the hub → a fresh
  * Postgres database, timed from the first publish to the last row. Beside it, in
- * alternating rounds, `mosquitto_sub -q 1` receives the same flood from the same broker.
+ * alternating rounds, `mosquitto_sub -q 1` receives the same flood from the same broker, and,
+ * when a binary is found, Telegraf lands it in Postgres: the peer the path's CPU is held to.
  */
 export async function e2eStage(ctx: BenchContext): Promise<Figure[]> {
   const n = ctx.quick ? 20_000 : 100_000;
@@ -54,11 +57,16 @@ export async function e2eStage(ctx: BenchContext): Promise<Figure[]> {
   const ratios: number[] = [];
   const results: Round[] = [];
   const subBrokerCpu: number[] = [];
+  const telegraf = findTelegraf();
+  const peer: PeerRound[] = [];
   try {
     for (let round = 1; round <= rounds; round++) {
       const m0 = cpuSeconds(broker.pid);
       const subRate = await mosquittoSubRate({ ...ctx, mqttUrl: broker.url }, n);
       subBrokerCpu.push(cpuSeconds(broker.pid) - m0);
+      // The peer goes first in every other round, so that a drift of the host weighs on both.
+      const peerFirst = round % 2 === 0;
+      if ("bin" in telegraf && peerFirst) peer.push(await peerRound(ctx, telegraf, broker, n, round));
       const r = await pathOnce(ctx, broker, n);
       subRates.push(subRate);
       results.push(r);
@@ -73,6 +81,7 @@ export async function e2eStage(ctx: BenchContext): Promise<Figure[]> {
           `last row at ${(n / r.rate).toFixed(2)} s); CPU-s per 100k: ${cpus}, mosquitto ${per(r.cpu.mosquitto)}, ` +
           `publisher ${per(r.publisher)}`,
       );
+      if ("bin" in telegraf && !peerFirst) peer.push(await peerRound(ctx, telegraf, broker, n, round));
     }
   } finally {
     await broker.stop();
@@ -87,6 +96,18 @@ export async function e2eStage(ctx: BenchContext): Promise<Figure[]> {
   const sinks = process.env.DATALAB_MONGO_URL
     ? "Postgres and MongoDB sinks"
     : "Postgres sink only (DATALAB_MONGO_URL unset)";
+  const peerFigs =
+    "bin" in telegraf
+      ? peerFigures({
+          n,
+          telegraf,
+          rounds: peer,
+          pathCpu: results.map((r) => PATH.reduce((sum, p) => sum + r.cpu[p], 0)),
+          pathRates: results.map((r) => r.rate),
+          subRates,
+        })
+      : [];
+  const peerNote = "bin" in telegraf ? "" : `; the peer (Telegraf) not measured: ${telegraf.missing}`;
   return [
     {
       stage: STAGE,
@@ -114,9 +135,30 @@ export async function e2eStage(ctx: BenchContext): Promise<Figure[]> {
         "(Mosquitto is not in the sum: the limit's rounds use the same broker, " +
         `${median(subBrokerCpu.map(per100k)).toFixed(2)} CPU-s per 100k delivering to mosquitto_sub); ` +
         `rounds: ${whole.map((w) => w.toFixed(2)).join(", ")}; ` +
-        `up to ${Math.max(...results.map((r) => r.backends))} Postgres backends seen; ${budget(results, n)}`,
+        `up to ${Math.max(...results.map((r) => r.backends))} Postgres backends seen; ${budget(results, n)}` +
+        peerNote,
     },
+    ...peerFigs,
   ];
+}
+
+async function peerRound(
+  ctx: BenchContext,
+  telegraf: Telegraf,
+  broker: MosquittoBroker,
+  n: number,
+  round: number,
+): Promise<PeerRound> {
+  const t = await telegrafOnce(ctx, telegraf, broker, n);
+  const per = (s: number) => ((s * 100_000) / n).toFixed(2);
+  const loss = peerLoss(t, n);
+  ctx.log(
+    `e2e round ${round}: Telegraf ${Math.round(t.rate)} rows/s, ${t.rows} rows (${loss || "none lost"}; ` +
+      `published by ${t.published.toFixed(2)} s, last row at ${(t.rows / t.rate).toFixed(2)} s); ` +
+      `CPU-s per 100k: telegraf ${per(t.cpu.telegraf)}, Postgres backends ${per(t.cpu["Postgres backends"])}, ` +
+      `mosquitto ${per(t.cpu.mosquitto)}`,
+  );
+  return t;
 }
 
 /**
@@ -153,25 +195,8 @@ async function pathOnce(ctx: BenchContext, broker: MosquittoBroker, n: number): 
         nc = await connect({ servers: nats.url });
         const jsm = await jetstreamManager(nc);
         const stream = subjects(prefix).stream;
-        const backends = new Map<number, { start: number; last: number }>();
-        const sampleBackends = async () => {
-          const pids = (
-            await c.query<{ pid: number }>(
-              "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
-            )
-          ).rows.map((r) => r.pid);
-          for (const pid of pids) {
-            // Backends come and go: keep the last reading of each; one that appears mid-run counts from zero.
-            const s = cpuOrUndefined(pid);
-            if (s === undefined) continue;
-            const b = backends.get(pid);
-            if (b) b.last = s;
-            else backends.set(pid, { start: s, last: s });
-          }
-        };
-        await sampleBackends();
-        for (const b of backends.values()) b.start = b.last;
-        const known = new Set(backends.keys());
+        const backends = new BackendCpu(c);
+        await backends.start();
         const g0 = cpuSeconds(gw.pid);
         const h0 = cpuSeconds(hub.pid);
         const n0 = cpuSeconds(nats.pid);
@@ -200,7 +225,7 @@ async function pathOnce(ctx: BenchContext, broker: MosquittoBroker, n: number): 
         let polls = 0;
         await waitFor(
           async () => {
-            if (polls++ % 10 === 0) await sampleBackends();
+            if (polls++ % 10 === 0) await backends.sample();
             if (Number.isNaN(publishedAt)) return false;
             if (!forwarded) {
               const [committed, sent] = await scrapeMany(gw.httpPort, [
@@ -233,20 +258,18 @@ async function pathOnce(ctx: BenchContext, broker: MosquittoBroker, n: number): 
           50,
         );
         const used = process.cpuUsage(b0);
-        await sampleBackends();
-        let pg = 0;
-        for (const [pid, b] of backends) pg += b.last - (known.has(pid) ? b.start : 0);
+        await backends.sample();
         return {
           rate: n / seconds,
           cpu: {
             gateway: cpuSeconds(gw.pid) - g0,
             hub: cpuSeconds(hub.pid) - h0,
             "nats-server": cpuSeconds(nats.pid) - n0,
-            "Postgres backends": pg,
+            "Postgres backends": backends.total(),
             mosquitto: cpuSeconds(broker.pid) - m0,
           },
           publisher: (used.user + used.system) / 1e6,
-          backends: backends.size,
+          backends: backends.seen,
           published: (publishedAt - t0) / 1000,
           committed: (committedAt - t0) / 1000,
           forwarded: (forwardedAt - t0) / 1000,
@@ -287,13 +310,4 @@ function budget(results: readonly Round[], n: number): string {
     `${all.toFixed(2)} in all, which ${cores} cores allow at most ${Math.round(cap).toLocaleString("en-US")} ` +
     `readings/s (measured ${Math.round(rate).toLocaleString("en-US")}, ${Math.round((100 * rate) / cap)} % of it)`
   );
-}
-
-/** CPU-seconds of a process that may already have exited. */
-function cpuOrUndefined(pid: number): number | undefined {
-  try {
-    return cpuSeconds(pid);
-  } catch {
-    return undefined;
-  }
 }
