@@ -246,43 +246,6 @@ export function encodePayload(raw: Uint8Array): { payload: string; encoding: "ut
     : { payload: buf.toString("base64"), encoding: "base64" };
 }
 
-/**
- * One wire message as JSON, exactly what JSON.stringify gives for a WireMessage (same keys,
- * same order), built as a string: the gateway encodes every message once, at its commit,
- * and building the objects only to stringify them cost more than the string.
- */
-export function encodeWireMessage(
-  m: {
-    source: string;
-    receivedAt: number;
-    payload: string;
-    encoding: "utf8" | "base64";
-    readings: readonly {
-      sensorId: string;
-      metric: string;
-      value: number;
-      unit?: string | null | undefined;
-      ts: number;
-      rxWindow?: number | undefined;
-    }[];
-  },
-  firstSeq: number,
-): string {
-  let out =
-    `{"source":${JSON.stringify(m.source)},"receivedAt":${m.receivedAt},` +
-    `"payload":${JSON.stringify(m.payload)},"encoding":"${m.encoding}","readings":[`;
-  let seq = firstSeq;
-  for (let i = 0; i < m.readings.length; i++) {
-    const r = m.readings[i]!;
-    const unit = r.unit == null ? "null" : JSON.stringify(r.unit);
-    const rxWindow = r.rxWindow === undefined ? "" : `,"rxWindow":${r.rxWindow}`;
-    out +=
-      `${i === 0 ? "" : ","}{"seq":${seq++},"sensorId":${JSON.stringify(r.sensorId)},` +
-      `"metric":${JSON.stringify(r.metric)},"value":${JSON.stringify(r.value)},"unit":${unit},"ts":${r.ts}${rxWindow}}`;
-  }
-  return `${out}]}`;
-}
-
 export function decodePayload(m: Pick<WireMessage, "payload" | "encoding">): Buffer {
   return Buffer.from(m.payload, m.encoding === "base64" ? "base64" : "utf8");
 }

@@ -1,5 +1,6 @@
 export * from "./reading";
 export * from "./batch";
+export * from "./wire-encode";
 export * from "./checks";
 export * from "./report";
 export * from "./errors";

@@ -1,5 +1,6 @@
 import type { Logger } from "@datalab/shared";
 import type { Delivery, DeliveryLog, DeliveryOwner } from "./deliveries";
+import { PendingMessages } from "./pending";
 import type { AcceptedMessage, DropReason, FullPolicy, Outbox, QuarantinedMessage } from "./store";
 
 export interface GroupCommitOptions {
@@ -55,7 +56,8 @@ export interface GroupCommitOptions {
  * commits work again.
  */
 export class GroupCommitter {
-  private accepted: AcceptedMessage[] = [];
+  /** Accepted messages, already encoded (see PendingMessages for why not as objects). */
+  private readonly accepted = new PendingMessages();
   private quarantined: QuarantinedMessage[] = [];
   private pendingReadings = 0;
   private pendingBytes = 0;
@@ -81,12 +83,13 @@ export class GroupCommitter {
 
   accept(m: AcceptedMessage): void {
     this.begin();
-    this.accepted.push(m);
+    const w = weight(m);
+    this.accepted.push(m, w);
     const wasResendable = this.resendable;
     if (m.delivery) this.pendingDeliveries++;
     else this.pendingOnce++;
     this.pendingReadings += m.readings.length;
-    this.pendingBytes += weight(m);
+    this.pendingBytes += w;
     if (this.isFailing) this.bound();
     else if (this.pendingReadings >= this.maxReadings || this.pendingBytes >= this.opts.maxBytes) {
       this.busy = true;
@@ -204,7 +207,7 @@ export class GroupCommitter {
     if (this.accepted.length === 0 && this.quarantined.length === 0) return;
     const accepted = this.accepted;
     const quarantined = this.quarantined;
-    const deliveries = this.pendingDeliveries > 0 ? deliveriesOf(accepted, quarantined) : undefined;
+    const deliveries = this.pendingDeliveries > 0 ? deliveriesOf(accepted.pendingDeliveries(), quarantined) : undefined;
     const log = this.opts.deliveries;
     try {
       const n = this.outbox.commit(
@@ -213,7 +216,7 @@ export class GroupCommitter {
         deliveries && log ? () => log.persist(deliveries) : undefined,
         deflate,
       );
-      this.accepted = [];
+      accepted.clear();
       this.quarantined = [];
       this.pendingReadings = 0;
       this.pendingBytes = 0;
@@ -258,16 +261,16 @@ export class GroupCommitter {
     let dropped = 0;
     const returned: Delivery[] = [];
     while (this.accepted.length > 1 && (this.pendingReadings > maxReadings || this.pendingBytes > maxBytes)) {
-      const m = this.opts.policy === "drop_oldest" ? this.accepted.shift()! : this.accepted.pop()!;
-      this.pendingReadings -= m.readings.length;
-      this.pendingBytes -= weight(m);
+      const m = this.opts.policy === "drop_oldest" ? this.accepted.shift() : this.accepted.pop();
+      this.pendingReadings -= m.readings;
+      this.pendingBytes -= m.weight;
       // Not acknowledged, so the broker still has it: given back, not lost.
       if (m.delivery) {
         this.pendingDeliveries--;
         returned.push(m.delivery);
       } else {
         this.pendingOnce--;
-        dropped += m.readings.length;
+        dropped += m.readings;
       }
     }
     if (dropped > 0) this.opts.onDropped("commit_failed", dropped);
@@ -281,11 +284,9 @@ export class GroupCommitter {
   }
 }
 
-function deliveriesOf(accepted: readonly AcceptedMessage[], quarantined: readonly QuarantinedMessage[]): Delivery[] {
-  const out: Delivery[] = [];
-  for (const m of accepted) if (m.delivery) out.push(m.delivery);
-  for (const q of quarantined) if (q.delivery) out.push(q.delivery);
-  return out;
+function deliveriesOf(accepted: Delivery[], quarantined: readonly QuarantinedMessage[]): Delivery[] {
+  for (const q of quarantined) if (q.delivery) accepted.push(q.delivery);
+  return accepted;
 }
 
 /** Hand each owner (a source) its settled deliveries, in the order they came. */

@@ -1,17 +1,8 @@
-import { deflateRawSync, inflateRawSync } from "node:zlib";
+import { inflateRawSync } from "node:zlib";
 import type Database from "better-sqlite3";
-import { encodePayload, encodeWireMessage } from "@datalab/shared";
 import { rowCrc } from "./damage";
-import {
-  PACKED_TEXT_FACTOR,
-  ROW_MAX_BYTES,
-  ROW_MAX_MESSAGES,
-  type AcceptedMessage,
-  type BatchRange,
-  type EncodedRow,
-  type OutboxRow,
-  type Totals,
-} from "./types";
+import { PendingMessages } from "./pending";
+import type { AcceptedMessage, BatchRange, EncodedRow, OutboxRow, Totals } from "./types";
 
 /** What a row takes in the file: its text, or its packed bytes. */
 const STORED_BYTES = "octet_length(wire) + coalesce(octet_length(packed), 0)";
@@ -121,71 +112,12 @@ export class OutboxRows {
   }
 }
 
-/**
- * Rows for the accepted messages, with seqs from `firstSeq` on: runs of consecutive messages,
- * each run at most ROW_MAX_MESSAGES messages, `rowMaxReadings` readings and about
- * ROW_MAX_BYTES (a message larger than that is a row alone). A few rows per group instead of
- * one per message: an insert per message cost a large share of the gateway's CPU under a flood.
- */
+/** Rows for the accepted messages, with seqs from `firstSeq` on (see PendingMessages.rows). */
 export function packRows(
   accepted: readonly AcceptedMessage[],
   firstSeq: number,
   rowMaxReadings: number,
   deflate = false,
 ): EncodedRow[] {
-  let seq = firstSeq;
-  const rows: EncodedRow[] = [];
-  let row: EncodedRow | undefined;
-  let parts: string[] = [];
-  // Deflated rows may hold more text: what must fit a page is what is stored.
-  const maxBytes = deflate ? ROW_MAX_BYTES * PACKED_TEXT_FACTOR : ROW_MAX_BYTES;
-  const close = () => {
-    if (!row) return;
-    row.wire = parts.join(",");
-    if (deflate) {
-      const packed = deflateRawSync(row.wire, { level: 1 });
-      // Text that does not shrink below a page (rare) is stored as it is, on overflow pages.
-      if (packed.byteLength <= ROW_MAX_BYTES) {
-        row.packed = packed;
-        row.bytes = packed.byteLength;
-      }
-    }
-    rows.push(row);
-    row = undefined;
-    parts = [];
-  };
-  for (const m of accepted) {
-    const first = seq;
-    const n = m.readings.length;
-    seq += n;
-    const { payload, encoding } = encodePayload(m.payload);
-    const wire = encodeWireMessage(
-      { source: m.source, receivedAt: m.receivedAt, payload, encoding, readings: m.readings },
-      first,
-    );
-    const bytes = Buffer.byteLength(wire);
-    if (row && (row.m >= ROW_MAX_MESSAGES || row.n + n > rowMaxReadings || row.wireBytes + 1 + bytes > maxBytes))
-      close();
-    // bytes starts at -1: each message adds its bytes and one comma, and the first has none.
-    if (!row) {
-      row = {
-        firstSeq: first,
-        lastSeq: first - 1,
-        n: 0,
-        m: 0,
-        receivedAt: m.receivedAt,
-        wire: "",
-        bytes: -1,
-        wireBytes: -1,
-      };
-    }
-    parts.push(wire);
-    row.lastSeq = seq - 1;
-    row.n += n;
-    row.m += 1;
-    row.bytes += bytes + 1;
-    row.wireBytes += bytes + 1;
-  }
-  close();
-  return rows;
+  return PendingMessages.of(accepted).rows(firstSeq, rowMaxReadings, deflate);
 }

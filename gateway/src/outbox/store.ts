@@ -7,7 +7,8 @@ import { Meta } from "./meta";
 import { isDiskFull, openOutboxDb, type Synchronous } from "./open";
 import { Quarantine, quarantineBytes, type QuarantineTotals } from "./quarantine";
 import { damageBeforeOpen, recover } from "./recover";
-import { OutboxRows, packRows } from "./rows";
+import { PendingMessages } from "./pending";
+import { OutboxRows } from "./rows";
 import { rowCost, type SpacePlan } from "./space";
 import { limitsFor, SpaceKeeper, type SpaceLimits } from "./space-keeper";
 import {
@@ -155,12 +156,13 @@ export class Outbox {
    * Returns the readings committed.
    */
   commit(
-    accepted: readonly AcceptedMessage[],
+    accepted: readonly AcceptedMessage[] | PendingMessages,
     quarantined: readonly QuarantinedMessage[] = [],
     inTransaction?: () => void,
     deflate = false,
   ): number {
-    let rows = packRows(accepted, this.nextSeq, this.rowMaxReadings, deflate);
+    const group = accepted instanceof PendingMessages ? accepted : PendingMessages.of(accepted);
+    let rows = group.rows(this.nextSeq, this.rowMaxReadings, deflate);
     const txBytes =
       rows.reduce((s, r) => s + rowCost(r.bytes), 0) + quarantined.reduce((s, q) => s + rowCost(quarantineBytes(q)), 0);
     this.keeper.makeWalRoom(txBytes);
