@@ -85,7 +85,11 @@ export class MqttSource implements Source, DeliveryOwner {
   /** QoS 1 messages of the current connection waiting for their commit (and so their acknowledgement). */
   private unacked = 0;
   /** Deliveries handed to ingest and not yet committed or given back, by packet id. */
-  private readonly pending = new Map<number, MqttDelivery>();
+  /**
+   * Deliveries waiting for their commit, by packet id: an array rather than a Map, whose
+   * tables were reallocated as a flood's thousand waiting ids came and went.
+   */
+  private readonly pending: (MqttDelivery | undefined)[] = new Array(65_536).fill(undefined);
   private readonly commitAt: number;
   private readonly resends: Counter<"outcome"> | undefined;
   private readonly staleAcks: Counter | undefined;
@@ -241,7 +245,7 @@ export class MqttSource implements Source, DeliveryOwner {
       done();
       return;
     }
-    const waiting = packet.dup ? this.pending.get(packet.messageId) : undefined;
+    const waiting = packet.dup ? this.pending[packet.messageId] : undefined;
     if (waiting && waiting.digest === digest) {
       // Resent after a reconnect while its first copy still waits for the commit: that copy
       // stays the one stored, and its acknowledgement goes on this connection instead.
@@ -260,7 +264,7 @@ export class MqttSource implements Source, DeliveryOwner {
       return;
     }
     const delivery: MqttDelivery = { id: packet.messageId, digest, owner: this, conn };
-    this.pending.set(delivery.id, delivery);
+    this.pending[delivery.id] = delivery;
     this.unacked++;
     this.hand(r, payload, delivery);
     done(ACK_AFTER_COMMIT);
@@ -275,7 +279,7 @@ export class MqttSource implements Source, DeliveryOwner {
       // Ingest never throws by design; if it does, keep the client alive and say so. The
       // message is not acknowledged, so the broker resends it on the next connection; it
       // waits for no commit, so that resend is handed on rather than taken for a copy.
-      if (delivery && this.pending.get(delivery.id) === delivery) this.pending.delete(delivery.id);
+      if (delivery && this.pending[delivery.id] === delivery) this.pending[delivery.id] = undefined;
       this.opts.logger.error({ err: errorMessage(err), topic: r.ctx.topic }, "ingest failed");
     }
   }
@@ -286,7 +290,7 @@ export class MqttSource implements Source, DeliveryOwner {
     const ids: number[] = [];
     let stale = 0;
     for (const d of deliveries as readonly MqttDelivery[]) {
-      if (this.pending.get(d.id) === d) this.pending.delete(d.id);
+      if (this.pending[d.id] === d) this.pending[d.id] = undefined;
       if (d.conn === conn) ids.push(d.id);
       else stale++;
     }
@@ -308,7 +312,7 @@ export class MqttSource implements Source, DeliveryOwner {
     const conn = this.client?.stream as object | undefined;
     let current = 0;
     for (const d of deliveries as readonly MqttDelivery[]) {
-      if (this.pending.get(d.id) === d) this.pending.delete(d.id);
+      if (this.pending[d.id] === d) this.pending[d.id] = undefined;
       if (d.conn === conn) current++;
     }
     this.returnedCount?.inc(deliveries.length);

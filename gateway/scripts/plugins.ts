@@ -1,0 +1,55 @@
+/**
+ * The esbuild plugins of the gateway's bundle (scripts/bundle.ts): what the Pi runs differs
+ * from the development path only where they say, and only in cost.
+ */
+import type { Plugin } from "esbuild";
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { sliceParse } from "../src/sources/mqtt/sliced-parse";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+/**
+ * mqtt-packet traces every packet it parses or writes through the `debug` package: about ten
+ * calls per message, each gathering its arguments into an array before it finds tracing
+ * off. Under a flood that was 2 % of the gateway's CPU and garbage for the collector. The
+ * bundle gets a `debug` that is always off; to trace MQTT packets, run the gateway from
+ * source with DEBUG=mqtt-packet:* (`pnpm gateway run`).
+ */
+export const debugOff: Plugin = {
+  name: "debug-off",
+  setup(b) {
+    b.onResolve({ filter: /^debug$/ }, () => ({ path: "debug", namespace: "debug-off" }));
+    b.onLoad({ filter: /.*/, namespace: "debug-off" }, () => ({
+      contents: "const off = function () {}; off.enabled = false; off.extend = () => off; module.exports = () => off;",
+      loader: "js",
+    }));
+  },
+};
+/**
+ * mqtt-packet's BufferList slices a new Buffer view for every byte or number it reads: the
+ * bundle's copy gets the fast paths of src/sources/mqtt/buffer-list-fast.ts, added as the
+ * module loads.
+ */
+export const fastBufferList: Plugin = {
+  name: "fast-buffer-list",
+  setup(b) {
+    b.onLoad({ filter: /[\\/]bl[\\/]BufferList\.js$/ }, async (args) => ({
+      contents:
+        `${await readFile(args.path, "utf8")}\n` +
+        `require(${JSON.stringify(`${root}src/sources/mqtt/buffer-list-fast.ts`)})` +
+        ".addFastPaths(BufferList.prototype, new BufferList());\n",
+      loader: "js",
+    }));
+  },
+};
+/** mqtt.js parses what the socket read in slices (src/sources/mqtt/sliced-parse.ts). */
+export const slicedParse: Plugin = {
+  name: "sliced-parse",
+  setup(b) {
+    b.onLoad({ filter: /[\\/]mqtt[\\/]build[\\/]lib[\\/]client\.js$/ }, async (args) => ({
+      contents: sliceParse(await readFile(args.path, "utf8")),
+      loader: "js",
+    }));
+  },
+};
