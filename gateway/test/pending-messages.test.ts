@@ -32,10 +32,13 @@ const VALUES = [0, -0.5, 21.375, 1e21, -1.7976931348623157e308, 5e-324, 12345678
 
 function message(rand: (n: number) => number, i: number): Accepted {
   const text = () => `${TEXTS[rand(TEXTS.length)]}${rand(1000)}`;
+  const kind = rand(4);
   const payload =
-    rand(4) === 0
+    kind === 0
       ? Buffer.from(Array.from({ length: rand(40) }, () => rand(256)))
-      : Buffer.from(JSON.stringify({ i, s: text() }));
+      : kind === 1
+        ? Buffer.from(`${text()}"\\\u0000\u001f\b\t\n\f\r\u007f${text()}`, "utf8")
+        : Buffer.from(JSON.stringify({ i, s: text() }));
   const readings = Array.from({ length: [0, 1, 1, 1, 2, 5, 70][rand(7)]! }, () => ({
     sensorId: text(),
     metric: text(),

@@ -1,10 +1,13 @@
 import { deflateRawSync } from "node:zlib";
-import { encodePayload, wireMessagePieces } from "@datalab/shared";
+import { isUtf8 } from "node:buffer";
+import { wireHead, wireTail } from "@datalab/shared";
 import type { Delivery } from "./deliveries";
 import { PACKED_TEXT_FACTOR, ROW_MAX_BYTES, ROW_MAX_MESSAGES, type AcceptedMessage, type EncodedRow } from "./types";
 
 const INITIAL_BYTES = 64 * 1024;
 const INITIAL_MESSAGES = 1_024;
+/** Sources whose wire head is kept (bounded: a source is a topic). */
+const HEADS_KEPT = 1_024;
 /** Past this, a cleared group gives its buffer back (a long outage grows it up to ten groups). */
 const KEEP_BYTES = 1024 * 1024;
 
@@ -39,6 +42,7 @@ export class PendingMessages {
   private gapCount = 0;
   private head = 0;
   private count = 0;
+  private readonly heads = new Map<string, Buffer>();
 
   /** The messages of `accepted` as a group (for callers that hold them as objects). */
   static of(accepted: readonly AcceptedMessage[]): PendingMessages {
@@ -53,30 +57,50 @@ export class PendingMessages {
 
   /** Encode `m` onto the end of the group; nothing of `m` itself is kept but its delivery. */
   push(m: AcceptedMessage, weight: number): void {
-    const { payload, encoding } = encodePayload(m.payload);
-    const pieces = wireMessagePieces({
-      source: m.source,
-      receivedAt: m.receivedAt,
-      payload,
-      encoding,
-      readings: m.readings,
-    });
-    let chars = 0;
-    for (const p of pieces) chars += p.length;
-    // UTF-8 takes at most three bytes per UTF-16 unit.
-    this.reserve(3 * chars, pieces.length - 1);
+    const raw = m.payload;
+    // Text stays readable on the wire, anything else goes as base64 (shared encodePayload).
+    const text = isUtf8(raw);
+    const base64 = text ? "" : raw.toString("base64");
+    const tail = wireTail(text ? "utf8" : "base64", m.readings);
+    const head = this.headOf(m.source);
+    const n = m.readings.length;
+    // An escaped byte takes at most six; UTF-8 at most three bytes per UTF-16 unit.
+    this.reserve(head.byteLength + 32 + (text ? 6 * raw.byteLength : base64.length) + 3 * tail.length, n);
     const i = this.count++;
-    this.start[i] = this.used;
+    const buf = this.buf;
+    let at = this.used;
+    this.start[i] = at;
     this.firstGap[i] = this.gapCount;
-    this.readings[i] = pieces.length - 1;
+    this.readings[i] = n;
     this.weights[i] = weight;
     this.receivedAt[i] = m.receivedAt;
     this.deliveries[i] = m.delivery;
-    for (let k = 0; k < pieces.length; k++) {
-      if (k > 0) this.gaps[this.gapCount++] = this.used;
-      this.used += this.buf.write(pieces[k]!, this.used, "utf8");
+    buf.set(head, at);
+    at += head.byteLength;
+    at += buf.write(`${m.receivedAt},"payload":"`, at, "latin1");
+    at = text ? escapeJson(raw, buf, at) : at + buf.write(base64, at, "latin1");
+    buf[at++] = 0x22; // "
+    const tailAt = at;
+    at += buf.write(tail, at, "utf8");
+    // Each reading's mark, in order: exactly n of them in the tail.
+    for (let k = 0, from = tailAt; k < n; k++) {
+      const mark = buf.indexOf(0, from);
+      this.gaps[this.gapCount++] = mark;
+      from = mark + 1;
     }
-    this.end[i] = this.used;
+    this.used = at;
+    this.end[i] = at;
+  }
+
+  /** `{"source":…,"receivedAt":` of a source, as bytes: a topic's messages share it. */
+  private headOf(source: string): Buffer {
+    let h = this.heads.get(source);
+    if (h === undefined) {
+      if (this.heads.size >= HEADS_KEPT) this.heads.clear();
+      h = Buffer.from(wireHead(source), "utf8");
+      this.heads.set(source, h);
+    }
+    return h;
   }
 
   /** The oldest message, taken off the group. */
@@ -155,7 +179,8 @@ export class PendingMessages {
 
   /** Bytes of message `i` on the wire with its seqs from `seq` on. */
   private wireBytes(i: number, seq: number): number {
-    let bytes = this.end[i]! - this.start[i]!;
+    // Each seq takes its mark's byte.
+    let bytes = this.end[i]! - this.start[i]! - this.readings[i]!;
     for (let k = 0; k < this.readings[i]!; k++) bytes += digits(seq + k);
     return bytes;
   }
@@ -174,7 +199,7 @@ export class PendingMessages {
         const gap = this.gaps[gaps + k]!;
         at += this.buf.copy(out, at, pos, gap);
         at = writeDecimal(out, at, seq++);
-        pos = gap;
+        pos = gap + 1;
       }
       at += this.buf.copy(out, at, pos, this.end[i]!);
       n += this.readings[i]!;
@@ -271,3 +296,37 @@ function writeDecimal(out: Buffer, at: number, v: number): number {
   }
   return end;
 }
+
+/** `src` (valid UTF-8) as the inside of a JSON string, as JSON.stringify escapes it, at `at`. */
+function escapeJson(src: Buffer, dst: Buffer, at: number): number {
+  for (let k = 0; k < src.length; k++) {
+    const b = src[k]!;
+    if (b >= 0x20 && b !== 0x22 && b !== 0x5c) {
+      dst[at++] = b;
+      continue;
+    }
+    dst[at++] = 0x5c; // \
+    const short = SHORT_ESCAPES[b];
+    if (short !== undefined) dst[at++] = short;
+    else {
+      // \u00XX, lower-case hex like JSON.stringify.
+      dst[at++] = 0x75;
+      dst[at++] = 0x30;
+      dst[at++] = 0x30;
+      dst[at++] = HEX[b >> 4]!;
+      dst[at++] = HEX[b & 15]!;
+    }
+  }
+  return at;
+}
+
+const HEX = Buffer.from("0123456789abcdef", "latin1");
+const SHORT_ESCAPES: Readonly<Record<number, number>> = {
+  0x08: 0x62, // b
+  0x09: 0x74, // t
+  0x0a: 0x6e, // n
+  0x0c: 0x66, // f
+  0x0d: 0x72, // r
+  0x22: 0x22, // "
+  0x5c: 0x5c, // \
+};
