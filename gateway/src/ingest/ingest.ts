@@ -38,8 +38,8 @@ export interface IngestContext {
 export class Ingest {
   /** One line per quarantine reason per 10 s at most: a broken sensor must not flood the journal. */
   private readonly quarantineLog: ThrottledLog;
-  /** The received-messages counter per source kind, its labels bound once. */
-  private readonly receivedBy = new Map<string, { inc: () => void }>();
+  /** The received-messages tally per source kind (see GatewayMetrics.receivedBy). */
+  private readonly receivedBy = new Map<string, { n: number }>();
   constructor(
     private readonly committer: GroupCommitter,
     private readonly metrics: GatewayMetrics,
@@ -102,10 +102,10 @@ export class Ingest {
     const kind = sourceKind(source);
     let c = this.receivedBy.get(kind);
     if (!c) {
-      c = this.metrics.messagesReceived.labels({ source: kind });
+      c = this.metrics.receivedBy(kind);
       this.receivedBy.set(kind, c);
     }
-    c.inc();
+    c.n++;
   }
 
   /** For sources whose own parser already rejected the bytes (bad checksum, truncated frame). */

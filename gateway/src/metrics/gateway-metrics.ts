@@ -2,7 +2,14 @@ import { Counter, Gauge, createRegistry, type Registry } from "@datalab/shared";
 
 export interface GatewayMetrics {
   registry: Registry;
+  /** Read through `receivedBy`: what is counted there shows here when the counter is read. */
   messagesReceived: Counter<"source">;
+  /**
+   * A source kind's tally of received messages, added to `messagesReceived` whenever it is
+   * read (scraped or `get()`): a plain increment per message, where the labelled counter
+   * hashed its labels on every one (3 % of the gateway's CPU under a flood).
+   */
+  receivedBy(kind: string): { n: number };
   readingsCommitted: Counter;
   quarantined: Counter<"reason" | "source">;
   dropped: Counter<"reason">;
@@ -27,6 +34,7 @@ export function createGatewayMetrics(withDefaults = true): GatewayMetrics {
   // between samples), and an idle gateway wakes ten times a second less.
   const registry = createRegistry("gateway", withDefaults, 1_000);
   const r = [registry];
+  const tallies = new Map<string, { n: number }>();
   return {
     registry,
     messagesReceived: new Counter({
@@ -34,7 +42,21 @@ export function createGatewayMetrics(withDefaults = true): GatewayMetrics {
       help: "Messages received from sources",
       labelNames: ["source"],
       registers: r,
+      collect() {
+        for (const [source, t] of tallies) {
+          if (t.n > 0) this.inc({ source }, t.n);
+          t.n = 0;
+        }
+      },
     }),
+    receivedBy(kind) {
+      let t = tallies.get(kind);
+      if (!t) {
+        t = { n: 0 };
+        tallies.set(kind, t);
+      }
+      return t;
+    },
     readingsCommitted: new Counter({
       name: "datalab_gateway_readings_committed_total",
       help: "Readings committed to the SQLite outbox",

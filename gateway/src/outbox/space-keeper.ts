@@ -51,6 +51,9 @@ export class SpaceKeeper {
   private readonly dir: string;
   private diskFullLoggedAt = 0;
   private reserveWarned = false;
+  /** Prepared once: every commit reads both, and `db.pragma` compiles its statement each time. */
+  private readonly pageCount: Database.Statement<[], number>;
+  private readonly freelistCount: Database.Statement<[], number>;
 
   constructor(
     private readonly db: Database.Database,
@@ -64,13 +67,13 @@ export class SpaceKeeper {
     this.reserve = limits.reserve;
     this.diskBound = limits.bound;
     this.dir = dirname(path);
+    this.pageCount = db.prepare<[], number>("PRAGMA page_count").pluck();
+    this.freelistCount = db.prepare<[], number>("PRAGMA freelist_count").pluck();
   }
 
   /** Bytes of pages in use (free pages excluded: SQLite reuses them before growing the file). */
   usedBytes(): number {
-    const pages = this.db.pragma("page_count", { simple: true }) as number;
-    const free = this.db.pragma("freelist_count", { simple: true }) as number;
-    return (pages - free) * this.space.pageSize;
+    return (this.pageCount.get()! - this.freelistCount.get()!) * this.space.pageSize;
   }
 
   /** What the outbox takes on disk now (database file + WAL). */
@@ -96,7 +99,7 @@ export class SpaceKeeper {
    * maintenance step's vacuum of the pages they leave does, and the reserve covers the moment between.
    */
   shortfall(txBytes: number): number {
-    const pages = this.db.pragma("page_count", { simple: true }) as number;
+    const pages = this.pageCount.get()!;
     const growth = Math.max(0, this.usedBytes() + txBytes - pages * this.space.pageSize);
     const reserveGone = this.reserve.bytes - this.reserve.held();
     const need = growth + 2 * txBytes + reserveGone + 64 * 1024;
