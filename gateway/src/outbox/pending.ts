@@ -1,7 +1,8 @@
 import { deflateRawSync } from "node:zlib";
 import { isUtf8 } from "node:buffer";
-import { wireHead, wireTail } from "@datalab/shared";
+import { wireHead } from "@datalab/shared";
 import type { Delivery } from "./deliveries";
+import { escapeJson, tailBound, writeTail } from "./wire-bytes";
 import { PACKED_TEXT_FACTOR, ROW_MAX_BYTES, ROW_MAX_MESSAGES, type AcceptedMessage, type EncodedRow } from "./types";
 
 const INITIAL_BYTES = 64 * 1024;
@@ -61,11 +62,10 @@ export class PendingMessages {
     // Text stays readable on the wire, anything else goes as base64 (shared encodePayload).
     const text = isUtf8(raw);
     const base64 = text ? "" : raw.toString("base64");
-    const tail = wireTail(text ? "utf8" : "base64", m.readings);
     const head = this.headOf(m.source);
     const n = m.readings.length;
-    // An escaped byte takes at most six; UTF-8 at most three bytes per UTF-16 unit.
-    this.reserve(head.byteLength + 32 + (text ? 6 * raw.byteLength : base64.length) + 3 * tail.length, n);
+    // An escaped byte takes at most six.
+    this.reserve(head.byteLength + 32 + (text ? 6 * raw.byteLength : base64.length) + tailBound(m.readings), n);
     const i = this.count++;
     const buf = this.buf;
     let at = this.used;
@@ -80,14 +80,8 @@ export class PendingMessages {
     at += buf.write(`${m.receivedAt},"payload":"`, at, "latin1");
     at = text ? escapeJson(raw, buf, at) : at + buf.write(base64, at, "latin1");
     buf[at++] = 0x22; // "
-    const tailAt = at;
-    at += buf.write(tail, at, "utf8");
-    // Each reading's mark, in order: exactly n of them in the tail.
-    for (let k = 0, from = tailAt; k < n; k++) {
-      const mark = buf.indexOf(0, from);
-      this.gaps[this.gapCount++] = mark;
-      from = mark + 1;
-    }
+    at = writeTail(buf, at, text, m.readings, this.gaps, this.gapCount);
+    this.gapCount += n;
     this.used = at;
     this.end[i] = at;
   }
@@ -296,37 +290,3 @@ function writeDecimal(out: Buffer, at: number, v: number): number {
   }
   return end;
 }
-
-/** `src` (valid UTF-8) as the inside of a JSON string, as JSON.stringify escapes it, at `at`. */
-function escapeJson(src: Buffer, dst: Buffer, at: number): number {
-  for (let k = 0; k < src.length; k++) {
-    const b = src[k]!;
-    if (b >= 0x20 && b !== 0x22 && b !== 0x5c) {
-      dst[at++] = b;
-      continue;
-    }
-    dst[at++] = 0x5c; // \
-    const short = SHORT_ESCAPES[b];
-    if (short !== undefined) dst[at++] = short;
-    else {
-      // \u00XX, lower-case hex like JSON.stringify.
-      dst[at++] = 0x75;
-      dst[at++] = 0x30;
-      dst[at++] = 0x30;
-      dst[at++] = HEX[b >> 4]!;
-      dst[at++] = HEX[b & 15]!;
-    }
-  }
-  return at;
-}
-
-const HEX = Buffer.from("0123456789abcdef", "latin1");
-const SHORT_ESCAPES: Readonly<Record<number, number>> = {
-  0x08: 0x62, // b
-  0x09: 0x74, // t
-  0x0a: 0x6e, // n
-  0x0c: 0x66, // f
-  0x0d: 0x72, // r
-  0x22: 0x22, // "
-  0x5c: 0x5c, // \
-};

@@ -1,0 +1,119 @@
+/**
+ * The byte writers behind PendingMessages.push: a wire message's payload and readings written
+ * straight into the group's buffer, byte for byte what shared's `wireTail` and JSON.stringify
+ * give (pending-messages.test.ts holds them to it), without a string per message to re-encode.
+ */
+import type { WireReadingInput } from "@datalab/shared";
+
+const ascii = (s: string): Uint8Array => Buffer.from(s, "latin1");
+const ENCODING_UTF8 = ascii(',"encoding":"utf8","readings":[');
+const ENCODING_BASE64 = ascii(',"encoding":"base64","readings":[');
+const SEQ = ascii('{"seq":');
+const SENSOR_ID = ascii(',"sensorId":');
+const METRIC = ascii(',"metric":');
+const VALUE = ascii(',"value":');
+const UNIT = ascii(',"unit":');
+const NULL = ascii("null");
+const TS = ascii(',"ts":');
+const RX_WINDOW = ascii(',"rxWindow":');
+
+/** At most the bytes `writeTail` writes for these readings (an escape takes six bytes per UTF-16 unit). */
+export function tailBound(readings: readonly WireReadingInput[]): number {
+  let bytes = 40;
+  for (const r of readings) bytes += 160 + 6 * (r.sensorId.length + r.metric.length + (r.unit?.length ?? 0));
+  return bytes;
+}
+
+/**
+ * `wireTail` as bytes at `at`, with a zero byte where each reading's seq goes; each of those
+ * offsets is put in `gaps` from `gapAt` on. Returns the offset after the tail.
+ */
+export function writeTail(
+  buf: Buffer,
+  at: number,
+  text: boolean,
+  readings: readonly WireReadingInput[],
+  gaps: Int32Array,
+  gapAt: number,
+): number {
+  at = put(buf, at, text ? ENCODING_UTF8 : ENCODING_BASE64);
+  for (let i = 0; i < readings.length; i++) {
+    const r = readings[i]!;
+    if (i > 0) buf[at++] = 0x2c; // ,
+    at = put(buf, at, SEQ);
+    gaps[gapAt + i] = at;
+    buf[at++] = 0;
+    at = writeJsonString(buf, put(buf, at, SENSOR_ID), r.sensorId);
+    at = writeJsonString(buf, put(buf, at, METRIC), r.metric);
+    at = writeNumber(buf, put(buf, at, VALUE), r.value);
+    at = put(buf, at, UNIT);
+    at = r.unit == null ? put(buf, at, NULL) : writeJsonString(buf, at, r.unit);
+    at = writeNumber(buf, put(buf, at, TS), r.ts);
+    if (r.rxWindow !== undefined) at = writeNumber(buf, put(buf, at, RX_WINDOW), r.rxWindow);
+    buf[at++] = 0x7d; // }
+  }
+  buf[at++] = 0x5d; // ]
+  buf[at++] = 0x7d; // }
+  return at;
+}
+
+/** `src` (valid UTF-8) as the inside of a JSON string, as JSON.stringify escapes it, at `at`. */
+export function escapeJson(src: Buffer, dst: Buffer, at: number): number {
+  for (let k = 0; k < src.length; k++) {
+    const b = src[k]!;
+    if (b >= 0x20 && b !== 0x22 && b !== 0x5c) dst[at++] = b;
+    else at = escapeByte(dst, at, b);
+  }
+  return at;
+}
+
+function put(buf: Buffer, at: number, bytes: Uint8Array): number {
+  for (let k = 0; k < bytes.length; k++) buf[at++] = bytes[k]!;
+  return at;
+}
+
+/** JSON.stringify(s) at `at`: printable ASCII byte by byte, anything else the general way. */
+function writeJsonString(buf: Buffer, at: number, s: string): number {
+  const start = at;
+  buf[at++] = 0x22; // "
+  for (let k = 0; k < s.length; k++) {
+    const c = s.charCodeAt(k);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return start + buf.write(JSON.stringify(s), start, "utf8");
+    buf[at++] = c;
+  }
+  buf[at++] = 0x22;
+  return at;
+}
+
+/** A finite number as JSON.stringify writes it (its String form; -0 is "0" in both). */
+function writeNumber(buf: Buffer, at: number, v: number): number {
+  const s = String(v);
+  for (let k = 0; k < s.length; k++) buf[at++] = s.charCodeAt(k);
+  return at;
+}
+
+function escapeByte(dst: Buffer, at: number, b: number): number {
+  dst[at++] = 0x5c; // \
+  const short = SHORT_ESCAPES[b];
+  if (short !== undefined) dst[at++] = short;
+  else {
+    // \u00XX, lower-case hex like JSON.stringify.
+    dst[at++] = 0x75;
+    dst[at++] = 0x30;
+    dst[at++] = 0x30;
+    dst[at++] = HEX[b >> 4]!;
+    dst[at++] = HEX[b & 15]!;
+  }
+  return at;
+}
+
+const HEX = ascii("0123456789abcdef");
+const SHORT_ESCAPES: Readonly<Record<number, number>> = {
+  0x08: 0x62, // b
+  0x09: 0x74, // t
+  0x0a: 0x6e, // n
+  0x0c: 0x66, // f
+  0x0d: 0x72, // r
+  0x22: 0x22, // "
+  0x5c: 0x5c, // \
+};
