@@ -2,7 +2,7 @@ import { deflateRawSync } from "node:zlib";
 import { isUtf8 } from "node:buffer";
 import { wireHead } from "@datalab/shared";
 import type { Delivery } from "./deliveries";
-import { escapeJson, tailBound, writeTail } from "./wire-bytes";
+import { digits, escapeJson, tailBound, writeDecimal, writeHead, writeTail } from "./wire-bytes";
 import { PACKED_TEXT_FACTOR, ROW_MAX_BYTES, ROW_MAX_MESSAGES, type AcceptedMessage, type EncodedRow } from "./types";
 
 const INITIAL_BYTES = 64 * 1024;
@@ -75,9 +75,7 @@ export class PendingMessages {
     this.weights[i] = weight;
     this.receivedAt[i] = m.receivedAt;
     this.deliveries[i] = m.delivery;
-    buf.set(head, at);
-    at += head.byteLength;
-    at += buf.write(`${m.receivedAt},"payload":"`, at, "latin1");
+    at = writeHead(buf, at, head, m.receivedAt);
     at = text ? escapeJson(raw, buf, at) : at + buf.write(base64, at, "latin1");
     buf[at++] = 0x22; // "
     at = writeTail(buf, at, text, m.readings, this.gaps, this.gapCount);
@@ -270,23 +268,4 @@ function grow(a: Int32Array, size: number): Int32Array<ArrayBuffer> {
   const b = new Int32Array(size);
   b.set(a);
   return b;
-}
-
-function digits(v: number): number {
-  let d = 1;
-  while (v >= 10) {
-    v = Math.floor(v / 10);
-    d++;
-  }
-  return d;
-}
-
-/** `v` (a positive safe integer) in decimal at `at`; returns the offset after it. */
-function writeDecimal(out: Buffer, at: number, v: number): number {
-  const end = at + digits(v);
-  for (let p = end - 1; p >= at; p--) {
-    out[p] = 0x30 + (v % 10);
-    v = Math.floor(v / 10);
-  }
-  return end;
 }

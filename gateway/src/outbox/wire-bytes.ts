@@ -16,6 +16,13 @@ const UNIT = ascii(',"unit":');
 const NULL = ascii("null");
 const TS = ascii(',"ts":');
 const RX_WINDOW = ascii(',"rxWindow":');
+const PAYLOAD = ascii(',"payload":"');
+
+/** A message's head (`{"source":…,"receivedAt":`, as bytes), its receive time and `,"payload":"` at `at`. */
+export function writeHead(buf: Buffer, at: number, head: Uint8Array, receivedAt: number): number {
+  buf.set(head, at);
+  return put(buf, writeNumber(buf, at + head.byteLength, receivedAt), PAYLOAD);
+}
 
 /** At most the bytes `writeTail` writes for these readings (an escape takes six bytes per UTF-16 unit). */
 export function tailBound(readings: readonly WireReadingInput[]): number {
@@ -85,8 +92,13 @@ function writeJsonString(buf: Buffer, at: number, s: string): number {
   return at;
 }
 
-/** A finite number as JSON.stringify writes it (its String form; -0 is "0" in both). */
+/**
+ * A finite number as JSON.stringify writes it (its String form; -0 is "0" in both). Whole
+ * numbers digit by digit: V8 keeps the strings of recent conversions in a cache, so each one
+ * outlived the young generation's next collection.
+ */
 function writeNumber(buf: Buffer, at: number, v: number): number {
+  if (Number.isSafeInteger(v) && v >= 0) return writeDecimal(buf, at, v);
   const s = String(v);
   for (let k = 0; k < s.length; k++) buf[at++] = s.charCodeAt(k);
   return at;
@@ -117,3 +129,22 @@ const SHORT_ESCAPES: Readonly<Record<number, number>> = {
   0x22: 0x22, // "
   0x5c: 0x5c, // \
 };
+
+export function digits(v: number): number {
+  let d = 1;
+  while (v >= 10) {
+    v = Math.floor(v / 10);
+    d++;
+  }
+  return d;
+}
+
+/** `v` (a safe integer, 0 or more) in decimal at `at`; returns the offset after it. */
+export function writeDecimal(out: Buffer, at: number, v: number): number {
+  const end = at + digits(v);
+  for (let p = end - 1; p >= at; p--) {
+    out[p] = 0x30 + (v % 10);
+    v = Math.floor(v / 10);
+  }
+  return end;
+}
