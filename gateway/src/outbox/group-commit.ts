@@ -284,6 +284,7 @@ export class GroupCommitter {
   }
 }
 
+/** The group's deliveries (a fresh array, extended here) followed by its quarantined messages'. */
 function deliveriesOf(accepted: Delivery[], quarantined: readonly QuarantinedMessage[]): Delivery[] {
   for (const q of quarantined) if (q.delivery) accepted.push(q.delivery);
   return accepted;

@@ -1,8 +1,7 @@
 import { inflateRawSync } from "node:zlib";
 import type Database from "better-sqlite3";
 import { rowCrc } from "./damage";
-import { PendingMessages } from "./pending";
-import type { AcceptedMessage, BatchRange, EncodedRow, OutboxRow, Totals } from "./types";
+import type { BatchRange, EncodedRow, OutboxRow, Totals } from "./types";
 
 /** What a row takes in the file: its text, or its packed bytes. */
 const STORED_BYTES = "octet_length(wire) + coalesce(octet_length(packed), 0)";
@@ -110,14 +109,4 @@ export class OutboxRows {
   maxSeq(): number {
     return this.stmts.maxSeq.get()?.s ?? 0;
   }
-}
-
-/** Rows for the accepted messages, with seqs from `firstSeq` on (see PendingMessages.rows). */
-export function packRows(
-  accepted: readonly AcceptedMessage[],
-  firstSeq: number,
-  rowMaxReadings: number,
-  deflate = false,
-): EncodedRow[] {
-  return PendingMessages.of(accepted).rows(firstSeq, rowMaxReadings, deflate);
 }
