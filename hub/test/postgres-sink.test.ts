@@ -131,6 +131,37 @@ describe("PostgreSQL schema and sink", () => {
     },
   );
 
+  it("at most two group transactions at once; the batches that wait meanwhile share the next one", async () => {
+    const other = await testDatabase();
+    await migrate(other.pool, silentLogger());
+    const pool = new pg.Pool({ connectionString: other.url, max: 8 });
+    // Each group transaction holds one pooled client from BEGIN to COMMIT.
+    let open = 0;
+    let most = 0;
+    let transactions = 0;
+    pool.on("acquire", () => {
+      open += 1;
+      transactions += 1;
+      most = Math.max(most, open);
+    });
+    pool.on("release", () => {
+      open -= 1;
+    });
+    const grouped = new PostgresSink(pool, silentLogger());
+    try {
+      const batches = makeBatches("gwrounds", "iR", 6, 5, 2);
+      const results = await Promise.all(batches.map((b) => grouped.write(sinkBatch(b))));
+      expect(results).toEqual(batches.map((b) => ({ inserted: b.readings, duplicates: 0 })));
+      expect(await count(other)).toBe(totalReadings(batches));
+      expect(most).toBe(2);
+      // The first two alone, then the four that waited in one.
+      expect(transactions).toBe(3);
+    } finally {
+      await grouped.close();
+      await other.drop();
+    }
+  });
+
   it(
     "COPY carries text with tabs, newlines and backslashes unchanged; " +
       "a batch written again inserts nothing and counts duplicates",
