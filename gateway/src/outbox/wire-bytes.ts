@@ -1,6 +1,6 @@
 /**
  * The byte writers behind PendingMessages.push: a wire message's payload and readings written
- * straight into the group's buffer, byte for byte what shared's `wireTail` and JSON.stringify
+ * straight into the group's buffer, byte for byte what shared's `encodeWireMessage` and JSON.stringify
  * give (pending-messages.test.ts holds them to it), without a string per message to re-encode.
  */
 import type { WireReadingInput } from "@datalab/shared";
@@ -32,7 +32,8 @@ export function tailBound(readings: readonly WireReadingInput[]): number {
 }
 
 /**
- * `wireTail` as bytes at `at`, with a zero byte where each reading's seq goes; each of those
+ * What follows the payload in a wire message (its encoding and readings), as bytes at `at`,
+ * with a zero byte where each reading's seq goes (PendingMessages.rows writes it); each of those
  * offsets is put in `gaps` from `gapAt` on. Returns the offset after the tail.
  */
 export function writeTail(
