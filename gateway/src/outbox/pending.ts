@@ -97,7 +97,9 @@ export class PendingMessages {
 
   /** The oldest message, taken off the group. */
   shift(): TakenMessage {
-    const t = this.taken(this.head++);
+    const t = this.taken(this.head);
+    // Not kept alive by the group any more: the delivery is the caller's now.
+    this.deliveries[this.head++] = undefined;
     if (this.length === 0) this.clear();
     return t;
   }
