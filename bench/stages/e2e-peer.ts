@@ -3,7 +3,7 @@ import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { PoolClient } from "pg";
 import { createTestDatabase, tempDir, uniqueId, waitFor, type MosquittoBroker } from "@datalab/shared/testing";
-import { flood } from "../lib/flood";
+import { startFlood } from "../lib/flood";
 import { BackendCpu } from "../lib/pg-backends";
 import { cpuSeconds, median, ROOT, startProcess } from "../lib/proc";
 import type { BenchContext, Figure } from "./common";
@@ -156,16 +156,8 @@ export async function telegrafOnce(
       const t0cpu = cpuSeconds(tg.pid);
       const m0 = cpuSeconds(broker.pid);
 
-      const t0 = performance.now();
-      let publishedAt = Number.NaN;
-      const published = flood({
-        mqttUrl: broker.url,
-        topicRoot: topic,
-        messages: n,
-        sensors: 100,
-        rate: 0,
-        qos: 1,
-      }).then(() => (publishedAt = performance.now()));
+      const fl = startFlood(broker.url, topic, n);
+      const t0 = fl.t0;
       // Nothing written for this long after the flood is out: what has not landed will not.
       const quietMs = 3_000 * TELEGRAF_SETTINGS.flushInterval + 2_000;
       let stalled = false;
@@ -175,8 +167,8 @@ export async function telegrafOnce(
           alive();
           if (polls++ % 10 === 0) await backends.sample();
           if (written >= n && (await rows()) >= n) return true;
-          if (Number.isNaN(publishedAt)) return false;
-          stalled = performance.now() - Math.max(publishedAt, Number.isNaN(lastWriteAt) ? 0 : lastWriteAt) > quietMs;
+          if (Number.isNaN(fl.publishedAt)) return false;
+          stalled = performance.now() - Math.max(fl.publishedAt, Number.isNaN(lastWriteAt) ? 0 : lastWriteAt) > quietMs;
           return stalled;
         },
         `${n} rows from Telegraf in Postgres`,
@@ -184,7 +176,7 @@ export async function telegrafOnce(
         25,
       );
       const end = stalled ? lastWriteAt : performance.now();
-      await published;
+      await fl.done;
       await backends.sample();
       const cpu = {
         telegraf: cpuSeconds(tg.pid) - t0cpu,
@@ -203,7 +195,7 @@ export async function telegrafOnce(
         rows: landed,
         distinct: Number(check?.rows[0]?.distinct ?? 0),
         dropped,
-        published: (publishedAt - t0) / 1000,
+        published: (fl.publishedAt - t0) / 1000,
         stalled,
         cpu,
       };

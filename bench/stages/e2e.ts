@@ -13,7 +13,7 @@ import {
   waitFor,
   type MosquittoBroker,
 } from "@datalab/shared/testing";
-import { flood } from "../lib/flood";
+import { startFlood } from "../lib/flood";
 import { BackendCpu } from "../lib/pg-backends";
 import { cpuSeconds, median, scrape, scrapeMany } from "../lib/proc";
 import { startGateway, startHub, type BenchContext, type Figure } from "./common";
@@ -203,16 +203,8 @@ async function pathOnce(ctx: BenchContext, broker: MosquittoBroker, n: number): 
         const m0 = cpuSeconds(broker.pid);
         const b0 = process.cpuUsage();
 
-        const t0 = performance.now();
-        let publishedAt = Number.NaN;
-        const published = flood({
-          mqttUrl: broker.url,
-          topicRoot: topic,
-          messages: n,
-          sensors: 100,
-          rate: 0,
-          qos: 1,
-        }).then(() => (publishedAt = performance.now()));
+        const fl = startFlood(broker.url, topic, n);
+        const t0 = fl.t0;
         // `count(*)` costs Postgres CPU, and polled often it would take that from the path it
         // measures. So it only confirms, once cheaper signals say the end is near: the flood
         // published, the gateway's forwarded counter (scraped from then on) at n, and the hub's
@@ -226,7 +218,7 @@ async function pathOnce(ctx: BenchContext, broker: MosquittoBroker, n: number): 
         await waitFor(
           async () => {
             if (polls++ % 10 === 0) await backends.sample();
-            if (Number.isNaN(publishedAt)) return false;
+            if (Number.isNaN(fl.publishedAt)) return false;
             if (!forwarded) {
               const [committed, sent] = await scrapeMany(gw.httpPort, [
                 "datalab_gateway_readings_committed_total",
@@ -249,7 +241,7 @@ async function pathOnce(ctx: BenchContext, broker: MosquittoBroker, n: number): 
           25,
         );
         const seconds = (performance.now() - t0) / 1000;
-        await published;
+        await fl.done;
         // The work after the last row (settling the outbox, the hub's acks) is the path's too.
         await waitFor(
           async () => (await scrape(gw.httpPort, "datalab_gateway_outbox_readings")) === 0,
@@ -270,7 +262,7 @@ async function pathOnce(ctx: BenchContext, broker: MosquittoBroker, n: number): 
           },
           publisher: (used.user + used.system) / 1e6,
           backends: backends.seen,
-          published: (publishedAt - t0) / 1000,
+          published: (fl.publishedAt - t0) / 1000,
           committed: (committedAt - t0) / 1000,
           forwarded: (forwardedAt - t0) / 1000,
           acked: (ackedAt - t0) / 1000,

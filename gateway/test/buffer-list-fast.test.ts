@@ -8,6 +8,7 @@ import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { describe, expect, it } from "vitest";
 import { addFastPaths, type BufferListLike } from "../src/sources/mqtt/buffer-list-fast";
+import { rng } from "./support/random";
 
 const fromGateway = createRequire(import.meta.url);
 const mqttDir = dirname(fromGateway.resolve("mqtt/package.json"));
@@ -42,18 +43,6 @@ function freshCopy(fast: boolean): { BufferList: new () => BL; parser: (o: objec
       if (k.startsWith(dirname(blPath)) || k === parserPath) delete fromGateway.cache[k];
     for (const [k, m] of saved) fromGateway.cache[k] = m;
   }
-}
-
-/** A small deterministic generator: a failure can be replayed from its seed. */
-function rng(seed: number): (n: number) => number {
-  let a = seed >>> 0;
-  return (n) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) % n) as number;
-  };
 }
 
 function chunks(data: Buffer, rand: (n: number) => number): Buffer[] {

@@ -14,18 +14,7 @@ import {
   type AcceptedMessage,
   type EncodedRow,
 } from "../src/outbox/types";
-
-/** A small deterministic generator: a failure can be replayed from its seed. */
-function rng(seed: number): (n: number) => number {
-  let a = seed >>> 0;
-  return (n) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) % n;
-  };
-}
+import { rng } from "./support/random";
 
 const TEXTS = ["t", "temp\u00e9rature", 'quo"te', "back\\slash", "new\nline", "\u0001ctl", "\u{1f321}\ufe0f", "\u2028"];
 const VALUES = [0, -0.5, 21.375, 1e21, -1.7976931348623157e308, 5e-324, 123456789, 0.1 + 0.2];
