@@ -67,6 +67,18 @@ if (process.env.DATALAB_BENCH_GATEWAY !== "tsx") {
   });
   if (r.status !== 0) throw new Error(`bundling the gateway failed: ${r.stderr}`);
 }
+if (process.env.DATALAB_BENCH_HUB !== "tsx") {
+  // The hub as its image runs it: bundled by deploy/docker/bundle.mjs, here into hub/dist/.
+  const r = spawnSync(
+    process.execPath,
+    [join(ROOT, "deploy/docker/bundle.mjs"), "hub", join(ROOT, "hub"), "--inline-npm"],
+    {
+      cwd: ROOT,
+      encoding: "utf8",
+    },
+  );
+  if (r.status !== 0) throw new Error(`bundling the hub failed: ${r.stderr}`);
+}
 process.once("exit", () => void broker.stop());
 
 const ctx: BenchContext = {

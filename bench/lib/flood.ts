@@ -10,6 +10,8 @@ export interface FloodOptions {
   qos: 0 | 1;
   /** Put the publish time in `ts` (for latency), else a fixed sensor time. */
   stampTs?: boolean;
+  /** Added to the fixed sensor times, so that a second flood's measurements are new ones. */
+  tsOffset?: number;
 }
 
 /**
@@ -33,7 +35,7 @@ export async function flood(o: FloodOptions): Promise<{ seconds: number }> {
     }
     const sensor = `bench-${i % o.sensors}`;
     const temperature = (20 + (i % 100) / 10).toFixed(1);
-    const ts = o.stampTs ? Date.now() : 1_764_000_000_000 + i;
+    const ts = o.stampTs ? Date.now() : 1_764_000_000_000 + (o.tsOffset ?? 0) + i;
     const payload = `{"sensor":"${sensor}","temperature":${temperature},"ts":${ts}}`;
     inFlight++;
     client.publish(`${o.topicRoot}/${sensor}`, payload, { qos: o.qos }, done);
@@ -53,9 +55,9 @@ export interface TimedFlood {
 }
 
 /** The stages' flood: `messages` single-reading QoS 1 messages from 100 sensors, as fast as the broker takes them. */
-export function startFlood(mqttUrl: string, topicRoot: string, messages: number): TimedFlood {
+export function startFlood(mqttUrl: string, topicRoot: string, messages: number, tsOffset = 0): TimedFlood {
   const f: TimedFlood = { t0: performance.now(), publishedAt: Number.NaN, done: Promise.resolve() };
-  f.done = flood({ mqttUrl, topicRoot, messages, sensors: 100, rate: 0, qos: 1 }).then(() => {
+  f.done = flood({ mqttUrl, topicRoot, messages, sensors: 100, rate: 0, qos: 1, tsOffset }).then(() => {
     f.publishedAt = performance.now();
   });
   return f;

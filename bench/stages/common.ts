@@ -78,18 +78,23 @@ export interface HubChild extends Child {
 
 export async function startHub(env: Record<string, string>): Promise<HubChild> {
   const httpPort = await freePort();
-  const child = startNode(
-    "hub/src/cli.ts",
-    ["run"],
-    {
-      ...process.env,
-      DATALAB_LOG_LEVEL: "warn",
-      DATALAB_HTTP_PORT: String(httpPort),
-      DATALAB_HTTP_HOST: "127.0.0.1",
-      ...env,
-    },
-    HUB_NODE_FLAGS,
-  );
+  const e = {
+    ...process.env,
+    DATALAB_LOG_LEVEL: "warn",
+    DATALAB_HTTP_PORT: String(httpPort),
+    DATALAB_HTTP_HOST: "127.0.0.1",
+    ...env,
+  };
+  // As its image runs it (deploy/docker/hub.Dockerfile): the bundle under plain node, unless
+  // DATALAB_BENCH_HUB=tsx asks for the development path.
+  const child =
+    process.env.DATALAB_BENCH_HUB === "tsx"
+      ? startNode("hub/src/cli.ts", ["run"], e, HUB_NODE_FLAGS)
+      : startProcess(
+          process.execPath,
+          ["--enable-source-maps", ...HUB_NODE_FLAGS, `${ROOT}hub/dist/cli.mjs`, "run"],
+          e,
+        );
   await untilAnswering(
     child,
     `the hub on port ${httpPort}`,

@@ -5,16 +5,20 @@
 // A bundle starts in a fraction of the time tsx needs to compile the sources at every start,
 // which matters on a Raspberry Pi.
 //
-// usage: node deploy/docker/bundle.mjs <gateway|hub|sensors> <deployed package folder>
+// usage: node deploy/docker/bundle.mjs <gateway|hub|sensors> <deployed package folder> [--inline-npm]
 // writes <folder>/dist/cli.mjs; the folder holds the package in its source layout (what
-// `pnpm deploy` lays out), so files the code reads next to itself are found.
+// `pnpm deploy` lays out), so files the code reads next to itself are found. With
+// --inline-npm the npm packages are bundled too (but optional native ones), so the bundle
+// runs in place in the workspace, whose strict node_modules hide transitive packages (the
+// bench runs the hub so).
 import { build } from "esbuild";
 import { readFile } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
-const [component, deployed] = process.argv.slice(2);
+const [component, deployed, mode] = process.argv.slice(2);
+const inlineNpm = mode === "--inline-npm";
 if (!["gateway", "hub", "sensors"].includes(component ?? "") || !deployed) {
   process.stderr.write("usage: node deploy/docker/bundle.mjs <gateway|hub|sensors> <deployed package folder>\n");
   process.exit(2);
@@ -58,6 +62,18 @@ const sourceUrls = {
   },
 };
 
+const OPTIONAL_NATIVE = [
+  "pg-native",
+  "kerberos",
+  "snappy",
+  "socks",
+  "aws4",
+  "mongodb-client-encryption",
+  "gcp-metadata",
+  "@mongodb-js/zstd",
+  "@aws-sdk/credential-providers",
+];
+
 await build({
   entryPoints: [join(root, component, "src/cli.ts")],
   outfile,
@@ -66,7 +82,17 @@ await build({
   format: "esm",
   target: "node20",
   sourcemap: "linked",
-  plugins: [externalNpm, sourceUrls],
+  plugins: inlineNpm ? [sourceUrls] : [externalNpm, sourceUrls],
+  // The drivers' optional native and cloud add-ons, loaded only when configured.
+  external: inlineNpm ? OPTIONAL_NATIVE : [],
   logLevel: "warning",
-  banner: { js: "// Built from the Wireless Sensor DataLab workspace by deploy/docker/bundle.mjs." },
+  banner: {
+    js:
+      "// Built from the Wireless Sensor DataLab workspace by deploy/docker/bundle.mjs.\n" +
+      // Bundled CommonJS packages call require(); give the ES module one.
+      (inlineNpm
+        ? "import { createRequire as __datalabRequire } from 'node:module'; " +
+          "const require = __datalabRequire(import.meta.url);"
+        : ""),
+  },
 });
