@@ -25,6 +25,11 @@ const VARIANTS: Record<string, string> = {
   "no-primary-key": "ALTER TABLE readings DROP CONSTRAINT readings_pkey",
   "no-brin": "DROP INDEX readings_ts_brin",
   "no-sensors-last-seen": "DROP INDEX sensors_last_seen",
+  "collate-c":
+    'ALTER TABLE readings ALTER COLUMN gateway_id TYPE text COLLATE "C", ALTER COLUMN instance TYPE text COLLATE "C",' +
+    ' ALTER COLUMN sensor_id TYPE text COLLATE "C", ALTER COLUMN metric TYPE text COLLATE "C"',
+  // The primary key's order before migration 005.
+  "key-text-first": "ALTER TABLE readings DROP CONSTRAINT readings_pkey, ADD PRIMARY KEY (gateway_id, instance, seq)",
   "no-index": [
     "DROP INDEX readings_sensor_metric_ts",
     "DROP INDEX readings_ts_brin",
