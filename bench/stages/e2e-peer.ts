@@ -86,7 +86,22 @@ function telegrafConfig(o: { brokerUrl: string; topic: string; clientId: string;
 
 [[outputs.postgresql]]
   connection = "${pg.toString()}"
-`;
+${indexed() ? `  create_templates = [${INDEXED_TABLE.map((t) => `'${t}'`).join(", ")}]\n` : ""}`;
+}
+
+/**
+ * DATALAB_BENCH_TELEGRAF_INDEXED=1 has Telegraf's table indexed for the analysts' two questions
+ * as readings is (hub/docs/storage.md): a B-tree for one sensor over time, BRIN for time
+ * ranges. Not unique: Telegraf has no key that a redelivery would keep.
+ */
+const INDEXED_TABLE = [
+  "CREATE TABLE {{ .table }} ({{ .columns }})",
+  'CREATE INDEX ON {{ .table }} ("sensor", "time")',
+  'CREATE INDEX ON {{ .table }} USING brin ("time") WITH (pages_per_range = 32)',
+];
+
+function indexed(): boolean {
+  return process.env.DATALAB_BENCH_TELEGRAF_INDEXED === "1";
 }
 
 /**
@@ -247,7 +262,10 @@ export function peerFigures(o: {
   const settings =
     `${o.telegraf.version}, mqtt_consumer (QoS 1, persistent_session = true, a fixed client_id, ` +
     `max_undelivered_messages = ${s.maxUndelivered}, json with tag_keys = ["sensor"], ts as unix_ms) → ` +
-    `postgresql output (its defaults: one connection, COPY into a table it creates, no index; sslmode=disable); ` +
+    (indexed()
+      ? "postgresql output (one connection, COPY into a table it creates with a B-tree on (sensor, time) " +
+        "and BRIN on time, DATALAB_BENCH_TELEGRAF_INDEXED; sslmode=disable); "
+      : "postgresql output (its defaults: one connection, COPY into a table it creates, no index; sslmode=disable); ") +
     `agent flush_interval = ${s.flushInterval}s, metric_batch_size = ${s.batchSize}, ` +
     `metric_buffer_limit = ${Math.max(n, 10_000)}`;
   const breakdown = (["telegraf", "Postgres backends", "mosquitto"] as const)
