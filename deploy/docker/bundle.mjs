@@ -19,8 +19,10 @@ import { fileURLToPath } from "node:url";
 const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
 const [component, deployed, mode] = process.argv.slice(2);
 const inlineNpm = mode === "--inline-npm";
-if (!["gateway", "hub", "sensors"].includes(component ?? "") || !deployed) {
-  process.stderr.write("usage: node deploy/docker/bundle.mjs <gateway|hub|sensors> <deployed package folder>\n");
+if (!["gateway", "hub", "sensors"].includes(component ?? "") || !deployed || (mode !== undefined && !inlineNpm)) {
+  process.stderr.write(
+    "usage: node deploy/docker/bundle.mjs <gateway|hub|sensors> <deployed package folder> [--inline-npm]\n",
+  );
   process.exit(2);
 }
 

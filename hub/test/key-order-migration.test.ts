@@ -29,8 +29,8 @@ describe("migration 005: the reading key compares seq first", () => {
     // Two gateways with overlapping seqs: with seq first in the key, only the whole key tells them apart.
     const a = makeBatches("gwkeyA", "iA", 3, 4, 2, 1, "ka");
     const b = makeBatches("gwkeyB", "iB", 3, 4, 2, 1, "kb");
-    const old = new PostgresSink(pool, silentLogger());
-    for (const x of [...a, ...b]) await old.write(sinkBatch(x));
+    const sink = new PostgresSink(pool, silentLogger());
+    for (const x of [...a, ...b]) await sink.write(sinkBatch(x));
     const written = await count(db);
     expect(written).toBe(totalReadings([...a, ...b]));
 
@@ -44,7 +44,6 @@ describe("migration 005: the reading key compares seq first", () => {
     expect(key.rows.map((r) => r.column)).toEqual(["seq", "gateway_id", "instance"]);
     expect(await count(db)).toBe(written);
 
-    const sink = new PostgresSink(pool, silentLogger());
     // Redelivered (the consumer says so) and first deliveries that meet rows already there.
     const again = await sink.write({ ...sinkBatch(a[1]!), redelivered: true });
     expect(again.inserted).toBe(0);
