@@ -14,7 +14,7 @@ import { deflateRawSync } from "node:zlib";
 import { loadGatewayConfig, Outbox } from "@datalab/gateway";
 import { silentLogger } from "@datalab/shared";
 import { OUTBOX_FORMAT } from "../../gateway/src/outbox/schema";
-import { type connectionOf, messages } from "../../gateway/test/support/outbox";
+import { type connectionOf, messages, wireMessagesOf } from "../../gateway/test/support/outbox";
 import { freePort, runCommand, tempDir, TIME_SCALE, waitFor } from "@datalab/shared/testing";
 import { connect } from "node:net";
 
@@ -264,7 +264,7 @@ describe("install into a scratch root", () => {
       // from before packed rows.
       for (const [name, format] of [
         ["reads-3", "3"],
-        ["reads-4", "4"],
+        [`reads-${OUTBOX_FORMAT}`, `${OUTBOX_FORMAT}`],
       ] as const) {
         const built = join(scratch, name);
         cpSync(join(root, CURRENT), built, { recursive: true, dereference: true });
@@ -275,18 +275,19 @@ describe("install into a scratch root", () => {
       }
       expect(readFileSync(join(base, "previous/marker"), "utf8")).toBe("reads-3");
 
-      // A format-4 outbox as the running release leaves it, half its rows packed.
+      // A format-5 outbox as the running release leaves it (wire format 2), half its rows packed.
       const path = join(root, "var/lib/datalab/outbox.db");
       mkdirSync(join(root, "var/lib/datalab"), { recursive: true });
       rmSync(path, { force: true });
       const outbox = Outbox.open(path, { logger: silentLogger() });
-      outbox.commit(messages(1, 40));
+      outbox.commit(messages(1, 120));
       outbox.close();
       const db = new Database(path);
       const texts = db
         .prepare<[], { id: number; wire: string }>("SELECT id, wire FROM outbox WHERE packed IS NULL ORDER BY id")
         .all();
       expect(texts.length).toBeGreaterThan(2);
+      expect(texts.every((r) => r.wire.startsWith("["))).toBe(true);
       const pack = db.prepare<[Buffer, number]>("UPDATE outbox SET wire = '', packed = ? WHERE id = ?");
       for (const r of texts.filter((_, i) => i % 2 === 0)) pack.run(deflateRawSync(r.wire, { level: 1 }), r.id);
       db.close();
@@ -297,29 +298,31 @@ describe("install into a scratch root", () => {
         const refused = await run("bash", [INSTALL, "--rollback"], { DESTDIR: root });
         expect(refused.code, refused.out).not.toBe(0);
         expect(refused.out).toMatch(/not rolled back.*the outbox is in use: stop the gateway first/);
-        expect(readFileSync(join(root, CURRENT, "marker"), "utf8")).toBe("reads-4");
+        expect(readFileSync(join(root, CURRENT, "marker"), "utf8")).toBe(`reads-${OUTBOX_FORMAT}`);
       } finally {
         held.close();
       }
 
       const back = await run("bash", [INSTALL, "--rollback"], { DESTDIR: root });
       expect(back.code, back.out).toBe(0);
-      expect(back.out).toMatch(/converted from format 4 to 3/);
+      expect(back.out).toMatch(/converted from format 5 to 3/);
       expect(readFileSync(join(root, CURRENT, "marker"), "utf8")).toBe("reads-3");
-      expect(readFileSync(join(base, "previous/marker"), "utf8")).toBe("reads-4");
+      expect(readFileSync(join(base, "previous/marker"), "utf8")).toBe(`reads-${OUTBOX_FORMAT}`);
       const after = new Database(path, { readonly: true });
       try {
         expect(after.pragma("user_version", { simple: true })).toBe(3);
         const columns = after.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('outbox')").all();
         expect(columns.map((c) => c.name)).not.toContain("packed");
-        expect(
-          after.prepare<[], { id: number; wire: string }>("SELECT id, wire FROM outbox ORDER BY id").all(),
-        ).toEqual(texts);
+        // Every row back as text, in wire format 1, holding the same messages.
+        const rows = after.prepare<[], { id: number; wire: string }>("SELECT id, wire FROM outbox ORDER BY id").all();
+        expect(rows.map((r) => r.id)).toEqual(texts.map((r) => r.id));
+        expect(rows.every((r) => r.wire.startsWith("{"))).toBe(true);
+        expect(rows.flatMap((r) => wireMessagesOf(r.wire))).toEqual(texts.flatMap((r) => wireMessagesOf(r.wire)));
       } finally {
         after.close();
       }
 
-      // Forward again to the release reading format 4 (no conversion that way), and back: the
+      // Forward again to the release reading the current format (no conversion that way), and back: the
       // file already in format 3 is left as it is.
       const again = await run("bash", [INSTALL, "--rollback"], { DESTDIR: root });
       expect(again.code, again.out).toBe(0);

@@ -90,8 +90,8 @@ ${describeConfig({ dataDir: gatewayFields.dataDir })}
 format     prints the outbox format this release writes (and reads, with every earlier one).
 downgrade  converts the outbox file (DATALAB_DATA_DIR/outbox.db) to format N, for a rollback
            to a release that reads only that format; install.sh --rollback runs it. The
-           gateway must be stopped: a file still open elsewhere is left untouched. Only
-           ${OUTBOX_FORMAT} to 3 is supported; a file already in format N or older is left as it is.
+           gateway must be stopped: a file still open elsewhere is left untouched. Formats
+           ${OUTBOX_FORMAT} down to 3 are supported; a file already in format N or older is left as it is.
 
 Options:
   --to N          the format to convert to
@@ -236,7 +236,8 @@ function outboxDowngrade(path: string, toText: string | undefined): number {
   process.stdout.write(
     r.from === r.to
       ? `${path}: already in format ${r.from}; nothing to do\n`
-      : `${path}: converted from format ${r.from} to ${r.to} (${r.unpacked} packed rows unpacked)\n`,
+      : `${path}: converted from format ${r.from} to ${r.to} ` +
+          `(${r.converted} rows of wire format 2 written in format 1, ${r.unpacked} packed rows unpacked)\n`,
   );
   return 0;
 }

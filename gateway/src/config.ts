@@ -190,6 +190,15 @@ export const gatewayFields = {
     intIn(1, 100_000, 1_000),
     "group commit at a trickle, when every waiting message can be resent: commit when this many readings wait",
   ),
+  wireFormat: field(
+    "DATALAB_WIRE_FORMAT",
+    z
+      .enum(["1", "2"], { error: "expected 1 or 2" })
+      .default("2")
+      .transform((v) => (v === "2" ? 2 : 1)),
+    "wire format of the batches: 2 (messages as JSON arrays, a third fewer bytes) needs a hub that reads it; " +
+      "1 for an older hub (see docs/deploy.md, upgrading)",
+  ),
   batchMaxReadings: field(
     "DATALAB_BATCH_MAX_READINGS",
     intIn(1, 50_000, 2_000),

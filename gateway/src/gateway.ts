@@ -83,6 +83,7 @@ export class Gateway {
       synchronous: config.synchronous,
       maxBytes: config.outboxMaxBytes,
       fullPolicy: config.outboxFullPolicy,
+      wireFormat: config.wireFormat,
       logger: this.logger.child({ part: "outbox" }),
       onCorrupt: () => this.metrics.corruptDatabases.inc(),
       onDrop: (reason, n) => this.countDrop(reason, n),

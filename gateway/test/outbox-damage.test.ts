@@ -236,9 +236,10 @@ describe("outbox damage found at start: detected, kept aside, logged, counted, a
       const first = open(path);
       const lastGiven = fill(first.outbox, 10);
       first.outbox.close();
-      // Change one digit of one reading's value inside the file: the JSON stays valid, the value is false.
+      // Change one digit of one reading's value inside the file (wire format 2: `[seq,"s1","value",567,…]`):
+      // the JSON stays valid, the value is false.
       const bytes = readFileSync(path);
-      const at = bytes.indexOf(Buffer.from('"value":567,'));
+      const at = bytes.indexOf(Buffer.from('"value",567,'));
       expect(at).toBeGreaterThan(0);
       bytes[at + 8] = "9".charCodeAt(0);
       writeFileSync(path, bytes);
@@ -252,7 +253,7 @@ describe("outbox damage found at start: detected, kept aside, logged, counted, a
       expect(lost).toBeLessThanOrEqual(64);
       expect(o.corrupt).toHaveLength(1);
       const kept = readFileSync(o.corrupt[0]!, "utf8");
-      expect(kept).toContain('\\"value\\":967,');
+      expect(kept).toContain('\\"value\\",967,');
       const seqs = seqsIn(o.outbox);
       expect(seqs.length + lost).toBe(1_000);
       expect(seqs).not.toContain(567);

@@ -1,7 +1,7 @@
 /**
- * `outbox downgrade`: a format-4 outbox with packed rows goes back to format 3 for a rollback,
- * every row's text back in `wire` with its checksum still right, and a file a gateway still
- * has open is left alone.
+ * `outbox downgrade`: a format-5 outbox goes back to format 4 (rows of wire format 2 written
+ * again in format 1) or 3 (packed rows unpacked too) for a rollback, every row's text in
+ * `wire` with its checksum right, and a file a gateway still has open is left alone.
  */
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -13,8 +13,9 @@ import { rowCrc } from "../src/outbox/damage";
 import { downgradeOutbox } from "../src/outbox/downgrade";
 import { OUTBOX_FORMAT } from "../src/outbox/schema";
 import { Outbox, type OutboxRow } from "../src/outbox/store";
+import type { WireFormat } from "@datalab/shared";
 import { silentLogger } from "@datalab/shared";
-import { connectionOf, messages, openTestOutbox, wireMessagesIn } from "./support/outbox";
+import { connectionOf, messages, openTestOutbox, wireMessagesIn, wireMessagesOf } from "./support/outbox";
 import { runCli } from "./support/gateway";
 
 /** A row as stored, its checksum with it. */
@@ -25,18 +26,26 @@ const ROWS_SQL =
   " FROM outbox ORDER BY id";
 
 /**
- * A format-4 outbox written by the real Outbox, then every other row packed by hand (the
- * Outbox may pack some itself; their text is taken from `packed` then). Returns each row
- * with its text.
+ * A format-5 outbox written by the real Outbox in `formats` (one commit each, in turn), then
+ * every other row packed by hand (the Outbox may pack some itself; their text is taken from
+ * `packed` then). Returns each row with its text.
  */
-function packedOutbox(): { path: string; rows: StoredRow[]; packed: number; wire: unknown[] } {
-  const t = openTestOutbox({ rowMaxReadings: 5 });
-  t.outbox.commit(messages(1, 60));
+function packedOutbox(formats: WireFormat[] = [2]): {
+  path: string;
+  rows: StoredRow[];
+  packed: number;
+  wire: unknown[];
+} {
+  const t = openTestOutbox({ rowMaxReadings: 5, wireFormat: formats[0] });
+  formats.forEach((format, i) => {
+    if (i > 0) t.reopen({ wireFormat: format });
+    t.outbox.commit(messages(1 + 60 * i, 60));
+  });
   const wire = wireMessagesIn(t.outbox);
   t.outbox.close();
   const db = new Database(t.path);
   try {
-    expect(db.pragma("user_version", { simple: true })).toBe(4);
+    expect(db.pragma("user_version", { simple: true })).toBe(5);
     const rows = db
       .prepare<[], StoredRow & { packed: Buffer | null }>(`${ROWS_SQL.replace(" FROM", ", packed FROM")}`)
       .all()
@@ -63,10 +72,47 @@ function columnsOf(db: Database.Database): string[] {
 }
 
 describe("outbox downgrade", () => {
-  it("turns a format-4 outbox with packed rows into format 3, every row's text back and its checksum right", () => {
-    expect(OUTBOX_FORMAT).toBe(4);
-    const { path, rows, packed, wire } = packedOutbox();
-    expect(downgradeOutbox(path, 3)).toEqual({ unpacked: packed, from: 4, to: 3 });
+  it("turns rows of wire format 2 into format 1 for format 4, each message the same and its checksum right", () => {
+    expect(OUTBOX_FORMAT).toBe(5);
+    const { path, rows, packed, wire } = packedOutbox([1, 2, 1]);
+    const format2 = rows.filter((r) => r.wire.startsWith("["));
+    expect(format2.length).toBeGreaterThan(0);
+    expect(format2.length).toBeLessThan(rows.length);
+    const packedBefore = new Database(path, { readonly: true });
+    const packed1 = packedBefore
+      .prepare<[], { wire: string; packed: Buffer }>("SELECT wire, packed FROM outbox WHERE packed IS NOT NULL")
+      .all()
+      .filter((r) => inflateRawSync(r.packed).toString("utf8").startsWith("{")).length;
+    packedBefore.close();
+    expect(downgradeOutbox(path, 4)).toEqual({ unpacked: 0, converted: format2.length, from: 5, to: 4 });
+    const db = new Database(path, { readonly: true });
+    try {
+      expect(db.pragma("user_version", { simple: true })).toBe(4);
+      const after = db.prepare<[], StoredRow>(ROWS_SQL).all();
+      expect(after.map(({ wire: _, crc: __, ...k }) => k)).toEqual(rows.map(({ wire: _, crc: __, ...k }) => k));
+      for (const [i, r] of after.entries()) {
+        // Format 1 throughout, each message what it was; rows already in format 1 untouched (packed or not).
+        if (!r.wire) continue;
+        expect(r.wire.startsWith("{"), `row ${r.id}`).toBe(true);
+        expect(wireMessagesOf(r.wire)).toEqual(wireMessagesOf(rows[i]!.wire));
+        expect(rowCrc(r.firstSeq, r.lastSeq, r.n, r.m, r.receivedAt, r.wire), `row ${r.id}`).toBe(r.crc);
+      }
+      expect(db.prepare("SELECT count(*) AS k FROM outbox WHERE packed IS NOT NULL").get()).toEqual({ k: packed1 });
+      expect(packed).toBeGreaterThan(packed1);
+    } finally {
+      db.close();
+    }
+    const outbox = Outbox.open(path, { logger: silentLogger() });
+    try {
+      expect(wireMessagesIn(outbox)).toEqual(wire);
+    } finally {
+      outbox.close();
+    }
+  });
+
+  it("turns a format-5 outbox with packed rows into format 3, every row's text back and its checksum right", () => {
+    const { path, rows, packed, wire } = packedOutbox([1]);
+    expect(downgradeOutbox(path, 3)).toEqual({ unpacked: packed, converted: 0, from: 5, to: 3 });
     // Nothing left in a WAL: the whole change is in the database file itself.
     expect(existsSync(`${path}-wal`) && statSync(`${path}-wal`).size > 0).toBe(false);
 
@@ -76,6 +122,7 @@ describe("outbox downgrade", () => {
       expect(columnsOf(db)).not.toContain("packed");
       const after = db.prepare<[], StoredRow>(ROWS_SQL).all();
       expect(after).toEqual(rows);
+      expect(after.every((r) => r.wire.startsWith("{"))).toBe(true);
       for (const r of after) {
         expect(r.crc, `row ${r.id}`).not.toBeNull();
         expect(rowCrc(r.firstSeq, r.lastSeq, r.n, r.m, r.receivedAt, r.wire), `row ${r.id}`).toBe(r.crc);
@@ -107,7 +154,7 @@ describe("outbox downgrade", () => {
     t.outbox.close();
     const db = new Database(t.path, { readonly: true });
     try {
-      expect(db.pragma("user_version", { simple: true })).toBe(4);
+      expect(db.pragma("user_version", { simple: true })).toBe(5);
       expect(columnsOf(db)).toContain("packed");
     } finally {
       db.close();
@@ -118,18 +165,18 @@ describe("outbox downgrade", () => {
     const t = openTestOutbox();
     t.outbox.commit(messages(1, 10));
     t.outbox.close();
-    expect(downgradeOutbox(t.path, 4)).toEqual({ unpacked: 0, from: 4, to: 4 });
-    expect(downgradeOutbox(t.path, 7)).toEqual({ unpacked: 0, from: 4, to: 4 });
+    expect(downgradeOutbox(t.path, 5)).toEqual({ unpacked: 0, converted: 0, from: 5, to: 5 });
+    expect(downgradeOutbox(t.path, 7)).toEqual({ unpacked: 0, converted: 0, from: 5, to: 5 });
     expect(() => downgradeOutbox(t.path, 2)).toThrow(/only format 3 and later/);
-    expect(downgradeOutbox(t.path, 3)).toEqual({ unpacked: 0, from: 4, to: 3 });
-    expect(downgradeOutbox(t.path, 3)).toEqual({ unpacked: 0, from: 3, to: 3 });
+    expect(downgradeOutbox(t.path, 3)).toMatchObject({ unpacked: 0, from: 5, to: 3 });
+    expect(downgradeOutbox(t.path, 3)).toEqual({ unpacked: 0, converted: 0, from: 3, to: 3 });
     const missing = join(tempDir("datalab-outbox-none-"), "outbox.db");
     expect(() => downgradeOutbox(missing, 3)).toThrow(/no outbox at/);
     expect(existsSync(missing)).toBe(false);
   });
 
   it("refuses a packed row that does not inflate, leaving the file as it was", () => {
-    const { path, packed } = packedOutbox();
+    const { path, packed } = packedOutbox([1]);
     const db = new Database(path);
     db.prepare(
       "UPDATE outbox SET packed = x'ffffffff' WHERE id = (SELECT max(id) FROM outbox WHERE packed IS NOT NULL)",
@@ -138,8 +185,26 @@ describe("outbox downgrade", () => {
     expect(() => downgradeOutbox(path, 3)).toThrow(/packed text does not inflate.*nothing was changed/);
     const after = new Database(path, { readonly: true });
     try {
-      expect(after.pragma("user_version", { simple: true })).toBe(4);
+      expect(after.pragma("user_version", { simple: true })).toBe(5);
       expect(after.prepare("SELECT count(*) AS k FROM outbox WHERE packed IS NOT NULL").get()).toEqual({ k: packed });
+    } finally {
+      after.close();
+    }
+  });
+
+  it("refuses a row of wire format 2 it cannot read, leaving the file as it was", () => {
+    const { path } = packedOutbox([2]);
+    const db = new Database(path);
+    db.prepare("UPDATE outbox SET wire = '[\"mqtt:x\",1', packed = NULL WHERE id = (SELECT max(id) FROM outbox)").run();
+    db.close();
+    expect(() => downgradeOutbox(path, 4)).toThrow(/outbox row \d+: its text is not JSON.*nothing was changed/);
+    const after = new Database(path, { readonly: true });
+    try {
+      expect(after.pragma("user_version", { simple: true })).toBe(5);
+      const first = after
+        .prepare<[], { wire: string }>("SELECT wire FROM outbox WHERE packed IS NULL ORDER BY id")
+        .get();
+      expect(first?.wire.startsWith("[")).toBe(true);
     } finally {
       after.close();
     }
@@ -152,7 +217,9 @@ describe("outbox downgrade", () => {
     expect(format.stdout).toBe(`${OUTBOX_FORMAT}\n`);
     const r = await runCli(["outbox", "downgrade", "--to", "3"], env, 30_000 * TIME_SCALE);
     expect(r.stderr).toBe("");
-    expect(r.stdout).toMatch(/converted from format 4 to 3 \(\d+ packed rows unpacked\)/);
+    expect(r.stdout).toMatch(
+      /converted from format 5 to 3 \(\d+ rows of wire format 2 written in format 1, \d+ packed rows unpacked\)/,
+    );
     expect(r.code).toBe(0);
     const none = await runCli(
       ["outbox", "downgrade", "--to", "3"],

@@ -115,7 +115,8 @@ describe("rows stored deflated (a trickle's commit groups)", () => {
     const db = new Database(t.path);
     const row = db.prepare<[], { id: number; packed: Buffer }>("SELECT id, packed FROM outbox LIMIT 1").get()!;
     // The same bytes with one value changed still inflate: only the checksum can tell.
-    const text = inflateRawSync(row.packed).toString("utf8").replace('"value":1,', '"value":7,');
+    const text = inflateRawSync(row.packed).toString("utf8").replace('"value",1,', '"value",7,');
+    expect(text).toContain('"value",7,');
     db.prepare("UPDATE outbox SET packed = ? WHERE id = ?").run(deflateRawSync(text), row.id);
     db.close();
     const again = t.reopen();

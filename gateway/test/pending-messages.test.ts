@@ -1,11 +1,12 @@
 /**
  * A group's messages encoded as they arrive (src/outbox/pending.ts) against the contract they
- * stand for: each row's text is the comma-joined JSON.stringify of its WireMessages, seqs
- * handed out at the commit, whatever was taken off either end of the group meanwhile.
+ * stand for: each row's text is the comma-joined JSON.stringify of its WireMessages (in wire
+ * format 2, of their fields as arrays), seqs handed out at the commit, whatever was taken off
+ * either end of the group meanwhile.
  */
 import { inflateRawSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { encodePayload, type WireMessage } from "@datalab/shared";
+import { encodePayload, type WireFormat, type WireMessage } from "@datalab/shared";
 import { PendingMessages } from "../src/outbox/pending";
 import {
   PACKED_TEXT_FACTOR,
@@ -44,7 +45,7 @@ type Accepted = Omit<AcceptedMessage, "readings"> & {
 };
 
 /** What the contract says message `m` is on the wire with its seqs from `seq` on. */
-function wireOf(m: Accepted, seq: number): string {
+function wireOf(m: Accepted, seq: number, format: WireFormat): string {
   const { payload, encoding } = encodePayload(m.payload);
   const w: WireMessage = {
     source: m.source,
@@ -61,11 +62,24 @@ function wireOf(m: Accepted, seq: number): string {
       ...(r.rxWindow === undefined ? {} : { rxWindow: r.rxWindow }),
     })),
   };
-  return JSON.stringify(w);
+  if (format === 1) return JSON.stringify(w);
+  const readings = w.readings.map((r) => {
+    const f: unknown[] = [r.seq, r.sensorId, r.metric, r.value, r.unit, r.ts];
+    if (r.rxWindow !== undefined) f.push(r.rxWindow);
+    return f;
+  });
+  return JSON.stringify([w.source, w.receivedAt, w.payload, w.encoding, readings]);
 }
 
 /** The rows' texts hold exactly `model`'s messages, in order, with seqs from `firstSeq` on, within the row bounds. */
-function expectRows(rows: EncodedRow[], model: Accepted[], firstSeq: number, maxReadings: number, deflated = false) {
+function expectRows(
+  rows: EncodedRow[],
+  model: Accepted[],
+  firstSeq: number,
+  maxReadings: number,
+  format: WireFormat,
+  deflated = false,
+) {
   let seq = firstSeq;
   let i = 0;
   for (const r of rows) {
@@ -73,7 +87,7 @@ function expectRows(rows: EncodedRow[], model: Accepted[], firstSeq: number, max
     const rowFirst = seq;
     for (let k = 0; k < r.m; k++) {
       const m = model[i++]!;
-      expected.push(wireOf(m, seq));
+      expected.push(wireOf(m, seq, format));
       seq += m.readings.length;
     }
     expect(r.wire).toBe(expected.join(","));
@@ -89,23 +103,23 @@ function expectRows(rows: EncodedRow[], model: Accepted[], firstSeq: number, max
   expect(i).toBe(model.length);
 }
 
-describe("a group's messages, encoded as they arrive", () => {
+describe.each([1, 2] as const)("a group's messages, encoded as they arrive, in wire format %i", (format) => {
   it("make the rows the contract says, byte for byte, for awkward text, numbers, payloads and counts", () => {
     for (let seed = 1; seed <= 20; seed++) {
       const rand = rng(seed);
       const model = Array.from({ length: 1 + rand(300) }, (_, i) => message(rand, i));
-      const group = new PendingMessages();
+      const group = new PendingMessages(format);
       for (const m of model) group.push(m, 1);
       // Seqs that cross a digit boundary within the group.
       const firstSeq = [1, 7, 95, 99_990, 2 ** 40 - 3][seed % 5]!;
       const maxReadings = [1, 64, 500][seed % 3]!;
-      expectRows(group.rows(firstSeq, maxReadings), model, firstSeq, maxReadings);
+      expectRows(group.rows(firstSeq, maxReadings), model, firstSeq, maxReadings, format);
     }
   });
 
   it("keep the right messages when the oldest and newest are taken off while more arrive (commits failing)", () => {
     const rand = rng(99);
-    const group = new PendingMessages();
+    const group = new PendingMessages(format);
     let model: Accepted[] = [];
     for (let step = 0; step < 5_000; step++) {
       const r = rand(10);
@@ -121,17 +135,17 @@ describe("a group's messages, encoded as they arrive", () => {
       }
       expect(group.length).toBe(model.length);
     }
-    expectRows(group.rows(12, 500), model, 12, 500);
+    expectRows(group.rows(12, 500), model, 12, 500, format);
     group.clear();
     expect(group.rows(1, 500)).toEqual([]);
     model = [message(rand, 1)];
     group.push(model[0]!, 1);
-    expectRows(group.rows(1, 500), model, 1, 500);
+    expectRows(group.rows(1, 500), model, 1, 500, format);
   });
 
   it("hand back each taken message's weight and delivery", () => {
     const owner = { settled: () => {}, returned: () => {} };
-    const group = new PendingMessages();
+    const group = new PendingMessages(format);
     const rand = rng(5);
     for (let i = 0; i < 4; i++) group.push({ ...message(rand, i), delivery: { id: i + 1, digest: i, owner } }, 10 * i);
     expect(group.pendingDeliveries().map((d) => d.id)).toEqual([1, 2, 3, 4]);
@@ -143,11 +157,13 @@ describe("a group's messages, encoded as they arrive", () => {
   it("store a trickle's rows deflated, whose text inflates back to the row's", () => {
     const rand = rng(7);
     const model = Array.from({ length: 200 }, (_, i) => message(rand, i));
-    const group = new PendingMessages();
+    const group = new PendingMessages(format);
     for (const m of model) group.push(m, 1);
-    const rows = group.rows(1, 500, true);
+    // Rows of at most 20 readings: this random text shrinks less than six times, and a row of
+    // six pages of it would not fit one packed (it is then stored as it is).
+    const rows = group.rows(1, 20, true);
     expect(rows.some((r) => r.packed)).toBe(true);
     for (const r of rows) if (r.packed) expect(inflateRawSync(r.packed).toString("utf8")).toBe(r.wire);
-    expectRows(rows, model, 1, 500, true);
+    expectRows(rows, model, 1, 20, format, true);
   });
 });

@@ -18,10 +18,19 @@ import type { Reading } from "./reading";
  * The wire batch: one NATS message per batch. It carries messages, not bare readings, so
  * the hub can keep the raw payload (MongoDB) beside the typed readings (PostgreSQL).
  *
- * Format version 1 is JSON. The version is the first field so a future binary format can be
- * told apart; a hub refuses versions it does not know instead of guessing.
+ * Both formats are JSON, with the same envelope; the version is its first field, and a hub
+ * refuses versions it does not know instead of guessing. In format 1 each message and reading
+ * is an object (WireMessage, WireReading below). Format 2 writes the same fields as arrays, in
+ * a fixed order, without their names: a message is `[source, receivedAt, payload, encoding,
+ * readings]` and a reading `[seq, sensorId, metric, value, unit, ts]`, with `rxWindow` as a
+ * seventh item when it has one. A flood's single-reading message is a third smaller so, and
+ * every byte of it is paid for by the gateway's outbox, NATS and the hub (docs/performance.md).
+ * Decoded, a batch of either format has the named shape; `v` says which it came in.
  */
+/** Format 1: messages and readings as objects. Every hub reads it. */
 export const BATCH_FORMAT_VERSION = 1;
+/** Format 2: the same fields as arrays (see above); what gateways write unless DATALAB_WIRE_FORMAT=1. */
+export const BATCH_FORMAT_COMPACT = 2;
 
 export const WireReading = z.object({
   seq: z.number().int().positive(),
@@ -46,7 +55,7 @@ export const WireMessage = z.object({
 export type WireMessage = z.infer<typeof WireMessage>;
 
 export const Batch = z.object({
-  v: z.literal(BATCH_FORMAT_VERSION),
+  v: z.union([z.literal(BATCH_FORMAT_VERSION), z.literal(BATCH_FORMAT_COMPACT)]),
   gatewayId: z.string(),
   instance: InstanceId,
   firstSeq: z.number().int().positive(),
@@ -81,8 +90,41 @@ export function batchMsgId(b: Pick<Batch, "gatewayId" | "instance" | "firstSeq" 
   return digest === undefined ? range : `${range}:${digest}`;
 }
 
+/** The batch as its format `v` writes it. */
 export function encodeBatch(batch: Batch): Uint8Array {
-  return Buffer.from(JSON.stringify(batch), "utf8");
+  const wire = batch.v === BATCH_FORMAT_COMPACT ? { ...batch, messages: batch.messages.map(positional) } : batch;
+  return Buffer.from(JSON.stringify(wire), "utf8");
+}
+
+function positional(m: WireMessage): unknown[] {
+  const readings = m.readings.map((r) => {
+    const fields: unknown[] = [r.seq, r.sensorId, r.metric, r.value, r.unit, r.ts];
+    if (r.rxWindow !== undefined) fields.push(r.rxWindow);
+    return fields;
+  });
+  return [m.source, m.receivedAt, m.payload, m.encoding, readings];
+}
+
+/**
+ * A format-2 message with its fields named, as format 1 has them, or why it cannot be: zod
+ * then checks it exactly as a format-1 message.
+ */
+export function namedMessage(raw: unknown): { message: unknown } | { error: string } {
+  if (!Array.isArray(raw) || raw.length !== 5)
+    return { error: "a format-2 message is an array: [source, receivedAt, payload, encoding, readings]" };
+  const [source, receivedAt, payload, encoding, list] = raw as unknown[];
+  if (!Array.isArray(list)) return { message: { source, receivedAt, payload, encoding, readings: list } };
+  const readings: unknown[] = new Array(list.length);
+  for (let k = 0; k < list.length; k++) {
+    const r = list[k] as unknown;
+    if (!Array.isArray(r) || r.length < 6 || r.length > 7)
+      return { error: `reading ${k}: a format-2 reading is [seq, sensorId, metric, value, unit, ts] (rxWindow 7th)` };
+    readings[k] =
+      r.length === 7
+        ? { seq: r[0], sensorId: r[1], metric: r[2], value: r[3], unit: r[4], ts: r[5], rxWindow: r[6] }
+        : { seq: r[0], sensorId: r[1], metric: r[2], value: r[3], unit: r[4], ts: r[5] };
+  }
+  return { message: { source, receivedAt, payload, encoding, readings } };
 }
 
 /**
@@ -100,15 +142,24 @@ export function decodeBatch(data: Uint8Array, limits: BatchLimits = DEFAULT_BATC
     throw new BatchError("not_json", "batch is not JSON", { cause: err });
   }
   const v = (json as { v?: unknown } | null)?.v;
-  if (v !== BATCH_FORMAT_VERSION) {
+  if (v !== BATCH_FORMAT_VERSION && v !== BATCH_FORMAT_COMPACT) {
     throw new BatchError(
       "unknown_version",
-      `batch format version ${String(v)} is not supported (expected ${BATCH_FORMAT_VERSION})`,
+      `batch format version ${String(v)} is not supported ` +
+        `(expected ${BATCH_FORMAT_VERSION} or ${BATCH_FORMAT_COMPACT})`,
     );
   }
   const msgs = (json as { messages?: unknown }).messages;
   if (Array.isArray(msgs) && msgs.length > limits.maxMessages) {
     throw new BatchError("too_many_messages", `batch has ${msgs.length} messages, the limit is ${limits.maxMessages}`);
+  }
+  if (v === BATCH_FORMAT_COMPACT && Array.isArray(msgs)) {
+    for (let i = 0; i < msgs.length; i++) {
+      const named = namedMessage(msgs[i]);
+      // decodeBatchParts says which message, and why.
+      if ("error" in named) throw new BatchError("invalid", `message ${i}: ${named.error}`);
+      msgs[i] = named.message;
+    }
   }
   // The hand-written check passes what is certainly valid without copying it; zod decides
   // (and explains) the rest.
@@ -158,8 +209,14 @@ export function decodeBatchParts(data: Uint8Array, limits: BatchLimits = DEFAULT
   const messages: WireMessage[] = [];
   const indices: number[] = [];
   const refused: RefusedMessage[] = [];
+  const compact = env.data.v === BATCH_FORMAT_COMPACT;
   env.data.messages.forEach((raw, index) => {
-    const m = WireMessage.safeParse(raw);
+    const named = compact ? namedMessage(raw) : { message: raw };
+    if ("error" in named) {
+      refused.push({ index, message: raw, reason: "invalid_message", error: `message ${index}: ${named.error}` });
+      return;
+    }
+    const m = WireMessage.safeParse(named.message);
     if (m.success) {
       messages.push(m.data);
       indices.push(index);
@@ -200,10 +257,10 @@ function messageReason(err: z.ZodError): string {
 export function messageAsBatch(envelope: Omit<Batch, "messages">, message: unknown): Uint8Array {
   let first = Infinity;
   let last = -Infinity;
-  const readings = (message as { readings?: unknown } | null)?.readings;
+  const readings = Array.isArray(message) ? message[4] : (message as { readings?: unknown } | null)?.readings;
   if (Array.isArray(readings)) {
     for (const r of readings) {
-      const seq = (r as { seq?: unknown } | null)?.seq;
+      const seq = Array.isArray(r) ? r[0] : (r as { seq?: unknown } | null)?.seq;
       if (typeof seq === "number" && Number.isSafeInteger(seq) && seq > 0) {
         first = Math.min(first, seq);
         last = Math.max(last, seq);

@@ -61,10 +61,10 @@ export function isDecodedReading(r: unknown): r is DecodedReading {
   );
 }
 
-/** True when zod's `Batch` (format version 1) certainly accepts `b` as it is. */
+/** True when zod's `Batch` certainly accepts `b` as it is (format 2's messages already named). */
 export function isWireBatch(b: unknown): b is Batch {
   if (!isRecord(b)) return false;
-  if (b.v !== 1 || typeof b.gatewayId !== "string" || !isName(b.instance, 128)) return false;
+  if ((b.v !== 1 && b.v !== 2) || typeof b.gatewayId !== "string" || !isName(b.instance, 128)) return false;
   if (!isSeq(b.firstSeq) || !isSeq(b.lastSeq) || !isEpochMs(b.sentAt) || !Array.isArray(b.messages)) return false;
   for (const m of b.messages as unknown[]) {
     if (!isRecord(m)) return false;

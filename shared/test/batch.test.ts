@@ -88,7 +88,7 @@ describe("batch codec", () => {
 
   it.each([
     ["not JSON", "{nope", "not_json"],
-    ["an unknown version", JSON.stringify({ ...batch, v: 2 }), "unknown_version"],
+    ["an unknown version", JSON.stringify({ ...batch, v: 3 }), "unknown_version"],
     ["a NaN-like value", JSON.stringify(batch).replace('"value":2.5', '"value":"2.5"'), "invalid"],
     [
       "a sensor id with control characters",

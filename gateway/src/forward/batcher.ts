@@ -1,5 +1,5 @@
 import { createHmac } from "node:crypto";
-import { batchMsgId, BATCH_FORMAT_VERSION, type Logger } from "@datalab/shared";
+import { batchMsgId, type Logger, type WireFormat } from "@datalab/shared";
 import type { BatchRange, Outbox, OutboxRow, Totals } from "../outbox/store";
 
 export interface BatchOptions {
@@ -142,12 +142,16 @@ export class Batcher {
     let readings = 0;
     let bytes = HEAD_BYTES;
     let more = false;
+    let format: WireFormat | undefined;
     for (const r of this.outbox.scan(start - 1, beforeId)) {
       const size = r.wireBytes + 1;
       const excluded = exclude !== undefined && r.id >= exclude.firstId && r.id <= exclude.lastId;
+      // One format per batch: rows written before a change of DATALAB_WIRE_FORMAT go on their own.
+      format ??= rowFormat(r);
       if (
         excluded ||
-        (picked.length > 0 && (readings + r.n > this.opts.maxReadings || bytes + size > this.opts.maxBytes))
+        (picked.length > 0 &&
+          (readings + r.n > this.opts.maxReadings || bytes + size > this.opts.maxBytes || rowFormat(r) !== format))
       ) {
         more = true;
         break;
@@ -168,7 +172,7 @@ export class Batcher {
     const last = rows[rows.length - 1]!;
     const instance = this.outbox.instance;
     const head = {
-      v: BATCH_FORMAT_VERSION,
+      v: rowFormat(first),
       gatewayId: this.gatewayId,
       instance,
       firstSeq: first.firstSeq,
@@ -201,6 +205,11 @@ export class Batcher {
     if (!oldest) return 60_000;
     return Math.max(5, oldest.receivedAt + this.opts.maxAgeMs - this.now());
   }
+}
+
+/** The wire format of a row's messages: format 2 writes each as an array, format 1 as an object. */
+export function rowFormat(r: Pick<OutboxRow, "wire">): WireFormat {
+  return r.wire.charCodeAt(0) === 0x5b ? 2 : 1; // [
 }
 
 /**

@@ -1,11 +1,15 @@
 import { existsSync } from "node:fs";
 import { inflateRawSync } from "node:zlib";
 import Database from "better-sqlite3";
+import { namedMessage } from "@datalab/shared";
+import { rowCrc } from "./damage";
 import { OUTBOX_FORMAT } from "./schema";
 
 export interface DowngradeResult {
-  /** Rows whose packed text was written back to `wire`. */
+  /** Rows whose packed text was written back to `wire` (5 or 4 → 3). */
   unpacked: number;
+  /** Rows in wire format 2 written again in format 1 (5 → 4 or 3). */
+  converted: number;
   from: number;
   to: number;
 }
@@ -15,9 +19,10 @@ const CHUNK_ROWS = 256;
 
 /**
  * Turn the outbox at `path` back into an older format, for a rollback to a release that
- * reads only that one (format 3 cannot read packed rows). Only 4 → 3 is supported: packed
- * rows get their text back in `wire` (their `crc` is of that text already), then the
- * `packed` column goes. One transaction: on any error the file is left as it was.
+ * reads only that one: 5 → 4 writes rows of wire format 2 again in format 1 (a release
+ * reading format 4 would send them as format 1); 4 → 3 unpacks packed rows (format 3 cannot
+ * read them) and drops the `packed` column. One transaction: on any error the file is left
+ * as it was.
  */
 export function downgradeOutbox(path: string, to: number): DowngradeResult {
   if (!Number.isInteger(to)) throw new Error(`outbox downgrade: format ${to} is not a whole number`);
@@ -43,7 +48,7 @@ export function downgradeOutbox(path: string, to: number): DowngradeResult {
       if (db.inTransaction) db.exec("ROLLBACK");
       throw err;
     }
-    if (result.unpacked > 0 || result.from !== result.to) db.pragma("wal_checkpoint(TRUNCATE)");
+    if (result.from !== result.to) db.pragma("wal_checkpoint(TRUNCATE)");
     return result;
   } finally {
     db.close();
@@ -53,39 +58,97 @@ export function downgradeOutbox(path: string, to: number): DowngradeResult {
 function downgradeInTransaction(db: Database.Database, to: number): DowngradeResult {
   const from = db.pragma("user_version", { simple: true }) as number;
   if (to < 3) throw new Error(`outbox downgrade --to ${to}: only format 3 and later are supported`);
-  if (to >= from) return { unpacked: 0, from, to: from };
+  if (to >= from) return { unpacked: 0, converted: 0, from, to: from };
   if (from > OUTBOX_FORMAT)
     throw new Error(
       `the outbox is in format ${from}, newer than this release knows (${OUTBOX_FORMAT}): ` +
         "downgrade it with the release that wrote it",
     );
-  if (from !== 4 || to !== 3)
-    throw new Error(`outbox downgrade from format ${from} to ${to}: only 4 to 3 is supported`);
-
-  const next = db.prepare<[number, number], { id: number; packed: Buffer }>(
-    "SELECT id, packed FROM outbox WHERE packed IS NOT NULL AND id > ? ORDER BY id LIMIT ?",
-  );
-  const unpack = db.prepare<[string, number]>("UPDATE outbox SET wire = ?, packed = NULL WHERE id = ?");
+  let at = from;
+  let converted = 0;
   let unpacked = 0;
+  if (at === 5) {
+    converted = toWireFormat1(db);
+    db.pragma("user_version = 4");
+    at = 4;
+  }
+  if (at === 4 && to < 4) {
+    unpacked = unpackRows(db);
+    db.exec("ALTER TABLE outbox DROP COLUMN packed");
+    db.pragma("user_version = 3");
+    at = 3;
+  }
+  return { unpacked, converted, from, to: at };
+}
+
+type ChunkRow = { id: number; firstSeq: number; lastSeq: number; n: number; m: number; receivedAt: number } & {
+  wire: string;
+  packed: Buffer | null;
+};
+
+/** Every row, a chunk at a time, oldest first. */
+function* chunks(db: Database.Database, where: string): Generator<ChunkRow> {
+  const next = db.prepare<[number, number], ChunkRow>(
+    "SELECT id, first_seq AS firstSeq, last_seq AS lastSeq, n, m, received_at AS receivedAt, wire, packed" +
+      ` FROM outbox WHERE ${where} AND id > ? ORDER BY id LIMIT ?`,
+  );
   for (let after = 0; ; ) {
     const rows = next.all(after, CHUNK_ROWS);
-    if (rows.length === 0) break;
+    if (rows.length === 0) return;
     for (const r of rows) {
-      let text: string;
-      try {
-        text = inflateRawSync(r.packed).toString("utf8");
-      } catch (err) {
-        // Refused rather than dropped: nothing is lost, and the current release can still read the file.
-        throw new Error(
-          `outbox row ${r.id}: its packed text does not inflate (${(err as Error).message}); nothing was changed`,
-        );
-      }
-      unpack.run(text, r.id);
-      unpacked++;
+      yield r;
       after = r.id;
     }
   }
-  db.exec("ALTER TABLE outbox DROP COLUMN packed");
-  db.pragma("user_version = 3");
-  return { unpacked, from, to: 3 };
+}
+
+function textOf(r: ChunkRow): string {
+  if (r.packed === null) return r.wire;
+  try {
+    return inflateRawSync(r.packed).toString("utf8");
+  } catch (err) {
+    // Refused rather than dropped: nothing is lost, and the current release can still read the file.
+    throw new Error(
+      `outbox row ${r.id}: its packed text does not inflate (${(err as Error).message}); nothing was changed`,
+    );
+  }
+}
+
+/** 4 → 3: packed rows get their text back in `wire` (their `crc` is of that text already). */
+function unpackRows(db: Database.Database): number {
+  const unpack = db.prepare<[string, number]>("UPDATE outbox SET wire = ?, packed = NULL WHERE id = ?");
+  let unpacked = 0;
+  for (const r of chunks(db, "packed IS NOT NULL")) {
+    unpack.run(textOf(r), r.id);
+    unpacked++;
+  }
+  return unpacked;
+}
+
+/**
+ * 5 → 4: rows in wire format 2 are written again in format 1, which a release reading format
+ * 4 sends (unpacked, with the checksum of the new text). Rows already in format 1 stay as they are.
+ */
+function toWireFormat1(db: Database.Database): number {
+  const write = db.prepare<[string, number, number]>("UPDATE outbox SET wire = ?, packed = NULL, crc = ? WHERE id = ?");
+  let converted = 0;
+  for (const r of chunks(db, "1")) {
+    const text = textOf(r);
+    if (text.charCodeAt(0) !== 0x5b) continue; // [: format 2
+    let messages: unknown[];
+    try {
+      messages = JSON.parse(`[${text}]`) as unknown[];
+    } catch (err) {
+      throw new Error(`outbox row ${r.id}: its text is not JSON (${(err as Error).message}); nothing was changed`);
+    }
+    const named = messages.map((m, i) => {
+      const n = namedMessage(m);
+      if ("error" in n) throw new Error(`outbox row ${r.id}, message ${i}: ${n.error}; nothing was changed`);
+      return JSON.stringify(n.message);
+    });
+    const wire = named.join(",");
+    write.run(wire, rowCrc(r.firstSeq, r.lastSeq, r.n, r.m, r.receivedAt, wire), r.id);
+    converted++;
+  }
+  return converted;
 }

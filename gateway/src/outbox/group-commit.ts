@@ -57,7 +57,7 @@ export interface GroupCommitOptions {
  */
 export class GroupCommitter {
   /** Accepted messages, already encoded (see PendingMessages for why not as objects). */
-  private readonly accepted = new PendingMessages();
+  private readonly accepted: PendingMessages;
   private quarantined: QuarantinedMessage[] = [];
   private pendingReadings = 0;
   private pendingBytes = 0;
@@ -79,7 +79,9 @@ export class GroupCommitter {
   constructor(
     private readonly outbox: Outbox,
     private readonly opts: GroupCommitOptions,
-  ) {}
+  ) {
+    this.accepted = new PendingMessages(outbox.wireFormat);
+  }
 
   accept(m: AcceptedMessage): void {
     this.begin();

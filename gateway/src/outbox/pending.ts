@@ -1,8 +1,8 @@
 import { deflateRawSync } from "node:zlib";
 import { isUtf8 } from "node:buffer";
-import { wireHead } from "@datalab/shared";
+import { wireHead, type WireFormat } from "@datalab/shared";
 import type { Delivery } from "./deliveries";
-import { digits, escapeJson, tailBound, writeDecimal, writeHead, writeTail } from "./wire-bytes";
+import { digits, escapeJson, tailBound, wireLayout, writeDecimal, writeHead, writeTail } from "./wire-bytes";
 import { PACKED_TEXT_FACTOR, ROW_MAX_BYTES, ROW_MAX_MESSAGES, type AcceptedMessage, type EncodedRow } from "./types";
 
 const INITIAL_BYTES = 64 * 1024;
@@ -45,9 +45,16 @@ export class PendingMessages {
   private count = 0;
   private readonly heads = new Map<string, Buffer>();
 
+  private readonly layout;
+
+  /** A group whose messages are written in wire format `format` (shared/src/batch.ts). */
+  constructor(private readonly format: WireFormat = 2) {
+    this.layout = wireLayout(format);
+  }
+
   /** The messages of `accepted` as a group (for callers that hold them as objects). */
-  static of(accepted: readonly AcceptedMessage[]): PendingMessages {
-    const p = new PendingMessages();
+  static of(accepted: readonly AcceptedMessage[], format: WireFormat = 2): PendingMessages {
+    const p = new PendingMessages(format);
     for (const m of accepted) p.push(m, 0);
     return p;
   }
@@ -75,21 +82,21 @@ export class PendingMessages {
     this.weights[i] = weight;
     this.receivedAt[i] = m.receivedAt;
     this.deliveries[i] = m.delivery;
-    at = writeHead(buf, at, head, m.receivedAt);
+    at = writeHead(buf, at, this.layout, head, m.receivedAt);
     at = text ? escapeJson(raw, buf, at) : at + buf.write(base64, at, "latin1");
     buf[at++] = 0x22; // "
-    at = writeTail(buf, at, text, m.readings, this.gaps, this.gapCount);
+    at = writeTail(buf, at, this.layout, text, m.readings, this.gaps, this.gapCount);
     this.gapCount += n;
     this.used = at;
     this.end[i] = at;
   }
 
-  /** `{"source":…,"receivedAt":` of a source, as bytes: a topic's messages share it. */
+  /** `wireHead` of a source, as bytes: a topic's messages share it. */
   private headOf(source: string): Buffer {
     let h = this.heads.get(source);
     if (h === undefined) {
       if (this.heads.size >= HEADS_KEPT) this.heads.clear();
-      h = Buffer.from(wireHead(source), "utf8");
+      h = Buffer.from(wireHead(source, this.format), "utf8");
       this.heads.set(source, h);
     }
     return h;

@@ -10,7 +10,10 @@
  * SQLite's own checks; rows from before it have none and get a JSON check instead. Version 4
  * adds `packed`: a row of a trickle group may be stored deflated (raw DEFLATE of the text,
  * `wire` then empty), since each reading written costs the SD card; its `crc` is of the text.
- * A release that reads only version 3 gets the file back through `outbox downgrade`.
+ * Version 5 changes no table: its rows may hold wire format 2 (each message a JSON array, see
+ * shared/src/batch.ts), told apart by their first byte, which a release reading version 4
+ * would send as format 1. A release that reads only an earlier version gets the file back
+ * through `outbox downgrade`.
  *
  * `auto_vacuum = INCREMENTAL` is not here: SQLite only accepts it before the first table is
  * created, so open.ts sets it on a fresh file before these steps run.
@@ -52,6 +55,8 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE outbox ADD COLUMN packed BLOB;
   `,
+  // Version 5: rows in wire format 2 (nothing to change in the tables).
+  "SELECT 1;",
 ];
 
 /** The outbox format this code writes (its `user_version`); it reads every earlier one too. */

@@ -1,5 +1,5 @@
 import type Database from "better-sqlite3";
-import type { Logger } from "@datalab/shared";
+import type { Logger, WireFormat } from "@datalab/shared";
 import { checkRows, Ledger, type Damage } from "./damage";
 import { DeliveryLog } from "./deliveries";
 import { evict } from "./full-policy";
@@ -64,6 +64,8 @@ export class Outbox {
   readonly msgIdKey: Buffer;
   readonly space: SpacePlan;
   readonly policy: FullPolicy;
+  /** The wire format of the rows it writes (existing rows keep theirs). */
+  readonly wireFormat: WireFormat;
   /** What was found damaged at start (empty when the file was sound). */
   damage: readonly Damage[] = [];
   private nextSeq: number;
@@ -90,6 +92,7 @@ export class Outbox {
     this.space = limits.space;
     this.ledger = ledger;
     this.policy = opts.fullPolicy ?? "drop_oldest";
+    this.wireFormat = opts.wireFormat ?? 2;
     this.logger = opts.logger;
     this.onDrop = opts.onDrop;
     this.rowMaxReadings = Math.max(1, Math.min(opts.rowMaxReadings ?? ROW_MAX_MESSAGES, ROW_MAX_MESSAGES));
@@ -161,7 +164,7 @@ export class Outbox {
     inTransaction?: () => void,
     deflate = false,
   ): number {
-    const group = accepted instanceof PendingMessages ? accepted : PendingMessages.of(accepted);
+    const group = accepted instanceof PendingMessages ? accepted : PendingMessages.of(accepted, this.wireFormat);
     let rows = group.rows(this.nextSeq, this.rowMaxReadings, deflate);
     const txBytes =
       rows.reduce((s, r) => s + rowCost(r.bytes), 0) + quarantined.reduce((s, q) => s + rowCost(quarantineBytes(q)), 0);

@@ -1,4 +1,4 @@
-import type { DecodedReading, Logger } from "@datalab/shared";
+import type { DecodedReading, Logger, WireFormat } from "@datalab/shared";
 import type { Delivery } from "./deliveries";
 import type { Synchronous } from "./open";
 
@@ -101,6 +101,11 @@ export interface OutboxOptions {
    * of, so keep it well under the batch size: a batch never splits a row.
    */
   rowMaxReadings?: number;
+  /**
+   * The wire format new rows are written in (shared/src/batch.ts; default 2). Rows already
+   * stored keep theirs; a batch is made of rows of one format.
+   */
+  wireFormat?: WireFormat;
 }
 
 export const DEFAULT_OUTBOX_MAX_BYTES = 256 * 1024 * 1024;

@@ -1,27 +1,70 @@
 /**
  * The byte writers behind PendingMessages.push: a wire message's payload and readings written
- * straight into the group's buffer, byte for byte what shared's `encodeWireMessage` and JSON.stringify
- * give (pending-messages.test.ts holds them to it), without a string per message to re-encode.
+ * straight into the group's buffer, byte for byte what shared's `encodeWireMessage` gives in
+ * the group's wire format (pending-messages.test.ts holds them to it), without a string per
+ * message to re-encode.
  */
-import type { WireReadingInput } from "@datalab/shared";
+import type { WireFormat, WireReadingInput } from "@datalab/shared";
 
 const ascii = (s: string): Uint8Array => Buffer.from(s, "latin1");
-const ENCODING_UTF8 = ascii(',"encoding":"utf8","readings":[');
-const ENCODING_BASE64 = ascii(',"encoding":"base64","readings":[');
-const SEQ = ascii('{"seq":');
-const SENSOR_ID = ascii(',"sensorId":');
-const METRIC = ascii(',"metric":');
-const VALUE = ascii(',"value":');
-const UNIT = ascii(',"unit":');
 const NULL = ascii("null");
-const TS = ascii(',"ts":');
-const RX_WINDOW = ascii(',"rxWindow":');
-const PAYLOAD = ascii(',"payload":"');
 
-/** A message's head (`{"source":…,"receivedAt":`, as bytes), its receive time and `,"payload":"` at `at`. */
-export function writeHead(buf: Buffer, at: number, head: Uint8Array, receivedAt: number): number {
+/** The constant bytes between a wire message's values, in one format. */
+export interface WireLayout {
+  payload: Uint8Array;
+  utf8: Uint8Array;
+  base64: Uint8Array;
+  seq: Uint8Array;
+  sensorId: Uint8Array;
+  metric: Uint8Array;
+  value: Uint8Array;
+  unit: Uint8Array;
+  ts: Uint8Array;
+  rxWindow: Uint8Array;
+  /** The byte closing a reading, then the message. */
+  readingEnd: number;
+  messageEnd: number;
+}
+
+const NAMED: WireLayout = {
+  payload: ascii(',"payload":"'),
+  utf8: ascii(',"encoding":"utf8","readings":['),
+  base64: ascii(',"encoding":"base64","readings":['),
+  seq: ascii('{"seq":'),
+  sensorId: ascii(',"sensorId":'),
+  metric: ascii(',"metric":'),
+  value: ascii(',"value":'),
+  unit: ascii(',"unit":'),
+  ts: ascii(',"ts":'),
+  rxWindow: ascii(',"rxWindow":'),
+  readingEnd: 0x7d, // }
+  messageEnd: 0x7d,
+};
+
+const COMMA = ascii(",");
+const POSITIONAL: WireLayout = {
+  payload: ascii(',"'),
+  utf8: ascii(',"utf8",['),
+  base64: ascii(',"base64",['),
+  seq: ascii("["),
+  sensorId: COMMA,
+  metric: COMMA,
+  value: COMMA,
+  unit: COMMA,
+  ts: COMMA,
+  rxWindow: COMMA,
+  readingEnd: 0x5d, // ]
+  messageEnd: 0x5d,
+};
+
+export function wireLayout(format: WireFormat): WireLayout {
+  return format === 2 ? POSITIONAL : NAMED;
+}
+
+/** A message's head (shared's `wireHead`, as bytes), its receive time and the payload's opening at `at`. */
+export function writeHead(buf: Buffer, at: number, w: WireLayout, head: Uint8Array, receivedAt: number): number {
   buf.set(head, at);
-  return put(buf, writeNumber(buf, at + head.byteLength, receivedAt), PAYLOAD);
+  return put(buf, writeNumber(buf, at + head.byteLength, receivedAt), w.payload);
 }
 
 /** At most the bytes `writeTail` writes for these readings (an escape takes six bytes per UTF-16 unit). */
@@ -39,29 +82,30 @@ export function tailBound(readings: readonly WireReadingInput[]): number {
 export function writeTail(
   buf: Buffer,
   at: number,
+  w: WireLayout,
   text: boolean,
   readings: readonly WireReadingInput[],
   gaps: Int32Array,
   gapAt: number,
 ): number {
-  at = put(buf, at, text ? ENCODING_UTF8 : ENCODING_BASE64);
+  at = put(buf, at, text ? w.utf8 : w.base64);
   for (let i = 0; i < readings.length; i++) {
     const r = readings[i]!;
     if (i > 0) buf[at++] = 0x2c; // ,
-    at = put(buf, at, SEQ);
+    at = put(buf, at, w.seq);
     gaps[gapAt + i] = at;
     buf[at++] = 0;
-    at = writeJsonString(buf, put(buf, at, SENSOR_ID), r.sensorId);
-    at = writeJsonString(buf, put(buf, at, METRIC), r.metric);
-    at = writeNumber(buf, put(buf, at, VALUE), r.value);
-    at = put(buf, at, UNIT);
+    at = writeJsonString(buf, put(buf, at, w.sensorId), r.sensorId);
+    at = writeJsonString(buf, put(buf, at, w.metric), r.metric);
+    at = writeNumber(buf, put(buf, at, w.value), r.value);
+    at = put(buf, at, w.unit);
     at = r.unit == null ? put(buf, at, NULL) : writeJsonString(buf, at, r.unit);
-    at = writeNumber(buf, put(buf, at, TS), r.ts);
-    if (r.rxWindow !== undefined) at = writeNumber(buf, put(buf, at, RX_WINDOW), r.rxWindow);
-    buf[at++] = 0x7d; // }
+    at = writeNumber(buf, put(buf, at, w.ts), r.ts);
+    if (r.rxWindow !== undefined) at = writeNumber(buf, put(buf, at, w.rxWindow), r.rxWindow);
+    buf[at++] = w.readingEnd;
   }
   buf[at++] = 0x5d; // ]
-  buf[at++] = 0x7d; // }
+  buf[at++] = w.messageEnd;
   return at;
 }
 

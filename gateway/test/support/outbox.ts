@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import type Database from "better-sqlite3";
-import { silentLogger, type WireMessage } from "@datalab/shared";
+import { namedMessage, silentLogger, type WireMessage } from "@datalab/shared";
 import { tempDir } from "@datalab/shared/testing";
 import { Outbox, type AcceptedMessage, type DropReason, type OutboxOptions } from "../../src/outbox/store";
 
@@ -65,9 +65,19 @@ export function seqsIn(outbox: Outbox): number[] {
   return out;
 }
 
-/** The wire messages now in the outbox, in order (a row holds a few, comma-joined). */
+/** The wire messages now in the outbox, in order (a row holds a few, comma-joined), named whatever their format. */
 export function wireMessagesIn(outbox: Outbox): WireMessage[] {
-  return [...outbox.scan(0)].flatMap((r) => JSON.parse(`[${r.wire}]`) as WireMessage[]);
+  return [...outbox.scan(0)].flatMap((r) => wireMessagesOf(r.wire));
+}
+
+/** A row's text as named wire messages (format 2's arrays given their names). */
+export function wireMessagesOf(wire: string): WireMessage[] {
+  return (JSON.parse(`[${wire}]`) as unknown[]).map((m) => {
+    if (!Array.isArray(m)) return m as WireMessage;
+    const named = namedMessage(m);
+    if ("error" in named) throw new Error(named.error);
+    return named.message as WireMessage;
+  });
 }
 
 /**
