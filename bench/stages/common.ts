@@ -69,6 +69,16 @@ export async function startGateway(
     `the gateway on port ${httpPort}`,
     async () => (await fetch(`http://127.0.0.1:${httpPort}/healthz`)).status < 500,
   );
+  // A flood that starts before the broker confirmed the subscription loses its first messages
+  // (a new session has nothing queued): wait for it, as a publisher to a fresh gateway must.
+  if (env.DATALAB_MQTT_TOPICS) {
+    await untilAnswering(child, "the gateway's MQTT subscription", async () => {
+      const s = (await (await fetch(`http://127.0.0.1:${httpPort}/status`)).json()) as {
+        sources?: { name: string; subscribed?: boolean }[];
+      };
+      return s.sources?.some((x) => x.name === "mqtt" && x.subscribed === true) ?? false;
+    });
+  }
   return { ...child, httpPort, dataDir };
 }
 

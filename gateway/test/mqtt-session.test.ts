@@ -35,7 +35,9 @@ describe("MQTT persistent session", () => {
 
     const first = new Gateway(worldConfig(w), { logger: silentLogger() });
     await first.start();
-    await waitFor(() => first.status().sources[0]?.state === "connected", "MQTT to connect");
+    // Status says when the broker confirmed the subscription: before that, a new session gets nothing.
+    await waitFor(() => first.status().sources[0]?.subscribed === true, "the broker to confirm the subscription");
+    expect(first.status().sources[0]?.state).toBe("connected");
     await publishRange(publisher, `${w.topic}/p`, 0, 10, 1);
     await waitFor(async () => (await stored()).readings === 10, "the first readings to arrive");
     await first.stop();

@@ -13,4 +13,9 @@ export interface SourceStatus {
   lastError?: string | undefined;
   /** A setting that puts data at risk, said wherever status is shown. */
   warning?: string | undefined;
+  /**
+   * MQTT: the broker confirmed the subscriptions on this connection. Until then nothing is
+   * delivered to a new session, and what is published meanwhile never reaches it.
+   */
+  subscribed?: boolean | undefined;
 }

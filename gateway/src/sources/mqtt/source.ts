@@ -185,11 +185,11 @@ export class MqttSource implements Source, DeliveryOwner {
     });
     client.on("offline", () => {
       if (this.st.state === "connected") o.logger.warn("MQTT broker unreachable; reconnecting");
-      this.st = { ...this.st, state: "disconnected" };
+      this.st = { ...this.st, state: "disconnected", subscribed: false };
     });
     return new Promise((resolve) => {
       client.on("connect", (ack) => {
-        this.st = { ...this.st, name: "mqtt", state: "connected" };
+        this.st = { ...this.st, name: "mqtt", state: "connected", subscribed: false };
         delete this.st.lastError;
         // What was unacknowledged on the last connection, the broker resends on this one.
         this.unacked = 0;
@@ -201,7 +201,10 @@ export class MqttSource implements Source, DeliveryOwner {
         );
         // With a session present the broker still has our subscriptions; subscribing again is harmless.
         client.subscribe(effectiveFilters(o.routes.map((r) => r.filter)), { qos: o.qos }, (err) => {
-          if (err) o.logger.error({ err: err.message }, "MQTT subscribe failed");
+          if (err) {
+            this.st = { ...this.st, lastError: `subscribe failed: ${err.message}` };
+            o.logger.error({ err: err.message }, "MQTT subscribe failed");
+          } else if (client === this.client && client.connected) this.st = { ...this.st, subscribed: true };
           resolve();
         });
       });
