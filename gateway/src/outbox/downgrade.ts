@@ -1,9 +1,10 @@
 import { existsSync } from "node:fs";
-import { inflateRawSync } from "node:zlib";
+import { deflateRawSync, inflateRawSync } from "node:zlib";
 import Database from "better-sqlite3";
 import { namedMessage } from "@datalab/shared";
 import { rowCrc } from "./damage";
 import { OUTBOX_FORMAT } from "./schema";
+import { ROW_MAX_BYTES } from "./types";
 
 export interface DowngradeResult {
   /** Rows whose packed text was written back to `wire` (5 or 4 → 3). */
@@ -127,10 +128,14 @@ function unpackRows(db: Database.Database): number {
 
 /**
  * 5 → 4: rows in wire format 2 are written again in format 1, which a release reading format
- * 4 sends (unpacked, with the checksum of the new text). Rows already in format 1 stay as they are.
+ * 4 sends, with the checksum of the new text; a packed row stays packed when its new text
+ * still fits a page deflated, so a large outbox does not grow out of its cap on the way back.
+ * Rows already in format 1 stay as they are.
  */
 function toWireFormat1(db: Database.Database): number {
-  const write = db.prepare<[string, number, number]>("UPDATE outbox SET wire = ?, packed = NULL, crc = ? WHERE id = ?");
+  const write = db.prepare<[string, Buffer | null, number, number]>(
+    "UPDATE outbox SET wire = ?, packed = ?, crc = ? WHERE id = ?",
+  );
   let converted = 0;
   for (const r of chunks(db, "1")) {
     const text = textOf(r);
@@ -147,7 +152,10 @@ function toWireFormat1(db: Database.Database): number {
       return JSON.stringify(n.message);
     });
     const wire = named.join(",");
-    write.run(wire, rowCrc(r.firstSeq, r.lastSeq, r.n, r.m, r.receivedAt, wire), r.id);
+    const crc = rowCrc(r.firstSeq, r.lastSeq, r.n, r.m, r.receivedAt, wire);
+    const packed = r.packed === null ? null : deflateRawSync(Buffer.from(wire, "utf8"), { level: 1 });
+    if (packed !== null && packed.byteLength <= ROW_MAX_BYTES) write.run("", packed, crc, r.id);
+    else write.run(wire, null, crc, r.id);
     converted++;
   }
   return converted;
