@@ -57,8 +57,9 @@ describe("a poison message in a batch", () => {
   });
 
   /** 20 messages of 2 readings; message 7 is made poisonous by `poison`. */
-  function withPoison(instance: string, poison: (m: Batch["messages"][number]) => void): TestBatch {
+  function withPoison(instance: string, poison: (m: Batch["messages"][number]) => void, v: Batch["v"] = 1): TestBatch {
     const b = makeBatch({ gatewayId: gw, instance, firstSeq: 1, messages: 20 });
+    b.batch.v = v;
     poison(b.batch.messages[7]!);
     return { ...b, data: encodeBatch(b.batch), msgId: batchMsgId(b.batch) };
   }
@@ -99,25 +100,32 @@ describe("a poison message in a batch", () => {
     },
   );
 
-  it(
-    "a message Postgres refuses is found by halving the batch: the rest land at once, " +
+  it.each([1, 2] as const)(
+    "a message Postgres refuses is found by halving the batch (wire format %i): the rest land at once, " +
       "the poison is dead-lettered alone after DATALAB_MAX_DELIVER refusals, " +
       "and its replay after the fix lands it",
-    async () => {
+    async (v) => {
       // A rule the sink enforces and the contract does not know: what a database may refuse.
-      await db.pool.query("ALTER TABLE readings ADD CONSTRAINT value_sane CHECK (value > -1000)");
-      const b = withPoison("isink", (m) => void (m.readings[1]!.value = -5000));
+      // NOT VALID: the other format's run replayed a reading this refuses.
+      await db.pool.query("ALTER TABLE readings ADD CONSTRAINT value_sane CHECK (value > -1000) NOT VALID");
+      const instance = `isink${v}`;
+      const before = await dl("sink_rejected");
+      const b = withPoison(instance, (m) => void (m.readings[1]!.value = -5000), v);
       await publishBatches(nc, hub.subjects, [b]);
-      await waitFor(async () => (await count("instance = 'isink'")) === 38, "the 38 other readings in Postgres");
-      await waitFor(async () => (await dl("sink_rejected")) === 1, "the poison dead-lettered after its refusals");
-      const [letter] = await listDeadLetters(nc, hub.subjects, { sink: "postgres", reason: "sink_rejected" });
+      await waitFor(async () => (await count("instance = $1", [instance])) === 38, "the 38 other readings in Postgres");
+      await waitFor(
+        async () => (await dl("sink_rejected")) === before + 1,
+        "the poison dead-lettered after its refusals",
+      );
+      const letter = (await listDeadLetters(nc, hub.subjects, { sink: "postgres", reason: "sink_rejected" })).find(
+        (d) => JSON.parse(Buffer.from(d.data).toString("utf8")).instance === instance,
+      );
       expect(letter).toMatchObject({ message: 7, attempts: 3, msgId: b.msgId });
       expect(letter!.error).toMatch(/value_sane/);
-      expect(
-        (JSON.parse(Buffer.from(letter!.data).toString("utf8")) as Batch).messages.map((m) =>
-          m.readings.map((r) => r.seq),
-        ),
-      ).toEqual([[15, 16]]);
+      // As the hub decoded it, in format 1 (every hub reads it), whatever format it came in.
+      const alone = JSON.parse(Buffer.from(letter!.data).toString("utf8")) as Batch;
+      expect(alone.v).toBe(1);
+      expect(alone.messages.map((m) => m.readings.map((r) => r.seq))).toEqual([[15, 16]]);
       await waitFor(async () => {
         const ci = await (await jetstreamManager(nc)).consumers.info(hub.subjects.stream, "postgres-sink");
         return ci.num_ack_pending === 0 && ci.num_pending === 0;
@@ -126,9 +134,9 @@ describe("a poison message in a batch", () => {
       await db.pool.query("ALTER TABLE readings DROP CONSTRAINT value_sane");
       const results = await replayDeadLetters(nc, hub.subjects, [letter!]);
       expect(results).toEqual([expect.objectContaining({ ok: true })]);
-      await waitFor(async () => (await count("instance = 'isink'")) === 40, "the replayed message in Postgres");
-      expect(await count("instance = 'isink' AND value = -5000")).toBe(1);
-      expect(await dl("sink_rejected")).toBe(1);
+      await waitFor(async () => (await count("instance = $1", [instance])) === 40, "the replayed message in Postgres");
+      expect(await count("instance = $1 AND value = -5000", [instance])).toBe(1);
+      expect(await dl("sink_rejected")).toBe(before + 1);
     },
   );
 
@@ -220,5 +228,23 @@ describe("a poison message in a batch handed over in-process (the demo's direct 
       ["bad_unit", 3, `${msgId}:m3`],
     ]);
     for (const d of dead) expect((JSON.parse(Buffer.from(d.data).toString("utf8")) as Batch).messages).toHaveLength(1);
+  });
+
+  it("does the same for a batch in wire format 2; the sink's refusal is dead-lettered in format 1", async () => {
+    const b = makeBatch({ gatewayId: gw, instance: "d2", firstSeq: 1, messages: 20 });
+    b.batch.v = 2;
+    b.batch.messages[3]!.readings[0]!.unit = "\u0000";
+    b.batch.messages[12]!.readings[1]!.value = -5000;
+    const data = encodeBatch(b.batch);
+    const msgId = batchMsgId(b.batch);
+    const from = dead.length;
+    await expect(intake.deliver(subj.readings(gw), data, msgId)).rejects.toThrow(/value_sane/);
+    await expect(intake.deliver(subj.readings(gw), data, msgId)).resolves.toMatchObject({ duplicate: false });
+    expect(await count("instance = 'd2'")).toBe(36);
+    const letters = dead.slice(from).map((d) => [d.reason, JSON.parse(Buffer.from(d.data).toString("utf8"))]);
+    expect(letters.map(([reason, l]) => [reason, l.v, Array.isArray(l.messages[0])])).toEqual([
+      ["sink_rejected", 1, false],
+      ["bad_unit", 2, true],
+    ]);
   });
 });

@@ -252,9 +252,15 @@ function messageReason(err: z.ZodError): string {
 /**
  * One message (valid or not) as a batch of its own, under its batch's envelope: what a dead
  * letter holds, so that a replay re-sends that message alone. Its seq range is its readings'
- * when they have usable seqs.
+ * when they have usable seqs. A message refused at decoding keeps its batch's format and its
+ * shape as it came; one the hub decoded (fields named) goes in format 1 (`v` = 1), which every
+ * hub reads, whatever format it came in.
  */
-export function messageAsBatch(envelope: Omit<Batch, "messages">, message: unknown): Uint8Array {
+export function messageAsBatch(
+  envelope: Omit<Batch, "messages">,
+  message: unknown,
+  v: Batch["v"] = envelope.v,
+): Uint8Array {
   let first = Infinity;
   let last = -Infinity;
   const readings = Array.isArray(message) ? message[4] : (message as { readings?: unknown } | null)?.readings;
@@ -267,7 +273,7 @@ export function messageAsBatch(envelope: Omit<Batch, "messages">, message: unkno
       }
     }
   }
-  const { v, gatewayId, instance, firstSeq, lastSeq, sentAt } = envelope;
+  const { gatewayId, instance, firstSeq, lastSeq, sentAt } = envelope;
   const range = first <= last ? { firstSeq: first, lastSeq: last } : { firstSeq, lastSeq };
   return Buffer.from(JSON.stringify({ v, gatewayId, instance, ...range, sentAt, messages: [message] }), "utf8");
 }

@@ -232,8 +232,9 @@ export class SinkConsumer {
     countWritten(this.metrics, this.sink.name, n, duplicates);
   }
 
-  private letter(b: SinkBatch, index: number, message: unknown, reason: string, error: string): Letter {
-    return { index, reason, error, data: messageAsBatch(b.batch, message) };
+  /** `v` 1 for a message as decoded (fields named), which every hub reads; else its batch's format. */
+  private letter(b: SinkBatch, index: number, message: unknown, reason: string, error: string, v = b.batch.v): Letter {
+    return { index, reason, error, data: messageAsBatch(b.batch, message, v) };
   }
 
   /**
@@ -289,7 +290,7 @@ export class SinkConsumer {
       if (bad.length === d.parts.length && refused.length === 0) {
         await this.deadLetter(m, "sink_rejected", error, f.counted);
       } else {
-        const letters = bad.map((p) => this.letter(d.sb, p.index, p.message, "sink_rejected", p.error));
+        const letters = bad.map((p) => this.letter(d.sb, p.index, p.message, "sink_rejected", p.error, 1));
         if ((await this.deadLetterAlone(m, letters, f.counted)) && (await this.deadLetterAlone(m, refused, 1)))
           this.committed(m, written, duplicates);
       }

@@ -100,7 +100,7 @@ export class DirectIntake {
         try {
           const iso = await isolateRefusals(sink, b, d.parts);
           for (const x of iso.refused)
-            await this.giveUpMessage(sink.name, "sink_rejected", x.error, subject, msgId, b, x.index, x.message);
+            await this.giveUpMessage(sink.name, "sink_rejected", x.error, subject, msgId, b, x.index, x.message, 1);
           continue;
         } catch (err) {
           failed.push(`${sink.name}: ${errorMessage(err)}`);
@@ -126,6 +126,8 @@ export class DirectIntake {
     b: SinkBatch,
     index: number,
     message: unknown,
+    // 1 for a message as decoded (fields named), which every hub reads; else its batch's format.
+    v = b.batch.v,
   ): Promise<void> {
     await this.giveUp({
       sink,
@@ -134,7 +136,7 @@ export class DirectIntake {
       subject,
       msgId: `${msgId}:m${index}`,
       message: index,
-      data: messageAsBatch(b.batch, message),
+      data: messageAsBatch(b.batch, message, v),
     });
   }
 
