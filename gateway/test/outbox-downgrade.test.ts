@@ -71,6 +71,16 @@ function columnsOf(db: Database.Database): string[] {
     .map((c) => c.name);
 }
 
+/** This release opens the converted file again (migrating it forward) and finds every message. */
+function expectReopened(path: string, wire: unknown[]): void {
+  const outbox = Outbox.open(path, { logger: silentLogger() });
+  try {
+    expect(wireMessagesIn(outbox)).toEqual(wire);
+  } finally {
+    outbox.close();
+  }
+}
+
 describe("outbox downgrade", () => {
   it("turns rows of wire format 2 into format 1 for format 4, each message the same, packed rows still packed", () => {
     expect(OUTBOX_FORMAT).toBe(5);
@@ -99,12 +109,7 @@ describe("outbox downgrade", () => {
     } finally {
       db.close();
     }
-    const outbox = Outbox.open(path, { logger: silentLogger() });
-    try {
-      expect(wireMessagesIn(outbox)).toEqual(wire);
-    } finally {
-      outbox.close();
-    }
+    expectReopened(path, wire);
   });
 
   it("turns a format-5 outbox with packed rows into format 3, every row's text back and its checksum right", () => {
@@ -127,13 +132,7 @@ describe("outbox downgrade", () => {
     } finally {
       db.close();
     }
-    // This release opens it again (migrating back to 4) and finds every message.
-    const outbox = Outbox.open(path, { logger: silentLogger() });
-    try {
-      expect(wireMessagesIn(outbox)).toEqual(wire);
-    } finally {
-      outbox.close();
-    }
+    expectReopened(path, wire);
   });
 
   it("leaves a file alone that a gateway has open, writing or idle, with a clear error", () => {

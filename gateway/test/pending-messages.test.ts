@@ -6,7 +6,7 @@
  */
 import { inflateRawSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { encodePayload, type WireFormat, type WireMessage } from "@datalab/shared";
+import { encodePayload, positionalMessage, type WireFormat, type WireMessage } from "@datalab/shared";
 import { PendingMessages } from "../src/outbox/pending";
 import {
   PACKED_TEXT_FACTOR,
@@ -62,13 +62,7 @@ function wireOf(m: Accepted, seq: number, format: WireFormat): string {
       ...(r.rxWindow === undefined ? {} : { rxWindow: r.rxWindow }),
     })),
   };
-  if (format === 1) return JSON.stringify(w);
-  const readings = w.readings.map((r) => {
-    const f: unknown[] = [r.seq, r.sensorId, r.metric, r.value, r.unit, r.ts];
-    if (r.rxWindow !== undefined) f.push(r.rxWindow);
-    return f;
-  });
-  return JSON.stringify([w.source, w.receivedAt, w.payload, w.encoding, readings]);
+  return JSON.stringify(format === 2 ? positionalMessage(w) : w);
 }
 
 /** The rows' texts hold exactly `model`'s messages, in order, with seqs from `firstSeq` on, within the row bounds. */

@@ -92,11 +92,12 @@ export function batchMsgId(b: Pick<Batch, "gatewayId" | "instance" | "firstSeq" 
 
 /** The batch as its format `v` writes it. */
 export function encodeBatch(batch: Batch): Uint8Array {
-  const wire = batch.v === BATCH_FORMAT_COMPACT ? { ...batch, messages: batch.messages.map(positional) } : batch;
+  const wire = batch.v === BATCH_FORMAT_COMPACT ? { ...batch, messages: batch.messages.map(positionalMessage) } : batch;
   return Buffer.from(JSON.stringify(wire), "utf8");
 }
 
-function positional(m: WireMessage): unknown[] {
+/** A message as format 2 writes it: its fields in order, each reading likewise. */
+export function positionalMessage(m: WireMessage): unknown[] {
   const readings = m.readings.map((r) => {
     const fields: unknown[] = [r.seq, r.sensorId, r.metric, r.value, r.unit, r.ts];
     if (r.rxWindow !== undefined) fields.push(r.rxWindow);

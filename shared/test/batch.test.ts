@@ -11,6 +11,7 @@ import {
   encodePayload,
   encodeWireMessage,
   messageAsBatch,
+  positionalMessage,
   subjects,
   type Batch,
 } from "../src/index";
@@ -120,45 +121,44 @@ describe("subjects", () => {
 });
 
 describe("encodeWireMessage", () => {
-  it("gives exactly JSON.stringify's text for the same wire message (any strings, numbers, units)", () => {
-    const reading = fc.record({
-      sensorId: fc.string({ unit: "binary" }),
-      metric: fc.string({ unit: "binary" }),
-      value: fc.double({ noNaN: true, noDefaultInfinity: true }),
-      unit: fc.option(fc.string({ unit: "binary" }), { nil: undefined }),
-      ts: fc.integer({ min: 0, max: 7_258_118_400_000 }),
-    });
-    const message = fc.record({
-      source: fc.string({ unit: "binary" }),
-      receivedAt: fc.integer({ min: 0, max: 7_258_118_400_000 }),
-      payload: fc.string({ unit: "binary" }),
-      encoding: fc.constantFrom("utf8" as const, "base64" as const),
-      readings: fc.array(reading, { maxLength: 5 }),
-    });
-    fc.assert(
-      fc.property(message, fc.integer({ min: 1, max: 2 ** 50 }), (m, first) => {
-        let seq = first;
-        const readings = m.readings.map((r) => ({
-          seq: seq++,
-          sensorId: r.sensorId,
-          metric: r.metric,
-          value: r.value,
-          unit: r.unit ?? null,
-          ts: r.ts,
-        }));
-        expect(encodeWireMessage(m, first)).toBe(
-          JSON.stringify({
-            source: m.source,
-            receivedAt: m.receivedAt,
-            payload: m.payload,
-            encoding: m.encoding,
-            readings,
-          }),
-        );
-      }),
-      { numRuns: 2_000 },
-    );
-  });
+  it.each([1, 2] as const)(
+    "format %i: gives exactly JSON.stringify's text for the same wire message (any strings, numbers, units; " +
+      "format 2: of its fields as arrays)",
+    (format) => {
+      const reading = fc.record({
+        sensorId: fc.string({ unit: "binary" }),
+        metric: fc.string({ unit: "binary" }),
+        value: fc.double({ noNaN: true, noDefaultInfinity: true }),
+        unit: fc.option(fc.string({ unit: "binary" }), { nil: undefined }),
+        ts: fc.integer({ min: 0, max: 7_258_118_400_000 }),
+        rxWindow: fc.option(fc.integer({ min: 0, max: 60_000 }), { nil: undefined }),
+      });
+      const message = fc.record({
+        source: fc.string({ unit: "binary" }),
+        receivedAt: fc.integer({ min: 0, max: 7_258_118_400_000 }),
+        payload: fc.string({ unit: "binary" }),
+        encoding: fc.constantFrom("utf8" as const, "base64" as const),
+        readings: fc.array(reading, { maxLength: 5 }),
+      });
+      fc.assert(
+        fc.property(message, fc.integer({ min: 1, max: 2 ** 50 }), (m, first) => {
+          let seq = first;
+          const readings = m.readings.map((r) => ({
+            seq: seq++,
+            sensorId: r.sensorId,
+            metric: r.metric,
+            value: r.value,
+            unit: r.unit ?? null,
+            ts: r.ts,
+            ...(r.rxWindow === undefined ? {} : { rxWindow: r.rxWindow }),
+          }));
+          const w = { source: m.source, receivedAt: m.receivedAt, payload: m.payload, encoding: m.encoding, readings };
+          expect(encodeWireMessage(m, first, format)).toBe(JSON.stringify(format === 2 ? positionalMessage(w) : w));
+        }),
+        { numRuns: 2_000 },
+      );
+    },
+  );
 });
 
 describe("one contract for gateway and hub: each bad message is set aside alone, with its reason", () => {
