@@ -13,7 +13,7 @@
 import { build } from "esbuild";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { debugOff, fastBufferList, slicedParse } from "./plugins";
+import { debugOff, fastBufferList, mqttClient } from "./plugins";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const outfile = process.argv[2] ? resolve(process.argv[2]) : `${root}/dist/cli.mjs`;
@@ -38,7 +38,7 @@ const result = await build({
   },
   logLevel: "warning",
   metafile: true,
-  plugins: [debugOff, fastBufferList, slicedParse],
+  plugins: [debugOff, fastBufferList, mqttClient],
 });
 const bytes = Object.values(result.metafile.outputs).reduce((s, o) => s + o.bytes, 0);
 console.log(`${outfile} written (${(bytes / 1024 / 1024).toFixed(1)} MiB with its source map)`);

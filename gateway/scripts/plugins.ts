@@ -5,6 +5,7 @@
 import type { Plugin } from "esbuild";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
+import { frameParse } from "../src/sources/mqtt/framed-parse";
 import { sliceParse } from "../src/sources/mqtt/sliced-parse";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -43,12 +44,15 @@ export const fastBufferList: Plugin = {
     }));
   },
 };
-/** mqtt.js parses what the socket read in slices (src/sources/mqtt/sliced-parse.ts). */
-export const slicedParse: Plugin = {
-  name: "sliced-parse",
+/**
+ * mqtt.js parses what the socket read in slices (src/sources/mqtt/sliced-parse.ts), with the
+ * parser of src/sources/mqtt/framed-parse.ts.
+ */
+export const mqttClient: Plugin = {
+  name: "mqtt-client",
   setup(b) {
     b.onLoad({ filter: /[\\/]mqtt[\\/]build[\\/]lib[\\/]client\.js$/ }, async (args) => ({
-      contents: sliceParse(await readFile(args.path, "utf8")),
+      contents: frameParse(sliceParse(await readFile(args.path, "utf8")), `${root}src/sources/mqtt/framed-parse.ts`),
       loader: "js",
     }));
   },

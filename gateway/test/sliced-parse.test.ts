@@ -1,7 +1,8 @@
 /**
- * The bundle's mqtt.js, which parses each socket read in slices (src/sources/mqtt/sliced-parse.ts),
- * built here with the bundle's own plugins and run against a real Mosquitto: a flood of small
- * and large messages arrives complete, byte for byte and in order.
+ * The bundle's mqtt.js, which parses each socket read in slices (src/sources/mqtt/sliced-parse.ts)
+ * with the framed parser (src/sources/mqtt/framed-parse.ts), built here with the bundle's own
+ * plugins and run against a real Mosquitto: a flood of small and large messages arrives
+ * complete, byte for byte and in order.
  */
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -12,7 +13,7 @@ import { build } from "esbuild";
 import mqtt, { type MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startMosquitto, tempDir, waitFor, type MosquittoBroker } from "@datalab/shared/testing";
-import { debugOff, fastBufferList, slicedParse } from "../scripts/plugins";
+import { debugOff, fastBufferList, mqttClient } from "../scripts/plugins";
 import { PARSE_SLICE_BYTES, sliceParse } from "../src/sources/mqtt/sliced-parse";
 
 const gatewayDir = join(dirname(new URL(import.meta.url).pathname), "..");
@@ -37,11 +38,13 @@ async function bundledMqtt(): Promise<typeof mqtt> {
     format: "esm",
     target: "node20",
     banner: { js: "import { createRequire as __r } from 'node:module'; const require = __r(import.meta.url);" },
-    plugins: [debugOff, fastBufferList, slicedParse],
+    plugins: [debugOff, fastBufferList, mqttClient],
     logLevel: "error",
   });
   expect(result.errors).toEqual([]);
-  expect(readFileSync(outfile, "utf8")).toContain("completeParse = step;");
+  const code = readFileSync(outfile, "utf8");
+  expect(code).toContain("completeParse = step;");
+  expect(code).toContain(".framedParser(mqtt_packet_1.default, this.options)");
   return ((await import(pathToFileURL(outfile).href)) as { default: typeof mqtt }).default;
 }
 
@@ -55,28 +58,43 @@ describe("mqtt.js parsing each read in slices (the gateway's bundle)", () => {
     expect(() => sliceParse(`${original}\n${original}`)).toThrow(/sliced-parse/);
   });
 
-  it("delivers a flood of small and large messages complete and in order", async () => {
-    const bundled = await bundledMqtt();
-    const topic = `sliced/${process.pid}/${Date.now()}`;
-    // Mostly flood-sized messages, some far larger than a slice, so packets straddle slice ends.
-    const sent = Array.from({ length: 4_000 }, (_, i) =>
-      i % 97 === 0 ? randomBytes(PARSE_SLICE_BYTES * 3 + (i % 13)) : randomBytes(20 + (i % 180)),
-    );
-    const got: Buffer[] = [];
-    const sub = await bundled.connectAsync(broker.url, { clientId: `sliced-sub-${process.pid}`, clean: true });
-    let pub: MqttClient | undefined;
-    try {
-      sub.on("message", (_t, payload) => got.push(Buffer.from(payload)));
-      await sub.subscribeAsync(topic, { qos: 1 });
-      pub = await mqtt.connectAsync(broker.url, { clientId: `sliced-pub-${process.pid}` });
-      await Promise.all(sent.map((p) => pub!.publishAsync(topic, p, { qos: 1 })));
-      await waitFor(() => got.length >= sent.length, "every message at the subscriber");
-      expect(got.length).toBe(sent.length);
-      const firstDiff = got.findIndex((g, i) => !g.equals(sent[i]!));
-      expect(firstDiff).toBe(-1);
-    } finally {
-      await pub?.endAsync();
-      await sub.endAsync();
-    }
-  });
+  for (const protocolVersion of [4, 5] as const) {
+    it(`delivers a flood of small and large messages complete and in order (MQTT ${protocolVersion})`, async () => {
+      const bundled = await bundledMqtt();
+      const topic = `sliced/${process.pid}/${Date.now()}/${protocolVersion}`;
+      // Mostly flood-sized messages, some far larger than a slice, so packets straddle slice ends.
+      const sent = Array.from({ length: 4_000 }, (_, i) =>
+        i % 97 === 0 ? randomBytes(PARSE_SLICE_BYTES * 3 + (i % 13)) : randomBytes(20 + (i % 180)),
+      );
+      const got: Buffer[] = [];
+      const types: (string | undefined)[] = [];
+      const sub = await bundled.connectAsync(broker.url, {
+        clientId: `sliced-sub-${process.pid}-${protocolVersion}`,
+        clean: true,
+        protocolVersion,
+      });
+      let pub: MqttClient | undefined;
+      try {
+        sub.on("message", (_t, payload, packet) => {
+          got.push(Buffer.from(payload));
+          types.push(packet.properties?.contentType);
+        });
+        await sub.subscribeAsync(topic, { qos: 1 });
+        pub = await mqtt.connectAsync(broker.url, { clientId: `sliced-pub-${process.pid}`, protocolVersion });
+        // Over MQTT 5 every tenth message carries a property: the framed parser hands those to
+        // mqtt-packet, between the plain ones it reads itself.
+        const props = (i: number) =>
+          protocolVersion === 5 && i % 10 === 3 ? { properties: { contentType: `t${i}` } } : {};
+        await Promise.all(sent.map((p, i) => pub!.publishAsync(topic, p, { qos: 1, ...props(i) })));
+        await waitFor(() => got.length >= sent.length, "every message at the subscriber");
+        expect(got.length).toBe(sent.length);
+        const firstDiff = got.findIndex((g, i) => !g.equals(sent[i]!));
+        expect(firstDiff).toBe(-1);
+        expect(types).toEqual(sent.map((_, i) => props(i).properties?.contentType));
+      } finally {
+        await pub?.endAsync();
+        await sub.endAsync();
+      }
+    });
+  }
 });
