@@ -82,6 +82,28 @@ afterAll(async () => {
   await db?.drop();
 });
 
+/** The stream's cluster state as each surviving node reports it, for a failure's message. */
+async function survivorsSay(killed: string): Promise<string> {
+  const out: string[] = [];
+  for (const [i, url] of cluster.urls.entries()) {
+    if (names[i] === killed) continue;
+    const c = await connect({ servers: [url], timeout: 2_000 }).catch((e: Error) => e);
+    if (c instanceof Error) {
+      out.push(`${names[i]}: ${c.message}`);
+      continue;
+    }
+    try {
+      const info = await (await jetstreamManager(c, { checkAPI: false })).streams.info(subj.stream);
+      out.push(`${names[i]}: ${JSON.stringify(info.cluster)}`);
+    } catch (e) {
+      out.push(`${names[i]}: ${(e as Error).message}`);
+    } finally {
+      await c.close();
+    }
+  }
+  return out.join("; ");
+}
+
 describe("the hub owns the readings stream", () => {
   it(
     "a gateway first creates it with one replica; the hub brings it to three; killing a node loses nothing",
@@ -162,7 +184,8 @@ describe("the hub owns the readings stream", () => {
       ).catch(async (err: Error) => {
         throw new Error(
           `${err.message}: ${await readings()}; ` +
-            `gateway ${JSON.stringify(gateway!.status())}; hub ${JSON.stringify(hub!.status())}`,
+            `gateway ${JSON.stringify(gateway!.status())}; hub ${JSON.stringify(hub!.status())}; ` +
+            `killed ${leader}; the survivors say: ${await survivorsSay(leader)}`,
         );
       });
       // Asked on a fresh connection to the survivors each time: the admin connection was on the
