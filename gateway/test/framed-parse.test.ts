@@ -181,6 +181,20 @@ describe("the framed MQTT parser, against mqtt-packet's", () => {
     });
   }
 
+  it("reads a PUBLISH too short for its packet id within its own bytes, not into the next packet", () => {
+    const good = stream(101, true, 3);
+    // QoS 1, remaining length 3: a one-byte topic and no room for the packet id.
+    const short = Buffer.from([0x32, 0x03, 0x00, 0x01, 0x61]);
+    const { framed, reference } = both([Buffer.concat([good, short, good])], true);
+    const alone = both([short], true).reference;
+    const goods = both([good], true).reference.packets;
+    expect(framed.errors).toEqual([]);
+    // What mqtt-packet makes of the packet alone, and every packet after it intact.
+    expect(framed.packets).toEqual([...goods, ...alone.packets, ...goods]);
+    // mqtt-packet itself, given the whole stream, takes the packet id from the next packet's bytes.
+    expect(reference.packets[3]).not.toEqual(alone.packets[0]);
+  });
+
   it("patches the client.js it was written for, and refuses any other", () => {
     const original = readFileSync(join(mqttDir, "build/lib/client.js"), "utf8");
     const patched = frameParse(original, "/x/framed-parse.ts");

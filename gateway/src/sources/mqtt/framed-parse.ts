@@ -4,7 +4,8 @@
  * bundle's mqtt.js gets this parser instead (docs/performance.md has the figures). It cuts the
  * bytes into whole packets by their fixed header, reads a plain PUBLISH itself (no MQTT 5
  * properties, which is what Mosquitto sends unless the publisher set some) and hands every other
- * packet, whole, to mqtt-packet's own parser: the packets, their order and the errors are the same.
+ * packet, whole, to mqtt-packet's own parser: the packets, their order and the errors are the same,
+ * except that a malformed packet is read within its own bytes, never into the next one's.
  */
 import { EventEmitter } from "node:events";
 
