@@ -12,9 +12,8 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { build } from "esbuild";
 import { tempDir } from "@datalab/shared/testing";
-import { debugOff, fastBufferList } from "../scripts/plugins";
+import { bundleLikeGateway, debugOff, fastBufferList } from "../scripts/plugins";
 import { PARSE_SLICE_BYTES } from "../src/sources/mqtt/sliced-parse";
 import type { MqttPacketModule, PacketParser } from "../src/sources/mqtt/framed-parse";
 
@@ -24,26 +23,14 @@ const { values } = parseArgs({
 const N = Number(values.messages);
 const ROUNDS = Number(values.rounds);
 
-const gatewayDir = join(dirname(new URL(import.meta.url).pathname), "..");
 const mqttDir = dirname(createRequire(import.meta.url).resolve("mqtt/package.json"));
 const outfile = join(tempDir("datalab-parse-"), "parsers.mjs");
-await build({
-  stdin: {
-    contents:
-      `import mqttPacket from ${JSON.stringify(createRequire(join(mqttDir, "package.json")).resolve("mqtt-packet"))};` +
-      'export { framedParser } from "./src/sources/mqtt/framed-parse.ts"; export { mqttPacket };',
-    resolveDir: gatewayDir,
-    loader: "js",
-  },
+await bundleLikeGateway(
+  `import mqttPacket from ${JSON.stringify(createRequire(join(mqttDir, "package.json")).resolve("mqtt-packet"))};` +
+    'export { framedParser } from "./src/sources/mqtt/framed-parse.ts"; export { mqttPacket };',
   outfile,
-  bundle: true,
-  platform: "node",
-  format: "esm",
-  target: "node20",
-  banner: { js: "import { createRequire as __r } from 'node:module'; const require = __r(import.meta.url);" },
-  plugins: [debugOff, fastBufferList],
-  logLevel: "error",
-});
+  [debugOff, fastBufferList],
+);
 const bundled = (await import(pathToFileURL(outfile).href)) as {
   mqttPacket: MqttPacketModule & { generate(p: object, o: object): Buffer };
   framedParser(m: MqttPacketModule, o: object): PacketParser;

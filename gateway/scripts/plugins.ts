@@ -2,7 +2,7 @@
  * The esbuild plugins of the gateway's bundle (scripts/bundle.ts): what the Pi runs differs
  * from the development path only where they say, and only in cost.
  */
-import type { Plugin } from "esbuild";
+import { build, type BuildResult, type Plugin } from "esbuild";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { frameParse } from "../src/sources/mqtt/framed-parse";
@@ -57,3 +57,22 @@ export const mqttClient: Plugin = {
     }));
   },
 };
+
+/**
+ * `contents` (a module resolved from the gateway's folder) bundled into `outfile` as the
+ * gateway's bundle bundles its npm packages, with `plugins`: how tests and benchmarks get the
+ * bundle's copy of a package without building the whole gateway.
+ */
+export function bundleLikeGateway(contents: string, outfile: string, plugins: Plugin[]): Promise<BuildResult> {
+  return build({
+    stdin: { contents, resolveDir: root, loader: "js" },
+    outfile,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    banner: { js: "import { createRequire as __r } from 'node:module'; const require = __r(import.meta.url);" },
+    plugins,
+    logLevel: "error",
+  });
+}

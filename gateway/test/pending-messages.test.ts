@@ -6,7 +6,8 @@
  */
 import { inflateRawSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { encodePayload, positionalMessage, type WireFormat, type WireMessage } from "@datalab/shared";
+import { encodePayload, type WireFormat } from "@datalab/shared";
+import { wireMessageText } from "@datalab/shared/testing";
 import { PendingMessages } from "../src/outbox/pending";
 import {
   PACKED_TEXT_FACTOR,
@@ -46,23 +47,7 @@ type Accepted = Omit<AcceptedMessage, "readings"> & {
 
 /** What the contract says message `m` is on the wire with its seqs from `seq` on. */
 function wireOf(m: Accepted, seq: number, format: WireFormat): string {
-  const { payload, encoding } = encodePayload(m.payload);
-  const w: WireMessage = {
-    source: m.source,
-    receivedAt: m.receivedAt,
-    payload,
-    encoding,
-    readings: m.readings.map((r, k) => ({
-      seq: seq + k,
-      sensorId: r.sensorId,
-      metric: r.metric,
-      value: r.value,
-      unit: r.unit ?? null,
-      ts: r.ts,
-      ...(r.rxWindow === undefined ? {} : { rxWindow: r.rxWindow }),
-    })),
-  };
-  return JSON.stringify(format === 2 ? positionalMessage(w) : w);
+  return wireMessageText({ ...m, ...encodePayload(m.payload) }, seq, format);
 }
 
 /** The rows' texts hold exactly `model`'s messages, in order, with seqs from `firstSeq` on, within the row bounds. */

@@ -9,14 +9,12 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { build } from "esbuild";
 import mqtt, { type MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startMosquitto, tempDir, waitFor, type MosquittoBroker } from "@datalab/shared/testing";
-import { debugOff, fastBufferList, mqttClient } from "../scripts/plugins";
+import { bundleLikeGateway, debugOff, fastBufferList, mqttClient } from "../scripts/plugins";
 import { PARSE_SLICE_BYTES, sliceParse } from "../src/sources/mqtt/sliced-parse";
 
-const gatewayDir = join(dirname(new URL(import.meta.url).pathname), "..");
 const clientJs = join(dirname(createRequire(import.meta.url).resolve("mqtt/package.json")), "build/lib/client.js");
 
 let broker: MosquittoBroker;
@@ -30,17 +28,11 @@ afterAll(async () => {
 /** mqtt.js bundled as the gateway's bundle bundles it. */
 async function bundledMqtt(): Promise<typeof mqtt> {
   const outfile = join(tempDir("datalab-sliced-"), "mqtt.mjs");
-  const result = await build({
-    stdin: { contents: 'import mqtt from "mqtt"; export default mqtt;', resolveDir: gatewayDir, loader: "js" },
-    outfile,
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    banner: { js: "import { createRequire as __r } from 'node:module'; const require = __r(import.meta.url);" },
-    plugins: [debugOff, fastBufferList, mqttClient],
-    logLevel: "error",
-  });
+  const result = await bundleLikeGateway('import mqtt from "mqtt"; export default mqtt;', outfile, [
+    debugOff,
+    fastBufferList,
+    mqttClient,
+  ]);
   expect(result.errors).toEqual([]);
   const code = readFileSync(outfile, "utf8");
   expect(code).toContain("completeParse = step;");

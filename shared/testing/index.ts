@@ -12,7 +12,32 @@ import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import pg from "pg";
+import { positionalMessage, type WireMessage } from "../src/batch";
+import type { WireFormat, WireMessageInput } from "../src/wire-encode";
 import { subjects } from "../src/subjects";
+
+/**
+ * A test oracle: what the wire contract says a message is as text in `format`, its readings'
+ * seqs from `firstSeq` on: JSON.stringify of the WireMessage (format 2: of its fields as arrays).
+ */
+export function wireMessageText(m: WireMessageInput, firstSeq: number, format: WireFormat): string {
+  const w: WireMessage = {
+    source: m.source,
+    receivedAt: m.receivedAt,
+    payload: m.payload,
+    encoding: m.encoding,
+    readings: m.readings.map((r, k) => ({
+      seq: firstSeq + k,
+      sensorId: r.sensorId,
+      metric: r.metric,
+      value: r.value,
+      unit: r.unit ?? null,
+      ts: r.ts,
+      ...(r.rxWindow === undefined ? {} : { rxWindow: r.rxWindow }),
+    })),
+  };
+  return JSON.stringify(format === 2 ? positionalMessage(w) : w);
+}
 
 export const MQTT_URL = process.env.DATALAB_MQTT_URL ?? "mqtt://127.0.0.1:1883";
 export const NATS_URL = process.env.DATALAB_NATS_URL ?? "nats://127.0.0.1:4222";
