@@ -101,6 +101,8 @@ async function survivorsSay(killed: string): Promise<string> {
       await c.close();
     }
   }
+  for (const name of names.filter((n) => n !== killed))
+    out.push(`${name}'s log: ${cluster.nodes.get(name)!.logTail()}`);
   return out.join("; ");
 }
 

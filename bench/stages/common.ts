@@ -12,6 +12,9 @@ export const GATEWAY_NODE_FLAGS = (
 /** Extra node flags for the hub, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile it. */
 const HUB_NODE_FLAGS = (process.env.DATALAB_BENCH_HUB_FLAGS ?? "").split(" ").filter(Boolean);
 
+/** The Node.js binary the hub's bundle runs on (its image's Node.js), by default the bench's own. */
+const HUB_NODE = process.env.DATALAB_BENCH_HUB_NODE || process.execPath;
+
 export interface Figure {
   stage: string;
   figure: string;
@@ -100,11 +103,7 @@ export async function startHub(env: Record<string, string>): Promise<HubChild> {
   const child =
     process.env.DATALAB_BENCH_HUB === "tsx"
       ? startNode("hub/src/cli.ts", ["run"], e, HUB_NODE_FLAGS)
-      : startProcess(
-          process.execPath,
-          ["--enable-source-maps", ...HUB_NODE_FLAGS, `${ROOT}hub/dist/cli.mjs`, "run"],
-          e,
-        );
+      : startProcess(HUB_NODE, ["--enable-source-maps", ...HUB_NODE_FLAGS, `${ROOT}hub/dist/cli.mjs`, "run"], e);
   await untilAnswering(
     child,
     `the hub on port ${httpPort}`,

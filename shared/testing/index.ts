@@ -184,6 +184,8 @@ export interface NatsServer {
   kill(): Promise<void>;
   /** Start again on the same port with the same store. */
   start(): Promise<void>;
+  /** The last 4,000 characters of its log since it last started: for a failing test's message. */
+  logTail(): string;
 }
 
 export interface NatsServerOptions {
@@ -234,6 +236,7 @@ export async function startNatsServer(o: NatsServerOptions = {}): Promise<NatsSe
     async kill() {
       await endProcess(proc, "SIGKILL");
     },
+    logTail: () => stderr,
   };
   await server.start();
   return server;
