@@ -89,7 +89,10 @@ function runJob(cmd, args, after = (code) => code) {
 
 // `install` passes its own arguments on (CI installs with --ignore-scripts, then builds the natives apart).
 const installArgs = job === "install" ? rest : [];
-if (pnpm(["install", "--frozen-lockfile", "--prefer-offline", "--reporter=append-only", ...installArgs]) !== 0)
+// A node_modules laid out by another store or pnpm is rebuilt rather than refused (pnpm asks
+// first, and without a terminal it aborts).
+const purge = "--config.confirmModulesPurge=false";
+if (pnpm(["install", "--frozen-lockfile", "--prefer-offline", "--reporter=append-only", purge, ...installArgs]) !== 0)
   process.exit(1);
 if (job === "install") process.exit(0);
 if (job === "test") {
