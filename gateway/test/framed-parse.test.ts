@@ -152,6 +152,35 @@ describe("the framed MQTT parser, against mqtt-packet's", () => {
       },
     ]);
     expect(Object.keys(framed.packets[0]!)).toEqual(Object.keys(reference.packets[0]!));
+
+    // Read by the framed parser itself (the point of it), where a PUBLISH with properties goes
+    // to mqtt-packet: the parses mqtt-packet's parser is asked for are counted.
+    let delegated = 0;
+    const counting: MqttPacketModule = {
+      parser: (o) => {
+        const inner = mqttPacket.parser(o);
+        const parse = inner.parse.bind(inner);
+        inner.parse = (b: Buffer) => (delegated++, parse(b));
+        return inner;
+      },
+    };
+    expect(run(new FramedParser(counting, opts), [bytes]).packets).toEqual(framed.packets);
+    expect(delegated).toBe(0);
+    const withProperties = mqttPacket.generate(
+      {
+        cmd: "publish",
+        topic: "sensors/s1",
+        payload: Buffer.from("{}"),
+        qos: 1,
+        messageId: 8,
+        properties: { contentType: "a" },
+      },
+      opts,
+    );
+    expect(run(new FramedParser(counting, opts), [withProperties]).packets).toEqual(
+      both([withProperties], true).reference.packets,
+    );
+    expect(delegated).toBe(1);
   });
 
   const bad: [string, Buffer][] = [
