@@ -135,6 +135,9 @@ describe("PostgreSQL schema and sink", () => {
     const other = await testDatabase();
     await migrate(other.pool, silentLogger());
     const pool = new pg.Pool({ connectionString: other.url, max: 8 });
+    // Two connections made beforehand: a connection still being set up (slow on a busy machine)
+    // would let the first group commit before the second began, and nothing overlap.
+    for (const c of await Promise.all([pool.connect(), pool.connect()])) c.release();
     // Each group transaction holds one pooled client from BEGIN to COMMIT.
     let open = 0;
     let most = 0;
