@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -65,6 +65,24 @@ export async function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/** What a server says when a port freePort() chose was bound by someone else before it. */
+const PORT_TAKEN = /address already in use/i;
+
+/**
+ * Start a server on ports freePort() chooses inside `start`, and again on fresh ones if one
+ * was taken meanwhile: a port is free only until bound, and on a busy machine any outgoing
+ * connection may get it as its local port first (CI has seen a nats-server refuse so).
+ */
+export async function onFreshPorts<T>(start: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      if (attempt >= attempts || !PORT_TAKEN.test((err as Error).message ?? "")) throw err;
+    }
+  }
 }
 
 /**
@@ -197,10 +215,17 @@ export interface NatsServerOptions {
   storeDir?: string;
 }
 
-/** A nats-server of the test's own, with JetStream, on a free port. */
+/**
+ * A nats-server of the test's own, with JetStream, on a free port (a fresh one should another
+ * process take it first). A port of the caller's, or in the config, is the caller's to retry.
+ */
 export async function startNatsServer(o: NatsServerOptions = {}): Promise<NatsServer> {
+  if (o.port !== undefined) return launchNatsServer(o.port, o);
+  return onFreshPorts(async () => launchNatsServer(await freePort(), o));
+}
+
+async function launchNatsServer(port: number, o: NatsServerOptions): Promise<NatsServer> {
   const bin = requireBinary("nats-server", "apt-get install nats-server");
-  const port = o.port ?? (await freePort());
   const storeDir = o.storeDir ?? tempDir("datalab-nats-");
   const args = ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir, ...(o.args ?? [])];
   if (o.config) {
@@ -227,6 +252,7 @@ export async function startNatsServer(o: NatsServerOptions = {}): Promise<NatsSe
       try {
         await waitForPort(port, proc, "nats-server");
       } catch (err) {
+        await endProcess(proc, "SIGKILL");
         throw new Error(`${(err as Error).message}\nnats-server said:\n${stderr}`, { cause: err });
       }
     },
@@ -256,6 +282,10 @@ export interface NatsCluster {
  * free ports. A node that fails to start takes the others down with it.
  */
 export async function startNatsCluster(names: readonly string[], clusterName: string): Promise<NatsCluster> {
+  return onFreshPorts(() => launchNatsCluster(names, clusterName));
+}
+
+async function launchNatsCluster(names: readonly string[], clusterName: string): Promise<NatsCluster> {
   const nodes = new Map<string, NatsServer>();
   const kill = async () => {
     await Promise.all([...nodes.values()].map((n) => n.kill()));
@@ -263,23 +293,24 @@ export async function startNatsCluster(names: readonly string[], clusterName: st
   };
   const clientPorts = await Promise.all(names.map(() => freePort()));
   const routePorts = await Promise.all(names.map(() => freePort()));
-  try {
-    await Promise.all(
-      names.map((name, i) => {
-        const storeDir = tempDir(`datalab-nats-${name}-`);
-        const routes = routePorts.filter((_, j) => j !== i).map((p) => `nats-route://127.0.0.1:${p}`);
-        // startNatsServer passes `-sd <storeDir>`; a store_dir in the file as well is refused as a duplicate.
-        const config = [
-          `server_name: ${name}`,
-          "jetstream: enabled",
-          `cluster { name: ${clusterName}, listen: 127.0.0.1:${routePorts[i]}, routes: [${routes.join(", ")}] }`,
-        ].join("\n");
-        return startNatsServer({ port: clientPorts[i], storeDir, config }).then((s) => nodes.set(name, s));
-      }),
-    );
-  } catch (err) {
+  // Every node settled before any is killed: one still starting would be left running.
+  const started = await Promise.allSettled(
+    names.map((name, i) => {
+      const storeDir = tempDir(`datalab-nats-${name}-`);
+      const routes = routePorts.filter((_, j) => j !== i).map((p) => `nats-route://127.0.0.1:${p}`);
+      // startNatsServer passes `-sd <storeDir>`; a store_dir in the file as well is refused as a duplicate.
+      const config = [
+        `server_name: ${name}`,
+        "jetstream: enabled",
+        `cluster { name: ${clusterName}, listen: 127.0.0.1:${routePorts[i]}, routes: [${routes.join(", ")}] }`,
+      ].join("\n");
+      return startNatsServer({ port: clientPorts[i], storeDir, config }).then((s) => nodes.set(name, s));
+    }),
+  );
+  const failures = started.flatMap((r) => (r.status === "rejected" ? [r.reason as Error] : []));
+  if (failures.length > 0) {
     await kill();
-    throw err;
+    throw failures.find((e) => PORT_TAKEN.test(e.message)) ?? failures[0];
   }
   return { nodes, urls: names.map((n) => nodes.get(n)!.url), kill };
 }
@@ -317,12 +348,11 @@ export interface PostgresServer {
  * A PostgreSQL instance of the test's own (for tests that stop the database). Postgres
  * refuses to run as root, so as root it runs as the `postgres` user.
  */
-export async function startPostgres(): Promise<PostgresServer> {
+export async function startPostgres(o: { port?: number } = {}): Promise<PostgresServer> {
   const binDir = ["/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin"].find((d) =>
     existsSync(`${d}/initdb`),
   );
   if (!binDir) throw new Error("PostgreSQL server binaries not found (apt-get install postgresql)");
-  const port = await freePort();
   const dataDir = tempDir("datalab-pg-");
   const asRoot = process.getuid?.() === 0;
   chmodSync(dataDir, 0o777);
@@ -336,36 +366,43 @@ export async function startPostgres(): Promise<PostgresServer> {
   const pgdata = join(dataDir, "data");
   if (asRoot) spawnSync("chown", ["postgres", dataDir]);
   await run(`${binDir}/initdb`, ["-D", pgdata, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
-  const server: PostgresServer = {
-    port,
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    dataDir,
-    async start() {
-      await run(`${binDir}/pg_ctl`, [
-        "-D",
-        pgdata,
-        "-l",
-        join(dataDir, "log"),
-        "-w",
-        "-o",
-        `-p ${port} -k ${dataDir} -c listen_addresses=127.0.0.1 -c fsync=off`,
-        "start",
-      ]);
-    },
-    async stop() {
-      await run(`${binDir}/pg_ctl`, ["-D", pgdata, "-m", "fast", "-w", "stop"]);
-    },
-    async destroy() {
-      try {
-        await server.stop();
-      } catch {
-        // already stopped
-      }
-      rmSync(dataDir, { recursive: true, force: true });
-    },
+  const launch = (port: number): PostgresServer => {
+    const server: PostgresServer = {
+      port,
+      url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+      dataDir,
+      async start() {
+        const log = join(dataDir, "log");
+        const options = `-p ${port} -k ${dataDir} -c listen_addresses=127.0.0.1 -c fsync=off`;
+        try {
+          await run(`${binDir}/pg_ctl`, ["-D", pgdata, "-l", log, "-w", "-o", options, "start"]);
+        } catch (err) {
+          // pg_ctl only says to read the log; why (a port taken) is in the log.
+          const said = existsSync(log) ? readFileSync(log, "utf8").slice(-2_000) : "";
+          throw new Error(`${(err as Error).message}\npostgres said:\n${said}`, { cause: err });
+        }
+      },
+      async stop() {
+        await run(`${binDir}/pg_ctl`, ["-D", pgdata, "-m", "fast", "-w", "stop"]);
+      },
+      async destroy() {
+        try {
+          await server.stop();
+        } catch {
+          // already stopped
+        }
+        rmSync(dataDir, { recursive: true, force: true });
+      },
+    };
+    return server;
   };
-  await server.start();
-  return server;
+  const started = async (port: number) => {
+    const server = launch(port);
+    await server.start();
+    return server;
+  };
+  // A port of the caller's is the caller's to retry.
+  return o.port !== undefined ? started(o.port) : onFreshPorts(async () => started(await freePort()));
 }
 
 /** Run a command to completion; resolves with its exit code and output. */
@@ -404,30 +441,44 @@ export interface MosquittoBroker {
  * at full speed would otherwise measure instead of the code under test.
  */
 export async function startMosquitto(
-  o: { maxQueuedMessages?: number; extraConfig?: string[] } = {},
+  o: { maxQueuedMessages?: number; extraConfig?: string[]; port?: number } = {},
 ): Promise<MosquittoBroker> {
   const bin = requireBinary("mosquitto", "apt-get install mosquitto");
-  const port = await freePort();
-  const conf = join(tempDir("datalab-mosquitto-"), "mosquitto.conf");
-  writeFileSync(
-    conf,
-    [
-      `listener ${port} 127.0.0.1`,
-      "allow_anonymous true",
-      "persistence false",
-      `max_queued_messages ${o.maxQueuedMessages ?? 0}`,
-      "max_inflight_messages 100",
-      "log_dest none",
-      ...(o.extraConfig ?? []),
-      "",
-    ].join("\n"),
-  );
-  const proc = spawn(bin, ["-c", conf], { stdio: "ignore" });
-  await waitForPort(port, proc, "mosquitto");
-  return {
-    url: `mqtt://127.0.0.1:${port}`,
-    port,
-    pid: proc.pid!,
-    stop: () => endProcess(proc, "SIGTERM"),
+  const launch = async (port: number): Promise<MosquittoBroker> => {
+    const conf = join(tempDir("datalab-mosquitto-"), "mosquitto.conf");
+    writeFileSync(
+      conf,
+      [
+        `listener ${port} 127.0.0.1`,
+        "allow_anonymous true",
+        "persistence false",
+        `max_queued_messages ${o.maxQueuedMessages ?? 0}`,
+        "max_inflight_messages 100",
+        // Errors only (a port taken, a bad option), for the message of a broker that will not start.
+        "log_dest stderr",
+        "log_type error",
+        ...(o.extraConfig ?? []),
+        "",
+      ].join("\n"),
+    );
+    const proc = spawn(bin, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    proc.stderr.on("data", (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-4_000);
+    });
+    try {
+      await waitForPort(port, proc, "mosquitto");
+    } catch (err) {
+      await endProcess(proc, "SIGKILL");
+      throw new Error(`${(err as Error).message}\nmosquitto said:\n${stderr}`, { cause: err });
+    }
+    return {
+      url: `mqtt://127.0.0.1:${port}`,
+      port,
+      pid: proc.pid!,
+      stop: () => endProcess(proc, "SIGTERM"),
+    };
   };
+  // A port of the caller's is the caller's to retry.
+  return o.port !== undefined ? launch(o.port) : onFreshPorts(async () => launch(await freePort()));
 }
