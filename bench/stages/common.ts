@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { freePort, tempDir, uniqueId, waitFor } from "@datalab/shared/testing";
+import { freePort, onFreshPorts, tempDir, uniqueId, waitFor } from "@datalab/shared/testing";
 import { ROOT, startNode, startProcess, type Child } from "../lib/proc";
 
 /** V8 flags the Pi's unit runs the gateway with: a small young generation keeps RSS low. */
@@ -45,7 +45,11 @@ export async function startGateway(
   env: Record<string, string>,
   dataDir = tempDir("datalab-bench-gw-"),
 ): Promise<GatewayChild> {
-  const httpPort = await freePort();
+  // Started again on a fresh port if another process took this one before the gateway bound it.
+  return onFreshPorts(async () => launchGateway(env, dataDir, await freePort()));
+}
+
+async function launchGateway(env: Record<string, string>, dataDir: string, httpPort: number): Promise<GatewayChild> {
   // As on a Pi: the bundled gateway under plain node (see gateway/scripts/bundle.ts), unless
   // DATALAB_BENCH_GATEWAY=tsx asks for the development path, or names an unpacked release
   // folder (deploy/release.ts), whose own Node.js then runs its bundle.
@@ -90,7 +94,10 @@ export interface HubChild extends Child {
 }
 
 export async function startHub(env: Record<string, string>): Promise<HubChild> {
-  const httpPort = await freePort();
+  return onFreshPorts(async () => launchHub(env, await freePort()));
+}
+
+async function launchHub(env: Record<string, string>, httpPort: number): Promise<HubChild> {
   const e = {
     ...process.env,
     DATALAB_LOG_LEVEL: "warn",

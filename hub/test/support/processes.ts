@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { freePort, waitFor } from "@datalab/shared/testing";
+import { freePort, onFreshPorts, waitFor } from "@datalab/shared/testing";
 
 export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 export const HUB_CLI = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
@@ -57,9 +57,15 @@ export interface HubChild extends Child {
   health(): Promise<{ ok: boolean; consumers: { sink: string; state: string }[] }>;
 }
 
-/** `tsx hub/src/cli.ts run` with the given configuration; resolves once its consumers run. */
+/**
+ * `tsx hub/src/cli.ts run` with the given configuration; resolves once its consumers run. On a
+ * port of its own, chosen again if another process took it before the hub bound it.
+ */
 export async function startHubProcess(env: Record<string, string>, expectSinks = 1): Promise<HubChild> {
-  const port = await freePort();
+  return onFreshPorts(async () => launchHub(env, await freePort(), expectSinks));
+}
+
+async function launchHub(env: Record<string, string>, port: number, expectSinks: number): Promise<HubChild> {
   const child = spawnTs(HUB_CLI, ["run"], { ...env, DATALAB_HTTP_PORT: String(port), DATALAB_HTTP_HOST: "127.0.0.1" });
   const base = `http://127.0.0.1:${port}`;
   const hub: HubChild = {
@@ -73,10 +79,10 @@ export async function startHubProcess(env: Record<string, string>, expectSinks =
       return (await (await fetch(`${base}/healthz`)).json()) as Awaited<ReturnType<HubChild["health"]>>;
     },
   };
-  await waitFor(
+  const ready = await waitFor(
     async () => {
-      if (child.proc.exitCode !== null)
-        throw new Error(`hub exited with ${child.proc.exitCode}: ${child.log().slice(-2000)}`);
+      // An exit ends the wait at once (its log says why: a port taken, a bad setting).
+      if (child.proc.exitCode !== null) return "exited";
       const h = await hub.health();
       return h.consumers.length === expectSinks && h.consumers.every((c) => c.state === "running");
     },
@@ -84,6 +90,7 @@ export async function startHubProcess(env: Record<string, string>, expectSinks =
     30_000,
     100,
   );
+  if (ready === "exited") throw new Error(`hub exited with ${child.proc.exitCode}: ${child.log().slice(-2000)}`);
   return hub;
 }
 
