@@ -244,13 +244,21 @@ async function launchNatsServer(port: number, o: NatsServerOptions): Promise<Nat
     },
     async start() {
       stderr = "";
-      proc = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] });
+      let ready = false;
+      const p = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] });
+      proc = p;
       // Keep the end of its log: a server that refuses its config says why there.
-      proc.stderr?.on("data", (d: Buffer) => {
-        stderr = (stderr + d.toString()).slice(-4_000);
+      p.stderr?.on("data", (d: Buffer) => {
+        const text = stderr + d.toString();
+        ready ||= text.includes("Server is ready");
+        stderr = text.slice(-4_000);
       });
       try {
-        await waitForPort(port, proc, "nats-server");
+        await waitForPort(port, p, "nats-server");
+        // An answer on the port could come from another process's server holding it, while this
+        // one is about to exit: its own word that it is ready is what counts.
+        await waitFor(() => ready || p.exitCode !== null, "nats-server to say it is ready", 15_000);
+        if (!ready) throw new Error(`nats-server exited (code ${p.exitCode}) before it was ready`);
       } catch (err) {
         await endProcess(proc, "SIGKILL");
         throw new Error(`${(err as Error).message}\nnats-server said:\n${stderr}`, { cause: err });
