@@ -13,6 +13,7 @@ import {
   createTestDatabase,
   MQTT_URL,
   startNatsCluster,
+  streamCopy,
   TIME_SCALE,
   uniqueId,
   waitFor,
@@ -101,8 +102,11 @@ async function survivorsSay(killed: string): Promise<string> {
       await c.close();
     }
   }
-  for (const name of names.filter((n) => n !== killed))
-    out.push(`${name}'s log: ${cluster.nodes.get(name)!.logTail()}`);
+  for (const [i, name] of names.entries()) {
+    if (name === killed) continue;
+    const copy = await streamCopy(cluster.monitorUrls[i]!, subj.stream).catch((e: Error) => e.message);
+    out.push(`${name}'s own copy: ${JSON.stringify(copy)}; its log: ${cluster.nodes.get(name)!.logTail()}`);
+  }
   return out.join("; ");
 }
 
@@ -170,6 +174,20 @@ describe("the hub owns the readings stream", () => {
         `the first ${expected} readings in Postgres`,
         30_000,
         100,
+      );
+      // nats-server 2.9 may call a new replica current before its catch-up has copied the
+      // stream (CI once killed the leader then: both survivors' catch-ups stalled, and the stream
+      // had no replica able to lead). JetStream survives a node only once replicas hold the
+      // data, so each node's own copy must hold the stream's last message before the kill.
+      const last = (await jsm.streams.info(subj.stream)).state.last_seq;
+      await waitFor(
+        async () => {
+          const copies = await Promise.all(cluster.monitorUrls.map((u) => streamCopy(u, subj.stream)));
+          return copies.every((c) => c !== undefined && c.lastSeq >= last);
+        },
+        "each node's own copy of the stream to hold its last message",
+        30_000,
+        250,
       );
 
       // A second wave; mid-way, the node leading the stream dies.

@@ -202,7 +202,10 @@ export interface NatsServer {
   kill(): Promise<void>;
   /** Start again on the same port with the same store. */
   start(): Promise<void>;
-  /** The last 4,000 characters of its log since it last started: for a failing test's message. */
+  /**
+   * The last 4,000 characters of its log since it last started (retries of a route to a node
+   * that is down only counted): for a failing test's message.
+   */
   logTail(): string;
 }
 
@@ -214,6 +217,9 @@ export interface NatsServerOptions {
   config?: string;
   storeDir?: string;
 }
+
+/** nats-server's line for each retry of a route to a node that does not answer. */
+const ROUTE_RETRY = /Error trying to connect to route/;
 
 /**
  * A nats-server of the test's own, with JetStream, on a free port (a fresh one should another
@@ -235,6 +241,7 @@ async function launchNatsServer(port: number, o: NatsServerOptions): Promise<Nat
   }
   let proc: ChildProcess | undefined;
   let stderr = "";
+  let routeRetries = 0;
   const server: NatsServer = {
     port,
     url: `nats://127.0.0.1:${port}`,
@@ -244,14 +251,24 @@ async function launchNatsServer(port: number, o: NatsServerOptions): Promise<Nat
     },
     async start() {
       stderr = "";
+      routeRetries = 0;
+      let partial = "";
       let ready = false;
       const p = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] });
       proc = p;
-      // Keep the end of its log: a server that refuses its config says why there.
+      // Keep the end of its log: a server that refuses its config says why there. A route to a
+      // node that is down is retried every second; those lines are counted, not kept, or they
+      // would push everything else out of the tail.
       p.stderr?.on("data", (d: Buffer) => {
-        const text = stderr + d.toString();
-        ready ||= text.includes("Server is ready");
-        stderr = text.slice(-4_000);
+        const lines = (partial + d.toString()).split("\n");
+        partial = lines.pop()!;
+        let kept = stderr;
+        for (const line of lines) {
+          ready ||= line.includes("Server is ready");
+          if (ROUTE_RETRY.test(line)) routeRetries++;
+          else kept += `${line}\n`;
+        }
+        stderr = kept.slice(-4_000);
       });
       try {
         await waitForPort(port, p, "nats-server");
@@ -270,7 +287,7 @@ async function launchNatsServer(port: number, o: NatsServerOptions): Promise<Nat
     async kill() {
       await endProcess(proc, "SIGKILL");
     },
-    logTail: () => stderr,
+    logTail: () => (routeRetries > 0 ? `${stderr}(and ${routeRetries} retries of a route, left out)\n` : stderr),
   };
   await server.start();
   return server;
@@ -281,6 +298,8 @@ export interface NatsCluster {
   nodes: Map<string, NatsServer>;
   /** The client URLs of the nodes, in the order of their names. */
   urls: string[];
+  /** Each node's monitoring URL (its own view: `streamCopy`), in the order of their names. */
+  monitorUrls: string[];
   /** SIGKILL every node and delete its store. */
   kill(): Promise<void>;
 }
@@ -301,6 +320,7 @@ async function launchNatsCluster(names: readonly string[], clusterName: string):
   };
   const clientPorts = await Promise.all(names.map(() => freePort()));
   const routePorts = await Promise.all(names.map(() => freePort()));
+  const httpPorts = await Promise.all(names.map(() => freePort()));
   // Every node settled before any is killed: one still starting would be left running.
   const started = await Promise.allSettled(
     names.map((name, i) => {
@@ -310,6 +330,7 @@ async function launchNatsCluster(names: readonly string[], clusterName: string):
       const config = [
         `server_name: ${name}`,
         "jetstream: enabled",
+        `http: 127.0.0.1:${httpPorts[i]}`,
         `cluster { name: ${clusterName}, listen: 127.0.0.1:${routePorts[i]}, routes: [${routes.join(", ")}] }`,
       ].join("\n");
       return startNatsServer({ port: clientPorts[i], storeDir, config }).then((s) => nodes.set(name, s));
@@ -320,7 +341,29 @@ async function launchNatsCluster(names: readonly string[], clusterName: string):
     await kill();
     throw failures.find((e) => PORT_TAKEN.test(e.message)) ?? failures[0];
   }
-  return { nodes, urls: names.map((n) => nodes.get(n)!.url), kill };
+  return {
+    nodes,
+    urls: names.map((n) => nodes.get(n)!.url),
+    monitorUrls: httpPorts.map((p) => `http://127.0.0.1:${p}`),
+    kill,
+  };
+}
+
+/**
+ * A stream as one node holds it (its own copy, from its monitoring port's /jsz), whatever the
+ * leader says of the replicas; undefined when the node holds none.
+ */
+export async function streamCopy(
+  monitorUrl: string,
+  stream: string,
+): Promise<{ messages: number; lastSeq: number } | undefined> {
+  const r = (await (await fetch(`${monitorUrl}/jsz?accounts=true&streams=true`)).json()) as {
+    account_details?: { stream_detail?: { name: string; state: { messages: number; last_seq: number } }[] }[];
+  };
+  for (const a of r.account_details ?? [])
+    for (const d of a.stream_detail ?? [])
+      if (d.name === stream) return { messages: d.state.messages, lastSeq: d.state.last_seq };
+  return undefined;
 }
 
 /** Delete the readings and dead-letter streams of a NATS prefix; missing ones are fine. */
