@@ -80,7 +80,7 @@ export async function onFreshPorts<T>(start: () => Promise<T>, attempts = 3): Pr
     try {
       return await start();
     } catch (err) {
-      if (attempt >= attempts || !PORT_TAKEN.test((err as Error).message ?? "")) throw err;
+      if (attempt >= attempts || !PORT_TAKEN.test(String((err as Error | undefined)?.message ?? err))) throw err;
     }
   }
 }
