@@ -177,8 +177,9 @@ describe("the hub owns the readings stream", () => {
       );
       // nats-server 2.9 may call a new replica current before its catch-up has copied the
       // stream (seen: 233 of 300 messages; CI once killed the leader then: both survivors'
-      // catch-ups stalled, and the stream had no replica able to lead). JetStream survives a node only once replicas hold the
-      // data, so each node's own copy must hold the stream's last message before the kill.
+      // catch-ups stalled, and the stream had no replica able to lead). JetStream survives a
+      // node only once replicas hold the data, so each node's own copy must hold the stream's
+      // last message before the kill.
       const last = (await jsm.streams.info(subj.stream)).state.last_seq;
       await waitFor(
         async () => {
