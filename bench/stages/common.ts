@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { freePort, onFreshPorts, tempDir, uniqueId, waitFor } from "@datalab/shared/testing";
+import { freePort, onFreePort, tempDir, uniqueId, waitFor } from "@datalab/shared/testing";
 import { ROOT, startNode, startProcess, type Child } from "../lib/proc";
 
 /** V8 flags the Pi's unit runs the gateway with: a small young generation keeps RSS low. */
@@ -46,7 +46,7 @@ export async function startGateway(
   dataDir = tempDir("datalab-bench-gw-"),
 ): Promise<GatewayChild> {
   // Started again on a fresh port if another process took this one before the gateway bound it.
-  return onFreshPorts(async () => launchGateway(env, dataDir, await freePort()));
+  return onFreePort((port) => launchGateway(env, dataDir, port));
 }
 
 async function launchGateway(env: Record<string, string>, dataDir: string, httpPort: number): Promise<GatewayChild> {
@@ -94,7 +94,7 @@ export interface HubChild extends Child {
 }
 
 export async function startHub(env: Record<string, string>): Promise<HubChild> {
-  return onFreshPorts(async () => launchHub(env, await freePort()));
+  return onFreePort((port) => launchHub(env, port));
 }
 
 async function launchHub(env: Record<string, string>, httpPort: number): Promise<HubChild> {

@@ -86,6 +86,14 @@ export async function onFreshPorts<T>(start: () => Promise<T>, attempts = 3): Pr
 }
 
 /**
+ * `launch` on `port` when the caller gives one (then the caller's to retry), else on a free
+ * port, chosen again if another process took it first (`onFreshPorts`).
+ */
+export function onFreePort<T>(launch: (port: number) => Promise<T>, port?: number): Promise<T> {
+  return port !== undefined ? launch(port) : onFreshPorts(async () => launch(await freePort()));
+}
+
+/**
  * Every deadline in the tests is multiplied by this (DATALAB_TEST_TIME_SCALE, default 3): a
  * deadline is sized for this machine, and CI may run on one three times slower or busy. A
  * wait on a condition ends when the condition holds, so a long deadline costs nothing.
@@ -226,8 +234,7 @@ const ROUTE_RETRY = /Error trying to connect to route/;
  * process take it first). A port of the caller's, or in the config, is the caller's to retry.
  */
 export async function startNatsServer(o: NatsServerOptions = {}): Promise<NatsServer> {
-  if (o.port !== undefined) return launchNatsServer(o.port, o);
-  return onFreshPorts(async () => launchNatsServer(await freePort(), o));
+  return onFreePort((port) => launchNatsServer(port, o), o.port);
 }
 
 async function launchNatsServer(port: number, o: NatsServerOptions): Promise<NatsServer> {
@@ -447,13 +454,11 @@ export async function startPostgres(o: { port?: number } = {}): Promise<Postgres
     };
     return server;
   };
-  const started = async (port: number) => {
+  return onFreePort(async (port) => {
     const server = launch(port);
     await server.start();
     return server;
-  };
-  // A port of the caller's is the caller's to retry.
-  return o.port !== undefined ? started(o.port) : onFreshPorts(async () => started(await freePort()));
+  }, o.port);
 }
 
 /** Run a command to completion; resolves with its exit code and output. */
@@ -530,6 +535,5 @@ export async function startMosquitto(
       stop: () => endProcess(proc, "SIGTERM"),
     };
   };
-  // A port of the caller's is the caller's to retry.
-  return o.port !== undefined ? launch(o.port) : onFreshPorts(async () => launch(await freePort()));
+  return onFreePort(launch, o.port);
 }

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { freePort, onFreshPorts, waitFor } from "@datalab/shared/testing";
+import { onFreePort, waitFor } from "@datalab/shared/testing";
 
 export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 export const HUB_CLI = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
@@ -62,7 +62,7 @@ export interface HubChild extends Child {
  * port of its own, chosen again if another process took it before the hub bound it.
  */
 export async function startHubProcess(env: Record<string, string>, expectSinks = 1): Promise<HubChild> {
-  return onFreshPorts(async () => launchHub(env, await freePort(), expectSinks));
+  return onFreePort((port) => launchHub(env, port, expectSinks));
 }
 
 async function launchHub(env: Record<string, string>, port: number, expectSinks: number): Promise<HubChild> {
