@@ -14,18 +14,26 @@ export interface FloodOptions {
   tsOffset?: number;
 }
 
+export interface FloodResult {
+  seconds: number;
+  /** Seconds the publisher waited with its window full: how far the broker's acks held it back. */
+  stalled: number;
+}
+
 /**
  * Publish single-reading messages ({"sensor","temperature","ts"}) so that messages equal
- * readings. QoS 1 publishes are pipelined: up to 500 unacknowledged at a time.
+ * readings. QoS 1 publishes are pipelined: up to `floodWindow()` unacknowledged at a time.
  */
-export async function flood(o: FloodOptions): Promise<{ seconds: number }> {
+export async function flood(o: FloodOptions): Promise<FloodResult> {
   const client = await mqtt.connectAsync(o.mqttUrl, { clientId: `bench-flood-${process.pid}-${Date.now()}` });
+  const window = floodWindow();
   const started = performance.now();
   let inFlight = 0;
+  let stalled = 0;
   let wake: (() => void) | undefined;
   const done = () => {
     inFlight--;
-    if (inFlight < 250) wake?.();
+    if (inFlight < window / 2) wake?.();
   };
   for (let i = 0; i < o.messages; i++) {
     if (o.rate > 0) {
@@ -39,26 +47,45 @@ export async function flood(o: FloodOptions): Promise<{ seconds: number }> {
     const payload = `{"sensor":"${sensor}","temperature":${temperature},"ts":${ts}}`;
     inFlight++;
     client.publish(`${o.topicRoot}/${sensor}`, payload, { qos: o.qos }, done);
-    if (inFlight >= 500) await new Promise<void>((r) => (wake = r));
+    if (inFlight >= window) {
+      const t = performance.now();
+      await new Promise<void>((r) => (wake = r));
+      stalled += performance.now() - t;
+    }
   }
   while (inFlight > 0) await new Promise<void>((r) => (wake = r));
   const seconds = (performance.now() - started) / 1000;
   await client.endAsync();
-  return { seconds };
+  return { seconds, stalled: stalled / 1000 };
 }
 
-/** A flood under way, timed from its first publish: `publishedAt` is NaN until the last PUBACK. */
+/** DATALAB_BENCH_FLOOD_WINDOW: QoS 1 publishes a flood keeps unacknowledged, 500 by default (a diagnostic). */
+export function floodWindow(): number {
+  const n = Number(process.env.DATALAB_BENCH_FLOOD_WINDOW ?? 500);
+  if (!Number.isSafeInteger(n) || n < 2)
+    throw new Error(`DATALAB_BENCH_FLOOD_WINDOW is not a count of 2 or more: ${n}`);
+  return n;
+}
+
+/** A flood under way, timed from its first publish: `publishedAt` and `stalled` are NaN until the last PUBACK. */
 export interface TimedFlood {
   t0: number;
   publishedAt: number;
+  stalled: number;
   done: Promise<void>;
 }
 
 /** The stages' flood: `messages` single-reading QoS 1 messages from 100 sensors, as fast as the broker takes them. */
 export function startFlood(mqttUrl: string, topicRoot: string, messages: number, tsOffset = 0): TimedFlood {
-  const f: TimedFlood = { t0: performance.now(), publishedAt: Number.NaN, done: Promise.resolve() };
-  f.done = flood({ mqttUrl, topicRoot, messages, sensors: 100, rate: 0, qos: 1, tsOffset }).then(() => {
+  const f: TimedFlood = {
+    t0: performance.now(),
+    publishedAt: Number.NaN,
+    stalled: Number.NaN,
+    done: Promise.resolve(),
+  };
+  f.done = flood({ mqttUrl, topicRoot, messages, sensors: 100, rate: 0, qos: 1, tsOffset }).then((r) => {
     f.publishedAt = performance.now();
+    f.stalled = r.stalled;
   });
   return f;
 }

@@ -13,7 +13,7 @@ import {
   waitFor,
   type MosquittoBroker,
 } from "@datalab/shared/testing";
-import { startFlood } from "../lib/flood";
+import { floodWindow, startFlood } from "../lib/flood";
 import { BackendCpu } from "../lib/pg-backends";
 import { cpuSeconds, median, scrape, scrapeMany } from "../lib/proc";
 import { startGateway, startHub, type BenchContext, type Figure } from "./common";
@@ -39,6 +39,8 @@ interface Round {
   /** Seconds from the first publish: the gateway's forward of the last reading, the hub's ack of the last batch. */
   forwarded: number;
   acked: number;
+  /** Seconds the publisher waited on a full window of unacknowledged publishes. */
+  stalled: number;
 }
 
 /**
@@ -62,7 +64,8 @@ export async function e2eStage(ctx: BenchContext): Promise<Figure[]> {
   try {
     for (let round = 1; round <= rounds; round++) {
       const m0 = cpuSeconds(broker.pid);
-      const subRate = await mosquittoSubRate({ ...ctx, mqttUrl: broker.url }, n);
+      const sub = await mosquittoSubRate({ ...ctx, mqttUrl: broker.url }, n);
+      const subRate = sub.rate;
       subBrokerCpu.push(cpuSeconds(broker.pid) - m0);
       // The peer goes first in every other round, so that a drift of the host weighs on both.
       const peerFirst = round % 2 === 0;
@@ -79,7 +82,8 @@ export async function e2eStage(ctx: BenchContext): Promise<Figure[]> {
           `published by ${r.published.toFixed(2)} s, all committed by the gateway by ${r.committed.toFixed(2)} s, ` +
           `forwarded by ${r.forwarded.toFixed(2)} s, acknowledged by the hub by ${r.acked.toFixed(2)} s, ` +
           `last row at ${(n / r.rate).toFixed(2)} s); CPU-s per 100k: ${cpus}, mosquitto ${per(r.cpu.mosquitto)}, ` +
-          `publisher ${per(r.publisher)}`,
+          `publisher ${per(r.publisher)}; the publisher waited on a full window ${r.stalled.toFixed(2)} s ` +
+          `(${sub.stalled.toFixed(2)} s beside mosquitto_sub)`,
       );
       if ("bin" in telegraf && !peerFirst) peer.push(await peerRound(ctx, telegraf, broker, n, round));
     }
@@ -121,6 +125,7 @@ export async function e2eStage(ctx: BenchContext): Promise<Figure[]> {
         `${n.toLocaleString("en-US")} single-reading messages, QoS 1, ` +
         `first publish to last row in Postgres (confirmed by count(*)); ${sinks}; ` +
         (warmUp() > 0 ? `each round after a warm-up flood of ${warmUp()} through the same processes; ` : "") +
+        (floodWindow() !== 500 ? `the publisher's window ${floodWindow()} (DATALAB_BENCH_FLOOD_WINDOW); ` : "") +
         `medians of ${rounds} alternating rounds, median ratio ${ratio.toFixed(2)} ` +
         `(rounds: ${ratios.map((r) => r.toFixed(2)).join(", ")})`,
     },
@@ -282,6 +287,7 @@ async function pathOnce(ctx: BenchContext, broker: MosquittoBroker, n: number): 
           committed: (committedAt - t0) / 1000,
           forwarded: (forwardedAt - t0) / 1000,
           acked: (ackedAt - t0) / 1000,
+          stalled: fl.stalled,
         };
       } finally {
         await gw.stop();

@@ -18,7 +18,7 @@ export async function ingestStage(ctx: BenchContext): Promise<Figure[]> {
   const cpuPer100k: number[] = [];
   let peak = 0;
   for (let round = 1; round <= rounds; round++) {
-    const subRate = await mosquittoSubRate(ctx, n);
+    const subRate = (await mosquittoSubRate(ctx, n)).rate;
     const g = await gatewayRate(ctx, n);
     subRates.push(subRate);
     rates.push(g.rate);
@@ -66,7 +66,7 @@ export async function ingestStage(ctx: BenchContext): Promise<Figure[]> {
 }
 
 /** The limit: mosquitto_sub, QoS 1, receiving the flood from the same broker and publisher. */
-export async function mosquittoSubRate(ctx: BenchContext, n: number): Promise<number> {
+export async function mosquittoSubRate(ctx: BenchContext, n: number): Promise<{ rate: number; stalled: number }> {
   const mqtt = new URL(ctx.mqttUrl);
   const topic = `bench/${uniqueId("sub")}`;
   const sub = startProcess("mosquitto_sub", [
@@ -83,11 +83,11 @@ export async function mosquittoSubRate(ctx: BenchContext, n: number): Promise<nu
   ]);
   await new Promise((r) => setTimeout(r, 500)); // mosquitto_sub has no "subscribed" signal
   const t0 = performance.now();
-  await flood({ mqttUrl: ctx.mqttUrl, topicRoot: topic, messages: n, sensors: 100, rate: 0, qos: 1 });
+  const f = await flood({ mqttUrl: ctx.mqttUrl, topicRoot: topic, messages: n, sensors: 100, rate: 0, qos: 1 });
   await new Promise<void>((resolve) =>
     sub.proc.exitCode !== null ? resolve() : sub.proc.once("exit", () => resolve()),
   );
-  return n / ((performance.now() - t0) / 1000);
+  return { rate: n / ((performance.now() - t0) / 1000), stalled: f.stalled };
 }
 
 /** The gateway with its uplink down on purpose, so only ingest is measured. */
