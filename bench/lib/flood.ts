@@ -59,9 +59,12 @@ export async function flood(o: FloodOptions): Promise<FloodResult> {
   return { seconds, stalled: stalled / 1000 };
 }
 
-/** DATALAB_BENCH_FLOOD_WINDOW: QoS 1 publishes a flood keeps unacknowledged, 500 by default (a diagnostic). */
+/** QoS 1 publishes a flood keeps unacknowledged unless DATALAB_BENCH_FLOOD_WINDOW says otherwise. */
+export const DEFAULT_FLOOD_WINDOW = 500;
+
+/** DATALAB_BENCH_FLOOD_WINDOW: the flood's window of unacknowledged publishes (a diagnostic). */
 export function floodWindow(): number {
-  const n = Number(process.env.DATALAB_BENCH_FLOOD_WINDOW ?? 500);
+  const n = Number(process.env.DATALAB_BENCH_FLOOD_WINDOW ?? DEFAULT_FLOOD_WINDOW);
   if (!Number.isSafeInteger(n) || n < 2)
     throw new Error(`DATALAB_BENCH_FLOOD_WINDOW is not a count of 2 or more: ${n}`);
   return n;

@@ -13,7 +13,7 @@ import {
   waitFor,
   type MosquittoBroker,
 } from "@datalab/shared/testing";
-import { floodWindow, startFlood } from "../lib/flood";
+import { DEFAULT_FLOOD_WINDOW, floodWindow, startFlood } from "../lib/flood";
 import { BackendCpu } from "../lib/pg-backends";
 import { cpuSeconds, median, scrape, scrapeMany } from "../lib/proc";
 import { startGateway, startHub, type BenchContext, type Figure } from "./common";
@@ -125,7 +125,9 @@ export async function e2eStage(ctx: BenchContext): Promise<Figure[]> {
         `${n.toLocaleString("en-US")} single-reading messages, QoS 1, ` +
         `first publish to last row in Postgres (confirmed by count(*)); ${sinks}; ` +
         (warmUp() > 0 ? `each round after a warm-up flood of ${warmUp()} through the same processes; ` : "") +
-        (floodWindow() !== 500 ? `the publisher's window ${floodWindow()} (DATALAB_BENCH_FLOOD_WINDOW); ` : "") +
+        (floodWindow() !== DEFAULT_FLOOD_WINDOW
+          ? `the publisher's window ${floodWindow()} (DATALAB_BENCH_FLOOD_WINDOW); `
+          : "") +
         `medians of ${rounds} alternating rounds, median ratio ${ratio.toFixed(2)} ` +
         `(rounds: ${ratios.map((r) => r.toFixed(2)).join(", ")})`,
     },
