@@ -176,7 +176,7 @@ export const gatewayFields = {
   ),
   commitMaxReadings: field(
     "DATALAB_COMMIT_MAX_READINGS",
-    intIn(1, 100_000, 500),
+    intIn(1, 100_000, 1_000),
     "group commit: commit when this many readings wait",
   ),
   commitResendableMaxIntervalMs: field(

@@ -40,7 +40,7 @@ export const mqttFields = {
   ),
   mqttReceiveMaximum: field(
     "DATALAB_MQTT_RECEIVE_MAXIMUM",
-    intIn(1, 32_767, 1_000),
+    intIn(1, 32_767, 2_000),
     "MQTT 5: QoS 1 messages the broker may send ahead of their acknowledgement, which waits for the commit",
   ),
   mqttInflightWindow: field(
